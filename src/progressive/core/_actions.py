@@ -1,0 +1,200 @@
+"""Effects as data.
+
+``reconcile()`` returns these; the shell applies them, in order, in one place
+(``progressive._shell.apply``).  Every action is a frozen, final value and carries all
+it needs: an applier never looks anything up to carry one out.  The order inside a
+plan is the safe order: traffic moves away from pods before they are scaled down, and
+the status is written last, so a crash between two actions leaves a state from which
+the next reconcile continues.
+"""
+
+from __future__ import annotations
+
+from typing import Any, final
+
+import attrs
+
+from ._steps import HeaderMatch, RolloutAnalysis
+
+__all__ = [
+    "Action",
+    "CreateAnalysisRun",
+    "CreateExperiment",
+    "CreateReplicaSet",
+    "DeleteReplicaSet",
+    "EmitEvent",
+    "RemoveManagedRoutes",
+    "RestartPods",
+    "ScaleReplicaSet",
+    "SetHeaderRoute",
+    "SetMirrorRoute",
+    "SetReplicaSetRevision",
+    "SetScaleDownDeadline",
+    "SetServiceSelector",
+    "SetWeight",
+    "TerminateAnalysisRun",
+]
+
+
+@final
+@attrs.frozen
+class CreateReplicaSet:
+    """Create ReplicaSet ``name`` for the pod template with hash ``pod_template_hash``."""
+
+    name: str
+    pod_template_hash: str
+    revision: int
+    replicas: int
+    template: dict[str, Any]
+    selector: dict[str, Any]
+    min_ready_seconds: int = 0
+
+
+@final
+@attrs.frozen
+class ScaleReplicaSet:
+    name: str
+    replicas: int
+
+
+@final
+@attrs.frozen
+class SetScaleDownDeadline:
+    """Mark ReplicaSet ``name`` to be scaled to zero at ``deadline`` (None clears it)."""
+
+    name: str
+    deadline: float | None
+
+
+@final
+@attrs.frozen
+class SetReplicaSetRevision:
+    """A rollback re-uses an old ReplicaSet; it takes the newest revision number."""
+
+    name: str
+    revision: int
+
+
+@final
+@attrs.frozen
+class DeleteReplicaSet:
+    """Remove an old, scaled-down ReplicaSet beyond ``revisionHistoryLimit``."""
+
+    name: str
+
+
+@final
+@attrs.frozen
+class SetServiceSelector:
+    """Pin ``service`` to the pods of one revision (``rollouts-pod-template-hash``)."""
+
+    service: str
+    pod_template_hash: str
+
+
+@final
+@attrs.frozen
+class SetWeight:
+    """Every router sends ``weight`` (of ``max_weight``) to the canary Service."""
+
+    weight: int
+    canary_hash: str
+    stable_hash: str
+    max_weight: int = 100
+
+
+@final
+@attrs.frozen
+class SetHeaderRoute:
+    name: str
+    match: tuple[HeaderMatch, ...]
+
+
+@final
+@attrs.frozen
+class SetMirrorRoute:
+    name: str
+    match: tuple[dict[str, Any], ...]
+    percentage: int
+
+
+@final
+@attrs.frozen
+class RemoveManagedRoutes:
+    """Remove every header and mirror route this Rollout manages."""
+
+    names: tuple[str, ...]
+
+
+@final
+@attrs.frozen
+class CreateAnalysisRun:
+    """Start an AnalysisRun ``name`` from ``analysis`` (templates are resolved by the shell).
+
+    ``kind`` is the ``rollout-type`` label: Step, Background, PrePromotion or
+    PostPromotion.  ``pod_template_hashes`` resolves ``podTemplateHashValue`` args.
+    """
+
+    name: str
+    kind: str
+    analysis: RolloutAnalysis
+    stable_hash: str
+    latest_hash: str
+    step_index: int | None = None
+
+
+@final
+@attrs.frozen
+class TerminateAnalysisRun:
+    name: str
+
+
+@final
+@attrs.frozen
+class CreateExperiment:
+    name: str
+    templates: tuple[dict[str, Any], ...]
+    duration: float | None
+    analyses: tuple[dict[str, Any], ...]
+    stable_hash: str
+    latest_hash: str
+
+
+@final
+@attrs.frozen
+class RestartPods:
+    """Replace the pods of ReplicaSet ``name`` created before ``before`` (``restartAt``),
+    at most ``max_unavailable`` at a time, waiting for each batch to be available."""
+
+    name: str
+    before: float
+    max_unavailable: int = 1
+
+
+@final
+@attrs.frozen
+class EmitEvent:
+    """A Kubernetes Event on the Rollout: ``reason`` is CamelCase, like ``SetWeight``."""
+
+    reason: str
+    message: str
+    type: str = "Normal"
+
+
+Action = (
+    CreateReplicaSet
+    | ScaleReplicaSet
+    | SetScaleDownDeadline
+    | SetReplicaSetRevision
+    | DeleteReplicaSet
+    | SetServiceSelector
+    | SetWeight
+    | SetHeaderRoute
+    | SetMirrorRoute
+    | RemoveManagedRoutes
+    | CreateAnalysisRun
+    | TerminateAnalysisRun
+    | CreateExperiment
+    | RestartPods
+    | EmitEvent
+)

@@ -1,0 +1,524 @@
+"""Planning a canary: steps, weights, replicas, abort, promotion."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+
+from . import _state
+from ._actions import (
+    CreateAnalysisRun,
+    CreateExperiment,
+    RemoveManagedRoutes,
+    SetHeaderRoute,
+    SetMirrorRoute,
+    SetWeight,
+    TerminateAnalysisRun,
+)
+from ._builder import Builder
+from ._observed import ReplicaSetView
+from ._replicas import (
+    basic_split,
+    capacity_weight,
+    replicas_for_weight,
+    rolling_targets,
+)
+from ._revisions import (
+    Revisions,
+    ensure_new_replica_set,
+    new_revision_number,
+    prune_history,
+    run_name,
+)
+from ._rollout import CanaryStrategy, Rollout
+from ._status import PauseReason, RolloutStatus
+from ._steps import (
+    AnalysisStep,
+    ExperimentStep,
+    Pause,
+    SetCanaryScale,
+    Step,
+)
+from ._steps import (
+    SetHeaderRoute as HeaderStep,
+)
+from ._steps import (
+    SetMirrorRoute as MirrorStep,
+)
+from ._steps import (
+    SetWeight as WeightStep,
+)
+
+__all__ = ["CanaryOutcome", "plan_canary"]
+
+TERMINAL = frozenset({"Successful", "Failed", "Error", "Inconclusive"})
+
+
+@attrs.frozen
+class CanaryOutcome:
+    status: RolloutStatus
+    new_rs: ReplicaSetView
+    waiting: str  # what blocks progress on infrastructure, "" when nothing does
+    routed_weight: int
+
+
+def weight_at(steps: Sequence[Step], index: int, max_weight: int) -> int:
+    """The weight in force at step ``index``: the last setWeight at or before it."""
+    if index >= len(steps):
+        return max_weight
+    for step in reversed(steps[: index + 1]):
+        if isinstance(step, WeightStep):
+            return step.weight * max_weight // 100 if max_weight != 100 else step.weight
+    return 0
+
+
+def canary_target(c: CanaryStrategy, index: int, replicas: int, max_weight: int) -> int:
+    """Pods the canary needs at step ``index`` (traffic routing)."""
+    steps = c.steps
+    if index >= len(steps):
+        return replicas
+    target = replicas_for_weight(weight_at(steps, index, max_weight), replicas, max_weight)
+    for step in reversed(steps[: index + 1]):
+        if isinstance(step, SetCanaryScale):
+            if step.replicas is not None:
+                target = step.replicas
+            elif step.weight is not None:
+                target = replicas_for_weight(step.weight, replicas, 100)
+            break
+    if target > 0 and c.min_pods_per_replica_set:
+        target = max(target, c.min_pods_per_replica_set)
+    return target
+
+
+def routes_at(steps: Sequence[Step], index: int) -> tuple[dict[str, HeaderStep], dict[str, MirrorStep]]:
+    """Header and mirror routes in force at step ``index`` (steps before it, in order)."""
+    headers: dict[str, HeaderStep] = {}
+    mirrors: dict[str, MirrorStep] = {}
+    for step in steps[: index + 1] if index < len(steps) else ():
+        if isinstance(step, HeaderStep):
+            if step.match:
+                headers[step.name] = step
+            else:
+                headers.pop(step.name, None)
+        elif isinstance(step, MirrorStep):
+            if step.match:
+                mirrors[step.name] = step
+            else:
+                mirrors.pop(step.name, None)
+    return headers, mirrors
+
+
+def plan_canary(b: Builder, rollout: Rollout, rev: Revisions) -> CanaryOutcome:
+    c = rollout.canary
+    assert c is not None
+    status = rev.status
+    replicas = rollout.replicas
+    routing = c.traffic_routing
+    max_weight = routing.max_traffic_weight if routing else 100
+    steps = c.steps
+    observed_weight = b.observed.traffic.weight or 0
+    stable_hash = rev.stable_hash
+    assert stable_hash is not None
+
+    # -- 1. the new revision is the stable one: steady state, promoted, or rolled back --
+    if rev.new_hash == stable_hash:
+        new_rs = ensure_new_replica_set(b, rollout, rev, replicas)
+        if routing is not None or rev.new_rs is None:
+            new_rs = b.scale(new_rs, replicas)
+        b.point(c.stable_service, rev.new_hash)
+        b.point(c.canary_service, rev.new_hash)
+        if routing is not None:
+            _weight(b, 0, observed_weight, rev, max_weight, after_services=True)
+            _routes(b, rollout, {}, {})
+        _old_stacks(b, rollout, rev, new_rs, {new_rs.name: replicas})
+        new_rs = b.planned(new_rs)
+        _terminate_runs(b, keep=set())
+        status = attrs.evolve(status, current_step_index=len(steps), canary_weight=0)
+        waiting = "" if new_rs.available_replicas >= replicas else "waiting for new pods"
+        return CanaryOutcome(status, new_rs, waiting, 0)
+
+    stable_rs = rev.stable_rs
+    assert stable_rs is not None
+
+    # -- 2. aborted: traffic back to stable, then scale the canary down after a delay --
+    if status.abort:
+        return _plan_abort(b, rollout, rev, status, stable_rs, observed_weight, max_weight)
+
+    # -- 3. walk the steps as far as they can go now --
+    index = min(status.current_step_index or 0, len(steps))
+    if status.promote_full:
+        index = len(steps)
+    new_rs = rev.new_rs
+    waiting = ""
+    runs: set[str] = set()
+    revision = new_revision_number(b, rev)
+    if routing is None:
+        # the basic canary's pods are its traffic split: the ReplicaSet exists from the start
+        new_rs = ensure_new_replica_set(b, rollout, rev, 0)
+    new_avail = new_rs.available_replicas if new_rs is not None else 0
+    can_advance = not rollout.paused
+
+    while index < len(steps) and can_advance:
+        step = steps[index]
+        done = False
+        if isinstance(step, WeightStep | SetCanaryScale):
+            if routing is not None:
+                need = canary_target(c, index, replicas, max_weight)
+                cap = capacity_weight(new_avail, replicas, max_weight)
+                done = new_avail >= need and cap >= weight_at(steps, index, max_weight)
+            else:
+                assert new_rs is not None
+                weight = weight_at(steps, index, 100)
+                new_n, stable_n = basic_split(replicas, weight)
+                _rolling(b, rollout, new_rs, {new_rs.name: new_n, stable_rs.name: stable_n})
+                done = _basic_done(b, rollout, rev, new_rs, weight)
+            if not done:
+                waiting = "waiting for canary pods to become available"
+        elif isinstance(step, Pause):
+            status, done = _pause_step(b, status, step)
+        elif isinstance(step, HeaderStep | MirrorStep):
+            done = True
+        elif isinstance(step, AnalysisStep | ExperimentStep):
+            name = run_name(rollout, rev, revision, f"-{index}")
+            runs.add(name)
+            status, done = _run_step(b, rollout, rev, status, step, name, index)
+            if status.abort:
+                return _plan_abort(b, rollout, rev, status, stable_rs, observed_weight,
+                                   max_weight)
+        if not done:
+            break
+        index += 1
+    status = attrs.evolve(status, current_step_index=index)
+
+    # -- 4. background analysis --
+    background = c.analysis
+    if background is not None and index >= (background.starting_step or 0):
+        name = run_name(rollout, rev, revision)
+        runs.add(name)
+        status = _background(b, rev, status, background, name)
+        if status.abort:
+            return _plan_abort(b, rollout, rev, status, stable_rs, observed_weight, max_weight)
+
+    # -- 5. replicas and traffic for where we are --
+    promoting = index >= len(steps)
+    if routing is not None:
+        target = canary_target(c, index, replicas, max_weight)
+        new_rs = b.scale(ensure_new_replica_set(b, rollout, rev, target), target)
+        b.point(c.canary_service, rev.new_hash)
+        b.point(c.stable_service, stable_hash)
+        desired = weight_at(steps, index, max_weight)
+        routed = min(desired, capacity_weight(new_rs.available_replicas, replicas, max_weight))
+        if promoting and routed == max_weight and new_rs.available_replicas >= replicas:
+            return _promote(b, rollout, rev, status, new_rs, observed_weight, max_weight)
+        _weight(b, routed, observed_weight, rev, max_weight, after_services=False)
+        stable_target = replicas
+        if c.dynamic_stable_scale:
+            stable_target = replicas_for_weight(max_weight - routed, replicas, max_weight)
+            if stable_target > 0 and c.min_pods_per_replica_set:
+                stable_target = max(stable_target, c.min_pods_per_replica_set)
+        b.scale(stable_rs, max(stable_target, 0))
+        headers, mirrors = routes_at(steps, index)
+        _routes(b, rollout, headers, mirrors)
+        _old_stacks(b, rollout, rev, new_rs, {new_rs.name: target, stable_rs.name: stable_target})
+        if promoting and not waiting:
+            waiting = "waiting for the new revision to be fully available"
+    else:
+        weight = 100 if promoting else weight_at(steps, index, 100)
+        new_n, stable_n = basic_split(replicas, weight)
+        assert new_rs is not None
+        _rolling(b, rollout, new_rs, {new_rs.name: new_n, stable_rs.name: stable_n})
+        new_rs = b.planned(new_rs)
+        routed = 0
+        if promoting:
+            if _basic_done(b, rollout, rev, new_rs, 100):
+                return _promote(b, rollout, rev, status, new_rs, 0, 100)
+            waiting = "waiting for the new revision to be fully available"
+
+    _terminate_runs(b, keep=runs)
+    prune_history(b, rollout, rev)
+    return CanaryOutcome(attrs.evolve(status, canary_weight=routed), new_rs, waiting, routed)
+
+
+# -- steps -------------------------------------------------------------------------------
+
+def _pause_step(b: Builder, status: RolloutStatus, step: Pause) -> tuple[RolloutStatus, bool]:
+    held = status.has_pause(PauseReason.CANARY_STEP)
+    if held is None:
+        status, resumed = _state.unpause_acknowledged(status)
+        if resumed:
+            b.event("Resumed", "Rollout resumed")
+            return status, True
+        b.event("Paused", "Rollout paused" + (
+            f" for {int(step.duration)}s" if step.duration is not None else " until promoted"
+        ))
+        status = _state.pause(status, PauseReason.CANARY_STEP, b.now)
+        if step.duration is not None:
+            b.at(b.now + step.duration)
+            if step.duration == 0:
+                return _state.end_pause(status, PauseReason.CANARY_STEP), True
+        return status, False
+    if step.duration is not None:
+        end = held.start_time + step.duration
+        if b.now >= end:
+            b.event("Resumed", "Pause ended")
+            return _state.end_pause(status, PauseReason.CANARY_STEP), True
+        b.at(end)
+    return status, False
+
+
+def _run_step(
+    b: Builder,
+    rollout: Rollout,
+    rev: Revisions,
+    status: RolloutStatus,
+    step: AnalysisStep | ExperimentStep,
+    name: str,
+    index: int,
+) -> tuple[RolloutStatus, bool]:
+    run = b.observed.run(name)
+    what = "Analysis" if isinstance(step, AnalysisStep) else "Experiment"
+    if run is None:
+        _create_run(b, rev, step, name, index)
+        return status, False
+    if run.phase == "Successful":
+        b.event(f"{what}Successful", f"{what} {name} successful")
+        return status, True
+    if run.phase in ("Failed", "Error"):
+        b.event(f"{what}{run.phase}", f"{what} {name}: {run.message or run.phase}", "Warning")
+        return _abort(b, status, f"RolloutAborted: {what.lower()} {name} {run.phase.lower()}"
+                      + (f": {run.message}" if run.message else "")), False
+    if run.phase == "Inconclusive":
+        reason = (PauseReason.INCONCLUSIVE_ANALYSIS if what == "Analysis"
+                  else PauseReason.INCONCLUSIVE_EXPERIMENT)
+        if status.has_pause(reason) is None:
+            status, resumed = _state.unpause_acknowledged(status)
+            if resumed:
+                return status, True
+            b.event(f"{what}Inconclusive", f"{what} {name} inconclusive: paused", "Warning")
+            status = _state.pause(status, reason, b.now)
+        return status, False
+    return status, False
+
+
+def _create_run(
+    b: Builder, rev: Revisions, step: AnalysisStep | ExperimentStep, name: str, index: int
+) -> None:
+    assert rev.stable_hash is not None
+    if isinstance(step, AnalysisStep):
+        b.add("runs", CreateAnalysisRun(name, "Step", step.analysis, rev.stable_hash,
+                                        rev.new_hash, index))
+    else:
+        b.add("runs", CreateExperiment(name, step.templates, step.duration, step.analyses,
+                                       rev.stable_hash, rev.new_hash))
+    b.event("AnalysisStarted" if isinstance(step, AnalysisStep) else "ExperimentStarted",
+            f"Started {name}")
+
+
+def _background(
+    b: Builder, rev: Revisions, status: RolloutStatus, analysis: object, name: str
+) -> RolloutStatus:
+    from ._steps import RolloutAnalysis
+
+    assert isinstance(analysis, RolloutAnalysis) and rev.stable_hash is not None
+    run = b.observed.run(name)
+    if run is None:
+        b.add("runs", CreateAnalysisRun(name, "Background", analysis, rev.stable_hash,
+                                        rev.new_hash))
+        b.event("AnalysisStarted", f"Started background analysis {name}")
+    elif run.phase in ("Failed", "Error"):
+        b.event(f"Analysis{run.phase}", f"Background analysis {name}: {run.message}", "Warning")
+        return _abort(b, status, f"RolloutAborted: background analysis {name} "
+                      f"{run.phase.lower()}" + (f": {run.message}" if run.message else ""))
+    elif run.phase == "Inconclusive" and name not in status.acknowledged_runs:
+        if status.has_pause(PauseReason.INCONCLUSIVE_ANALYSIS) is None:
+            status, resumed = _state.unpause_acknowledged(status)
+            if resumed:
+                return attrs.evolve(status, acknowledged_runs=(*status.acknowledged_runs, name))
+            b.event("AnalysisInconclusive", f"Background analysis {name} inconclusive: paused",
+                    "Warning")
+            status = _state.pause(status, PauseReason.INCONCLUSIVE_ANALYSIS, b.now)
+    return status
+
+
+def _abort(b: Builder, status: RolloutStatus, message: str) -> RolloutStatus:
+    if not status.abort:
+        b.event("Aborted", message, "Warning")
+    return _state.abort(status, message, b.now)
+
+
+# -- traffic and replicas ------------------------------------------------------------------
+
+def _weight(
+    b: Builder, weight: int, observed: int, rev: Revisions, max_weight: int, *, after_services: bool
+) -> None:
+    assert rev.stable_hash is not None
+    current = b.observed.traffic.weight
+    if current is None and weight == 0:
+        return  # routers hold nothing yet: all traffic already goes to stable
+    b.weight(weight, observed if current is not None else -1,
+             SetWeight(weight, rev.new_hash, rev.stable_hash, max_weight),
+             after_services=after_services)
+
+
+def _routes(
+    b: Builder, rollout: Rollout, headers: dict[str, HeaderStep], mirrors: dict[str, MirrorStep]
+) -> None:
+    traffic = b.observed.traffic
+    c = rollout.canary
+    assert c is not None and c.traffic_routing is not None
+    if not headers and not mirrors:
+        if traffic.header_routes or traffic.mirror_routes:
+            b.add("routes", RemoveManagedRoutes(c.traffic_routing.managed_routes))
+        return
+    for name in traffic.header_routes:
+        if name not in headers:
+            b.add("routes", SetHeaderRoute(name, ()))
+    for name in traffic.mirror_routes:
+        if name not in mirrors:
+            b.add("routes", SetMirrorRoute(name, (), 0))
+    for name, h in headers.items():
+        if name not in traffic.header_routes:
+            b.add("routes", SetHeaderRoute(name, h.match))
+            b.event("SetHeaderRoute", f"Header route {name} set")
+    for name, m in mirrors.items():
+        if name not in traffic.mirror_routes:
+            b.add("routes", SetMirrorRoute(name, m.match, m.percentage))
+            b.event("SetMirrorRoute", f"Mirror route {name} set")
+
+
+def _old_stacks(
+    b: Builder, rollout: Rollout, rev: Revisions, new_rs: ReplicaSetView, desired: dict[str, int]
+) -> None:
+    """ReplicaSets that are neither new nor stable go to zero."""
+    c = rollout.canary
+    assert c is not None
+    if c.traffic_routing is None:
+        current = {rs.name: rs for rs in (*rev.others, new_rs)}
+        if rev.stable_rs is not None and rev.stable_rs.name not in current:
+            current[rev.stable_rs.name] = rev.stable_rs
+        _rolling(b, rollout, new_rs, desired, extra=current)
+        return
+    for rs in rev.others:
+        b.delay_scale_down(rs, c.scale_down_delay_seconds if rs.scale_down_deadline else 0)
+    if rev.stable_rs is not None and rev.stable_rs.name not in desired:
+        b.delay_scale_down(rev.stable_rs, c.scale_down_delay_seconds)
+
+
+def _rolling(
+    b: Builder,
+    rollout: Rollout,
+    new_rs: ReplicaSetView,
+    desired: dict[str, int],
+    extra: dict[str, ReplicaSetView] | None = None,
+) -> None:
+    c = rollout.canary
+    assert c is not None
+    sets = {rs.name: rs for rs in b.observed.replica_sets}
+    sets[new_rs.name] = new_rs
+    if extra:
+        sets.update(extra)
+    # every move starts from what was observed; a later move in the same plan replaces
+    # an earlier one (Builder.scale), so the plan holds one consistent rolling step
+    sets = {name: b.observed_replica_set(rs) for name, rs in sets.items()}
+    moves = rolling_targets(
+        {n: (rs.replicas, rs.available_replicas) for n, rs in sets.items()},
+        desired, rollout.replicas, c.max_surge, c.max_unavailable,
+    )
+    for name, replicas in moves.items():
+        if sets[name].replicas != replicas:
+            b.scale(sets[name], replicas)
+
+
+def _basic_done(
+    b: Builder, rollout: Rollout, rev: Revisions, new_rs: ReplicaSetView | None, weight: int
+) -> bool:
+    """Has the basic canary's rolling update reached the split for ``weight``?"""
+    new_n, stable_n = basic_split(rollout.replicas, weight)
+    if new_rs is None:
+        return new_n == 0
+    new_rs = b.planned(new_rs)
+    if new_rs.replicas != new_n or new_rs.available_replicas < new_n:
+        return False
+    stable = rev.stable_rs
+    if stable is not None and stable.name != new_rs.name:
+        stable = b.planned(stable)
+        if stable.replicas != stable_n or stable.available_replicas < stable_n:
+            return False
+    return all(b.planned(rs).replicas == 0 for rs in rev.others)
+
+
+def _promote(
+    b: Builder,
+    rollout: Rollout,
+    rev: Revisions,
+    status: RolloutStatus,
+    new_rs: ReplicaSetView,
+    observed_weight: int,
+    max_weight: int,
+) -> CanaryOutcome:
+    """Every step done and the new pods all available: the new revision becomes stable."""
+    c = rollout.canary
+    assert c is not None and rev.stable_rs is not None
+    old_stable = rev.stable_rs
+    b.event("Promoted", f"Promoted revision {new_rs.revision} ({rev.new_hash}) to stable")
+    b.point(c.stable_service, rev.new_hash)
+    if c.traffic_routing is not None:
+        _weight(b, 0, observed_weight, rev, max_weight, after_services=True)
+        _routes(b, rollout, {}, {})
+        b.delay_scale_down(old_stable, c.scale_down_delay_seconds)
+    _terminate_runs(b, keep=set())
+    status = attrs.evolve(
+        status,
+        stable_rs=rev.new_hash,
+        current_step_index=len(c.steps),
+        promote_full=False,
+        canary_weight=0,
+        pause_conditions=(),
+        controller_pause=False,
+    )
+    return CanaryOutcome(status, new_rs, "", max_weight)
+
+
+def _plan_abort(
+    b: Builder,
+    rollout: Rollout,
+    rev: Revisions,
+    status: RolloutStatus,
+    stable_rs: ReplicaSetView,
+    observed_weight: int,
+    max_weight: int,
+) -> CanaryOutcome:
+    c = rollout.canary
+    assert c is not None
+    replicas = rollout.replicas
+    new_rs = rev.new_rs if rev.new_rs is not None else ensure_new_replica_set(b, rollout, rev, 0)
+    _terminate_runs(b, keep=set())
+    status = attrs.evolve(status, current_step_index=0)
+    if c.traffic_routing is None:
+        _rolling(b, rollout, new_rs, {stable_rs.name: replicas, new_rs.name: 0})
+        return CanaryOutcome(attrs.evolve(status, canary_weight=0), b.planned(new_rs),
+                             "", 0)
+    stable_rs = b.scale(stable_rs, replicas)
+    routed = 0
+    if c.dynamic_stable_scale:
+        # only as much traffic leaves the canary as the stable pods can take, and the
+        # canary's weight never goes up
+        routed = max(0, max_weight - capacity_weight(stable_rs.available_replicas, replicas,
+                                                     max_weight))
+        routed = min(routed, observed_weight)
+    _weight(b, routed, observed_weight, rev, max_weight, after_services=False)
+    _routes(b, rollout, {}, {})
+    b.point(c.canary_service, stable_rs.pod_template_hash)
+    b.point(c.stable_service, stable_rs.pod_template_hash)
+    if routed == 0 and c.abort_scale_down_delay_seconds > 0:
+        b.delay_scale_down(new_rs, c.abort_scale_down_delay_seconds)
+    for rs in rev.others:
+        b.delay_scale_down(rs, 0)
+    return CanaryOutcome(attrs.evolve(status, canary_weight=routed), new_rs, "", routed)
+
+
+def _terminate_runs(b: Builder, keep: set[str]) -> None:
+    for run in b.observed.runs:
+        if run.name not in keep and run.phase not in TERMINAL and not run.terminated:
+            b.add("runs", TerminateAnalysisRun(run.name))

@@ -1,0 +1,61 @@
+"""Durations as Argo Rollouts writes them: ``30``, ``"30s"``, ``"5m"``, ``"1h"``, ``"1m30s"``."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["format_duration", "parse_duration"]
+
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+# A week is far beyond any sensible pause or interval; bigger numbers are typos.
+MAX_SECONDS = 7 * 24 * 3600 * 52
+
+
+def parse_duration(value: object) -> float:
+    """Seconds in ``value``: an int (seconds), or a Go-style string such as ``"1m30s"``.
+
+    Raises:
+        ValueError: with a message fit to follow a field path.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"must be a duration such as 30, '30s', '5m' or '1h', got {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            seconds = float(text)
+        else:
+            pos = 0
+            seconds = 0.0
+            for match in _PART.finditer(text):
+                if match.start() != pos:
+                    break
+                seconds += float(match.group(1)) * _UNIT[match.group(2)]
+                pos = match.end()
+            if not text or pos != len(text):
+                shown = value if len(value) <= 40 else value[:40] + "..."
+                raise ValueError(
+                    f"must be a duration such as 30, '30s', '5m' or '1h', got {shown!r}"
+                )
+    else:
+        raise ValueError(
+            f"must be a duration such as 30, '30s', '5m' or '1h', got {type(value).__name__}"
+        )
+    if seconds != seconds or seconds < 0:
+        raise ValueError(f"must not be negative, got {value!r}")
+    if seconds > MAX_SECONDS:
+        raise ValueError(f"must be at most {MAX_SECONDS} seconds, got {value!r}")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """``90`` -> ``"1m30s"``; the inverse of :func:`parse_duration` for whole seconds."""
+    total = int(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    out = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "")
+    if secs or not out:
+        out += f"{secs}s"
+    return out

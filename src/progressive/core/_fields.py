@@ -1,0 +1,187 @@
+"""Reading untrusted manifest data with field paths.
+
+A :class:`Fields` wraps one mapping of a manifest and the path that leads to it.  Its
+getters return a typed value or a default and *record* a :class:`FieldError` when the
+value has the wrong type or range, so a loader can read a whole object and report every
+problem at once.  Nothing here raises on bad data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from ._durations import parse_duration
+from ._errors import FieldError
+
+__all__ = ["Fields", "describe"]
+
+# Numbers larger than this are certainly typos (and would make replica math absurd).
+MAX_INT = 1_000_000
+
+
+def describe(value: object) -> str:
+    """A short, safe rendering of a bad value for an error message."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class Fields:
+    """A mapping at ``path`` whose problems are appended to ``errors``."""
+
+    __slots__ = ("_data", "errors", "path")
+
+    def __init__(self, data: object, path: str, errors: list[FieldError]) -> None:
+        self.path = path
+        self.errors = errors
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            self.error(f"must be an object, got {type(data).__name__}")
+            data = {}
+        self._data: Mapping[Any, Any] = data
+
+    # -- bookkeeping -------------------------------------------------------------------
+    def at(self, key: str | int) -> str:
+        if isinstance(key, int):
+            return f"{self.path}[{key}]"
+        return f"{self.path}.{key}" if self.path else key
+
+    def error(self, message: str, key: str | int | None = None, *, warning: bool = False) -> None:
+        path = self.path if key is None else self.at(key)
+        self.errors.append(FieldError(path, message, "warning" if warning else "error"))
+
+    def has(self, key: str) -> bool:
+        return self._data.get(key) is not None
+
+    def raw(self, key: str) -> Any:
+        return self._data.get(key)
+
+    def keys(self) -> list[str]:
+        return [k for k in self._data if isinstance(k, str)]
+
+    # -- typed getters -----------------------------------------------------------------
+    def obj(self, key: str) -> Fields:
+        return Fields(self._data.get(key), self.at(key), self.errors)
+
+    def opt_obj(self, key: str) -> Fields | None:
+        return self.obj(key) if self.has(key) else None
+
+    def items(self, key: str) -> Iterator[tuple[int, Any]]:
+        value = self._data.get(key)
+        if value is None:
+            return
+        if not isinstance(value, list):
+            self.error(f"must be a list, got {type(value).__name__}", key)
+            return
+        yield from enumerate(value)
+
+    def objs(self, key: str) -> Iterator[tuple[int, Fields]]:
+        for index, item in self.items(key):
+            yield index, Fields(item, f"{self.at(key)}[{index}]", self.errors)
+
+    def str(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
+        value = self._data.get(key)
+        if value is None:
+            if required:
+                self.error("is required", key)
+            return default
+        if not isinstance(value, str):
+            self.error(f"must be a string, got {describe(value)}", key)
+            return default
+        if required and not value:
+            self.error("must not be empty", key)
+        return value
+
+    def bool(self, key: str, default: bool) -> bool:
+        value = self._data.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self.error(f"must be true or false, got {describe(value)}", key)
+            return default
+        return value
+
+    def int(
+        self,
+        key: str,
+        default: int | None = None,
+        *,
+        low: int | None = 0,
+        high: int | None = MAX_INT,
+        required: bool = False,
+    ) -> int | None:
+        value = self._data.get(key)
+        if value is None:
+            if required:
+                self.error("is required", key)
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.error(f"must be an integer, got {describe(value)}", key)
+            return default
+        return self.check_range(key, value, low, high, default)
+
+    def check_range(
+        self, key: str, value: int, low: int | None, high: int | None, default: int | None
+    ) -> int | None:
+        if (low is not None and value < low) or (high is not None and value > high):
+            if low is not None and high is not None:
+                self.error(f"must be between {low} and {high}, got {value}", key)
+            elif low is not None:
+                self.error(f"must be at least {low}, got {value}", key)
+            else:
+                self.error(f"must be at most {high}, got {value}", key)
+            return default
+        return value
+
+    def duration(self, key: str, default: float | None = None) -> float | None:
+        value = self._data.get(key)
+        if value is None:
+            return default
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            self.error(str(exc), key)
+            return default
+
+    def int_or_percent(self, key: str, default: int | str) -> int | str:
+        """``maxSurge``-style values: an int count or a ``"25%"`` string."""
+        value = self._data.get(key)
+        if value is None:
+            return default
+        if isinstance(value, int) and not isinstance(value, bool):
+            checked = self.check_range(key, value, 0, MAX_INT, None)
+            return default if checked is None else checked
+        if isinstance(value, str) and value.endswith("%") and value[:-1].isdigit():
+            if int(value[:-1]) > 100:
+                self.error(f"must be a percentage between 0% and 100%, got {value!r}", key)
+                return default
+            return value
+        self.error(f"must be an integer or a percentage such as '25%', got {describe(value)}", key)
+        return default
+
+    def mapping(self, key: str) -> dict[str, Any]:
+        """A free-form object kept as plain data (labels, pod templates, router configs)."""
+        value = self._data.get(key)
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            self.error(f"must be an object, got {type(value).__name__}", key)
+            return {}
+        return {str(k): v for k, v in value.items()}
+
+    def string_map(self, key: str) -> dict[str, str]:
+        """Labels and annotations: string keys to string values."""
+        out: dict[str, str] = {}
+        for k, v in self.mapping(key).items():
+            if not isinstance(v, str):
+                self.error(f"must be a string, got {describe(v)}", f"{key}.{k}")
+            else:
+                out[k] = v
+        return out
+
+    def unknown(self, known: frozenset[str]) -> None:
+        """Warn about fields this version does not know (typos, newer Argo fields)."""
+        for key in self.keys():
+            if key not in known:
+                self.error("unknown field (ignored)", key, warning=True)

@@ -1,0 +1,77 @@
+"""What the shell observed, trimmed to what ``reconcile()`` needs.
+
+The shell builds an :class:`Observed` from its caches (or the in-memory cluster); tools
+that embed the core can build one by hand.  ``now`` is part of it: the core never
+reads a clock.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from ._rollout import Rollout
+
+__all__ = ["Observed", "ObservedRun", "ReplicaSetView", "TrafficView"]
+
+
+@attrs.frozen
+class ReplicaSetView:
+    """One ReplicaSet owned by the Rollout."""
+
+    name: str
+    pod_template_hash: str
+    revision: int
+    replicas: int
+    ready_replicas: int = 0
+    available_replicas: int = 0
+    scale_down_deadline: float | None = None
+    created_at: float = 0.0
+
+
+@attrs.frozen
+class ObservedRun:
+    """An AnalysisRun or Experiment the Rollout started: its name and verdict so far."""
+
+    name: str
+    phase: str
+    message: str = ""
+    terminated: bool = False
+
+
+@attrs.frozen
+class TrafficView:
+    """What the routers hold now, read back from their objects.
+
+    ``weight`` is None when the routers hold no weight for this Rollout yet.
+    """
+
+    weight: int | None = None
+    header_routes: tuple[str, ...] = ()
+    mirror_routes: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class Observed:
+    rollout: Rollout
+    now: float
+    replica_sets: tuple[ReplicaSetView, ...] = ()
+    runs: tuple[ObservedRun, ...] = ()
+    traffic: TrafficView = TrafficView()
+    # Service name -> the rollouts-pod-template-hash its selector pins (None: unpinned)
+    services: dict[str, str | None] = attrs.field(factory=dict)
+    # the loaded AnalysisTemplate names, for InvalidSpec checks; None: unknown
+    known_templates: frozenset[str] | None = None
+
+    def replica_set(self, pod_template_hash: str | None) -> ReplicaSetView | None:
+        if pod_template_hash is None:
+            return None
+        for rs in self.replica_sets:
+            if rs.pod_template_hash == pod_template_hash:
+                return rs
+        return None
+
+    def run(self, name: str) -> ObservedRun | None:
+        for run in self.runs:
+            if run.name == name:
+                return run
+        return None

@@ -1,0 +1,151 @@
+"""``reconcile()``: the pure heart of progressive.
+
+One call takes what was observed (the Rollout with its status, its ReplicaSets, its
+analysis runs, the routers' state, the Services, and ``now``) and returns a
+:class:`~progressive.core.Plan`: the actions that move the world one safe step
+toward the Rollout's spec, the new status, and when to look again.  It performs no
+I/O, reads no clock and keeps no state between calls, so the same input always gives
+the same plan, and applying a plan then reconciling again at the same instant asks
+for nothing more.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from . import _state
+from ._actions import RestartPods
+from ._blue_green import plan_blue_green
+from ._builder import Builder
+from ._canary import plan_canary
+from ._observed import Observed
+from ._plan import Plan
+from ._replicas import resolve_int_or_percent
+from ._revisions import Revisions, observe_revisions
+from ._rollout import Rollout
+from ._status import RolloutStatus
+from ._times import parse_time
+
+__all__ = ["reconcile", "reconcile_invalid"]
+
+
+def reconcile(observed: Observed) -> Plan:
+    """Plan the next move of ``observed.rollout`` (see the module docstring)."""
+    rollout = observed.rollout
+    b = Builder(observed)
+    canary = rollout.canary
+    step_count = len(canary.steps) if canary is not None else 0
+    rev = observe_revisions(b, rollout, step_count)
+    if canary is not None:
+        c_out = plan_canary(b, rollout, rev)
+        status, new_rs, waiting, switch_pending = c_out.status, c_out.new_rs, c_out.waiting, False
+    else:
+        g_out = plan_blue_green(b, rollout, rev)
+        status, new_rs, waiting = g_out.status, g_out.new_rs, g_out.waiting
+        switch_pending = g_out.switch_pending
+    status = _restart(b, rollout, rev, status)
+
+    # counts as Argo reports them, after this plan's scale changes
+    sets = {rs.name: rs.replicas for rs in observed.replica_sets}
+    from ._actions import CreateReplicaSet, DeleteReplicaSet, ScaleReplicaSet
+
+    for action in b.actions():
+        if isinstance(action, ScaleReplicaSet):
+            sets[action.name] = action.replicas
+        elif isinstance(action, CreateReplicaSet):
+            sets[action.name] = action.replicas
+        elif isinstance(action, DeleteReplicaSet):
+            sets.pop(action.name, None)
+    ready = sum(min(rs.ready_replicas, sets.get(rs.name, 0)) for rs in observed.replica_sets)
+    available = sum(
+        min(rs.available_replicas, sets.get(rs.name, 0)) for rs in observed.replica_sets
+    )
+    new_available = min(new_rs.available_replicas, sets.get(new_rs.name, 0))
+    facts = _state.Facts(
+        replicas=rollout.replicas,
+        updated=sets.get(new_rs.name, 0),
+        ready=ready,
+        available=new_available if status.stable_rs == rev.new_hash else available,
+        total=sum(sets.values()),
+        spec_paused=rollout.paused,
+        new_is_stable=status.stable_rs == rev.new_hash,
+        blue_green_switch_pending=switch_pending and not status.abort,
+        waiting=waiting,
+    )
+    progressed = (
+        status.current_step_index != rollout.status.current_step_index
+        or facts.available != rollout.status.available_replicas
+        or facts.updated != rollout.status.updated_replicas
+    )
+    infra_wait = bool(waiting) and not status.abort and not rollout.paused \
+        and not status.pause_conditions
+    status, exceeded, due = _state.track_progress(
+        status,
+        waiting=infra_wait,
+        progressed=progressed,
+        deadline_seconds=rollout.progress_deadline_seconds,
+        now=observed.now,
+    )
+    b.at(due)
+    was_exceeded = _state.deadline_exceeded(rollout.status)
+    if exceeded and not was_exceeded:
+        b.event("ProgressDeadlineExceeded",
+                f"Rollout made no progress for {rollout.progress_deadline_seconds}s: {waiting}",
+                "Warning")
+        if rollout.progress_deadline_abort and not status.abort:
+            b.event("Aborted", "RolloutAborted: progress deadline exceeded", "Warning")
+            status = _state.abort(
+                status, f"RolloutAborted: progress deadline exceeded ({waiting})", observed.now
+            )
+    status = _state.finish(
+        status,
+        facts,
+        generation=rollout.generation,
+        deadline_hit=exceeded,
+        progress_message=waiting or "progressing",
+    )
+    return Plan(b.actions(), status, b.requeue_at())
+
+
+def reconcile_invalid(rollout_status: RolloutStatus, message: str, generation: int) -> RolloutStatus:
+    """The status of a Rollout whose spec cannot be used: condition InvalidSpec, Degraded.
+
+    Nothing is changed in the cluster: the pods, weights and Services stay as they are
+    until the spec is fixed.
+    """
+    facts = _state.Facts(
+        replicas=rollout_status.replicas,
+        updated=rollout_status.updated_replicas,
+        ready=rollout_status.ready_replicas,
+        available=rollout_status.available_replicas,
+        total=rollout_status.replicas,
+        spec_paused=False,
+        new_is_stable=True,
+        invalid=message,
+    )
+    return _state.finish(
+        rollout_status, facts, generation=generation, deadline_hit=False,
+        progress_message=message,
+    )
+
+
+def _restart(b: Builder, rollout: Rollout, rev: Revisions, status: RolloutStatus) -> RolloutStatus:
+    """``spec.restartAt``: replace pods older than it, stable first, then the rest."""
+    when = parse_time(rollout.restart_at)
+    if when is None or rollout.restart_at == status.restarted_at:
+        return status
+    if b.now < when:
+        b.at(when)
+        return status
+    unavailable = max(1, resolve_int_or_percent(
+        getattr(rollout.strategy, "max_unavailable", 1), rollout.replicas, round_up=False
+    ))
+    order = [rs for rs in (rev.stable_rs, rev.new_rs) if rs is not None]
+    order += [rs for rs in rev.others if rs not in order]
+    seen: set[str] = set()
+    for rs in order:
+        if rs.replicas > 0 and rs.name not in seen:
+            seen.add(rs.name)
+            b.add("scale_down", RestartPods(rs.name, when, unavailable))
+    b.event("RolloutRestarted", f"Restarting pods created before {rollout.restart_at}")
+    return attrs.evolve(status, restarted_at=rollout.restart_at)

@@ -1,0 +1,133 @@
+"""Revision bookkeeping shared by both strategies: which ReplicaSet is new, which is
+stable, rollbacks, history cleanup, analysis-run names."""
+
+from __future__ import annotations
+
+import attrs
+
+from . import _state
+from ._actions import CreateReplicaSet, DeleteReplicaSet, SetReplicaSetRevision
+from ._builder import Builder
+from ._observed import ReplicaSetView
+from ._rollout import POD_TEMPLATE_HASH_LABEL, Rollout
+from ._status import RolloutStatus
+
+__all__ = ["Revisions", "ensure_new_replica_set", "new_revision_number", "observe_revisions", "prune_history"]
+
+
+@attrs.frozen
+class Revisions:
+    new_hash: str
+    status: RolloutStatus
+    stable_hash: str | None
+    new_rs: ReplicaSetView | None
+    stable_rs: ReplicaSetView | None
+    others: tuple[ReplicaSetView, ...]
+    skipped: bool = False
+
+
+def observe_revisions(b: Builder, rollout: Rollout, step_count: int) -> Revisions:
+    """Find the new and stable ReplicaSets and start a new revision when needed."""
+    obs = b.observed
+    status = rollout.status
+    new_hash = rollout.template_hash()
+    steps_hash = rollout.steps_hash()
+    stable_hash = status.stable_rs
+    if stable_hash is not None and stable_hash != new_hash and obs.replica_set(stable_hash) is None:
+        stable_hash = None  # the stable ReplicaSet is gone: start over as a first deploy
+    new_rs = obs.replica_set(new_hash)
+    skipped = False
+    if status.current_pod_hash != new_hash or status.current_step_hash != steps_hash:
+        skip_to: int | None = None
+        if stable_hash is None:
+            b.event("InitialDeploy", "First revision: skipping the steps")
+            skip_to = step_count
+        elif new_hash == stable_hash:
+            if status.current_pod_hash is not None and status.current_pod_hash != new_hash:
+                b.event("SkipSteps", "Rolled back to the stable revision: skipping the steps")
+            skip_to = step_count
+        elif _within_rollback_window(rollout, obs.replica_set(stable_hash), new_rs):
+            b.event("SkipSteps", "Rollback within window: skipping the steps and analysis")
+            skip_to = step_count
+        else:
+            b.event("RolloutUpdated", f"Updating to revision with pod template hash {new_hash}")
+        skipped = skip_to == step_count and stable_hash is not None and new_hash != stable_hash
+        status = _state.start_revision(status, new_hash, steps_hash, skip_to=skip_to, now=b.now)
+    if stable_hash is None:
+        stable_hash = new_hash
+        status = attrs.evolve(status, stable_rs=new_hash)
+    stable_rs = obs.replica_set(stable_hash)
+    others = tuple(
+        rs for rs in obs.replica_sets if rs.pod_template_hash not in (new_hash, stable_hash)
+    )
+    return Revisions(new_hash, status, stable_hash, new_rs, stable_rs, others, skipped)
+
+
+def _within_rollback_window(
+    rollout: Rollout, stable: ReplicaSetView | None, candidate: ReplicaSetView | None
+) -> bool:
+    window = rollout.rollback_window
+    if not window or stable is None or candidate is None:
+        return False
+    return candidate.revision < stable.revision and stable.revision - candidate.revision <= window
+
+
+def new_revision_number(b: Builder, rev: Revisions) -> int:
+    """The revision number the new ReplicaSet has, or will have once this plan is applied.
+
+    A brand-new ReplicaSet gets the next number; an old one that becomes the update
+    target again (a rollback) is renumbered the same way.
+    """
+    newest = max((rs.revision for rs in b.observed.replica_sets), default=0)
+    if rev.new_rs is None:
+        return newest + 1
+    if rev.new_rs.revision < newest and rev.new_hash != rev.stable_hash:
+        return newest + 1
+    return rev.new_rs.revision
+
+
+def ensure_new_replica_set(
+    b: Builder, rollout: Rollout, rev: Revisions, replicas: int
+) -> ReplicaSetView:
+    """The new revision's ReplicaSet: created, or re-used (a rollback) with a new number."""
+    revision = new_revision_number(b, rev)
+    if rev.new_rs is None:
+        template = dict(rollout.template)
+        meta = dict(template.get("metadata") or {})
+        meta["labels"] = {**(meta.get("labels") or {}), POD_TEMPLATE_HASH_LABEL: rev.new_hash}
+        template["metadata"] = meta
+        selector = dict(rollout.selector)
+        selector["matchLabels"] = {
+            **(selector.get("matchLabels") or {}), POD_TEMPLATE_HASH_LABEL: rev.new_hash
+        }
+        return b.create(
+            CreateReplicaSet(
+                name=f"{rollout.name}-{rev.new_hash}",
+                pod_template_hash=rev.new_hash,
+                revision=revision,
+                replicas=replicas,
+                template=template,
+                selector=selector,
+                min_ready_seconds=rollout.min_ready_seconds,
+            )
+        )
+    rs = b.cancel_scale_down(rev.new_rs)
+    if rs.revision != revision:
+        b.add("scale_up", SetReplicaSetRevision(rs.name, revision))
+        rs = attrs.evolve(rs, revision=revision)
+    return rs
+
+
+def prune_history(b: Builder, rollout: Rollout, rev: Revisions) -> None:
+    """Delete scaled-down old ReplicaSets beyond ``revisionHistoryLimit``, oldest first."""
+    idle = sorted(
+        (rs for rs in rev.others if rs.replicas == 0 and rs.available_replicas == 0),
+        key=lambda rs: rs.revision,
+    )
+    excess = len(idle) - rollout.revision_history_limit
+    for rs in idle[: max(0, excess)]:
+        b.add("scale_down", DeleteReplicaSet(rs.name))
+
+
+def run_name(rollout: Rollout, rev: Revisions, revision: int, suffix: str = "") -> str:
+    return f"{rollout.name}-{rev.new_hash}-{revision}{suffix}"

@@ -1,0 +1,261 @@
+"""All the rules that decide a Rollout's phase, in one file.
+
+Theory of operation
+===================
+
+A Rollout moves between four phases, the ones Argo Rollouts reports and that Argo CD
+and dashboards understand::
+
+            new revision                 steps done, pods available
+    Healthy ------------> Progressing ------------------------------> Healthy
+                           |  ^    |
+          pause step,      |  |    | analysis Failed/Error, abort,
+          inconclusive,    v  |    | progress deadline exceeded
+          spec.paused    Paused    v
+                                Degraded --(retry, new revision)--> Progressing
+
+The phase is never stored and then trusted: :func:`phase_of` *computes* it on every
+reconcile from the status fields that cannot be derived from the cluster (where in the
+steps we are, the stable revision, pauses, abort, the progress clock) and from the
+replica counts just observed.  The rules, checked in this order (Argo's
+``CalculateRolloutPhase``):
+
+1. **Degraded** when the spec is invalid (condition ``InvalidSpec``), when the rollout
+   was aborted (``status.abort``: a failed analysis, ``progressDeadlineAbort`` or the
+   user), or when the progress deadline passed (condition ``Progressing`` with reason
+   ``ProgressDeadlineExceeded``).
+2. **Paused** when ``spec.paused`` is set or any pause condition is present (a pause
+   step, a blue-green promotion gate, an inconclusive analysis or experiment).
+3. **Progressing** while the new revision is not yet the stable one, or while fewer
+   pods than ``spec.replicas`` are updated or available, or old pods remain.
+4. **Healthy** otherwise.  Old ReplicaSets waiting out ``scaleDownDelaySeconds`` do
+   not make a rollout Progressing.
+
+Transitions are made only by the functions below; ``reconcile`` calls them and never
+edits these status fields itself:
+
+* :func:`start_revision` -- a new pod template (or new steps) was seen: clear pauses,
+  abort and ``promoteFull``, go back to step 0, restart the progress clock.  A return
+  to the stable revision, or to one inside ``rollbackWindow``, skips the steps.
+* :func:`pause` / :func:`unpause_acknowledged` -- pause conditions.  A user ends a pause
+  by removing the pause conditions (``promote``); the controller sees
+  ``controllerPause`` still set without a condition and moves on.
+* :func:`abort` -- a verdict or the deadline sends the rollout to Degraded; ``retry``
+  (clearing ``status.abort``) starts the steps over.
+* :func:`track_progress` -- the progress deadline.  Its clock runs only while the
+  rollout waits on infrastructure (pods to become available, routers to take a
+  weight); it stops during pauses and analyses, which have their own clocks, and it
+  covers the final promotion too.
+
+Conditions (``Progressing``, ``Paused``, ``Available``, ``Healthy``, ``InvalidSpec``)
+are rebuilt by :func:`finish` from the same facts, so they can never disagree with the
+phase.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from ._status import Condition, PauseCondition, Phase, RolloutStatus
+
+__all__ = [
+    "Facts",
+    "abort",
+    "finish",
+    "pause",
+    "phase_of",
+    "start_revision",
+    "track_progress",
+    "unpause_acknowledged",
+]
+
+DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
+
+
+@attrs.frozen
+class Facts:
+    """What this reconcile observed, for the phase rules."""
+
+    replicas: int
+    updated: int
+    ready: int
+    available: int
+    total: int  # pods of every revision (spec replicas)
+    spec_paused: bool
+    new_is_stable: bool
+    invalid: str | None = None  # the InvalidSpec message
+    blue_green_switch_pending: bool = False
+    waiting: str = ""  # what the rollout waits for, for the message
+
+
+def start_revision(
+    status: RolloutStatus, pod_hash: str, step_hash: str, *, skip_to: int | None, now: float
+) -> RolloutStatus:
+    """A new revision: reset the step machinery (``resetRolloutStatus`` in Argo)."""
+    return attrs.evolve(
+        status,
+        current_pod_hash=pod_hash,
+        current_step_hash=step_hash,
+        current_step_index=skip_to if skip_to is not None else 0,
+        abort=False,
+        aborted_at=None,
+        pause_conditions=(),
+        controller_pause=False,
+        promote_full=False,
+        waiting_since=None,
+        conditions=tuple(c for c in status.conditions if c.type != "Progressing"),
+    )
+
+
+def pause(status: RolloutStatus, reason: str, now: float) -> RolloutStatus:
+    """Add a pause condition (once) and remember that the controller paused."""
+    if status.has_pause(reason):
+        return status
+    return attrs.evolve(
+        status,
+        pause_conditions=(*status.pause_conditions, PauseCondition(reason, now)),
+        controller_pause=True,
+    )
+
+
+def end_pause(status: RolloutStatus, reason: str) -> RolloutStatus:
+    """The controller itself ends a timed pause."""
+    return attrs.evolve(
+        status,
+        pause_conditions=tuple(p for p in status.pause_conditions if p.reason != reason),
+        controller_pause=False,
+    )
+
+
+def unpause_acknowledged(status: RolloutStatus) -> tuple[RolloutStatus, bool]:
+    """Did a user end our pause?  (``controllerPause`` set, no pause condition left.)
+
+    Returns the status with ``controllerPause`` cleared and True when so.
+    """
+    if status.controller_pause and not status.pause_conditions:
+        return attrs.evolve(status, controller_pause=False), True
+    return status, False
+
+
+def abort(status: RolloutStatus, message: str, now: float) -> RolloutStatus:
+    if status.abort:
+        return status
+    return attrs.evolve(
+        status,
+        abort=True,
+        aborted_at=now,
+        pause_conditions=(),
+        controller_pause=False,
+        message=message,
+        current_step_index=0 if status.current_step_index is not None else None,
+    )
+
+
+def track_progress(
+    status: RolloutStatus,
+    *,
+    waiting: bool,
+    progressed: bool,
+    deadline_seconds: int,
+    now: float,
+) -> tuple[RolloutStatus, bool, float | None]:
+    """Run the progress clock.
+
+    Returns the new status, whether the deadline is exceeded, and when it will be (for
+    a requeue).  The clock restarts whenever the rollout makes progress (a step, more
+    pods available) and stops whenever it is not waiting on infrastructure.
+    """
+    if not waiting:
+        return attrs.evolve(status, waiting_since=None), False, None
+    since = status.waiting_since
+    if since is None or progressed:
+        since = now
+    status = attrs.evolve(status, waiting_since=since)
+    due = since + deadline_seconds
+    return status, now >= due, due
+
+
+def deadline_exceeded(status: RolloutStatus) -> bool:
+    cond = status.condition("Progressing")
+    return cond is not None and cond.reason == DEADLINE_EXCEEDED
+
+
+def phase_of(status: RolloutStatus, facts: Facts) -> tuple[str, str]:
+    """The phase and its message (see the theory of operation above)."""
+    if facts.invalid is not None:
+        return Phase.DEGRADED, f"InvalidSpec: {facts.invalid}"
+    if status.abort:
+        return Phase.DEGRADED, status.message or "RolloutAborted: rollout aborted"
+    progressing = status.condition("Progressing")
+    if progressing is not None and progressing.reason == DEADLINE_EXCEEDED:
+        return Phase.DEGRADED, f"{DEADLINE_EXCEEDED}: {progressing.message}"
+    if facts.spec_paused:
+        return Phase.PAUSED, "manually paused"
+    if status.pause_conditions:
+        return Phase.PAUSED, status.pause_conditions[0].reason
+    if not facts.new_is_stable or facts.blue_green_switch_pending:
+        return Phase.PROGRESSING, facts.waiting or "more replicas need to be updated"
+    if facts.updated < facts.replicas:
+        return Phase.PROGRESSING, "more replicas need to be updated"
+    if facts.available < facts.updated:
+        return Phase.PROGRESSING, "updated replicas are still becoming available"
+    if facts.total > facts.replicas:
+        return Phase.PROGRESSING, "old replicas are pending termination"
+    return Phase.HEALTHY, ""
+
+
+def finish(
+    status: RolloutStatus,
+    facts: Facts,
+    *,
+    generation: int,
+    deadline_hit: bool,
+    progress_message: str,
+) -> RolloutStatus:
+    """Rebuild counts, conditions, phase and message from the facts."""
+    conditions: dict[str, Condition] = {c.type: c for c in status.conditions}
+    if deadline_hit:
+        conditions["Progressing"] = Condition(
+            "Progressing", "False", DEADLINE_EXCEEDED, progress_message
+        )
+    elif status.abort:
+        conditions["Progressing"] = Condition("Progressing", "False", "RolloutAborted",
+                                              status.message)
+    else:
+        conditions["Progressing"] = Condition("Progressing", "True", "ReplicaSetUpdated",
+                                              progress_message)
+    if facts.invalid is not None:
+        conditions["InvalidSpec"] = Condition("InvalidSpec", "True", "InvalidSpec", facts.invalid)
+    else:
+        conditions.pop("InvalidSpec", None)
+    status = attrs.evolve(
+        status,
+        observed_generation=generation,
+        replicas=facts.total,
+        updated_replicas=facts.updated,
+        ready_replicas=facts.ready,
+        available_replicas=facts.available,
+        conditions=tuple(conditions.values()),
+    )
+    phase, message = phase_of(status, facts)
+    paused = phase == Phase.PAUSED
+    conditions["Paused"] = Condition("Paused", "True" if paused else "False",
+                                     "RolloutPaused" if paused else "RolloutResumed")
+    available = facts.available >= facts.replicas
+    conditions["Available"] = Condition(
+        "Available", "True" if available else "False",
+        "AvailableReason" if available else "UnavailableReason",
+    )
+    healthy = phase == Phase.HEALTHY
+    conditions["Healthy"] = Condition("Healthy", "True" if healthy else "False",
+                                      "RolloutHealthy" if healthy else "RolloutNotHealthy")
+    if healthy:
+        conditions["Progressing"] = Condition(
+            "Progressing", "True", "NewReplicaSetAvailable", "rollout has completed"
+        )
+    return attrs.evolve(
+        status,
+        phase=phase,
+        message=message if not status.abort else status.message,
+        conditions=tuple(sorted(conditions.values(), key=lambda c: c.type)),
+    )

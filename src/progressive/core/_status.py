@@ -1,0 +1,214 @@
+"""The Rollout's status: what the controller remembers between reconciles.
+
+Everything else is derived from the observed objects on each reconcile, so the status
+holds only what cannot be: where in the steps we are, which revision is stable, pauses
+the user has to end, an abort, and the progress clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+import attrs
+
+from ._times import format_time, parse_time
+
+__all__ = [
+    "Condition",
+    "PauseCondition",
+    "PauseReason",
+    "Phase",
+    "RolloutStatus",
+]
+
+
+class Phase:
+    """The four phases a Rollout reports (Argo's ``status.phase`` vocabulary)."""
+
+    HEALTHY: Final = "Healthy"
+    PROGRESSING: Final = "Progressing"
+    PAUSED: Final = "Paused"
+    DEGRADED: Final = "Degraded"
+
+
+class PauseReason:
+    CANARY_STEP: Final = "CanaryPauseStep"
+    BLUE_GREEN: Final = "BlueGreenPause"
+    INCONCLUSIVE_ANALYSIS: Final = "InconclusiveAnalysisRun"
+    INCONCLUSIVE_EXPERIMENT: Final = "InconclusiveExperiment"
+
+
+@attrs.frozen
+class PauseCondition:
+    reason: str
+    start_time: float
+
+
+@attrs.frozen
+class Condition:
+    type: str
+    status: str  # "True" | "False" | "Unknown", as Kubernetes writes it
+    reason: str = ""
+    message: str = ""
+
+
+def _opt_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _opt_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+@attrs.frozen
+class RolloutStatus:
+    """``status`` of a Rollout.  Field names follow Argo's, in snake_case."""
+
+    phase: str = ""
+    message: str = ""
+    observed_generation: int = 0
+    current_pod_hash: str | None = None
+    current_step_hash: str | None = None
+    current_step_index: int | None = None
+    stable_rs: str | None = None
+    abort: bool = False
+    aborted_at: float | None = None
+    pause_conditions: tuple[PauseCondition, ...] = ()
+    controller_pause: bool = False
+    promote_full: bool = False
+    replicas: int = 0
+    updated_replicas: int = 0
+    ready_replicas: int = 0
+    available_replicas: int = 0
+    conditions: tuple[Condition, ...] = ()
+    # percent of traffic the routers send to the canary Service (canary only)
+    canary_weight: int = 0
+    active_selector: str | None = None
+    preview_selector: str | None = None
+    # when the rollout started waiting on pods or routers; the progress deadline counts
+    # from here, and it is None whenever nothing is blocked on infrastructure
+    waiting_since: float | None = None
+    # when a blue-green auto-promotion or an inconclusive pause began is in
+    # pause_conditions; restart bookkeeping:
+    restarted_at: str | None = None
+    # inconclusive analysis runs a user chose to go past (promote); not paused on again
+    acknowledged_runs: tuple[str, ...] = ()
+
+    def condition(self, type_: str) -> Condition | None:
+        for cond in self.conditions:
+            if cond.type == type_:
+                return cond
+        return None
+
+    def has_pause(self, reason: str) -> PauseCondition | None:
+        for pause in self.pause_conditions:
+            if pause.reason == reason:
+                return pause
+        return None
+
+    # -- manifest form ------------------------------------------------------------------
+    def to_manifest(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "phase": self.phase,
+            "message": self.message,
+            "observedGeneration": str(self.observed_generation),
+            "abort": self.abort,
+            "controllerPause": self.controller_pause,
+            "promoteFull": self.promote_full,
+            "replicas": self.replicas,
+            "updatedReplicas": self.updated_replicas,
+            "readyReplicas": self.ready_replicas,
+            "availableReplicas": self.available_replicas,
+            "pauseConditions": [
+                {"reason": p.reason, "startTime": format_time(p.start_time)}
+                for p in self.pause_conditions
+            ],
+            "conditions": [
+                {"type": c.type, "status": c.status, "reason": c.reason, "message": c.message}
+                for c in self.conditions
+            ],
+            "canary": {"weights": {"canary": {"weight": self.canary_weight}}},
+        }
+        if self.acknowledged_runs:
+            out["acknowledgedRuns"] = list(self.acknowledged_runs)
+        optional: dict[str, Any] = {
+            "currentPodHash": self.current_pod_hash,
+            "currentStepHash": self.current_step_hash,
+            "currentStepIndex": self.current_step_index,
+            "stableRS": self.stable_rs,
+            "abortedAt": None if self.aborted_at is None else format_time(self.aborted_at),
+            "restartedAt": self.restarted_at,
+            "waitingSince": None if self.waiting_since is None else format_time(self.waiting_since),
+        }
+        out.update({k: v for k, v in optional.items() if v is not None})
+        blue_green = {"activeSelector": self.active_selector, "previewSelector": self.preview_selector}
+        if any(v is not None for v in blue_green.values()):
+            out["blueGreen"] = {k: v for k, v in blue_green.items() if v is not None}
+        return out
+
+    @classmethod
+    def from_manifest(cls, data: object) -> RolloutStatus:
+        """Read a stored status leniently: unreadable fields fall back to their defaults.
+
+        A status is written by controllers, not people; a damaged one must never stop
+        the controller, so this never raises.
+        """
+        if not isinstance(data, Mapping):
+            return cls()
+        pauses = []
+        for item in data.get("pauseConditions") or ():
+            if isinstance(item, Mapping) and isinstance(item.get("reason"), str):
+                start = parse_time(item.get("startTime"))
+                pauses.append(PauseCondition(item["reason"], 0.0 if start is None else start))
+        conditions = []
+        for item in data.get("conditions") or ():
+            if isinstance(item, Mapping) and isinstance(item.get("type"), str):
+                conditions.append(
+                    Condition(
+                        item["type"],
+                        str(item.get("status", "Unknown")),
+                        str(item.get("reason") or ""),
+                        str(item.get("message") or ""),
+                    )
+                )
+        canary = data.get("canary")
+        weight = 0
+        if isinstance(canary, Mapping):
+            weights = canary.get("weights")
+            if isinstance(weights, Mapping) and isinstance(weights.get("canary"), Mapping):
+                weight = _opt_int(weights["canary"].get("weight")) or 0
+        blue_green = data.get("blueGreen")
+        blue_green = blue_green if isinstance(blue_green, Mapping) else {}
+        generation = data.get("observedGeneration")
+        try:
+            observed_generation = int(generation) if generation is not None else 0
+        except (TypeError, ValueError):
+            observed_generation = 0
+        return cls(
+            phase=_opt_str(data.get("phase")) or "",
+            message=_opt_str(data.get("message")) or "",
+            observed_generation=observed_generation,
+            current_pod_hash=_opt_str(data.get("currentPodHash")),
+            current_step_hash=_opt_str(data.get("currentStepHash")),
+            current_step_index=_opt_int(data.get("currentStepIndex")),
+            stable_rs=_opt_str(data.get("stableRS")),
+            abort=data.get("abort") is True,
+            aborted_at=parse_time(data.get("abortedAt")),
+            pause_conditions=tuple(pauses),
+            controller_pause=data.get("controllerPause") is True,
+            promote_full=data.get("promoteFull") is True,
+            replicas=_opt_int(data.get("replicas")) or 0,
+            updated_replicas=_opt_int(data.get("updatedReplicas")) or 0,
+            ready_replicas=_opt_int(data.get("readyReplicas")) or 0,
+            available_replicas=_opt_int(data.get("availableReplicas")) or 0,
+            conditions=tuple(conditions),
+            canary_weight=weight,
+            active_selector=_opt_str(blue_green.get("activeSelector")),
+            preview_selector=_opt_str(blue_green.get("previewSelector")),
+            waiting_since=parse_time(data.get("waitingSince")),
+            restarted_at=_opt_str(data.get("restartedAt")),
+            acknowledged_runs=tuple(
+                x for x in (data.get("acknowledgedRuns") or ()) if isinstance(x, str)
+            ),
+        )

@@ -1,0 +1,294 @@
+"""reconcile() for canaries, driven through the pure test world (no event loop)."""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+
+from progressive.core import Phase, Rollout, actions, promote
+from progressive.core._commands import merge_patch
+
+from .world import World, canary_manifest, healthy_world
+
+STEPS = [
+    {"setWeight": 20},
+    {"pause": {"duration": 30}},
+    {"setWeight": 50},
+    {"pause": {}},
+    {"setWeight": 80},
+]
+
+
+def weights(world: World) -> list[int]:
+    return [a.weight for a in world.log if isinstance(a, actions.SetWeight)]
+
+
+def new_rs(world: World):  # type: ignore[no-untyped-def]
+    return world.sets[f"app-{world.rollout.template_hash()}"]
+
+
+def user_promote(world: World, *, full: bool = False) -> None:
+    _, status_patch = promote(world.rollout, full=full)
+    stored = world.rollout.status.to_manifest()
+    from progressive.core import RolloutStatus
+
+    world.rollout = attrs.evolve(
+        world.rollout,
+        paused=False,
+        status=RolloutStatus.from_manifest(merge_patch(stored, status_patch["status"])),
+    )
+
+
+def test_first_revision_skips_the_steps() -> None:
+    world = World(Rollout.from_manifest(canary_manifest(STEPS)))
+    world.settle()
+    status = world.rollout.status
+    assert status.phase == Phase.HEALTHY
+    assert status.current_step_index == len(STEPS)
+    assert status.stable_rs == world.rollout.template_hash()
+    assert weights(world) == []  # no traffic shifting on a first deploy
+    assert [a.replicas for a in world.log if isinstance(a, actions.CreateReplicaSet)] == [10]
+
+
+def test_canary_with_traffic_routing_follows_the_steps() -> None:
+    world = healthy_world(canary_manifest(STEPS))
+    world.log.clear()
+    world.update_template("app:2")
+    world.settle()
+    status = world.rollout.status
+    assert status.phase == Phase.PAUSED and status.current_step_index == 3
+    assert weights(world) == [20, 50]
+    assert world.now == 30  # the timed pause ran its 30 seconds
+    # canary = ceil(weight * replicas / 100); stable stays at full size
+    assert new_rs(world).replicas == 5
+    assert world.sets[f"app-{status.stable_rs}"].replicas == 10
+
+    user_promote(world)
+    world.settle()
+    status = world.rollout.status
+    assert status.phase == Phase.HEALTHY
+    assert weights(world) == [20, 50, 80, 0]  # 0 once the stable Service moved to the new pods
+    assert status.stable_rs == world.rollout.template_hash()
+    assert world.services == {"app-stable": status.stable_rs, "app-canary": status.stable_rs}
+    old = [rs for rs in world.sets.values() if rs.pod_template_hash != status.stable_rs]
+    assert [rs.replicas for rs in old] == [0]
+    # the old stack was scaled down scaleDownDelaySeconds (30) after the promotion
+    deadline = [a for a in world.log if isinstance(a, actions.SetScaleDownDeadline)]
+    assert len(deadline) == 1 and world.now == deadline[0].deadline
+
+
+def test_weight_never_moves_ahead_of_ready_canary_pods() -> None:
+    world = healthy_world(canary_manifest(STEPS))
+    world.update_template("app:2")
+    world.apply(world.plan())
+    assert new_rs(world).replicas == 2
+    assert world.traffic.weight in (None, 0)
+    # one of the two pods is ready: 10% of the traffic at most
+    world.sets[new_rs(world).name] = attrs.evolve(new_rs(world), ready_replicas=1,
+                                                  available_replicas=1)
+    world.apply(world.plan())
+    assert world.traffic.weight == 10
+    assert world.rollout.status.current_step_index == 0
+    world.make_ready()
+    world.apply(world.plan())
+    assert world.traffic.weight == 20
+    assert world.rollout.status.current_step_index == 1
+
+
+def test_abort_sends_traffic_to_stable_before_scaling_down() -> None:
+    world = healthy_world(canary_manifest(STEPS))
+    world.update_template("app:2")
+    world.settle()  # paused at step 3 with weight 50
+    world.log.clear()
+    world.set_status(abort=True)
+    plan = world.plan()
+    kinds = [type(a) for a in plan.actions if not isinstance(a, actions.EmitEvent)]
+    assert kinds.index(actions.SetWeight) < kinds.index(actions.SetScaleDownDeadline)
+    world.apply(plan)
+    assert world.traffic.weight == 0
+    assert world.rollout.status.phase == Phase.DEGRADED
+    assert world.services["app-canary"] == world.rollout.status.stable_rs
+    # the canary is scaled down abortScaleDownDelaySeconds (30) later
+    assert new_rs(world).replicas == 5
+    world.settle()
+    assert new_rs(world).replicas == 0
+    assert world.now == 30 + 30
+    assert world.rollout.status.phase == Phase.DEGRADED
+
+    # retry starts the steps over
+    world.set_status(abort=False)
+    world.settle()
+    assert world.rollout.status.phase == Phase.PAUSED
+    assert world.rollout.status.current_step_index == 3
+
+
+def test_failed_step_analysis_aborts() -> None:
+    steps = [{"setWeight": 20}, {"analysis": {"templates": [{"templateName": "t"}]}},
+             {"setWeight": 60}]
+    world = healthy_world(canary_manifest(steps))
+    world.verdicts = lambda name: "Failed"
+    world.update_template("app:2")
+    world.settle()
+    status = world.rollout.status
+    assert status.phase == Phase.DEGRADED and status.abort
+    assert "analysis" in status.message and "failed" in status.message
+    assert weights(world)[-1] == 0 and 60 not in weights(world)
+
+
+def test_inconclusive_analysis_pauses_and_promote_goes_on() -> None:
+    steps = [{"setWeight": 20}, {"analysis": {"templates": [{"templateName": "t"}]}},
+             {"setWeight": 60}]
+    world = healthy_world(canary_manifest(steps))
+    world.verdicts = lambda name: "Inconclusive"
+    world.update_template("app:2")
+    world.settle()
+    assert world.rollout.status.phase == Phase.PAUSED
+    assert world.rollout.status.pause_conditions[0].reason == "InconclusiveAnalysisRun"
+    user_promote(world)
+    world.settle()
+    assert world.rollout.status.phase == Phase.HEALTHY
+
+
+def test_new_revision_during_update_restarts_the_steps() -> None:
+    world = healthy_world(canary_manifest(STEPS))
+    world.update_template("app:2")
+    world.settle()
+    middle = new_rs(world)
+    world.update_template("app:3")
+    world.settle()
+    status = world.rollout.status
+    assert status.current_step_index == 3 and status.phase == Phase.PAUSED
+    assert world.sets[middle.name].replicas == 0  # the intermediate canary is gone
+    assert len({rs.pod_template_hash for rs in world.sets.values()}) == len(world.sets)
+
+
+def test_going_back_to_the_stable_revision_skips_the_steps() -> None:
+    world = healthy_world(canary_manifest(STEPS))
+    stable = world.rollout.status.stable_rs
+    world.update_template("app:2")
+    world.settle()
+    world.update_template("app:1")
+    plan = world.plan()
+    assert "SkipSteps" in [a.reason for a in plan.actions if isinstance(a, actions.EmitEvent)]
+    world.apply(plan)
+    world.settle()
+    assert world.rollout.status.phase == Phase.HEALTHY
+    assert world.rollout.status.stable_rs == stable
+    assert world.traffic.weight == 0
+
+
+def test_rollback_window_skips_steps_for_a_recent_revision() -> None:
+    manifest = canary_manifest(STEPS)
+    manifest["spec"]["rollbackWindow"] = {"revisions": 2}
+    world = healthy_world(manifest)
+    world.update_template("app:2")
+    world.settle()
+    user_promote(world)
+    world.settle()
+    assert world.rollout.status.phase == Phase.HEALTHY
+    world.update_template("app:1")  # back to revision 1, within the window
+    world.settle()
+    assert world.rollout.status.phase == Phase.HEALTHY
+    assert [a.weight for a in world.log if isinstance(a, actions.SetWeight)][-1] == 0
+
+
+def test_promote_full_skips_remaining_steps() -> None:
+    world = healthy_world(canary_manifest(STEPS))
+    world.update_template("app:2")
+    world.settle()
+    user_promote(world, full=True)
+    world.settle()
+    assert world.rollout.status.phase == Phase.HEALTHY
+    assert 80 not in weights(world)
+
+
+def test_spec_paused_holds_the_rollout() -> None:
+    world = healthy_world(canary_manifest(STEPS))
+    world.rollout = attrs.evolve(world.rollout, paused=True)
+    world.update_template("app:2")
+    world.settle()
+    assert world.rollout.status.phase == Phase.PAUSED
+    assert world.rollout.status.current_step_index == 0
+
+
+def test_progress_deadline_degrades_and_can_abort() -> None:
+    manifest = canary_manifest(STEPS)
+    manifest["spec"]["progressDeadlineSeconds"] = 120
+    manifest["spec"]["progressDeadlineAbort"] = True
+    world = healthy_world(manifest)
+    world.auto_ready = False
+    world.update_template("app:2")
+    world.apply(world.plan())
+    world.now = 119
+    world.apply(world.plan())
+    assert world.rollout.status.phase == Phase.PROGRESSING
+    world.now = 120
+    world.apply(world.plan())
+    status = world.rollout.status
+    assert status.phase == Phase.DEGRADED and status.abort
+    assert "progress deadline" in status.message
+
+
+def test_header_route_stays_at_weight_zero_and_is_removed_on_promotion() -> None:
+    steps = [
+        {"setCanaryScale": {"replicas": 1}},
+        {"setHeaderRoute": {"name": "h", "match": [{"headerName": "X-Canary",
+                                                     "headerValue": {"exact": "yes"}}]}},
+        {"pause": {}},
+        # an explicit canary scale stays in force until matchTrafficWeight (as in Argo)
+        {"setCanaryScale": {"matchTrafficWeight": True}},
+        {"setWeight": 50},
+    ]
+    world = healthy_world(canary_manifest(steps))
+    world.update_template("app:2")
+    world.settle()
+    assert world.traffic.header_routes == ("h",)
+    assert world.traffic.weight in (None, 0)
+    assert new_rs(world).replicas == 1
+    user_promote(world)
+    world.settle()
+    assert world.rollout.status.phase == Phase.HEALTHY
+    assert world.traffic.header_routes == ()
+
+
+def test_weight_above_an_explicit_canary_scale_waits_then_hits_the_deadline() -> None:
+    steps = [{"setCanaryScale": {"replicas": 1}}, {"setWeight": 50}]
+    world = healthy_world(canary_manifest(steps))
+    world.update_template("app:2")
+    world.settle()
+    # one pod of ten can take 10%: the weight stops there rather than overload it
+    assert weights(world) == [10]
+    assert world.rollout.status.phase == Phase.DEGRADED
+    assert world.rollout.status.condition("Progressing").reason == "ProgressDeadlineExceeded"
+
+
+def test_dynamic_stable_scale_shrinks_stable_with_traffic() -> None:
+    world = healthy_world(canary_manifest(STEPS, extra={"dynamicStableScale": True}))
+    world.update_template("app:2")
+    world.settle()
+    stable = world.sets[f"app-{world.rollout.status.stable_rs}"]
+    assert stable.replicas == 5 and world.traffic.weight == 50
+    world.set_status(abort=True)
+    plan = world.plan()
+    # the stable side scales back up before any traffic moves back to it
+    assert [a.weight for a in plan.actions if isinstance(a, actions.SetWeight)] == []
+    world.apply(plan)
+    world.settle()
+    assert world.traffic.weight == 0
+    assert world.sets[stable.name].replicas == 10
+
+
+@pytest.mark.parametrize("replicas", [1, 4, 5, 10])
+def test_basic_canary_rolls_pods(replicas: int) -> None:
+    world = healthy_world(canary_manifest(STEPS, replicas=replicas, routing=False))
+    world.update_template("app:2")
+    world.settle()
+    new = new_rs(world)
+    stable = world.sets[f"app-{world.rollout.status.stable_rs}"]
+    assert new.replicas + stable.replicas == replicas
+    assert world.rollout.status.phase == Phase.PAUSED
+    user_promote(world)
+    world.settle()
+    assert world.rollout.status.phase == Phase.HEALTHY
+    assert new_rs(world).replicas == replicas
+    assert sum(rs.replicas for rs in world.sets.values()) == replicas
