@@ -123,20 +123,20 @@ def plan_canary(b: Builder, rollout: Rollout, rev: Revisions) -> CanaryOutcome:
 
     # -- 1. the new revision is the stable one: steady state, promoted, or rolled back --
     if rev.new_hash == stable_hash:
-        new_rs = ensure_new_replica_set(b, rollout, rev, replicas)
+        steady_rs = ensure_new_replica_set(b, rollout, rev, replicas)
         if routing is not None or rev.new_rs is None:
-            new_rs = b.scale(new_rs, replicas)
+            steady_rs = b.scale(steady_rs, replicas)
         b.point(c.stable_service, rev.new_hash)
         b.point(c.canary_service, rev.new_hash)
         if routing is not None:
             _weight(b, 0, observed_weight, rev, max_weight, after_services=True)
             _routes(b, rollout, {}, {})
-        _old_stacks(b, rollout, rev, new_rs, {new_rs.name: replicas})
-        new_rs = b.planned(new_rs)
+        _old_stacks(b, rollout, rev, steady_rs, {steady_rs.name: replicas})
+        steady_rs = b.planned(steady_rs)
         _terminate_runs(b, keep=set())
         status = attrs.evolve(status, current_step_index=len(steps), canary_weight=0)
-        waiting = "" if new_rs.available_replicas >= replicas else "waiting for new pods"
-        return CanaryOutcome(status, new_rs, waiting, 0)
+        waiting = "" if steady_rs.available_replicas >= replicas else "waiting for new pods"
+        return CanaryOutcome(status, steady_rs, waiting, 0)
 
     stable_rs = rev.stable_rs
     assert stable_rs is not None

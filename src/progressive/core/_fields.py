@@ -16,6 +16,12 @@ from ._errors import FieldError
 
 __all__ = ["Fields", "describe"]
 
+# The getters below are named after the types they read; these aliases keep the
+# builtins usable in their annotations.
+_Str = str
+_Int = int
+_Bool = bool
+
 # Numbers larger than this are certainly typos (and would make replica math absurd).
 MAX_INT = 1_000_000
 
@@ -31,7 +37,7 @@ class Fields:
 
     __slots__ = ("_data", "errors", "path")
 
-    def __init__(self, data: object, path: str, errors: list[FieldError]) -> None:
+    def __init__(self, data: object, path: _Str, errors: list[FieldError]) -> None:
         self.path = path
         self.errors = errors
         if data is None:
@@ -42,32 +48,32 @@ class Fields:
         self._data: Mapping[Any, Any] = data
 
     # -- bookkeeping -------------------------------------------------------------------
-    def at(self, key: str | int) -> str:
+    def at(self, key: _Str | _Int) -> _Str:
         if isinstance(key, int):
             return f"{self.path}[{key}]"
         return f"{self.path}.{key}" if self.path else key
 
-    def error(self, message: str, key: str | int | None = None, *, warning: bool = False) -> None:
+    def error(self, message: _Str, key: _Str | _Int | None = None, *, warning: _Bool = False) -> None:
         path = self.path if key is None else self.at(key)
         self.errors.append(FieldError(path, message, "warning" if warning else "error"))
 
-    def has(self, key: str) -> bool:
+    def has(self, key: _Str) -> _Bool:
         return self._data.get(key) is not None
 
-    def raw(self, key: str) -> Any:
+    def raw(self, key: _Str) -> Any:
         return self._data.get(key)
 
-    def keys(self) -> list[str]:
+    def keys(self) -> list[_Str]:
         return [k for k in self._data if isinstance(k, str)]
 
     # -- typed getters -----------------------------------------------------------------
-    def obj(self, key: str) -> Fields:
+    def obj(self, key: _Str) -> Fields:
         return Fields(self._data.get(key), self.at(key), self.errors)
 
-    def opt_obj(self, key: str) -> Fields | None:
+    def opt_obj(self, key: _Str) -> Fields | None:
         return self.obj(key) if self.has(key) else None
 
-    def items(self, key: str) -> Iterator[tuple[int, Any]]:
+    def items(self, key: _Str) -> Iterator[tuple[_Int, Any]]:
         value = self._data.get(key)
         if value is None:
             return
@@ -76,11 +82,11 @@ class Fields:
             return
         yield from enumerate(value)
 
-    def objs(self, key: str) -> Iterator[tuple[int, Fields]]:
+    def objs(self, key: _Str) -> Iterator[tuple[_Int, Fields]]:
         for index, item in self.items(key):
             yield index, Fields(item, f"{self.at(key)}[{index}]", self.errors)
 
-    def str(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
+    def str(self, key: _Str, default: _Str | None = None, *, required: _Bool = False) -> _Str | None:
         value = self._data.get(key)
         if value is None:
             if required:
@@ -93,7 +99,7 @@ class Fields:
             self.error("must not be empty", key)
         return value
 
-    def bool(self, key: str, default: bool) -> bool:
+    def bool(self, key: _Str, default: _Bool) -> _Bool:
         value = self._data.get(key)
         if value is None:
             return default
@@ -104,13 +110,13 @@ class Fields:
 
     def int(
         self,
-        key: str,
-        default: int | None = None,
+        key: _Str,
+        default: _Int | None = None,
         *,
-        low: int | None = 0,
-        high: int | None = MAX_INT,
-        required: bool = False,
-    ) -> int | None:
+        low: _Int | None = 0,
+        high: _Int | None = MAX_INT,
+        required: _Bool = False,
+    ) -> _Int | None:
         value = self._data.get(key)
         if value is None:
             if required:
@@ -122,8 +128,8 @@ class Fields:
         return self.check_range(key, value, low, high, default)
 
     def check_range(
-        self, key: str, value: int, low: int | None, high: int | None, default: int | None
-    ) -> int | None:
+        self, key: _Str, value: _Int, low: _Int | None, high: _Int | None, default: _Int | None
+    ) -> _Int | None:
         if (low is not None and value < low) or (high is not None and value > high):
             if low is not None and high is not None:
                 self.error(f"must be between {low} and {high}, got {value}", key)
@@ -134,7 +140,7 @@ class Fields:
             return default
         return value
 
-    def duration(self, key: str, default: float | None = None) -> float | None:
+    def duration(self, key: _Str, default: float | None = None) -> float | None:
         value = self._data.get(key)
         if value is None:
             return default
@@ -144,7 +150,7 @@ class Fields:
             self.error(str(exc), key)
             return default
 
-    def int_or_percent(self, key: str, default: int | str) -> int | str:
+    def int_or_percent(self, key: _Str, default: _Int | _Str) -> _Int | _Str:
         """``maxSurge``-style values: an int count or a ``"25%"`` string."""
         value = self._data.get(key)
         if value is None:
@@ -160,7 +166,7 @@ class Fields:
         self.error(f"must be an integer or a percentage such as '25%', got {describe(value)}", key)
         return default
 
-    def mapping(self, key: str) -> dict[str, Any]:
+    def mapping(self, key: _Str) -> dict[_Str, Any]:
         """A free-form object kept as plain data (labels, pod templates, router configs)."""
         value = self._data.get(key)
         if value is None:
@@ -170,7 +176,7 @@ class Fields:
             return {}
         return {str(k): v for k, v in value.items()}
 
-    def string_map(self, key: str) -> dict[str, str]:
+    def string_map(self, key: _Str) -> dict[_Str, _Str]:
         """Labels and annotations: string keys to string values."""
         out: dict[str, str] = {}
         for k, v in self.mapping(key).items():
@@ -180,7 +186,7 @@ class Fields:
                 out[k] = v
         return out
 
-    def unknown(self, known: frozenset[str]) -> None:
+    def unknown(self, known: frozenset[_Str]) -> None:
         """Warn about fields this version does not know (typos, newer Argo fields)."""
         for key in self.keys():
             if key not in known:

@@ -250,10 +250,8 @@ def step_label(step: Step) -> str:
     match step:
         case SetWeight(weight):
             return f"setWeight: {weight}"
-        case Pause(None):
-            return "pause: {}"
         case Pause(duration):
-            return f"pause: {int(duration)}s"
+            return "pause: {}" if duration is None else f"pause: {int(duration)}s"
         case SetCanaryScale(weight, replicas, match):
             if match:
                 return "setCanaryScale: matchTrafficWeight"
