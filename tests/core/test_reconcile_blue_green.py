@@ -18,10 +18,13 @@ def bg_manifest(**fields: Any) -> dict[str, Any]:
         "spec": {
             "replicas": 4,
             "selector": {"matchLabels": {"app": "app"}},
-            "template": {"metadata": {"labels": {"app": "app"}},
-                         "spec": {"containers": [{"name": "app", "image": "app:1"}]}},
-            "strategy": {"blueGreen": {"activeService": "active",
-                                       "previewService": "preview", **fields}},
+            "template": {
+                "metadata": {"labels": {"app": "app"}},
+                "spec": {"containers": [{"name": "app", "image": "app:1"}]},
+            },
+            "strategy": {
+                "blueGreen": {"activeService": "active", "previewService": "preview", **fields}
+            },
         },
     }
 
@@ -69,8 +72,9 @@ def test_auto_promotion_seconds() -> None:
     world.update_template("app:2")
     world.settle()
     assert world.rollout.status.phase == Phase.HEALTHY
-    switch = [a for a in world.log if isinstance(a, actions.SetServiceSelector)
-              and a.service == "active"]
+    switch = [
+        a for a in world.log if isinstance(a, actions.SetServiceSelector) and a.service == "active"
+    ]
     assert switch[-1].pod_template_hash == world.rollout.template_hash()
     assert world.now == 60 + 30
 

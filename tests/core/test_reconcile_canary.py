@@ -84,8 +84,9 @@ def test_weight_never_moves_ahead_of_ready_canary_pods() -> None:
     assert new_rs(world).replicas == 2
     assert world.traffic.weight in (None, 0)
     # one of the two pods is ready: 10% of the traffic at most
-    world.sets[new_rs(world).name] = attrs.evolve(new_rs(world), ready_replicas=1,
-                                                  available_replicas=1)
+    world.sets[new_rs(world).name] = attrs.evolve(
+        new_rs(world), ready_replicas=1, available_replicas=1
+    )
     world.apply(world.plan())
     assert world.traffic.weight == 10
     assert world.rollout.status.current_step_index == 0
@@ -123,8 +124,11 @@ def test_abort_sends_traffic_to_stable_before_scaling_down() -> None:
 
 
 def test_failed_step_analysis_aborts() -> None:
-    steps = [{"setWeight": 20}, {"analysis": {"templates": [{"templateName": "t"}]}},
-             {"setWeight": 60}]
+    steps = [
+        {"setWeight": 20},
+        {"analysis": {"templates": [{"templateName": "t"}]}},
+        {"setWeight": 60},
+    ]
     world = healthy_world(canary_manifest(steps))
     world.verdicts = lambda name: "Failed"
     world.update_template("app:2")
@@ -136,8 +140,11 @@ def test_failed_step_analysis_aborts() -> None:
 
 
 def test_inconclusive_analysis_pauses_and_promote_goes_on() -> None:
-    steps = [{"setWeight": 20}, {"analysis": {"templates": [{"templateName": "t"}]}},
-             {"setWeight": 60}]
+    steps = [
+        {"setWeight": 20},
+        {"analysis": {"templates": [{"templateName": "t"}]}},
+        {"setWeight": 60},
+    ]
     world = healthy_world(canary_manifest(steps))
     world.verdicts = lambda name: "Inconclusive"
     world.update_template("app:2")
@@ -232,8 +239,12 @@ def test_progress_deadline_degrades_and_can_abort() -> None:
 def test_header_route_stays_at_weight_zero_and_is_removed_on_promotion() -> None:
     steps = [
         {"setCanaryScale": {"replicas": 1}},
-        {"setHeaderRoute": {"name": "h", "match": [{"headerName": "X-Canary",
-                                                     "headerValue": {"exact": "yes"}}]}},
+        {
+            "setHeaderRoute": {
+                "name": "h",
+                "match": [{"headerName": "X-Canary", "headerValue": {"exact": "yes"}}],
+            }
+        },
         {"pause": {}},
         # an explicit canary scale stays in force until matchTrafficWeight (as in Argo)
         {"setCanaryScale": {"matchTrafficWeight": True}},

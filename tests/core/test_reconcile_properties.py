@@ -20,8 +20,14 @@ step_strategy = st.one_of(
     st.just({"pause": {}}),
     st.builds(lambda w: {"setCanaryScale": {"weight": w}}, st.integers(0, 100)),
     st.just({"setCanaryScale": {"matchTrafficWeight": True}}),
-    st.just({"setHeaderRoute": {"name": "h", "match": [
-        {"headerName": "x", "headerValue": {"exact": "1"}}]}}),
+    st.just(
+        {
+            "setHeaderRoute": {
+                "name": "h",
+                "match": [{"headerName": "x", "headerValue": {"exact": "1"}}],
+            }
+        }
+    ),
     st.just({"analysis": {"templates": [{"templateName": "t"}]}}),
 )
 
@@ -80,8 +86,9 @@ def _idempotent(world: World) -> None:
 def test_traffic_routed_canary_invariants(
     steps: list[dict[str, Any]], replicas: int, dynamic: bool, ops: list[tuple[str, Any]]
 ) -> None:
-    manifest = canary_manifest(steps, replicas=replicas,
-                               extra={"dynamicStableScale": True} if dynamic else None)
+    manifest = canary_manifest(
+        steps, replicas=replicas, extra={"dynamicStableScale": True} if dynamic else None
+    )
     world = World(Rollout.from_manifest(manifest))
     world.settle()
     world.auto_ready = False
@@ -122,21 +129,31 @@ def test_traffic_routed_canary_invariants(
 
 @settings(max_examples=200, deadline=None)
 @given(
-    steps=st.lists(st.builds(lambda w: {"setWeight": w}, st.integers(0, 100)) |
-                   st.just({"pause": {"duration": 10}}), max_size=6),
+    steps=st.lists(
+        st.builds(lambda w: {"setWeight": w}, st.integers(0, 100))
+        | st.just({"pause": {"duration": 10}}),
+        max_size=6,
+    ),
     replicas=st.integers(1, 12),
     surge=st.sampled_from([0, 1, "25%", "50%"]),
     unavailable=st.sampled_from([1, 0, "25%"]),
     ops=st.lists(op_strategy, min_size=1, max_size=40),
 )
 def test_basic_canary_invariants(
-    steps: list[dict[str, Any]], replicas: int, surge: Any, unavailable: Any,
+    steps: list[dict[str, Any]],
+    replicas: int,
+    surge: Any,
+    unavailable: Any,
     ops: list[tuple[str, Any]],
 ) -> None:
     if surge == 0 and unavailable == 0:
         unavailable = 1
-    manifest = canary_manifest(steps, replicas=replicas, routing=False,
-                               extra={"maxSurge": surge, "maxUnavailable": unavailable})
+    manifest = canary_manifest(
+        steps,
+        replicas=replicas,
+        routing=False,
+        extra={"maxSurge": surge, "maxUnavailable": unavailable},
+    )
     world = World(Rollout.from_manifest(manifest))
     world.settle()
     world.auto_ready = False

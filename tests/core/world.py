@@ -61,12 +61,14 @@ class World:
         match a:
             case actions.CreateReplicaSet():
                 assert a.name not in self.sets, f"duplicate ReplicaSet {a.name}"
-                self.sets[a.name] = ReplicaSetView(a.name, a.pod_template_hash, a.revision,
-                                                   a.replicas, 0, 0, None, self.now)
+                self.sets[a.name] = ReplicaSetView(
+                    a.name, a.pod_template_hash, a.revision, a.replicas, 0, 0, None, self.now
+                )
             case actions.ScaleReplicaSet():
                 rs = self.sets[a.name]
                 self.sets[a.name] = attrs.evolve(
-                    rs, replicas=a.replicas,
+                    rs,
+                    replicas=a.replicas,
                     ready_replicas=min(rs.ready_replicas, a.replicas),
                     available_replicas=min(rs.available_replicas, a.replicas),
                 )
@@ -103,8 +105,9 @@ class World:
     # -- the passage of time -----------------------------------------------------------
     def make_ready(self) -> None:
         for name, rs in self.sets.items():
-            self.sets[name] = attrs.evolve(rs, ready_replicas=rs.replicas,
-                                           available_replicas=rs.replicas)
+            self.sets[name] = attrs.evolve(
+                rs, ready_replicas=rs.replicas, available_replicas=rs.replicas
+            )
 
     def finish_runs(self) -> None:
         for name, run in self.runs.items():
@@ -141,7 +144,9 @@ class World:
         return plan.requeue_at is not None
 
     def set_status(self, **changes: Any) -> None:
-        self.rollout = attrs.evolve(self.rollout, status=attrs.evolve(self.rollout.status, **changes))
+        self.rollout = attrs.evolve(
+            self.rollout, status=attrs.evolve(self.rollout.status, **changes)
+        )
 
     def update_template(self, image: str) -> None:
         template = dict(self.rollout.template)
@@ -151,13 +156,24 @@ class World:
         self.rollout = attrs.evolve(self.rollout, template=template)
 
 
-def canary_manifest(steps: list[dict[str, Any]], *, replicas: int = 10,
-                    routing: bool = True, extra: dict[str, Any] | None = None,
-                    image: str = "app:1") -> dict[str, Any]:
+def canary_manifest(
+    steps: list[dict[str, Any]],
+    *,
+    replicas: int = 10,
+    routing: bool = True,
+    extra: dict[str, Any] | None = None,
+    image: str = "app:1",
+) -> dict[str, Any]:
     canary: dict[str, Any] = {"steps": steps}
     if routing:
-        canary.update(canaryService="app-canary", stableService="app-stable",
-                      trafficRouting={"istio": {"virtualService": {"name": "app"}}, "managedRoutes": [{"name": "h"}, {"name": "m"}]})
+        canary.update(
+            canaryService="app-canary",
+            stableService="app-stable",
+            trafficRouting={
+                "istio": {"virtualService": {"name": "app"}},
+                "managedRoutes": [{"name": "h"}, {"name": "m"}],
+            },
+        )
     canary.update(extra or {})
     return {
         "apiVersion": "argoproj.io/v1alpha1",
@@ -166,8 +182,10 @@ def canary_manifest(steps: list[dict[str, Any]], *, replicas: int = 10,
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": {"app": "app"}},
-            "template": {"metadata": {"labels": {"app": "app"}},
-                         "spec": {"containers": [{"name": "app", "image": image}]}},
+            "template": {
+                "metadata": {"labels": {"app": "app"}},
+                "spec": {"containers": [{"name": "app", "image": image}]},
+            },
             "strategy": {"canary": canary},
         },
     }

@@ -62,13 +62,15 @@ def plan_blue_green(b: Builder, rollout: Rollout, rev: Revisions) -> BlueGreenOu
 
     stable_rs = rev.stable_rs
     assert stable_rs is not None
-    preview_count = replicas if bg.preview_replica_count is None else min(
-        bg.preview_replica_count, replicas
+    preview_count = (
+        replicas if bg.preview_replica_count is None else min(bg.preview_replica_count, replicas)
     )
     revision = new_revision_number(b, rev)
 
     if status.abort:
-        new_rs = rev.new_rs if rev.new_rs is not None else ensure_new_replica_set(b, rollout, rev, 0)
+        new_rs = (
+            rev.new_rs if rev.new_rs is not None else ensure_new_replica_set(b, rollout, rev, 0)
+        )
         b.scale(stable_rs, replicas)
         b.point(bg.active_service, rev.stable_hash)
         _terminate_runs(b, keep=set())
@@ -97,11 +99,13 @@ def plan_blue_green(b: Builder, rollout: Rollout, rev: Revisions) -> BlueGreenOu
             if bg.pre_promotion_analysis is not None and not status.promote_full:
                 name = run_name(rollout, rev, revision, "-pre")
                 keep.add(name)
-                status, passed = _analysis(b, rev, status, bg.pre_promotion_analysis, name,
-                                           "PrePromotion")
+                status, passed = _analysis(
+                    b, rev, status, bg.pre_promotion_analysis, name, "PrePromotion"
+                )
                 if status.abort:
-                    return plan_blue_green(b, attrs.evolve(rollout, status=status),
-                                           attrs.evolve(rev, status=status))
+                    return plan_blue_green(
+                        b, attrs.evolve(rollout, status=status), attrs.evolve(rev, status=status)
+                    )
             if passed:
                 status, go = _gate(b, rollout, status) if not full else (status, True)
         if go or status.promote_full:
@@ -122,11 +126,13 @@ def plan_blue_green(b: Builder, rollout: Rollout, rev: Revisions) -> BlueGreenOu
         if bg.post_promotion_analysis is not None and not status.promote_full:
             name = run_name(rollout, rev, revision, "-post")
             keep.add(name)
-            status, passed = _analysis(b, rev, status, bg.post_promotion_analysis, name,
-                                       "PostPromotion")
+            status, passed = _analysis(
+                b, rev, status, bg.post_promotion_analysis, name, "PostPromotion"
+            )
             if status.abort:
-                return plan_blue_green(b, attrs.evolve(rollout, status=status),
-                                       attrs.evolve(rev, status=status))
+                return plan_blue_green(
+                    b, attrs.evolve(rollout, status=status), attrs.evolve(rev, status=status)
+                )
         if passed:
             b.delay_scale_down(stable_rs, bg.scale_down_delay_seconds)
             status = attrs.evolve(status, stable_rs=rev.new_hash, promote_full=False)
@@ -162,9 +168,12 @@ def _gate(b: Builder, rollout: Rollout, status: RolloutStatus) -> tuple[RolloutS
         status, resumed = _state.unpause_acknowledged(status)
         if resumed:
             return status, True
-        b.event("Paused", "Waiting for promotion" if not bg.auto_promotion_enabled or
-                not bg.auto_promotion_seconds else
-                f"Auto-promotion in {bg.auto_promotion_seconds}s")
+        b.event(
+            "Paused",
+            "Waiting for promotion"
+            if not bg.auto_promotion_enabled or not bg.auto_promotion_seconds
+            else f"Auto-promotion in {bg.auto_promotion_seconds}s",
+        )
         status = _state.pause(status, PauseReason.BLUE_GREEN, b.now)
         held = status.has_pause(PauseReason.BLUE_GREEN)
         assert held is not None
@@ -194,16 +203,23 @@ def _analysis(
         return status, True
     if run.phase in ("Failed", "Error"):
         b.event(f"Analysis{run.phase}", f"{kind} analysis {name}: {run.message}", "Warning")
-        return _abort(b, status, f"RolloutAborted: {kind} analysis {name} {run.phase.lower()}"
-                      + (f": {run.message}" if run.message else "")), False
+        return _abort(
+            b,
+            status,
+            f"RolloutAborted: {kind} analysis {name} {run.phase.lower()}"
+            + (f": {run.message}" if run.message else ""),
+        ), False
     if run.phase == "Inconclusive" and run.phase in TERMINAL:
         if name in status.acknowledged_runs:
             return status, True
         if status.has_pause(PauseReason.INCONCLUSIVE_ANALYSIS) is None:
             status, resumed = _state.unpause_acknowledged(status)
             if resumed:
-                return attrs.evolve(status, acknowledged_runs=(*status.acknowledged_runs, name)), True
-            b.event("AnalysisInconclusive", f"{kind} analysis {name} inconclusive: paused",
-                    "Warning")
+                return attrs.evolve(
+                    status, acknowledged_runs=(*status.acknowledged_runs, name)
+                ), True
+            b.event(
+                "AnalysisInconclusive", f"{kind} analysis {name} inconclusive: paused", "Warning"
+            )
             status = _state.pause(status, PauseReason.INCONCLUSIVE_ANALYSIS, b.now)
     return status, False

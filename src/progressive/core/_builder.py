@@ -34,8 +34,17 @@ __all__ = ["Builder"]
 def _scaled_down_event(name: str) -> EmitEvent:
     return EmitEvent("ScaledDown", f"Scaled down ReplicaSet {name} to 0")
 
-_BUCKETS = ("scale_up", "weight_down", "services", "weight_up", "routes", "scale_down",
-            "runs", "events")
+
+_BUCKETS = (
+    "scale_up",
+    "weight_down",
+    "services",
+    "weight_up",
+    "routes",
+    "scale_down",
+    "runs",
+    "events",
+)
 
 
 class Builder:
@@ -69,10 +78,14 @@ class Builder:
         for action in self._buckets["scale_up"] + self._buckets["scale_down"]:
             if isinstance(action, ScaleReplicaSet) and action.name == rs.name:
                 rs = ReplicaSetView(
-                    rs.name, rs.pod_template_hash, rs.revision, action.replicas,
+                    rs.name,
+                    rs.pod_template_hash,
+                    rs.revision,
+                    action.replicas,
                     min(rs.ready_replicas, action.replicas),
                     min(rs.available_replicas, action.replicas),
-                    rs.scale_down_deadline, rs.created_at,
+                    rs.scale_down_deadline,
+                    rs.created_at,
                 )
         return rs
 
@@ -85,7 +98,8 @@ class Builder:
         original = self.observed_replica_set(rs)
         for bucket in ("scale_up", "scale_down"):
             self._buckets[bucket] = [
-                a for a in self._buckets[bucket]
+                a
+                for a in self._buckets[bucket]
                 if not (isinstance(a, ScaleReplicaSet) and a.name == rs.name)
             ]
         self._buckets["events"] = [
@@ -105,21 +119,41 @@ class Builder:
                 return seen
         for action in self._buckets["scale_up"]:
             if isinstance(action, CreateReplicaSet) and action.name == rs.name:
-                return ReplicaSetView(action.name, action.pod_template_hash, action.revision,
-                                      action.replicas, 0, 0, None, self.now)
+                return ReplicaSetView(
+                    action.name,
+                    action.pod_template_hash,
+                    action.revision,
+                    action.replicas,
+                    0,
+                    0,
+                    None,
+                    self.now,
+                )
         return rs
 
     def create(self, action: CreateReplicaSet) -> ReplicaSetView:
         self.add("scale_up", action)
-        self.event("NewReplicaSet", f"Created ReplicaSet {action.name} (revision {action.revision})")
-        return ReplicaSetView(action.name, action.pod_template_hash, action.revision,
-                              action.replicas, 0, 0, None, self.now)
+        self.event(
+            "NewReplicaSet", f"Created ReplicaSet {action.name} (revision {action.revision})"
+        )
+        return ReplicaSetView(
+            action.name,
+            action.pod_template_hash,
+            action.revision,
+            action.replicas,
+            0,
+            0,
+            None,
+            self.now,
+        )
 
     def point(self, service: str | None, pod_hash: str) -> None:
         if service and self.observed.services.get(service) != pod_hash:
             self.add("services", SetServiceSelector(service, pod_hash))
 
-    def weight(self, weight: int, observed: int, action: SetWeight, *, after_services: bool) -> None:
+    def weight(
+        self, weight: int, observed: int, action: SetWeight, *, after_services: bool
+    ) -> None:
         if weight == observed:
             return
         bucket = "weight_up" if weight > observed or after_services else "weight_down"
@@ -145,5 +179,13 @@ class Builder:
         if rs.scale_down_deadline is None:
             return rs
         self.add("scale_up", SetScaleDownDeadline(rs.name, None))
-        return ReplicaSetView(rs.name, rs.pod_template_hash, rs.revision, rs.replicas,
-                              rs.ready_replicas, rs.available_replicas, None, rs.created_at)
+        return ReplicaSetView(
+            rs.name,
+            rs.pod_template_hash,
+            rs.revision,
+            rs.replicas,
+            rs.ready_replicas,
+            rs.available_replicas,
+            None,
+            rs.created_at,
+        )

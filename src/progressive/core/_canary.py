@@ -91,7 +91,9 @@ def canary_target(c: CanaryStrategy, index: int, replicas: int, max_weight: int)
     return target
 
 
-def routes_at(steps: Sequence[Step], index: int) -> tuple[dict[str, HeaderStep], dict[str, MirrorStep]]:
+def routes_at(
+    steps: Sequence[Step], index: int
+) -> tuple[dict[str, HeaderStep], dict[str, MirrorStep]]:
     """Header and mirror routes in force at step ``index`` (steps before it, in order)."""
     headers: dict[str, HeaderStep] = {}
     mirrors: dict[str, MirrorStep] = {}
@@ -184,8 +186,7 @@ def plan_canary(b: Builder, rollout: Rollout, rev: Revisions) -> CanaryOutcome:
             runs.add(name)
             status, done = _run_step(b, rollout, rev, status, step, name, index)
             if status.abort:
-                return _plan_abort(b, rollout, rev, status, stable_rs, observed_weight,
-                                   max_weight)
+                return _plan_abort(b, rollout, rev, status, stable_rs, observed_weight, max_weight)
         if not done:
             break
         index += 1
@@ -242,6 +243,7 @@ def plan_canary(b: Builder, rollout: Rollout, rev: Revisions) -> CanaryOutcome:
 
 # -- steps -------------------------------------------------------------------------------
 
+
 def _pause_step(b: Builder, status: RolloutStatus, step: Pause) -> tuple[RolloutStatus, bool]:
     held = status.has_pause(PauseReason.CANARY_STEP)
     if held is None:
@@ -249,9 +251,11 @@ def _pause_step(b: Builder, status: RolloutStatus, step: Pause) -> tuple[Rollout
         if resumed:
             b.event("Resumed", "Rollout resumed")
             return status, True
-        b.event("Paused", "Rollout paused" + (
-            f" for {int(step.duration)}s" if step.duration is not None else " until promoted"
-        ))
+        b.event(
+            "Paused",
+            "Rollout paused"
+            + (f" for {int(step.duration)}s" if step.duration is not None else " until promoted"),
+        )
         status = _state.pause(status, PauseReason.CANARY_STEP, b.now)
         if step.duration is not None:
             b.at(b.now + step.duration)
@@ -286,11 +290,18 @@ def _run_step(
         return status, True
     if run.phase in ("Failed", "Error"):
         b.event(f"{what}{run.phase}", f"{what} {name}: {run.message or run.phase}", "Warning")
-        return _abort(b, status, f"RolloutAborted: {what.lower()} {name} {run.phase.lower()}"
-                      + (f": {run.message}" if run.message else "")), False
+        return _abort(
+            b,
+            status,
+            f"RolloutAborted: {what.lower()} {name} {run.phase.lower()}"
+            + (f": {run.message}" if run.message else ""),
+        ), False
     if run.phase == "Inconclusive":
-        reason = (PauseReason.INCONCLUSIVE_ANALYSIS if what == "Analysis"
-                  else PauseReason.INCONCLUSIVE_EXPERIMENT)
+        reason = (
+            PauseReason.INCONCLUSIVE_ANALYSIS
+            if what == "Analysis"
+            else PauseReason.INCONCLUSIVE_EXPERIMENT
+        )
         if status.has_pause(reason) is None:
             status, resumed = _state.unpause_acknowledged(status)
             if resumed:
@@ -306,13 +317,21 @@ def _create_run(
 ) -> None:
     assert rev.stable_hash is not None
     if isinstance(step, AnalysisStep):
-        b.add("runs", CreateAnalysisRun(name, "Step", step.analysis, rev.stable_hash,
-                                        rev.new_hash, index))
+        b.add(
+            "runs",
+            CreateAnalysisRun(name, "Step", step.analysis, rev.stable_hash, rev.new_hash, index),
+        )
     else:
-        b.add("runs", CreateExperiment(name, step.templates, step.duration, step.analyses,
-                                       rev.stable_hash, rev.new_hash))
-    b.event("AnalysisStarted" if isinstance(step, AnalysisStep) else "ExperimentStarted",
-            f"Started {name}")
+        b.add(
+            "runs",
+            CreateExperiment(
+                name, step.templates, step.duration, step.analyses, rev.stable_hash, rev.new_hash
+            ),
+        )
+    b.event(
+        "AnalysisStarted" if isinstance(step, AnalysisStep) else "ExperimentStarted",
+        f"Started {name}",
+    )
 
 
 def _background(
@@ -323,20 +342,28 @@ def _background(
     assert isinstance(analysis, RolloutAnalysis) and rev.stable_hash is not None
     run = b.observed.run(name)
     if run is None:
-        b.add("runs", CreateAnalysisRun(name, "Background", analysis, rev.stable_hash,
-                                        rev.new_hash))
+        b.add(
+            "runs", CreateAnalysisRun(name, "Background", analysis, rev.stable_hash, rev.new_hash)
+        )
         b.event("AnalysisStarted", f"Started background analysis {name}")
     elif run.phase in ("Failed", "Error"):
         b.event(f"Analysis{run.phase}", f"Background analysis {name}: {run.message}", "Warning")
-        return _abort(b, status, f"RolloutAborted: background analysis {name} "
-                      f"{run.phase.lower()}" + (f": {run.message}" if run.message else ""))
+        return _abort(
+            b,
+            status,
+            f"RolloutAborted: background analysis {name} "
+            f"{run.phase.lower()}" + (f": {run.message}" if run.message else ""),
+        )
     elif run.phase == "Inconclusive" and name not in status.acknowledged_runs:
         if status.has_pause(PauseReason.INCONCLUSIVE_ANALYSIS) is None:
             status, resumed = _state.unpause_acknowledged(status)
             if resumed:
                 return attrs.evolve(status, acknowledged_runs=(*status.acknowledged_runs, name))
-            b.event("AnalysisInconclusive", f"Background analysis {name} inconclusive: paused",
-                    "Warning")
+            b.event(
+                "AnalysisInconclusive",
+                f"Background analysis {name} inconclusive: paused",
+                "Warning",
+            )
             status = _state.pause(status, PauseReason.INCONCLUSIVE_ANALYSIS, b.now)
     return status
 
@@ -349,6 +376,7 @@ def _abort(b: Builder, status: RolloutStatus, message: str) -> RolloutStatus:
 
 # -- traffic and replicas ------------------------------------------------------------------
 
+
 def _weight(
     b: Builder, weight: int, observed: int, rev: Revisions, max_weight: int, *, after_services: bool
 ) -> None:
@@ -356,9 +384,12 @@ def _weight(
     current = b.observed.traffic.weight
     if current is None and weight == 0:
         return  # routers hold nothing yet: all traffic already goes to stable
-    b.weight(weight, observed if current is not None else -1,
-             SetWeight(weight, rev.new_hash, rev.stable_hash, max_weight),
-             after_services=after_services)
+    b.weight(
+        weight,
+        observed if current is not None else -1,
+        SetWeight(weight, rev.new_hash, rev.stable_hash, max_weight),
+        after_services=after_services,
+    )
 
 
 def _routes(
@@ -423,7 +454,10 @@ def _rolling(
     sets = {name: b.observed_replica_set(rs) for name, rs in sets.items()}
     moves = rolling_targets(
         {n: (rs.replicas, rs.available_replicas) for n, rs in sets.items()},
-        desired, rollout.replicas, c.max_surge, c.max_unavailable,
+        desired,
+        rollout.replicas,
+        c.max_surge,
+        c.max_unavailable,
     )
     for name, replicas in moves.items():
         if sets[name].replicas != replicas:
@@ -497,15 +531,15 @@ def _plan_abort(
     status = attrs.evolve(status, current_step_index=0)
     if c.traffic_routing is None:
         _rolling(b, rollout, new_rs, {stable_rs.name: replicas, new_rs.name: 0})
-        return CanaryOutcome(attrs.evolve(status, canary_weight=0), b.planned(new_rs),
-                             "", 0)
+        return CanaryOutcome(attrs.evolve(status, canary_weight=0), b.planned(new_rs), "", 0)
     stable_rs = b.scale(stable_rs, replicas)
     routed = 0
     if c.dynamic_stable_scale:
         # only as much traffic leaves the canary as the stable pods can take, and the
         # canary's weight never goes up
-        routed = max(0, max_weight - capacity_weight(stable_rs.available_replicas, replicas,
-                                                     max_weight))
+        routed = max(
+            0, max_weight - capacity_weight(stable_rs.available_replicas, replicas, max_weight)
+        )
         routed = min(routed, observed_weight)
     _weight(b, routed, observed_weight, rev, max_weight, after_services=False)
     _routes(b, rollout, {}, {})

@@ -28,7 +28,9 @@ def promote(rollout: Rollout, *, full: bool = False) -> tuple[Patch, Patch]:
     """
     status = rollout.status
     if full:
-        return {"spec": {"paused": False}}, {"status": {"promoteFull": True, "pauseConditions": None}}
+        return {"spec": {"paused": False}}, {
+            "status": {"promoteFull": True, "pauseConditions": None}
+        }
     if rollout.paused or status.pause_conditions:
         return {"spec": {"paused": False}}, {"status": {"pauseConditions": None}}
     canary = rollout.canary

@@ -8,7 +8,7 @@ __all__ = ["format_duration", "parse_duration"]
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-# A week is far beyond any sensible pause or interval; bigger numbers are typos.
+# A year is far beyond any sensible pause or interval; bigger numbers are typos.
 MAX_SECONDS = 7 * 24 * 3600 * 52
 
 
@@ -21,7 +21,10 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError(f"must be a duration such as 30, '30s', '5m' or '1h', got {value!r}")
     if isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:
+            raise ValueError("must be at most a year, got a number too large") from None
     elif isinstance(value, str):
         text = value.strip()
         if text.isdigit():
@@ -29,7 +32,7 @@ def parse_duration(value: object) -> float:
         else:
             pos = 0
             seconds = 0.0
-            for match in _PART.finditer(text):
+            for match in _PART.finditer(text[:64]):
                 if match.start() != pos:
                     break
                 seconds += float(match.group(1)) * _UNIT[match.group(2)]

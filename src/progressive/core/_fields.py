@@ -28,7 +28,12 @@ MAX_INT = 1_000_000
 
 def describe(value: object) -> str:
     """A short, safe rendering of a bad value for an error message."""
-    text = repr(value)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**18:
+        return "a number too large"  # repr() of a 5,000-digit int raises
+    try:
+        text = repr(value)
+    except ValueError:
+        return f"a {type(value).__name__}"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -53,7 +58,9 @@ class Fields:
             return f"{self.path}[{key}]"
         return f"{self.path}.{key}" if self.path else key
 
-    def error(self, message: _Str, key: _Str | _Int | None = None, *, warning: _Bool = False) -> None:
+    def error(
+        self, message: _Str, key: _Str | _Int | None = None, *, warning: _Bool = False
+    ) -> None:
         path = self.path if key is None else self.at(key)
         self.errors.append(FieldError(path, message, "warning" if warning else "error"))
 
@@ -84,9 +91,14 @@ class Fields:
 
     def objs(self, key: _Str) -> Iterator[tuple[_Int, Fields]]:
         for index, item in self.items(key):
+            if item is None:
+                self.error("must be an object, got null", f"{key}[{index}]")
+                continue
             yield index, Fields(item, f"{self.at(key)}[{index}]", self.errors)
 
-    def str(self, key: _Str, default: _Str | None = None, *, required: _Bool = False) -> _Str | None:
+    def str(
+        self, key: _Str, default: _Str | None = None, *, required: _Bool = False
+    ) -> _Str | None:
         value = self._data.get(key)
         if value is None:
             if required:
@@ -131,12 +143,13 @@ class Fields:
         self, key: _Str, value: _Int, low: _Int | None, high: _Int | None, default: _Int | None
     ) -> _Int | None:
         if (low is not None and value < low) or (high is not None and value > high):
+            shown = describe(value)
             if low is not None and high is not None:
-                self.error(f"must be between {low} and {high}, got {value}", key)
+                self.error(f"must be between {low} and {high}, got {shown}", key)
             elif low is not None:
-                self.error(f"must be at least {low}, got {value}", key)
+                self.error(f"must be at least {low}, got {shown}", key)
             else:
-                self.error(f"must be at most {high}, got {value}", key)
+                self.error(f"must be at most {high}, got {shown}", key)
             return default
         return value
 

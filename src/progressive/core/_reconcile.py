@@ -77,8 +77,9 @@ def reconcile(observed: Observed) -> Plan:
         or facts.available != rollout.status.available_replicas
         or facts.updated != rollout.status.updated_replicas
     )
-    infra_wait = bool(waiting) and not status.abort and not rollout.paused \
-        and not status.pause_conditions
+    infra_wait = (
+        bool(waiting) and not status.abort and not rollout.paused and not status.pause_conditions
+    )
     status, exceeded, due = _state.track_progress(
         status,
         waiting=infra_wait,
@@ -89,9 +90,11 @@ def reconcile(observed: Observed) -> Plan:
     b.at(due)
     was_exceeded = _state.deadline_exceeded(rollout.status)
     if exceeded and not was_exceeded:
-        b.event("ProgressDeadlineExceeded",
-                f"Rollout made no progress for {rollout.progress_deadline_seconds}s: {waiting}",
-                "Warning")
+        b.event(
+            "ProgressDeadlineExceeded",
+            f"Rollout made no progress for {rollout.progress_deadline_seconds}s: {waiting}",
+            "Warning",
+        )
         if rollout.progress_deadline_abort and not status.abort:
             b.event("Aborted", "RolloutAborted: progress deadline exceeded", "Warning")
             status = _state.abort(
@@ -107,7 +110,9 @@ def reconcile(observed: Observed) -> Plan:
     return Plan(b.actions(), status, b.requeue_at())
 
 
-def reconcile_invalid(rollout_status: RolloutStatus, message: str, generation: int) -> RolloutStatus:
+def reconcile_invalid(
+    rollout_status: RolloutStatus, message: str, generation: int
+) -> RolloutStatus:
     """The status of a Rollout whose spec cannot be used: condition InvalidSpec, Degraded.
 
     Nothing is changed in the cluster: the pods, weights and Services stay as they are
@@ -124,7 +129,10 @@ def reconcile_invalid(rollout_status: RolloutStatus, message: str, generation: i
         invalid=message,
     )
     return _state.finish(
-        rollout_status, facts, generation=generation, deadline_hit=False,
+        rollout_status,
+        facts,
+        generation=generation,
+        deadline_hit=False,
         progress_message=message,
     )
 
@@ -137,9 +145,12 @@ def _restart(b: Builder, rollout: Rollout, rev: Revisions, status: RolloutStatus
     if b.now < when:
         b.at(when)
         return status
-    unavailable = max(1, resolve_int_or_percent(
-        getattr(rollout.strategy, "max_unavailable", 1), rollout.replicas, round_up=False
-    ))
+    unavailable = max(
+        1,
+        resolve_int_or_percent(
+            getattr(rollout.strategy, "max_unavailable", 1), rollout.replicas, round_up=False
+        ),
+    )
     order = [rs for rs in (rev.stable_rs, rev.new_rs) if rs is not None]
     order += [rs for rs in rev.others if rs not in order]
     seen: set[str] = set()

@@ -12,7 +12,13 @@ from ._observed import ReplicaSetView
 from ._rollout import POD_TEMPLATE_HASH_LABEL, Rollout
 from ._status import RolloutStatus
 
-__all__ = ["Revisions", "ensure_new_replica_set", "new_revision_number", "observe_revisions", "prune_history"]
+__all__ = [
+    "Revisions",
+    "ensure_new_replica_set",
+    "new_revision_number",
+    "observe_revisions",
+    "prune_history",
+]
 
 
 @attrs.frozen
@@ -98,7 +104,8 @@ def ensure_new_replica_set(
         template["metadata"] = meta
         selector = dict(rollout.selector)
         selector["matchLabels"] = {
-            **(selector.get("matchLabels") or {}), POD_TEMPLATE_HASH_LABEL: rev.new_hash
+            **(selector.get("matchLabels") or {}),
+            POD_TEMPLATE_HASH_LABEL: rev.new_hash,
         }
         return b.create(
             CreateReplicaSet(

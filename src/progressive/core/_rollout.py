@@ -37,8 +37,17 @@ __all__ = [
 
 API_GROUPS: Final = ("argoproj.io/v1alpha1", "progressive.dev/v1alpha1")
 POD_TEMPLATE_HASH_LABEL: Final = "rollouts-pod-template-hash"
-ROUTER_KEYS: Final = ("nginx", "istio", "smi", "gatewayAPI", "alb", "ambassador", "apisix",
-                      "traefik", "appMesh")
+ROUTER_KEYS: Final = (
+    "nginx",
+    "istio",
+    "smi",
+    "gatewayAPI",
+    "alb",
+    "ambassador",
+    "apisix",
+    "traefik",
+    "appMesh",
+)
 GATEWAY_PLUGIN: Final = "argoproj-labs/gatewayAPI"
 # Routers that can express header and mirror routes (nginx header routes through
 # canary-by-header annotations; see docs/routers.md).
@@ -175,26 +184,58 @@ class Rollout:
 
 _SPEC_FIELDS = frozenset(
     {
-        "replicas", "selector", "template", "workloadRef", "minReadySeconds",
-        "revisionHistoryLimit", "progressDeadlineSeconds", "progressDeadlineAbort",
-        "restartAt", "rollbackWindow", "paused", "strategy", "analysis",
+        "replicas",
+        "selector",
+        "template",
+        "workloadRef",
+        "minReadySeconds",
+        "revisionHistoryLimit",
+        "progressDeadlineSeconds",
+        "progressDeadlineAbort",
+        "restartAt",
+        "rollbackWindow",
+        "paused",
+        "strategy",
+        "analysis",
     }
 )
 _CANARY_FIELDS = frozenset(
     {
-        "steps", "canaryService", "stableService", "trafficRouting", "maxSurge",
-        "maxUnavailable", "analysis", "dynamicStableScale", "scaleDownDelaySeconds",
-        "abortScaleDownDelaySeconds", "minPodsPerReplicaSet", "canaryMetadata",
-        "stableMetadata", "scaleDownDelayRevisionLimit", "antiAffinity",
-        "replicaProgressThreshold", "pingPong",
+        "steps",
+        "canaryService",
+        "stableService",
+        "trafficRouting",
+        "maxSurge",
+        "maxUnavailable",
+        "analysis",
+        "dynamicStableScale",
+        "scaleDownDelaySeconds",
+        "abortScaleDownDelaySeconds",
+        "minPodsPerReplicaSet",
+        "canaryMetadata",
+        "stableMetadata",
+        "scaleDownDelayRevisionLimit",
+        "antiAffinity",
+        "replicaProgressThreshold",
+        "pingPong",
     }
 )
 _BLUE_GREEN_FIELDS = frozenset(
     {
-        "activeService", "previewService", "autoPromotionEnabled", "autoPromotionSeconds",
-        "previewReplicaCount", "prePromotionAnalysis", "postPromotionAnalysis",
-        "scaleDownDelaySeconds", "abortScaleDownDelaySeconds", "activeMetadata",
-        "previewMetadata", "maxUnavailable", "scaleDownDelayRevisionLimit", "antiAffinity",
+        "activeService",
+        "previewService",
+        "autoPromotionEnabled",
+        "autoPromotionSeconds",
+        "previewReplicaCount",
+        "prePromotionAnalysis",
+        "postPromotionAnalysis",
+        "scaleDownDelaySeconds",
+        "abortScaleDownDelaySeconds",
+        "activeMetadata",
+        "previewMetadata",
+        "maxUnavailable",
+        "scaleDownDelayRevisionLimit",
+        "antiAffinity",
     }
 )
 
@@ -274,9 +315,11 @@ def read_rollout(obj: object) -> tuple[Rollout | None, list[FieldError]]:
 
 def _check_selector(spec: Fields, selector: dict[str, Any], template: dict[str, Any]) -> None:
     match = selector.get("matchLabels")
-    labels = template.get("metadata", {}).get("labels") if isinstance(
-        template.get("metadata"), Mapping
-    ) else None
+    labels = (
+        template.get("metadata", {}).get("labels")
+        if isinstance(template.get("metadata"), Mapping)
+        else None
+    )
     if isinstance(match, Mapping) and isinstance(labels, Mapping):
         for key, value in match.items():
             if labels.get(key) != value:
@@ -403,7 +446,8 @@ def _check_steps(f: Fields, strategy: CanaryStrategy, paths: list[str]) -> None:
                     FieldError(
                         f"{path}.{kind}",
                         f"not supported by the {', '.join(unable)} router"
-                        f"{'s' if len(unable) > 1 else ''} (supported by: {', '.join(sorted(able))})",
+                        f"{'s' if len(unable) > 1 else ''}"
+                        f" (supported by: {', '.join(sorted(able))})",
                     )
                 )
 

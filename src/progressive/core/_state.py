@@ -219,11 +219,13 @@ def finish(
             "Progressing", "False", DEADLINE_EXCEEDED, progress_message
         )
     elif status.abort:
-        conditions["Progressing"] = Condition("Progressing", "False", "RolloutAborted",
-                                              status.message)
+        conditions["Progressing"] = Condition(
+            "Progressing", "False", "RolloutAborted", status.message
+        )
     else:
-        conditions["Progressing"] = Condition("Progressing", "True", "ReplicaSetUpdated",
-                                              progress_message)
+        conditions["Progressing"] = Condition(
+            "Progressing", "True", "ReplicaSetUpdated", progress_message
+        )
     if facts.invalid is not None:
         conditions["InvalidSpec"] = Condition("InvalidSpec", "True", "InvalidSpec", facts.invalid)
     else:
@@ -239,16 +241,21 @@ def finish(
     )
     phase, message = phase_of(status, facts)
     paused = phase == Phase.PAUSED
-    conditions["Paused"] = Condition("Paused", "True" if paused else "False",
-                                     "RolloutPaused" if paused else "RolloutResumed")
+    conditions["Paused"] = Condition(
+        "Paused", "True" if paused else "False", "RolloutPaused" if paused else "RolloutResumed"
+    )
     available = facts.available >= facts.replicas
     conditions["Available"] = Condition(
-        "Available", "True" if available else "False",
+        "Available",
+        "True" if available else "False",
         "AvailableReason" if available else "UnavailableReason",
     )
     healthy = phase == Phase.HEALTHY
-    conditions["Healthy"] = Condition("Healthy", "True" if healthy else "False",
-                                      "RolloutHealthy" if healthy else "RolloutNotHealthy")
+    conditions["Healthy"] = Condition(
+        "Healthy",
+        "True" if healthy else "False",
+        "RolloutHealthy" if healthy else "RolloutNotHealthy",
+    )
     if healthy:
         conditions["Progressing"] = Condition(
             "Progressing", "True", "NewReplicaSetAvailable", "rollout has completed"

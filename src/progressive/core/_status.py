@@ -142,7 +142,10 @@ class RolloutStatus:
             "waitingSince": None if self.waiting_since is None else format_time(self.waiting_since),
         }
         out.update({k: v for k, v in optional.items() if v is not None})
-        blue_green = {"activeSelector": self.active_selector, "previewSelector": self.preview_selector}
+        blue_green = {
+            "activeSelector": self.active_selector,
+            "previewSelector": self.preview_selector,
+        }
         if any(v is not None for v in blue_green.values()):
             out["blueGreen"] = {k: v for k, v in blue_green.items() if v is not None}
         return out

@@ -156,9 +156,7 @@ def read_rollout_analysis(f: Fields, *, background: bool = False) -> RolloutAnal
         if value is None and value_from is None:
             pass  # the template may give a default; resolved when the run is built
         args.append(AnalysisArg(name, value, value_from))
-    dry_run = tuple(
-        d.str("metricName", required=True) or "" for _, d in f.objs("dryRun")
-    )
+    dry_run = tuple(d.str("metricName", required=True) or "" for _, d in f.objs("dryRun"))
     retention = tuple(
         (m.str("metricName", required=True) or "", m.int("limit", 10, low=0) or 0)
         for _, m in f.objs("measurementRetention")
@@ -188,8 +186,10 @@ def read_step(f: Fields) -> Step | None:
         return None
     if len(kinds) != 1:
         if not kinds:
-            f.error("must set exactly one action (setWeight, pause, setCanaryScale, "
-                    "setHeaderRoute, setMirrorRoute, analysis or experiment), got none")
+            f.error(
+                "must set exactly one action (setWeight, pause, setCanaryScale, "
+                "setHeaderRoute, setMirrorRoute, analysis or experiment), got none"
+            )
         else:
             f.error(f"must set exactly one action, got {len(kinds)}: {', '.join(kinds)}")
         return None
@@ -255,7 +255,9 @@ def step_label(step: Step) -> str:
         case SetCanaryScale(weight, replicas, match):
             if match:
                 return "setCanaryScale: matchTrafficWeight"
-            return f"setCanaryScale: {'replicas ' + str(replicas) if replicas is not None else str(weight) + '%'}"
+            if replicas is not None:
+                return f"setCanaryScale: {replicas} replicas"
+            return f"setCanaryScale: {weight}%"
         case SetHeaderRoute(name, match):
             return f"setHeaderRoute: {name}" + ("" if match else " (remove)")
         case SetMirrorRoute(name, match, _):
@@ -264,5 +266,3 @@ def step_label(step: Step) -> str:
             return "analysis: " + ", ".join(t.template_name for t in analysis.templates)
         case ExperimentStep():
             return "experiment"
-
-

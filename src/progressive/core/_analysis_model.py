@@ -1,0 +1,958 @@
+"""The analysis model: templates, runs and their status, read from and written to manifests.
+
+``AnalysisTemplate.from_manifest`` and ``AnalysisRun.from_manifest`` read untrusted plain
+data (as ``yaml.safe_load`` returns it) and either return a frozen value or raise one
+:class:`~progressive.core._errors.ManifestError` listing every problem with its field path.
+Nothing else escapes them, whatever the input.  The engine that moves a run forward lives
+in :mod:`progressive.core._analysis`.
+
+Two deliberate differences from Argo Rollouts, both documented where they matter:
+
+* ``{{args.x}}`` placeholders are substituted in the provider and in the two conditions
+  only; numeric fields (``count``, ``interval``, limits) must be literal.
+* A condition that contains a placeholder is syntax-checked after substitution (when the
+  run is built), since ``result > {{args.max}}`` only parses once ``max`` is known.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import math
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Final
+
+import attrs
+
+from ._durations import format_duration, parse_duration
+from ._errors import FieldError, ManifestError
+from ._expressions import EvaluationError, Expression, ExpressionError, parse_condition
+from ._fields import Fields, describe
+from ._steps import AnalysisArg, TemplateRef
+from ._times import format_time
+
+__all__ = [
+    "API_GROUPS",
+    "DEFAULT_CONSECUTIVE_ERROR_LIMIT",
+    "DEFAULT_MEASUREMENT_RETENTION",
+    "AnalysisPhase",
+    "AnalysisRun",
+    "AnalysisRunStatus",
+    "AnalysisTemplate",
+    "Arg",
+    "EvaluationError",
+    "ExpressionError",
+    "Measurement",
+    "MeasurementRetention",
+    "Metric",
+    "MetricResult",
+    "RunSummary",
+    "TemplateRef",
+    "compile_condition",
+    "read_analysis_run",
+    "read_analysis_template",
+    "resolve_metric",
+    "rule_matches",
+]
+
+API_GROUPS: Final = ("argoproj.io/v1alpha1", "progressive.dev/v1alpha1")
+DEFAULT_CONSECUTIVE_ERROR_LIMIT: Final = 4
+DEFAULT_MEASUREMENT_RETENTION: Final = 10
+# Kubernetes IntOrString fields are int32.
+_INT32_MAX: Final = 2**31 - 1
+# Plain data nested deeper than this is refused rather than walked (no RecursionError).
+_MAX_DEPTH: Final = 64
+# Timestamps outside years 1..9999 cannot be written as RFC 3339.
+_MIN_TIME: Final = -62135596800.0
+_MAX_TIME: Final = 253402300799.0
+
+#: ``{{args.name}}`` (spaces allowed inside the braces, as fasttemplate trims them).
+PLACEHOLDER: Final = re.compile(r"\{\{\s*args\.([^{}]*?)\s*\}\}")
+
+# A rollout-supplied argument and a template argument are the same thing.
+Arg = AnalysisArg
+
+
+class AnalysisPhase(enum.StrEnum):
+    """Phases of measurements, metrics and runs (Argo's ``AnalysisPhase``)."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCESSFUL = "Successful"
+    FAILED = "Failed"
+    ERROR = "Error"
+    INCONCLUSIVE = "Inconclusive"
+
+    @property
+    def completed(self) -> bool:
+        return self not in (AnalysisPhase.PENDING, AnalysisPhase.RUNNING)
+
+
+@attrs.frozen
+class MeasurementRetention:
+    """Keep the last ``limit`` measurements of metrics matching ``metric_name``."""
+
+    metric_name: str
+    limit: int
+
+
+@attrs.frozen
+class Metric:
+    """One metric of a template or run.  Durations are seconds; limits follow Argo.
+
+    ``failure_limit`` -1 disables it (only valid with a consecutive-success limit).
+    ``count`` None (or 0) means one measurement without an interval, and measurements
+    until the run is terminated with one.
+    """
+
+    name: str
+    provider: dict[str, Any] = attrs.field(factory=dict)
+    interval: float | None = None
+    initial_delay: float | None = None
+    count: int | None = None
+    success_condition: str | None = None
+    failure_condition: str | None = None
+    failure_limit: int = 0
+    inconclusive_limit: int = 0
+    consecutive_error_limit: int = DEFAULT_CONSECUTIVE_ERROR_LIMIT
+    consecutive_success_limit: int = 0
+
+    @property
+    def effective_count(self) -> int | None:
+        """How many measurements complete the metric; None runs until terminated."""
+        if not self.count:
+            return None if self.interval is not None else 1
+        return self.count
+
+    @property
+    def provider_name(self) -> str:
+        return next(iter(self.provider), "")
+
+    @classmethod
+    def from_manifest(cls, obj: object, path: str = "metric") -> Metric:
+        """Read one metric (``spec.metrics[i]``); raises ManifestError."""
+        errors: list[FieldError] = []
+        metric = read_metric(Fields(obj, path, errors))
+        _raise_errors(errors)
+        assert metric is not None
+        return metric
+
+    def to_manifest(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name}
+        if self.interval is not None:
+            out["interval"] = _format_seconds(self.interval)
+        if self.initial_delay is not None:
+            out["initialDelay"] = _format_seconds(self.initial_delay)
+        if self.count is not None:
+            out["count"] = self.count
+        if self.success_condition is not None:
+            out["successCondition"] = self.success_condition
+        if self.failure_condition is not None:
+            out["failureCondition"] = self.failure_condition
+        if self.failure_limit != 0:
+            out["failureLimit"] = self.failure_limit
+        if self.inconclusive_limit != 0:
+            out["inconclusiveLimit"] = self.inconclusive_limit
+        if self.consecutive_error_limit != DEFAULT_CONSECUTIVE_ERROR_LIMIT:
+            out["consecutiveErrorLimit"] = self.consecutive_error_limit
+        if self.consecutive_success_limit != 0:
+            out["consecutiveSuccessLimit"] = self.consecutive_success_limit
+        out["provider"] = _thaw(self.provider)
+        return out
+
+
+@attrs.frozen
+class AnalysisTemplate:
+    """An AnalysisTemplate or (``cluster_scope``) ClusterAnalysisTemplate."""
+
+    name: str
+    namespace: str | None = None
+    cluster_scope: bool = False
+    metrics: tuple[Metric, ...] = ()
+    args: tuple[Arg, ...] = ()
+    dry_run: tuple[str, ...] = ()
+    measurement_retention: tuple[MeasurementRetention, ...] = ()
+    templates: tuple[TemplateRef, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        return "ClusterAnalysisTemplate" if self.cluster_scope else "AnalysisTemplate"
+
+    @property
+    def ref(self) -> TemplateRef:
+        return TemplateRef(self.name, self.cluster_scope)
+
+    @classmethod
+    def from_manifest(cls, obj: object) -> AnalysisTemplate:
+        """Read an (Cluster)AnalysisTemplate manifest.
+
+        Raises:
+            ManifestError: every error found, each with its field path.  Warnings
+                (unknown fields) alone do not raise; see :func:`read_analysis_template`.
+        """
+        template, errors = read_analysis_template(obj)
+        _raise_errors(errors)
+        assert template is not None
+        return template
+
+
+def _same_value(a: object, b: object) -> bool:
+    """Equality for measurement values in which NaN equals NaN (a run equals its copy)."""
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+@attrs.frozen
+class Measurement:
+    """One measurement; ``finished_at`` None means it is still in flight."""
+
+    phase: AnalysisPhase
+    value: object = attrs.field(default=None, eq=attrs.cmp_using(eq=_same_value))
+    message: str = ""
+    started_at: float | None = None
+    finished_at: float | None = None
+
+
+@attrs.frozen
+class MetricResult:
+    """``status.metricResults[i]``: a metric's phase, counters and recent measurements."""
+
+    name: str
+    phase: AnalysisPhase = AnalysisPhase.PENDING
+    measurements: tuple[Measurement, ...] = ()
+    count: int = 0
+    successful: int = 0
+    failed: int = 0
+    inconclusive: int = 0
+    error: int = 0
+    consecutive_error: int = 0
+    consecutive_success: int = 0
+    dry_run: bool = False
+    message: str = ""
+
+    @property
+    def last(self) -> Measurement | None:
+        return self.measurements[-1] if self.measurements else None
+
+
+@attrs.frozen
+class RunSummary:
+    """How many metrics ended in each phase (``runSummary`` / ``dryRunSummary``)."""
+
+    count: int = 0
+    successful: int = 0
+    failed: int = 0
+    inconclusive: int = 0
+    error: int = 0
+
+
+@attrs.frozen
+class AnalysisRunStatus:
+    phase: AnalysisPhase = AnalysisPhase.PENDING
+    message: str = ""
+    metric_results: tuple[MetricResult, ...] = ()
+    started_at: float | None = None
+    completed_at: float | None = None
+    run_summary: RunSummary = RunSummary()
+    dry_run_summary: RunSummary | None = None
+
+
+@attrs.frozen
+class AnalysisRun:
+    """An AnalysisRun: metrics with their arguments already substituted, and a status.
+
+    Args whose ``value`` is None but ``value_from`` is set (secrets) are left for the
+    caller: their placeholders stay in the metrics until :func:`resolve_metric` is
+    called just before measuring, so secret values are never stored in the run.
+    """
+
+    name: str
+    namespace: str
+    metrics: tuple[Metric, ...]
+    args: tuple[Arg, ...] = ()
+    dry_run: tuple[str, ...] = ()
+    measurement_retention: tuple[MeasurementRetention, ...] = ()
+    terminate: bool = False
+    labels: dict[str, str] = attrs.field(factory=dict)
+    status: AnalysisRunStatus = AnalysisRunStatus()
+
+    @property
+    def phase(self) -> AnalysisPhase:
+        return self.status.phase
+
+    @property
+    def completed(self) -> bool:
+        return self.status.phase.completed
+
+    def metric(self, name: str) -> Metric:
+        for metric in self.metrics:
+            if metric.name == name:
+                return metric
+        raise KeyError(f"AnalysisRun {self.name!r} has no metric {name!r}")
+
+    def result(self, name: str) -> MetricResult | None:
+        for result in self.status.metric_results:
+            if result.name == name:
+                return result
+        return None
+
+    def is_dry_run(self, metric_name: str) -> bool:
+        return any(rule_matches(rule, metric_name) for rule in self.dry_run)
+
+    def retention_limit(self, metric_name: str) -> int:
+        """The last matching rule with a positive limit wins; else 10 (Argo)."""
+        limit = DEFAULT_MEASUREMENT_RETENTION
+        for rule in self.measurement_retention:
+            if rule_matches(rule.metric_name, metric_name):
+                limit = rule.limit if rule.limit > 0 else DEFAULT_MEASUREMENT_RETENTION
+        return limit
+
+    @classmethod
+    def from_manifest(cls, obj: object) -> AnalysisRun:
+        """Read an AnalysisRun manifest, status included.
+
+        Placeholders of args that have a value are substituted (a no-op for runs written
+        by :meth:`to_manifest`).
+
+        Raises:
+            ManifestError: every error found, each with its field path.
+        """
+        run, errors = read_analysis_run(obj)
+        _raise_errors(errors)
+        assert run is not None
+        return run
+
+    def to_manifest(self) -> dict[str, Any]:
+        """Plain data with Argo's camelCase field names; ``from_manifest`` reads it back."""
+        metadata: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
+        if self.labels:
+            metadata["labels"] = dict(self.labels)
+        spec: dict[str, Any] = {"metrics": [m.to_manifest() for m in self.metrics]}
+        if self.args:
+            spec["args"] = [_arg_manifest(a) for a in self.args]
+        if self.dry_run:
+            spec["dryRun"] = [{"metricName": rule} for rule in self.dry_run]
+        if self.measurement_retention:
+            spec["measurementRetention"] = [
+                {"metricName": r.metric_name, "limit": r.limit} for r in self.measurement_retention
+            ]
+        if self.terminate:
+            spec["terminate"] = True
+        return {
+            "apiVersion": API_GROUPS[0],
+            "kind": "AnalysisRun",
+            "metadata": metadata,
+            "spec": spec,
+            "status": _status_manifest(self.status),
+        }
+
+
+# -- conditions and plain data -------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1024)
+def compile_condition(source: str) -> Expression:
+    """``parse_condition(source)``, cached: runs evaluate the same few conditions often."""
+    return parse_condition(source)
+
+
+def condition_error(source: str) -> str | None:
+    """Why ``source`` does not parse, or None.  Placeholders are checked later."""
+    if PLACEHOLDER.search(source):
+        return None
+    try:
+        compile_condition(source)
+    except (ExpressionError, RecursionError) as exc:
+        return f"invalid expression: {exc}" if str(exc) else "invalid expression"
+    return None
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled_rule(pattern: str) -> re.Pattern[str] | None:
+    try:
+        return re.compile(pattern)
+    except (re.error, OverflowError, RecursionError):
+        return None
+
+
+def rule_matches(pattern: str, metric_name: str) -> bool:
+    """A ``dryRun`` / ``measurementRetention`` rule: ``*`` or an unanchored regex (Go's)."""
+    if pattern == "*":
+        return True
+    compiled = _compiled_rule(pattern)
+    return compiled is not None and compiled.search(metric_name) is not None
+
+
+def _plain(value: object, f: Fields, key: str, depth: int = 0) -> Any:
+    """A private copy of plain data; lists become lists, mappings dicts with str keys."""
+    if depth > _MAX_DEPTH:
+        f.error(f"is nested more than {_MAX_DEPTH} levels deep", key)
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v, f, key, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v, f, key, depth + 1) for v in value]
+    return value
+
+
+def freeze(value: object) -> object:
+    """Measurement values are stored immutable: lists become tuples."""
+    if isinstance(value, list | tuple):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_thaw(v) for v in value]
+    return value
+
+
+def _format_seconds(seconds: float) -> str:
+    if seconds == int(seconds):
+        return format_duration(seconds)
+    return format(Decimal(repr(seconds)), "f") + "s"
+
+
+def _raise_errors(errors: Iterable[FieldError]) -> None:
+    fatal = [e for e in errors if e.severity == "error"]
+    if fatal:
+        raise ManifestError(fatal)
+
+
+# -- argument substitution -------------------------------------------------------------------
+
+
+def _substitute(text: str, values: Mapping[str, str | None], problems: list[str]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1).strip()
+        if name not in values:
+            problems.append(f"failed to resolve {{{{args.{name}}}}}: no such argument")
+            return match.group(0)
+        value = values[name]
+        return match.group(0) if value is None else value
+
+    return PLACEHOLDER.sub(replace, text)
+
+
+def _substitute_plain(value: Any, values: Mapping[str, str | None], problems: list[str]) -> Any:
+    if isinstance(value, str):
+        return _substitute(value, values, problems)
+    if isinstance(value, Mapping):
+        return {k: _substitute_plain(v, values, problems) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_substitute_plain(v, values, problems) for v in value]
+    return value
+
+
+def substitute_args(
+    metric: Metric, values: Mapping[str, str | None], errors: list[FieldError], path: str
+) -> Metric:
+    def at(key: str) -> str:
+        return f"{path}.{key}" if path else key
+
+    problems: list[str] = []
+    provider = _substitute_plain(metric.provider, values, problems)
+    if problems:
+        errors.append(FieldError(at("provider"), "; ".join(dict.fromkeys(problems))))
+    conditions: list[str | None] = []
+    for key, source in (
+        ("successCondition", metric.success_condition),
+        ("failureCondition", metric.failure_condition),
+    ):
+        if source is None:
+            conditions.append(None)
+            continue
+        problems = []
+        resolved = _substitute(source, values, problems)
+        problem = "; ".join(dict.fromkeys(problems)) or condition_error(resolved)
+        if problem:
+            errors.append(FieldError(at(key), problem))
+        conditions.append(resolved)
+    return attrs.evolve(
+        metric,
+        provider=provider,
+        success_condition=conditions[0],
+        failure_condition=conditions[1],
+    )
+
+
+def resolve_metric(metric: Metric, values: Mapping[str, str | None], *, path: str = "") -> Metric:
+    """Substitute ``{{args.name}}`` in the provider's strings and in both conditions.
+
+    A name mapped to None (an arg whose ``valueFrom`` the caller has yet to resolve, such
+    as a secret) keeps its placeholder; call this again with the value just before
+    measuring, so that the value is never stored.  Mapping keys are not substituted.
+
+    Raises:
+        ManifestError: a placeholder names an unknown argument, or a condition does not
+            parse once substituted (paths are relative to ``path``).
+    """
+    errors: list[FieldError] = []
+    resolved = substitute_args(metric, values, errors, path)
+    _raise_errors(errors)
+    return resolved
+
+
+def resolve_metrics(
+    metrics: Iterable[Metric], args: Iterable[Arg], errors: list[FieldError], path: str
+) -> tuple[Metric, ...]:
+    """:func:`resolve_metric` for each of ``metrics``, recording errors under ``path[i]``."""
+    values = {a.name: a.value for a in args}
+    return tuple(substitute_args(m, values, errors, f"{path}[{i}]") for i, m in enumerate(metrics))
+
+
+# -- readers ---------------------------------------------------------------------------------
+
+_INT_TEXT: Final = re.compile(r"[+-]?\d{1,10}")
+
+
+def _int_or_string(
+    f: Fields, key: str, default: int | None, *, low: int, high: int = _INT32_MAX
+) -> int | None:
+    """A Kubernetes IntOrString holding a number: ``3`` or ``"3"``."""
+    value = f.raw(key)
+    if value is None:
+        return default
+    if isinstance(value, str) and _INT_TEXT.fullmatch(value.strip()):
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int):
+        f.error(f"must be an integer, got {describe(value)}", key)
+        return default
+    if value.bit_length() > 64:  # too long even to print (int max str digits)
+        f.error(f"must be between {low} and {high}, got a {value.bit_length()}-bit integer", key)
+        return default
+    return f.check_range(key, value, low, high, default)
+
+
+def _duration(f: Fields, key: str) -> float | None:
+    value = f.raw(key)
+    if value is None or value == "":
+        return None
+    try:
+        return parse_duration(value)
+    except (ValueError, OverflowError) as exc:
+        f.error(str(exc) or "must be a duration such as '30s'", key)
+        return None
+
+
+def _condition(f: Fields, key: str) -> str | None:
+    source = f.str(key)
+    if not source:
+        return None
+    problem = condition_error(source)
+    if problem is not None:
+        f.error(problem, key)
+    return source
+
+
+def _provider(f: Fields) -> dict[str, Any]:
+    raw = f.raw("provider")
+    if raw is None:
+        f.error("is required", "provider")
+        return {}
+    if not isinstance(raw, Mapping):
+        f.error(f"must be an object, got {type(raw).__name__}", "provider")
+        return {}
+    set_keys = [k for k, v in raw.items() if v is not None]
+    if len(set_keys) != 1:
+        shown = ", ".join(describe(k) for k in set_keys[:5])
+        f.error(
+            "must set exactly one provider (prometheus, web, job, ...), "
+            f"got {len(set_keys)}" + (f": {shown}" if shown else ""),
+            "provider",
+        )
+        return {}
+    key = set_keys[0]
+    config = raw[key]
+    at = f"provider.{key}"
+    if not isinstance(key, str) or not key:
+        f.error(f"provider name must be a non-empty string, got {describe(key)}", "provider")
+        return {}
+    if not isinstance(config, Mapping) or not config:
+        f.error(f"must be a non-empty object, got {describe(config)}", at)
+        return {}
+    if key == "plugin" and len(config) != 1:
+        f.error(f"must name exactly one plugin, got {len(config)}", at)
+        return {}
+    return {key: _plain(config, f, at)}
+
+
+_METRIC_FIELDS: Final = frozenset(
+    {
+        "name",
+        "interval",
+        "initialDelay",
+        "count",
+        "successCondition",
+        "failureCondition",
+        "failureLimit",
+        "inconclusiveLimit",
+        "consecutiveErrorLimit",
+        "consecutiveSuccessLimit",
+        "provider",
+    }
+)
+
+
+def read_metric(f: Fields) -> Metric | None:
+    """One metric, or None (errors recorded) when it is unusable.  Argo's ValidateMetric."""
+    before = len(f.errors)
+    f.unknown(_METRIC_FIELDS)
+    name = f.str("name", required=True) or ""
+    interval = _duration(f, "interval")
+    if interval == 0:
+        f.error("must be greater than 0 (omit it for a single measurement)", "interval")
+    initial_delay = _duration(f, "initialDelay")
+    count = _int_or_string(f, "count", None, low=0)
+    failure_limit = _int_or_string(f, "failureLimit", 0, low=-1)
+    inconclusive_limit = _int_or_string(f, "inconclusiveLimit", 0, low=0)
+    error_limit = _int_or_string(f, "consecutiveErrorLimit", DEFAULT_CONSECUTIVE_ERROR_LIMIT, low=0)
+    success_limit = _int_or_string(f, "consecutiveSuccessLimit", 0, low=0)
+    metric = Metric(
+        name=name,
+        provider=_provider(f),
+        interval=interval,
+        initial_delay=initial_delay,
+        count=count,
+        success_condition=_condition(f, "successCondition"),
+        failure_condition=_condition(f, "failureCondition"),
+        failure_limit=0 if failure_limit is None else failure_limit,
+        inconclusive_limit=inconclusive_limit or 0,
+        consecutive_error_limit=(
+            DEFAULT_CONSECUTIVE_ERROR_LIMIT if error_limit is None else error_limit
+        ),
+        consecutive_success_limit=success_limit or 0,
+    )
+    if not _has_errors(f.errors[before:]):
+        _check_limits(f, metric)
+    return None if _has_errors(f.errors[before:]) else metric
+
+
+def _has_errors(errors: Iterable[FieldError]) -> bool:
+    return any(e.severity == "error" for e in errors)
+
+
+def _check_limits(f: Fields, m: Metric) -> None:
+    """Argo's cross-field checks between count, interval and the limits."""
+    if m.consecutive_success_limit == 0 and m.failure_limit == -1:
+        f.error("cannot be -1 unless consecutiveSuccessLimit is set", "failureLimit")
+    count = m.count or 0
+    if count > 0:
+        if m.failure_limit >= 0 and count < m.failure_limit + m.consecutive_success_limit:
+            f.error(
+                f"must be at least failureLimit + consecutiveSuccessLimit "
+                f"({m.failure_limit} + {m.consecutive_success_limit}), got {count}",
+                "count",
+            )
+        elif m.failure_limit < 0 and count < m.consecutive_success_limit:
+            f.error(f"must be at least consecutiveSuccessLimit, got {count}", "count")
+        if count < m.inconclusive_limit:
+            f.error(f"must be at least inconclusiveLimit, got {count}", "count")
+    if count > 1 and m.interval is None:
+        f.error("is required when count > 1", "interval")
+
+
+def _read_args(f: Fields) -> tuple[Arg, ...]:
+    args: list[Arg] = []
+    seen: set[str] = set()
+    for i, a in f.objs("args"):
+        a.unknown(frozenset({"name", "value", "valueFrom"}))
+        name = a.str("name", required=True) or ""
+        value = a.raw("value")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = str(value)  # YAML reads `value: 5` as an int; Argo wants a string
+        elif value is not None and not isinstance(value, str):
+            a.error(f"must be a string, got {describe(value)}", "value")
+            value = None
+        value_from = a.raw("valueFrom")
+        if value_from is not None:
+            if not isinstance(value_from, Mapping) or not value_from:
+                a.error(f"must be a non-empty object, got {describe(value_from)}", "valueFrom")
+                value_from = None
+            else:
+                value_from = _plain(value_from, a, "valueFrom")
+                if value is not None:
+                    a.error("must not be set together with value", "valueFrom")
+        if name in seen:
+            f.error(f"duplicate argument {name!r}", f"args[{i}].name")
+        seen.add(name)
+        args.append(Arg(name, value, value_from))
+    return tuple(args)
+
+
+def _rule_pattern(r: Fields) -> str:
+    pattern = r.str("metricName", required=True) or ""
+    if pattern and pattern != "*" and _compiled_rule(pattern) is None:
+        r.error(f"must be '*' or a regular expression, got {describe(pattern)}", "metricName")
+    return pattern
+
+
+def _read_rules(f: Fields) -> tuple[tuple[str, ...], tuple[MeasurementRetention, ...]]:
+    dry_run: list[str] = []
+    for i, r in f.objs("dryRun"):
+        pattern = _rule_pattern(r)
+        if pattern in dry_run:
+            f.error(f"duplicate rule {pattern!r}", f"dryRun[{i}].metricName")
+        dry_run.append(pattern)
+    retention: list[MeasurementRetention] = []
+    for i, r in f.objs("measurementRetention"):
+        pattern = _rule_pattern(r)
+        limit = r.int("limit", required=True, low=0, high=_INT32_MAX) or 0
+        if any(x.metric_name == pattern for x in retention):
+            f.error(f"duplicate rule {pattern!r}", f"measurementRetention[{i}].metricName")
+        retention.append(MeasurementRetention(pattern, limit))
+    return tuple(dry_run), tuple(retention)
+
+
+def _read_metrics(spec: Fields) -> tuple[Metric, ...]:
+    metrics: list[Metric] = []
+    first: dict[str, int] = {}
+    for i, m in spec.objs("metrics"):
+        metric = read_metric(m)
+        if metric is None:
+            continue
+        if metric.name in first:
+            m.error(f"duplicate metric name (also metrics[{first[metric.name]}])", "name")
+        first.setdefault(metric.name, i)
+        metrics.append(metric)
+    return tuple(metrics)
+
+
+def _read_header(top: Fields, kinds: tuple[str, ...]) -> tuple[str | None, Fields, Fields]:
+    api_version = top.str("apiVersion", required=True)
+    if api_version is not None and api_version not in API_GROUPS:
+        top.error(f"must be one of {', '.join(API_GROUPS)}, got {api_version!r}", "apiVersion")
+    kind = top.str("kind", required=True)
+    if kind is not None and kind not in kinds:
+        top.error(f"must be {' or '.join(kinds)}, got {kind!r}", "kind")
+        kind = None
+    return kind, top.obj("metadata"), top.obj("spec")
+
+
+_TEMPLATE_SPEC_FIELDS: Final = frozenset(
+    {"metrics", "args", "dryRun", "measurementRetention", "templates"}
+)
+
+
+def read_analysis_template(obj: object) -> tuple[AnalysisTemplate | None, list[FieldError]]:
+    """Read a template and return it with every error and warning found."""
+    errors: list[FieldError] = []
+    top = Fields(obj, "", errors)
+    kind, meta, spec = _read_header(top, ("AnalysisTemplate", "ClusterAnalysisTemplate"))
+    spec.unknown(_TEMPLATE_SPEC_FIELDS)
+    cluster = kind == "ClusterAnalysisTemplate"
+    refs = tuple(
+        TemplateRef(t.str("templateName", required=True) or "", t.bool("clusterScope", False))
+        for _, t in spec.objs("templates")
+    )
+    metrics = _read_metrics(spec)
+    if not spec.raw("metrics") and not refs:
+        spec.error("must list at least one metric (or compose templates)", "metrics")
+    dry_run, retention = _read_rules(spec)
+    template = AnalysisTemplate(
+        name=meta.str("name", required=True) or "",
+        namespace=None if cluster else meta.str("namespace", "default") or "default",
+        cluster_scope=cluster,
+        metrics=metrics,
+        args=_read_args(spec),
+        dry_run=dry_run,
+        measurement_retention=retention,
+        templates=refs,
+    )
+    return template, errors
+
+
+def _time(f: Fields, key: str) -> float | None:
+    value = f.raw(key)
+    if value is None:
+        return None
+    seconds: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, int) and abs(value) > _MAX_TIME:
+            seconds = None
+        else:
+            seconds = float(value)
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            moment = None
+        if moment is not None:
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            seconds = moment.timestamp()
+    if seconds is None or not math.isfinite(seconds) or not _MIN_TIME <= seconds <= _MAX_TIME:
+        f.error(f"must be an RFC 3339 timestamp, got {describe(value)}", key)
+        return None
+    return seconds
+
+
+def _phase(f: Fields, key: str, default: AnalysisPhase) -> AnalysisPhase:
+    value = f.str(key)
+    if not value:
+        return default
+    try:
+        return AnalysisPhase(value)
+    except ValueError:
+        f.error(
+            f"must be one of {', '.join(p.value for p in AnalysisPhase)}, got {describe(value)}",
+            key,
+        )
+        return default
+
+
+def _count(f: Fields, key: str) -> int:
+    return f.int(key, 0, low=0, high=None) or 0
+
+
+def _read_summary(f: Fields) -> RunSummary:
+    return RunSummary(*(_count(f, k) for k in _SUMMARY_KEYS))
+
+
+_SUMMARY_KEYS: Final = ("count", "successful", "failed", "inconclusive", "error")
+_RESULT_COUNTERS: Final = (
+    ("count", "count"),
+    ("successful", "successful"),
+    ("failed", "failed"),
+    ("inconclusive", "inconclusive"),
+    ("error", "error"),
+    ("consecutive_error", "consecutiveError"),
+    ("consecutive_success", "consecutiveSuccess"),
+)
+
+
+def _read_result(r: Fields) -> MetricResult:
+    measurements = tuple(
+        Measurement(
+            phase=_phase(m, "phase", AnalysisPhase.RUNNING),
+            value=freeze(_plain(m.raw("value"), m, "value")),
+            message=m.str("message", "") or "",
+            started_at=_time(m, "startedAt"),
+            finished_at=_time(m, "finishedAt"),
+        )
+        for _, m in r.objs("measurements")
+    )
+    counters = {attr: _count(r, key) for attr, key in _RESULT_COUNTERS}
+    return MetricResult(
+        name=r.str("name", required=True) or "",
+        phase=_phase(r, "phase", AnalysisPhase.PENDING),
+        measurements=measurements,
+        dry_run=r.bool("dryRun", False),
+        message=r.str("message", "") or "",
+        **counters,
+    )
+
+
+def _read_status(status: Fields) -> AnalysisRunStatus:
+    dry = status.opt_obj("dryRunSummary")
+    return AnalysisRunStatus(
+        phase=_phase(status, "phase", AnalysisPhase.PENDING),
+        message=status.str("message", "") or "",
+        metric_results=tuple(_read_result(r) for _, r in status.objs("metricResults")),
+        started_at=_time(status, "startedAt"),
+        completed_at=_time(status, "completedAt"),
+        run_summary=_read_summary(status.obj("runSummary")),
+        dry_run_summary=None if dry is None else _read_summary(dry),
+    )
+
+
+_RUN_SPEC_FIELDS: Final = frozenset(
+    {"metrics", "args", "dryRun", "measurementRetention", "terminate", "ttlStrategy"}
+)
+
+
+def read_analysis_run(obj: object) -> tuple[AnalysisRun | None, list[FieldError]]:
+    """Read an AnalysisRun and return it with every error and warning found."""
+    errors: list[FieldError] = []
+    top = Fields(obj, "", errors)
+    _, meta, spec = _read_header(top, ("AnalysisRun",))
+    spec.unknown(_RUN_SPEC_FIELDS)
+    metrics = _read_metrics(spec)
+    if not spec.raw("metrics"):
+        spec.error("must list at least one metric", "metrics")
+    args = _read_args(spec)
+    for i, arg in enumerate(args):
+        if arg.value is None and arg.value_from is None:
+            spec.error("must set value or valueFrom", f"args[{i}]")
+    dry_run, retention = _read_rules(spec)
+    if not _has_errors(errors):
+        metrics = resolve_metrics(metrics, args, errors, "spec.metrics")
+    run = AnalysisRun(
+        name=meta.str("name", required=True) or "",
+        namespace=meta.str("namespace", "default") or "default",
+        metrics=metrics,
+        args=args,
+        dry_run=dry_run,
+        measurement_retention=retention,
+        terminate=spec.bool("terminate", False),
+        labels=meta.string_map("labels"),
+        status=_read_status(top.obj("status")),
+    )
+    return run, errors
+
+
+# -- writers ---------------------------------------------------------------------------------
+
+
+def _arg_manifest(arg: Arg) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": arg.name}
+    if arg.value is not None:
+        out["value"] = arg.value
+    if arg.value_from is not None:
+        out["valueFrom"] = _thaw(arg.value_from)
+    return out
+
+
+def _summary_manifest(s: RunSummary) -> dict[str, int]:
+    return {k: getattr(s, k) for k in _SUMMARY_KEYS}
+
+
+def _measurement_manifest(m: Measurement) -> dict[str, Any]:
+    out: dict[str, Any] = {"phase": m.phase.value}
+    if m.value is not None:
+        out["value"] = _thaw(m.value)
+    if m.message:
+        out["message"] = m.message
+    if m.started_at is not None:
+        out["startedAt"] = format_time(m.started_at)
+    if m.finished_at is not None:
+        out["finishedAt"] = format_time(m.finished_at)
+    return out
+
+
+def _result_manifest(r: MetricResult) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": r.name,
+        "phase": r.phase.value,
+        "measurements": [_measurement_manifest(m) for m in r.measurements],
+    }
+    out.update({key: getattr(r, attr) for attr, key in _RESULT_COUNTERS})
+    if r.dry_run:
+        out["dryRun"] = True
+    if r.message:
+        out["message"] = r.message
+    return out
+
+
+def _status_manifest(s: AnalysisRunStatus) -> dict[str, Any]:
+    out: dict[str, Any] = {"phase": s.phase.value}
+    if s.message:
+        out["message"] = s.message
+    out["metricResults"] = [_result_manifest(r) for r in s.metric_results]
+    if s.started_at is not None:
+        out["startedAt"] = format_time(s.started_at)
+    if s.completed_at is not None:
+        out["completedAt"] = format_time(s.completed_at)
+    out["runSummary"] = _summary_manifest(s.run_summary)
+    if s.dry_run_summary is not None:
+        out["dryRunSummary"] = _summary_manifest(s.dry_run_summary)
+    return out

@@ -1,0 +1,222 @@
+"""Checks across documents: do the objects a Rollout names exist, with the args they need?
+
+Pure: the caller (the loader, ``progressive lint``, a test) decides which objects count
+as loaded and passes them in.  Whether a missing object is an error depends on what
+the loaded files are: when they are meant to be complete (``--strict``), a template
+that is not among them is an error; when the cluster may hold more
+(``cluster_may_have_more=True``, the lint default), it is a warning that the template
+must exist in the cluster.  Services are often managed elsewhere (a chart, a platform
+team), so a missing Service is always a warning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Set
+from typing import TYPE_CHECKING, TypeAlias
+
+from ._errors import FieldError
+from ._rollout import Rollout, analyses_of
+from ._steps import RolloutAnalysis, TemplateRef
+
+if TYPE_CHECKING:
+    from ._analysis import AnalysisTemplate
+
+__all__ = ["TemplatePool", "check_references", "check_template_references"]
+
+#: The templates of one scope that are known to exist: a mapping from name to the parsed
+#: template (None when it exists but could not be read), or just the set of names.
+#: Args are checked only for templates given with their content.
+TemplatePool: TypeAlias = "Mapping[str, AnalysisTemplate | None] | Set[str]"
+
+_IN_CLUSTER = "; it must exist in the cluster"
+
+
+def check_references(
+    rollout: Rollout,
+    templates: TemplatePool,
+    cluster_templates: TemplatePool,
+    services: Set[str] | None,
+    *,
+    cluster_may_have_more: bool,
+) -> list[FieldError]:
+    """Problems with what ``rollout`` refers to, each at the rollout's field path.
+
+    Args:
+        rollout: the Rollout to check.
+        templates: the AnalysisTemplates in the rollout's namespace that were loaded.
+        cluster_templates: the ClusterAnalysisTemplates that were loaded.
+        services: names of the Services in the rollout's namespace that were loaded,
+            or None not to check Services at all.
+        cluster_may_have_more: True when objects missing from the loaded set may exist
+            in the cluster (missing templates are then warnings, not errors).
+
+    Checked: every template named by a step ``analysis``, the background
+    ``spec.strategy.canary.analysis`` and the blue-green pre/post-promotion analyses
+    is loaded; every arg those templates (and the templates they compose) declare
+    without a value is supplied by the rollout; args the rollout supplies that no
+    template declares (warning: Argo ignores them, usually a typo); and the
+    canary/stable/active/preview Services are loaded (warning).
+    """
+    errors: list[FieldError] = []
+    for path, analysis in analyses_of(rollout):
+        _check_analysis(path, analysis, templates, cluster_templates, cluster_may_have_more, errors)
+    if services is not None:
+        _check_services(rollout, services, errors)
+    return errors
+
+
+def check_template_references(
+    template: AnalysisTemplate,
+    templates: TemplatePool,
+    cluster_templates: TemplatePool,
+    *,
+    cluster_may_have_more: bool,
+) -> list[FieldError]:
+    """Problems with the templates ``template`` composes (its ``spec.templates``)."""
+    errors: list[FieldError] = []
+    for i, ref in enumerate(template.templates):
+        _find(
+            ref,
+            f"spec.templates[{i}].templateName",
+            templates,
+            cluster_templates,
+            cluster_may_have_more,
+            errors,
+        )
+    return errors
+
+
+def _kind(cluster_scope: bool) -> str:
+    return "ClusterAnalysisTemplate" if cluster_scope else "AnalysisTemplate"
+
+
+def _find(
+    ref: TemplateRef,
+    path: str,
+    templates: TemplatePool,
+    cluster_templates: TemplatePool,
+    cluster_may_have_more: bool,
+    errors: list[FieldError],
+) -> bool:
+    """Whether ``ref`` is loaded; records an error or warning when it is not."""
+    pool, other = (
+        (cluster_templates, templates) if ref.cluster_scope else (templates, cluster_templates)
+    )
+    name = ref.template_name
+    if not name:
+        return False  # already reported as "is required" by the rollout's reader
+    if name in pool:
+        return True
+    message = f"{_kind(ref.cluster_scope)} {name!r} is not in the loaded files"
+    if cluster_may_have_more:
+        message += _IN_CLUSTER
+    if name in other:
+        fix = "remove clusterScope: true" if ref.cluster_scope else "set clusterScope: true"
+        message += f" (a {_kind(not ref.cluster_scope)} of that name is: {fix}?)"
+    errors.append(FieldError(path, message, "warning" if cluster_may_have_more else "error"))
+    return False
+
+
+def _lookup(
+    ref: TemplateRef, templates: TemplatePool, cluster_templates: TemplatePool
+) -> AnalysisTemplate | None:
+    pool = cluster_templates if ref.cluster_scope else templates
+    return pool.get(ref.template_name) if isinstance(pool, Mapping) else None
+
+
+def _composed(
+    refs: Iterable[TemplateRef], templates: TemplatePool, cluster_templates: TemplatePool
+) -> list[AnalysisTemplate] | None:
+    """The templates ``refs`` name plus those they compose, or None when any of them is
+    unknown (not loaded, unreadable, or only known by name)."""
+    found: list[AnalysisTemplate] = []
+    seen: set[TemplateRef] = set()
+    pending = list(refs)
+    while pending:
+        ref = pending.pop()
+        if ref in seen:
+            continue
+        seen.add(ref)
+        template = _lookup(ref, templates, cluster_templates)
+        if template is None:
+            return None
+        found.append(template)
+        pending.extend(template.templates)
+    return found
+
+
+def _check_analysis(
+    path: str,
+    analysis: RolloutAnalysis,
+    templates: TemplatePool,
+    cluster_templates: TemplatePool,
+    cluster_may_have_more: bool,
+    errors: list[FieldError],
+) -> None:
+    all_found = True
+    for i, ref in enumerate(analysis.templates):
+        if not _find(
+            ref,
+            f"{path}.templates[{i}].templateName",
+            templates,
+            cluster_templates,
+            cluster_may_have_more,
+            errors,
+        ):
+            all_found = False
+    if not all_found:
+        return
+    # Args are checked only when every template involved is known: a template that is
+    # not (or one composed by it) could give the missing value itself.
+    used = _composed(analysis.templates, templates, cluster_templates)
+    if used is None:
+        return
+    declared: dict[str, AnalysisTemplate] = {}
+    resolved: set[str] = set()
+    for template in used:
+        for arg in template.args:
+            declared.setdefault(arg.name, template)
+            if arg.value is not None or arg.value_from is not None:
+                resolved.add(arg.name)
+    supplied = {a.name for a in analysis.args if a.value is not None or a.value_from is not None}
+    for name, template in declared.items():
+        if name not in resolved and name not in supplied:
+            errors.append(
+                FieldError(
+                    f"{path}.args",
+                    f"missing arg {name!r}: {template.kind} {template.name!r} declares it "
+                    "without a value",
+                )
+            )
+    names = ", ".join(repr(t.name) for t in used)
+    for j, arg in enumerate(analysis.args):
+        if arg.name and arg.name not in declared:
+            errors.append(
+                FieldError(
+                    f"{path}.args[{j}].name",
+                    f"no template declares arg {arg.name!r} (it is ignored; "
+                    f"the templates are {names})",
+                    "warning",
+                )
+            )
+
+
+def _check_services(rollout: Rollout, services: Set[str], errors: list[FieldError]) -> None:
+    named: list[tuple[str, str | None]] = []
+    if (canary := rollout.canary) is not None:
+        named += [
+            ("spec.strategy.canary.canaryService", canary.canary_service),
+            ("spec.strategy.canary.stableService", canary.stable_service),
+        ]
+    elif (blue_green := rollout.blue_green) is not None:
+        named += [
+            ("spec.strategy.blueGreen.activeService", blue_green.active_service),
+            ("spec.strategy.blueGreen.previewService", blue_green.preview_service),
+        ]
+    for path, name in named:
+        if name and name not in services:
+            errors.append(
+                FieldError(
+                    path, f"Service {name!r} is not in the loaded files{_IN_CLUSTER}", "warning"
+                )
+            )
