@@ -122,6 +122,10 @@ def plan_blue_green(b: Builder, rollout: Rollout, rev: Revisions) -> BlueGreenOu
         b.point(bg.preview_service, rev.new_hash)
 
     if switched:
+        # the switch may have happened before a crash: its pause is over either way
+        status = _state.end_pause(status, PauseReason.BLUE_GREEN) if status.has_pause(
+            PauseReason.BLUE_GREEN
+        ) else status
         passed = True
         if bg.post_promotion_analysis is not None and not status.promote_full:
             name = run_name(rollout, rev, revision, "-post")

@@ -8,6 +8,7 @@ problem at once.  Nothing here raises on bad data.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -21,6 +22,8 @@ __all__ = ["Fields", "describe"]
 _Str = str
 _Int = int
 _Bool = bool
+
+_PERCENT = re.compile(r"[0-9]{1,4}%")
 
 # Numbers larger than this are certainly typos (and would make replica math absurd).
 MAX_INT = 1_000_000
@@ -171,7 +174,7 @@ class Fields:
         if isinstance(value, int) and not isinstance(value, bool):
             checked = self.check_range(key, value, 0, MAX_INT, None)
             return default if checked is None else checked
-        if isinstance(value, str) and value.endswith("%") and value[:-1].isdigit():
+        if isinstance(value, str) and _PERCENT.fullmatch(value):
             if int(value[:-1]) > 100:
                 self.error(f"must be a percentage between 0% and 100%, got {value!r}", key)
                 return default

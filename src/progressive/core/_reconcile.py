@@ -14,11 +14,11 @@ from __future__ import annotations
 import attrs
 
 from . import _state
-from ._actions import RestartPods
+from ._actions import RestartPods, SetScaleDownDeadline
 from ._blue_green import plan_blue_green
 from ._builder import Builder
 from ._canary import plan_canary
-from ._observed import Observed
+from ._observed import Observed, ReplicaSetView
 from ._plan import Plan
 from ._replicas import resolve_int_or_percent
 from ._revisions import Revisions, observe_revisions
@@ -67,6 +67,12 @@ def reconcile(observed: Observed) -> Plan:
         ready=ready,
         available=new_available if status.stable_rs == rev.new_hash else available,
         total=sum(sets.values()),
+        # old pods still waiting out scaleDownDelaySeconds do not make it Progressing
+        lingering=sum(
+            sets.get(rs.name, 0)
+            for rs in observed.replica_sets
+            if rs.name != new_rs.name and _has_deadline(b, rs)
+        ),
         spec_paused=rollout.paused,
         new_is_stable=status.stable_rs == rev.new_hash,
         blue_green_switch_pending=switch_pending and not status.abort,
@@ -108,6 +114,15 @@ def reconcile(observed: Observed) -> Plan:
         progress_message=waiting or "progressing",
     )
     return Plan(b.actions(), status, b.requeue_at())
+
+
+def _has_deadline(b: Builder, rs: ReplicaSetView) -> bool:
+    if rs.scale_down_deadline is not None:
+        return True
+    return any(
+        isinstance(a, SetScaleDownDeadline) and a.name == rs.name and a.deadline is not None
+        for a in b.actions()
+    )
 
 
 def reconcile_invalid(

@@ -83,6 +83,7 @@ class Facts:
     total: int  # pods of every revision (spec replicas)
     spec_paused: bool
     new_is_stable: bool
+    lingering: int = 0  # of total, old pods waiting out a scale-down delay
     invalid: str | None = None  # the InvalidSpec message
     blue_green_switch_pending: bool = False
     waiting: str = ""  # what the rollout waits for, for the message
@@ -199,7 +200,7 @@ def phase_of(status: RolloutStatus, facts: Facts) -> tuple[str, str]:
         return Phase.PROGRESSING, "more replicas need to be updated"
     if facts.available < facts.updated:
         return Phase.PROGRESSING, "updated replicas are still becoming available"
-    if facts.total > facts.replicas:
+    if facts.total - facts.lingering > facts.replicas:
         return Phase.PROGRESSING, "old replicas are pending termination"
     return Phase.HEALTHY, ""
 

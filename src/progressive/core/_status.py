@@ -57,6 +57,10 @@ def _opt_int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _opt_str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -160,12 +164,12 @@ class RolloutStatus:
         if not isinstance(data, Mapping):
             return cls()
         pauses = []
-        for item in data.get("pauseConditions") or ():
+        for item in _list(data.get("pauseConditions")):
             if isinstance(item, Mapping) and isinstance(item.get("reason"), str):
                 start = parse_time(item.get("startTime"))
                 pauses.append(PauseCondition(item["reason"], 0.0 if start is None else start))
         conditions = []
-        for item in data.get("conditions") or ():
+        for item in _list(data.get("conditions")):
             if isinstance(item, Mapping) and isinstance(item.get("type"), str):
                 conditions.append(
                     Condition(
@@ -186,7 +190,7 @@ class RolloutStatus:
         generation = data.get("observedGeneration")
         try:
             observed_generation = int(generation) if generation is not None else 0
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             observed_generation = 0
         return cls(
             phase=_opt_str(data.get("phase")) or "",
@@ -212,6 +216,6 @@ class RolloutStatus:
             waiting_since=parse_time(data.get("waitingSince")),
             restarted_at=_opt_str(data.get("restartedAt")),
             acknowledged_runs=tuple(
-                x for x in (data.get("acknowledgedRuns") or ()) if isinstance(x, str)
+                x for x in _list(data.get("acknowledgedRuns")) if isinstance(x, str)
             ),
         )

@@ -17,11 +17,12 @@ def format_time(seconds: float) -> str:
 
 def parse_time(value: object) -> float | None:
     """Seconds from an RFC 3339 string (or a number); ``None`` when absent or unreadable."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if not isinstance(value, str) or not value:
-        return None
     try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            seconds = float(value)
+            return seconds if abs(seconds) < 1e12 else None
+        if not isinstance(value, str) or not value or len(value) > 64:
+            return None
         return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
+    except (ValueError, OverflowError):
         return None

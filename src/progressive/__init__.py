@@ -1,0 +1,147 @@
+"""progressive: progressive delivery on Kubernetes as an async Python SDK.
+
+Canary, blue-green, header-routed A/B tests, experiments, automated analysis and
+rollback, as Argo Rollouts and Flagger do them, built around a pure core::
+
+    from progressive import Observed, Rollout, reconcile
+
+    rollout = Rollout.from_manifest(manifest)     # argoproj.io or progressive.dev
+    plan = reconcile(Observed(rollout=rollout, now=now, replica_sets=..., ...))
+    for action in plan.actions: ...               # frozen data: apply them your way
+
+and an async shell (:class:`Controller`) that observes a cluster, reconciles and
+applies; :class:`MemoryCluster` is the embedded in-memory default.
+
+The shell, the in-memory cluster and the YAML loader are imported on first use, so
+``import progressive`` stays light.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .core import (
+    AnalysisArg,
+    AnalysisStep,
+    BlueGreenStrategy,
+    CanaryStrategy,
+    Condition,
+    ExperimentStep,
+    FieldError,
+    HeaderMatch,
+    ManifestError,
+    Observed,
+    ObservedRun,
+    Pause,
+    PauseCondition,
+    Phase,
+    Plan,
+    ReplicaSetView,
+    Rollout,
+    RolloutAnalysis,
+    RolloutStatus,
+    SetCanaryScale,
+    SetHeaderRoute,
+    SetMirrorRoute,
+    SetWeight,
+    Step,
+    TemplateRef,
+    TrafficRouting,
+    TrafficView,
+    WorkloadRef,
+    actions,
+    pod_template_hash,
+    reconcile,
+)
+from .core._analysis import (
+    AnalysisRun,
+    AnalysisTemplate,
+    Measurement,
+    MeasurementError,
+    Metric,
+    MetricResult,
+)
+
+if TYPE_CHECKING:
+    from ._loader import Documents, load_documents
+    from ._shell import Controller, VirtualClock, WallClock
+    from ._simulation import SimulationResult, simulate
+    from .memory import MemoryCluster
+
+#: A Rollout's strategy: one of the two.
+Strategy = CanaryStrategy | BlueGreenStrategy
+
+__all__ = [
+    "AnalysisArg",
+    "AnalysisRun",
+    "AnalysisStep",
+    "AnalysisTemplate",
+    "BlueGreenStrategy",
+    "CanaryStrategy",
+    "Condition",
+    "Controller",
+    "Documents",
+    "ExperimentStep",
+    "FieldError",
+    "HeaderMatch",
+    "ManifestError",
+    "Measurement",
+    "MeasurementError",
+    "MemoryCluster",
+    "Metric",
+    "MetricResult",
+    "Observed",
+    "ObservedRun",
+    "Pause",
+    "PauseCondition",
+    "Phase",
+    "Plan",
+    "ReplicaSetView",
+    "Rollout",
+    "RolloutAnalysis",
+    "RolloutStatus",
+    "SetCanaryScale",
+    "SetHeaderRoute",
+    "SetMirrorRoute",
+    "SetWeight",
+    "SimulationResult",
+    "Step",
+    "Strategy",
+    "TemplateRef",
+    "TrafficRouting",
+    "TrafficView",
+    "VirtualClock",
+    "WallClock",
+    "WorkloadRef",
+    "actions",
+    "load_documents",
+    "pod_template_hash",
+    "reconcile",
+    "simulate",
+]
+
+_LAZY = {
+    "Controller": "._shell",
+    "VirtualClock": "._shell",
+    "WallClock": "._shell",
+    "MemoryCluster": ".memory",
+    "Documents": "._loader",
+    "load_documents": "._loader",
+    "SimulationResult": "._simulation",
+    "simulate": "._simulation",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'progressive' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

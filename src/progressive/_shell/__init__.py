@@ -1,0 +1,40 @@
+"""The async I/O shell around the pure core.
+
+It observes a :class:`~progressive._shell.clusters.Cluster`, calls
+``progressive.core.reconcile``, applies the plan in one place
+(:mod:`progressive._shell.apply`) and requeues.  Only this package talks to a cluster.
+"""
+
+from __future__ import annotations
+
+from .apply import ApplyError, apply_action, apply_plan, write_status
+from .clocks import Clock, VirtualClock, WallClock
+from .clusters import AlreadyExists, Cluster, ClusterError, Conflict, NotFound, Ref, merge_patch
+from .controller import Controller, PassResult, RolloutError, SettleResult
+from .observe import observe, observe_rollout
+from .traffic import MemoryTraffic, TrafficRouter
+
+__all__ = [
+    "AlreadyExists",
+    "ApplyError",
+    "Clock",
+    "Cluster",
+    "ClusterError",
+    "Conflict",
+    "Controller",
+    "MemoryTraffic",
+    "NotFound",
+    "PassResult",
+    "Ref",
+    "RolloutError",
+    "SettleResult",
+    "TrafficRouter",
+    "VirtualClock",
+    "WallClock",
+    "apply_action",
+    "apply_plan",
+    "merge_patch",
+    "observe",
+    "observe_rollout",
+    "write_status",
+]

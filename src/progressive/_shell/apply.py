@@ -1,0 +1,299 @@
+"""THE one place where a plan's actions touch the cluster.
+
+:func:`apply_action` carries out one action with a ``match`` over every action type;
+:func:`apply_plan` applies a whole plan in its order and then writes the status, last,
+and only when it differs from the stored one.  Every applier is idempotent (creating
+what already exists adopts it, deleting what is gone is a no-op), so a controller that
+died half-way through a plan can run the next reconcile's plan over the same objects.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any, Final, assert_never
+
+from ..core._actions import (
+    Action,
+    CreateAnalysisRun,
+    CreateExperiment,
+    CreateReplicaSet,
+    DeleteReplicaSet,
+    EmitEvent,
+    RemoveManagedRoutes,
+    RestartPods,
+    ScaleReplicaSet,
+    SetHeaderRoute,
+    SetMirrorRoute,
+    SetReplicaSetRevision,
+    SetScaleDownDeadline,
+    SetServiceSelector,
+    SetWeight,
+    TerminateAnalysisRun,
+)
+from ..core._durations import format_duration
+from ..core._plan import Plan
+from ..core._rollout import API_GROUPS, Rollout
+from ..core._status import RolloutStatus
+from ..core._times import format_time
+from .clusters import AlreadyExists, Cluster, NotFound, Ref, owned_by, owner_reference
+from .restarts import mark_restart
+from .runs import create_analysis_run
+from .traffic import TrafficRouter
+
+__all__ = [
+    "HASH_LABEL",
+    "MANAGED_BY_ANNOTATION",
+    "REVISION_ANNOTATION",
+    "SCALE_DOWN_DEADLINE_ANNOTATION",
+    "ApplyError",
+    "apply_action",
+    "apply_plan",
+    "write_status",
+]
+
+HASH_LABEL: Final = "rollouts-pod-template-hash"
+REVISION_ANNOTATION: Final = "rollout.argoproj.io/revision"
+SCALE_DOWN_DEADLINE_ANNOTATION: Final = "scale-down-deadline"
+MANAGED_BY_ANNOTATION: Final = "argo-rollouts.argoproj.io/managed-by-rollouts"
+EXPERIMENT_KIND: Final = "Experiment"
+ANALYSIS_RUN_KIND: Final = "AnalysisRun"
+
+
+class ApplyError(Exception):
+    """An action could not be carried out (a missing Service, a foreign ReplicaSet)."""
+
+
+def owner_of(rollout: Rollout) -> dict[str, Any]:
+    return owner_reference(rollout.api_version, "Rollout", rollout.name, rollout.uid)
+
+
+def _rs_ref(rollout: Rollout, name: str) -> Ref:
+    return Ref("apps/v1", "ReplicaSet", rollout.namespace, name)
+
+
+async def apply_action(
+    cluster: Cluster, rollout: Rollout, action: Action, *, traffic: TrafficRouter, now: float
+) -> None:
+    """Carry out one action for ``rollout``.
+
+    Raises:
+        ApplyError: the action cannot be carried out as asked.
+        ClusterError: the cluster refused a write (the next reconcile retries).
+    """
+    match action:
+        case CreateReplicaSet():
+            await _create_replica_set(cluster, rollout, action)
+        case ScaleReplicaSet(name, replicas):
+            await cluster.patch(_rs_ref(rollout, name), {"spec": {"replicas": replicas}})
+        case SetScaleDownDeadline(name, deadline):
+            value = None if deadline is None else format_time(deadline)
+            await cluster.patch(
+                _rs_ref(rollout, name),
+                {"metadata": {"annotations": {SCALE_DOWN_DEADLINE_ANNOTATION: value}}},
+            )
+        case SetReplicaSetRevision(name, revision):
+            await cluster.patch(
+                _rs_ref(rollout, name),
+                {"metadata": {"annotations": {REVISION_ANNOTATION: str(revision)}}},
+            )
+        case DeleteReplicaSet(name):
+            try:
+                await cluster.delete(_rs_ref(rollout, name))
+            except NotFound:
+                pass
+        case SetServiceSelector(service, pod_hash):
+            try:
+                await cluster.patch(
+                    Ref("v1", "Service", rollout.namespace, service),
+                    {
+                        "metadata": {"annotations": {MANAGED_BY_ANNOTATION: rollout.name}},
+                        "spec": {"selector": {HASH_LABEL: pod_hash}},
+                    },
+                )
+            except NotFound:
+                raise ApplyError(f"Service {rollout.namespace}/{service} not found") from None
+        case SetWeight():
+            await traffic.set_weight(rollout, action)
+        case SetHeaderRoute():
+            await traffic.set_header_route(rollout, action)
+        case SetMirrorRoute():
+            await traffic.set_mirror_route(rollout, action)
+        case RemoveManagedRoutes(names):
+            await traffic.remove_managed_routes(rollout, names)
+        case CreateAnalysisRun():
+            await create_analysis_run(cluster, rollout, action, owner=owner_of(rollout), now=now)
+        case TerminateAnalysisRun(name):
+            await _terminate(cluster, rollout, name)
+        case CreateExperiment():
+            await _create_experiment(cluster, rollout, action)
+        case RestartPods():
+            await mark_restart(cluster, rollout.namespace, action)
+        case EmitEvent():
+            await _emit_event(cluster, rollout, action, now)
+        case _:
+            assert_never(action)
+
+
+async def apply_plan(
+    cluster: Cluster,
+    manifest: Mapping[str, Any],
+    rollout: Rollout,
+    plan: Plan,
+    *,
+    traffic: TrafficRouter,
+    now: float,
+) -> int:
+    """Apply ``plan``'s actions in order, then its status; returns the number of writes.
+
+    ``manifest`` is the Rollout as observed: its ``resourceVersion`` guards the status
+    write, so a Rollout edited meanwhile raises ``Conflict`` instead of being clobbered.
+    """
+    for action in plan.actions:
+        await apply_action(cluster, rollout, action, traffic=traffic, now=now)
+    wrote = await write_status(cluster, manifest, plan.status)
+    return len(plan.actions) + int(wrote)
+
+
+async def write_status(
+    cluster: Cluster, manifest: Mapping[str, Any], status: RolloutStatus | Mapping[str, Any]
+) -> bool:
+    """Store ``status`` on the Rollout ``manifest`` unless it is already the stored one."""
+    new = status.to_manifest() if isinstance(status, RolloutStatus) else dict(status)
+    if manifest.get("status") == new:
+        return False
+    meta = manifest.get("metadata") or {}
+    await cluster.replace_status(
+        {
+            "apiVersion": manifest.get("apiVersion"),
+            "kind": manifest.get("kind"),
+            "metadata": {
+                "name": meta.get("name"),
+                "namespace": meta.get("namespace"),
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+            "status": new,
+        }
+    )
+    return True
+
+
+# -- appliers ------------------------------------------------------------------------------
+
+
+async def _create_replica_set(cluster: Cluster, rollout: Rollout, action: CreateReplicaSet) -> None:
+    template = copy.deepcopy(action.template)
+    template_meta = template.setdefault("metadata", {})
+    template_meta["labels"] = {
+        **(template_meta.get("labels") or {}),
+        HASH_LABEL: action.pod_template_hash,
+    }
+    selector = copy.deepcopy(action.selector)
+    selector["matchLabels"] = {
+        **(selector.get("matchLabels") or {}),
+        HASH_LABEL: action.pod_template_hash,
+    }
+    obj = {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": action.name,
+            "namespace": rollout.namespace,
+            "labels": dict(template_meta["labels"]),
+            "annotations": {REVISION_ANNOTATION: str(action.revision)},
+            "ownerReferences": [owner_of(rollout)],
+        },
+        "spec": {
+            "replicas": action.replicas,
+            "minReadySeconds": action.min_ready_seconds,
+            "selector": selector,
+            "template": template,
+        },
+    }
+    try:
+        await cluster.create(obj)
+    except AlreadyExists:
+        # A restarted controller re-creating what it created before it died: adopt it.
+        ref = _rs_ref(rollout, action.name)
+        existing = await cluster.get(ref) or {}
+        labels = (existing.get("metadata") or {}).get("labels") or {}
+        if labels.get(HASH_LABEL) != action.pod_template_hash or not owned_by(
+            existing, rollout.uid
+        ):
+            raise ApplyError(
+                f"ReplicaSet {ref.namespace}/{ref.name} exists and is not ours"
+            ) from None
+        await cluster.patch(
+            ref,
+            {
+                "metadata": {"annotations": {REVISION_ANNOTATION: str(action.revision)}},
+                "spec": {"replicas": action.replicas},
+            },
+        )
+
+
+async def _terminate(cluster: Cluster, rollout: Rollout, name: str) -> None:
+    """Set ``spec.terminate`` on the AnalysisRun (or Experiment) ``name``, if it exists."""
+    for kind in (ANALYSIS_RUN_KIND, EXPERIMENT_KIND):
+        for api_version in (rollout.api_version, *_other_groups(rollout)):
+            ref = Ref(api_version, kind, rollout.namespace, name)
+            try:
+                await cluster.patch(ref, {"spec": {"terminate": True}})
+            except NotFound:
+                continue
+            return
+
+
+def _other_groups(rollout: Rollout) -> tuple[str, ...]:
+    return tuple(g for g in API_GROUPS if g != rollout.api_version)
+
+
+async def _create_experiment(cluster: Cluster, rollout: Rollout, action: CreateExperiment) -> None:
+    spec: dict[str, Any] = {
+        "templates": [copy.deepcopy(t) for t in action.templates],
+        "analyses": [copy.deepcopy(a) for a in action.analyses],
+    }
+    if action.duration is not None:
+        spec["duration"] = format_duration(action.duration)
+    obj = {
+        "apiVersion": rollout.api_version,
+        "kind": EXPERIMENT_KIND,
+        "metadata": {
+            "name": action.name,
+            "namespace": rollout.namespace,
+            "labels": {HASH_LABEL: action.latest_hash},
+            "annotations": {"rollout.argoproj.io/stable-hash": action.stable_hash},
+            "ownerReferences": [owner_of(rollout)],
+        },
+        "spec": spec,
+    }
+    try:
+        await cluster.create(obj)
+    except AlreadyExists:
+        pass
+
+
+async def _emit_event(cluster: Cluster, rollout: Rollout, action: EmitEvent, now: float) -> None:
+    stamp = format_time(now)
+    await cluster.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{rollout.name}.", "namespace": rollout.namespace},
+            "involvedObject": {
+                "apiVersion": rollout.api_version,
+                "kind": "Rollout",
+                "name": rollout.name,
+                "namespace": rollout.namespace,
+                "uid": rollout.uid,
+            },
+            "reason": action.reason,
+            "message": action.message,
+            "type": action.type,
+            "count": 1,
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "source": {"component": "progressive"},
+            "reportingComponent": "progressive",
+        }
+    )

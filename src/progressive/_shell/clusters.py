@@ -1,0 +1,159 @@
+"""The one interface the shell talks to a cluster through.
+
+A :class:`Cluster` stores plain-dict Kubernetes objects keyed by apiVersion, kind,
+namespace and name (a :class:`Ref`).  Writes use optimistic concurrency the way the
+API server does: ``metadata.resourceVersion`` in a write must match the stored one or
+the write fails with :class:`Conflict`.  ``progressive.memory.MemoryCluster`` is the
+in-memory implementation; a kubernetes-asyncio one comes later.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any, Final, Protocol
+
+import attrs
+
+__all__ = [
+    "AlreadyExists",
+    "Cluster",
+    "ClusterError",
+    "Conflict",
+    "NotFound",
+    "Ref",
+    "merge_patch",
+    "owned_by",
+    "owner_reference",
+]
+
+# Kinds that live outside namespaces (their Ref has namespace "").
+CLUSTER_SCOPED: Final = frozenset({"ClusterAnalysisTemplate", "Namespace", "Node"})
+
+
+class ClusterError(Exception):
+    """A request the cluster refused."""
+
+
+class NotFound(ClusterError):
+    pass
+
+
+class AlreadyExists(ClusterError):
+    pass
+
+
+class Conflict(ClusterError):
+    """``metadata.resourceVersion`` did not match: someone wrote the object meanwhile."""
+
+
+@attrs.frozen
+class Ref:
+    """Where an object lives: ``namespace`` is "" for cluster-scoped kinds."""
+
+    api_version: str
+    kind: str
+    namespace: str
+    name: str
+
+    @classmethod
+    def of(cls, obj: Mapping[str, Any]) -> Ref:
+        """The Ref of a manifest; a namespaced kind without a namespace is in ``default``."""
+        meta = obj.get("metadata") or {}
+        kind = str(obj.get("kind", ""))
+        default_ns = "" if kind in CLUSTER_SCOPED else "default"
+        return cls(
+            str(obj.get("apiVersion", "")),
+            kind,
+            str(meta.get("namespace") or default_ns),
+            str(meta.get("name", "")),
+        )
+
+    def __str__(self) -> str:
+        where = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind} {where}{self.name}"
+
+
+class Cluster(Protocol):
+    """Async access to plain-dict Kubernetes objects.
+
+    Every method returns copies: changing a returned dict never changes the cluster.
+    """
+
+    async def get(self, ref: Ref) -> dict[str, Any] | None:
+        """The object, or None when there is none."""
+        ...
+
+    async def list(
+        self, api_version: str, kind: str, namespace: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every object of a kind, in one namespace or (None) in all, ordered by name."""
+        ...
+
+    async def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """Store a new object (``metadata.generateName`` is honoured).
+
+        Raises:
+            AlreadyExists: an object with that Ref exists.
+        """
+        ...
+
+    async def patch(self, ref: Ref, patch: Mapping[str, Any]) -> dict[str, Any]:
+        """Apply a JSON merge patch (RFC 7386) to the object and return the result.
+
+        A ``metadata.resourceVersion`` in the patch is a precondition.
+
+        Raises:
+            NotFound: no such object.
+            Conflict: the precondition failed.
+        """
+        ...
+
+    async def delete(self, ref: Ref) -> None:
+        """Delete the object and, like Kubernetes' garbage collector, what it owns.
+
+        Raises:
+            NotFound: no such object.
+        """
+        ...
+
+    async def replace_status(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """Replace the ``status`` of ``obj`` (the rest of ``obj`` is ignored).
+
+        Raises:
+            NotFound: no such object.
+            Conflict: ``obj``'s ``metadata.resourceVersion`` is set and stale.
+        """
+        ...
+
+
+def merge_patch(target: object, patch: object) -> Any:
+    """RFC 7386 JSON merge patch: objects merge, ``None`` deletes, the rest replaces."""
+    if not isinstance(patch, Mapping):
+        return copy.deepcopy(patch)
+    out: dict[str, Any] = dict(target) if isinstance(target, Mapping) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out
+
+
+def owner_reference(
+    api_version: str, kind: str, name: str, uid: str, *, controller: bool = True
+) -> dict[str, Any]:
+    return {
+        "apiVersion": api_version,
+        "kind": kind,
+        "name": name,
+        "uid": uid,
+        "controller": controller,
+        "blockOwnerDeletion": True,
+    }
+
+
+def owned_by(obj: Mapping[str, Any], uid: str) -> bool:
+    """Whether ``obj`` lists ``uid`` among its ownerReferences."""
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or ()
+    return any(isinstance(r, Mapping) and r.get("uid") == uid for r in refs)

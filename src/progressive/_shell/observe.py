@@ -1,0 +1,134 @@
+"""Build the core's :class:`~progressive.core._observed.Observed` from a cluster.
+
+Read-only: observing never writes.  A Rollout's ReplicaSets, AnalysisRuns,
+Experiments and TrafficState are the objects whose ``ownerReferences`` name its uid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..core._observed import Observed, ObservedRun, ReplicaSetView
+from ..core._rollout import API_GROUPS, Rollout
+from ..core._times import parse_time
+from .apply import (
+    ANALYSIS_RUN_KIND,
+    EXPERIMENT_KIND,
+    HASH_LABEL,
+    REVISION_ANNOTATION,
+    SCALE_DOWN_DEADLINE_ANNOTATION,
+)
+from .clusters import Cluster, owned_by
+from .traffic import TrafficRouter
+
+__all__ = ["observe", "observe_rollout", "replica_set_view"]
+
+
+async def observe(
+    cluster: Cluster, manifest: Mapping[str, Any], *, traffic: TrafficRouter, now: float
+) -> Observed:
+    """Read the Rollout ``manifest`` (status included) and everything it owns.
+
+    Raises:
+        ManifestError: the Rollout is invalid.
+    """
+    return await observe_rollout(cluster, Rollout.from_manifest(manifest), traffic=traffic, now=now)
+
+
+async def observe_rollout(
+    cluster: Cluster, rollout: Rollout, *, traffic: TrafficRouter, now: float
+) -> Observed:
+    ns = rollout.namespace
+    replica_sets = tuple(
+        view
+        for rs in await cluster.list("apps/v1", "ReplicaSet", ns)
+        if _is_ours(rs, rollout) and (view := replica_set_view(rs)) is not None
+    )
+    runs: list[ObservedRun] = []
+    for kind in (ANALYSIS_RUN_KIND, EXPERIMENT_KIND):
+        for group in API_GROUPS:
+            runs.extend(
+                _run_view(obj)
+                for obj in await cluster.list(group, kind, ns)
+                if _is_ours(obj, rollout)
+            )
+    services = {
+        str(svc["metadata"]["name"]): _selector_hash(svc)
+        for svc in await cluster.list("v1", "Service", ns)
+    }
+    templates: set[str] = set()
+    for group in API_GROUPS:
+        templates.update(
+            o["metadata"]["name"] for o in await cluster.list(group, "AnalysisTemplate", ns)
+        )
+        templates.update(
+            o["metadata"]["name"] for o in await cluster.list(group, "ClusterAnalysisTemplate")
+        )
+    return Observed(
+        rollout=rollout,
+        now=now,
+        replica_sets=tuple(sorted(replica_sets, key=lambda v: (v.revision, v.name))),
+        runs=tuple(sorted(runs, key=lambda r: r.name)),
+        traffic=await traffic.observe(rollout),
+        services=services,
+        known_templates=frozenset(templates),
+    )
+
+
+def replica_set_view(rs: Mapping[str, Any]) -> ReplicaSetView | None:
+    """The core's view of a ReplicaSet; None when it carries no pod-template-hash label."""
+    meta = rs.get("metadata") or {}
+    pod_hash = (meta.get("labels") or {}).get(HASH_LABEL)
+    if not isinstance(pod_hash, str) or not pod_hash:
+        return None
+    annotations = meta.get("annotations") or {}
+    spec = rs.get("spec") or {}
+    status = rs.get("status") or {}
+    return ReplicaSetView(
+        name=str(meta.get("name", "")),
+        pod_template_hash=pod_hash,
+        revision=_int(annotations.get(REVISION_ANNOTATION)),
+        replicas=_int(spec.get("replicas")),
+        ready_replicas=_int(status.get("readyReplicas")),
+        available_replicas=_int(status.get("availableReplicas")),
+        scale_down_deadline=parse_time(annotations.get(SCALE_DOWN_DEADLINE_ANNOTATION)),
+        created_at=parse_time(meta.get("creationTimestamp")) or 0.0,
+    )
+
+
+def _is_ours(obj: Mapping[str, Any], rollout: Rollout) -> bool:
+    if rollout.uid:
+        return owned_by(obj, rollout.uid)
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or ()
+    return any(r.get("kind") == "Rollout" and r.get("name") == rollout.name for r in refs)
+
+
+def _run_view(obj: Mapping[str, Any]) -> ObservedRun:
+    status = obj.get("status") or {}
+    spec = obj.get("spec") or {}
+    return ObservedRun(
+        name=str((obj.get("metadata") or {}).get("name", "")),
+        phase=str(status.get("phase") or "Pending"),
+        message=str(status.get("message") or ""),
+        terminated=spec.get("terminate") is True,
+    )
+
+
+def _selector_hash(service: Mapping[str, Any]) -> str | None:
+    selector = (service.get("spec") or {}).get("selector") or {}
+    value = selector.get(HASH_LABEL)
+    return value if isinstance(value, str) else None
+
+
+def _int(value: object) -> int:
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            return 0
+    return 0

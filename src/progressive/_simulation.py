@@ -1,0 +1,403 @@
+"""What would this Rollout do?  A whole update, simulated in virtual time.
+
+:func:`simulate` takes the documents of one Rollout and what it refers to, and:
+
+1. deploys the Rollout at a *previous* revision (the same pod template with every
+   container image tag changed: ``web:1.2`` becomes ``web:1.2-previous``, an untagged
+   ``web`` becomes ``web:previous``) by really running the controller on a
+   :class:`~progressive.memory.MemoryCluster` until it is Healthy (a first deploy skips
+   the steps);
+2. applies the files' pod template as the new revision, and runs the controller with a
+   :class:`~progressive._shell.clocks.VirtualClock` until nothing more is scheduled
+   (delayed scale-downs included), within ``max_seconds`` of virtual time and
+   ``max_passes`` controller passes.
+
+Metrics come from a :class:`~progressive.metrics.ScriptedProvider`; a metric with no
+script measures as an error (so an analysis without ``metrics`` ends in Error).  An
+indefinite pause ends the simulation in phase Paused, unless ``auto_promote`` promotes
+it with :func:`progressive.core.promote`, as ``kubectl argo rollouts promote`` would.
+
+The result is a timeline: one :class:`TimelineRecord` whenever the phase, the step, the
+weight or a replica count changes, *one record per event* (several events of one
+reconcile give several records with the same state), and a last record at the end.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Final
+
+import anyio
+import attrs
+
+from ._shell.clocks import VirtualClock
+from ._shell.clusters import Ref
+from ._shell.controller import Controller, PassResult
+from ._shell.traffic import TRAFFIC_STATE_API, TRAFFIC_STATE_KIND
+from .core import actions
+from .core._commands import promote
+from .core._plan import Plan
+from .core._rollout import Rollout
+from .core._status import Phase
+from .memory import MemoryCluster
+from .metrics import ScriptedProvider
+
+__all__ = [
+    "EXIT_CODES",
+    "SimulationError",
+    "SimulationResult",
+    "TimelineRecord",
+    "previous_template",
+    "run_simulation",
+    "simulate",
+]
+
+HASH_LABEL: Final = "rollouts-pod-template-hash"
+MAX_SECONDS: Final = 7 * 24 * 3600.0
+MAX_PASSES: Final = 20_000
+MAX_PROMOTIONS: Final = 100
+#: Exit codes of ``progressive simulate`` by final phase (1 is for invalid files; 4 for
+#: an update still Progressing when a bound was reached).
+EXIT_CODES: Final = {Phase.HEALTHY: 0, Phase.DEGRADED: 2, Phase.PAUSED: 3}
+EXIT_UNFINISHED: Final = 4
+AUTO_PROMOTED: Final = "AutoPromoted"
+
+
+class SimulationError(Exception):
+    """The documents cannot be simulated (no Rollout, two Rollouts, a controller error)."""
+
+
+@attrs.frozen
+class TimelineRecord:
+    """The rollout at one moment; ``t`` is virtual seconds since the update began."""
+
+    t: float
+    phase: str
+    step: int | None
+    steps: int
+    weight: int
+    old_replicas: int
+    new_replicas: int
+    event: str | None = None
+    message: str = ""
+
+    def state(self) -> tuple[object, ...]:
+        return (self.phase, self.step, self.weight, self.old_replicas, self.new_replicas)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "t": round(self.t, 3),
+            "phase": self.phase,
+            "step": self.step,
+            "weight": self.weight,
+            "oldReplicas": self.old_replicas,
+            "newReplicas": self.new_replicas,
+            "event": self.event,
+        }
+
+
+@attrs.frozen
+class SimulationResult:
+    rollout: str
+    timeline: tuple[TimelineRecord, ...]
+    phase: str
+    message: str
+    finished: bool  # False: a time or pass bound was reached first
+    steps: int
+    old_hash: str
+    new_hash: str
+
+    @property
+    def exit_code(self) -> int:
+        if not self.finished and self.phase == Phase.PROGRESSING:
+            return EXIT_UNFINISHED
+        return EXIT_CODES.get(self.phase, EXIT_UNFINISHED)
+
+
+def previous_template(template: Mapping[str, Any]) -> dict[str, Any]:
+    """The pod template with every container image tag marked ``previous``."""
+    out = copy.deepcopy(dict(template))
+    spec = out.get("spec")
+    if isinstance(spec, dict):
+        for key in ("initContainers", "containers"):
+            for container in spec.get(key) or ():
+                if isinstance(container, dict) and isinstance(container.get("image"), str):
+                    container["image"] = _previous_image(container["image"])
+    if out == dict(template):  # no image at all: still make it another revision
+        meta = out.setdefault("metadata", {})
+        meta.setdefault("annotations", {})["progressive.dev/simulated-revision"] = "previous"
+    return out
+
+
+def _previous_image(image: str) -> str:
+    name = image.split("@", 1)[0]
+    slash = name.rfind("/")
+    colon = name.rfind(":")
+    if colon > slash:
+        return f"{name}-previous"
+    return f"{name}:previous"
+
+
+def simulate(
+    documents: Sequence[Mapping[str, Any]],
+    metrics: Mapping[str, Sequence[object]] | None = None,
+    auto_promote: bool = False,
+    **options: Any,
+) -> SimulationResult:
+    """:func:`run_simulation`, run in a fresh event loop (for synchronous callers)."""
+
+    async def main() -> SimulationResult:
+        return await run_simulation(documents, metrics, auto_promote, **options)
+
+    return anyio.run(main)
+
+
+async def run_simulation(
+    documents: Sequence[Mapping[str, Any]],
+    metrics: Mapping[str, Sequence[object]] | None = None,
+    auto_promote: bool = False,
+    *,
+    on_record: Callable[[TimelineRecord], Awaitable[None] | None] | None = None,
+    max_seconds: float = MAX_SECONDS,
+    max_passes: int = MAX_PASSES,
+    pod_ready_seconds: float = 2.0,
+) -> SimulationResult:
+    """Simulate the update of the one Rollout in ``documents`` (see the module docstring).
+
+    Args:
+        documents: plain-dict manifests: one Rollout and what it refers to.
+        metrics: per analysis metric name, the values to measure (see
+            :class:`~progressive.metrics.ScriptedProvider`).
+        auto_promote: promote indefinite pauses instead of stopping there.
+        on_record: called with each timeline record as it is made (live views).
+
+    Raises:
+        SimulationError: not exactly one Rollout, or the controller failed.
+        ValueError: ``metrics`` holds a value that is not a valid script.
+    """
+    sim = _Simulation(documents, metrics or {}, on_record, pod_ready_seconds)
+    await sim.deploy_previous(max_seconds, max_passes)
+    return await sim.update(auto_promote, max_seconds, max_passes)
+
+
+class _Simulation:
+    def __init__(
+        self,
+        documents: Sequence[Mapping[str, Any]],
+        metrics: Mapping[str, Sequence[object]],
+        on_record: Callable[[TimelineRecord], Awaitable[None] | None] | None,
+        pod_ready_seconds: float,
+    ) -> None:
+        rollouts = [d for d in documents if d.get("kind") == "Rollout"]
+        if len(rollouts) != 1:
+            raise SimulationError(f"expected exactly one Rollout, found {len(rollouts)}")
+        self.manifest = copy.deepcopy(dict(rollouts[0]))
+        self.manifest.pop("status", None)
+        self.others = [copy.deepcopy(dict(d)) for d in documents if d.get("kind") != "Rollout"]
+        self.model = Rollout.from_manifest(self.manifest)
+        self.clock = VirtualClock()
+        self.cluster = MemoryCluster(self.clock, pod_ready_seconds=pod_ready_seconds)
+        self.controller = Controller(
+            self.cluster,
+            clock=self.clock,
+            provider=ScriptedProvider(metrics),
+            on_plan=self._on_plan,
+        )
+        self.ref = Ref.of(self.manifest)
+        self.on_record = on_record
+        self.timeline: list[TimelineRecord] = []
+        self.events: list[actions.EmitEvent] = []
+        self.recording = False
+        self.start = 0.0
+        self.previous = previous_template(self.model.template)
+        self.old_hash = attrs.evolve(self.model, template=self.previous).template_hash()
+        self.new_hash = self.model.template_hash()
+        canary = self.model.canary
+        self.steps = len(canary.steps) if canary is not None else 0
+
+    def _on_plan(self, rollout: Rollout, plan: Plan) -> None:
+        if self.recording:
+            self.events.extend(a for a in plan.actions if isinstance(a, actions.EmitEvent))
+
+    async def _settle(self, until: float, max_passes: int) -> tuple[bool, int]:
+        result = await self.controller.settle(
+            until=until,
+            max_passes=max_passes,
+            wakeup=self.cluster.next_event_at,
+            after_pass=self._after_pass,
+        )
+        if result.errors:
+            first = result.errors[0]
+            raise SimulationError(f"reconciling {first.key} failed: {first.error}")
+        return result.idle, result.passes
+
+    async def deploy_previous(self, max_seconds: float, max_passes: int) -> None:
+        for obj in self.others:
+            await self.cluster.create(obj)
+        await self._create_missing_services()
+        initial = copy.deepcopy(self.manifest)
+        initial["spec"]["template"] = self.previous
+        await self.cluster.create(initial)
+        await self._settle(self.clock.now() + max_seconds, max_passes)
+        status = (await self._rollout()).get("status") or {}
+        if status.get("phase") != Phase.HEALTHY:
+            raise SimulationError(
+                "the previous revision did not become Healthy "
+                f"(phase {status.get('phase')!r}: {status.get('message', '')})"
+            )
+
+    async def update(
+        self, auto_promote: bool, max_seconds: float, max_passes: int
+    ) -> SimulationResult:
+        self.start = self.clock.now()
+        self.recording = True
+        await self.cluster.patch(self.ref, {"spec": {"template": self.model.template}})
+        until = self.start + max_seconds
+        passes_left = max_passes
+        promotions = 0
+        finished = False
+        while passes_left > 0:
+            idle, passes = await self._settle(until, passes_left)
+            passes_left -= passes
+            if not idle:
+                break
+            stored = await self._rollout()
+            if (
+                auto_promote
+                and promotions < MAX_PROMOTIONS
+                and (stored.get("status") or {}).get("phase") == Phase.PAUSED
+            ):
+                promotions += 1
+                await self._promote(stored)
+                await self._record([AUTO_PROMOTED], force=True)
+                continue
+            finished = True
+            break
+        final = await self._snapshot(None)
+        await self._emit(final)
+        status = (await self._rollout()).get("status") or {}
+        return SimulationResult(
+            rollout=self.model.name,
+            timeline=tuple(self.timeline),
+            phase=final.phase,
+            message=str(status.get("message") or ""),
+            finished=finished,
+            steps=self.steps,
+            old_hash=self.old_hash,
+            new_hash=self.new_hash,
+        )
+
+    async def _promote(self, stored: Mapping[str, Any]) -> None:
+        spec_patch, status_patch = promote(Rollout.from_manifest(stored))
+        if spec_patch:
+            await self.cluster.patch(self.ref, spec_patch)
+        if status_patch:
+            await self.cluster.patch(self.ref, status_patch)
+
+    async def _create_missing_services(self) -> None:
+        names: list[str | None] = []
+        if (canary := self.model.canary) is not None:
+            names += [canary.canary_service, canary.stable_service]
+        elif (bg := self.model.blue_green) is not None:
+            names += [bg.active_service, bg.preview_service]
+        labels = dict(self.model.selector.get("matchLabels") or {})
+        for name in names:
+            if not name:
+                continue
+            ref = Ref("v1", "Service", self.ref.namespace, name)
+            if await self.cluster.get(ref) is None:
+                await self.cluster.create(
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Service",
+                        "metadata": {"name": name, "namespace": self.ref.namespace},
+                        "spec": {"selector": labels},
+                    }
+                )
+
+    async def _rollout(self) -> dict[str, Any]:
+        obj = await self.cluster.get(self.ref)
+        if obj is None:
+            raise SimulationError("the Rollout disappeared")
+        return obj
+
+    # -- the timeline ------------------------------------------------------------------
+    async def _after_pass(self, result: PassResult) -> None:
+        if not self.recording:
+            return
+        reasons = [e.reason for e in self.events]
+        messages = [e.message for e in self.events]
+        self.events.clear()
+        await self._record(reasons, messages=messages)
+
+    async def _record(
+        self, reasons: Sequence[str], *, messages: Sequence[str] = (), force: bool = False
+    ) -> None:
+        if not reasons:
+            record = await self._snapshot(None)
+            last = self.timeline[-1].state() if self.timeline else None
+            if force or record.state() != last:
+                await self._emit(record)
+            return
+        for i, reason in enumerate(reasons):
+            message = messages[i] if i < len(messages) else ""
+            await self._emit(attrs.evolve(await self._snapshot(reason), message=message))
+
+    async def _emit(self, record: TimelineRecord) -> None:
+        self.timeline.append(record)
+        if self.on_record is not None:
+            maybe = self.on_record(record)
+            if maybe is not None:
+                await maybe
+
+    async def _snapshot(self, event: str | None) -> TimelineRecord:
+        stored = await self._rollout()
+        status = stored.get("status") or {}
+        sets = await self.cluster.list("apps/v1", "ReplicaSet", self.ref.namespace)
+        by_hash = {(rs["metadata"].get("labels") or {}).get(HASH_LABEL): rs for rs in sets}
+
+        def replicas(pod_hash: str) -> int:
+            rs = by_hash.get(pod_hash)
+            return int(rs["spec"].get("replicas") or 0) if rs is not None else 0
+
+        step = status.get("currentStepIndex")
+        return TimelineRecord(
+            t=self.clock.now() - self.start,
+            phase=str(status.get("phase") or Phase.PROGRESSING),
+            step=step if isinstance(step, int) and self.model.canary is not None else None,
+            steps=self.steps,
+            weight=await self._weight(status, sets),
+            old_replicas=replicas(self.old_hash),
+            new_replicas=replicas(self.new_hash),
+            event=event,
+        )
+
+    async def _weight(self, status: Mapping[str, Any], sets: Sequence[Mapping[str, Any]]) -> int:
+        """Percent of traffic that reaches the new revision."""
+        ns = self.ref.namespace
+        if (bg := self.model.blue_green) is not None:
+            active = await self.cluster.get(Ref("v1", "Service", ns, bg.active_service))
+            selector = ((active or {}).get("spec") or {}).get("selector") or {}
+            return 100 if selector.get(HASH_LABEL) == self.new_hash else 0
+        canary = self.model.canary
+        if canary is not None and canary.traffic_routing is not None:
+            if status.get("stableRS") == self.new_hash:
+                return 100
+            state = await self.cluster.get(
+                Ref(TRAFFIC_STATE_API, TRAFFIC_STATE_KIND, ns, self.ref.name)
+            )
+            spec = (state or {}).get("spec") or {}
+            weight = spec.get("weight")
+            if not isinstance(weight, int) or spec.get("canaryHash") not in (None, self.new_hash):
+                return 0
+            max_weight = spec.get("maxWeight") or 100
+            return round(weight * 100 / max_weight)
+        ready = {
+            (rs["metadata"].get("labels") or {}).get(HASH_LABEL): int(
+                (rs.get("status") or {}).get("readyReplicas") or 0
+            )
+            for rs in sets
+        }
+        total = sum(ready.values())
+        return round(100 * ready.get(self.new_hash, 0) / total) if total else 0

@@ -1,0 +1,335 @@
+"""An in-memory cluster with a pod simulator, for tests, ``simulate`` and ``demo``.
+
+:class:`MemoryCluster` implements :class:`~progressive._shell.clusters.Cluster` over
+plain dicts: resourceVersions, uids, generations, ownerReferences with cascading
+deletes.  ReplicaSets behave as on a real cluster, minus the scheduler: each one's
+``spec.replicas`` becomes Pods that turn Ready ``pod_ready_seconds`` after they are
+created and Available ``spec.minReadySeconds`` later; scaling down removes the newest
+pods first, and ``status.replicas/readyReplicas/availableReplicas`` follow the pods.
+Time comes from a :class:`~progressive._shell.clocks.Clock`; :meth:`next_event_at`
+tells a virtual-clock loop when a pod will next change, so it can jump there.
+
+Crash injection (:meth:`MemoryCluster.crash_after_actions`) stores a write and then
+raises :class:`SimulatedCrash`, which stands for the controller process dying.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, Final
+
+import anyio.lowlevel
+
+from ._shell.clocks import Clock, VirtualClock
+from ._shell.clusters import (
+    AlreadyExists,
+    Conflict,
+    NotFound,
+    Ref,
+    merge_patch,
+    owned_by,
+    owner_reference,
+)
+from .core._times import format_time, parse_time
+
+__all__ = ["MemoryCluster", "SimulatedCrash"]
+
+_READY_AT: Final = "sim.progressive.dev/ready-at"
+_ALPHABET: Final = "bcdfghjklmnpqrstvwxz2456789"
+
+_Kind = tuple[str, str]  # (apiVersion, kind)
+_Key = tuple[str, str]  # (namespace, name)
+
+
+class SimulatedCrash(BaseException):
+    """The controller "died" right after a write was stored.
+
+    A ``BaseException``, like ``KeyboardInterrupt``: the controller's per-Rollout error
+    handling (which catches ``Exception``) must not swallow a process death.
+    """
+
+
+class MemoryCluster:
+    """A :class:`~progressive._shell.clusters.Cluster` held in memory.
+
+    Args:
+        clock: where creation times and pod readiness come from (a fresh
+            :class:`VirtualClock` by default; share it with the controller).
+        pod_ready_seconds: how long a new Pod takes to become Ready.
+    """
+
+    def __init__(self, clock: Clock | None = None, *, pod_ready_seconds: float = 2.0) -> None:
+        self.clock: Clock = clock if clock is not None else VirtualClock()
+        self.pod_ready_seconds = pod_ready_seconds
+        self._store: dict[_Kind, dict[_Key, dict[str, Any]]] = {}
+        self._resource_version = 0
+        self._serial = 0
+        self._writes = 0
+        self._crash_at: int | None = None
+        self._simulated: tuple[float, int] | None = None  # (time, resourceVersion)
+
+    # -- test and simulation helpers ---------------------------------------------------
+    @property
+    def writes(self) -> int:
+        """How many writes (create, patch, delete, replace_status) have been stored."""
+        return self._writes
+
+    def crash_after_actions(self, n: int) -> None:
+        """Make the ``n``-th write from now raise :class:`SimulatedCrash` once stored."""
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got {n}")
+        self._crash_at = self._writes + n
+
+    def objects(self, api_version: str, kind: str) -> list[dict[str, Any]]:
+        """Every stored object of a kind (copies), without advancing the simulation."""
+        return [_clone(o) for _, o in sorted(self._store.get((api_version, kind), {}).items())]
+
+    def pods_of(self, replica_set: Mapping[str, Any]) -> list[dict[str, Any]]:
+        uid = replica_set["metadata"]["uid"]
+        return [_clone(p) for p in self._iter("v1", "Pod") if owned_by(p, uid)]
+
+    def next_event_at(self) -> float | None:
+        """When a pod next becomes Ready or Available (None: nothing is pending)."""
+        now = self.clock.now()
+        times: list[float] = []
+        min_ready = {
+            rs["metadata"]["uid"]: float(rs["spec"].get("minReadySeconds") or 0)
+            for rs in self._iter("apps/v1", "ReplicaSet")
+        }
+        for pod in self._iter("v1", "Pod"):
+            ready_at = _ready_at(pod)
+            owner = _owner_uid(pod)
+            for t in (ready_at, ready_at + min_ready.get(owner, 0.0)):
+                if t > now:
+                    times.append(t)
+        return min(times, default=None)
+
+    # -- Cluster -------------------------------------------------------------------------
+    async def get(self, ref: Ref) -> dict[str, Any] | None:
+        await anyio.lowlevel.checkpoint()
+        self._simulate()
+        obj = self._bucket(ref).get((ref.namespace, ref.name))
+        return _clone(obj) if obj is not None else None
+
+    async def list(
+        self, api_version: str, kind: str, namespace: str | None = None
+    ) -> list[dict[str, Any]]:
+        await anyio.lowlevel.checkpoint()
+        self._simulate()
+        return [
+            _clone(obj)
+            for (ns, _), obj in sorted(self._store.get((api_version, kind), {}).items())
+            if namespace is None or ns == namespace
+        ]
+
+    async def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        await anyio.lowlevel.checkpoint()
+        self._simulate()
+        stored = self._insert(obj)
+        self._simulate()
+        return self._written(stored)
+
+    async def patch(self, ref: Ref, patch: Mapping[str, Any]) -> dict[str, Any]:
+        await anyio.lowlevel.checkpoint()
+        self._simulate()
+        current = self._existing(ref)
+        wanted = (patch.get("metadata") or {}).get("resourceVersion")
+        if wanted is not None and str(wanted) != current["metadata"]["resourceVersion"]:
+            raise Conflict(f"{ref}: resourceVersion {wanted} is stale")
+        updated = merge_patch(current, patch)
+        for key in ("name", "namespace", "uid", "creationTimestamp"):
+            if key in current["metadata"]:
+                updated["metadata"][key] = current["metadata"][key]
+        if updated.get("spec") != current.get("spec"):
+            updated["metadata"]["generation"] = int(current["metadata"].get("generation", 1)) + 1
+        self._put(ref, updated)
+        self._simulate()
+        return self._written(updated)
+
+    async def delete(self, ref: Ref) -> None:
+        await anyio.lowlevel.checkpoint()
+        self._simulate()
+        obj = self._existing(ref)
+        self._remove(ref, obj)
+        self._simulate()
+        self._written(None)
+
+    async def replace_status(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        await anyio.lowlevel.checkpoint()
+        self._simulate()
+        ref = Ref.of(obj)
+        current = self._existing(ref)
+        wanted = (obj.get("metadata") or {}).get("resourceVersion")
+        if wanted is not None and str(wanted) != current["metadata"]["resourceVersion"]:
+            raise Conflict(f"{ref}: resourceVersion {wanted} is stale")
+        updated = dict(current)
+        updated["status"] = _clone(obj.get("status"))
+        if updated["status"] is None:
+            del updated["status"]
+        self._put(ref, updated)
+        return self._written(updated)
+
+    # -- storage ----------------------------------------------------------------------
+    def _bucket(self, ref: Ref) -> dict[_Key, dict[str, Any]]:
+        return self._store.setdefault((ref.api_version, ref.kind), {})
+
+    def _iter(self, api_version: str, kind: str) -> Iterator[dict[str, Any]]:
+        yield from list(self._store.get((api_version, kind), {}).values())
+
+    def _existing(self, ref: Ref) -> dict[str, Any]:
+        obj = self._bucket(ref).get((ref.namespace, ref.name))
+        if obj is None:
+            raise NotFound(f"{ref} not found")
+        return _copy(obj)
+
+    def _next_serial(self) -> int:
+        self._serial += 1
+        return self._serial
+
+    def _put(self, ref: Ref, obj: dict[str, Any]) -> None:
+        self._resource_version += 1
+        obj["metadata"]["resourceVersion"] = str(self._resource_version)
+        self._bucket(ref)[(ref.namespace, ref.name)] = obj
+
+    def _insert(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        new = _copy(obj)
+        meta = new.setdefault("metadata", {})
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = f"{meta['generateName']}{_suffix(self._next_serial())}"
+        ref = Ref.of(new)
+        if not ref.name or not ref.kind or not ref.api_version:
+            raise ValueError("an object needs apiVersion, kind and metadata.name")
+        if (ref.namespace, ref.name) in self._bucket(ref):
+            raise AlreadyExists(f"{ref} already exists")
+        if ref.namespace:
+            meta["namespace"] = ref.namespace
+        meta["uid"] = f"00000000-0000-4000-8000-{self._next_serial():012d}"
+        meta["creationTimestamp"] = format_time(self.clock.now())
+        meta["generation"] = 1
+        meta.pop("resourceVersion", None)
+        self._put(ref, new)
+        return new
+
+    def _remove(self, ref: Ref, obj: Mapping[str, Any]) -> None:
+        self._bucket(ref).pop((ref.namespace, ref.name), None)
+        self._resource_version += 1
+        uid = obj["metadata"].get("uid")
+        for bucket in list(self._store.values()):
+            for dependant in list(bucket.values()):
+                if uid and owned_by(dependant, uid):
+                    self._remove(Ref.of(dependant), dependant)
+
+    def _written(self, obj: dict[str, Any] | None) -> dict[str, Any]:
+        self._writes += 1
+        if self._crash_at is not None and self._writes >= self._crash_at:
+            self._crash_at = None
+            raise SimulatedCrash(f"simulated crash after write #{self._writes}")
+        return _clone(obj) if obj is not None else {}
+
+    # -- the pod simulator ---------------------------------------------------------------
+    def _simulate(self) -> None:
+        """Bring Pods and ReplicaSet statuses up to ``clock.now()``."""
+        now = self.clock.now()
+        if self._simulated == (now, self._resource_version):
+            return  # nothing changed since the last time
+        by_owner: dict[str, list[dict[str, Any]]] = {}
+        for pod in self._iter("v1", "Pod"):
+            by_owner.setdefault(_owner_uid(pod), []).append(pod)
+        for rs in self._iter("apps/v1", "ReplicaSet"):
+            uid = rs["metadata"]["uid"]
+            pods = sorted(by_owner.get(uid, ()), key=lambda p: p["metadata"]["uid"])
+            wanted = max(0, int(rs["spec"].get("replicas") or 0))
+            while len(pods) > wanted:  # newest first
+                victim = pods.pop()
+                self._remove(Ref.of(victim), victim)
+            while len(pods) < wanted:
+                pods.append(self._new_pod(rs, now))
+            min_ready = float(rs["spec"].get("minReadySeconds") or 0)
+            ready = available = 0
+            for pod in pods:
+                ready_at = _ready_at(pod)
+                if ready_at <= now:
+                    ready += 1
+                    if ready_at + min_ready <= now:
+                        available += 1
+                    if not _is_ready(pod):
+                        self._mark_ready(pod, ready_at)
+            status = {
+                "replicas": len(pods),
+                "readyReplicas": ready,
+                "availableReplicas": available,
+                "observedGeneration": rs["metadata"].get("generation", 1),
+            }
+            if rs.get("status") != status:
+                updated = dict(rs)
+                updated["status"] = status
+                self._put(Ref.of(rs), updated)
+        self._simulated = (now, self._resource_version)
+
+    def _new_pod(self, rs: Mapping[str, Any], now: float) -> dict[str, Any]:
+        template = rs["spec"].get("template") or {}
+        meta = template.get("metadata") or {}
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": f"{rs['metadata']['name']}-{_suffix(self._next_serial())}",
+                "namespace": rs["metadata"].get("namespace", "default"),
+                "labels": dict(meta.get("labels") or {}),
+                "annotations": {_READY_AT: format_time(now + self.pod_ready_seconds)},
+                "ownerReferences": [
+                    owner_reference(
+                        "apps/v1", "ReplicaSet", rs["metadata"]["name"], rs["metadata"]["uid"]
+                    )
+                ],
+            },
+            "spec": _clone(template.get("spec") or {}),
+            "status": {"phase": "Pending", "conditions": [{"type": "Ready", "status": "False"}]},
+        }
+        return self._insert(pod)
+
+    def _mark_ready(self, pod: dict[str, Any], ready_at: float) -> None:
+        updated = dict(pod)
+        updated["status"] = {
+            "phase": "Running",
+            "conditions": [
+                {"type": "Ready", "status": "True", "lastTransitionTime": format_time(ready_at)}
+            ],
+        }
+        self._put(Ref.of(pod), updated)
+
+
+def _clone(value: Any) -> Any:
+    """A deep copy of plain JSON-like data (several times faster than ``copy.deepcopy``)."""
+    if isinstance(value, dict):
+        return {k: _clone(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clone(v) for v in value]
+    return value
+
+
+def _copy(obj: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _clone(v) for k, v in obj.items()}
+
+
+def _ready_at(pod: Mapping[str, Any]) -> float:
+    value = parse_time(((pod.get("metadata") or {}).get("annotations") or {}).get(_READY_AT))
+    return float("inf") if value is None else value
+
+
+def _is_ready(pod: Mapping[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or ()
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def _owner_uid(obj: Mapping[str, Any]) -> str:
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or ()
+    return str(refs[0].get("uid", "")) if refs else ""
+
+
+def _suffix(n: int) -> str:
+    chars = []
+    for _ in range(5):
+        n, digit = divmod(n, len(_ALPHABET))
+        chars.append(_ALPHABET[digit])
+    return "".join(reversed(chars))

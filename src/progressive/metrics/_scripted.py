@@ -1,0 +1,80 @@
+"""A provider that replays scripted values: for tests, ``simulate`` and ``demo``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Final
+
+import anyio.lowlevel
+
+from ..core._analysis_model import AnalysisRun, Metric
+from ._protocol import MeasurementError
+
+__all__ = ["ScriptedProvider", "ScriptedValue"]
+
+ScriptedValue = float | int | list[float] | None | str
+_WORDS: Final = ("NaN", "error")
+
+
+class ScriptedProvider:
+    """Per metric name, values returned in order; the last one repeats.
+
+    A value is a number, a list of numbers (a Prometheus vector), ``None`` (an empty
+    result), ``"NaN"`` (``float("nan")``) or ``"error"`` (a MeasurementError).  A
+    metric with no script measures as a MeasurementError naming it.
+
+    Raises:
+        ValueError: a value is none of those (the message names the metric).
+    """
+
+    def __init__(self, values: Mapping[str, Sequence[object]]) -> None:
+        self._values: dict[str, tuple[object, ...]] = {}
+        for name, script in values.items():
+            items = tuple(script) if isinstance(script, list | tuple) else (script,)
+            for item in items:
+                _check(name, item)
+            if not items:
+                raise ValueError(f"metric {name!r}: no values")
+            self._values[str(name)] = items
+        self._taken: dict[str, int] = {}
+
+    @property
+    def metric_names(self) -> frozenset[str]:
+        return frozenset(self._values)
+
+    def next_value(self, metric_name: str) -> object | MeasurementError:
+        script = self._values.get(metric_name)
+        if script is None:
+            return MeasurementError(f"no scripted values for metric {metric_name!r}")
+        index = self._taken.get(metric_name, 0)
+        self._taken[metric_name] = index + 1
+        return _convert(script[min(index, len(script) - 1)])
+
+    async def measure(self, metric: Metric, run: AnalysisRun) -> object | MeasurementError:
+        await anyio.lowlevel.checkpoint()
+        return self.next_value(metric.name)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check(name: str, value: object) -> None:
+    if value is None or _is_number(value) or value in _WORDS:
+        return
+    if isinstance(value, list | tuple) and all(_is_number(v) for v in value):
+        return
+    raise ValueError(
+        f"metric {name!r}: {value!r} is not a number, a list of numbers, null, 'NaN' or 'error'"
+    )
+
+
+def _convert(value: object) -> object | MeasurementError:
+    if value == "error":
+        return MeasurementError("scripted error")
+    if value == "NaN":
+        return math.nan
+    if isinstance(value, list | tuple):
+        return [float(v) for v in value]
+    return value

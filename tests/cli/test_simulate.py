@@ -1,0 +1,200 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from progressive._simulation import previous_template, simulate
+from progressive.cli import main
+
+ROLLOUT = """
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: web}
+spec:
+  replicas: 4
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: "example/web:1.25"}]}
+  strategy:
+    canary:
+      canaryService: web-canary
+      stableService: web-stable
+      trafficRouting: {nginx: {stableIngress: web}}
+      steps:
+      - setWeight: 20
+      - pause: {duration: 30s}
+      - analysis: {templates: [{templateName: rate}]}
+      - setWeight: 60
+      - pause: {}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: rate}
+spec:
+  metrics:
+  - name: rate
+    interval: 1m
+    count: 2
+    successCondition: "result[0] >= 0.9"
+    provider: {prometheus: {query: "q"}}
+"""
+
+BLUE_GREEN = """
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: shop}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: shop}}
+  template:
+    metadata: {labels: {app: shop}}
+    spec: {containers: [{name: shop, image: "example/shop:2"}]}
+  strategy:
+    blueGreen: {activeService: shop-active, previewService: shop-preview}
+"""
+
+KEYS = {"t", "phase", "step", "weight", "oldReplicas", "newReplicas", "event"}
+
+
+def write(tmp_path: Path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def invoke(*args: str) -> Any:
+    return CliRunner().invoke(main, ["simulate", *args])
+
+
+def lines(output: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in output.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def rollout_file(tmp_path: Path) -> str:
+    return write(tmp_path, "rollout.yaml", ROLLOUT)
+
+
+@pytest.fixture
+def good_metrics(tmp_path: Path) -> str:
+    return write(tmp_path, "metrics.yaml", "rate: [[0.95], [0.99]]\n")
+
+
+def test_json_lines_to_healthy_with_auto_promote(rollout_file: str, good_metrics: str) -> None:
+    result = invoke(rollout_file, "--metrics", good_metrics, "--auto-promote", "--json")
+    assert result.exit_code == 0, result.output
+    records = lines(result.stdout)
+    assert all(set(r) == KEYS for r in records)
+    times = [r["t"] for r in records]
+    assert times == sorted(times) and times[0] == 0
+    events = [r["event"] for r in records]
+    for expected in ("SetWeight", "Paused", "AnalysisSuccessful", "AutoPromoted", "Promoted"):
+        assert expected in events
+    assert records[-1]["phase"] == "Healthy"
+    assert records[-1]["weight"] == 100
+    assert (records[-1]["oldReplicas"], records[-1]["newReplicas"]) == (0, 4)
+    assert records[0]["oldReplicas"] == 4
+    weights = [r["weight"] for r in records if r["phase"] != "Healthy"]
+    assert 20 in weights and 60 in weights
+    assert all(r["step"] is None or 0 <= r["step"] <= 5 for r in records)
+
+
+def test_an_indefinite_pause_ends_paused(rollout_file: str, good_metrics: str) -> None:
+    result = invoke(rollout_file, "--metrics", good_metrics, "--json")
+    assert result.exit_code == 3
+    last = lines(result.stdout)[-1]
+    assert (last["phase"], last["step"], last["weight"]) == ("Paused", 4, 60)
+
+
+def test_failing_metrics_degrade(rollout_file: str, tmp_path: Path) -> None:
+    metrics = write(tmp_path, "bad.yaml", "rate: [[0.5]]\n")
+    result = invoke(rollout_file, "--metrics", metrics, "--json")
+    assert result.exit_code == 2
+    records = lines(result.stdout)
+    events = [r["event"] for r in records]
+    assert "AnalysisFailed" in events and "Aborted" in events
+    assert records[-1]["phase"] == "Degraded"
+    assert records[-1]["weight"] == 0
+    assert records[-1]["newReplicas"] == 0  # after abortScaleDownDelaySeconds
+
+
+def test_without_metrics_an_analysis_errors(rollout_file: str) -> None:
+    assert invoke(rollout_file, "--json").exit_code == 2
+
+
+def test_invalid_files_print_lint_lines(tmp_path: Path) -> None:
+    path = write(tmp_path, "bad.yaml", ROLLOUT.replace("setWeight: 20", "setWeight: 150"))
+    result = invoke(path)
+    assert result.exit_code == 1
+    assert f"{path}#0: spec.strategy.canary.steps[0].setWeight: must be between 0 and 100" in (
+        result.stdout
+    )
+
+
+def test_invalid_metrics_file(rollout_file: str, tmp_path: Path) -> None:
+    metrics = write(tmp_path, "m.yaml", "rate: [fast]\n")
+    result = invoke(rollout_file, "--metrics", metrics)
+    assert result.exit_code == 1
+    assert "rate" in result.stdout and "fast" in result.stdout
+
+
+def test_two_rollouts_are_refused(tmp_path: Path) -> None:
+    other = BLUE_GREEN
+    path = write(tmp_path, "two.yaml", ROLLOUT + "---" + other)
+    result = invoke(path)
+    assert result.exit_code == 1
+    assert "exactly one Rollout" in result.stdout
+
+
+def test_readable_timeline(rollout_file: str, good_metrics: str) -> None:
+    result = invoke(rollout_file, "--metrics", good_metrics, "--auto-promote")
+    assert result.exit_code == 0, result.output
+    for text in ("00:00", "00:32", "Paused", "SetWeight", "1/5", "20%", "final phase: Healthy"):
+        assert text in result.stdout
+
+
+def test_blue_green_weight_flips_when_the_active_service_does(tmp_path: Path) -> None:
+    result = invoke(write(tmp_path, "bg.yaml", BLUE_GREEN), "--json")
+    assert result.exit_code == 0, result.output
+    records = lines(result.stdout)
+    assert {r["weight"] for r in records} == {0, 100}
+    assert all(r["step"] is None for r in records)
+    flip = next(r for r in records if r["weight"] == 100)
+    assert flip["newReplicas"] == 3
+    assert records[-1]["oldReplicas"] == 0
+
+
+def test_the_library_function_and_a_basic_canary() -> None:
+    manifest: dict[str, Any] = yaml.safe_load(ROLLOUT.split("---")[0])
+    canary = manifest["spec"]["strategy"]["canary"]
+    for key in ("canaryService", "stableService", "trafficRouting"):
+        del canary[key]
+    canary["steps"] = [{"setWeight": 50}, {"pause": {"duration": 60}}]
+    result = simulate([manifest])
+    assert result.phase == "Healthy" and result.exit_code == 0 and result.finished
+    # without a router, the weight is the new revision's share of the ready pods
+    assert 50 in {r.weight for r in result.timeline}
+    assert result.timeline[-1].weight == 100
+
+
+def test_previous_template_marks_every_image() -> None:
+    template = {
+        "spec": {
+            "initContainers": [{"name": "i", "image": "registry:5000/init"}],
+            "containers": [
+                {"name": "a", "image": "web:1.2"},
+                {"name": "b", "image": "x@sha256:ab"},
+            ],
+        }
+    }
+    images = [c["image"] for c in previous_template(template)["spec"]["containers"]]
+    assert images == ["web:1.2-previous", "x:previous"]
+    init = previous_template(template)["spec"]["initContainers"][0]["image"]
+    assert init == "registry:5000/init:previous"
+    assert previous_template({}) != {}

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+IMAGE = "example/web:1.0"
+
+
+def canary_rollout(
+    name: str = "web",
+    *,
+    replicas: int = 4,
+    steps: list[dict[str, Any]] | None = None,
+    image: str = IMAGE,
+    **canary: Any,
+) -> dict[str, Any]:
+    strategy: dict[str, Any] = {"canary": dict(canary)}
+    if steps is not None:
+        strategy["canary"]["steps"] = steps
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "app", "image": image}]},
+            },
+            "strategy": strategy,
+        },
+    }
+
+
+def with_image(manifest: dict[str, Any], image: str) -> dict[str, Any]:
+    out = copy.deepcopy(manifest)
+    out["spec"]["template"]["spec"]["containers"][0]["image"] = image
+    return out
+
+
+def service(name: str, app: str = "web") -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"selector": {"app": app}},
+    }
