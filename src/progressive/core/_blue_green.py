@@ -17,7 +17,7 @@ import attrs
 from . import _state
 from ._actions import CreateAnalysisRun
 from ._builder import Builder
-from ._canary import TERMINAL, _abort, _terminate_runs
+from ._canary import _terminate_runs
 from ._observed import ReplicaSetView
 from ._revisions import (
     Revisions,
@@ -28,7 +28,7 @@ from ._revisions import (
 )
 from ._rollout import Rollout
 from ._status import PauseReason, RolloutStatus
-from ._steps import RolloutAnalysis
+from ._verdicts import judge_run
 
 __all__ = ["BlueGreenOutcome", "plan_blue_green"]
 
@@ -99,10 +99,12 @@ def plan_blue_green(b: Builder, rollout: Rollout, rev: Revisions) -> BlueGreenOu
             if bg.pre_promotion_analysis is not None and not status.promote_full:
                 name = run_name(rollout, rev, revision, "-pre")
                 keep.add(name)
-                status, passed = _analysis(
-                    b, rev, status, bg.pre_promotion_analysis, name, "PrePromotion"
+                start = CreateAnalysisRun(
+                    name, "PrePromotion", bg.pre_promotion_analysis, rev.stable_hash, rev.new_hash
                 )
-                if status.abort:
+                status, verdict = judge_run(b, status, name, "pre-promotion analysis", start)
+                passed = verdict == "passed"
+                if verdict == "aborted":
                     return plan_blue_green(
                         b, attrs.evolve(rollout, status=status), attrs.evolve(rev, status=status)
                     )
@@ -123,17 +125,21 @@ def plan_blue_green(b: Builder, rollout: Rollout, rev: Revisions) -> BlueGreenOu
 
     if switched:
         # the switch may have happened before a crash: its pause is over either way
-        status = _state.end_pause(status, PauseReason.BLUE_GREEN) if status.has_pause(
-            PauseReason.BLUE_GREEN
-        ) else status
+        status = (
+            _state.end_pause(status, PauseReason.BLUE_GREEN)
+            if status.has_pause(PauseReason.BLUE_GREEN)
+            else status
+        )
         passed = True
         if bg.post_promotion_analysis is not None and not status.promote_full:
             name = run_name(rollout, rev, revision, "-post")
             keep.add(name)
-            status, passed = _analysis(
-                b, rev, status, bg.post_promotion_analysis, name, "PostPromotion"
+            start = CreateAnalysisRun(
+                name, "PostPromotion", bg.post_promotion_analysis, rev.stable_hash, rev.new_hash
             )
-            if status.abort:
+            status, verdict = judge_run(b, status, name, "post-promotion analysis", start)
+            passed = verdict == "passed"
+            if verdict == "aborted":
                 return plan_blue_green(
                     b, attrs.evolve(rollout, status=status), attrs.evolve(rev, status=status)
                 )
@@ -186,44 +192,4 @@ def _gate(b: Builder, rollout: Rollout, status: RolloutStatus) -> tuple[RolloutS
         if b.now >= due:
             return _state.end_pause(status, PauseReason.BLUE_GREEN), True
         b.at(due)
-    return status, False
-
-
-def _analysis(
-    b: Builder,
-    rev: Revisions,
-    status: RolloutStatus,
-    analysis: RolloutAnalysis,
-    name: str,
-    kind: str,
-) -> tuple[RolloutStatus, bool]:
-    assert rev.stable_hash is not None
-    run = b.observed.run(name)
-    if run is None:
-        b.add("runs", CreateAnalysisRun(name, kind, analysis, rev.stable_hash, rev.new_hash))
-        b.event("AnalysisStarted", f"Started {kind} analysis {name}")
-        return status, False
-    if run.phase == "Successful":
-        return status, True
-    if run.phase in ("Failed", "Error"):
-        b.event(f"Analysis{run.phase}", f"{kind} analysis {name}: {run.message}", "Warning")
-        return _abort(
-            b,
-            status,
-            f"RolloutAborted: {kind} analysis {name} {run.phase.lower()}"
-            + (f": {run.message}" if run.message else ""),
-        ), False
-    if run.phase == "Inconclusive" and run.phase in TERMINAL:
-        if name in status.acknowledged_runs:
-            return status, True
-        if status.has_pause(PauseReason.INCONCLUSIVE_ANALYSIS) is None:
-            status, resumed = _state.unpause_acknowledged(status)
-            if resumed:
-                return attrs.evolve(
-                    status, acknowledged_runs=(*status.acknowledged_runs, name)
-                ), True
-            b.event(
-                "AnalysisInconclusive", f"{kind} analysis {name} inconclusive: paused", "Warning"
-            )
-            status = _state.pause(status, PauseReason.INCONCLUSIVE_ANALYSIS, b.now)
     return status, False

@@ -49,6 +49,7 @@ from ._steps import (
 from ._steps import (
     SetWeight as WeightStep,
 )
+from ._verdicts import judge_run
 
 __all__ = ["CanaryOutcome", "plan_canary"]
 
@@ -184,8 +185,17 @@ def plan_canary(b: Builder, rollout: Rollout, rev: Revisions) -> CanaryOutcome:
         elif isinstance(step, AnalysisStep | ExperimentStep):
             name = run_name(rollout, rev, revision, f"-{index}")
             runs.add(name)
-            status, done = _run_step(b, rollout, rev, status, step, name, index)
-            if status.abort:
+            status, verdict = judge_run(
+                b,
+                status,
+                name,
+                "analysis" if isinstance(step, AnalysisStep) else "experiment",
+                _start_action(rev, step, name, index),
+                experiment=isinstance(step, ExperimentStep),
+                announce=True,
+            )
+            done = verdict == "passed"
+            if verdict == "aborted":
                 return _plan_abort(b, rollout, rev, status, stable_rs, observed_weight, max_weight)
         if not done:
             break
@@ -197,8 +207,9 @@ def plan_canary(b: Builder, rollout: Rollout, rev: Revisions) -> CanaryOutcome:
     if background is not None and index >= (background.starting_step or 0):
         name = run_name(rollout, rev, revision)
         runs.add(name)
-        status = _background(b, rev, status, background, name)
-        if status.abort:
+        start = CreateAnalysisRun(name, "Background", background, stable_hash, rev.new_hash)
+        status, verdict = judge_run(b, status, name, "background analysis", start)
+        if verdict == "aborted":
             return _plan_abort(b, rollout, rev, status, stable_rs, observed_weight, max_weight)
 
     # -- 5. replicas and traffic for where we are --
@@ -271,107 +282,15 @@ def _pause_step(b: Builder, status: RolloutStatus, step: Pause) -> tuple[Rollout
     return status, False
 
 
-def _run_step(
-    b: Builder,
-    rollout: Rollout,
-    rev: Revisions,
-    status: RolloutStatus,
-    step: AnalysisStep | ExperimentStep,
-    name: str,
-    index: int,
-) -> tuple[RolloutStatus, bool]:
-    run = b.observed.run(name)
-    what = "Analysis" if isinstance(step, AnalysisStep) else "Experiment"
-    if run is None:
-        _create_run(b, rev, step, name, index)
-        return status, False
-    if run.phase == "Successful":
-        b.event(f"{what}Successful", f"{what} {name} successful")
-        return status, True
-    if run.phase in ("Failed", "Error"):
-        b.event(f"{what}{run.phase}", f"{what} {name}: {run.message or run.phase}", "Warning")
-        return _abort(
-            b,
-            status,
-            f"RolloutAborted: {what.lower()} {name} {run.phase.lower()}"
-            + (f": {run.message}" if run.message else ""),
-        ), False
-    if run.phase == "Inconclusive":
-        reason = (
-            PauseReason.INCONCLUSIVE_ANALYSIS
-            if what == "Analysis"
-            else PauseReason.INCONCLUSIVE_EXPERIMENT
-        )
-        if status.has_pause(reason) is None:
-            status, resumed = _state.unpause_acknowledged(status)
-            if resumed:
-                return status, True
-            b.event(f"{what}Inconclusive", f"{what} {name} inconclusive: paused", "Warning")
-            status = _state.pause(status, reason, b.now)
-        return status, False
-    return status, False
-
-
-def _create_run(
-    b: Builder, rev: Revisions, step: AnalysisStep | ExperimentStep, name: str, index: int
-) -> None:
+def _start_action(
+    rev: Revisions, step: AnalysisStep | ExperimentStep, name: str, index: int
+) -> CreateAnalysisRun | CreateExperiment:
     assert rev.stable_hash is not None
     if isinstance(step, AnalysisStep):
-        b.add(
-            "runs",
-            CreateAnalysisRun(name, "Step", step.analysis, rev.stable_hash, rev.new_hash, index),
-        )
-    else:
-        b.add(
-            "runs",
-            CreateExperiment(
-                name, step.templates, step.duration, step.analyses, rev.stable_hash, rev.new_hash
-            ),
-        )
-    b.event(
-        "AnalysisStarted" if isinstance(step, AnalysisStep) else "ExperimentStarted",
-        f"Started {name}",
+        return CreateAnalysisRun(name, "Step", step.analysis, rev.stable_hash, rev.new_hash, index)
+    return CreateExperiment(
+        name, step.templates, step.duration, step.analyses, rev.stable_hash, rev.new_hash
     )
-
-
-def _background(
-    b: Builder, rev: Revisions, status: RolloutStatus, analysis: object, name: str
-) -> RolloutStatus:
-    from ._steps import RolloutAnalysis
-
-    assert isinstance(analysis, RolloutAnalysis) and rev.stable_hash is not None
-    run = b.observed.run(name)
-    if run is None:
-        b.add(
-            "runs", CreateAnalysisRun(name, "Background", analysis, rev.stable_hash, rev.new_hash)
-        )
-        b.event("AnalysisStarted", f"Started background analysis {name}")
-    elif run.phase in ("Failed", "Error"):
-        b.event(f"Analysis{run.phase}", f"Background analysis {name}: {run.message}", "Warning")
-        return _abort(
-            b,
-            status,
-            f"RolloutAborted: background analysis {name} "
-            f"{run.phase.lower()}" + (f": {run.message}" if run.message else ""),
-        )
-    elif run.phase == "Inconclusive" and name not in status.acknowledged_runs:
-        if status.has_pause(PauseReason.INCONCLUSIVE_ANALYSIS) is None:
-            status, resumed = _state.unpause_acknowledged(status)
-            if resumed:
-                return attrs.evolve(status, acknowledged_runs=(*status.acknowledged_runs, name))
-            b.event(
-                "AnalysisInconclusive",
-                f"Background analysis {name} inconclusive: paused",
-                "Warning",
-            )
-            status = _state.pause(status, PauseReason.INCONCLUSIVE_ANALYSIS, b.now)
-    return status
-
-
-def _abort(b: Builder, status: RolloutStatus, message: str) -> RolloutStatus:
-    if not status.abort:
-        b.event("Aborted", message, "Warning")
-    return _state.abort(status, message, b.now)
 
 
 # -- traffic and replicas ------------------------------------------------------------------

@@ -1,0 +1,80 @@
+"""What an AnalysisRun's or Experiment's verdict does to a Rollout, for every kind of
+run (step, background, pre- and post-promotion): one rule set.
+
+* not started: start it (the caller's action) and wait;
+* Successful: go on;
+* Failed or Error: abort the rollout;
+* Inconclusive: pause (``InconclusiveAnalysisRun`` / ``InconclusiveExperiment``) until
+  a user promotes, after which the run counts as passed (remembered in
+  ``status.acknowledgedRuns`` so it never pauses again);
+* anything else (Pending, Running): wait.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import attrs
+
+from . import _state
+from ._actions import Action
+from ._builder import Builder
+from ._status import PauseReason, RolloutStatus
+
+__all__ = ["Verdict", "abort", "judge_run"]
+
+Verdict = Literal["passed", "waiting", "aborted"]
+
+
+def abort(b: Builder, status: RolloutStatus, message: str) -> RolloutStatus:
+    """Abort with ``message`` (once: a second abort changes nothing)."""
+    if not status.abort:
+        b.event("Aborted", message, "Warning")
+    return _state.abort(status, message, b.now)
+
+
+def judge_run(
+    b: Builder,
+    status: RolloutStatus,
+    name: str,
+    label: str,
+    start: Action,
+    *,
+    experiment: bool = False,
+    announce: bool = False,
+) -> tuple[RolloutStatus, Verdict]:
+    """Apply the verdict of run ``name`` (``label`` names it in events and messages).
+
+    A run's success is judged on every reconcile while the rollout waits at that point;
+    ``announce`` emits the ``...Successful`` event, for callers that move on at once.
+    """
+    what = "Experiment" if experiment else "Analysis"
+    run = b.observed.run(name)
+    if run is None:
+        b.add("runs", start)
+        b.event(f"{what}Started", f"Started {label} {name}")
+        return status, "waiting"
+    if run.phase == "Successful":
+        if announce:
+            b.event(f"{what}Successful", f"{label} {name} successful")
+        return status, "passed"
+    if run.phase in ("Failed", "Error"):
+        b.event(f"{what}{run.phase}", f"{label} {name}: {run.message or run.phase}", "Warning")
+        message = f"RolloutAborted: {label} {name} {run.phase.lower()}"
+        return abort(b, status, message + (f": {run.message}" if run.message else "")), "aborted"
+    if run.phase != "Inconclusive":
+        return status, "waiting"
+    if name in status.acknowledged_runs:
+        return status, "passed"
+    reason = (
+        PauseReason.INCONCLUSIVE_EXPERIMENT if experiment else PauseReason.INCONCLUSIVE_ANALYSIS
+    )
+    if status.has_pause(reason) is None:
+        status, resumed = _state.unpause_acknowledged(status)
+        if resumed:
+            return attrs.evolve(
+                status, acknowledged_runs=(*status.acknowledged_runs, name)
+            ), "passed"
+        b.event(f"{what}Inconclusive", f"{label} {name} inconclusive: paused", "Warning")
+        status = _state.pause(status, reason, b.now)
+    return status, "waiting"
