@@ -678,7 +678,7 @@ def bad(**fields: Any) -> dict[str, Any]:
             template_manifest(metric(), templates=[{"clusterScope": "yes"}]),
             "spec.templates[0].templateName: is required",
         ),
-        ("junk", ": must be an object, got str"),
+        ("junk", "must be an object, got str"),
         (None, "apiVersion: is required"),
     ],
 )

@@ -10,6 +10,7 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 # A year is far beyond any sensible pause or interval; bigger numbers are typos.
 MAX_SECONDS = 7 * 24 * 3600 * 52
+_LIMIT = "52 weeks (8736h)"
 
 
 def parse_duration(value: object) -> float:
@@ -24,10 +25,10 @@ def parse_duration(value: object) -> float:
         try:
             seconds = float(value)
         except OverflowError:
-            raise ValueError("must be at most a year, got a number too large") from None
+            raise ValueError(f"must be at most {_LIMIT}, got a number too large") from None
     elif isinstance(value, str):
         text = value.strip()
-        if text.isdigit():
+        if text.isascii() and text.isdigit():
             seconds = float(text)
         else:
             pos = 0
@@ -49,7 +50,7 @@ def parse_duration(value: object) -> float:
     if seconds != seconds or seconds < 0:
         raise ValueError(f"must not be negative, got {value!r}")
     if seconds > MAX_SECONDS:
-        raise ValueError(f"must be at most {MAX_SECONDS} seconds, got {value!r}")
+        raise ValueError(f"must be at most {_LIMIT}, got {value!r}")
     return seconds
 
 

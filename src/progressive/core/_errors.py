@@ -34,7 +34,7 @@ class FieldError:
     severity: Severity = "error"
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
+        return f"{self.path}: {self.message}" if self.path else self.message
 
 
 class ManifestError(ValueError):

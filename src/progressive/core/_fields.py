@@ -94,8 +94,9 @@ class Fields:
 
     def objs(self, key: _Str) -> Iterator[tuple[_Int, Fields]]:
         for index, item in self.items(key):
-            if item is None:
-                self.error("must be an object, got null", f"{key}[{index}]")
+            if not isinstance(item, Mapping):
+                shown = "null" if item is None else type(item).__name__
+                self.error(f"must be an object, got {shown}", f"{key}[{index}]")
                 continue
             yield index, Fields(item, f"{self.at(key)}[{index}]", self.errors)
 
@@ -202,8 +203,15 @@ class Fields:
                 out[k] = v
         return out
 
-    def unknown(self, known: frozenset[_Str]) -> None:
-        """Warn about fields this version does not know (typos, newer Argo fields)."""
+    def unknown(self, known: frozenset[_Str], *, error: _Bool = False) -> None:
+        """Report fields this version does not know: typos, or newer Argo fields.
+
+        A warning where ignoring the field is harmless; an ``error`` where it would
+        change what the object does (a misspelt pause duration would pause forever).
+        """
         for key in self.keys():
             if key not in known:
-                self.error("unknown field (ignored)", key, warning=True)
+                if error:
+                    self.error(f"unknown field; expected one of {', '.join(sorted(known))}", key)
+                else:
+                    self.error("unknown field (ignored)", key, warning=True)

@@ -243,7 +243,9 @@ _BLUE_GREEN_FIELDS = frozenset(
 def read_rollout(obj: object) -> tuple[Rollout | None, list[FieldError]]:
     """Read a Rollout and return it with every error and warning found.
 
-    The Rollout is None only when the manifest is not a Rollout at all.
+    The Rollout is returned even when there are errors (with defaults in place of the
+    bad fields, and without the steps that could not be read), so that a linter can
+    go on checking it; only an error-free one is fit to reconcile.
     """
     errors: list[FieldError] = []
     top = Fields(obj, "", errors)

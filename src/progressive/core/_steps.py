@@ -137,6 +137,8 @@ STEP_KINDS: Final = frozenset(
 
 
 def read_rollout_analysis(f: Fields, *, background: bool = False) -> RolloutAnalysis:
+    known = {"templates", "args", "dryRun", "measurementRetention", "analysisRunMetadata"}
+    f.unknown(frozenset(known | ({"startingStep"} if background else set())), error=True)
     templates = []
     for _, t in f.objs("templates"):
         name = t.str("templateName", required=True) or ""
@@ -176,7 +178,7 @@ def _read_header_match(m: Fields) -> HeaderMatch:
 
 def read_step(f: Fields) -> Step | None:
     """One step, or None (with the error recorded) when it is unreadable."""
-    present = [k for k in f.keys() if f.raw(k) is not None or k == "pause"]
+    present = f.keys()
     kinds = [k for k in present if k in STEP_KINDS]
     for key in present:
         if key not in STEP_KINDS and key != "plugin":
@@ -201,9 +203,11 @@ def read_step(f: Fields) -> Step | None:
         step = SetWeight(weight or 0)
     elif kind == "pause":
         p = f.obj("pause")
+        p.unknown(frozenset({"duration"}), error=True)  # a typo must not pause forever
         step = Pause(p.duration("duration"))
     elif kind == "setCanaryScale":
         s = f.obj("setCanaryScale")
+        s.unknown(frozenset({"weight", "replicas", "matchTrafficWeight"}), error=True)
         scale = SetCanaryScale(
             s.int("weight", low=0, high=100),
             s.int("replicas", low=0),
@@ -217,12 +221,14 @@ def read_step(f: Fields) -> Step | None:
         step = scale
     elif kind == "setHeaderRoute":
         h = f.obj("setHeaderRoute")
+        h.unknown(frozenset({"name", "match"}), error=True)
         step = SetHeaderRoute(
             h.str("name", required=True) or "",
             tuple(_read_header_match(m) for _, m in h.objs("match")),
         )
     elif kind == "setMirrorRoute":
         m = f.obj("setMirrorRoute")
+        m.unknown(frozenset({"name", "match", "percentage"}), error=True)
         matches = tuple(dict(x) for _, x in m.items("match") if isinstance(x, dict))
         step = SetMirrorRoute(
             m.str("name", required=True) or "",
@@ -233,6 +239,7 @@ def read_step(f: Fields) -> Step | None:
         step = AnalysisStep(read_rollout_analysis(f.obj("analysis")))
     else:
         e = f.obj("experiment")
+        e.unknown(frozenset({"templates", "duration", "analyses"}), error=True)
         step = ExperimentStep(
             tuple(dict(x) for _, x in e.items("templates") if isinstance(x, dict)),
             e.duration("duration"),

@@ -1,0 +1,872 @@
+"""Loading manifests from files: the I/O side of reading Rollouts and what they refer to.
+
+:func:`load_documents` reads YAML (and JSON) files and folders, the way
+``kubectl apply -f`` does, and never raises for bad content: an unreadable file, a YAML
+syntax error, bytes that are not UTF-8, a document that is not an object, an object
+with errors -- each becomes a :class:`Problem` (a file and a
+:class:`~progressive.core.FieldError`), listed in file order in
+:attr:`Documents.problems`, next to everything that could be read.
+
+Where a problem is:
+
+* about a file as a whole (``cannot read: ...``, a YAML syntax error with its
+  ``line L, column C``): the error's path is the file name;
+* about one document of a file (``must be an object ...``): its path is the document's
+  *location*, the file name, followed by ``#<index>`` (the document's 0-based position
+  in the YAML stream) when the file holds several documents;
+* about a field of an object: its path is the field path inside that object
+  (``spec.strategy.canary.steps[2].setWeight``), and ``Problem.document`` says which
+  document of a multi-document file it is in.
+
+``str(problem)`` renders any of them as one line, ``LOCATION: PATH: MESSAGE`` (the
+path is left out when it is the location itself), which is what ``progressive lint``
+prints.
+
+Objects are routed by kind: Rollouts, (Cluster)AnalysisTemplates and AnalysisRuns are
+read into their models (``argoproj.io/v1alpha1`` or ``progressive.dev/v1alpha1``);
+Experiments and the kinds a Rollout refers to (Services, Ingresses, Istio, SMI and
+Gateway API routes, Deployments, ConfigMaps, Secrets) are kept as plain data; any other
+kind is kept too, with a warning.  Then the references between them are checked (see
+:mod:`progressive.core._references`).
+
+YAML is read with PyYAML's safe loader (libyaml's when available and the text cannot
+nest deeply enough to overflow its C stack), with three changes that follow what
+Kubernetes does with the same text: timestamps stay strings, a key repeated in one
+mapping is an error, and an integer too large to print is an error.  Documents nested
+more than :data:`MAX_DEPTH` levels deep, or bigger than :data:`MAX_VALUES` values once
+YAML aliases are expanded ("billion laughs"), are refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import attrs
+import yaml
+
+from .core._errors import FieldError, Severity
+from .core._references import TemplatePool, check_references, check_template_references
+from .core._rollout import API_GROUPS, Rollout, read_rollout
+
+if TYPE_CHECKING:
+    from .core._analysis import AnalysisRun, AnalysisTemplate
+
+__all__ = [
+    "MANIFEST_SUFFIXES",
+    "RAW_KINDS",
+    "Document",
+    "Documents",
+    "Problem",
+    "load_documents",
+    "parse_documents",
+]
+
+#: Files a folder is searched for (recursively, in sorted order).
+MANIFEST_SUFFIXES: Final = (".yaml", ".yml", ".json")
+#: Kinds read into models, all in the Argo Rollouts (or progressive.dev) API group.
+MODEL_KINDS: Final = frozenset(
+    {"Rollout", "AnalysisTemplate", "ClusterAnalysisTemplate", "AnalysisRun"}
+)
+#: Kinds a Rollout may refer to, kept as plain data.
+RAW_KINDS: Final = frozenset(
+    {
+        "Experiment",
+        "Service",
+        "Ingress",
+        "VirtualService",
+        "DestinationRule",
+        "TrafficSplit",
+        "HTTPRoute",
+        "GRPCRoute",
+        "Deployment",
+        "ConfigMap",
+        "Secret",
+    }
+)
+#: Documents nested deeper than this are refused (Kubernetes objects stay far below).
+MAX_DEPTH: Final = 100
+#: Documents with more values than this, aliases expanded, are refused.
+MAX_VALUES: Final = 1_000_000
+# libyaml's composer recurses on the C stack; beyond this nesting bound the pure-Python
+# loader (which raises RecursionError instead of crashing) reads the text.
+_C_NESTING_LIMIT: Final = 1000
+# The largest int PyYAML may build: well below what Python can still print.
+_MAX_INT_BITS: Final = 10_000
+STDIN: Final = "-"
+STDIN_NAME: Final = "<stdin>"
+
+
+# -- results -----------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Problem:
+    """One error or warning, in ``file``.
+
+    ``document`` is the 0-based index of the document it is in, set only when the file
+    holds several documents (otherwise the file name alone says where it is).
+    """
+
+    file: str
+    error: FieldError
+    document: int | None = None
+
+    @property
+    def severity(self) -> Severity:
+        return self.error.severity
+
+    @property
+    def location(self) -> str:
+        """The file, or ``file#index`` for a document of a multi-document file."""
+        return self.file if self.document is None else f"{self.file}#{self.document}"
+
+    def __str__(self) -> str:
+        location, path = self.location, self.error.path
+        if not path or path in (self.file, location):
+            return f"{location}: {self.error.message}"
+        return f"{location}: {path}: {self.error.message}"
+
+
+@attrs.frozen
+class Document:
+    """One object read from a file.
+
+    ``parsed`` is the model (:class:`~progressive.core.Rollout`, ``AnalysisTemplate``,
+    ``AnalysisRun``) when the object is one of those kinds and was read without error,
+    else None.  (Problems with what it refers to, such as a missing template, are listed
+    in :attr:`Documents.problems` but do not unset it.)  ``raw`` is the object as loaded.
+    ``item`` is set for the objects of a ``kind: List`` (their index in ``items``).
+    """
+
+    file: str
+    index: int
+    kind: str
+    api_version: str
+    name: str
+    namespace: str | None
+    raw: Mapping[str, Any] = attrs.field(repr=False)
+    item: int | None = None
+    parsed: object = attrs.field(default=None, repr=False)
+
+
+@attrs.frozen
+class Documents:
+    """Everything read from some files: the objects, and every problem found."""
+
+    files: tuple[str, ...] = ()
+    documents: tuple[Document, ...] = ()
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        """True when there is no error (warnings allowed)."""
+        return not self.errors
+
+    def of_kind(self, *kinds: str) -> list[Document]:
+        return [d for d in self.documents if d.kind in kinds]
+
+    # -- kinds read into models (only those without errors) ------------------------------
+    @property
+    def rollouts(self) -> list[Rollout]:
+        return [d.parsed for d in self.of_kind("Rollout") if isinstance(d.parsed, Rollout)]
+
+    @property
+    def analysis_templates(self) -> list[AnalysisTemplate]:
+        """Namespaced AnalysisTemplates."""
+        from .core._analysis import AnalysisTemplate
+
+        docs = self.of_kind("AnalysisTemplate")
+        return [d.parsed for d in docs if isinstance(d.parsed, AnalysisTemplate)]
+
+    @property
+    def cluster_analysis_templates(self) -> list[AnalysisTemplate]:
+        from .core._analysis import AnalysisTemplate
+
+        docs = self.of_kind("ClusterAnalysisTemplate")
+        return [d.parsed for d in docs if isinstance(d.parsed, AnalysisTemplate)]
+
+    @property
+    def analysis_runs(self) -> list[AnalysisRun]:
+        from .core._analysis import AnalysisRun
+
+        docs = self.of_kind("AnalysisRun")
+        return [d.parsed for d in docs if isinstance(d.parsed, AnalysisRun)]
+
+    # -- kinds kept as plain data ----------------------------------------------------------
+    @property
+    def experiments(self) -> list[Document]:
+        return self.of_kind("Experiment")
+
+    @property
+    def services(self) -> list[Document]:
+        return self.of_kind("Service")
+
+    @property
+    def ingresses(self) -> list[Document]:
+        return self.of_kind("Ingress")
+
+    @property
+    def virtual_services(self) -> list[Document]:
+        return self.of_kind("VirtualService")
+
+    @property
+    def destination_rules(self) -> list[Document]:
+        return self.of_kind("DestinationRule")
+
+    @property
+    def traffic_splits(self) -> list[Document]:
+        return self.of_kind("TrafficSplit")
+
+    @property
+    def http_routes(self) -> list[Document]:
+        return self.of_kind("HTTPRoute")
+
+    @property
+    def grpc_routes(self) -> list[Document]:
+        return self.of_kind("GRPCRoute")
+
+    @property
+    def deployments(self) -> list[Document]:
+        return self.of_kind("Deployment")
+
+    @property
+    def config_maps(self) -> list[Document]:
+        return self.of_kind("ConfigMap")
+
+    @property
+    def secrets(self) -> list[Document]:
+        return self.of_kind("Secret")
+
+
+# -- entry points ------------------------------------------------------------------------
+
+
+def load_documents(
+    paths: Iterable[str | Path], *, cluster_may_have_more: bool = True
+) -> Documents:
+    """Read manifest files and folders; never raises for bad content.
+
+    Args:
+        paths: files (read whatever their suffix), folders (searched recursively for
+            ``*.yaml``, ``*.yml`` and ``*.json``, in sorted order, skipping names that
+            start with a dot), or ``"-"`` for standard input (named ``<stdin>``).  A file
+            named twice is read once.
+        cluster_may_have_more: whether objects a Rollout refers to may exist in the
+            cluster without being in these files; if so a missing AnalysisTemplate is a
+            warning, else an error.  Missing Services are always warnings.
+    """
+    builder = _Builder()
+    seen: set[str] = set()
+    for given in paths:
+        for file, source in _expand(given):
+            key = os.path.realpath(source) if isinstance(source, str) else file
+            if key in seen:
+                continue
+            seen.add(key)
+            if isinstance(source, _Unreadable):
+                builder.add_file_error(file, source.message, source.severity)
+                continue
+            data: str | bytes
+            try:
+                if source is None:
+                    stdin = sys.stdin
+                    data = stdin.buffer.read() if hasattr(stdin, "buffer") else stdin.read()
+                else:
+                    data = Path(source).read_bytes()
+            except OSError as exc:
+                builder.add_file_error(file, f"cannot read: {exc.strerror or exc}")
+                continue
+            builder.add_source(file, data)
+    return builder.finish(cluster_may_have_more)
+
+
+def parse_documents(
+    sources: Iterable[tuple[str, str | bytes]], *, cluster_may_have_more: bool = True
+) -> Documents:
+    """Like :func:`load_documents`, for text already in memory: ``(name, content)`` pairs.
+
+    Content is YAML, or JSON when the name ends with ``.json``.
+    """
+    builder = _Builder()
+    for file, content in sources:
+        builder.add_source(file, content)
+    return builder.finish(cluster_may_have_more)
+
+
+# -- finding files -----------------------------------------------------------------------
+
+
+@attrs.frozen
+class _Unreadable:
+    message: str
+    severity: Severity = "error"
+
+
+def _expand(given: str | Path) -> Iterator[tuple[str, str | _Unreadable | None]]:
+    """``(file name, path to read)`` for a path argument; None reads standard input."""
+    if str(given) == STDIN:
+        yield STDIN_NAME, None
+        return
+    path = Path(given)
+    name = str(path)
+    try:
+        is_dir = path.is_dir()
+    except OSError as exc:  # e.g. a name too long
+        yield name, _Unreadable(f"cannot read: {exc.strerror or exc}")
+        return
+    if not is_dir:
+        yield name, name
+        return
+    found: list[tuple[tuple[str, ...], str]] = []
+    failures: list[tuple[str, str]] = []
+
+    def failed(exc: OSError) -> None:
+        failures.append((str(exc.filename or name), f"cannot read: {exc.strerror or exc}"))
+
+    for folder, dirs, files in os.walk(path, onerror=failed):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for file in files:
+            if file.startswith(".") or not file.endswith(MANIFEST_SUFFIXES):
+                continue
+            full = os.path.join(folder, file)
+            found.append((Path(os.path.relpath(full, path)).parts, full))
+    for where, message in failures:
+        yield where, _Unreadable(message)
+    if not found and not failures:
+        yield name, _Unreadable(
+            f"no {', '.join(MANIFEST_SUFFIXES[:-1])} or {MANIFEST_SUFFIXES[-1]} files found",
+            "warning",
+        )
+    for _, full in sorted(found):
+        yield full, full
+
+
+# -- YAML --------------------------------------------------------------------------------
+
+
+class _Checks:
+    """What the loaders add to PyYAML's safe loader (see the module docstring)."""
+
+    duplicates: list[str]
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first: dict[str, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
+                continue
+            if key_node.value in first:
+                self.duplicates.append(
+                    f"{_at(key_node.start_mark)}: duplicate key {_show(key_node.value)} "
+                    f"(first at {_at(first[key_node.value])}); Kubernetes refuses it"
+                )
+            else:
+                first[key_node.value] = key_node.start_mark
+        result: dict[Any, Any] = super().construct_mapping(node, deep)  # type: ignore[misc]
+        return result
+
+    def construct_checked_int(self, node: yaml.ScalarNode) -> int:
+        try:
+            value: int = yaml.SafeLoader.construct_yaml_int(self, node)  # type: ignore[arg-type]
+        except ValueError:
+            value = 1 << _MAX_INT_BITS  # more digits than int() may parse
+        if value.bit_length() > _MAX_INT_BITS:
+            raise yaml.constructor.ConstructorError(
+                None, None, "integer is too large", node.start_mark
+            )
+        return value
+
+
+def _customize(loader: type[Any]) -> None:
+    loader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if not tag.endswith(":timestamp")]
+        for first, resolvers in loader.yaml_implicit_resolvers.items()
+    }
+    loader.add_constructor("tag:yaml.org,2002:int", _Checks.construct_checked_int)
+
+
+class _SafeLoader(_Checks, yaml.SafeLoader):
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicates = []
+
+
+_customize(_SafeLoader)
+
+_FastLoader: type[Any] | None = None
+if getattr(yaml, "__with_libyaml__", False):
+
+    class _CSafeLoader(_Checks, yaml.CSafeLoader):
+        def __init__(self, stream: str) -> None:
+            super().__init__(stream)
+            self.duplicates = []
+
+    _customize(_CSafeLoader)
+    _FastLoader = _CSafeLoader
+
+
+_NON_PRINTABLE: Final = re.compile(
+    "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
+
+
+# A line starting with `---` always starts a document (YAML forbids it inside scalars
+# and flow collections), so documents can be bounded one by one.
+_DOCUMENT_START: Final = re.compile(r"^---(?=\s|$)", re.MULTILINE)
+
+
+def _nesting_bound(text: str) -> int:
+    """An upper bound on how deep a document of ``text`` can nest: block collections need
+    indentation (at most two levels per column), flow collections need brackets."""
+    bound = 0
+    for document in _DOCUMENT_START.split(text):
+        longest = max((len(line) for line in document.splitlines()), default=0)
+        bound = max(bound, 2 * longest + 1 + document.count("[") + document.count("{"))
+    return bound
+
+
+def _at(mark: yaml.Mark | None) -> str:
+    return "" if mark is None else f"line {mark.line + 1}, column {mark.column + 1}"
+
+
+def _show(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
+def _position(text: str, offset: int) -> str:
+    offset = max(0, min(offset, len(text)))
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return f"line {line}, column {column}"
+
+
+def _yaml_error(exc: yaml.YAMLError, text: str) -> str:
+    if isinstance(exc, yaml.MarkedYAMLError):
+        problem = (exc.problem or "invalid YAML").strip()
+        where = _at(exc.problem_mark) or _at(exc.context_mark)
+        message = f"{where}: {problem}" if where else problem
+        context, mark = exc.context, exc.context_mark
+        if context and mark is not None and mark is not exc.problem_mark and (
+            exc.problem_mark is None
+            or (mark.line, mark.column) != (exc.problem_mark.line, exc.problem_mark.column)
+        ):
+            message += f" ({context} at {_at(mark)})"
+        elif context and not where:
+            message += f" ({context})"
+        return message
+    return f"invalid YAML: {exc}"
+
+
+def _load_yaml(text: str) -> tuple[list[tuple[int, object, list[str]]], str | None]:
+    """``(index, data, duplicate-key messages)`` per document, and the error that
+    stopped reading (the documents before it are kept)."""
+    cls: type[Any] = _SafeLoader
+    if _FastLoader is not None and _nesting_bound(text) <= _C_NESTING_LIMIT:
+        cls = _FastLoader
+    out: list[tuple[int, object, list[str]]] = []
+    # PyYAML refuses these (the pure-Python reader before reading anything, libyaml when
+    # it gets there, with a byte offset); finding them here gives one answer, in lines.
+    if (bad := _NON_PRINTABLE.search(text)) is not None:
+        where = _position(text, bad.start())
+        return out, f"{where}: character #x{ord(bad.group()):04x} is not allowed in YAML"
+    loader = None
+    try:
+        loader = cls(text)
+        index = 0
+        while loader.check_data():
+            data = loader.get_data()
+            out.append((index, data, loader.duplicates))
+            loader.duplicates = []
+            index += 1
+    except yaml.YAMLError as exc:
+        return out, _yaml_error(exc, text)
+    except RecursionError:
+        return out, f"nested too deeply (document {len(out)})"
+    finally:
+        if loader is not None:
+            loader.dispose()
+    return out, None
+
+
+def _load_json(text: str) -> tuple[list[tuple[int, object, list[str]]], str | None]:
+    """A JSON file: one value, or several one after the other (as kubectl reads them)."""
+    decoder = json.JSONDecoder(parse_int=_json_int)
+    out: list[tuple[int, object, list[str]]] = []
+    pos, end = 0, len(text)
+    while True:
+        while pos < end and text[pos] in " \t\r\n":
+            pos += 1
+        if pos >= end:
+            return out, None
+        try:
+            value, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            return out, f"line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        except ValueError as exc:  # _json_int
+            return out, f"{_position(text, pos)}: {exc}"
+        except RecursionError:
+            return out, f"{_position(text, pos)}: nested too deeply"
+        out.append((len(out), value, []))
+
+
+def _json_int(text: str) -> int:
+    if len(text) > 3000:
+        raise ValueError("integer is too large")
+    return int(text)
+
+
+def _decode(data: bytes) -> tuple[str | None, str | None]:
+    """The text of a file, or the error saying why it has none."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16"), None
+        except UnicodeDecodeError:
+            return None, "not valid UTF-16 text"
+    try:
+        return data.decode("utf-8-sig"), None
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        return None, (
+            f"line {line}, column {column}: not valid UTF-8 "
+            f"(byte 0x{data[exc.start]:02x}); manifests must be UTF-8 text"
+        )
+
+
+def _oversized(value: object) -> str | None:
+    """Why a document is refused as too deep or too big, if it is; never recurses."""
+    count = 0
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if count > MAX_VALUES:
+            return f"has more than {MAX_VALUES} values once YAML aliases are expanded"
+        if isinstance(node, dict):
+            children: Iterable[object] = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth >= MAX_DEPTH and node:
+            return f"is nested more than {MAX_DEPTH} levels deep"
+        stack.extend((child, depth + 1) for child in children)
+    return None
+
+
+# -- reading objects ---------------------------------------------------------------------
+
+
+Reader = Callable[[object], "tuple[object | None, list[FieldError]]"]
+
+
+def _reader(kind: str) -> Reader | None:
+    """The reader of a kind in :data:`MODEL_KINDS` (analysis imported on first use)."""
+    if kind == "Rollout":
+        return read_rollout
+    if kind in ("AnalysisTemplate", "ClusterAnalysisTemplate"):
+        from .core._analysis import read_analysis_template
+
+        return read_analysis_template
+    if kind == "AnalysisRun":
+        from .core._analysis import read_analysis_run
+
+        return read_analysis_run
+    return None
+
+
+@attrs.define
+class _Entry:
+    """A document (or List item) while the files are being read."""
+
+    index: int
+    item: int | None = None
+    document: Document | None = None
+    errors: list[FieldError] = attrs.Factory(list)  # paths inside the object
+    doc_errors: list[tuple[str, Severity]] = attrs.Factory(list)  # about the document
+    model: object = None  # read even with errors, for the reference checks
+    check_references: bool = False
+
+    def error(self, path: str, message: str, severity: Severity = "error") -> None:
+        if self.item is not None:
+            path = f"items[{self.item}].{path}" if path else f"items[{self.item}]"
+        if path:
+            self.errors.append(FieldError(path, message, severity))
+        else:
+            self.doc_errors.append((message, severity))
+
+
+@attrs.define
+class _File:
+    name: str
+    entries: list[_Entry] = attrs.Factory(list)
+    errors: list[FieldError] = attrs.Factory(list)
+
+    @property
+    def multi(self) -> bool:
+        return len({e.index for e in self.entries}) > 1
+
+    def location(self, index: int) -> str:
+        return f"{self.name}#{index}" if self.multi else self.name
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.files: list[_File] = []
+
+    def add_file_error(self, file: str, message: str, severity: Severity = "error") -> None:
+        self.files.append(_File(file, errors=[FieldError(file, message, severity)]))
+
+    def add_source(self, file: str, content: str | bytes) -> None:
+        record = _File(file)
+        self.files.append(record)
+        if isinstance(content, bytes):
+            text, problem = _decode(content)
+            if text is None:
+                record.errors.append(FieldError(file, problem or "cannot decode"))
+                return
+        else:
+            text = content
+        if file.endswith(".json"):
+            loaded, stop = _load_json(text)
+        else:
+            loaded, stop = _load_yaml(text)
+        for index, data, duplicates in loaded:
+            if data is None:
+                continue  # an empty document, as between two `---`
+            entry = _Entry(index)
+            record.entries.append(entry)
+            for message in duplicates:
+                entry.error("", message)
+            self._add_value(record, entry, data)
+        if stop is not None:
+            record.errors.append(FieldError(file, stop))
+
+    def _add_value(self, record: _File, entry: _Entry, data: object) -> None:
+        if not isinstance(data, dict):
+            entry.error("", f"must be an object with apiVersion and kind, got {_type(data)}")
+            return
+        if (why := _oversized(data)) is not None:
+            entry.error("", why)
+            return
+        kind = data.get("kind")
+        items = data.get("items")
+        if isinstance(kind, str) and kind.endswith("List") and isinstance(items, list):
+            # `kubectl get ... -o yaml` writes a List; its items are the objects
+            first = True
+            for i, item in enumerate(items):
+                item_entry = entry if first else _Entry(entry.index)
+                if not first:
+                    record.entries.append(item_entry)
+                item_entry.item = i
+                first = False
+                if isinstance(item, dict):
+                    self._add_object(record.name, item_entry, item)
+                else:
+                    item_entry.error("", f"must be an object, got {_type(item)}")
+            return
+        self._add_object(record.name, entry, data)
+
+    def _add_object(self, file: str, entry: _Entry, obj: dict[str, Any]) -> None:
+        kind, api_version = obj.get("kind"), obj.get("apiVersion")
+        metadata = obj.get("metadata")
+        metadata = metadata if isinstance(metadata, Mapping) else {}
+        name, namespace = metadata.get("name"), metadata.get("namespace")
+        document = Document(
+            file=file,
+            index=entry.index,
+            kind=kind if isinstance(kind, str) else "",
+            api_version=api_version if isinstance(api_version, str) else "",
+            name=name if isinstance(name, str) else "",
+            namespace=namespace if isinstance(namespace, str) else None,
+            raw=obj,
+            item=entry.item,
+        )
+        entry.document = document
+        if not isinstance(kind, str) or kind not in MODEL_KINDS:
+            self._check_plain(entry, obj)
+            return
+        try:
+            reader = _reader(kind)
+            assert reader is not None
+            model, errors = reader(obj)
+        except Exception as exc:  # a bug in a reader must not stop the others
+            entry.error("", f"internal error while reading this {kind}: "
+                            f"{type(exc).__name__}: {exc}")
+            return
+        for error in errors:
+            entry.error(error.path, error.message, error.severity)
+        entry.model = model
+        failed = any(e.severity == "error" for e in errors)
+        if not failed:
+            entry.document = attrs.evolve(document, parsed=model)
+        entry.check_references = model is not None and (
+            not failed or (isinstance(model, Rollout) and _steps_intact(obj, model))
+        )
+
+    def _check_plain(self, entry: _Entry, obj: dict[str, Any]) -> None:
+        """Kinds kept as plain data: the header only."""
+        kind, api_version = obj.get("kind"), obj.get("apiVersion")
+        if kind is None or kind == "":
+            entry.error("kind", "is required")
+        elif not isinstance(kind, str):
+            entry.error("kind", f"must be a string, got {_type(kind)}")
+        if api_version is None or api_version == "":
+            entry.error("apiVersion", "is required")
+        elif not isinstance(api_version, str):
+            entry.error("apiVersion", f"must be a string, got {_type(api_version)}")
+        elif kind == "Experiment" and api_version not in API_GROUPS:
+            entry.error(
+                "apiVersion", f"must be one of {', '.join(API_GROUPS)}, got {api_version!r}"
+            )
+        if not isinstance(kind, str) or not kind:
+            return
+        if kind not in RAW_KINDS:
+            import difflib
+
+            close = difflib.get_close_matches(kind, sorted(MODEL_KINDS | RAW_KINDS), 1, 0.75)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            entry.error("kind", f"{kind!r} is not a kind progressive reads (ignored){hint}",
+                        "warning")
+            return
+        metadata = obj.get("metadata")
+        if not isinstance(metadata, Mapping):
+            entry.error("metadata", "is required" if metadata is None
+                        else f"must be an object, got {_type(metadata)}")
+            return
+        name, namespace = metadata.get("name"), metadata.get("namespace")
+        if not isinstance(name, str) or not name:
+            if metadata.get("generateName") is None:
+                entry.error("metadata.name", "is required" if name is None or name == ""
+                            else f"must be a string, got {_type(name)}")
+        if namespace is not None and not isinstance(namespace, str):
+            entry.error("metadata.namespace", f"must be a string, got {_type(namespace)}")
+
+    # -- across documents --------------------------------------------------------------
+    def finish(self, cluster_may_have_more: bool) -> Documents:
+        entries = [e for f in self.files for e in f.entries]
+        located = {id(e): f.location(e.index) for f in self.files for e in f.entries}
+        self._check_duplicates(entries, located)
+        self._check_references(entries, cluster_may_have_more)
+        documents: list[Document] = []
+        problems: list[Problem] = []
+        for record in self.files:
+            multi = record.multi
+            for entry in record.entries:
+                document = entry.index if multi else None
+                location = record.location(entry.index)
+                if entry.document is not None:
+                    documents.append(entry.document)
+                for message, severity in entry.doc_errors:
+                    problems.append(
+                        Problem(record.name, FieldError(location, message, severity), document)
+                    )
+                problems.extend(Problem(record.name, e, document) for e in entry.errors)
+            problems.extend(Problem(record.name, e) for e in record.errors)
+        return Documents(tuple(f.name for f in self.files), tuple(documents), tuple(problems))
+
+    @staticmethod
+    def _check_duplicates(entries: list[_Entry], located: dict[int, str]) -> None:
+        first: dict[tuple[str, str, str], _Entry] = {}
+        for entry in entries:
+            doc = entry.document
+            if doc is None or not doc.kind or not doc.name:
+                continue
+            scope = "" if doc.kind == "ClusterAnalysisTemplate" else doc.namespace or ""
+            key = (doc.kind, scope, doc.name)
+            if key not in first:
+                first[key] = entry
+                continue
+            earlier = first[key]
+            where = located[id(earlier)]
+            if earlier.item is not None:
+                where += f" items[{earlier.item}]"
+            entry.error(
+                "metadata.name",
+                f"another {doc.kind} named {doc.name!r} is in {where} "
+                "(applying both keeps only the last)",
+                "warning",
+            )
+
+    @staticmethod
+    def _check_references(entries: list[_Entry], cluster_may_have_more: bool) -> None:
+        def docs(kind: str) -> list[tuple[_Entry, Document]]:
+            return [(e, e.document) for e in entries
+                    if e.document is not None and e.document.kind == kind]
+
+        def same_namespace(a: str | None, b: str | None) -> bool:
+            return a is None or b is None or a == b
+
+        def pool(kind: str, namespace: str | None) -> dict[str, AnalysisTemplate | None]:
+            """Templates by name; None for one that exists but could not be read."""
+            return {
+                d.name: _template(e.model) if e.check_references else None
+                for e, d in docs(kind)
+                if d.name and (kind != "AnalysisTemplate" or same_namespace(namespace, d.namespace))
+            }
+
+        cluster: TemplatePool = pool("ClusterAnalysisTemplate", None)
+        for entry, document in docs("Rollout"):
+            if not entry.check_references or not isinstance(entry.model, Rollout):
+                continue
+            namespace = document.namespace
+            services = {
+                d.name for _, d in docs("Service") if same_namespace(namespace, d.namespace)
+            }
+            for error in check_references(
+                entry.model,
+                pool("AnalysisTemplate", namespace),
+                cluster,
+                services,
+                cluster_may_have_more=cluster_may_have_more,
+            ):
+                entry.error(error.path, error.message, error.severity)
+        for kind in ("AnalysisTemplate", "ClusterAnalysisTemplate"):
+            for entry, document in docs(kind):
+                template = _template(entry.model) if entry.check_references else None
+                if template is None:
+                    continue
+                for error in check_template_references(
+                    template,
+                    pool("AnalysisTemplate", document.namespace),
+                    cluster,
+                    cluster_may_have_more=cluster_may_have_more,
+                ):
+                    entry.error(error.path, error.message, error.severity)
+
+
+def _template(model: object) -> AnalysisTemplate | None:
+    from .core._analysis import AnalysisTemplate
+
+    return model if isinstance(model, AnalysisTemplate) else None
+
+
+def _steps_intact(obj: Mapping[str, Any], rollout: Rollout) -> bool:
+    """Whether every canary step was read: the step indexes of a Rollout read with errors
+    (steps with errors are dropped) then still match the manifest's."""
+    canary = rollout.canary
+    if canary is None:
+        return True
+    try:
+        steps = obj["spec"]["strategy"]["canary"]["steps"]
+    except (KeyError, TypeError, IndexError):
+        return True
+    return not isinstance(steps, list) or len(steps) == len(canary.steps)
+
+
+def _type(value: object) -> str:
+    """A type name as the core's readers write it (``got list``)."""
+    return "null" if value is None else type(value).__name__
