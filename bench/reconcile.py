@@ -50,8 +50,11 @@ def canary(steps: int) -> dict[str, Any]:
 def blue_green() -> dict[str, Any]:
     manifest = canary(1)
     manifest["spec"]["strategy"] = {
-        "blueGreen": {"activeService": "active", "previewService": "preview",
-                      "autoPromotionEnabled": False}
+        "blueGreen": {
+            "activeService": "active",
+            "previewService": "preview",
+            "autoPromotionEnabled": False,
+        }
     }
     return manifest
 
@@ -136,13 +139,17 @@ def main() -> None:
     ]:
         result = measure(mid_update(manifest), args.calls)
         figures[name] = result
-        print(f"reconcile() {name:<16} median {result['median_us']:>7} us   "
-              f"p99 {result['p99_us']:>7} us   ({args.calls} calls)")
+        print(
+            f"reconcile() {name:<16} median {result['median_us']:>7} us   "
+            f"p99 {result['p99_us']:>7} us   ({args.calls} calls)"
+        )
     sim = whole_simulation()
     if sim is not None:
         figures["simulate_custom_strategy"] = sim
-        print(f"simulate examples/custom-strategy: {sim['wall_ms']} ms wall for "
-              f"{sim['virtual_s']} virtual seconds, final phase {sim['phase']}")
+        print(
+            f"simulate examples/custom-strategy: {sim['wall_ms']} ms wall for "
+            f"{sim['virtual_s']} virtual seconds, final phase {sim['phase']}"
+        )
     print(json.dumps({"bench": "reconcile", **figures}))
 
 

@@ -151,10 +151,36 @@ SEEDS = [CANARY, BLUE_GREEN]
 PATHS = [(i, p) for i, seed in enumerate(SEEDS) for p in _paths(seed)]
 
 ODD_STRINGS = [
-    "", " ", "0", "-1", "1e400", "NaN", "25%", "100%", "101%", "-5%", "%", "0%",
-    "1m30s", "1h", "-1s", "1.5s", "1x", "10" * 30, "²", "²%", "٣%", "null", "~",
-    "true", "{{args.x}}", "\x00", "\ufffd", "\U0001f680",
-    "é" * 100, "a" * 10_000,
+    "",
+    " ",
+    "0",
+    "-1",
+    "1e400",
+    "NaN",
+    "25%",
+    "100%",
+    "101%",
+    "-5%",
+    "%",
+    "0%",
+    "1m30s",
+    "1h",
+    "-1s",
+    "1.5s",
+    "1x",
+    "10" * 30,
+    "²",
+    "²%",
+    "٣%",
+    "null",
+    "~",
+    "true",
+    "{{args.x}}",
+    "\x00",
+    "\ufffd",
+    "\U0001f680",
+    "é" * 100,
+    "a" * 10_000,
 ]
 HUGE = [10**30, -(10**30), 2**31, 2**31 - 1, 2**63, 2**64, 10**18 + 1, 1_000_001]
 
@@ -186,9 +212,12 @@ deep = st.builds(
 junk = st.one_of(
     st.recursive(
         scalars,
-        lambda inner: st.lists(inner, max_size=4)
-        | st.dictionaries(st.text(max_size=12) | st.sampled_from(["name", "spec", "steps"]),
-                          inner, max_size=4),
+        lambda inner: (
+            st.lists(inner, max_size=4)
+            | st.dictionaries(
+                st.text(max_size=12) | st.sampled_from(["name", "spec", "steps"]), inner, max_size=4
+            )
+        ),
         max_leaves=20,
     ),
     deep,
@@ -307,7 +336,7 @@ def spliced(draw: st.DrawFn) -> bytes:
         if draw(st.booleans()):
             data[at:at] = chunk
         else:
-            data[at:at + len(chunk)] = chunk
+            data[at : at + len(chunk)] = chunk
     return bytes(data)
 
 
@@ -347,9 +376,30 @@ def test_invalid_utf8_is_a_problem_not_an_exception(tmp_path: Path) -> None:
 # -- every field, every wrong type ------------------------------------------------------------
 
 WRONG = [
-    None, True, False, 0, -1, 1.5, math.nan, math.inf, -math.inf,
-    10**30, -(10**30), 2**63, 10**400, "", "x", "-1", "²%", "9" * 5000 + "%",
-    [], {}, [1], {"a": 1}, [None], {"name": None},
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1.5,
+    math.nan,
+    math.inf,
+    -math.inf,
+    10**30,
+    -(10**30),
+    2**63,
+    10**400,
+    "",
+    "x",
+    "-1",
+    "²%",
+    "9" * 5000 + "%",
+    [],
+    {},
+    [1],
+    {"a": 1},
+    [None],
+    {"name": None},
     _nest(250, [True, False], "deep"),
 ]
 

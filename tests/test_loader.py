@@ -590,8 +590,7 @@ def test_both_yaml_readers_answer_alike(padding: str) -> None:
 
 def test_alias_bombs_are_refused() -> None:
     bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n"
-        for i in range(6)
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(6)
     )
     docs = load_text(bomb)
     assert lines(docs) == ["m.yaml: has more than 1000000 values once YAML aliases are expanded"]
@@ -683,8 +682,10 @@ def test_args_without_value_must_be_supplied() -> None:
 
 
 def test_args_no_template_declares_are_warnings() -> None:
-    rollout = ROLLOUT.replace("{name: service-name, value: app-canary}",
-                              "{name: service-name, value: a}, {name: servce, value: b}")
+    rollout = ROLLOUT.replace(
+        "{name: service-name, value: app-canary}",
+        "{name: service-name, value: a}, {name: servce, value: b}",
+    )
     docs = load_text("---\n".join([rollout, TEMPLATE, SERVICES]))
     assert lines(docs) == [
         "m.yaml#0: spec.strategy.canary.steps[1].analysis.args[1].name: no template declares "

@@ -255,9 +255,7 @@ class Documents:
 # -- entry points ------------------------------------------------------------------------
 
 
-def load_documents(
-    paths: Iterable[str | Path], *, cluster_may_have_more: bool = True
-) -> Documents:
+def load_documents(paths: Iterable[str | Path], *, cluster_may_have_more: bool = True) -> Documents:
     """Read manifest files and folders; never raises for bad content.
 
     Args:
@@ -347,9 +345,12 @@ def _expand(given: str | Path) -> Iterator[tuple[str, str | _Unreadable | None]]
     for where, message in failures:
         yield where, _Unreadable(message)
     if not found and not failures:
-        yield name, _Unreadable(
-            f"no {', '.join(MANIFEST_SUFFIXES[:-1])} or {MANIFEST_SUFFIXES[-1]} files found",
-            "warning",
+        yield (
+            name,
+            _Unreadable(
+                f"no {', '.join(MANIFEST_SUFFIXES[:-1])} or {MANIFEST_SUFFIXES[-1]} files found",
+                "warning",
+            ),
         )
     for _, full in sorted(found):
         yield full, full
@@ -459,9 +460,14 @@ def _yaml_error(exc: yaml.YAMLError, text: str) -> str:
         where = _at(exc.problem_mark) or _at(exc.context_mark)
         message = f"{where}: {problem}" if where else problem
         context, mark = exc.context, exc.context_mark
-        if context and mark is not None and mark is not exc.problem_mark and (
-            exc.problem_mark is None
-            or (mark.line, mark.column) != (exc.problem_mark.line, exc.problem_mark.column)
+        if (
+            context
+            and mark is not None
+            and mark is not exc.problem_mark
+            and (
+                exc.problem_mark is None
+                or (mark.line, mark.column) != (exc.problem_mark.line, exc.problem_mark.column)
+            )
         ):
             message += f" ({context} at {_at(mark)})"
         elif context and not where:
@@ -704,8 +710,9 @@ class _Builder:
             assert reader is not None
             model, errors = reader(obj)
         except Exception as exc:  # a bug in a reader must not stop the others
-            entry.error("", f"internal error while reading this {kind}: "
-                            f"{type(exc).__name__}: {exc}")
+            entry.error(
+                "", f"internal error while reading this {kind}: {type(exc).__name__}: {exc}"
+            )
             return
         for error in errors:
             entry.error(error.path, error.message, error.severity)
@@ -739,19 +746,26 @@ class _Builder:
 
             close = difflib.get_close_matches(kind, sorted(MODEL_KINDS | RAW_KINDS), 1, 0.75)
             hint = f" (did you mean {close[0]}?)" if close else ""
-            entry.error("kind", f"{kind!r} is not a kind progressive reads (ignored){hint}",
-                        "warning")
+            entry.error(
+                "kind", f"{kind!r} is not a kind progressive reads (ignored){hint}", "warning"
+            )
             return
         metadata = obj.get("metadata")
         if not isinstance(metadata, Mapping):
-            entry.error("metadata", "is required" if metadata is None
-                        else f"must be an object, got {_type(metadata)}")
+            entry.error(
+                "metadata",
+                "is required" if metadata is None else f"must be an object, got {_type(metadata)}",
+            )
             return
         name, namespace = metadata.get("name"), metadata.get("namespace")
         if not isinstance(name, str) or not name:
             if metadata.get("generateName") is None:
-                entry.error("metadata.name", "is required" if name is None or name == ""
-                            else f"must be a string, got {_type(name)}")
+                entry.error(
+                    "metadata.name",
+                    "is required"
+                    if name is None or name == ""
+                    else f"must be a string, got {_type(name)}",
+                )
         if namespace is not None and not isinstance(namespace, str):
             entry.error("metadata.namespace", f"must be a string, got {_type(namespace)}")
 
@@ -804,8 +818,11 @@ class _Builder:
     @staticmethod
     def _check_references(entries: list[_Entry], cluster_may_have_more: bool) -> None:
         def docs(kind: str) -> list[tuple[_Entry, Document]]:
-            return [(e, e.document) for e in entries
-                    if e.document is not None and e.document.kind == kind]
+            return [
+                (e, e.document)
+                for e in entries
+                if e.document is not None and e.document.kind == kind
+            ]
 
         def same_namespace(a: str | None, b: str | None) -> bool:
             return a is None or b is None or a == b

@@ -40,7 +40,7 @@ from .core._commands import promote
 from .core._plan import Plan
 from .core._rollout import Rollout
 from .core._status import Phase
-from .memory import MemoryCluster
+from .memory import MemoryCluster, SimulatedCrash
 from .metrics import ScriptedProvider
 
 __all__ = [
@@ -198,12 +198,10 @@ class _Simulation:
         self.model = Rollout.from_manifest(self.manifest)
         self.clock = VirtualClock()
         self.cluster = MemoryCluster(self.clock, pod_ready_seconds=pod_ready_seconds)
-        self.controller = Controller(
-            self.cluster,
-            clock=self.clock,
-            provider=ScriptedProvider(metrics),
-            on_plan=self._on_plan,
-        )
+        # the metrics stand for the outside world (a Prometheus): they survive restarts
+        self.provider = ScriptedProvider(metrics)
+        self.controller = self._new_controller()
+        self.restarts = 0
         self.ref = Ref.of(self.manifest)
         self.on_record = on_record
         self.timeline: list[TimelineRecord] = []
@@ -220,13 +218,25 @@ class _Simulation:
         if self.recording:
             self.events.extend(a for a in plan.actions if isinstance(a, actions.EmitEvent))
 
-    async def _settle(self, until: float, max_passes: int) -> tuple[bool, int]:
-        result = await self.controller.settle(
-            until=until,
-            max_passes=max_passes,
-            wakeup=self.cluster.next_event_at,
-            after_pass=self._after_pass,
+    def _new_controller(self) -> Controller:
+        return Controller(
+            self.cluster, clock=self.clock, provider=self.provider, on_plan=self._on_plan
         )
+
+    async def _settle(self, until: float, max_passes: int) -> tuple[bool, int]:
+        while True:
+            try:
+                result = await self.controller.settle(
+                    until=until,
+                    max_passes=max_passes,
+                    wakeup=self.cluster.next_event_at,
+                    after_pass=self._after_pass,
+                )
+                break
+            except SimulatedCrash:
+                # the controller died after a write: a new one starts from what was stored
+                self.restarts += 1
+                self.controller = self._new_controller()
         if result.errors:
             first = result.errors[0]
             raise SimulationError(f"reconciling {first.key} failed: {first.error}")
@@ -252,7 +262,9 @@ class _Simulation:
     ) -> SimulationResult:
         self.start = self.clock.now()
         self.recording = True
-        await self.cluster.patch(self.ref, {"spec": {"template": self.model.template}})
+        await self._user_write(
+            self.cluster.patch(self.ref, {"spec": {"template": self.model.template}})
+        )
         until = self.start + max_seconds
         passes_left = max_passes
         promotions = 0
@@ -291,9 +303,21 @@ class _Simulation:
     async def _promote(self, stored: Mapping[str, Any]) -> None:
         spec_patch, status_patch = promote(Rollout.from_manifest(stored))
         if spec_patch:
-            await self.cluster.patch(self.ref, spec_patch)
+            await self._user_write(self.cluster.patch(self.ref, spec_patch))
         if status_patch:
-            await self.cluster.patch(self.ref, status_patch)
+            await self._user_write(self.cluster.patch(self.ref, status_patch))
+
+    async def _user_write(self, write: Awaitable[object]) -> None:
+        """A write by the user (a new template, a promotion), not by the controller.
+
+        Should a simulated crash fall on it, it is the controller that dies: the write
+        stays, and a new controller takes over.
+        """
+        try:
+            await write
+        except SimulatedCrash:
+            self.restarts += 1
+            self.controller = self._new_controller()
 
     async def _create_missing_services(self) -> None:
         names: list[str | None] = []

@@ -26,6 +26,5 @@ def test_both_installed_program_names_run_the_same_cli() -> None:
     # second one on the PATH and runs it as `kubectl progressive`)
     for name in ("progressive", "kubectl-progressive"):
         program = Path(sys.executable).parent / name
-        out = subprocess.run([program, "--help"], capture_output=True, text=True,
-                             check=True).stdout
+        out = subprocess.run([program, "--help"], capture_output=True, text=True, check=True).stdout
         assert "simulate" in out and "demo" in out and "lint" in out

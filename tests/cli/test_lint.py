@@ -208,7 +208,10 @@ def test_as_a_real_process(project: Path) -> None:
     env = {**os.environ, "PYTHONWARNINGS": "error"}
     bad = subprocess.run(
         [sys.executable, "-m", "progressive", "lint", "bad.yaml", "app"],
-        capture_output=True, text=True, env=env, timeout=60,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
     )
     assert bad.returncode == 1, bad.stderr
     assert bad.stdout.splitlines() == BAD_LINES
@@ -219,7 +222,10 @@ def test_as_a_real_process(project: Path) -> None:
     ]
     good = subprocess.run(
         [sys.executable, "-m", "progressive", "lint", "--strict", "-f", "app"],
-        capture_output=True, text=True, env=env, timeout=60,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
     )
     assert (good.returncode, good.stdout) == (0, "")
 
@@ -237,8 +243,6 @@ def test_lint_imports_no_event_loop_and_no_terminal_ui(project: Path) -> None:
         print(sorted({name.split(".")[0] for name in sys.modules} & heavy))
         """
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
-    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

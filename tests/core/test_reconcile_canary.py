@@ -303,3 +303,47 @@ def test_basic_canary_rolls_pods(replicas: int) -> None:
     assert world.rollout.status.phase == Phase.HEALTHY
     assert new_rs(world).replicas == replicas
     assert sum(rs.replicas for rs in world.sets.values()) == replicas
+
+
+def test_progress_deadline_covers_the_final_promotion() -> None:
+    manifest = canary_manifest([{"setWeight": 50}, {"pause": {}}], replicas=4)
+    manifest["spec"]["progressDeadlineSeconds"] = 60
+    world = healthy_world(manifest)
+    world.update_template("app:2")
+    world.settle()  # the canary holds 50%, paused
+    world.auto_ready = False
+    user_promote(world)  # promotion scales it to full size; two pods never come up
+    world.apply(world.plan())
+    assert new_rs(world).replicas == 4 and new_rs(world).available_replicas == 2
+    start = world.now
+    world.now = start + 59
+    world.apply(world.plan())
+    assert world.rollout.status.phase == Phase.PROGRESSING
+    world.now = start + 60
+    world.apply(world.plan())
+    status = world.rollout.status
+    assert status.phase == Phase.DEGRADED
+    assert status.condition("Progressing").reason == "ProgressDeadlineExceeded"
+    assert not status.abort  # progressDeadlineAbort is off: nothing is rolled back
+    # the pods come up after all: progress clears the condition and it promotes
+    world.auto_ready = True
+    world.settle()
+    assert world.rollout.status.phase == Phase.HEALTHY
+
+
+def test_restart_at_replaces_pods_once_stable_first() -> None:
+    world = healthy_world(canary_manifest(STEPS))
+    world.now = 100
+    world.rollout = attrs.evolve(world.rollout, restart_at="1970-01-01T00:02:00Z")
+    plan = world.plan()
+    assert not [a for a in plan.actions if isinstance(a, actions.RestartPods)]
+    assert plan.requeue_at == 120
+    world.apply(plan)
+    world.now = 120
+    plan = world.plan()
+    restarts = [a for a in plan.actions if isinstance(a, actions.RestartPods)]
+    stable = f"app-{world.rollout.status.stable_rs}"
+    assert [(a.name, a.before, a.max_unavailable) for a in restarts] == [(stable, 120.0, 2)]
+    world.apply(plan)
+    assert world.rollout.status.restarted_at == "1970-01-01T00:02:00Z"
+    assert not [a for a in world.plan().actions if isinstance(a, actions.RestartPods)]

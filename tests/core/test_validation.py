@@ -214,8 +214,10 @@ BAD = [
     ),
     pytest.param(
         canary([{"setCanaryScale": {"weight": 20, "replicas": 2}}], **ROUTED),
-        [f"{STEPS}[0].setCanaryScale: must set exactly one of weight, replicas or "
-         "matchTrafficWeight"],
+        [
+            f"{STEPS}[0].setCanaryScale: must set exactly one of weight, replicas or "
+            "matchTrafficWeight"
+        ],
         id="setCanaryScale-two-ways",
     ),
     # -- one action per step -----------------------------------------------------------------
@@ -231,8 +233,9 @@ BAD = [
         id="step-with-two-actions",
     ),
     pytest.param(
-        canary([{"setWeight": 10, "pause": {}, "analysis": {"templates": [{"templateName": "t"}]}}
-                ]),
+        canary(
+            [{"setWeight": 10, "pause": {}, "analysis": {"templates": [{"templateName": "t"}]}}]
+        ),
         [f"{STEPS}[0]: must set exactly one action, got 3: setWeight, pause, analysis"],
         id="step-with-three-actions",
     ),
@@ -299,8 +302,14 @@ def test_the_valid_rows_are_valid() -> None:
     """The table's building blocks are fine on their own: each bad row has one cause."""
     for good in (
         canary([{"setWeight": 10}, {"pause": {"duration": "1m"}}, {"pause": {}}]),
-        canary([{"setHeaderRoute": HEADER}, {"setMirrorRoute": MIRROR},
-                {"setCanaryScale": {"weight": 20}}], **ROUTED),
+        canary(
+            [
+                {"setHeaderRoute": HEADER},
+                {"setMirrorRoute": MIRROR},
+                {"setCanaryScale": {"weight": 20}},
+            ],
+            **ROUTED,
+        ),
         canary(
             canaryService="c", stableService="s", trafficRouting={"nginx": {"stableIngress": "a"}}
         ),
@@ -352,8 +361,9 @@ def test_manifest_errors_compare_as_values() -> None:
 # -- references ---------------------------------------------------------------------------
 
 
-def template(name: str, *args: dict[str, Any], cluster: bool = False,
-             compose: tuple[str, ...] = ()) -> AnalysisTemplate:
+def template(
+    name: str, *args: dict[str, Any], cluster: bool = False, compose: tuple[str, ...] = ()
+) -> AnalysisTemplate:
     spec: dict[str, Any] = {"args": list(args)}
     if compose:
         spec["templates"] = [{"templateName": t} for t in compose]
@@ -393,7 +403,10 @@ BACKGROUND_TEMPLATE = "spec.strategy.canary.analysis.templates[0].templateName"
 )
 def test_missing_templates(may_have_more: bool, severity: str, suffix: str) -> None:
     problems = check_references(
-        analysed(), {"other"}, set(), {"app-canary", "app-stable"},
+        analysed(),
+        {"other"},
+        set(),
+        {"app-canary", "app-stable"},
         cluster_may_have_more=may_have_more,
     )
     assert [(str(e), e.severity) for e in problems] == [
@@ -407,9 +420,10 @@ def test_missing_templates(may_have_more: bool, severity: str, suffix: str) -> N
 
 
 def test_templates_known_by_name_only() -> None:
-    assert check_references(
-        analysed(), {"step"}, {"background"}, None, cluster_may_have_more=False
-    ) == []
+    assert (
+        check_references(analysed(), {"step"}, {"background"}, None, cluster_may_have_more=False)
+        == []
+    )
 
 
 def test_blue_green_analyses_are_checked() -> None:
@@ -444,8 +458,9 @@ def test_args_declared_without_value_must_be_supplied() -> None:
     templates = {"step": template("step", {"name": "service"}, {"name": "limit", "value": "5"})}
     clusters = {"background": template("background", cluster=True)}
     services = {"app-canary", "app-stable"}
-    problems = check_references(analysed(), templates, clusters, services,
-                                cluster_may_have_more=True)
+    problems = check_references(
+        analysed(), templates, clusters, services, cluster_may_have_more=True
+    )
     assert [(str(e), e.severity) for e in problems] == [
         (
             f"{STEPS}[1].analysis.args: missing arg 'service': AnalysisTemplate 'step' declares "
@@ -453,15 +468,21 @@ def test_args_declared_without_value_must_be_supplied() -> None:
             "error",
         )
     ]
-    for supplied in ({"name": "service", "value": "app"},
-                     {"name": "service", "valueFrom": {"podTemplateHashValue": "Latest"}}):
+    for supplied in (
+        {"name": "service", "value": "app"},
+        {"name": "service", "valueFrom": {"podTemplateHashValue": "Latest"}},
+    ):
         rollout = analysed(args=[supplied])
-        assert check_references(rollout, templates, clusters, services,
-                                cluster_may_have_more=True) == []
+        assert (
+            check_references(rollout, templates, clusters, services, cluster_may_have_more=True)
+            == []
+        )
     # supplied without a value is not supplied
     rollout = analysed(args=[{"name": "service"}])
-    assert len(check_references(rollout, templates, clusters, services,
-                                cluster_may_have_more=True)) == 1
+    assert (
+        len(check_references(rollout, templates, clusters, services, cluster_may_have_more=True))
+        == 1
+    )
 
 
 def test_args_of_composed_templates() -> None:
@@ -477,11 +498,13 @@ def test_args_of_composed_templates() -> None:
     ]
     # an unknown composed template might give the value: nothing is claimed
     del templates["inner"]
-    assert check_references(analysed(), templates, clusters, None,
-                            cluster_may_have_more=True) == []
-    assert [str(e) for e in check_template_references(
-        templates["step"], templates, clusters, cluster_may_have_more=False
-    )] == ["spec.templates[0].templateName: AnalysisTemplate 'inner' is not in the loaded files"]
+    assert check_references(analysed(), templates, clusters, None, cluster_may_have_more=True) == []
+    assert [
+        str(e)
+        for e in check_template_references(
+            templates["step"], templates, clusters, cluster_may_have_more=False
+        )
+    ] == ["spec.templates[0].templateName: AnalysisTemplate 'inner' is not in the loaded files"]
 
 
 def test_args_no_template_declares_are_warnings() -> None:
@@ -509,8 +532,10 @@ def test_missing_services_are_warnings() -> None:
             "warning",
         )
     ]
-    assert check_references(analysed(), {"step"}, {"background"}, None,
-                            cluster_may_have_more=False) == []
+    assert (
+        check_references(analysed(), {"step"}, {"background"}, None, cluster_may_have_more=False)
+        == []
+    )
 
 
 def test_the_table_is_not_shared_state() -> None:

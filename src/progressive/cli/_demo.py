@@ -75,8 +75,11 @@ class _View:
             minutes, seconds = divmod(int(record.t), 60)
             text = EVENT_TEXT.get(record.event, record.event)
             if record.event == "SetWeight":
-                text = (f"{record.weight}% of the traffic to the canary" if record.weight < 100
-                        else "all traffic on the new revision")
+                text = (
+                    f"{record.weight}% of the traffic to the canary"
+                    if record.weight < 100
+                    else "all traffic on the new revision"
+                )
             elif record.event == "ScaledDown" and record.phase == "Degraded":
                 text = "canary stack scaled down"
             self.log.append(f"{minutes:02d}:{seconds:02d}  {text}")
@@ -93,8 +96,9 @@ class _View:
             label = step_label(steps[r.step]) if r.step is not None and r.step < len(steps) else ""
             table.add_row("Step", f"{r.step if r.step is not None else '-'}/{r.steps}  {label}")
             stable = 100 - r.weight
-            bar = Text("█" * (stable // 4), style="blue") + Text("█" * (r.weight // 4),
-                                                                   style="magenta")
+            bar = Text("█" * (stable // 4), style="blue") + Text(
+                "█" * (r.weight // 4), style="magenta"
+            )
             table.add_row("Traffic", bar + Text(f"  stable {stable}%  canary {r.weight}%"))
             table.add_row("Pods", f"stable {r.old_replicas}  canary {r.new_replicas}")
         events = Text("\n".join(self.log[-9:]) or "starting...", style="dim")
@@ -113,8 +117,17 @@ async def _run_release(
     view = _View(title, rollout)
     last_t = 0.0
 
-    with Live(view.render(), console=console, refresh_per_second=12, transient=False,
-              auto_refresh=False) if live else _NoLive() as display:
+    with (
+        Live(
+            view.render(),
+            console=console,
+            refresh_per_second=12,
+            transient=False,
+            auto_refresh=False,
+        )
+        if live
+        else _NoLive() as display
+    ):
 
         async def on_record(record: TimelineRecord) -> None:
             nonlocal last_t
@@ -143,8 +156,13 @@ class _NoLive:
 
 
 @click.command("demo")
-@click.option("--speed", type=float, default=40.0, show_default=True,
-              help="Virtual seconds per wall second (0: as fast as possible).")
+@click.option(
+    "--speed",
+    type=float,
+    default=40.0,
+    show_default=True,
+    help="Virtual seconds per wall second (0: as fast as possible).",
+)
 @click.option("--plain", is_flag=True, help="Print events line by line instead of a live view.")
 def demo(speed: float, plain: bool) -> None:
     """Watch two releases of a demo storefront follow the seed's custom strategy.
@@ -158,10 +176,18 @@ def demo(speed: float, plain: bool) -> None:
     live = console.is_terminal and not plain
     documents = _load("rollout.yaml")
     releases = [
-        ("Release 1: storefront 1.8.0 -> 1.9.0", "registry.example/storefront:1.9.0",
-         _load("metrics-pass.yaml"), "Healthy"),
-        ("Release 2: storefront 1.9.0 -> 2.0.0 (burns its error budget)",
-         "registry.example/storefront:2.0.0", _load("metrics-burn.yaml"), "Degraded"),
+        (
+            "Release 1: storefront 1.8.0 -> 1.9.0",
+            "registry.example/storefront:1.9.0",
+            _load("metrics-pass.yaml"),
+            "Healthy",
+        ),
+        (
+            "Release 2: storefront 1.9.0 -> 2.0.0 (burns its error budget)",
+            "registry.example/storefront:2.0.0",
+            _load("metrics-burn.yaml"),
+            "Degraded",
+        ),
     ]
 
     async def main() -> list[SimulationResult]:
@@ -169,14 +195,17 @@ def demo(speed: float, plain: bool) -> None:
         for title, image, metrics, _ in releases:
             if not live:
                 console.print(f"[bold]{title}[/bold]")
-            results.append(await _run_release(console, title, _release(documents, image),
-                                              metrics, speed, live))
+            results.append(
+                await _run_release(console, title, _release(documents, image), metrics, speed, live)
+            )
         return results
 
     results = anyio.run(main)
     for (title, _, _, expected), result in zip(releases, results, strict=True):
         mark = "✔" if result.phase == "Healthy" else "✖"
-        console.print(f"{mark} {title.split(':')[0]}: {result.phase}"
-                      + (f" ({result.message})" if result.phase != "Healthy" else ""))
+        console.print(
+            f"{mark} {title.split(':')[0]}: {result.phase}"
+            + (f" ({result.message})" if result.phase != "Healthy" else "")
+        )
         if result.phase != expected:
             raise click.ClickException(f"expected {expected}, got {result.phase}")

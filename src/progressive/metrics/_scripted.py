@@ -63,10 +63,11 @@ def _is_number(value: object) -> bool:
 def _check(name: str, value: object) -> None:
     if value is None or _is_number(value) or value in _WORDS:
         return
-    if isinstance(value, list | tuple) and all(_is_number(v) for v in value):
+    if isinstance(value, list | tuple) and all(_is_number(v) or v == "NaN" for v in value):
         return
     raise ValueError(
-        f"metric {name!r}: {value!r} is not a number, a list of numbers, null, 'NaN' or 'error'"
+        f"metric {name!r}: {value!r} is not a number, a list of numbers (or 'NaN'), null, "
+        "'NaN' or 'error'"
     )
 
 
@@ -76,5 +77,5 @@ def _convert(value: object) -> object | MeasurementError:
     if value == "NaN":
         return math.nan
     if isinstance(value, list | tuple):
-        return [float(v) for v in value]
+        return [math.nan if v == "NaN" else float(v) for v in value]
     return value
