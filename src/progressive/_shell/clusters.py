@@ -9,11 +9,12 @@ in-memory implementation; a kubernetes-asyncio one comes later.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from typing import Any, Final, Protocol
 
 import attrs
+
+from ..core._commands import merge_patch
 
 __all__ = [
     "AlreadyExists",
@@ -125,19 +126,6 @@ class Cluster(Protocol):
             Conflict: ``obj``'s ``metadata.resourceVersion`` is set and stale.
         """
         ...
-
-
-def merge_patch(target: object, patch: object) -> Any:
-    """RFC 7386 JSON merge patch: objects merge, ``None`` deletes, the rest replaces."""
-    if not isinstance(patch, Mapping):
-        return copy.deepcopy(patch)
-    out: dict[str, Any] = dict(target) if isinstance(target, Mapping) else {}
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = merge_patch(out.get(key), value)
-    return out
 
 
 def owner_reference(

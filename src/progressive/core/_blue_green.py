@@ -28,7 +28,7 @@ from ._revisions import (
 )
 from ._rollout import Rollout
 from ._status import PauseReason, RolloutStatus
-from ._verdicts import judge_run
+from ._verdicts import Verdict, judge_run
 
 __all__ = ["BlueGreenOutcome", "plan_blue_green"]
 
@@ -95,20 +95,14 @@ def plan_blue_green(b: Builder, rollout: Rollout, rev: Revisions) -> BlueGreenOu
         if new_rs.available_replicas < preview_count:
             waiting = "waiting for preview pods to become available"
         else:
-            passed = True
-            if bg.pre_promotion_analysis is not None and not status.promote_full:
-                name = run_name(rollout, rev, revision, "-pre")
-                keep.add(name)
-                start = CreateAnalysisRun(
-                    name, "PrePromotion", bg.pre_promotion_analysis, rev.stable_hash, rev.new_hash
+            status, verdict = _promotion_analysis(
+                b, rollout, rev, status, revision, keep, "PrePromotion"
+            )
+            if verdict == "aborted":
+                return plan_blue_green(
+                    b, attrs.evolve(rollout, status=status), attrs.evolve(rev, status=status)
                 )
-                status, verdict = judge_run(b, status, name, "pre-promotion analysis", start)
-                passed = verdict == "passed"
-                if verdict == "aborted":
-                    return plan_blue_green(
-                        b, attrs.evolve(rollout, status=status), attrs.evolve(rev, status=status)
-                    )
-            if passed:
+            if verdict == "passed":
                 status, go = _gate(b, rollout, status) if not full else (status, True)
         if go or status.promote_full:
             new_rs = b.scale(new_rs, replicas)
@@ -130,20 +124,14 @@ def plan_blue_green(b: Builder, rollout: Rollout, rev: Revisions) -> BlueGreenOu
             if status.has_pause(PauseReason.BLUE_GREEN)
             else status
         )
-        passed = True
-        if bg.post_promotion_analysis is not None and not status.promote_full:
-            name = run_name(rollout, rev, revision, "-post")
-            keep.add(name)
-            start = CreateAnalysisRun(
-                name, "PostPromotion", bg.post_promotion_analysis, rev.stable_hash, rev.new_hash
+        status, verdict = _promotion_analysis(
+            b, rollout, rev, status, revision, keep, "PostPromotion"
+        )
+        if verdict == "aborted":
+            return plan_blue_green(
+                b, attrs.evolve(rollout, status=status), attrs.evolve(rev, status=status)
             )
-            status, verdict = judge_run(b, status, name, "post-promotion analysis", start)
-            passed = verdict == "passed"
-            if verdict == "aborted":
-                return plan_blue_green(
-                    b, attrs.evolve(rollout, status=status), attrs.evolve(rev, status=status)
-                )
-        if passed:
+        if verdict == "passed":
             b.delay_scale_down(stable_rs, bg.scale_down_delay_seconds)
             status = attrs.evolve(status, stable_rs=rev.new_hash, promote_full=False)
             b.event("RolloutCompleted", f"Revision {revision} is stable")
@@ -193,3 +181,26 @@ def _gate(b: Builder, rollout: Rollout, status: RolloutStatus) -> tuple[RolloutS
             return _state.end_pause(status, PauseReason.BLUE_GREEN), True
         b.at(due)
     return status, False
+
+
+def _promotion_analysis(
+    b: Builder,
+    rollout: Rollout,
+    rev: Revisions,
+    status: RolloutStatus,
+    revision: int,
+    keep: set[str],
+    kind: str,
+) -> tuple[RolloutStatus, Verdict]:
+    """The pre- or post-promotion analysis (``kind``): passed when there is none."""
+    bg = rollout.blue_green
+    assert bg is not None and rev.stable_hash is not None
+    pre = kind == "PrePromotion"
+    analysis = bg.pre_promotion_analysis if pre else bg.post_promotion_analysis
+    if analysis is None or status.promote_full:
+        return status, "passed"
+    name = run_name(rollout, rev, revision, "-pre" if pre else "-post")
+    keep.add(name)
+    start = CreateAnalysisRun(name, kind, analysis, rev.stable_hash, rev.new_hash)
+    label = "pre-promotion analysis" if pre else "post-promotion analysis"
+    return judge_run(b, status, name, label, start)

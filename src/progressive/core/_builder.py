@@ -119,23 +119,11 @@ class Builder:
                 return seen
         for action in self._buckets["scale_up"]:
             if isinstance(action, CreateReplicaSet) and action.name == rs.name:
-                return ReplicaSetView(
-                    action.name,
-                    action.pod_template_hash,
-                    action.revision,
-                    action.replicas,
-                    0,
-                    0,
-                    None,
-                    self.now,
-                )
+                return self._created(action)
         return rs
 
-    def create(self, action: CreateReplicaSet) -> ReplicaSetView:
-        self.add("scale_up", action)
-        self.event(
-            "NewReplicaSet", f"Created ReplicaSet {action.name} (revision {action.revision})"
-        )
+    def _created(self, action: CreateReplicaSet) -> ReplicaSetView:
+        """The view of a ReplicaSet this plan creates: no pod ready yet."""
         return ReplicaSetView(
             action.name,
             action.pod_template_hash,
@@ -146,6 +134,13 @@ class Builder:
             None,
             self.now,
         )
+
+    def create(self, action: CreateReplicaSet) -> ReplicaSetView:
+        self.add("scale_up", action)
+        self.event(
+            "NewReplicaSet", f"Created ReplicaSet {action.name} (revision {action.revision})"
+        )
+        return self._created(action)
 
     def point(self, service: str | None, pod_hash: str) -> None:
         if service and self.observed.services.get(service) != pod_hash:

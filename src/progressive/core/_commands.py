@@ -8,13 +8,14 @@ patches for the main resource and for its status subresource.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
 from ._rollout import Rollout
 from ._times import format_time
 
-__all__ = ["abort", "pause", "promote", "restart", "retry"]
+__all__ = ["abort", "merge_patch", "pause", "promote", "restart", "retry"]
 
 Patch = dict[str, Any]
 
@@ -59,14 +60,14 @@ def restart(rollout: Rollout, at: float) -> tuple[Patch, Patch]:
     return {"spec": {"restartAt": format_time(at)}}, {}
 
 
-def merge_patch(target: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
-    """RFC 7386 JSON merge patch: ``None`` deletes, mappings merge, the rest replaces."""
-    out = dict(target)
+def merge_patch(target: object, patch: object) -> Any:
+    """RFC 7386 JSON merge patch: objects merge, ``None`` deletes, the rest replaces."""
+    if not isinstance(patch, Mapping):
+        return copy.deepcopy(patch)
+    out: dict[str, Any] = dict(target) if isinstance(target, Mapping) else {}
     for key, value in patch.items():
         if value is None:
             out.pop(key, None)
-        elif isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = merge_patch(out[key], value)
         else:
-            out[key] = value
+            out[key] = merge_patch(out.get(key), value)
     return out
