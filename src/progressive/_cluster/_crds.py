@@ -1,0 +1,208 @@
+"""The CRDs of the traffic routers, read at test time from the Go modules that publish
+them (never copied into this repository), and their installation.
+
+* Istio: ``istio.io/api``, ``kubernetes/customresourcedefinitions.gen.yaml``;
+  VirtualService and DestinationRule by default (v1 stored; v1beta1, v1alpha3 served).
+* Gateway API: ``sigs.k8s.io/gateway-api``, the standard channel's ``config/crd/standard``
+  files of HTTPRoute, GRPCRoute, Gateway, GatewayClass and ReferenceGrant (not the
+  ``_vap_`` file, a ValidatingAdmissionPolicy).
+* SMI TrafficSplit: ``github.com/servicemeshinterface/smi-sdk-go`` ``crds/split.yaml``,
+  the only TrafficSplit CRD the module proxy serves (linkerd-smi is refused there).  It is
+  an ``apiextensions.k8s.io/v1beta1`` CRD, which Kubernetes stopped serving in 1.22, so
+  it is converted to ``v1`` here (:func:`smi_v1beta1_to_v1`).  The file lists v1alpha1 to
+  v1alpha4 and serves v1alpha4 alone; with ``serve_all_versions`` (the default) all four
+  are served, v1alpha4 stored, no conversion (``strategy: None``, as the file has none),
+  each with the file's one schema, except that v1alpha1's ``weight`` is an
+  int-or-string, its Go type there being a ``resource.Quantity``.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import yaml
+
+from ._errors import ControlPlaneError
+from ._gomod import module_download
+from ._rest import Kubeconfig, KubeRest
+
+__all__ = [
+    "GATEWAY_API_RESOURCES",
+    "ISTIO_KINDS",
+    "CrdSources",
+    "gateway_api_crds",
+    "install_crds",
+    "istio_crds",
+    "router_crds",
+    "smi_crds",
+    "smi_v1beta1_to_v1",
+]
+
+ISTIO_KINDS = ("VirtualService", "DestinationRule")
+GATEWAY_API_RESOURCES = (
+    "httproutes",
+    "grpcroutes",
+    "gateways",
+    "gatewayclasses",
+    "referencegrants",
+)
+
+_CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+
+# libyaml parses Istio's 20,000-line file in a fraction of the pure-Python time
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@attrs.frozen
+class CrdSources:
+    """The module versions the CRDs are read from."""
+
+    istio_api: str = "v1.32.0"
+    gateway_api: str = "v1.6.3"  # v1.7 needs go >= 1.27
+    smi_sdk: str = "v0.5.0"
+
+
+def _load_all(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as handle:
+        return [doc for doc in yaml.load_all(handle, Loader=_Loader) if isinstance(doc, dict)]
+
+
+def _is_crd(doc: dict[str, Any]) -> bool:
+    return doc.get("kind") == "CustomResourceDefinition"
+
+
+def istio_crds(version: str, kinds: Sequence[str] = ISTIO_KINDS) -> list[dict[str, Any]]:
+    path = module_download("istio.io/api", version).dir / "kubernetes"
+    docs = _load_all(path / "customresourcedefinitions.gen.yaml")
+    found = [d for d in docs if _is_crd(d) and d["spec"]["names"]["kind"] in kinds]
+    missing = set(kinds) - {d["spec"]["names"]["kind"] for d in found}
+    if missing:
+        raise ControlPlaneError(f"istio.io/api {version} has no CRD for {sorted(missing)}")
+    return found
+
+
+def gateway_api_crds(
+    version: str, resources: Sequence[str] = GATEWAY_API_RESOURCES
+) -> list[dict[str, Any]]:
+    folder = module_download("sigs.k8s.io/gateway-api", version).dir / "config/crd/standard"
+    docs: list[dict[str, Any]] = []
+    for resource in resources:
+        path = folder / f"gateway.networking.k8s.io_{resource}.yaml"
+        if not path.is_file():
+            raise ControlPlaneError(f"sigs.k8s.io/gateway-api {version} has no {path.name}")
+        docs += [d for d in _load_all(path) if _is_crd(d)]
+    return docs
+
+
+def smi_v1beta1_to_v1(crd: dict[str, Any], *, serve_all_versions: bool) -> dict[str, Any]:
+    """An ``apiextensions.k8s.io/v1beta1`` CRD as a ``v1`` one: the top-level
+    ``validation`` and ``additionalPrinterColumns`` move into every version, the schema
+    gets the ``type: object`` at its root that v1 requires.  With
+    ``serve_all_versions`` every listed version is served (the stored one stays)."""
+    spec = crd["spec"]
+    schema = copy.deepcopy(spec.get("validation", {}).get("openAPIV3Schema", {}))
+    schema.setdefault("type", "object")
+    columns = [
+        {
+            "name": column["name"],
+            "type": column["type"],
+            "description": column.get("description", ""),
+            "jsonPath": column["JSONPath"],
+        }
+        for column in spec.get("additionalPrinterColumns", [])
+    ]
+    versions = []
+    for listed in spec["versions"]:
+        version_schema = copy.deepcopy(schema)
+        if listed["name"] == "v1alpha1":
+            _weight_int_or_string(version_schema)
+        versions.append(
+            {
+                "name": listed["name"],
+                "served": bool(listed["served"] or serve_all_versions),
+                "storage": bool(listed["storage"]),
+                "schema": {"openAPIV3Schema": version_schema},
+                "additionalPrinterColumns": copy.deepcopy(columns),
+            }
+        )
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": crd["metadata"]["name"]},
+        "spec": {
+            "group": spec["group"],
+            "scope": spec["scope"],
+            "names": copy.deepcopy(spec["names"]),
+            "versions": versions,
+        },
+    }
+
+
+def _weight_int_or_string(schema: dict[str, Any]) -> None:
+    backends = schema.get("properties", {}).get("spec", {}).get("properties", {}).get("backends")
+    if not backends:
+        return
+    weight = backends.get("items", {}).get("properties", {}).get("weight")
+    if weight is not None:
+        weight.pop("type", None)
+        weight["x-kubernetes-int-or-string"] = True
+
+
+def smi_crds(version: str, *, serve_all_versions: bool = True) -> list[dict[str, Any]]:
+    path = module_download("github.com/servicemeshinterface/smi-sdk-go", version).dir
+    docs = [d for d in _load_all(path / "crds" / "split.yaml") if _is_crd(d)]
+    converted = []
+    for doc in docs:
+        if doc["apiVersion"] == "apiextensions.k8s.io/v1beta1":
+            doc = smi_v1beta1_to_v1(doc, serve_all_versions=serve_all_versions)
+        converted.append(doc)
+    return converted
+
+
+def router_crds(sources: CrdSources | None = None) -> list[dict[str, Any]]:
+    """The CRDs of every router the SDK drives: Istio, Gateway API and SMI."""
+    sources = sources or CrdSources()
+    return [
+        *istio_crds(sources.istio_api),
+        *gateway_api_crds(sources.gateway_api),
+        *smi_crds(sources.smi_sdk),
+    ]
+
+
+def _established(crd: dict[str, Any] | None) -> bool:
+    if crd is None:
+        return False
+    conditions = (crd.get("status") or {}).get("conditions") or []
+    status = {c.get("type"): c.get("status") for c in conditions}
+    return status.get("Established") == "True" and status.get("NamesAccepted") == "True"
+
+
+def install_crds(
+    kubeconfig: Path | Kubeconfig,
+    crds: Iterable[dict[str, Any]] | None = None,
+    *,
+    timeout: float = 60.0,
+) -> list[str]:
+    """Server-side apply ``crds`` (default: :func:`router_crds`) and wait, at most
+    ``timeout`` seconds, until each is Established.  Returns their names."""
+    config = kubeconfig if isinstance(kubeconfig, Kubeconfig) else Kubeconfig.load(kubeconfig)
+    docs = list(router_crds() if crds is None else crds)
+    names = [str(doc["metadata"]["name"]) for doc in docs]
+    deadline = time.monotonic() + timeout
+    with KubeRest(config, timeout=30.0) as rest:
+        for name, doc in zip(names, docs, strict=True):
+            rest.apply(f"{_CRD_PATH}/{name}", doc)
+        pending = list(names)
+        while pending:
+            pending = [n for n in pending if not _established(rest.get(f"{_CRD_PATH}/{n}"))]
+            if not pending:
+                break
+            if time.monotonic() > deadline:
+                raise ControlPlaneError(f"CRDs not Established after {timeout:.0f}s: {pending}")
+            time.sleep(0.2)
+    return names

@@ -1,0 +1,79 @@
+"""A real control plane for the tests in this folder: built from Go modules (once per
+machine, cached by version), brought up once per session on 127.0.0.1 with the routers'
+CRDs, torn down at the end.  A failing test's report carries the tail of every
+component's log."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import AsyncIterator, Generator, Iterator
+
+import pytest
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client import ApiClient
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from progressive._cluster import LocalControlPlane, install_crds
+
+_PLANE = pytest.StashKey[LocalControlPlane]()
+
+
+@pytest.fixture(scope="session")
+def control_plane(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalControlPlane]:
+    """The session's control plane (kubeconfig: ``control_plane.kubeconfig``), with the
+    Istio, Gateway API and SMI CRDs installed and Established."""
+    plane = LocalControlPlane(tmp_path_factory.mktemp("control-plane"), startup_timeout=120.0)
+    request.config.stash[_PLANE] = plane
+    try:
+        plane.up()  # builds first when the binaries are not cached
+        install_crds(plane.kubeconfig, timeout=60.0)
+        yield plane
+    finally:
+        plane.down()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report: pytest.TestReport = yield
+    plane = item.config.stash.get(_PLANE, None)
+    if report.failed and plane is not None:
+        report.sections.append(("control plane logs", plane.log_tails(30)))
+    return report
+
+
+@pytest.fixture
+async def kube_api(control_plane: LocalControlPlane) -> AsyncIterator[ApiClient]:
+    """A kubernetes_asyncio ApiClient for the session's cluster, closed afterwards."""
+    api = await config.new_client_from_config(config_file=str(control_plane.kubeconfig))
+    try:
+        yield api
+    finally:
+        await api.close()
+
+
+@pytest.fixture
+async def namespace(kube_api: ApiClient) -> AsyncIterator[str]:
+    """A fresh namespace (its ``default`` ServiceAccount made, so Pods can be created
+    at once), deleted afterwards without waiting for its finalization."""
+    core = client.CoreV1Api(kube_api)
+    name = f"t-{secrets.token_hex(4)}"
+    await core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    deadline = time.monotonic() + 30.0
+    while True:
+        try:
+            await core.read_namespaced_service_account("default", name)
+            break
+        except ApiException as exc:
+            if exc.status != 404 or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+    try:
+        yield name
+    finally:
+        await core.delete_namespace(name, propagation_policy="Background")
