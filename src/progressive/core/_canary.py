@@ -379,8 +379,9 @@ def _rolling(
         c.max_unavailable,
     )
     for name, replicas in moves.items():
-        if sets[name].replicas != replicas:
-            b.scale(sets[name], replicas)
+        # also when it equals what was observed: that drops a move an earlier step's
+        # evaluation put in this plan (Builder.scale keeps one move per ReplicaSet)
+        b.scale(sets[name], replicas)
 
 
 def _basic_done(
