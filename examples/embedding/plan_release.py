@@ -55,8 +55,7 @@ class World:
         """Carry out one action; return a line describing it (None: nothing to say)."""
         match action:
             case actions.CreateReplicaSet(name=name, replicas=n):
-                self.sets[name] = ReplicaSetView(name, action.pod_template_hash,
-                                                 action.revision, n)
+                self.sets[name] = ReplicaSetView(name, action.pod_template_hash, action.revision, n)
                 return f"create ReplicaSet {name} with {n} pods"
             case actions.ScaleReplicaSet(name=name, replicas=n):
                 self.sets[name] = attrs.evolve(self.sets[name], replicas=n)
@@ -78,8 +77,9 @@ class World:
 
     def pods_become_ready(self) -> None:
         for name, rs in self.sets.items():
-            self.sets[name] = attrs.evolve(rs, ready_replicas=rs.replicas,
-                                           available_replicas=rs.replicas)
+            self.sets[name] = attrs.evolve(
+                rs, ready_replicas=rs.replicas, available_replicas=rs.replicas
+            )
 
 
 def plan_release(manifest: dict[str, Any], new_image: str) -> list[str]:
@@ -115,8 +115,9 @@ def settle(world: World, lines: list[str], *, quiet: bool, max_rounds: int = 500
             # a pause until promoted: this tool promotes, as a reviewer would
             _, patch = promote(world.rollout)
             status = merge_patch(plan.status.to_manifest(), patch["status"])
-            world.rollout = attrs.evolve(world.rollout, paused=False,
-                                         status=RolloutStatus.from_manifest(status))
+            world.rollout = attrs.evolve(
+                world.rollout, paused=False, status=RolloutStatus.from_manifest(status)
+            )
             if not quiet:
                 lines.append(f"  t={world.now:>5.0f}s  (promoted by hand)")
         else:

@@ -9,6 +9,13 @@ pods first, and ``status.replicas/readyReplicas/availableReplicas`` follow the p
 Time comes from a :class:`~progressive._shell.clocks.Clock`; :meth:`next_event_at`
 tells a virtual-clock loop when a pod will next change, so it can jump there.
 
+Jobs (``batch/v1``) run without pods: a Job finishes ``job_seconds`` after it is
+created (``sim.progressive.dev/job-seconds: "30"`` on the Job or its pod template
+overrides it) and succeeds, unless ``sim.progressive.dev/job-result: Failed`` says
+otherwise; its status then reads as a real one (``succeeded``/``failed``, a ``Complete``
+or ``Failed`` condition, ``startTime``, ``completionTime``).  The analysis job provider
+needs nothing else.
+
 Crash injection (:meth:`MemoryCluster.crash_after_actions`) stores a write and then
 raises :class:`SimulatedCrash`, which stands for the controller process dying.
 """
@@ -32,9 +39,13 @@ from ._shell.clusters import (
 )
 from .core._times import format_time, parse_time
 
-__all__ = ["MemoryCluster", "SimulatedCrash"]
+__all__ = ["JOB_RESULT", "JOB_SECONDS", "MemoryCluster", "SimulatedCrash"]
 
 _READY_AT: Final = "sim.progressive.dev/ready-at"
+#: Job annotations (on the Job or its pod template) read by the Job simulator.
+JOB_SECONDS: Final = "sim.progressive.dev/job-seconds"
+JOB_RESULT: Final = "sim.progressive.dev/job-result"  # Complete (default) | Failed
+_JOB_FINISH_AT: Final = "sim.progressive.dev/finish-at"
 _ALPHABET: Final = "bcdfghjklmnpqrstvwxz2456789"
 
 _Kind = tuple[str, str]  # (apiVersion, kind)
@@ -56,11 +67,19 @@ class MemoryCluster:
         clock: where creation times and pod readiness come from (a fresh
             :class:`VirtualClock` by default; share it with the controller).
         pod_ready_seconds: how long a new Pod takes to become Ready.
+        job_seconds: how long a Job runs (unless its annotation says otherwise).
     """
 
-    def __init__(self, clock: Clock | None = None, *, pod_ready_seconds: float = 2.0) -> None:
+    def __init__(
+        self,
+        clock: Clock | None = None,
+        *,
+        pod_ready_seconds: float = 2.0,
+        job_seconds: float = 5.0,
+    ) -> None:
         self.clock: Clock = clock if clock is not None else VirtualClock()
         self.pod_ready_seconds = pod_ready_seconds
+        self.job_seconds = job_seconds
         self._store: dict[_Kind, dict[_Key, dict[str, Any]]] = {}
         self._resource_version = 0
         self._serial = 0
@@ -89,7 +108,7 @@ class MemoryCluster:
         return [_clone(p) for p in self._iter("v1", "Pod") if owned_by(p, uid)]
 
     def next_event_at(self) -> float | None:
-        """When a pod next becomes Ready or Available (None: nothing is pending)."""
+        """When a pod next becomes Ready or Available, or a Job finishes (None: never)."""
         now = self.clock.now()
         times: list[float] = []
         min_ready = {
@@ -102,6 +121,10 @@ class MemoryCluster:
             for t in (ready_at, ready_at + min_ready.get(owner, 0.0)):
                 if t > now:
                     times.append(t)
+        for job in self._iter("batch/v1", "Job"):
+            finish = _annotation_time(job, _JOB_FINISH_AT)
+            if finish is not None and finish > now and not _job_finished(job):
+                times.append(finish)
         return min(times, default=None)
 
     # -- Cluster -------------------------------------------------------------------------
@@ -264,7 +287,60 @@ class MemoryCluster:
                 updated = dict(rs)
                 updated["status"] = status
                 self._put(Ref.of(rs), updated)
+        for job in self._iter("batch/v1", "Job"):
+            self._simulate_job(job, now)
         self._simulated = (now, self._resource_version)
+
+    def _simulate_job(self, job: dict[str, Any], now: float) -> None:
+        if _job_finished(job):
+            return
+        finish = _annotation_time(job, _JOB_FINISH_AT)
+        status = dict(job.get("status") or {})
+        if finish is None:
+            updated = _copy(job)
+            seconds = _job_setting(job, JOB_SECONDS)
+            try:
+                duration = self.job_seconds if seconds is None else max(0.0, float(seconds))
+            except ValueError:
+                duration = self.job_seconds
+            finish = now + duration
+            meta = updated["metadata"]
+            meta.setdefault("annotations", {})[_JOB_FINISH_AT] = format_time(finish)
+            updated["status"] = {"startTime": format_time(now), "active": 1}
+            self._put(Ref.of(job), updated)
+            job, status = updated, dict(updated["status"])
+        if now < finish:
+            return
+        failed = (_job_setting(job, JOB_RESULT) or "Complete") == "Failed"
+        status.pop("active", None)
+        if failed:
+            status.update(
+                failed=1,
+                conditions=[
+                    {
+                        "type": "Failed",
+                        "status": "True",
+                        "reason": "BackoffLimitExceeded",
+                        "message": "Job has reached the specified backoff limit",
+                        "lastTransitionTime": format_time(finish),
+                    }
+                ],
+            )
+        else:
+            status.update(
+                succeeded=1,
+                completionTime=format_time(finish),
+                conditions=[
+                    {
+                        "type": "Complete",
+                        "status": "True",
+                        "lastTransitionTime": format_time(finish),
+                    }
+                ],
+            )
+        updated = dict(job)
+        updated["status"] = status
+        self._put(Ref.of(job), updated)
 
     def _new_pod(self, rs: Mapping[str, Any], now: float) -> dict[str, Any]:
         template = rs["spec"].get("template") or {}
@@ -315,6 +391,29 @@ def _copy(obj: Mapping[str, Any]) -> dict[str, Any]:
 def _ready_at(pod: Mapping[str, Any]) -> float:
     value = parse_time(((pod.get("metadata") or {}).get("annotations") or {}).get(_READY_AT))
     return float("inf") if value is None else value
+
+
+def _annotation_time(obj: Mapping[str, Any], key: str) -> float | None:
+    return parse_time(((obj.get("metadata") or {}).get("annotations") or {}).get(key))
+
+
+def _job_setting(job: Mapping[str, Any], key: str) -> str | None:
+    """An annotation of the Job, else of its pod template."""
+    for meta in (
+        job.get("metadata") or {},
+        ((job.get("spec") or {}).get("template") or {}).get("metadata") or {},
+    ):
+        value = (meta.get("annotations") or {}).get(key)
+        if value is not None:
+            return str(value)
+    return None
+
+
+def _job_finished(job: Mapping[str, Any]) -> bool:
+    conditions = (job.get("status") or {}).get("conditions") or ()
+    return any(
+        c.get("type") in ("Complete", "Failed") and c.get("status") == "True" for c in conditions
+    )
 
 
 def _is_ready(pod: Mapping[str, Any]) -> bool:

@@ -13,11 +13,13 @@ from hypothesis import strategies as st
 from progressive.core._analysis import (
     EMPTY_RESULT_MESSAGE,
     ERROR_RETRY_INTERVAL,
+    NAN_RESULT_MESSAGE,
     AnalysisPhase,
     AnalysisRun,
     AnalysisTemplate,
     Arg,
     MeasurementError,
+    MeasurementOutcome,
     MeasurementRetention,
     Metric,
     TemplateRef,
@@ -137,16 +139,68 @@ def test_measurement_conditions(
 
 @pytest.mark.parametrize("empty", [None, [], ()])
 def test_empty_result_that_a_condition_indexes_is_an_error(empty: object) -> None:
-    m = Metric("m", PROM, success_condition="result[0] < 0.01")
+    # Argo's behaviour, kept under `emptyResult: conditions`
+    m = Metric("m", PROM, success_condition="result[0] < 0.01", empty_result="conditions")
     phase, message = evaluate_measurement(m, empty)
     assert phase is P.ERROR
     expected = f'could not evaluate successCondition "result[0] < 0.01": {EMPTY_RESULT_MESSAGE}'
     assert message == expected
 
 
-def test_empty_result_is_judged_when_the_condition_can_handle_it() -> None:
-    m = Metric("m", PROM, success_condition="len(result) == 0 || result[0] < 1")
+def test_empty_result_is_judged_when_the_conditions_decide() -> None:
+    m = Metric(
+        "m", PROM, success_condition="len(result) == 0 || result[0] < 1", empty_result="conditions"
+    )
     assert evaluate_measurement(m, [])[0] is P.SUCCESSFUL
+
+
+@pytest.mark.parametrize("empty", [None, [], ()])
+@pytest.mark.parametrize(
+    ("success", "failure"),
+    [
+        ("result[0] < 0.01", None),
+        ("len(result) == 0 || result[0] < 1", None),  # Argo's "empty passes" idiom
+        ("all(result, # < 1)", None),  # all() of nothing is true
+        (None, "len(result) > 0 && result[0] > 0.05"),
+        (None, None),  # no condition at all: Successful under Argo
+    ],
+)
+def test_by_default_an_empty_result_never_passes(
+    empty: object, success: str | None, failure: str | None
+) -> None:
+    m = Metric("m", PROM, success_condition=success, failure_condition=failure)
+    assert evaluate_measurement(m, empty) == (
+        P.ERROR,
+        f"{EMPTY_RESULT_MESSAGE} (emptyResult: error)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [("error", P.ERROR), ("failed", P.FAILED), ("inconclusive", P.INCONCLUSIVE)],
+)
+@pytest.mark.parametrize("value", [math.nan, [math.nan], [0.001, math.nan]])
+def test_nan_policy(policy: str, expected: P, value: object) -> None:
+    m = Metric("m", PROM, success_condition="result[0] < 0.01", nan_result=policy)
+    phase, message = evaluate_measurement(m, value)
+    assert phase is expected
+    assert message == f"{NAN_RESULT_MESSAGE} (nanResult: {policy})"
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [("error", P.ERROR), ("failed", P.FAILED), ("inconclusive", P.INCONCLUSIVE)],
+)
+def test_empty_policy(policy: str, expected: P) -> None:
+    m = Metric("m", PROM, success_condition="len(result) == 0", empty_result=policy)
+    assert evaluate_measurement(m, [])[0] is expected
+    assert evaluate_measurement(m, [1.0])[0] is P.FAILED  # data: the conditions judge
+
+
+def test_by_default_nan_never_passes_a_failure_only_condition() -> None:
+    m = Metric("m", PROM, failure_condition="result[0] > 0.05")
+    assert evaluate_measurement(m, [math.nan])[0] is P.ERROR
+    assert evaluate_measurement(m, [0.01])[0] is P.SUCCESSFUL
 
 
 @pytest.mark.parametrize(
@@ -160,9 +214,35 @@ def test_empty_result_is_judged_when_the_condition_can_handle_it() -> None:
         ("!isNaN(result[0]) && result[0] < 0.01", None, P.FAILED),
     ],
 )
-def test_nan_compares_false(success: str | None, failure: str | None, expected: P) -> None:
-    m = Metric("m", PROM, success_condition=success, failure_condition=failure)
+def test_nan_compares_false_when_the_conditions_decide(
+    success: str | None, failure: str | None, expected: P
+) -> None:
+    m = Metric(
+        "m", PROM, success_condition=success, failure_condition=failure, nan_result="conditions"
+    )
     assert evaluate_measurement(m, [math.nan])[0] is expected
+
+
+def test_policies_are_read_written_and_validated() -> None:
+    m = Metric.from_manifest(metric(emptyResult="inconclusive", nanResult="conditions"))
+    assert (m.empty_result, m.nan_result) == ("inconclusive", "conditions")
+    assert Metric.from_manifest(m.to_manifest()) == m
+    assert "emptyResult" not in Metric.from_manifest(metric()).to_manifest()
+    with pytest.raises(ManifestError, match="emptyResult: must be one of error, failed"):
+        Metric.from_manifest(metric(emptyResult="pass"))
+
+
+def test_a_provider_can_judge_a_measurement_itself() -> None:
+    run = new_run(metric(successCondition="result == 1"))
+    run = record(run, "m", MeasurementOutcome(P.FAILED, 0, "job failed"), 0.0)
+    result = run.result("m")
+    assert result is not None and result.phase is P.FAILED
+    assert (result.last and result.last.value, result.last and result.last.message) == (
+        0,
+        "job failed",
+    )
+    with pytest.raises(ValueError, match="completed"):
+        MeasurementOutcome(P.RUNNING)
 
 
 @pytest.mark.parametrize(
@@ -943,3 +1023,15 @@ def test_engine_invariants(fields: dict[str, Any], outcomes: list[object]) -> No
         assert len(result.measurements) <= 3
         assert run.completed == result.phase.completed
         assert AnalysisRun.from_manifest(run.to_manifest()) == run
+
+
+def test_non_finite_values_are_written_as_prometheus_strings() -> None:
+    import json
+
+    run = new_run(metric(interval="10s", count=3, nanResult="conditions", successCondition="true"))
+    run = record(run, "m", [math.nan, math.inf, -math.inf, 1.0], 0.0)
+    manifest = run.to_manifest()
+    text = json.dumps(manifest, allow_nan=False)  # the API server refuses NaN
+    value = manifest["status"]["metricResults"][0]["measurements"][0]["value"]
+    assert value == ["NaN", "+Inf", "-Inf", 1.0] and "NaN" in text
+    assert AnalysisRun.from_manifest(manifest) == run

@@ -122,8 +122,16 @@ def events(result: Any) -> list[str]:
             "AnalysisError",
             10,
         ),
-        # NaN never passes a success condition
-        ({"successCondition": "result[0] > 0.9"}, [["NaN"]], "Degraded", "AnalysisFailed", 0),
+        # NaN never passes: an Error by default (nanResult: error), retried every 10s...
+        ({"successCondition": "result[0] > 0.9"}, [["NaN"]], "Degraded", "AnalysisError", 40),
+        # ...or whatever phase the metric's nanResult says
+        (
+            {"successCondition": "result[0] > 0.9", "nanResult": "failed"},
+            [["NaN"]],
+            "Degraded",
+            "AnalysisFailed",
+            0,
+        ),
     ],
 )
 def test_step_analysis_outcomes(

@@ -10,8 +10,6 @@ honoured for now.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import math
 from collections.abc import Mapping
 from typing import Any, Final
@@ -26,10 +24,12 @@ from ..core._analysis import (
     build_analysis_run,
     collect_templates,
     due_metrics,
+    is_terminating,
     next_measurement_at,
     record,
     resolve_metric,
     start,
+    start_measurement,
     terminate,
 )
 from ..core._durations import parse_duration
@@ -37,8 +37,9 @@ from ..core._errors import FieldError, ManifestError
 from ..core._rollout import API_GROUPS, Rollout
 from ..core._steps import AnalysisArg, TemplateRef
 from ..core._times import format_time, parse_time
-from ..metrics._protocol import MetricProvider
-from .clusters import AlreadyExists, Cluster, ClusterError, Conflict, Ref
+from ..metrics._protocol import MeasurementInProgress, MetricProvider
+from ..metrics._secrets import read_secret
+from .clusters import AlreadyExists, Cluster, ClusterError, Conflict
 
 __all__ = [
     "MIN_MEASUREMENT_GAP",
@@ -223,8 +224,18 @@ async def _advance_run(
     if run.terminate:
         run = terminate(run, now)
     run = start(run, now)
-    for metric in due_metrics(run, now):
+    poll_at: float | None = None
+    due = {m.name for m in due_metrics(run, now)}
+    for metric in run.metrics:
+        if metric.name not in due and not _in_flight(run, metric.name):
+            continue
         outcome = await _measure(cluster, provider, run, metric.name)
+        if isinstance(outcome, MeasurementInProgress):
+            # a long measurement (a Job): in flight until the provider says it is over
+            run = start_measurement(run, metric.name, now)
+            if _in_flight(run, metric.name):
+                poll_at = _earliest(poll_at, now + max(outcome.poll_after, MIN_MEASUREMENT_GAP))
+            continue
         run = record(run, metric.name, outcome, now)
     wrote = await _store_status(cluster, obj, run.to_manifest()["status"])
     when = next_measurement_at(run)
@@ -232,7 +243,23 @@ async def _advance_run(
         when = max(when, now + MIN_MEASUREMENT_GAP) if when <= now else when
     elif when is not None:
         when = now + MIN_MEASUREMENT_GAP
+    if not run.completed:
+        when = _earliest(when, poll_at)
     return wrote, when
+
+
+def _in_flight(run: AnalysisRun, metric_name: str) -> bool:
+    """A measurement of the metric has started and not finished (a running Job)."""
+    if run.completed or is_terminating(run):
+        return False
+    result = run.result(metric_name)
+    last = result.last if result is not None else None
+    return (
+        result is not None
+        and not result.phase.completed
+        and last is not None
+        and last.finished_at is None
+    )
 
 
 async def _measure(
@@ -262,19 +289,7 @@ async def _secret(cluster: Cluster, namespace: str, arg: AnalysisArg) -> str | M
     ref = source.get("secretKeyRef")
     if not isinstance(ref, Mapping):
         return MeasurementError(f"argument {arg.name!r} has no value")
-    name, key = str(ref.get("name", "")), str(ref.get("key", ""))
-    secret = await cluster.get(Ref("v1", "Secret", namespace, name))
-    if secret is None:
-        return MeasurementError(f"secret {namespace}/{name} not found")
-    if key in (secret.get("stringData") or {}):
-        return str(secret["stringData"][key])
-    encoded = (secret.get("data") or {}).get(key)
-    if encoded is None:
-        return MeasurementError(f"secret {namespace}/{name} has no key {key!r}")
-    try:
-        return base64.b64decode(str(encoded), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return MeasurementError(f"secret {namespace}/{name} key {key!r} is not base64 text")
+    return await read_secret(cluster, namespace, str(ref.get("name", "")), str(ref.get("key", "")))
 
 
 async def _store_status(cluster: Cluster, obj: Mapping[str, Any], status: Mapping[str, Any]) -> int:

@@ -5,12 +5,24 @@ the first passes its smoke tests and its SLO burn-rate gate and is promoted; the
 second burns the error budget once it takes real traffic and rolls back by itself.
 Virtual minutes are shown in fractions of a wall second, so both take well under
 30 seconds.
+
+With ``--prometheus`` the burn rate is real: a Prometheus server (found where
+``scripts/install-prometheus`` puts it) and the demo app (:mod:`progressive._demo.app`)
+start on loopback ports; the app serves the canary's traffic under its pod-template
+hash, at 0.05% errors for the first release (half the 99.9% SLO's budget rate) and 3%
+for the second (30x); the burn-rate gate is the counters gate of
+:func:`progressive.metrics.burn_rate_template`, measured by the Prometheus provider,
+and the smoke tests run as a simulated Job.  Both are stopped at the end.
 """
 
 from __future__ import annotations
 
 import copy
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -45,6 +57,9 @@ EVENT_TEXT = {
     "Aborted": "ABORTED: traffic back to the stable revision",
     "ScaledDown": "old stack scaled down",
 }
+# --prometheus: the SLO, and the canary's error ratio in each release
+SLO_OBJECTIVE = 0.999
+RELEASE_ERROR_RATES = (0.0005, 0.03)
 
 
 def _load(name: str) -> Any:
@@ -112,6 +127,7 @@ async def _run_release(
     metrics: dict[str, Any],
     speed: float,
     live: bool,
+    prometheus_address: str | None = None,
 ) -> SimulationResult:
     rollout = Rollout.from_manifest(next(d for d in documents if d.get("kind") == "Rollout"))
     view = _View(title, rollout)
@@ -141,7 +157,13 @@ async def _run_release(
             elif record.event:
                 console.print(f"  {view.log[-1]}   [{record.phase}, weight {record.weight}%]")
 
-        return await run_simulation(documents, metrics, auto_promote=True, on_record=on_record)
+        return await run_simulation(
+            documents,
+            metrics,
+            auto_promote=True,
+            on_record=on_record,
+            prometheus_address=prometheus_address,
+        )
 
 
 class _NoLive:
@@ -164,7 +186,14 @@ class _NoLive:
     help="Virtual seconds per wall second (0: as fast as possible).",
 )
 @click.option("--plain", is_flag=True, help="Print events line by line instead of a live view.")
-def demo(speed: float, plain: bool) -> None:
+@click.option(
+    "--prometheus",
+    "with_prometheus",
+    is_flag=True,
+    help="Measure the burn rate on a real Prometheus scraping the demo app "
+    "(needs the prometheus binary: scripts/install-prometheus).",
+)
+def demo(speed: float, plain: bool, with_prometheus: bool) -> None:
     """Watch two releases of a demo storefront follow the seed's custom strategy.
 
     Scale the canary up with no traffic, route the X-Canary header to it, run smoke
@@ -175,6 +204,9 @@ def demo(speed: float, plain: bool) -> None:
     console = Console()
     live = console.is_terminal and not plain
     documents = _load("rollout.yaml")
+    if with_prometheus:
+        _demo_with_prometheus(console, documents, speed, live)
+        return
     releases = [
         (
             "Release 1: storefront 1.8.0 -> 1.9.0",
@@ -202,6 +234,103 @@ def demo(speed: float, plain: bool) -> None:
 
     results = anyio.run(main)
     for (title, _, _, expected), result in zip(releases, results, strict=True):
+        mark = "✔" if result.phase == "Healthy" else "✖"
+        console.print(
+            f"{mark} {title.split(':')[0]}: {result.phase}"
+            + (f" ({result.message})" if result.phase != "Healthy" else "")
+        )
+        if result.phase != expected:
+            raise click.ClickException(f"expected {expected}, got {result.phase}")
+
+
+# -- demo --prometheus ---------------------------------------------------------------------
+
+
+def _with_real_burn_rate(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The demo with the burn-rate template of the SLO on the canary's own series."""
+    from ..core._slo import SLO, burn_rate_template
+
+    out = copy.deepcopy(documents)
+    slo = SLO(
+        "storefront",
+        SLO_OBJECTIVE,
+        total='http_requests_total{service="storefront"}',
+        errors='http_requests_total{service="storefront",code=~"5.."}',
+    )
+    template = burn_rate_template(
+        slo,
+        name="error-budget-burn",
+        source="counters",
+        track_label="rollouts_pod_template_hash",
+        track="{{args.canary-hash}}",
+    )
+    for i, doc in enumerate(out):
+        if doc.get("kind") == "AnalysisTemplate" and doc["metadata"]["name"] == "error-budget-burn":
+            out[i] = template
+        if doc.get("kind") == "Rollout":
+            doc["spec"]["strategy"]["canary"]["analysis"]["args"] = [
+                {"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}}
+            ]
+    return out
+
+
+@contextmanager
+def _prometheus_stack(console: Console) -> Iterator[tuple[Any, Any]]:
+    from .._demo.app import DemoApp
+    from .._demo.prometheus import INSTALL_HINT, PrometheusError, PrometheusServer, find_prometheus
+
+    binary = find_prometheus()
+    if binary is None:
+        raise click.ClickException(INSTALL_HINT)
+    with tempfile.TemporaryDirectory(prefix="progressive-demo-") as workdir, DemoApp() as app:
+        app.set_stream("storefront", "stable", error_rate=0.0005)
+        server = PrometheusServer(binary, Path(workdir), targets=[app.target])
+        console.print("[dim]starting Prometheus and the demo app on loopback...[/dim]")
+        try:
+            server.start()
+        except PrometheusError as exc:
+            server.close()
+            raise click.ClickException(str(exc)) from None
+        try:
+            console.print(f"[dim]Prometheus at {server.address}, scraping {app.target}[/dim]")
+            yield app, server
+        finally:
+            server.close()
+
+
+def _demo_with_prometheus(
+    console: Console, documents: list[dict[str, Any]], speed: float, live: bool
+) -> None:
+    documents = _with_real_burn_rate(documents)
+    stories = [
+        ("Release 1: storefront 1.8.0 -> 1.9.0", "registry.example/storefront:1.9.0", "Healthy"),
+        (
+            "Release 2: storefront 1.9.0 -> 2.0.0 (3% errors: burns its budget 30x)",
+            "registry.example/storefront:2.0.0",
+            "Degraded",
+        ),
+    ]
+    results: list[SimulationResult] = []
+    with _prometheus_stack(console) as (app, server):
+        for (title, image, _), error_rate in zip(stories, RELEASE_ERROR_RATES, strict=True):
+            release = _release(documents, image)
+            rollout = next(d for d in release if d.get("kind") == "Rollout")
+            canary_hash = Rollout.from_manifest(rollout).template_hash()
+            app.set_stream("storefront", "canary", error_rate=error_rate, pod_hash=canary_hash)
+            # two scrapes of the new canary's series, so that rate() has something to say
+            server.wait_for(
+                f'sum(rate(http_requests_total{{rollouts_pod_template_hash="{canary_hash}"}}[1m]))'
+            )
+            if not live:
+                console.print(f"[bold]{title}[/bold]")
+
+            async def main(release: list[dict[str, Any]] = release, title: str = title) -> Any:
+                return await _run_release(
+                    console, title, release, {}, speed, live, prometheus_address=server.address
+                )
+
+            results.append(anyio.run(main))
+    for (title, _, expected), result in zip(stories, results, strict=True):
         mark = "✔" if result.phase == "Healthy" else "✖"
         console.print(
             f"{mark} {title.split(':')[0]}: {result.phase}"

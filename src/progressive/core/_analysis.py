@@ -43,16 +43,25 @@ strict ``After`` on a wall clock; with an exact fake clock ``>=`` saves a tick).
 
 Empty and NaN results
 ---------------------
-These are module-level defaults, pinned by tests:
+Explicit per-metric settings, progressive.dev extensions that Argo manifests lack, with
+defaults under which missing data never passes silently:
 
-* An empty result (``None`` or ``[]``) is judged like any other value; when a condition
-  cannot be evaluated on it (``result[0]`` on ``[]``), the measurement is
-  :data:`EMPTY_RESULT_PHASE` (Error, as in Argo) with :data:`EMPTY_RESULT_MESSAGE`.
-  Five in a row put the metric in Error (default ``consecutiveErrorLimit`` 4).
-* NaN compares false with everything.  A success condition therefore never passes on
-  NaN (``result[0] < 0.01`` -> Failed).  Beware of failure-only conditions:
-  ``result[0] > 0.05`` is false for NaN, so the measurement is Successful, exactly as in
-  Argo.  Write success conditions (or ``isNaN(result[0]) || ...``) to be safe.
+* ``emptyResult`` (default ``error``): a result of ``None`` or ``[]`` (an empty
+  Prometheus vector, a JSON ``null``) makes the measurement Error with
+  :data:`EMPTY_RESULT_MESSAGE`, whatever the conditions say.  Argo gets the same Error
+  for the usual ``result[0] >= 0.95``, but lets ``all(result, # < 1)``, a metric without
+  conditions, or ``len(result) == 0 || ...`` pass on no data.  Five in a row put the
+  metric in Error (default ``consecutiveErrorLimit`` 4).
+* ``nanResult`` (default ``error``): a result that is NaN or a list holding a NaN (a
+  ratio over no traffic, ``0/0``) makes the measurement Error with
+  :data:`NAN_RESULT_MESSAGE`.  Under Argo, NaN compares false with everything, so a
+  failure-only condition such as ``result[0] > 0.05`` lets it pass.
+
+Each also takes ``failed`` or ``inconclusive`` (that phase), or ``conditions``: Argo's
+behaviour, the value goes to the conditions (an empty result they cannot index is still
+Error; NaN compares false).  A provider that judges for itself (a Job: complete or
+failed) returns a :class:`MeasurementOutcome` with the phase; no policy or condition
+applies to it.
 """
 
 from __future__ import annotations
@@ -66,7 +75,10 @@ import attrs
 from ._analysis_model import (
     API_GROUPS,
     DEFAULT_CONSECUTIVE_ERROR_LIMIT,
+    DEFAULT_EMPTY_RESULT,
     DEFAULT_MEASUREMENT_RETENTION,
+    DEFAULT_NAN_RESULT,
+    RESULT_POLICIES,
     AnalysisPhase,
     AnalysisRun,
     AnalysisRunStatus,
@@ -93,10 +105,14 @@ from ._errors import FieldError, ManifestError
 __all__ = [
     "API_GROUPS",
     "DEFAULT_CONSECUTIVE_ERROR_LIMIT",
+    "DEFAULT_EMPTY_RESULT",
     "DEFAULT_MEASUREMENT_RETENTION",
+    "DEFAULT_NAN_RESULT",
     "EMPTY_RESULT_MESSAGE",
     "EMPTY_RESULT_PHASE",
     "ERROR_RETRY_INTERVAL",
+    "NAN_RESULT_MESSAGE",
+    "RESULT_POLICIES",
     "AnalysisPhase",
     "AnalysisRun",
     "AnalysisRunStatus",
@@ -104,6 +120,7 @@ __all__ = [
     "Arg",
     "Measurement",
     "MeasurementError",
+    "MeasurementOutcome",
     "MeasurementRetention",
     "Metric",
     "MetricResult",
@@ -127,11 +144,13 @@ __all__ = [
 
 #: Seconds before a measurement that ended in Error is retried (whatever the interval).
 ERROR_RETRY_INTERVAL: Final = 10.0
-#: The phase of a measurement whose conditions cannot be evaluated on an empty result.
+#: The phase of a measurement whose conditions cannot be evaluated on an empty result
+#: (and, by default, of any measurement with an empty result).
 EMPTY_RESULT_PHASE: Final = AnalysisPhase.ERROR
 EMPTY_RESULT_MESSAGE: Final = (
     "metric result is nil or empty: no data returned from the metric provider"
 )
+NAN_RESULT_MESSAGE: Final = "metric result is NaN: no data to judge (a ratio over no traffic?)"
 TERMINATED_MESSAGE: Final = "Metric Terminated"
 
 P = AnalysisPhase
@@ -151,6 +170,23 @@ class MeasurementError:
     message: str
 
 
+@attrs.frozen
+class MeasurementOutcome:
+    """A measurement its provider judged itself (a Job: complete or failed).
+
+    ``phase`` must be a completed phase; the conditions and the empty/NaN policies are
+    not applied.  ``value`` is stored as the measurement's value.
+    """
+
+    phase: AnalysisPhase
+    value: object = None
+    message: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        if not self.phase.completed:
+            raise ValueError(f"a measurement outcome must be completed, got {self.phase}")
+
+
 # -- one measurement -------------------------------------------------------------------------
 
 
@@ -158,12 +194,30 @@ def _is_empty(value: object) -> bool:
     return value is None or (isinstance(value, list | tuple) and not value)
 
 
+def _is_nan(value: object) -> bool:
+    if isinstance(value, float):
+        return math.isnan(value)
+    if isinstance(value, list | tuple):
+        return any(isinstance(v, float) and math.isnan(v) for v in value)
+    return False
+
+
+_POLICY_PHASES: Final = {"error": P.ERROR, "failed": P.FAILED, "inconclusive": P.INCONCLUSIVE}
+
+
 def evaluate_measurement(metric: Metric, value: object) -> tuple[AnalysisPhase, str]:
     """Judge one value against the metric's conditions: ``(phase, message)``.
 
     ``result`` is bound to ``value``: a number, a list of numbers (a Prometheus vector),
-    ``None`` or ``[]`` for no data, or any plain data a provider returns.
+    ``None`` or ``[]`` for no data, or any plain data a provider returns.  An empty or
+    NaN result first meets the metric's ``emptyResult`` / ``nanResult`` policy.
     """
+    for is_missing, policy, key, why in (
+        (_is_empty, metric.empty_result, "emptyResult", EMPTY_RESULT_MESSAGE),
+        (_is_nan, metric.nan_result, "nanResult", NAN_RESULT_MESSAGE),
+    ):
+        if policy != "conditions" and is_missing(value):
+            return _POLICY_PHASES.get(policy, P.ERROR), f"{why} ({key}: {policy})"
     verdicts: list[bool | None] = []
     for key, source in (
         ("successCondition", metric.success_condition),
@@ -483,7 +537,8 @@ def record(run: AnalysisRun, metric_name: str, outcome: object, now: float) -> A
     """Add one finished measurement of ``metric_name`` and re-assess the run.
 
     ``outcome`` is the provider's value (a float, an int, a list of floats, None or
-    ``[]`` for no data, or other plain data) or a :class:`MeasurementError`.  It
+    ``[]`` for no data, or other plain data), a :class:`MeasurementError`, or a
+    :class:`MeasurementOutcome` (a phase the provider decided).  It
     completes the measurement in flight, if any, or adds a new one.  A completed run or
     metric ignores it.
 
@@ -501,6 +556,8 @@ def record(run: AnalysisRun, metric_name: str, outcome: object, now: float) -> A
         return _assess(run, now)  # a terminating run starts nothing new
     if isinstance(outcome, MeasurementError):
         phase, message, value = P.ERROR, outcome.message, None
+    elif isinstance(outcome, MeasurementOutcome):
+        phase, message, value = outcome.phase, outcome.message, freeze(outcome.value)
     else:
         phase, message = evaluate_measurement(run.metric(metric_name), outcome)
         value = freeze(outcome)

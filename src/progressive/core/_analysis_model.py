@@ -12,6 +12,9 @@ Two deliberate differences from Argo Rollouts, both documented where they matter
   only; numeric fields (``count``, ``interval``, limits) must be literal.
 * A condition that contains a placeholder is syntax-checked after substitution (when the
   run is built), since ``result > {{args.max}}`` only parses once ``max`` is known.
+
+Two metric fields are progressive.dev extensions: ``emptyResult`` and ``nanResult``
+(:data:`RESULT_POLICIES`) decide what a result without data makes of a measurement.
 """
 
 from __future__ import annotations
@@ -37,7 +40,10 @@ from ._times import format_time
 __all__ = [
     "API_GROUPS",
     "DEFAULT_CONSECUTIVE_ERROR_LIMIT",
+    "DEFAULT_EMPTY_RESULT",
     "DEFAULT_MEASUREMENT_RETENTION",
+    "DEFAULT_NAN_RESULT",
+    "RESULT_POLICIES",
     "AnalysisPhase",
     "AnalysisRun",
     "AnalysisRunStatus",
@@ -61,6 +67,14 @@ __all__ = [
 API_GROUPS: Final = ("argoproj.io/v1alpha1", "progressive.dev/v1alpha1")
 DEFAULT_CONSECUTIVE_ERROR_LIMIT: Final = 4
 DEFAULT_MEASUREMENT_RETENTION: Final = 10
+#: What an empty result (``emptyResult``) or a result holding NaN (``nanResult``) makes
+#: of a measurement: ``error``, ``failed`` or ``inconclusive`` (that phase, whatever the
+#: conditions say), or ``conditions`` (Argo's behaviour: the conditions judge it, and
+#: ``len(result) == 0 || ...`` may let it pass).  Both are progressive.dev extensions that
+#: Argo manifests lack; their defaults never let missing data pass.
+RESULT_POLICIES: Final = ("error", "failed", "inconclusive", "conditions")
+DEFAULT_EMPTY_RESULT: Final = "error"
+DEFAULT_NAN_RESULT: Final = "error"
 # Kubernetes IntOrString fields are int32.
 _INT32_MAX: Final = 2**31 - 1
 # Plain data nested deeper than this is refused rather than walked (no RecursionError).
@@ -105,7 +119,8 @@ class Metric:
 
     ``failure_limit`` -1 disables it (only valid with a consecutive-success limit).
     ``count`` None (or 0) means one measurement without an interval, and measurements
-    until the run is terminated with one.
+    until the run is terminated with one.  ``empty_result`` and ``nan_result`` are the
+    policies for results without data (see :data:`RESULT_POLICIES`).
     """
 
     name: str
@@ -119,6 +134,8 @@ class Metric:
     inconclusive_limit: int = 0
     consecutive_error_limit: int = DEFAULT_CONSECUTIVE_ERROR_LIMIT
     consecutive_success_limit: int = 0
+    empty_result: str = DEFAULT_EMPTY_RESULT
+    nan_result: str = DEFAULT_NAN_RESULT
 
     @property
     def effective_count(self) -> int | None:
@@ -160,6 +177,10 @@ class Metric:
             out["consecutiveErrorLimit"] = self.consecutive_error_limit
         if self.consecutive_success_limit != 0:
             out["consecutiveSuccessLimit"] = self.consecutive_success_limit
+        if self.empty_result != DEFAULT_EMPTY_RESULT:
+            out["emptyResult"] = self.empty_result
+        if self.nan_result != DEFAULT_NAN_RESULT:
+            out["nanResult"] = self.nan_result
         out["provider"] = _thaw(self.provider)
         return out
 
@@ -416,6 +437,31 @@ def _thaw(value: Any) -> Any:
     return value
 
 
+# JSON has no NaN or infinities (the API server refuses them): measurement values write
+# them as Prometheus does, as strings, and read them back as floats.
+_NON_FINITE: Final = {"NaN": math.nan, "+Inf": math.inf, "-Inf": -math.inf}
+
+
+def _encode_value(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
+    if isinstance(value, Mapping):
+        return {k: _encode_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_encode_value(v) for v in value]
+    return value
+
+
+def _decode_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return _NON_FINITE.get(value, value)
+    if isinstance(value, Mapping):
+        return {k: _decode_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_decode_value(v) for v in value]
+    return value
+
+
 def _format_seconds(seconds: float) -> str:
     if seconds == int(seconds):
         return format_duration(seconds)
@@ -599,6 +645,8 @@ _METRIC_FIELDS: Final = frozenset(
         "consecutiveErrorLimit",
         "consecutiveSuccessLimit",
         "provider",
+        "emptyResult",
+        "nanResult",
     }
 )
 
@@ -631,10 +679,22 @@ def read_metric(f: Fields) -> Metric | None:
             DEFAULT_CONSECUTIVE_ERROR_LIMIT if error_limit is None else error_limit
         ),
         consecutive_success_limit=success_limit or 0,
+        empty_result=_policy(f, "emptyResult", DEFAULT_EMPTY_RESULT),
+        nan_result=_policy(f, "nanResult", DEFAULT_NAN_RESULT),
     )
     if not _has_errors(f.errors[before:]):
         _check_limits(f, metric)
     return None if _has_errors(f.errors[before:]) else metric
+
+
+def _policy(f: Fields, key: str, default: str) -> str:
+    value = f.str(key)
+    if value is None:
+        return default
+    if value not in RESULT_POLICIES:
+        f.error(f"must be one of {', '.join(RESULT_POLICIES)}, got {describe(value)}", key)
+        return default
+    return value
 
 
 def _has_errors(errors: Iterable[FieldError]) -> bool:
@@ -834,7 +894,7 @@ def _read_result(r: Fields) -> MetricResult:
     measurements = tuple(
         Measurement(
             phase=_phase(m, "phase", AnalysisPhase.RUNNING),
-            value=freeze(_plain(m.raw("value"), m, "value")),
+            value=freeze(_decode_value(_plain(m.raw("value"), m, "value"))),
             message=m.str("message", "") or "",
             started_at=_time(m, "startedAt"),
             finished_at=_time(m, "finishedAt"),
@@ -919,7 +979,7 @@ def _summary_manifest(s: RunSummary) -> dict[str, int]:
 def _measurement_manifest(m: Measurement) -> dict[str, Any]:
     out: dict[str, Any] = {"phase": m.phase.value}
     if m.value is not None:
-        out["value"] = _thaw(m.value)
+        out["value"] = _encode_value(_thaw(m.value))
     if m.message:
         out["message"] = m.message
     if m.started_at is not None:

@@ -21,6 +21,7 @@ __all__ = [
     "SetWeight",
     "Step",
     "TemplateRef",
+    "VerdictActions",
     "read_rollout_analysis",
     "read_step",
 ]
@@ -87,6 +88,37 @@ class AnalysisArg:
     value_from: dict[str, Any] | None = None
 
 
+#: What each verdict may do to the Rollout (``onFailed``, ``onError``, ``onInconclusive``
+#: of an analysis: progressive.dev extensions); the first choice is Argo's behaviour.
+VERDICT_CHOICES: Final = {
+    "failed": ("abort", "pause"),
+    "error": ("abort", "pause"),
+    "inconclusive": ("pause", "abort", "continue"),
+}
+
+
+@attrs.frozen
+class VerdictActions:
+    """What a run's Failed, Error and Inconclusive verdicts do (see ``core/_verdicts.py``).
+
+    ``abort`` aborts the rollout, ``pause`` pauses it until a user promotes (the run then
+    counts as passed), ``continue`` counts the run as passed at once.  Failing data can
+    never be ``continue``-d past.
+    """
+
+    on_failed: str = "abort"
+    on_error: str = "abort"
+    on_inconclusive: str = "pause"
+
+    def action(self, phase: str) -> str:
+        """The action for a run phase (``Failed``, ``Error``, ``Inconclusive``)."""
+        return {
+            "Failed": self.on_failed,
+            "Error": self.on_error,
+            "Inconclusive": self.on_inconclusive,
+        }.get(phase, "abort")
+
+
 @attrs.frozen
 class RolloutAnalysis:
     """Templates to run and the args to give them (a step, background or blue-green)."""
@@ -97,6 +129,7 @@ class RolloutAnalysis:
     measurement_retention: tuple[tuple[str, int], ...] = ()
     # background analysis only: the step index it starts at
     starting_step: int | None = None
+    verdicts: VerdictActions = VerdictActions()
 
 
 @attrs.frozen
@@ -138,6 +171,7 @@ STEP_KINDS: Final = frozenset(
 
 def read_rollout_analysis(f: Fields, *, background: bool = False) -> RolloutAnalysis:
     known = {"templates", "args", "dryRun", "measurementRetention", "analysisRunMetadata"}
+    known |= {"onFailed", "onError", "onInconclusive"}
     f.unknown(frozenset(known | ({"startingStep"} if background else set())), error=True)
     templates = []
     for _, t in f.objs("templates"):
@@ -164,7 +198,27 @@ def read_rollout_analysis(f: Fields, *, background: bool = False) -> RolloutAnal
         for _, m in f.objs("measurementRetention")
     )
     starting = f.int("startingStep", None, low=0) if background else None
-    return RolloutAnalysis(tuple(templates), tuple(args), dry_run, retention, starting)
+    verdicts = VerdictActions(
+        *(
+            _verdict_action(f, key, VERDICT_CHOICES[phase])
+            for key, phase in (
+                ("onFailed", "failed"),
+                ("onError", "error"),
+                ("onInconclusive", "inconclusive"),
+            )
+        )
+    )
+    return RolloutAnalysis(tuple(templates), tuple(args), dry_run, retention, starting, verdicts)
+
+
+def _verdict_action(f: Fields, key: str, choices: tuple[str, ...]) -> str:
+    value = f.str(key)
+    if value is None:
+        return choices[0]
+    if value not in choices:
+        f.error(f"must be one of {', '.join(choices)}, got {value!r}", key)
+        return choices[0]
+    return value
 
 
 def _read_header_match(m: Fields) -> HeaderMatch:

@@ -3,10 +3,16 @@ run (step, background, pre- and post-promotion): one rule set.
 
 * not started: start it (the caller's action) and wait;
 * Successful: go on;
-* Failed or Error: abort the rollout;
-* Inconclusive: pause (``InconclusiveAnalysisRun`` / ``InconclusiveExperiment``) until
-  a user promotes, after which the run counts as passed (remembered in
-  ``status.acknowledgedRuns`` so it never pauses again);
+* Failed, Error or Inconclusive: what the analysis' ``onFailed`` / ``onError`` /
+  ``onInconclusive`` say (progressive.dev extensions, see
+  :class:`~progressive.core._steps.VerdictActions`), by default Argo's behaviour:
+
+  - Failed or Error: ``abort`` the rollout (or ``pause``);
+  - Inconclusive: ``pause`` (``InconclusiveAnalysisRun`` / ``InconclusiveExperiment``)
+    (or ``abort``, or ``continue``: count it as passed);
+
+  a pause lasts until a user promotes, after which the run counts as passed
+  (remembered in ``status.acknowledgedRuns`` so it never pauses again);
 * anything else (Pending, Running): wait.
 """
 
@@ -17,9 +23,10 @@ from typing import Literal
 import attrs
 
 from . import _state
-from ._actions import Action
+from ._actions import Action, CreateAnalysisRun
 from ._builder import Builder
 from ._status import PauseReason, RolloutStatus
+from ._steps import VerdictActions
 
 __all__ = ["Verdict", "abort", "judge_run"]
 
@@ -58,23 +65,44 @@ def judge_run(
         if announce:
             b.event(f"{what}Successful", f"{label} {name} successful")
         return status, "passed"
-    if run.phase in ("Failed", "Error"):
+    if run.phase not in ("Failed", "Error", "Inconclusive"):
+        return status, "waiting"
+    verdicts = start.analysis.verdicts if isinstance(start, CreateAnalysisRun) else _ARGO
+    action = verdicts.action(run.phase)
+    if action == "abort":
         b.event(f"{what}{run.phase}", f"{label} {name}: {run.message or run.phase}", "Warning")
         message = f"RolloutAborted: {label} {name} {run.phase.lower()}"
         return abort(b, status, message + (f": {run.message}" if run.message else "")), "aborted"
-    if run.phase != "Inconclusive":
-        return status, "waiting"
+    if action == "continue":
+        if announce:
+            b.event(
+                f"{what}{run.phase}",
+                f"{label} {name} {run.phase.lower()}: continuing (on{run.phase}: continue)",
+                "Warning",
+            )
+        return status, "passed"
     if name in status.acknowledged_runs:
         return status, "passed"
-    reason = (
-        PauseReason.INCONCLUSIVE_EXPERIMENT if experiment else PauseReason.INCONCLUSIVE_ANALYSIS
-    )
+    reason = _pause_reason(run.phase, experiment)
     if status.has_pause(reason) is None:
         status, resumed = _state.unpause_acknowledged(status)
         if resumed:
             return attrs.evolve(
                 status, acknowledged_runs=(*status.acknowledged_runs, name)
             ), "passed"
-        b.event(f"{what}Inconclusive", f"{label} {name} inconclusive: paused", "Warning")
+        b.event(f"{what}{run.phase}", f"{label} {name} {run.phase.lower()}: paused", "Warning")
         status = _state.pause(status, reason, b.now)
     return status, "waiting"
+
+
+_ARGO = VerdictActions()
+
+
+def _pause_reason(phase: str, experiment: bool) -> str:
+    """``InconclusiveAnalysisRun`` as in Argo; ``FailedAnalysisRun`` and ``ErrorAnalysisRun``
+    (``...Experiment``) when an analysis asks to pause on those verdicts."""
+    if phase == "Inconclusive":
+        return (
+            PauseReason.INCONCLUSIVE_EXPERIMENT if experiment else PauseReason.INCONCLUSIVE_ANALYSIS
+        )
+    return f"{phase}{'Experiment' if experiment else 'AnalysisRun'}"

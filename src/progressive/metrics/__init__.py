@@ -1,19 +1,108 @@
-"""Metric providers: where analysis measurements come from.
+"""Metric providers: where analysis measurements come from, and what to make of them.
 
-Providers only fetch; the core judges.  For now there is the scripted provider (tests,
-``simulate``, ``demo``); Prometheus, web and job providers come later and register
-under their provider key in a :class:`ProviderRegistry`.
+Providers only fetch; the core judges.  Each provider answers one key of a metric's
+``provider`` (``prometheus``, ``web``, ``job``) behind the one :class:`MetricProvider`
+Protocol; a :class:`ProviderRegistry` dispatches on the key, and
+:func:`default_registry` builds the registry with all of them.  The
+:class:`ScriptedProvider` replays values (tests, ``simulate --metrics``, ``demo``) and
+falls back to a registry for metrics it has no values for.
+
+Also here, re-exported from the pure core for convenience: SLO burn-rate gates
+(:class:`SLO`, :func:`burn_rate_template`, ...) and the statistical judge
+(:func:`judge`, :func:`mann_whitney_u`, ...).  See docs/analysis.md.
 """
 
 from __future__ import annotations
 
-from ._protocol import MeasurementError, MetricProvider, ProviderRegistry
+from .._shell.clusters import Cluster
+from ..core._judge import (
+    Classification,
+    Direction,
+    Judgement,
+    MannWhitneyResult,
+    MetricConfig,
+    MetricVerdict,
+    classify_metric,
+    judge,
+    mann_whitney_u,
+)
+from ..core._slo import (
+    GOOGLE_SRE_WINDOWS,
+    SLO,
+    BurnRateWindow,
+    burn_rate_metrics,
+    burn_rate_query,
+    burn_rate_template,
+    error_budget_query,
+    pyrra_recording_rules,
+    pyrra_windows,
+)
+from ._http import DEFAULT_RETRY, RetryPolicy, set_testing
+from ._job import JobProvider
+from ._prometheus import PrometheusProvider
+from ._protocol import (
+    MeasurementError,
+    MeasurementInProgress,
+    MeasurementOutcome,
+    MetricProvider,
+    ProviderRegistry,
+)
 from ._scripted import ScriptedProvider, ScriptedValue
+from ._web import WebProvider
 
 __all__ = [
+    "DEFAULT_RETRY",
+    "GOOGLE_SRE_WINDOWS",
+    "SLO",
+    "BurnRateWindow",
+    "Classification",
+    "Direction",
+    "JobProvider",
+    "Judgement",
+    "MannWhitneyResult",
     "MeasurementError",
+    "MeasurementInProgress",
+    "MeasurementOutcome",
+    "MetricConfig",
     "MetricProvider",
+    "MetricVerdict",
+    "PrometheusProvider",
     "ProviderRegistry",
+    "RetryPolicy",
     "ScriptedProvider",
     "ScriptedValue",
+    "WebProvider",
+    "burn_rate_metrics",
+    "burn_rate_query",
+    "burn_rate_template",
+    "classify_metric",
+    "default_registry",
+    "error_budget_query",
+    "judge",
+    "mann_whitney_u",
+    "pyrra_recording_rules",
+    "pyrra_windows",
+    "set_testing",
 ]
+
+
+def default_registry(
+    cluster: Cluster | None = None,
+    *,
+    prometheus_address: str | None = None,
+    retry: RetryPolicy = DEFAULT_RETRY,
+) -> ProviderRegistry:
+    """``prometheus``, ``web`` and (with a cluster) ``job``, ready to measure.
+
+    ``cluster`` is where Jobs run and ``secretKeyRef`` values are read.
+    ``prometheus_address`` is used by metrics that name no address (before the
+    ``PROGRESSIVE_PROMETHEUS_ADDRESS`` / ``ARGO_ROLLOUTS_PROMETHEUS_ADDRESS`` variables).
+    """
+    registry = ProviderRegistry()
+    registry.register(
+        "prometheus", PrometheusProvider(cluster, address=prometheus_address, retry=retry)
+    )
+    registry.register("web", WebProvider(cluster, retry=retry))
+    if cluster is not None:
+        registry.register("job", JobProvider(cluster))
+    return registry

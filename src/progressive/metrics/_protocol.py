@@ -1,8 +1,20 @@
 """How the shell asks for a measurement.
 
 A :class:`MetricProvider` only fetches: it returns the raw result (a number, a list of
-numbers, None for an empty result) or a :class:`MeasurementError`; deciding whether
-that passes is the core's job (``progressive.core._analysis.record``).
+numbers, None for an empty result, or other plain data), and deciding whether that
+passes is the core's job (``progressive.core._analysis.record``).  Three other outcomes:
+
+* :class:`MeasurementError`: the provider could not measure (Error, retried 10 s later);
+* :class:`MeasurementOutcome`: the provider judged the measurement itself (a Job:
+  complete is Successful, failed is Failed); no condition or policy applies;
+* :class:`MeasurementInProgress`: a long measurement (a Job) has started and is not
+  finished; the runner records it as in flight (``start_measurement``) and calls
+  :meth:`MetricProvider.measure` again after ``poll_after`` seconds, until it returns
+  one of the other outcomes.  Such a provider must be idempotent: asked again for the
+  same measurement, it looks at what it started instead of starting it again.
+
+Providers never raise for a bad result or an unreachable server; a bug that raises
+anyway is caught by the runner and recorded as an Error measurement.
 """
 
 from __future__ import annotations
@@ -10,10 +22,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from ..core._analysis import MeasurementError
+import attrs
+
+from ..core._analysis import MeasurementError, MeasurementOutcome
 from ..core._analysis_model import AnalysisRun, Metric
 
-__all__ = ["MeasurementError", "MetricProvider", "ProviderRegistry"]
+__all__ = [
+    "MeasurementError",
+    "MeasurementInProgress",
+    "MeasurementOutcome",
+    "MetricProvider",
+    "ProviderRegistry",
+]
+
+
+@attrs.frozen
+class MeasurementInProgress:
+    """A long measurement is under way: ask again after ``poll_after`` seconds."""
+
+    poll_after: float = 5.0
+    message: str = ""
 
 
 class MetricProvider(Protocol):
@@ -37,6 +65,10 @@ class ProviderRegistry:
 
     def __contains__(self, key: object) -> bool:
         return key in self._providers
+
+    @property
+    def keys(self) -> frozenset[str]:
+        return frozenset(self._providers)
 
     async def measure(self, metric: Metric, run: AnalysisRun) -> object | MeasurementError:
         key = metric.provider_name

@@ -1,4 +1,8 @@
-"""A provider that replays scripted values: for tests, ``simulate`` and ``demo``."""
+"""A provider that replays scripted values: for tests, ``simulate`` and ``demo``.
+
+Metrics it has no script for go to its ``fallback`` (the registry of real providers,
+in ``progressive simulate``), so a strategy can be replayed against live metrics.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from typing import Final
 import anyio.lowlevel
 
 from ..core._analysis_model import AnalysisRun, Metric
-from ._protocol import MeasurementError
+from ._protocol import MeasurementError, MetricProvider
 
 __all__ = ["ScriptedProvider", "ScriptedValue"]
 
@@ -22,13 +26,17 @@ class ScriptedProvider:
 
     A value is a number, a list of numbers (a Prometheus vector), ``None`` (an empty
     result), ``"NaN"`` (``float("nan")``) or ``"error"`` (a MeasurementError).  A
-    metric with no script measures as a MeasurementError naming it.
+    metric with no script is measured by ``fallback`` (the provider its template
+    names, through a registry), or without one is a MeasurementError naming it.
 
     Raises:
         ValueError: a value is none of those (the message names the metric).
     """
 
-    def __init__(self, values: Mapping[str, Sequence[object]]) -> None:
+    def __init__(
+        self, values: Mapping[str, Sequence[object]], *, fallback: MetricProvider | None = None
+    ) -> None:
+        self.fallback = fallback
         self._values: dict[str, tuple[object, ...]] = {}
         for name, script in values.items():
             items = tuple(script) if isinstance(script, list | tuple) else (script,)
@@ -52,6 +60,8 @@ class ScriptedProvider:
         return _convert(script[min(index, len(script) - 1)])
 
     async def measure(self, metric: Metric, run: AnalysisRun) -> object | MeasurementError:
+        if metric.name not in self._values and self.fallback is not None:
+            return await self.fallback.measure(metric, run)
         await anyio.lowlevel.checkpoint()
         return self.next_value(metric.name)
 
