@@ -11,14 +11,21 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run(*args: str) -> str:
     return subprocess.run(
-        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, check=True,
+        [sys.executable, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
         timeout=60,
     ).stdout
 
 
 def test_embedding_reconcile_in_a_release_review_tool() -> None:
-    out = run("examples/embedding/plan_release.py", "examples/canary-nginx/rollout.yaml",
-              "registry.example/demo:2")
+    out = run(
+        "examples/embedding/plan_release.py",
+        "examples/canary-nginx/rollout.yaml",
+        "registry.example/demo:2",
+    )
     lines = out.splitlines()
     assert lines[0] == "update to registry.example/demo:2:"
     weights = [line.split("route ")[1].split("%")[0] for line in lines if " route " in line]

@@ -36,7 +36,7 @@ def time_of(result: SimulationResult, event: str) -> list[float]:
     return [r.t for r in result.timeline if r.event == event]
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir()))
+@pytest.mark.parametrize("name", sorted(p.parent.name for p in EXAMPLES.glob("*/rollout.yaml")))
 def test_every_example_lints_clean(name: str) -> None:
     documents = load_documents([EXAMPLES / name / "rollout.yaml"], cluster_may_have_more=False)
     assert [str(p) for p in documents.errors] == []
@@ -125,3 +125,28 @@ def test_seed_custom_strategy_rolls_back_when_the_budget_burns() -> None:
     assert max(r.weight for r in result.timeline) == 25  # it never went further
     assert after[-1].new_replicas == 0  # canary scaled down after abortScaleDownDelaySeconds
     assert time_of(result, "ScaledDown")[-1] == aborted + 60
+
+
+def test_smi_canary_writes_a_traffic_split_that_follows_the_steps() -> None:
+    result = run("canary-smi", auto_promote=False)
+    assert result.phase == "Healthy" and result.exit_code == 0
+    assert [r.weight for r in result.timeline if r.event == "Paused"] == [10, 30, 60]
+    assert result.timeline[-1].weight == 100
+
+
+def test_gateway_api_canary_header_and_mirror_routes_then_weights() -> None:
+    result = run("canary-gateway-api", auto_promote=False)
+    assert result.phase == "Healthy" and result.exit_code == 0
+    events = [r.event for r in result.timeline]
+    assert events.index("SetHeaderRoute") < events.index("SetWeight")
+    assert events.index("SetMirrorRoute") < events.index("SetWeight")
+    header = result.timeline[events.index("SetHeaderRoute")]
+    assert header.weight == 0  # testers first, no weighted traffic yet
+    assert [r.weight for r in result.timeline if r.event == "Paused"] == [0, 20, 60]
+
+
+def test_two_routers_move_together() -> None:
+    result = run("canary-nginx-smi", auto_promote=False)
+    assert result.phase == "Healthy" and result.exit_code == 0
+    assert [r.weight for r in result.timeline if r.event == "Paused"] == [25, 50]
+    assert result.timeline[-1].weight == 100

@@ -13,13 +13,23 @@
    ``max_passes`` controller passes.
 
 Metrics come from a :class:`~progressive.metrics.ScriptedProvider`; a metric with no
-script measures as an error (so an analysis without ``metrics`` ends in Error).  An
+script is measured by the provider its template names
+(:func:`~progressive.metrics.default_registry`: a real Prometheus or web endpoint, a
+Job simulated on the in-memory cluster), so a strategy can be replayed against live
+metrics; a Prometheus metric without an address and none in the environment measures
+as an error (so such an analysis without ``metrics`` ends in Error).  An
 indefinite pause ends the simulation in phase Paused, unless ``auto_promote`` promotes
 it with :func:`progressive.core.promote`, as ``kubectl argo rollouts promote`` would.
 
 The result is a timeline: one :class:`TimelineRecord` whenever the phase, the step, the
 weight or a replica count changes, *one record per event* (several events of one
 reconcile give several records with the same state), and a last record at the end.
+
+The weight is read back from the routers' objects (``progressive.routers``), which the
+simulation creates when the files lack them, as it does Services: a stable Ingress,
+a VirtualService, an HTTPRoute routing to the stable Service (``stand_ins``).  With
+``show_objects``, each record also carries the router objects and Services that changed
+since the record before, as the cluster stores them.
 """
 
 from __future__ import annotations
@@ -34,14 +44,14 @@ import attrs
 from ._shell.clocks import VirtualClock
 from ._shell.clusters import Ref
 from ._shell.controller import Controller, PassResult
-from ._shell.traffic import TRAFFIC_STATE_API, TRAFFIC_STATE_KIND
+from ._shell.traffic import RouterTraffic
 from .core import actions
 from .core._commands import promote
 from .core._plan import Plan
 from .core._rollout import Rollout
 from .core._status import Phase
 from .memory import MemoryCluster, SimulatedCrash
-from .metrics import ScriptedProvider
+from .metrics import ScriptedProvider, default_registry
 
 __all__ = [
     "EXIT_CODES",
@@ -81,6 +91,8 @@ class TimelineRecord:
     new_replicas: int
     event: str | None = None
     message: str = ""
+    # the router objects and Services changed since the record before (show_objects)
+    objects: tuple[dict[str, Any], ...] | None = attrs.field(default=None, eq=False)
 
     def state(self) -> tuple[object, ...]:
         return (self.phase, self.step, self.weight, self.old_replicas, self.new_replicas)
@@ -94,6 +106,7 @@ class TimelineRecord:
             "oldReplicas": self.old_replicas,
             "newReplicas": self.new_replicas,
             "event": self.event,
+            **({} if self.objects is None else {"objects": list(self.objects)}),
         }
 
 
@@ -162,6 +175,8 @@ async def run_simulation(
     max_seconds: float = MAX_SECONDS,
     max_passes: int = MAX_PASSES,
     pod_ready_seconds: float = 2.0,
+    show_objects: bool = False,
+    prometheus_address: str | None = None,
 ) -> SimulationResult:
     """Simulate the update of the one Rollout in ``documents`` (see the module docstring).
 
@@ -171,12 +186,17 @@ async def run_simulation(
             :class:`~progressive.metrics.ScriptedProvider`).
         auto_promote: promote indefinite pauses instead of stopping there.
         on_record: called with each timeline record as it is made (live views).
+        show_objects: give each record the router objects and Services changed since
+            the record before (:attr:`TimelineRecord.objects`).
+        prometheus_address: for unscripted Prometheus metrics that name no address.
 
     Raises:
         SimulationError: not exactly one Rollout, or the controller failed.
         ValueError: ``metrics`` holds a value that is not a valid script.
     """
-    sim = _Simulation(documents, metrics or {}, on_record, pod_ready_seconds)
+    sim = _Simulation(documents, metrics or {}, on_record, pod_ready_seconds, show_objects)
+    if prometheus_address is not None:
+        sim.provider.fallback = default_registry(sim.cluster, prometheus_address=prometheus_address)
     await sim.deploy_previous(max_seconds, max_passes)
     return await sim.update(auto_promote, max_seconds, max_passes)
 
@@ -188,6 +208,7 @@ class _Simulation:
         metrics: Mapping[str, Sequence[object]],
         on_record: Callable[[TimelineRecord], Awaitable[None] | None] | None,
         pod_ready_seconds: float,
+        show_objects: bool = False,
     ) -> None:
         rollouts = [d for d in documents if d.get("kind") == "Rollout"]
         if len(rollouts) != 1:
@@ -199,7 +220,7 @@ class _Simulation:
         self.clock = VirtualClock()
         self.cluster = MemoryCluster(self.clock, pod_ready_seconds=pod_ready_seconds)
         # the metrics stand for the outside world (a Prometheus): they survive restarts
-        self.provider = ScriptedProvider(metrics)
+        self.provider = ScriptedProvider(metrics, fallback=default_registry(self.cluster))
         self.controller = self._new_controller()
         self.restarts = 0
         self.ref = Ref.of(self.manifest)
@@ -213,6 +234,9 @@ class _Simulation:
         self.new_hash = self.model.template_hash()
         canary = self.model.canary
         self.steps = len(canary.steps) if canary is not None else 0
+        self.traffic = RouterTraffic(self.cluster)
+        self.show_objects = show_objects
+        self.seen: dict[tuple[str, str, str, str], dict[str, Any]] = {}
 
     def _on_plan(self, rollout: Rollout, plan: Plan) -> None:
         if self.recording:
@@ -246,6 +270,7 @@ class _Simulation:
         for obj in self.others:
             await self.cluster.create(obj)
         await self._create_missing_services()
+        await self._create_missing_router_objects()
         initial = copy.deepcopy(self.manifest)
         initial["spec"]["template"] = self.previous
         await self.cluster.create(initial)
@@ -262,6 +287,7 @@ class _Simulation:
     ) -> SimulationResult:
         self.start = self.clock.now()
         self.recording = True
+        await self._changed_objects()  # the baseline: what the previous revision left
         await self._user_write(
             self.cluster.patch(self.ref, {"spec": {"template": self.model.template}})
         )
@@ -287,7 +313,7 @@ class _Simulation:
             finished = True
             break
         final = await self._snapshot(None)
-        await self._emit(final)
+        await self._emit(attrs.evolve(final, objects=await self._changed_objects()))
         status = (await self._rollout()).get("status") or {}
         return SimulationResult(
             rollout=self.model.name,
@@ -340,6 +366,40 @@ class _Simulation:
                     }
                 )
 
+    async def _create_missing_router_objects(self) -> None:
+        for router in self.traffic.routers_of(self.model) or ():
+            for obj in router.stand_ins(self.model):
+                if await self.cluster.get(Ref.of(obj)) is None:
+                    await self.cluster.create(obj)
+
+    async def _changed_objects(self) -> tuple[dict[str, Any], ...] | None:
+        """The router objects and Services changed since the last call (show_objects)."""
+        if not self.show_objects:
+            return None
+        names: list[str | None] = []
+        if (canary := self.model.canary) is not None:
+            names += [canary.stable_service, canary.canary_service]
+        elif (bg := self.model.blue_green) is not None:
+            names += [bg.active_service, bg.preview_service]
+        objects = await self.traffic.objects(self.model)
+        for name in dict.fromkeys(n for n in names if n):
+            svc = await self.cluster.get(Ref("v1", "Service", self.ref.namespace, name))
+            if svc is not None:
+                objects.append(svc)
+        changed = []
+        for obj in objects:
+            meta = obj.get("metadata") or {}
+            key = (
+                str(obj.get("apiVersion")),
+                str(obj.get("kind")),
+                str(meta.get("namespace")),
+                str(meta.get("name")),
+            )
+            if self.seen.get(key) != obj:
+                self.seen[key] = obj
+                changed.append(obj)
+        return tuple(changed)
+
     async def _rollout(self) -> dict[str, Any]:
         obj = await self.cluster.get(self.ref)
         if obj is None:
@@ -358,15 +418,19 @@ class _Simulation:
     async def _record(
         self, reasons: Sequence[str], *, messages: Sequence[str] = (), force: bool = False
     ) -> None:
+        objects = await self._changed_objects()
         if not reasons:
             record = await self._snapshot(None)
             last = self.timeline[-1].state() if self.timeline else None
-            if force or record.state() != last:
-                await self._emit(record)
+            if force or record.state() != last or objects:
+                await self._emit(attrs.evolve(record, objects=objects))
             return
         for i, reason in enumerate(reasons):
             message = messages[i] if i < len(messages) else ""
-            await self._emit(attrs.evolve(await self._snapshot(reason), message=message))
+            record = attrs.evolve(await self._snapshot(reason), message=message)
+            await self._emit(
+                attrs.evolve(record, objects=objects if i == 0 or objects is None else ())
+            )
 
     async def _emit(self, record: TimelineRecord) -> None:
         self.timeline.append(record)
@@ -408,15 +472,11 @@ class _Simulation:
         if canary is not None and canary.traffic_routing is not None:
             if status.get("stableRS") == self.new_hash:
                 return 100
-            state = await self.cluster.get(
-                Ref(TRAFFIC_STATE_API, TRAFFIC_STATE_KIND, ns, self.ref.name)
-            )
-            spec = (state or {}).get("spec") or {}
-            weight = spec.get("weight")
-            if not isinstance(weight, int) or spec.get("canaryHash") not in (None, self.new_hash):
-                return 0
-            max_weight = spec.get("maxWeight") or 100
-            return round(weight * 100 / max_weight)
+            svc = await self.cluster.get(Ref("v1", "Service", ns, canary.canary_service or ""))
+            if ((svc or {}).get("spec") or {}).get("selector", {}).get(HASH_LABEL) != self.new_hash:
+                return 0  # the canary Service does not lead to the new pods
+            weight = (await self.traffic.observe(self.model)).weight or 0
+            return round(weight * 100 / canary.traffic_routing.max_traffic_weight)
         ready = {
             (rs["metadata"].get("labels") or {}).get(HASH_LABEL): int(
                 (rs.get("status") or {}).get("readyReplicas") or 0

@@ -46,3 +46,41 @@ def service(name: str, app: str = "web") -> dict[str, Any]:
         "metadata": {"name": name, "namespace": "default"},
         "spec": {"selector": {"app": app}},
     }
+
+
+def ingress(name: str, service: str) -> dict[str, Any]:
+    """A stable Ingress routing everything to ``service`` (for the nginx router)."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "ingressClassName": "nginx",
+            "rules": [
+                {
+                    "http": {
+                        "paths": [
+                            {
+                                "path": "/",
+                                "pathType": "Prefix",
+                                "backend": {"service": {"name": service, "port": {"number": 80}}},
+                            }
+                        ]
+                    }
+                }
+            ],
+        },
+    }
+
+
+def stored(cluster: Any) -> Any:
+    """A synchronous ``get(ref)`` over a MemoryCluster's objects (no simulation step)."""
+
+    def get(ref: Any) -> dict[str, Any] | None:
+        for obj in cluster.objects(ref.api_version, ref.kind):
+            meta = obj["metadata"]
+            if meta["name"] == ref.name and meta.get("namespace", "") == ref.namespace:
+                return dict(obj)
+        return None
+
+    return get

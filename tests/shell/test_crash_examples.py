@@ -19,8 +19,10 @@ import yaml
 from progressive._loader import load_documents
 from progressive._shell.clusters import Ref
 from progressive._shell.controller import PassResult
-from progressive._shell.traffic import TRAFFIC_STATE_API, TRAFFIC_STATE_KIND
+from progressive._shell.traffic import read_traffic
 from progressive._simulation import MAX_PASSES, MAX_SECONDS, _Simulation
+
+from .helpers import stored
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 HASH = "rollouts-pod-template-hash"
@@ -50,8 +52,8 @@ def check_invariants(sim: _Simulation) -> None:
     canary = sim.model.canary
     if canary is None or canary.traffic_routing is None:
         return
-    (state,) = sim.cluster.objects(TRAFFIC_STATE_API, TRAFFIC_STATE_KIND) or [{"spec": {}}]
-    weight = int(state["spec"].get("weight") or 0)
+    view = read_traffic(sim.model, stored(sim.cluster))
+    weight = (view.weight if view is not None else None) or 0
     services = {s["metadata"]["name"]: s for s in sim.cluster.objects("v1", "Service")}
     canary_hash = (services[canary.canary_service or ""]["spec"].get("selector") or {}).get(HASH)
     target = next((rs for rs in sets if rs["metadata"]["labels"][HASH] == canary_hash), None)

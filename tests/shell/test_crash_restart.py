@@ -19,15 +19,15 @@ import attrs
 import pytest
 
 from progressive._shell import Controller, Ref, VirtualClock
+from progressive._shell.traffic import read_traffic
 from progressive.core import Rollout
 from progressive.memory import MemoryCluster, SimulatedCrash
 from progressive.metrics import ScriptedProvider
 
-from .helpers import canary_rollout, service, with_image
+from .helpers import canary_rollout, ingress, service, stored, with_image
 
 HASH = "rollouts-pod-template-hash"
 ROLLOUT = Ref("argoproj.io/v1alpha1", "Rollout", "default", "web")
-TRAFFIC = Ref("progressive.dev/v1alpha1", "TrafficState", "default", "web")
 REPLICAS = 4
 
 TEMPLATE = {
@@ -99,6 +99,7 @@ class Scenario:
         cluster = MemoryCluster(VirtualClock())
         for name in self.services:
             await cluster.create(service(name))
+        await cluster.create(ingress("web", "web-stable"))
         await cluster.create(TEMPLATE)
         await cluster.create(self.manifest)
         await controller(cluster).settle(wakeup=cluster.next_event_at)
@@ -157,24 +158,27 @@ def check_invariants(cluster: MemoryCluster) -> None:
     traffic = 0.0
     if selector_hash(cluster, "web-stable") == new or selector_hash(cluster, "web-active") == new:
         traffic = 100.0
-    else:
-        states = cluster.objects(TRAFFIC.api_version, TRAFFIC.kind)
-        if states and selector_hash(cluster, "web-canary") == new:
-            spec = states[0]["spec"]
-            traffic = 100 * int(spec.get("weight") or 0) / int(spec.get("maxWeight") or 100)
+    elif selector_hash(cluster, "web-canary") == new:
+        traffic = float(weight_of(cluster) or 0)
     assert traffic <= share + 1e-9, f"{traffic}% of traffic on {available} available new pods"
+
+
+def weight_of(cluster: MemoryCluster) -> int | None:
+    """The weight the Rollout's routers hold, read back from their objects."""
+    (rollout,) = cluster.objects(ROLLOUT.api_version, "Rollout")
+    view = read_traffic(Rollout.from_manifest(rollout), stored(cluster))
+    return view.weight if view is not None else None
 
 
 def outcome(cluster: MemoryCluster) -> Outcome:
     (rollout,) = cluster.objects(ROLLOUT.api_version, "Rollout")
-    states = cluster.objects(TRAFFIC.api_version, TRAFFIC.kind)
     return Outcome(
         phase=rollout["status"]["phase"],
         stable=rollout["status"].get("stableRS"),
         replicas={
             rs["metadata"]["labels"][HASH]: rs["spec"]["replicas"] for rs in replica_sets(cluster)
         },
-        weight=states[0]["spec"].get("weight") if states else None,
+        weight=weight_of(cluster),
         active=selector_hash(cluster, "web-active"),
     )
 

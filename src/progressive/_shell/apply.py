@@ -10,7 +10,7 @@ died half-way through a plan can run the next reconcile's plan over the same obj
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any, Final, assert_never
 
 from ..core._actions import (
@@ -36,6 +36,7 @@ from ..core._plan import Plan
 from ..core._rollout import API_GROUPS, Rollout
 from ..core._status import RolloutStatus
 from ..core._times import format_time
+from ..routers import RouterError
 from .clusters import AlreadyExists, Cluster, NotFound, Ref, owned_by, owner_reference
 from .restarts import mark_restart
 from .runs import create_analysis_run
@@ -103,24 +104,15 @@ async def apply_action(
             except NotFound:
                 pass
         case SetServiceSelector(service, pod_hash):
-            try:
-                await cluster.patch(
-                    Ref("v1", "Service", rollout.namespace, service),
-                    {
-                        "metadata": {"annotations": {MANAGED_BY_ANNOTATION: rollout.name}},
-                        "spec": {"selector": {HASH_LABEL: pod_hash}},
-                    },
-                )
-            except NotFound:
-                raise ApplyError(f"Service {rollout.namespace}/{service} not found") from None
+            await _set_selector(cluster, rollout, service, pod_hash)
         case SetWeight():
-            await traffic.set_weight(rollout, action)
+            await _traffic(cluster, rollout, now, traffic.set_weight(rollout, action))
         case SetHeaderRoute():
-            await traffic.set_header_route(rollout, action)
+            await _traffic(cluster, rollout, now, traffic.set_header_route(rollout, action))
         case SetMirrorRoute():
-            await traffic.set_mirror_route(rollout, action)
+            await _traffic(cluster, rollout, now, traffic.set_mirror_route(rollout, action))
         case RemoveManagedRoutes(names):
-            await traffic.remove_managed_routes(rollout, names)
+            await _traffic(cluster, rollout, now, traffic.remove_managed_routes(rollout, names))
         case CreateAnalysisRun():
             await create_analysis_run(cluster, rollout, action, owner=owner_of(rollout), now=now)
         case TerminateAnalysisRun(name):
@@ -179,6 +171,42 @@ async def write_status(
 
 
 # -- appliers ------------------------------------------------------------------------------
+
+
+async def _set_selector(cluster: Cluster, rollout: Rollout, service: str, pod_hash: str) -> None:
+    """Pin ``service`` to ``pod_hash``; a Service another Rollout manages is an error."""
+    ref = Ref("v1", "Service", rollout.namespace, service)
+    current = await cluster.get(ref)
+    if current is None:
+        raise ApplyError(f"Service {rollout.namespace}/{service} not found")
+    manager = ((current.get("metadata") or {}).get("annotations") or {}).get(MANAGED_BY_ANNOTATION)
+    if manager not in (None, rollout.name):
+        raise ApplyError(
+            f"Service {rollout.namespace}/{service} is managed by Rollout {manager}; "
+            "it is left as it is"
+        )
+    try:
+        await cluster.patch(
+            ref,
+            {
+                "metadata": {"annotations": {MANAGED_BY_ANNOTATION: rollout.name}},
+                "spec": {"selector": {HASH_LABEL: pod_hash}},
+            },
+        )
+    except NotFound:
+        raise ApplyError(f"Service {rollout.namespace}/{service} not found") from None
+
+
+async def _traffic(cluster: Cluster, rollout: Rollout, now: float, move: Awaitable[None]) -> None:
+    """Run a router action; a router's error also becomes a Warning Event on the Rollout
+    (``TrafficRoutingError``) before it goes up to the controller."""
+    try:
+        await move
+    except RouterError as exc:
+        await _emit_event(
+            cluster, rollout, EmitEvent("TrafficRoutingError", str(exc), "Warning"), now
+        )
+        raise
 
 
 async def _create_replica_set(cluster: Cluster, rollout: Rollout, action: CreateReplicaSet) -> None:

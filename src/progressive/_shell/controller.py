@@ -25,14 +25,14 @@ from ..core._plan import Plan
 from ..core._reconcile import reconcile, reconcile_invalid
 from ..core._rollout import API_GROUPS, Rollout, read_rollout
 from ..core._status import RolloutStatus
-from ..metrics._protocol import MetricProvider, ProviderRegistry
+from ..metrics._protocol import MetricProvider
 from .apply import apply_plan, write_status
 from .clocks import Clock
 from .clusters import Cluster, Conflict
 from .observe import observe_rollout
 from .restarts import advance_restarts
 from .runs import advance_analysis_runs, advance_experiments
-from .traffic import MemoryTraffic, TrafficRouter
+from .traffic import RouterTraffic, TrafficRouter
 
 __all__ = ["Controller", "PassResult", "RolloutError", "SettleResult"]
 
@@ -79,9 +79,10 @@ class Controller:
     Args:
         cluster: where the objects live.
         clock: ``now`` for every reconcile; ``settle`` sleeps on it.
-        traffic: the traffic router (default: :class:`MemoryTraffic` on ``cluster``).
-        provider: measures analysis metrics (default: a registry with no providers,
-            so every measurement is an error naming the missing provider).
+        traffic: the traffic routers (default: :class:`RouterTraffic` on ``cluster``).
+        provider: measures analysis metrics (default:
+            :func:`progressive.metrics.default_registry` on ``cluster``: prometheus,
+            web and job).
         on_plan: called with each Rollout and its plan before the plan is applied.
     """
 
@@ -97,8 +98,12 @@ class Controller:
     ) -> None:
         self.cluster = cluster
         self.clock = clock
-        self.traffic: TrafficRouter = traffic if traffic is not None else MemoryTraffic(cluster)
-        self.provider: MetricProvider = provider if provider is not None else ProviderRegistry()
+        self.traffic: TrafficRouter = traffic if traffic is not None else RouterTraffic(cluster)
+        if provider is None:
+            from ..metrics import default_registry  # the providers import the shell
+
+            provider = default_registry(cluster)
+        self.provider: MetricProvider = provider
         self.namespace = namespace
         self.on_plan = on_plan
         self._failures: dict[str, int] = {}
@@ -139,12 +144,15 @@ class Controller:
             return 0, None
         rollout, problems = read_rollout(manifest)
         errors = [p for p in problems if p.severity == "error"]
+        if rollout is not None and not errors:
+            errors = self.traffic.validate(rollout)  # router configs: InvalidSpec too
         if rollout is None or errors:
             message = str(ManifestError(errors))
             stored = RolloutStatus.from_manifest(manifest.get("status"))
             generation = int((manifest.get("metadata") or {}).get("generation") or 1)
             status = reconcile_invalid(stored, message, generation)
             return int(await write_status(self.cluster, manifest, status)), None
+        aligned = await self.traffic.align(rollout)  # routers that disagree: back together
         observed = await observe_rollout(self.cluster, rollout, traffic=self.traffic, now=now)
         plan = reconcile(observed)
         if self.on_plan is not None:
@@ -152,7 +160,7 @@ class Controller:
         writes = await apply_plan(
             self.cluster, manifest, rollout, plan, traffic=self.traffic, now=now
         )
-        return writes, plan.requeue_at
+        return writes + aligned, plan.requeue_at
 
     async def run(self, *, poll_interval: float = 5.0) -> None:
         """Reconcile until cancelled, on a real clock.

@@ -1,7 +1,9 @@
 """Build the core's :class:`~progressive.core._observed.Observed` from a cluster.
 
-Read-only: observing never writes.  A Rollout's ReplicaSets, AnalysisRuns,
-Experiments and TrafficState are the objects whose ``ownerReferences`` name its uid.
+Read-only: observing never writes.  A Rollout's ReplicaSets, AnalysisRuns and
+Experiments are the objects whose ``ownerReferences`` name its uid; its traffic is what
+its routers read back from their objects (``traffic.observe``: canary Ingresses,
+VirtualServices, TrafficSplits, HTTPRoutes, or the in-memory ``TrafficState``).
 """
 
 from __future__ import annotations

@@ -1,29 +1,60 @@
-"""Traffic routers as the shell sees them, and the in-memory one.
+"""Traffic routers as the shell sees them.
 
-:class:`TrafficRouter` is the small interface ``apply`` and ``observe`` use; Argo's
-routers share the same shape (SetWeight, SetHeaderRoute, SetMirrorRoute,
-RemoveManagedRoutes).  :class:`MemoryTraffic` keeps one ``TrafficState`` object per
-Rollout (``progressive.dev/v1alpha1``, named after the Rollout, owned by it) in the
-cluster; it stands in for every configured router until the real ones land.
+:class:`TrafficRouter` is the small interface ``apply``, ``observe`` and the controller
+use; Argo's routers share the same shape (SetWeight, SetHeaderRoute, SetMirrorRoute,
+RemoveManagedRoutes).  Two implementations:
+
+* :class:`RouterTraffic` (the controller's default) drives the pure routers of
+  :mod:`progressive.routers` -- it reads their objects, asks them for writes, applies
+  those and reads the objects back -- and moves several routers of one Rollout together
+  (see its docstring);
+* :class:`MemoryTraffic` keeps one ``TrafficState`` object per Rollout
+  (``progressive.dev/v1alpha1``, named after the Rollout, owned by it).  It stands in
+  for the routers that have no implementation yet (alb, ambassador, apisix, traefik,
+  appMesh): ``RouterTraffic`` hands it every Rollout that configures one of those.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Final, Protocol
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, Protocol, assert_never
 
+import attrs
+
+from .. import routers
 from ..core._actions import SetHeaderRoute, SetMirrorRoute, SetWeight
+from ..core._errors import FieldError
 from ..core._observed import TrafficView
 from ..core._rollout import Rollout
-from .clusters import AlreadyExists, Cluster, Ref, owner_reference
+from ..routers import HeaderRoute, MirrorRoute, ObjectRef, RouterError, RouterState
+from .clusters import AlreadyExists, Cluster, Conflict, NotFound, Ref, owner_reference
 
-__all__ = ["TRAFFIC_STATE_API", "MemoryTraffic", "TrafficRouter"]
+__all__ = [
+    "TRAFFIC_STATE_API",
+    "MemoryTraffic",
+    "RouterTraffic",
+    "TrafficRouter",
+    "read_states",
+    "read_traffic",
+    "traffic_view",
+]
+
+log = logging.getLogger("progressive.traffic")
 
 TRAFFIC_STATE_API: Final = "progressive.dev/v1alpha1"
 TRAFFIC_STATE_KIND: Final = "TrafficState"
 
 
 class TrafficRouter(Protocol):
+    def validate(self, rollout: Rollout) -> list[FieldError]:
+        """Router configuration problems (reported like spec errors: InvalidSpec)."""
+        ...
+
+    async def align(self, rollout: Rollout) -> int:
+        """Bring routers that disagree back to what all of them hold; returns writes."""
+        ...
+
     async def set_weight(self, rollout: Rollout, action: SetWeight) -> None: ...
 
     async def set_header_route(self, rollout: Rollout, action: SetHeaderRoute) -> None: ...
@@ -44,6 +75,12 @@ class MemoryTraffic:
 
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
+
+    def validate(self, rollout: Rollout) -> list[FieldError]:
+        return []
+
+    async def align(self, rollout: Rollout) -> int:
+        return 0  # one object: nothing to disagree with
 
     @staticmethod
     def ref(rollout: Rollout) -> Ref:
@@ -149,3 +186,340 @@ class MemoryTraffic:
 
 def _named(spec: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
     return [r for r in spec.get(key) or () if isinstance(r, dict) and "name" in r]
+
+
+# -- the routers of progressive.routers ----------------------------------------------------
+
+
+def traffic_view(states: Sequence[RouterState]) -> TrafficView:
+    """The core's view of several routers: what ALL of them hold.
+
+    ``weight`` is None when no router holds a weight yet; otherwise the smallest canary
+    weight among them (a router that holds none counts as 0): every router sends at
+    least that much to the canary, and none of them less.  The routes are those every
+    router holds.  Routers normally agree -- :class:`RouterTraffic` moves them together
+    and brings them back to a common state when one fails -- so this is the weight of
+    each of them, except for the moment between a crash and the next ``align``.
+    """
+    if not states:
+        return TrafficView()
+    held = [s.weight for s in states if s.weight is not None]
+    headers = set.intersection(*(set(r.name for r in s.header_routes) for s in states))
+    mirrors = set.intersection(*(set(r.name for r in s.mirror_routes) for s in states))
+    return TrafficView(
+        weight=min(s.weight or 0 for s in states) if held else None,
+        header_routes=tuple(r.name for r in states[0].header_routes if r.name in headers),
+        mirror_routes=tuple(r.name for r in states[0].mirror_routes if r.name in mirrors),
+    )
+
+
+def read_states(
+    rollout: Rollout,
+    get: Callable[[Ref], Mapping[str, Any] | None],
+    implemented: Mapping[str, routers.TrafficRouter] | None = None,
+) -> dict[str, RouterState] | None:
+    """Each router's state, read through a synchronous ``get`` (tests and tools that
+    hold a cluster's objects); None for a Rollout that needs the fallback."""
+    chosen = RouterTraffic.choose(rollout, implemented or routers.ROUTERS)
+    if chosen is None:
+        return None
+
+    def first(ref: ObjectRef) -> Mapping[str, Any] | None:
+        for version in ref.versions:
+            obj = get(Ref(ref.api_version_of(version), ref.kind, ref.namespace, ref.name))
+            if obj is not None:
+                return obj
+        return None
+
+    return {
+        router.name: router.read(rollout, {ref: first(ref) for ref in router.refs(rollout)})
+        for router in chosen
+    }
+
+
+def read_traffic(
+    rollout: Rollout,
+    get: Callable[[Ref], Mapping[str, Any] | None],
+    implemented: Mapping[str, routers.TrafficRouter] | None = None,
+) -> TrafficView | None:
+    """What :meth:`RouterTraffic.observe` would see, through a synchronous ``get``."""
+    states = read_states(rollout, get, implemented)
+    return None if states is None else traffic_view(list(states.values()))
+
+
+def _agree(states: Sequence[RouterState]) -> bool:
+    if not states:
+        return True
+    first = states[0]
+    return all(s.agreed for s in states) and all(
+        (s.weight or 0) == (first.weight or 0) and set(s.route_names) == set(first.route_names)
+        for s in states
+    )
+
+
+@attrs.frozen
+class _Held:
+    """One router's objects as read, and the state they hold."""
+
+    router: routers.TrafficRouter
+    objects: dict[ObjectRef, dict[str, Any] | None]
+    state: RouterState
+
+
+class RouterTraffic:
+    """Traffic through the routers of :mod:`progressive.routers`.
+
+    Each action reads every router's objects, asks each router for the writes that
+    bring its objects to the state wanted, applies them (creates for the objects the
+    Rollout owns, merge patches guarded by resourceVersion for the others) and reads the
+    objects back.  Several routers on one Rollout move together:
+
+    * an action is done only when every router reports the state wanted once its writes
+      are applied; until then it raises, the plan's status is not written, and the step
+      does not advance;
+    * when one router fails, the routers already moved (and the failing one) are
+      brought back to the weight all of them held before -- and their routes to what
+      each held -- before the error is raised;
+    * a controller that died between two routers' writes leaves them disagreeing:
+      :meth:`align`, called before each observation, brings them back to what all of
+      them hold (:func:`traffic_view`), so the core always sees one state.
+
+    A Rollout that configures a router without an implementation (alb, ambassador,
+    apisix, traefik, appMesh) goes to ``fallback`` (:class:`MemoryTraffic`) as a whole.
+    """
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        implemented: Mapping[str, routers.TrafficRouter] | None = None,
+    ) -> None:
+        self.cluster = cluster
+        self.routers = dict(routers.ROUTERS if implemented is None else implemented)
+        self.fallback = MemoryTraffic(cluster)
+
+    def routers_of(self, rollout: Rollout) -> list[routers.TrafficRouter] | None:
+        """The Rollout's routers in configuration order; None: it needs the fallback."""
+        return self.choose(rollout, self.routers)
+
+    @staticmethod
+    def choose(
+        rollout: Rollout, implemented: Mapping[str, routers.TrafficRouter]
+    ) -> list[routers.TrafficRouter] | None:
+        canary = rollout.canary
+        if canary is None or canary.traffic_routing is None:
+            return []
+        names = list(canary.traffic_routing.routers)
+        if any(name not in implemented for name in names):
+            return None
+        return [implemented[name] for name in names]
+
+    def validate(self, rollout: Rollout) -> list[FieldError]:
+        errors: list[FieldError] = []
+        for router in self.routers_of(rollout) or ():
+            errors += router.validate(rollout)
+        return errors
+
+    # -- reading ------------------------------------------------------------------------
+    async def _get(self, ref: ObjectRef) -> dict[str, Any] | None:
+        for version in ref.versions:
+            where = Ref(ref.api_version_of(version), ref.kind, ref.namespace, ref.name)
+            obj = await self.cluster.get(where)
+            if obj is not None:
+                return obj
+        return None
+
+    async def _read(self, rollout: Rollout, router: routers.TrafficRouter) -> _Held:
+        objects = {ref: await self._get(ref) for ref in router.refs(rollout)}
+        return _Held(router, objects, router.read(rollout, objects))
+
+    async def _read_all(self, rollout: Rollout) -> list[_Held] | None:
+        chosen = self.routers_of(rollout)
+        if chosen is None:
+            return None
+        return [await self._read(rollout, router) for router in chosen]
+
+    async def observe(self, rollout: Rollout) -> TrafficView:
+        held = await self._read_all(rollout)
+        if held is None:
+            return await self.fallback.observe(rollout)
+        return traffic_view([h.state for h in held])
+
+    async def objects(self, rollout: Rollout) -> list[dict[str, Any]]:
+        """Every router object of ``rollout`` that exists, as stored."""
+        chosen = self.routers_of(rollout)
+        if chosen is None:
+            state = await self.cluster.get(self.fallback.ref(rollout))
+            return [state] if state is not None else []
+        out = []
+        for router in chosen:
+            for ref in router.refs(rollout):
+                obj = await self._get(ref)
+                if obj is not None:
+                    out.append(obj)
+        return out
+
+    # -- writing ------------------------------------------------------------------------
+    async def _write(self, writes: Sequence[routers.Write]) -> int:
+        for write in writes:
+            match write:
+                case routers.Create(ref, obj):
+                    try:
+                        await self.cluster.create(obj)
+                    except AlreadyExists:
+                        raise Conflict(f"{ref} was created meanwhile") from None
+                case routers.Patch(ref, patch):
+                    where = Ref(ref.api_version, ref.kind, ref.namespace, ref.name)
+                    try:
+                        await self.cluster.patch(where, patch)
+                    except NotFound:
+                        raise RouterError(f"{ref} disappeared") from None
+                case _:
+                    assert_never(write)
+        return len(writes)
+
+    async def align(self, rollout: Rollout) -> int:
+        held = await self._read_all(rollout)
+        if held is None:
+            return await self.fallback.align(rollout)
+        states = [h.state for h in held]
+        if _agree(states):
+            return 0
+        view = traffic_view(states)
+        log.warning("routers of Rollout %s disagree: bringing them back to %s", rollout.key, view)
+        writes = 0
+        for h in held:
+            target = RouterState(
+                weight=None if h.state.weight is None else view.weight,
+                header_routes=tuple(
+                    r for r in h.state.header_routes if r.name in view.header_routes
+                ),
+                mirror_routes=tuple(
+                    r for r in h.state.mirror_routes if r.name in view.mirror_routes
+                ),
+            )
+            writes += await self._write(h.router.plan(rollout, target, h.objects))
+        return writes
+
+    async def _move(
+        self,
+        rollout: Rollout,
+        change: Callable[[RouterState], RouterState],
+        check: Callable[[RouterState], bool],
+        wanted: str,
+    ) -> None:
+        held = await self._read_all(rollout)
+        assert held is not None
+        common = traffic_view([h.state for h in held]).weight
+        moved: list[_Held] = []
+        for h in held:
+            moved.append(h)
+            try:
+                await self._write(h.router.plan(rollout, change(h.state), h.objects))
+                after = await self._read(rollout, h.router)
+                if not check(after.state):
+                    raise RouterError(
+                        f"the {h.router.name} router holds {_describe(after.state)} "
+                        f"after the write, not {wanted}"
+                    )
+            except Exception as exc:
+                back = await self._bring_back(rollout, moved, common)
+                if isinstance(exc, RouterError):
+                    raise RouterError(f"{h.router.name}: {exc}{back}") from exc
+                raise
+
+    async def _bring_back(self, rollout: Rollout, moved: list[_Held], weight: int | None) -> str:
+        """Return the routers in ``moved`` to ``weight`` (and their routes to what each
+        held before); a description for the error message."""
+        done = []
+        for h in moved:
+            try:
+                now = await self._read(rollout, h.router)
+                target = attrs.evolve(
+                    h.state,
+                    weight=None if now.state.weight is None else (weight or 0),
+                    canary_hash=None,
+                    stable_hash=None,
+                )
+                await self._write(h.router.plan(rollout, target, now.objects))
+                done.append(h.router.name)
+            except Exception:  # the next align tries again
+                log.exception(
+                    "bringing the %s router of %s back failed", h.router.name, rollout.key
+                )
+        if not done:
+            return ""
+        return f"; {', '.join(done)} brought back to weight {weight or 0}"
+
+    async def set_weight(self, rollout: Rollout, action: SetWeight) -> None:
+        if self.routers_of(rollout) is None:
+            return await self.fallback.set_weight(rollout, action)
+        await self._move(
+            rollout,
+            lambda s: attrs.evolve(
+                s,
+                weight=action.weight,
+                canary_hash=action.canary_hash,
+                stable_hash=action.stable_hash,
+            ),
+            lambda s: s.weight == action.weight,
+            f"weight {action.weight}",
+        )
+
+    @staticmethod
+    def _pinned(rollout: Rollout, state: RouterState) -> RouterState:
+        """``state`` with the pod-template hashes a route action pins (Istio subsets):
+        the new revision for the canary, the stable one for the stable subset."""
+        return attrs.evolve(
+            state, canary_hash=rollout.template_hash(), stable_hash=rollout.status.stable_rs
+        )
+
+    async def set_header_route(self, rollout: Rollout, action: SetHeaderRoute) -> None:
+        if self.routers_of(rollout) is None:
+            return await self.fallback.set_header_route(rollout, action)
+
+        def change(s: RouterState) -> RouterState:
+            routes = [r for r in s.header_routes if r.name != action.name]
+            if action.match:
+                routes.append(HeaderRoute(action.name, action.match))
+            return self._pinned(rollout, attrs.evolve(s, header_routes=tuple(routes)))
+
+        await self._move(
+            rollout,
+            change,
+            lambda s: (action.name in [r.name for r in s.header_routes]) == bool(action.match),
+            f"header route {action.name} {'set' if action.match else 'removed'}",
+        )
+
+    async def set_mirror_route(self, rollout: Rollout, action: SetMirrorRoute) -> None:
+        if self.routers_of(rollout) is None:
+            return await self.fallback.set_mirror_route(rollout, action)
+
+        def change(s: RouterState) -> RouterState:
+            routes = [r for r in s.mirror_routes if r.name != action.name]
+            if action.match:
+                routes.insert(0, MirrorRoute(action.name, action.match, action.percentage))
+            return self._pinned(rollout, attrs.evolve(s, mirror_routes=tuple(routes)))
+
+        await self._move(
+            rollout,
+            change,
+            lambda s: (action.name in [r.name for r in s.mirror_routes]) == bool(action.match),
+            f"mirror route {action.name} {'set' if action.match else 'removed'}",
+        )
+
+    async def remove_managed_routes(self, rollout: Rollout, names: tuple[str, ...]) -> None:
+        if self.routers_of(rollout) is None:
+            return await self.fallback.remove_managed_routes(rollout, names)
+        # Argo removes every managed route and every route a step made; a router reads
+        # back only managed routes, so every route it holds goes
+        await self._move(
+            rollout,
+            lambda s: attrs.evolve(s, header_routes=(), mirror_routes=()),
+            lambda s: not s.route_names,
+            "no managed routes",
+        )
+
+
+def _describe(state: RouterState) -> str:
+    routes = ", ".join(state.route_names) or "none"
+    return f"weight {state.weight} (routes: {routes})"

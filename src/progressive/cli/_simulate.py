@@ -37,6 +37,11 @@ EXIT_INVALID = 1
 )
 @click.option("--auto-promote", is_flag=True, help="Promote indefinite pauses instead of stopping.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
+@click.option(
+    "--show-objects",
+    is_flag=True,
+    help="Add the router objects and Services changed at each moment, as stored.",
+)
 @click.pass_context
 def simulate(
     ctx: click.Context,
@@ -44,6 +49,7 @@ def simulate(
     metrics_file: str | None,
     auto_promote: bool,
     as_json: bool,
+    show_objects: bool,
 ) -> None:
     """Simulate updating the Rollout in FILE... in virtual time.
 
@@ -55,7 +61,11 @@ def simulate(
     With --json, one line is printed whenever the phase, step, weight or a replica count
     changes, one line per event (events of the same moment give several lines), and one
     at the end: {"t", "phase", "step", "weight", "oldReplicas", "newReplicas", "event"}.
-    "weight" is the percent of traffic reaching the new revision.
+    "weight" is the percent of traffic reaching the new revision.  With --show-objects,
+    each line also carries "objects": the router objects (canary Ingresses,
+    VirtualServices, TrafficSplits, HTTPRoutes...) and Services changed at that moment,
+    as the API server would store them (a table gets an objects column and their YAML
+    after it).
 
     Exit status: 0 Healthy, 2 Degraded, 3 Paused, 4 still Progressing when the 7-day
     bound was reached, 1 invalid files.
@@ -81,12 +91,18 @@ def simulate(
             click.echo(json.dumps(record.to_json()))
 
     try:
-        result = run([d.raw for d in documents.documents], metrics, auto_promote, on_record=show)
+        result = run(
+            [d.raw for d in documents.documents],
+            metrics,
+            auto_promote,
+            on_record=show,
+            show_objects=show_objects,
+        )
     except SimulationError as exc:
         click.echo(f"error: {exc}", err=True)
         ctx.exit(EXIT_INVALID)
     if not as_json:
-        _print_table(result)
+        _print_table(result, show_objects)
     ctx.exit(result.exit_code)
 
 
@@ -121,7 +137,11 @@ def _clock(t: float) -> str:
     return f"{minutes:02d}:{seconds:02d}"
 
 
-def _print_table(result: SimulationResult) -> None:
+def _object_name(obj: Mapping[str, Any]) -> str:
+    return f"{obj.get('kind')}/{(obj.get('metadata') or {}).get('name')}"
+
+
+def _print_table(result: SimulationResult, show_objects: bool = False) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -136,9 +156,11 @@ def _print_table(result: SimulationResult) -> None:
         ("event", "left"),
     ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    if show_objects:
+        table.add_column("objects", justify="left")
     for record in result.timeline:
         step = "-" if record.step is None or not record.steps else f"{record.step}/{record.steps}"
-        table.add_row(
+        cells = [
             _clock(record.t),
             _styled_phase(record.phase),
             step,
@@ -146,9 +168,17 @@ def _print_table(result: SimulationResult) -> None:
             str(record.old_replicas),
             str(record.new_replicas),
             _event(record),
-        )
+        ]
+        if show_objects:
+            cells.append("\n".join(_object_name(o) for o in record.objects or ()))
+        table.add_row(*cells)
     console = Console(highlight=False)
     console.print(table)
+    if show_objects:
+        for record in result.timeline:
+            for obj in record.objects or ():
+                console.print(f"--- {_clock(record.t)} {record.event or ''} {_object_name(obj)}")
+                console.print(yaml.safe_dump(obj, sort_keys=False), markup=False, end="")
     end = "" if result.finished else " (stopped: time or pass bound reached)"
     detail = f": {result.message}" if result.message else ""
     console.print(f"final phase: {_styled_phase(result.phase)}{detail}{end}")

@@ -42,7 +42,14 @@ class ObservedRun:
 class TrafficView:
     """What the routers hold now, read back from their objects.
 
-    ``weight`` is None when the routers hold no weight for this Rollout yet.
+    With several routers, this is what ALL of them hold: ``weight`` is None when no
+    router holds a weight for this Rollout yet, and otherwise the smallest canary
+    weight among them (a router holding none counts as 0) -- every router sends at
+    least that much to the canary.  ``header_routes`` and ``mirror_routes`` are the
+    routes every router holds.  The shell moves the routers together and, should they
+    disagree (a crash between two routers' writes), brings them back to this state
+    before reconciling (``progressive._shell.traffic.RouterTraffic``), so that the
+    weight is normally each router's.
     """
 
     weight: int | None = None

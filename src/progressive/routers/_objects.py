@@ -1,0 +1,226 @@
+"""Helpers every router shares: configs, ownership, merge patches, string matches.
+
+Routers never import each other (an import-linter ``independence`` contract); what two
+of them need lives here.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Final
+
+import attrs
+
+from ..core._canary import routes_at
+from ..core._rollout import CanaryStrategy, Rollout
+from ..core._steps import HeaderMatch
+from ._protocol import ObjectRef, Patch, RouterError, RouterState, Write
+
+__all__ = [
+    "HASH_LABEL",
+    "MANAGED_BY_ANNOTATION",
+    "canary_of",
+    "check_controlled",
+    "combine",
+    "config_of",
+    "header_match_of",
+    "int_of",
+    "max_weight",
+    "merge_diff",
+    "owner_reference",
+    "patch_to",
+    "prefix_of_regex",
+    "regex_of_prefix",
+    "routes_in_force",
+    "scaled",
+    "string_match_of",
+    "string_match_value",
+]
+
+HASH_LABEL: Final = "rollouts-pod-template-hash"
+MANAGED_BY_ANNOTATION: Final = "argo-rollouts.argoproj.io/managed-by-rollouts"
+
+
+def canary_of(rollout: Rollout) -> CanaryStrategy:
+    canary = rollout.canary
+    if canary is None or canary.traffic_routing is None:
+        raise RouterError(f"Rollout {rollout.key} has no canary trafficRouting")
+    return canary
+
+
+def config_of(rollout: Rollout, key: str) -> Mapping[str, Any]:
+    """The router's configuration (``trafficRouting.<key>``), {} when absent."""
+    canary = canary_of(rollout)
+    assert canary.traffic_routing is not None
+    return canary.traffic_routing.routers.get(key) or {}
+
+
+def owner_reference(rollout: Rollout) -> dict[str, Any]:
+    return {
+        "apiVersion": rollout.api_version,
+        "kind": "Rollout",
+        "name": rollout.name,
+        "uid": rollout.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _controller(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or ():
+        if isinstance(ref, Mapping) and ref.get("controller") is True:
+            return ref
+    return None
+
+
+def check_controlled(obj: Mapping[str, Any], rollout: Rollout, what: str) -> None:
+    """Raise unless ``obj`` is controlled by ``rollout`` (an ownerReference with
+    ``controller: true`` naming it, by uid when the Rollout has one)."""
+    ref = _controller(obj)
+    if ref is not None and ref.get("kind") == "Rollout":
+        if rollout.uid and ref.get("uid") == rollout.uid:
+            return
+        if not rollout.uid and ref.get("name") == rollout.name:
+            return
+    owner = f"{ref.get('kind')} {ref.get('name')}" if ref is not None else "no controller"
+    raise RouterError(
+        f"{what} exists and is not controlled by Rollout {rollout.key} ({owner}); "
+        "it is left as it is"
+    )
+
+
+def merge_diff(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
+    """The RFC 7386 merge patch that turns ``current`` into ``desired``."""
+    out: dict[str, Any] = {key: None for key in current if key not in desired}
+    for key, value in desired.items():
+        old = current.get(key)
+        if isinstance(value, Mapping) and isinstance(old, Mapping):
+            sub = merge_diff(old, value)
+            if sub:
+                out[key] = sub
+        elif key not in current or old != value:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def patch_to(ref: ObjectRef, current: Mapping[str, Any], desired: Mapping[str, Any]) -> list[Write]:
+    """A :class:`Patch` from ``current`` to ``desired`` (none when they are equal), on
+    the version ``current`` is stored under and guarded by its resourceVersion."""
+    diff = merge_diff(current, desired)
+    if not diff:
+        return []
+    version = str(current.get("apiVersion") or ref.api_version).rsplit("/", 1)[-1]
+    resource_version = (current.get("metadata") or {}).get("resourceVersion")
+    if resource_version is not None:
+        diff.setdefault("metadata", {})["resourceVersion"] = resource_version
+    return [Patch(attrs.evolve(ref, versions=(version,)), diff)]
+
+
+def max_weight(rollout: Rollout) -> int:
+    routing = canary_of(rollout).traffic_routing
+    assert routing is not None
+    return routing.max_traffic_weight
+
+
+def combine(states: Sequence[RouterState]) -> RouterState:
+    """One state for the several objects of one router (two VirtualServices, three
+    stable Ingresses...): the least weight (an object holding none counts as 0, and
+    None when none holds any) and the routes every object holds."""
+    if not states:
+        return RouterState()
+    held = [s.weight for s in states if s.weight is not None]
+    weight = min(s.weight or 0 for s in states) if held else None
+    names = [set(s.route_names) for s in states]
+    common = set.intersection(*names)
+    agreed = (
+        len({s.weight or 0 for s in states}) == 1
+        and all(n == common for n in names)
+        and all(s.agreed for s in states)
+    )
+    first = states[0]
+    return RouterState(
+        weight=weight,
+        canary_hash=first.canary_hash,
+        stable_hash=first.stable_hash,
+        header_routes=tuple(r for r in first.header_routes if r.name in common),
+        mirror_routes=tuple(r for r in first.mirror_routes if r.name in common),
+        agreed=agreed,
+    )
+
+
+def int_of(value: object) -> int | None:
+    """An int, from an int or a plain decimal string (a Quantity such as ``"25"``)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"[0-9]+", value.strip()):
+        return int(value)
+    return None
+
+
+def scaled(canary: int, stable: int, max_weight: int) -> int:
+    """The canary's weight in units of ``max_weight``, from two relative weights."""
+    total = canary + stable
+    if total == max_weight or total <= 0:
+        return canary
+    return round(canary * max_weight / total)
+
+
+# -- string matches -----------------------------------------------------------------------
+
+
+def regex_of_prefix(prefix: str) -> str:
+    """A regular expression matching the values that start with ``prefix``."""
+    return re.escape(prefix) + ".*"
+
+
+def prefix_of_regex(regex: str) -> str | None:
+    """The prefix :func:`regex_of_prefix` was made from, or None."""
+    if not regex.endswith(".*"):
+        return None
+    escaped = regex[:-2]
+    literal = re.sub(r"\\(.)", r"\1", escaped)
+    return literal if re.escape(literal) == escaped else None
+
+
+def header_match_of(name: str, kind: str, value: str) -> HeaderMatch:
+    """A :class:`HeaderMatch` from a match kind (exact, regex or prefix)."""
+    if kind == "exact":
+        return HeaderMatch(name, exact=value)
+    if kind == "prefix":
+        return HeaderMatch(name, prefix=value)
+    return HeaderMatch(name, regex=value)
+
+
+def string_match_value(match: HeaderMatch) -> tuple[str, str]:
+    """``(kind, value)`` of a header match: kind is exact, regex or prefix."""
+    if match.exact is not None:
+        return "exact", match.exact
+    if match.prefix is not None:
+        return "prefix", match.prefix
+    return "regex", match.regex or ""
+
+
+def string_match_of(value: object) -> tuple[str, str] | None:
+    """``(kind, value)`` of an Argo/Istio string match ``{exact|prefix|regex: v}``."""
+    if not isinstance(value, Mapping):
+        return None
+    for kind in ("exact", "prefix", "regex"):
+        if isinstance(value.get(kind), str):
+            return kind, str(value[kind])
+    return None
+
+
+def routes_in_force(rollout: Rollout) -> Iterator[tuple[int, tuple[str, ...], tuple[str, ...]]]:
+    """For each step index: the header and the mirror routes in force there."""
+    canary = rollout.canary
+    if canary is None:
+        return
+    for index in range(len(canary.steps)):
+        headers, mirrors = routes_at(canary.steps, index)
+        yield index, tuple(headers), tuple(mirrors)

@@ -1,0 +1,187 @@
+"""The one shape every traffic router has, and the values it works on.
+
+A router is *pure*: it performs no I/O.  The shell asks it which objects to read
+(:meth:`TrafficRouter.refs`), reads them, and then
+
+* :meth:`TrafficRouter.read` turns those objects into a :class:`RouterState` (the
+  weight and the header and mirror routes they hold now), from which the shell builds
+  the core's ``TrafficView``;
+* :meth:`TrafficRouter.plan` gets the state wanted and the same objects and returns
+  the writes (:class:`Create` for the objects the Rollout owns and which do not exist
+  yet, :class:`Patch` -- an RFC 7386 merge patch -- for everything else) that bring
+  the objects there, and nothing when they are there already.
+
+Read and plan are each other's inverse: ``read(objects after plan(state))`` is
+``state``, and planning the same state again on those objects gives no writes.  The
+conformance suite (``tests/routers/test_conformance.py``) checks both for every router.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, final
+
+import attrs
+
+from ..core._errors import FieldError
+from ..core._rollout import Rollout
+from ..core._steps import HeaderMatch
+
+__all__ = [
+    "Create",
+    "HeaderRoute",
+    "MirrorRoute",
+    "ObjectRef",
+    "Objects",
+    "Patch",
+    "RouterError",
+    "RouterState",
+    "TrafficRouter",
+    "Write",
+]
+
+
+class RouterError(Exception):
+    """A router cannot bring its objects to the state wanted: a missing or foreign
+    object, a route it cannot find, a route it cannot express."""
+
+
+@attrs.frozen
+class ObjectRef:
+    """An object a router reads or writes.
+
+    ``versions`` lists the API versions it may be stored under, preferred first (a
+    VirtualService may have been applied as ``v1beta1`` or ``v1``): the shell reads
+    the first one that exists.
+    """
+
+    group: str
+    versions: tuple[str, ...]
+    kind: str
+    namespace: str
+    name: str
+
+    @property
+    def api_version(self) -> str:
+        """The preferred ``apiVersion``."""
+        return self.api_version_of(self.versions[0])
+
+    def api_version_of(self, version: str) -> str:
+        return f"{self.group}/{version}" if self.group else version
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}"
+
+
+# The objects of ``refs()`` as read: None for one that does not exist.
+Objects = Mapping[ObjectRef, Mapping[str, Any] | None]
+
+
+@attrs.frozen
+class HeaderRoute:
+    """Requests matching any of ``match`` go to the canary, whatever the weight."""
+
+    name: str
+    match: tuple[HeaderMatch, ...]
+
+
+@attrs.frozen
+class MirrorRoute:
+    """``percentage`` percent of the requests matching any of ``match`` are copied to
+    the canary.  ``match`` items keep Argo's shape: ``{method, path, headers}``, each a
+    string match (``{exact|prefix|regex: value}``; ``headers`` maps a name to one)."""
+
+    name: str
+    match: tuple[Mapping[str, Any], ...]
+    percentage: int = 100
+
+
+@attrs.frozen
+class RouterState:
+    """What a router's objects hold, or should hold.
+
+    Attributes:
+        weight: the canary's share, in units of ``maxTrafficWeight`` (100 unless set).
+            Read: None when the router holds no weight yet (its objects do not exist).
+            Wanted: None leaves the weight as it is (0 for an object to be created).
+        canary_hash, stable_hash: the pod-template hashes the routes pin (only routers
+            that select pods themselves, Istio subsets, use them); None: leave as is.
+        header_routes, mirror_routes: the managed routes held, by name, in order.
+        agreed: read only; False when the router's own objects disagree (one of two
+            VirtualServices was written and not the other): ``weight`` is then the
+            smallest and the routes those every object holds.
+    """
+
+    weight: int | None = None
+    canary_hash: str | None = None
+    stable_hash: str | None = None
+    header_routes: tuple[HeaderRoute, ...] = ()
+    mirror_routes: tuple[MirrorRoute, ...] = ()
+    agreed: bool = True
+
+    @property
+    def route_names(self) -> tuple[str, ...]:
+        return tuple(r.name for r in self.header_routes) + tuple(r.name for r in self.mirror_routes)
+
+
+@final
+@attrs.frozen
+class Create:
+    """Create ``obj`` (an object the Rollout owns: ownerReferences already set)."""
+
+    ref: ObjectRef
+    obj: Mapping[str, Any]
+
+
+@final
+@attrs.frozen
+class Patch:
+    """Apply the JSON merge patch ``patch`` to the object ``ref`` (stored under
+    ``ref.versions[0]``); its ``metadata.resourceVersion`` is the one read, so an object
+    changed meanwhile is not overwritten."""
+
+    ref: ObjectRef
+    patch: Mapping[str, Any]
+
+
+Write = Create | Patch
+
+
+class TrafficRouter(Protocol):
+    """A traffic router: pure functions from a Rollout and plain-dict objects.
+
+    ``name`` is the router's key under ``spec.strategy.canary.trafficRouting``.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    def validate(self, rollout: Rollout) -> list[FieldError]:
+        """Problems with the router's configuration or with steps it cannot express."""
+        ...
+
+    def refs(self, rollout: Rollout) -> tuple[ObjectRef, ...]:
+        """Every object the router reads or writes for ``rollout``."""
+        ...
+
+    def read(self, rollout: Rollout, objects: Objects) -> RouterState:
+        """The state the objects hold now.
+
+        Raises:
+            RouterError: the objects cannot be read as this router's (a foreign
+                object where the Rollout's own should be).
+        """
+        ...
+
+    def plan(self, rollout: Rollout, desired: RouterState, objects: Objects) -> Sequence[Write]:
+        """The writes that bring ``objects`` to ``desired``; empty when they are there.
+
+        Raises:
+            RouterError: it cannot be done (see :class:`RouterError`).
+        """
+        ...
+
+    def stand_ins(self, rollout: Rollout) -> list[dict[str, Any]]:
+        """The objects a user would have made for this router (a stable Ingress, a
+        VirtualService...): ``simulate`` creates those its files lack."""
+        ...

@@ -1,0 +1,237 @@
+"""One Rollout and its starting objects per router, and a tiny pure object store.
+
+``Store`` applies a router's writes the way an API server would (create refuses an
+existing object; a merge patch checks its resourceVersion), so the routers can be
+tested without any I/O.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from progressive.core import Rollout, merge_patch
+from progressive.routers import (
+    ROUTERS,
+    Create,
+    ObjectRef,
+    Patch,
+    RouterState,
+    TrafficRouter,
+    Write,
+)
+
+NS = "default"
+UID = "00000000-0000-4000-8000-000000000001"
+CANARY, STABLE = "web-canary", "web-stable"
+HEADER_ROUTERS = frozenset({"nginx", "istio", "gatewayAPI"})
+MIRROR_ROUTERS = frozenset({"istio", "gatewayAPI"})
+
+
+def rollout(routing: dict[str, Any], steps: list[dict[str, Any]] | None = None) -> Rollout:
+    manifest = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": "web", "namespace": NS, "uid": UID},
+        "spec": {
+            "replicas": 4,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "example/web:2"}]},
+            },
+            "strategy": {
+                "canary": {
+                    "canaryService": CANARY,
+                    "stableService": STABLE,
+                    "trafficRouting": routing,
+                    "steps": steps or [{"setWeight": 25}],
+                }
+            },
+        },
+    }
+    return Rollout.from_manifest(manifest)
+
+
+def stable_ingress() -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {
+            "name": "web",
+            "namespace": NS,
+            "annotations": {"kubernetes.io/ingress.class": "nginx", "team": "shop"},
+        },
+        "spec": {
+            "ingressClassName": "nginx",
+            "tls": [{"hosts": ["web.example"], "secretName": "web-tls"}],
+            "rules": [
+                {
+                    "host": "web.example",
+                    "http": {
+                        "paths": [
+                            _path("/", STABLE),
+                            _path("/static", "static-files"),
+                        ]
+                    },
+                },
+                {"host": "admin.example", "http": {"paths": [_path("/", "admin")]}},
+            ],
+        },
+    }
+
+
+def _path(path: str, service: str) -> dict[str, Any]:
+    return {
+        "path": path,
+        "pathType": "Prefix",
+        "backend": {"service": {"name": service, "port": {"name": "http"}}},
+    }
+
+
+def virtual_service() -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.istio.io/v1beta1",
+        "kind": "VirtualService",
+        "metadata": {"name": "web", "namespace": NS, "annotations": {"team": "shop"}},
+        "spec": {
+            "hosts": ["web"],
+            "gateways": ["mesh"],
+            "http": [
+                {
+                    "name": "legacy",
+                    "match": [{"uri": {"prefix": "/v0"}}],
+                    "route": [{"destination": {"host": "web-legacy"}}],
+                },
+                {
+                    "name": "primary",
+                    "retries": {"attempts": 3},
+                    "route": [
+                        {"destination": {"host": STABLE, "port": {"number": 80}}, "weight": 100},
+                        {"destination": {"host": CANARY, "port": {"number": 80}}, "weight": 0},
+                    ],
+                },
+            ],
+        },
+    }
+
+
+def http_route() -> dict[str, Any]:
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": "web", "namespace": NS, "labels": {"team": "shop"}},
+        "spec": {
+            "parentRefs": [{"name": "public"}],
+            "hostnames": ["web.example"],
+            "rules": [
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/admin"}}],
+                    "backendRefs": [{"name": "admin", "port": 80}],
+                },
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                    "filters": [
+                        {
+                            "type": "RequestHeaderModifier",
+                            "requestHeaderModifier": {"add": [{"name": "x-via", "value": "gw"}]},
+                        }
+                    ],
+                    "backendRefs": [
+                        {"name": STABLE, "port": 80, "weight": 100},
+                        {"name": CANARY, "port": 80, "weight": 0},
+                    ],
+                },
+            ],
+        },
+    }
+
+
+MANAGED = [{"name": "testers"}, {"name": "shadow"}]
+
+CASES: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
+    "nginx": (
+        {
+            "managedRoutes": MANAGED,
+            "nginx": {
+                "stableIngress": "web",
+                "additionalIngressAnnotations": {"proxy-body-size": "8m"},
+            },
+        },
+        [stable_ingress()],
+    ),
+    "istio": (
+        {
+            "managedRoutes": MANAGED,
+            "istio": {"virtualService": {"name": "web", "routes": ["primary"]}},
+        },
+        [virtual_service()],
+    ),
+    "smi": ({"smi": {}}, []),
+    "gatewayAPI": (
+        {
+            "managedRoutes": MANAGED,
+            "plugins": {"argoproj-labs/gatewayAPI": {"httpRoute": "web", "namespace": NS}},
+        },
+        [http_route()],
+    ),
+}
+assert set(CASES) == set(ROUTERS)
+
+
+class Store:
+    """Objects keyed by (group, kind, namespace, name), as an API server keeps them."""
+
+    def __init__(self, objects: Sequence[Mapping[str, Any]] = ()) -> None:
+        self.objects: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+        self.version = 0
+        self.writes: list[Write] = []
+        for obj in objects:
+            self.put(copy.deepcopy(dict(obj)))
+
+    @staticmethod
+    def key(obj: Mapping[str, Any]) -> tuple[str, str, str, str]:
+        group = str(obj["apiVersion"]).rpartition("/")[0]
+        meta = obj["metadata"]
+        return (group, str(obj["kind"]), str(meta.get("namespace", NS)), str(meta["name"]))
+
+    def put(self, obj: dict[str, Any]) -> None:
+        self.version += 1
+        obj["metadata"]["resourceVersion"] = str(self.version)
+        self.objects[self.key(obj)] = obj
+
+    def get(self, ref: ObjectRef) -> dict[str, Any] | None:
+        obj = self.objects.get((ref.group, ref.kind, ref.namespace, ref.name))
+        return copy.deepcopy(obj) if obj is not None else None
+
+    def view(self, router: TrafficRouter, ro: Rollout) -> dict[ObjectRef, Any]:
+        return {ref: self.get(ref) for ref in router.refs(ro)}
+
+    def apply(self, writes: Sequence[Write]) -> None:
+        for write in writes:
+            self.writes.append(write)
+            match write:
+                case Create(_, obj):
+                    assert self.key(obj) not in self.objects, f"{self.key(obj)} exists"
+                    self.put(copy.deepcopy(dict(obj)))
+                case Patch(ref, patch):
+                    current = self.get(ref)
+                    assert current is not None, ref
+                    wanted = (patch.get("metadata") or {}).get("resourceVersion")
+                    assert wanted == current["metadata"]["resourceVersion"], "stale patch"
+                    self.put(merge_patch(current, patch))
+
+    def move(self, router: TrafficRouter, ro: Rollout, state: RouterState) -> list[Write]:
+        """Plan ``state`` on the stored objects and apply it; returns the writes."""
+        writes = list(router.plan(ro, state, self.view(router, ro)))
+        self.apply(writes)
+        return writes
+
+    def read(self, router: TrafficRouter, ro: Rollout) -> RouterState:
+        return router.read(ro, self.view(router, ro))
+
+
+def case(name: str) -> tuple[TrafficRouter, Rollout, Store]:
+    routing, objects = CASES[name]
+    return ROUTERS[name], rollout(copy.deepcopy(routing)), Store(objects)

@@ -1,0 +1,185 @@
+"""Golden files: the exact writes and objects of each router, step by step.
+
+Each scenario moves a router through setWeight 25, a header route, a mirror route (for
+the routers that have them), setWeight 100 and an abort, and compares, for every step,
+the writes it sent (``create`` with the whole object, ``patch`` with the merge patch)
+and the objects as stored afterwards with ``tests/routers/golden/<scenario>.yaml``.
+
+Regenerate them after an intended change, then review the diff::
+
+    PROGRESSIVE_REGEN_GOLDEN=1 python -m pytest tests/routers/test_golden.py
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from progressive.core import HeaderMatch
+from progressive.routers import (
+    ROUTERS,
+    Create,
+    HeaderRoute,
+    MirrorRoute,
+    Patch,
+    RouterState,
+    Write,
+)
+
+from .cases import CASES, MIRROR_ROUTERS, NS, Store, rollout, virtual_service
+
+GOLDEN = Path(__file__).parent / "golden"
+REGENERATE = os.environ.get("PROGRESSIVE_REGEN_GOLDEN") == "1"
+
+HEADER = HeaderRoute(
+    "testers",
+    (HeaderMatch("X-Canary", exact="yes"), HeaderMatch("X-Team", prefix="qa-")),
+)
+NGINX_HEADER = HeaderRoute("testers", (HeaderMatch("X-Canary", regex="yes|si"),))
+MIRROR = MirrorRoute("shadow", ({"method": {"exact": "GET"}, "path": {"prefix": "/api"}},), 30)
+
+
+def _subset_objects() -> list[dict[str, Any]]:
+    vs = virtual_service()
+    vs["spec"]["http"][1]["route"] = [
+        {"destination": {"host": "web", "subset": "stable"}, "weight": 90},
+        {"destination": {"host": "web", "subset": "canary"}, "weight": 0},
+        {"destination": {"host": "web", "subset": "baseline"}, "weight": 10},
+    ]
+    rule = {
+        "apiVersion": "networking.istio.io/v1beta1",
+        "kind": "DestinationRule",
+        "metadata": {"name": "web", "namespace": NS},
+        "spec": {
+            "host": "web",
+            "trafficPolicy": {"loadBalancer": {"simple": "LEAST_REQUEST"}},
+            "subsets": [
+                {"name": "stable", "labels": {"app": "web"}},
+                {"name": "canary", "labels": {"app": "web"}},
+                {"name": "baseline", "labels": {"app": "web", "track": "baseline"}},
+            ],
+        },
+    }
+    return [vs, rule]
+
+
+SCENARIOS: dict[str, tuple[str, dict[str, Any], list[dict[str, Any]]]] = {
+    name: (name, routing, objects) for name, (routing, objects) in CASES.items()
+}
+SCENARIOS["istio-subsets"] = (
+    "istio",
+    {
+        "managedRoutes": [{"name": "testers"}, {"name": "shadow"}],
+        "istio": {
+            "virtualService": {"name": "web", "routes": ["primary"]},
+            "destinationRule": {
+                "name": "web",
+                "canarySubsetName": "canary",
+                "stableSubsetName": "stable",
+                "additionalSubsetNames": ["baseline"],
+            },
+        },
+    },
+    _subset_objects(),
+)
+SCENARIOS["smi-v1alpha3"] = (
+    "smi",
+    {"smi": {"apiVersion": "v1alpha3", "rootService": "web", "trafficSplitName": "web-split"}},
+    [],
+)
+SCENARIOS["nginx-max-weight"] = (
+    "nginx",
+    {
+        "maxTrafficWeight": 1000,
+        "managedRoutes": [{"name": "testers"}],
+        "nginx": {
+            "stableIngresses": ["web", "web-internal"],
+            "annotationPrefix": "ingress.example.com",
+            "additionalIngressAnnotations": {"load-balance": "ewma"},
+            "canaryIngressAnnotations": {"example.com/owner": "shop"},
+        },
+    },
+    [
+        CASES["nginx"][1][0],
+        {
+            **copy.deepcopy(CASES["nginx"][1][0]),
+            "metadata": {"name": "web-internal", "namespace": NS},
+        },
+    ],
+)
+
+
+def _write(write: Write) -> dict[str, Any]:
+    match write:
+        case Create(ref, obj):
+            return {"create": str(ref), "object": copy.deepcopy(dict(obj))}
+        case Patch(ref, patch):
+            return {"patch": f"{ref.api_version} {ref}", "mergePatch": copy.deepcopy(dict(patch))}
+    raise AssertionError(write)
+
+
+def _stored(store: Store) -> list[dict[str, Any]]:
+    out = []
+    for _, obj in sorted(store.objects.items()):
+        obj = copy.deepcopy(obj)
+        obj["metadata"].pop("resourceVersion", None)
+        out.append(obj)
+    return out
+
+
+def run(scenario: str) -> list[dict[str, Any]]:
+    router_name, routing, objects = SCENARIOS[scenario]
+    router = ROUTERS[router_name]
+    ro = rollout(copy.deepcopy(routing))
+    store = Store(objects)
+    header = NGINX_HEADER if router_name == "nginx" else HEADER
+    headers = (header,) if router_name != "smi" else ()
+    mirrors = (MIRROR,) if router_name in MIRROR_ROUTERS else ()
+    weight = 250 if "max-weight" in scenario else 25
+    top = 1000 if "max-weight" in scenario else 100
+    steps: list[tuple[str, RouterState]] = [
+        ("setWeight 25", RouterState(weight=weight, canary_hash="c4n4ry", stable_hash="st4bl3"))
+    ]
+    if headers:
+        steps.append(("setHeaderRoute testers", RouterState(weight=weight, header_routes=headers)))
+    if mirrors:
+        steps.append(
+            (
+                "setMirrorRoute shadow",
+                RouterState(weight=weight, header_routes=headers, mirror_routes=mirrors),
+            )
+        )
+    steps.append(
+        ("setWeight 100", RouterState(weight=top, header_routes=headers, mirror_routes=mirrors))
+    )
+    steps.append(
+        ("abort: weight 0, managed routes removed", RouterState(weight=0, canary_hash="c4n4ry"))
+    )
+    out = []
+    for label, state in steps:
+        writes = store.move(router, ro, state)
+        out.append(
+            {"step": label, "writes": [_write(w) for w in writes], "objects": _stored(store)}
+        )
+    return out
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_golden(scenario: str) -> None:
+    path = GOLDEN / f"{scenario}.yaml"
+    got = run(scenario)
+    if REGENERATE:
+        GOLDEN.mkdir(exist_ok=True)
+        header = (
+            f"# {scenario}: the writes and stored objects after each step.\n"
+            "# Generated by tests/routers/test_golden.py "
+            "(PROGRESSIVE_REGEN_GOLDEN=1 to regenerate).\n"
+        )
+        path.write_text(header + yaml.safe_dump(got, sort_keys=False, width=100))
+    assert path.exists(), f"{path} is missing: run with PROGRESSIVE_REGEN_GOLDEN=1"
+    assert yaml.safe_load(path.read_text()) == got
