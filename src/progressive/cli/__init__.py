@@ -16,6 +16,7 @@ _COMMANDS = {
     "lint": ("progressive.cli._lint", "lint"),
     "simulate": ("progressive.cli._simulate", "simulate"),
     "demo": ("progressive.cli._demo", "demo"),
+    "install": ("progressive.cli._install", "install"),
     "cluster": ("progressive.cli._cluster", "cluster"),
 }
 

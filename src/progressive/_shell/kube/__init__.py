@@ -1,0 +1,46 @@
+"""The shell on a real Kubernetes API server (kubernetes-asyncio).
+
+:class:`KubeCluster` implements :class:`~progressive._shell.clusters.Cluster` for any
+kind; its errors are the shell's (``NotFound``, ``AlreadyExists``, ``Conflict``), each a
+:class:`KubeError` with the HTTP status and the server's message.
+"""
+
+from __future__ import annotations
+
+from ._api import RequestHook, RetryPolicy, Transport
+from ._cluster import FIELD_MANAGER, KubeCluster, ListResult, UnknownKind
+from ._discovery import Discovery, ResourceInfo
+from ._errors import (
+    TRANSIENT_STATUSES,
+    ApiAlreadyExists,
+    ApiConflict,
+    ApiNotFound,
+    Forbidden,
+    Gone,
+    Invalid,
+    KubeError,
+    Unavailable,
+    error_from_response,
+)
+
+__all__ = [
+    "FIELD_MANAGER",
+    "TRANSIENT_STATUSES",
+    "ApiAlreadyExists",
+    "ApiConflict",
+    "ApiNotFound",
+    "Discovery",
+    "Forbidden",
+    "Gone",
+    "Invalid",
+    "KubeCluster",
+    "KubeError",
+    "ListResult",
+    "RequestHook",
+    "ResourceInfo",
+    "RetryPolicy",
+    "Transport",
+    "Unavailable",
+    "UnknownKind",
+    "error_from_response",
+]

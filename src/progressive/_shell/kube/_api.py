@@ -1,0 +1,228 @@
+"""HTTP to the API server: rate limited, retried when transient, counted.
+
+:class:`Transport` sends every request through one kubernetes-asyncio ``ApiClient``
+(which holds the connection pool, TLS and credentials, refreshed tokens included) and
+adds what a controller needs around it:
+
+* a :class:`~progressive._shell.ratelimit.TokenBucket` (client-go's QPS/burst; Argo's
+  controller defaults to 40/80);
+* retries with tenacity for transient failures only: no response, 429 (honouring
+  ``Retry-After``), 500, 502, 503, 504; never 400, 403, 404, 405, 409, 410 or 422, which
+  would fail the same way again.  Attempts and total time are bounded;
+* a count of requests by verb and HTTP code (``"error"`` when no response came back),
+  kept in :attr:`Transport.requests` and passed to an optional hook for metrics.
+"""
+
+from __future__ import annotations
+
+import collections
+import random
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from typing import Any, Final
+
+import aiohttp
+import anyio
+import attrs
+import tenacity as _t
+from kubernetes_asyncio.client import ApiClient
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from ..ratelimit import TokenBucket
+from ._errors import KubeError, Unavailable, error_from_response
+
+__all__ = ["RequestHook", "RetryPolicy", "Transport"]
+
+#: Called once per HTTP request with (verb, code): ``("patch", "200")``, ``("get", "error")``.
+RequestHook = Callable[[str, str], None]
+
+_NETWORK_ERRORS: Final = (
+    aiohttp.ClientConnectionError,
+    aiohttp.ClientPayloadError,
+    TimeoutError,
+    ConnectionError,
+)
+_JSON: Final = "application/json"
+
+
+@attrs.frozen
+class RetryPolicy:
+    """How transient failures are retried.
+
+    Args:
+        attempts: requests in all, the first included (1 disables retries).
+        max_elapsed: never start a wait that would end more than this many seconds
+            after the first attempt.
+        initial: the first backoff; it doubles (with jitter) up to ``maximum``.
+        retry_after_cap: the longest ``Retry-After`` honoured.
+    """
+
+    attempts: int = 5
+    max_elapsed: float = 30.0
+    initial: float = 0.1
+    maximum: float = 5.0
+    retry_after_cap: float = 30.0
+
+    def should_stop(self, state: _t.RetryCallState) -> bool:
+        """No more attempts, or the coming wait would end after ``max_elapsed``
+        (counting the time spent and the waits asked for, so fake sleeps count too)."""
+        if state.attempt_number >= max(1, self.attempts):
+            return True
+        spent = max(state.seconds_since_start or 0.0, state.idle_for)
+        return spent + state.upcoming_sleep > self.max_elapsed
+
+    def backoff(self, attempt: int, error: BaseException | None) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (from 1)."""
+        if isinstance(error, KubeError) and error.retry_after is not None:
+            return min(float(error.retry_after), self.retry_after_cap)
+        base = min(self.maximum, self.initial * 2.0 ** (attempt - 1))
+        return base * random.uniform(0.5, 1.0)  # jitter
+
+
+def _transient(error: BaseException) -> bool:
+    return isinstance(error, KubeError) and error.transient
+
+
+class Transport:
+    """Requests to one API server.
+
+    Args:
+        api: the kubernetes-asyncio client (its configuration has host and credentials).
+        qps, burst: the client-side rate limit (``qps <= 0``: none).
+        retry: the retry policy for transient failures.
+        on_request: called with (verb, code) after every HTTP request.
+        request_timeout: seconds for one request (watches have their own).
+        sleep: how retries wait (tests pass a fake).
+    """
+
+    def __init__(
+        self,
+        api: ApiClient,
+        *,
+        qps: float = 40.0,
+        burst: int = 80,
+        retry: RetryPolicy | None = None,
+        on_request: RequestHook | None = None,
+        request_timeout: float = 30.0,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ) -> None:
+        self.api = api
+        self.bucket = TokenBucket(qps, burst)
+        self.retry = retry if retry is not None else RetryPolicy()
+        self.on_request = on_request
+        self.request_timeout = request_timeout
+        self.requests: collections.Counter[tuple[str, str]] = collections.Counter()
+        self._sleep = sleep
+
+    def _count(self, verb: str, code: str) -> None:
+        self.requests[(verb, code)] += 1
+        if self.on_request is not None:
+            self.on_request(verb, code)
+
+    async def call(
+        self,
+        verb: str,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        query: Sequence[tuple[str, str]] = (),
+        body: Any = None,
+        content_type: str = _JSON,
+    ) -> Any:
+        """One API request, retried while the failure is transient; returns parsed JSON.
+
+        Args:
+            verb: the Kubernetes verb, for the request count (get, list, create, ...).
+            what: names the request in error messages.
+
+        Raises:
+            KubeError: the server's refusal (or ``Unavailable`` once retries ran out).
+        """
+        policy = self.retry
+        retrying = _t.AsyncRetrying(
+            stop=policy.should_stop,
+            wait=lambda state: policy.backoff(
+                state.attempt_number, state.outcome.exception() if state.outcome else None
+            ),
+            retry=_t.retry_if_exception(_transient),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        return await retrying(self._once, verb, method, path, what, query, body, content_type)
+
+    async def _once(
+        self,
+        verb: str,
+        method: str,
+        path: str,
+        what: str,
+        query: Sequence[tuple[str, str]],
+        body: Any,
+        content_type: str,
+    ) -> Any:
+        await self.bucket.acquire()
+        try:
+            result, status, _ = await self.api.call_api(
+                path,
+                method,
+                query_params=list(query),
+                header_params={"Accept": _JSON, "Content-Type": content_type},
+                body=body,
+                auth_settings=["BearerToken"],
+                response_types_map={200: "object", 201: "object", 202: "object"},
+                _return_http_data_only=False,
+                _preload_content=True,
+                _request_timeout=self.request_timeout,
+            )
+        except ApiException as exc:
+            self._count(verb, str(exc.status))
+            raise error_from_response(
+                int(exc.status or 0), exc.body, exc.headers, what=what, creating=verb == "create"
+            ) from None
+        except _NETWORK_ERRORS as exc:
+            self._count(verb, "error")
+            raise Unavailable(f"{what}: {type(exc).__name__}: {exc}".rstrip(": ")) from exc
+        self._count(verb, str(status))
+        return result
+
+    async def stream(
+        self,
+        path: str,
+        *,
+        what: str,
+        query: Sequence[tuple[str, str]] = (),
+        read_timeout: float = 330.0,
+    ) -> AsyncGenerator[bytes, None]:
+        """A streaming GET (a watch): yields the response's lines.  Not retried.
+
+        Raises:
+            KubeError: the server refused the request, or the connection failed.
+        """
+        await self.bucket.acquire()
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10.0, sock_read=read_timeout)
+        try:
+            response: aiohttp.ClientResponse = await self.api.call_api(
+                path,
+                "GET",
+                query_params=list(query),
+                header_params={"Accept": _JSON},
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=timeout,
+            )
+        except _NETWORK_ERRORS as exc:
+            self._count("watch", "error")
+            raise Unavailable(f"{what}: {type(exc).__name__}: {exc}".rstrip(": ")) from exc
+        try:
+            self._count("watch", str(response.status))
+            if response.status != 200:
+                body = await response.read()
+                raise error_from_response(response.status, body, response.headers, what=what)
+            try:
+                async for line in response.content:
+                    if line.strip():
+                        yield line
+            except _NETWORK_ERRORS as exc:
+                raise Unavailable(f"{what}: {type(exc).__name__}: {exc}".rstrip(": ")) from exc
+        finally:
+            response.close()

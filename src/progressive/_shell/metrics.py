@@ -1,0 +1,260 @@
+"""The controller's Prometheus metrics and the HTTP endpoint that serves them.
+
+Every metric lives in the :class:`ControllerMetrics`' *own*
+``prometheus_client.CollectorRegistry``, never the global one: a library that runs
+inside other people's processes must not register names there (registering a name
+twice raises, in tests and in embedders).  :func:`default_metrics` creates the
+process-wide instance once, on first use; importing this module registers nothing.
+
+=====================================================  =================================
+``progressive_rollout_info{namespace,name,strategy,phase}``  1 per Rollout (Argo's
+                                                       ``rollout_info``)
+``progressive_rollout_replicas{namespace,name,state}``  desired / updated / available
+``progressive_reconcile_duration_seconds{kind}``       histogram
+``progressive_reconcile_errors_total{kind}``           reconciles that raised
+``progressive_k8s_requests_total{verb,code}``          API requests (Argo's
+                                                       ``controller_clientset_k8s_request_total``)
+``progressive_workqueue_depth{name}``                  keys ready to be handled
+``progressive_events_total{type,reason}``              Kubernetes Events emitted
+``progressive_leader``                                 1 while this replica leads
+=====================================================  =================================
+
+:func:`serve_metrics` serves ``/metrics`` (and ``/healthz``, ``/readyz`` for probes) on
+a small anyio HTTP server, loopback by default.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Final
+
+import anyio
+import anyio.abc
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+__all__ = ["DEFAULT_METRICS_PORT", "ControllerMetrics", "default_metrics", "serve_metrics"]
+
+DEFAULT_METRICS_PORT: Final = 8090  # Argo Rollouts' controller uses the same
+_MAX_REQUEST: Final = 16 * 1024
+_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class ControllerMetrics:
+    """The controller's metrics in a registry of their own (``self.registry``)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.rollout_info = Gauge(
+            "progressive_rollout_info",
+            "Information about a Rollout: its strategy and phase (always 1).",
+            ["namespace", "name", "strategy", "phase"],
+            registry=r,
+        )
+        self.rollout_replicas = Gauge(
+            "progressive_rollout_replicas",
+            "Replicas of a Rollout by state (desired, updated, available).",
+            ["namespace", "name", "state"],
+            registry=r,
+        )
+        self.reconcile_duration = Histogram(
+            "progressive_reconcile_duration_seconds",
+            "Time one reconcile took.",
+            ["kind"],
+            buckets=_BUCKETS,
+            registry=r,
+        )
+        self.reconcile_errors = Counter(
+            "progressive_reconcile_errors",
+            "Reconciles that raised an error.",
+            ["kind"],
+            registry=r,
+        )
+        self.k8s_requests = Counter(
+            "progressive_k8s_requests",
+            "Requests to the Kubernetes API by verb and HTTP code ('error': no response).",
+            ["verb", "code"],
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "progressive_workqueue_depth",
+            "Keys in a work queue ready to be handled.",
+            ["name"],
+            registry=r,
+        )
+        self.events = Counter(
+            "progressive_events",
+            "Kubernetes Events emitted, by type and reason.",
+            ["type", "reason"],
+            registry=r,
+        )
+        self.leader = Gauge(
+            "progressive_leader",
+            "1 while this controller replica holds the leader Lease.",
+            registry=r,
+        )
+        self._rollouts: dict[tuple[str, str], tuple[str, str]] = {}
+        self._lock = threading.Lock()
+
+    # -- rollouts ----------------------------------------------------------------------
+    def set_rollout(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        strategy: str,
+        phase: str,
+        desired: int | None = None,
+        updated: int | None = None,
+        available: int | None = None,
+    ) -> None:
+        """Record a Rollout's strategy (``canary``/``blueGreen``) and phase."""
+        key = (namespace, name)
+        with self._lock:
+            old = self._rollouts.get(key)
+            if old is not None and old != (strategy, phase):
+                with contextlib.suppress(KeyError):
+                    self.rollout_info.remove(namespace, name, *old)
+            self._rollouts[key] = (strategy, phase)
+        self.rollout_info.labels(namespace, name, strategy, phase).set(1)
+        for state, value in (("desired", desired), ("updated", updated), ("available", available)):
+            if value is not None:
+                self.rollout_replicas.labels(namespace, name, state).set(value)
+
+    def forget_rollout(self, namespace: str, name: str) -> None:
+        """A deleted Rollout: drop its series."""
+        with self._lock:
+            old = self._rollouts.pop((namespace, name), None)
+        if old is not None:
+            with contextlib.suppress(KeyError):
+                self.rollout_info.remove(namespace, name, *old)
+        for state in ("desired", "updated", "available"):
+            with contextlib.suppress(KeyError):
+                self.rollout_replicas.remove(namespace, name, state)
+
+    # -- the rest ----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def time_reconcile(self, kind: str = "Rollout") -> Iterator[None]:
+        """``with metrics.time_reconcile(): ...`` observes the duration, counts errors."""
+        start = time.perf_counter()
+        try:
+            yield
+        except Exception:
+            self.reconcile_errors.labels(kind).inc()
+            raise
+        finally:
+            self.reconcile_duration.labels(kind).observe(time.perf_counter() - start)
+
+    def record_request(self, verb: str, code: str) -> None:
+        """A :data:`~progressive._shell.kube.RequestHook`: pass it as ``on_request``."""
+        self.k8s_requests.labels(verb, code).inc()
+
+    def track_queue(self, name: str, depth: Callable[[], int]) -> None:
+        """Report ``depth()`` (``lambda: queue.depth``) at every scrape."""
+        self.queue_depth.labels(name).set_function(lambda: float(depth()))
+
+    def record_event(self, type_: str, reason: str) -> None:
+        self.events.labels(type_, reason).inc()
+
+    def set_leader(self, leading: bool) -> None:
+        self.leader.set(1 if leading else 0)
+
+    def render(self) -> bytes:
+        """The exposition text a scrape gets."""
+        return generate_latest(self.registry)
+
+
+_default: ControllerMetrics | None = None
+_default_lock = threading.Lock()
+
+
+def default_metrics() -> ControllerMetrics:
+    """The process-wide metrics, created on the first call."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = ControllerMetrics()
+        return _default
+
+
+# -- the endpoint ----------------------------------------------------------------------------
+
+
+def _response(status: str, content_type: str, body: bytes) -> bytes:
+    head = (
+        f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def _handle(
+    stream: anyio.abc.SocketStream, metrics: ControllerMetrics, ready: Callable[[], bool]
+) -> None:
+    async with stream:
+        data = b""
+        with anyio.move_on_after(5):
+            while b"\r\n\r\n" not in data and len(data) < _MAX_REQUEST:
+                try:
+                    chunk = await stream.receive(4096)
+                except (anyio.EndOfStream, anyio.BrokenResourceError):
+                    break
+                data += chunk
+        line = data.split(b"\r\n", 1)[0].decode("latin-1").split()
+        if len(line) < 2:
+            reply = _response("400 Bad Request", "text/plain", b"bad request\n")
+        elif line[0] not in ("GET", "HEAD"):
+            reply = _response("405 Method Not Allowed", "text/plain", b"method not allowed\n")
+        else:
+            path = line[1].split("?", 1)[0]
+            if path == "/metrics":
+                reply = _response("200 OK", CONTENT_TYPE_LATEST, metrics.render())
+            elif path == "/healthz":
+                reply = _response("200 OK", "text/plain", b"ok\n")
+            elif path == "/readyz":
+                reply = (
+                    _response("200 OK", "text/plain", b"ok\n")
+                    if ready()
+                    else _response("503 Service Unavailable", "text/plain", b"not ready\n")
+                )
+            else:
+                reply = _response("404 Not Found", "text/plain", b"not found\n")
+            if line[0] == "HEAD":
+                reply = reply.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
+        with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+            await stream.send(reply)
+
+
+async def serve_metrics(
+    metrics: ControllerMetrics | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_METRICS_PORT,
+    ready: Callable[[], bool] = lambda: True,
+    task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve ``/metrics``, ``/healthz`` and ``/readyz`` until cancelled.
+
+    Start it with ``port = await tg.start(serve_metrics, metrics)``: ``port=0`` picks a
+    free port, and the port bound is what ``start`` returns.
+
+    Args:
+        host: the address to listen on (loopback by default; ``0.0.0.0`` in a Pod).
+        ready: what ``/readyz`` reports (say, informers synced).
+    """
+    chosen = metrics if metrics is not None else default_metrics()
+    listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
+    async with listener:
+        bound = int(listener.extra(anyio.abc.SocketAttribute.local_port))
+        task_status.started(bound)
+        await listener.serve(lambda stream: _handle(stream, chosen, ready))

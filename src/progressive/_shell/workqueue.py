@@ -1,0 +1,268 @@
+"""A per-key work queue, after client-go's ``workqueue``.
+
+Keys (``namespace/name`` strings, or any hashable) say *what* to reconcile, never *how
+it changed*: reconciling is level-triggered, so ten changes to one Rollout while it
+waits are one reconcile.  The rules, as in client-go:
+
+* a key is in the queue at most once (``add`` of a queued key does nothing);
+* a key is handled by one worker at a time: added while it is being handled, it is
+  queued again when that worker calls :meth:`WorkQueue.done`;
+* :meth:`WorkQueue.add_at` / :meth:`WorkQueue.add_after` add it later (the earliest
+  time asked for wins);
+* :meth:`WorkQueue.add_rate_limited` adds it after an exponential per-key backoff,
+  ``base_delay * 2**failures`` capped at ``max_delay`` (client-go: 5 ms up to 1000 s),
+  and :meth:`WorkQueue.forget` resets it once the key succeeds.
+
+:meth:`WorkQueue.run` runs ``workers`` concurrent handlers until :meth:`shut_down`
+(optionally draining what is queued first) or cancellation.  Time comes from a shell
+:class:`~progressive._shell.clocks.Clock`, so tests drive the queue on a clock of their
+own and a handler's ``requeue_at`` is the core's ``Plan.requeue_at`` unchanged.
+"""
+
+from __future__ import annotations
+
+import collections
+import heapq
+import itertools
+import logging
+import math
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Generic, TypeVar
+
+import anyio
+
+from .clocks import Clock, WallClock
+
+__all__ = ["QueueShutDown", "WorkQueue"]
+
+log = logging.getLogger("progressive.workqueue")
+
+K = TypeVar("K", bound=Hashable)
+
+#: A handler reconciles one key and returns when to do it again (None: only on change).
+Handler = Callable[[K], Awaitable[float | None]]
+
+
+class QueueShutDown(Exception):
+    """The queue was shut down and (when draining) is empty."""
+
+
+class WorkQueue(Generic[K]):
+    """De-duplicating, delaying, rate-limiting queue of keys.
+
+    Args:
+        clock: ``now`` and sleeping (wall time by default).
+        base_delay, max_delay: the per-key backoff of :meth:`add_rate_limited`.
+        on_error: called with the key and exception when a handler raises (the
+            default logs it).
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        base_delay: float = 0.005,
+        max_delay: float = 1000.0,
+        on_error: Callable[[K, Exception], None] | None = None,
+    ) -> None:
+        self.clock: Clock = clock if clock is not None else WallClock()
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.on_error = on_error
+        self._queue: collections.deque[K] = collections.deque()
+        self._dirty: set[K] = set()
+        self._processing: set[K] = set()
+        self._waiting: dict[K, float] = {}  # key -> when (the earliest asked for)
+        self._heap: list[tuple[float, int, K]] = []
+        self._serial = itertools.count()
+        self._failures: dict[K, int] = {}
+        self._wakeup: anyio.Event | None = None  # created in the event loop, when needed
+        self._shutting_down = False
+        self._drain = False
+        self.adds = 0
+        self.retries = 0
+
+    # -- state -------------------------------------------------------------------------
+    @property
+    def depth(self) -> int:
+        """Keys ready to be handled now (the ``workqueue_depth`` of client-go)."""
+        return len(self._queue)
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    @property
+    def delayed(self) -> int:
+        """Keys waiting for their time to come."""
+        return len(self._waiting)
+
+    @property
+    def processing(self) -> frozenset[K]:
+        return frozenset(self._processing)
+
+    @property
+    def shutting_down(self) -> bool:
+        return self._shutting_down
+
+    def num_requeues(self, key: K) -> int:
+        """Failures of ``key`` since it last succeeded."""
+        return self._failures.get(key, 0)
+
+    def _notify(self) -> None:
+        if self._wakeup is not None:
+            self._wakeup.set()
+            self._wakeup = None
+
+    # -- adding ------------------------------------------------------------------------
+    def add(self, key: K) -> None:
+        """Queue ``key`` now (once, however often it is added before being handled)."""
+        if self._shutting_down:
+            return
+        if key in self._dirty:
+            return
+        self.adds += 1
+        self._dirty.add(key)
+        if key in self._processing:
+            return  # queued again by done()
+        self._queue.append(key)
+        self._notify()
+
+    def add_at(self, key: K, when: float) -> None:
+        """Queue ``key`` at clock time ``when`` (at once if that is past)."""
+        if self._shutting_down:
+            return
+        if when <= self.clock.now():
+            self.add(key)
+            return
+        current = self._waiting.get(key)
+        if current is not None and current <= when:
+            return
+        self._waiting[key] = when
+        heapq.heappush(self._heap, (when, next(self._serial), key))
+        self._notify()
+
+    def add_after(self, key: K, delay: float) -> None:
+        self.add_at(key, self.clock.now() + max(0.0, delay))
+
+    def backoff(self, key: K) -> float:
+        """The delay the next :meth:`add_rate_limited` of ``key`` would use."""
+        exponent = self._failures.get(key, 0)
+        if exponent > 64:
+            return self.max_delay
+        return min(self.max_delay, self.base_delay * 2.0**exponent)
+
+    def add_rate_limited(self, key: K) -> None:
+        """Queue ``key`` after its backoff, which doubles with each call."""
+        delay = self.backoff(key)
+        self._failures[key] = self._failures.get(key, 0) + 1
+        self.retries += 1
+        self.add_after(key, delay)
+
+    def forget(self, key: K) -> None:
+        """``key`` succeeded: its next failure backs off from ``base_delay`` again."""
+        self._failures.pop(key, None)
+
+    # -- taking ------------------------------------------------------------------------
+    def _promote_due(self) -> None:
+        now = self.clock.now()
+        while self._heap and self._heap[0][0] <= now:
+            when, _, key = heapq.heappop(self._heap)
+            if self._waiting.get(key) == when:
+                del self._waiting[key]
+                self.add(key)
+
+    def _next_due(self) -> float | None:
+        while self._heap and self._waiting.get(self._heap[0][2]) != self._heap[0][0]:
+            heapq.heappop(self._heap)  # superseded by an earlier time
+        return self._heap[0][0] if self._heap else None
+
+    async def get(self) -> K:
+        """The next key to handle; call :meth:`done` with it afterwards.
+
+        Raises:
+            QueueShutDown: the queue is shutting down (and, when draining, empty).
+        """
+        while True:
+            if self._shutting_down and not self._drain:
+                raise QueueShutDown
+            self._promote_due()
+            if self._queue:
+                key = self._queue.popleft()
+                self._processing.add(key)
+                self._dirty.discard(key)
+                return key
+            if self._shutting_down:
+                raise QueueShutDown
+            if self._wakeup is None:
+                self._wakeup = anyio.Event()
+            await self._wait(self._wakeup, self._next_due())
+
+    async def _wait(self, event: anyio.Event, due: float | None) -> None:
+        if due is None:
+            await event.wait()
+            return
+        async with anyio.create_task_group() as tg:
+
+            async def sleeper() -> None:
+                await self.clock.sleep_until(due)
+                tg.cancel_scope.cancel()
+
+            async def waiter() -> None:
+                await event.wait()
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(sleeper)
+            tg.start_soon(waiter)
+
+    def done(self, key: K) -> None:
+        """The worker is finished with ``key``; queued again if it was added meanwhile."""
+        self._processing.discard(key)
+        if key in self._dirty:
+            self._queue.append(key)
+            self._notify()
+        elif self._shutting_down and not self._processing:
+            self._notify()
+
+    # -- running -----------------------------------------------------------------------
+    def shut_down(self, *, drain: bool = False) -> None:
+        """Stop: accept no more keys; workers exit after their current key or, with
+        ``drain``, once the keys ready now are handled (delayed ones are dropped)."""
+        self._shutting_down = True
+        self._drain = drain
+        self._waiting.clear()
+        self._heap.clear()
+        self._notify()
+
+    async def run(self, handler: Handler[K], *, workers: int = 10) -> None:
+        """Handle keys with ``workers`` concurrent handlers until shut down.
+
+        A handler returns when to handle the key again (a clock time; None: not until
+        it is added again).  A handler that raises is retried with backoff
+        (:meth:`add_rate_limited`); one that returns resets the backoff.
+        """
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        async with anyio.create_task_group() as tg:
+            for _ in range(workers):
+                tg.start_soon(self._worker, handler)
+
+    async def _worker(self, handler: Handler[K]) -> None:
+        while True:
+            try:
+                key = await self.get()
+            except QueueShutDown:
+                return
+            try:
+                requeue_at = await handler(key)
+            except Exception as exc:
+                if self.on_error is not None:
+                    self.on_error(key, exc)
+                else:
+                    log.exception("handling %s failed", key)
+                self.add_rate_limited(key)
+            else:
+                self.forget(key)
+                if requeue_at is not None and math.isfinite(requeue_at):
+                    self.add_at(key, requeue_at)
+            finally:
+                self.done(key)

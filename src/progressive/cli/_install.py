@@ -1,0 +1,153 @@
+"""``progressive install``: the CRDs, RBAC and controller, into the current cluster.
+
+What it installs is what ``deploy/`` holds (both come from ``progressive._crds``):
+
+1. the progressive.dev CRDs, waiting until the API server serves them (Established);
+2. the ``progressive-system`` namespace, the controller's ServiceAccount and its
+   least-privilege ClusterRole and leader-election Role;
+3. the controller Deployment and its metrics Service.
+
+``--crds-only`` stops after 1; ``--argoproj`` also grants the controller the same rights
+on Argo's ``argoproj.io`` objects (for clusters where it, not Argo's controller,
+reconciles them); ``--service-monitor`` adds the Prometheus Operator ServiceMonitor.
+
+Objects are applied server side (field manager ``progressive-install``), so running it
+again updates what changed and nothing else.  ``--dry-run`` prints the YAML instead;
+``progressive install --dry-run | kubectl apply -f -`` does the same as a plain run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import click
+
+if TYPE_CHECKING:
+    from progressive._shell.kube import KubeCluster
+
+__all__ = ["install", "install_objects", "manifests"]
+
+FIELD_MANAGER = "progressive-install"
+
+
+def manifests(
+    *,
+    crds_only: bool = False,
+    argoproj: bool = False,
+    service_monitor: bool = False,
+    image: str | None = None,
+) -> list[dict[str, Any]]:
+    """The objects to install, in the order to apply them."""
+    from progressive import _crds, _deploy
+
+    docs: list[dict[str, Any]] = list(_crds.crds())
+    if crds_only:
+        return docs
+    namespace, *workload = _deploy.controller()
+    docs.append(namespace)
+    docs.extend(_deploy.rbac())
+    if argoproj:
+        docs.extend(_deploy.rbac_argoproj())
+    if image is not None:
+        for doc in workload:
+            if doc["kind"] == "Deployment":
+                for container in doc["spec"]["template"]["spec"]["containers"]:
+                    container["image"] = image
+    docs.extend(workload)
+    if service_monitor:
+        docs.extend(_deploy.service_monitor())
+    return docs
+
+
+def _name(obj: dict[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    where = f"{meta['namespace']}/" if meta.get("namespace") else ""
+    return f"{obj['kind']} {where}{meta.get('name')}"
+
+
+async def install_objects(
+    cluster: KubeCluster,
+    docs: Sequence[dict[str, Any]],
+    *,
+    established_within: float = 60.0,
+    echo: Callable[[str], None] | None = None,
+) -> None:
+    """Apply ``docs`` with ``cluster``, CRDs first, waiting (at most
+    ``established_within`` seconds) until they are Established before the rest."""
+    from progressive._shell.clusters import Ref
+
+    say = echo or (lambda _: None)
+    timeout = established_within
+    crds = [d for d in docs if d["kind"] == "CustomResourceDefinition"]
+    for doc in crds:
+        await cluster.apply(doc)
+        say(f"{_name(doc)}: applied")
+    deadline = time.monotonic() + timeout
+    for doc in crds:
+        ref = Ref.of(doc)
+        while True:
+            found = await cluster.get(Ref(ref.api_version, ref.kind, "", ref.name)) or {}
+            conditions = (found.get("status") or {}).get("conditions") or ()
+            if any(
+                c.get("type") == "Established" and c.get("status") == "True" for c in conditions
+            ):
+                break
+            if time.monotonic() > deadline:
+                raise click.ClickException(f"{_name(doc)} is not Established after {timeout:g}s")
+            await anyio.sleep(0.2)
+    if crds:
+        cluster.discovery.invalidate()
+    for doc in docs:
+        if doc["kind"] != "CustomResourceDefinition":
+            await cluster.apply(doc)
+            say(f"{_name(doc)}: applied")
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help="Print the YAML instead of applying it.")
+@click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Default: $KUBECONFIG.")
+@click.option("--context", help="The kubeconfig context (default: its current one).")
+@click.option("--crds-only", is_flag=True, help="Install the CRDs and nothing else.")
+@click.option(
+    "--argoproj", is_flag=True, help="Also let the controller reconcile argoproj.io objects."
+)
+@click.option("--service-monitor", is_flag=True, help="Add a Prometheus Operator ServiceMonitor.")
+@click.option("--image", help="The controller image (default: the released one).")
+@click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for the CRDs.")
+def install(
+    dry_run: bool,
+    kubeconfig: str | None,
+    context: str | None,
+    crds_only: bool,
+    argoproj: bool,
+    service_monitor: bool,
+    image: str | None,
+    timeout: float,
+) -> None:
+    """Install the progressive.dev CRDs, RBAC and the controller into a cluster."""
+    docs = manifests(
+        crds_only=crds_only, argoproj=argoproj, service_monitor=service_monitor, image=image
+    )
+    if dry_run:
+        from progressive._crds import render
+
+        click.echo(render(docs), nl=False)
+        return
+
+    async def run() -> None:
+        from progressive._shell.kube import KubeCluster, KubeError
+
+        try:
+            cluster = await KubeCluster.connect(kubeconfig, context, field_manager=FIELD_MANAGER)
+        except Exception as exc:  # a missing or unreadable kubeconfig
+            raise click.ClickException(f"cannot connect: {exc}") from None
+        async with cluster:
+            try:
+                await install_objects(cluster, docs, established_within=timeout, echo=click.echo)
+            except KubeError as exc:
+                raise click.ClickException(exc.message) from None
+
+    anyio.run(run)

@@ -1,0 +1,281 @@
+"""Informers on a scripted list+watch source: bookmarks, reconnect backoff, 410 relists,
+trimming, resyncs and the change stream (the real-server side is in tests/kube)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import anyio
+import pytest
+
+from progressive._shell.clusters import Ref
+from progressive._shell.informers import (
+    CachedCluster,
+    Change,
+    Informer,
+    Informers,
+    trim_default,
+    trim_pod,
+    trim_replica_set,
+)
+from progressive._shell.kube import ListResult, Unavailable
+from progressive.memory import MemoryCluster
+
+
+def cm(name: str, rv: str, value: str = "1") -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": "ns", "resourceVersion": rv},
+        "data": {"v": value},
+    }
+
+
+class Script:
+    """A ListWatch whose lists and watches follow a script; once the script is over,
+    watches block (like an idle server) until cancelled."""
+
+    def __init__(self, lists: list[ListResult], watches: list[list[Any]]) -> None:
+        self.lists = lists
+        self.watches = watches
+        self.watched_from: list[str] = []
+        self.done = anyio.Event()
+
+    async def list_with_version(
+        self, api_version: str, kind: str, namespace: Any = None, **_: Any
+    ) -> ListResult:
+        return self.lists.pop(0)
+
+    async def watch(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: Any = None,
+        *,
+        resource_version: str = "",
+        **_: Any,
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        self.watched_from.append(resource_version)
+        if not self.watches:
+            self.done.set()
+            await anyio.sleep_forever()
+        for event in self.watches.pop(0):
+            if isinstance(event, BaseException):
+                raise event
+            yield event
+
+
+async def run_until_done(informer: Informer, script: Script) -> None:
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(informer.run)
+            await script.done.wait()
+            tg.cancel_scope.cancel()
+
+
+async def no_sleep(seconds: float) -> None:
+    await anyio.lowlevel.checkpoint()
+
+
+async def test_bookmarks_move_the_resource_version_and_watches_resume_from_it() -> None:
+    script = Script(
+        [ListResult([cm("a", "10")], "10")],
+        [
+            [
+                {"type": "ADDED", "object": cm("b", "11")},
+                {"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "15"}}},
+            ],
+            [{"type": "MODIFIED", "object": cm("a", "16", "2")}],
+        ],
+    )
+    informer = Informer(script, "v1", "ConfigMap", sleep=no_sleep)
+    changes: list[Change] = []
+    informer.subscribe(changes.append)
+    await run_until_done(informer, script)
+    assert script.watched_from == ["10", "15", "16"]
+    assert informer.lists == 1
+    assert [(c.type, c.name) for c in changes] == [
+        ("added", "a"),
+        ("added", "b"),
+        ("modified", "a"),
+    ]
+    assert (informer.get("ns", "a") or {})["data"] == {"v": "2"}
+
+
+async def test_a_410_error_event_lists_again_and_reports_the_difference() -> None:
+    gone = {
+        "type": "ERROR",
+        "object": {"kind": "Status", "code": 410, "reason": "Expired", "message": "too old"},
+    }
+    script = Script(
+        [
+            ListResult([cm("a", "10"), cm("b", "10")], "10"),
+            ListResult([cm("a", "30", "2"), cm("c", "31")], "31"),
+        ],
+        [[gone]],
+    )
+    informer = Informer(script, "v1", "ConfigMap", sleep=no_sleep)
+    changes: list[Change] = []
+    informer.subscribe(changes.append)
+    await run_until_done(informer, script)
+    assert informer.expired == 1 and informer.lists == 2
+    assert script.watched_from == ["10", "31"]
+    assert [(c.type, c.name) for c in changes][2:] == [
+        ("deleted", "b"),
+        ("modified", "a"),
+        ("added", "c"),
+    ]
+    assert [o["metadata"]["name"] for o in informer.list()] == ["a", "c"]
+
+
+async def test_failures_reconnect_with_a_bounded_backoff() -> None:
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        await anyio.lowlevel.checkpoint()
+
+    script = Script(
+        [ListResult([], "5")],
+        [[Unavailable("connection refused")] for _ in range(8)]
+        + [[{"type": "ADDED", "object": cm("a", "6")}]],
+    )
+    informer = Informer(script, "v1", "ConfigMap", sleep=sleep, backoff_initial=0.5, backoff_max=4)
+    await run_until_done(informer, script)
+    assert informer.failures == 8 and informer.lists == 1
+    assert script.watched_from == ["5"] * 9 + ["6"]
+    for wait, base in zip(waits, (0.5, 1, 2, 4, 4, 4, 4, 4), strict=True):
+        assert base / 2 <= wait <= base
+    assert informer.get("ns", "a") is not None
+
+
+async def test_resync_re_announces_every_object() -> None:
+    script = Script([ListResult([cm("a", "1"), cm("b", "1")], "1")], [])
+    sleeps = 0
+
+    async def sleep(seconds: float) -> None:
+        nonlocal sleeps
+        sleeps += 1
+        if sleeps > 2:
+            await anyio.sleep_forever()
+        await anyio.lowlevel.checkpoint()
+
+    informer = Informer(script, "v1", "ConfigMap", resync=900, sleep=sleep)
+    async with informer.changes() as stream:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(informer.run)
+            seen = []
+            with anyio.fail_after(5):
+                async for change in stream:
+                    seen.append((change.type, change.name))
+                    if len(seen) == 6:
+                        break
+            tg.cancel_scope.cancel()
+    assert seen == [("added", "a"), ("added", "b")] + [("resync", "a"), ("resync", "b")] * 2
+
+
+def test_trims_keep_what_the_shell_reads() -> None:
+    meta = {
+        "name": "web-abc",
+        "namespace": "ns",
+        "uid": "u",
+        "labels": {"rollouts-pod-template-hash": "abc"},
+        "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{...}", "a": "1"},
+        "ownerReferences": [{"uid": "r"}],
+        "resourceVersion": "7",
+        "creationTimestamp": "2024-01-01T00:00:00Z",
+        "managedFields": [{"manager": "kubectl"}],
+    }
+    rs = {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": meta,
+        "spec": {
+            "replicas": 3,
+            "minReadySeconds": 5,
+            "selector": {},
+            "template": {"spec": {"containers": []}},
+        },
+        "status": {"replicas": 3, "readyReplicas": 2, "availableReplicas": 1, "conditions": []},
+    }
+    trimmed = trim_replica_set(rs)
+    assert trimmed["spec"] == {"replicas": 3, "minReadySeconds": 5, "selector": {}}
+    assert trimmed["status"] == {"replicas": 3, "readyReplicas": 2, "availableReplicas": 1}
+    assert "managedFields" not in trimmed["metadata"]
+    assert trimmed["metadata"]["annotations"] == {"a": "1"}
+    assert trimmed["metadata"]["ownerReferences"] == [{"uid": "r"}]
+    pod = trim_pod(
+        {
+            "metadata": meta,
+            "spec": {"nodeName": "n", "containers": [{}]},
+            "status": {
+                "phase": "Running",
+                "conditions": [{"type": "Ready", "status": "True", "reason": "x"}],
+            },
+        }
+    )
+    assert pod["spec"] == {"nodeName": "n"}
+    assert pod["status"] == {
+        "phase": "Running",
+        "conditions": [{"type": "Ready", "status": "True"}],
+    }
+    other = trim_default(
+        {"kind": "Service", "metadata": {**meta, "finalizers": ["f"]}, "spec": {"x": 1}}
+    )
+    assert other["spec"] == {"x": 1} and "managedFields" not in other["metadata"]
+    assert other["metadata"]["finalizers"] == ["f"]
+
+
+async def test_a_cached_cluster_reads_synced_caches_and_writes_through() -> None:
+    memory = MemoryCluster()
+    await memory.create(cm("a", ""))
+    script = Script([ListResult([cm("cached", "3")], "3")], [])
+    informers = Informers(script, sleep=no_sleep)
+    informers.informer("v1", "ConfigMap")
+    cached = CachedCluster(memory, informers)
+    # not synced yet: reads go to the cluster
+    assert [o["metadata"]["name"] for o in await cached.list("v1", "ConfigMap", "ns")] == ["a"]
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(informers.run)
+            await informers.wait_synced()
+            names = [o["metadata"]["name"] for o in await cached.list("v1", "ConfigMap", "ns")]
+            got = await cached.get(Ref("v1", "ConfigMap", "ns", "cached"))
+            await cached.patch(Ref("v1", "ConfigMap", "ns", "a"), {"data": {"v": "9"}})
+            tg.cancel_scope.cancel()
+    assert names == ["cached"] and got is not None
+    assert (await memory.get(Ref("v1", "ConfigMap", "ns", "a")) or {})["data"] == {"v": "9"}
+    informer = informers.find("v1", "ConfigMap")
+    assert informer is not None
+    got["data"]["v"] = "changed"
+    assert (informer.get("ns", "cached") or {})["data"] == {"v": "1"}, "readers get copies"
+
+
+@pytest.mark.parametrize("start", [True, False])
+async def test_informers_created_while_running_start_too(start: bool) -> None:
+    script = Script([ListResult([cm("a", "1")], "1")], [])
+    informers = Informers(script, sleep=no_sleep)
+    if start:
+        informers.informer("v1", "ConfigMap")
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(informers.run)
+            await anyio.lowlevel.checkpoint()
+            informer = informers.informer("v1", "ConfigMap")
+            await informer.wait_synced()
+            tg.cancel_scope.cancel()
+    assert len(informer) == 1 and list(informers) == [informer]
+
+
+async def test_watches_that_close_at_once_back_off_instead_of_spinning() -> None:
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        await anyio.lowlevel.checkpoint()
+
+    script = Script([ListResult([], "5")], [[], [], [{"type": "ADDED", "object": cm("a", "6")}]])
+    informer = Informer(script, "v1", "ConfigMap", sleep=sleep, backoff_initial=0.5)
+    await run_until_done(informer, script)
+    assert len(waits) == 2 and 0.25 <= waits[0] <= 0.5 and 0.5 <= waits[1] <= 1.0

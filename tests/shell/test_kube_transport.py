@@ -1,0 +1,257 @@
+"""The Kubernetes transport without a server: which failures are retried (and how long
+it waits), error mapping, request counting and the token bucket."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp
+import pytest
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from progressive._shell.clusters import AlreadyExists, Conflict, NotFound
+from progressive._shell.kube import (
+    ApiConflict,
+    Forbidden,
+    Gone,
+    Invalid,
+    RetryPolicy,
+    Transport,
+    Unavailable,
+    error_from_response,
+)
+from progressive._shell.kube._discovery import Discovery, parse_resource_list
+from progressive._shell.ratelimit import TokenBucket
+
+
+def api_error(
+    status: int, reason: str = "", message: str = "", headers: Any = None
+) -> ApiException:
+    exc = ApiException(status=status, reason=reason)
+    exc.body = json.dumps(
+        {
+            "kind": "Status",
+            "status": "Failure",
+            "reason": reason,
+            "message": message,
+            "code": status,
+        }
+    ).encode()
+    exc.headers = headers
+    return exc
+
+
+class FakeApi:
+    """Stands in for ApiClient: answers with the scripted outcomes, in order."""
+
+    def __init__(self, *outcomes: Any) -> None:
+        self.outcomes = list(outcomes)
+        self.calls: list[tuple[str, str, dict[str, Any]]] = []
+
+    async def call_api(self, path: str, method: str, **kwargs: Any) -> Any:
+        self.calls.append((method, path, kwargs))
+        outcome = self.outcomes.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome, 200, {}
+
+
+class Sleeps:
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+def transport(api: FakeApi, sleeps: Sleeps, **kw: Any) -> Transport:
+    return Transport(api, qps=0, sleep=sleeps, **kw)  # type: ignore[arg-type]
+
+
+async def test_transient_failures_are_retried_then_succeed() -> None:
+    api = FakeApi(
+        api_error(503, "ServiceUnavailable"),
+        aiohttp.ServerDisconnectedError(),
+        TimeoutError(),
+        api_error(500, "InternalError"),
+        {"ok": True},
+    )
+    sleeps = Sleeps()
+    t = transport(api, sleeps)
+    assert await t.call("get", "GET", "/api/v1/x", what="get x") == {"ok": True}
+    assert len(api.calls) == 5 and len(sleeps.waits) == 4
+    # exponential with jitter: 0.1, 0.2, 0.4, 0.8 times [0.5, 1]
+    for wait, base in zip(sleeps.waits, (0.1, 0.2, 0.4, 0.8), strict=True):
+        assert base * 0.5 <= wait <= base
+    assert t.requests == {
+        ("get", "503"): 1,
+        ("get", "error"): 2,
+        ("get", "500"): 1,
+        ("get", "200"): 1,
+    }
+
+
+async def test_429_waits_as_long_as_retry_after_says() -> None:
+    api = FakeApi(api_error(429, "TooManyRequests", headers={"Retry-After": "3"}), {"ok": 1})
+    sleeps = Sleeps()
+    assert await transport(api, sleeps).call("list", "GET", "/x", what="list") == {"ok": 1}
+    assert sleeps.waits == [3.0]
+
+
+async def test_retry_after_is_capped() -> None:
+    api = FakeApi(api_error(429, headers={"Retry-After": "3600"}), {"ok": 1})
+    sleeps = Sleeps()
+    await transport(api, sleeps, retry=RetryPolicy(retry_after_cap=10, max_elapsed=60)).call(
+        "get", "GET", "/x", what="get"
+    )
+    assert sleeps.waits == [10.0]
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "error"),
+    [
+        (400, "BadRequest", Invalid),
+        (403, "Forbidden", Forbidden),
+        (404, "NotFound", NotFound),
+        (405, "MethodNotAllowed", Invalid),
+        (409, "Conflict", Conflict),
+        (409, "AlreadyExists", AlreadyExists),
+        (410, "Expired", Gone),
+        (422, "Invalid", Invalid),
+    ],
+)
+async def test_permanent_failures_are_not_retried(
+    status: int, reason: str, error: type[Exception]
+) -> None:
+    api = FakeApi(api_error(status, reason, "the server says no"))
+    sleeps = Sleeps()
+    with pytest.raises(error) as raised:
+        await transport(api, sleeps).call("patch", "PATCH", "/x", what="patch thing")
+    assert len(api.calls) == 1 and sleeps.waits == []
+    assert raised.value.status == status  # type: ignore[attr-defined]
+    assert "the server says no" in str(raised.value) and "patch thing" in str(raised.value)
+
+
+async def test_attempts_are_bounded() -> None:
+    api = FakeApi(*[api_error(503) for _ in range(10)])
+    sleeps = Sleeps()
+    with pytest.raises(Unavailable) as raised:
+        await transport(api, sleeps, retry=RetryPolicy(attempts=3)).call(
+            "get", "GET", "/x", what="get"
+        )
+    assert raised.value.status == 503
+    assert len(api.calls) == 3 and len(sleeps.waits) == 2
+
+
+async def test_total_time_is_bounded() -> None:
+    api = FakeApi(*[api_error(429, headers={"Retry-After": "20"}) for _ in range(10)])
+    sleeps = Sleeps()
+    with pytest.raises(Unavailable):
+        await transport(api, sleeps, retry=RetryPolicy(attempts=10, max_elapsed=30)).call(
+            "get", "GET", "/x", what="get"
+        )
+    assert sleeps.waits == [20.0], "a second 20 s wait would end after 30 s"
+
+
+async def test_a_create_conflict_is_already_exists() -> None:
+    api = FakeApi(api_error(409, "", "exists"))
+    with pytest.raises(AlreadyExists):
+        await transport(api, Sleeps()).call("create", "POST", "/x", what="create")
+
+
+async def test_merge_patches_are_sent_with_their_content_type() -> None:
+    api = FakeApi({"ok": 1})
+    await transport(api, Sleeps()).call(
+        "patch", "PATCH", "/x", what="p", body={"a": 1}, content_type="application/merge-patch+json"
+    )
+    _, _, kwargs = api.calls[0]
+    assert kwargs["header_params"]["Content-Type"] == "application/merge-patch+json"
+    assert kwargs["body"] == {"a": 1}
+    assert kwargs["auth_settings"] == ["BearerToken"]
+
+
+def test_error_mapping_keeps_status_reason_and_message() -> None:
+    err = error_from_response(
+        409,
+        b'{"kind":"Status","reason":"Conflict","message":"the object has been modified"}',
+        what="patch Rollout default/web",
+    )
+    assert isinstance(err, ApiConflict)
+    assert (err.status, err.reason) == (409, "Conflict")
+    assert (
+        err.message == "patch Rollout default/web: the object has been modified (HTTP 409 Conflict)"
+    )
+    plain = error_from_response(502, "<html>bad gateway</html>", what="get")
+    assert plain.transient and "bad gateway" in plain.message
+    retry = error_from_response(
+        504, '{"reason":"Timeout","details":{"retryAfterSeconds":2}}', what="get"
+    )
+    assert retry.retry_after == 2.0
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.slept: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.t += seconds
+
+
+async def test_the_token_bucket_allows_a_burst_then_qps() -> None:
+    clock = FakeTime()
+    bucket = TokenBucket(10, 5, monotonic=clock.monotonic, sleep=clock.sleep)
+    for _ in range(5):
+        await bucket.acquire()
+    assert clock.slept == []
+    await bucket.acquire()
+    await bucket.acquire()
+    assert clock.slept == pytest.approx([0.1, 0.1])
+    clock.t += 10  # idle: the bucket refills up to its burst, no more
+    assert bucket.tokens == pytest.approx(5)
+
+
+def test_concurrent_reservations_queue_up() -> None:
+    clock = FakeTime()
+    bucket = TokenBucket(2, 1, monotonic=clock.monotonic, sleep=clock.sleep)
+    assert [bucket.reserve() for _ in range(4)] == pytest.approx([0.0, 0.5, 1.0, 1.5])
+    assert not bucket.try_acquire()
+    assert TokenBucket(0, 1).unlimited
+
+
+async def test_discovery_is_cached_and_refreshed_for_missing_kinds() -> None:
+    fetched: list[str] = []
+    clock = FakeTime()
+    body = {
+        "resources": [
+            {"name": "rollouts", "kind": "Rollout", "namespaced": True, "verbs": ["get", "list"]},
+            {"name": "rollouts/status", "kind": "Rollout", "namespaced": True},
+            {"name": "rollouts/scale", "kind": "Scale", "namespaced": True},
+        ]
+    }
+
+    async def fetch(path: str) -> Any:
+        fetched.append(path)
+        return body
+
+    d = Discovery(fetch, refresh_after=5, monotonic=clock.monotonic)
+    info = await d.resolve("progressive.dev/v1alpha1", "Rollout")
+    assert info is not None and info.subresources == {"status", "scale"}
+    assert info.path("ns", "web", "status") == (
+        "/apis/progressive.dev/v1alpha1/namespaces/ns/rollouts/web/status"
+    )
+    assert info.path(None) == "/apis/progressive.dev/v1alpha1/rollouts"
+    assert await d.resolve("progressive.dev/v1alpha1", "Experiment") is None
+    assert len(fetched) == 1, "a missing kind is not looked up again at once"
+    clock.t += 6
+    assert await d.resolve("progressive.dev/v1alpha1", "Experiment") is None
+    assert len(fetched) == 2
+    assert await d.resolve("progressive.dev/v1alpha1", "Rollout") == info
+    assert len(fetched) == 2
+    core = parse_resource_list("v1", {"resources": [{"name": "nodes", "kind": "Node"}]})
+    assert core["Node"].path("ignored", "n1") == "/api/v1/nodes/n1"
