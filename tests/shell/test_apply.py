@@ -317,6 +317,22 @@ async def test_restart_pods_marks_the_replica_set(world: World) -> None:
     assert rs["metadata"]["annotations"]["progressive.dev/restart-before"]
 
 
+async def test_scale_workload_scales_the_referenced_deployment(world: World) -> None:
+    covers(actions.ScaleWorkload)
+    ref = Ref("apps/v1", "Deployment", "default", "web-deploy")
+    await world.cluster.create(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web-deploy", "namespace": "default"},
+            "spec": {"replicas": 4},
+        }
+    )
+    action = actions.ScaleWorkload("apps/v1", "Deployment", "web-deploy", 1)
+    assert await world.changed_by(action) == {ref}
+    assert (await world.get(ref))["spec"]["replicas"] == 1
+
+
 async def test_emit_event(world: World) -> None:
     covers(actions.EmitEvent)
     changed = await world.changed_by(actions.EmitEvent("SetWeight", "Set canary weight to 20"))

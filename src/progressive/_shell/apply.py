@@ -23,6 +23,7 @@ from ..core._actions import (
     RemoveManagedRoutes,
     RestartPods,
     ScaleReplicaSet,
+    ScaleWorkload,
     SetHeaderRoute,
     SetMirrorRoute,
     SetReplicaSetRevision,
@@ -121,6 +122,9 @@ async def apply_action(
             await _create_experiment(cluster, rollout, action)
         case RestartPods():
             await mark_restart(cluster, rollout.namespace, action)
+        case ScaleWorkload(api_version, kind, name, replicas):
+            ref = Ref(api_version, kind, rollout.namespace, name)
+            await cluster.patch(ref, {"spec": {"replicas": replicas}})
         case EmitEvent():
             await _emit_event(cluster, rollout, action, now)
         case _:

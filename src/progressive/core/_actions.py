@@ -25,6 +25,7 @@ __all__ = [
     "EmitEvent",
     "RemoveManagedRoutes",
     "RestartPods",
+    "ScaleWorkload",
     "ScaleReplicaSet",
     "SetHeaderRoute",
     "SetMirrorRoute",
@@ -162,6 +163,18 @@ class CreateExperiment:
 
 @final
 @attrs.frozen
+class ScaleWorkload:
+    """Scale the workload a Rollout's ``workloadRef`` names (a Deployment being
+    migrated) to ``replicas``, as its ``scaleDown`` policy says."""
+
+    api_version: str
+    kind: str
+    name: str
+    replicas: int
+
+
+@final
+@attrs.frozen
 class RestartPods:
     """Replace the pods of ReplicaSet ``name`` created before ``before`` (``restartAt``),
     at most ``max_unavailable`` at a time, waiting for each batch to be available."""
@@ -196,5 +209,6 @@ Action = (
     | TerminateAnalysisRun
     | CreateExperiment
     | RestartPods
+    | ScaleWorkload
     | EmitEvent
 )

@@ -11,7 +11,7 @@ import attrs
 
 from ._rollout import Rollout
 
-__all__ = ["Observed", "ObservedRun", "ReplicaSetView", "TrafficView"]
+__all__ = ["Observed", "ObservedRun", "ReplicaSetView", "TrafficView", "WorkloadView"]
 
 
 @attrs.frozen
@@ -58,6 +58,15 @@ class TrafficView:
 
 
 @attrs.frozen
+class WorkloadView:
+    """The workload a Rollout's ``workloadRef`` names (a Deployment): its spec replicas
+    and how many of its pods are available."""
+
+    replicas: int
+    available_replicas: int = 0
+
+
+@attrs.frozen
 class Observed:
     rollout: Rollout
     now: float
@@ -66,6 +75,8 @@ class Observed:
     traffic: TrafficView = TrafficView()
     # Service name -> the rollouts-pod-template-hash its selector pins (None: unpinned)
     services: dict[str, str | None] = attrs.field(factory=dict)
+    # the Deployment of spec.workloadRef (None: no workloadRef, or not found)
+    workload: WorkloadView | None = None
     # the loaded AnalysisTemplate names, for InvalidSpec checks; None: unknown
     known_templates: frozenset[str] | None = None
 

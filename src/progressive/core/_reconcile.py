@@ -23,8 +23,9 @@ from ._plan import Plan
 from ._replicas import resolve_int_or_percent
 from ._revisions import Revisions, observe_revisions
 from ._rollout import Rollout
-from ._status import RolloutStatus
+from ._status import Phase, RolloutStatus
 from ._times import parse_time
+from ._workloads import plan_workload_scale_down
 
 __all__ = ["reconcile", "reconcile_invalid"]
 
@@ -113,7 +114,19 @@ def reconcile(observed: Observed) -> Plan:
         deadline_hit=exceeded,
         progress_message=waiting or "progressing",
     )
-    return Plan(b.actions(), status, b.requeue_at())
+    plan_workload_scale_down(b, rollout, healthy=status.phase == Phase.HEALTHY, available=available)
+    return Plan(
+        b.actions(), attrs.evolve(status, selector=_selector_string(rollout)), b.requeue_at()
+    )
+
+
+def _selector_string(rollout: Rollout) -> str:
+    """``app=web,tier=front``: the label selector as ``status.selector`` carries it
+    (the scale subresource's ``labelSelectorPath``, which an HPA reads)."""
+    labels = rollout.selector.get("matchLabels")
+    if not isinstance(labels, dict):
+        return ""
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
 
 def _has_deadline(b: Builder, rs: ReplicaSetView) -> bool:

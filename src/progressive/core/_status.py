@@ -98,6 +98,8 @@ class RolloutStatus:
     restarted_at: str | None = None
     # inconclusive analysis runs a user chose to go past (promote); not paused on again
     acknowledged_runs: tuple[str, ...] = ()
+    # the label selector as a string (app=web): the scale subresource's labelSelectorPath
+    selector: str = ""
 
     def condition(self, type_: str) -> Condition | None:
         for cond in self.conditions:
@@ -136,6 +138,8 @@ class RolloutStatus:
         }
         if self.acknowledged_runs:
             out["acknowledgedRuns"] = list(self.acknowledged_runs)
+        if self.selector:
+            out["selector"] = self.selector
         optional: dict[str, Any] = {
             "currentPodHash": self.current_pod_hash,
             "currentStepHash": self.current_step_hash,
@@ -215,6 +219,7 @@ class RolloutStatus:
             preview_selector=_opt_str(blue_green.get("previewSelector")),
             waiting_since=parse_time(data.get("waitingSince")),
             restarted_at=_opt_str(data.get("restartedAt")),
+            selector=_opt_str(data.get("selector")) or "",
             acknowledged_runs=tuple(
                 x for x in _list(data.get("acknowledgedRuns")) if isinstance(x, str)
             ),
