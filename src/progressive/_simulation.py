@@ -112,6 +112,9 @@ class TimelineRecord:
 
 @attrs.frozen
 class SimulationResult:
+    """What a simulation found: the timeline, the final phase and message, and the exit
+    code ``progressive simulate`` gives for it."""
+
     rollout: str
     timeline: tuple[TimelineRecord, ...]
     phase: str

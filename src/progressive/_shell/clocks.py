@@ -50,6 +50,8 @@ class VirtualClock:
 
 
 class WallClock:
+    """The real clock: ``time.time()``, and sleeping for real."""
+
     def now(self) -> float:
         return time.time()
 

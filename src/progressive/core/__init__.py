@@ -9,7 +9,9 @@ from . import _actions as actions
 from ._commands import abort, merge_patch, pause, promote, restart, retry
 from ._durations import format_duration, parse_duration
 from ._errors import FieldError, ManifestError
-from ._observed import Observed, ObservedRun, ReplicaSetView, TrafficView
+from ._experiments import Experiment, ExperimentStatus, reconcile_experiment
+from ._judge import Classification, Direction, Judgement, MetricConfig, judge, mann_whitney_u
+from ._observed import Observed, ObservedRun, ReplicaSetView, TrafficView, WorkloadView
 from ._plan import Plan
 from ._reconcile import reconcile, reconcile_invalid
 from ._rollout import (
@@ -20,6 +22,15 @@ from ._rollout import (
     WorkloadRef,
     pod_template_hash,
     read_rollout,
+)
+from ._slo import (
+    GOOGLE_SRE_WINDOWS,
+    SLO,
+    BurnRateWindow,
+    burn_rate_metrics,
+    burn_rate_query,
+    burn_rate_template,
+    pyrra_recording_rules,
 )
 from ._status import Condition, PauseCondition, PauseReason, Phase, RolloutStatus
 from ._steps import (
@@ -41,12 +52,20 @@ __all__ = [
     "AnalysisArg",
     "AnalysisStep",
     "BlueGreenStrategy",
+    "BurnRateWindow",
     "CanaryStrategy",
+    "Classification",
     "Condition",
+    "Direction",
+    "Experiment",
+    "ExperimentStatus",
     "ExperimentStep",
     "FieldError",
+    "GOOGLE_SRE_WINDOWS",
     "HeaderMatch",
+    "Judgement",
     "ManifestError",
+    "MetricConfig",
     "Observed",
     "ObservedRun",
     "Pause",
@@ -58,6 +77,7 @@ __all__ = [
     "Rollout",
     "RolloutAnalysis",
     "RolloutStatus",
+    "SLO",
     "SetCanaryScale",
     "SetHeaderRoute",
     "SetMirrorRoute",
@@ -67,16 +87,24 @@ __all__ = [
     "TrafficRouting",
     "TrafficView",
     "WorkloadRef",
+    "WorkloadView",
     "abort",
     "actions",
+    "burn_rate_metrics",
+    "burn_rate_query",
+    "burn_rate_template",
     "format_duration",
+    "judge",
+    "mann_whitney_u",
     "merge_patch",
     "parse_duration",
     "pause",
     "pod_template_hash",
     "promote",
+    "pyrra_recording_rules",
     "read_rollout",
     "reconcile",
+    "reconcile_experiment",
     "reconcile_invalid",
     "restart",
     "retry",

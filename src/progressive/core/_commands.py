@@ -52,6 +52,7 @@ def retry(rollout: Rollout) -> tuple[Patch, Patch]:
 
 
 def pause(rollout: Rollout) -> tuple[Patch, Patch]:
+    """Hold the rollout where it is (``spec.paused``) until promoted."""
     return {"spec": {"paused": True}}, {}
 
 

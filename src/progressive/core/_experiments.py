@@ -92,6 +92,9 @@ class TemplateStatus:
 
 @attrs.frozen
 class ExperimentStatus:
+    """An Experiment's status: its phase, when it became available and finished, and
+    the state of each template and analysis."""
+
     phase: str = "Pending"
     message: str = ""
     started_at: float | None = None
@@ -144,6 +147,9 @@ class ExperimentStatus:
 
 @attrs.frozen
 class Experiment:
+    """An Experiment: ReplicaSets side by side (baseline, canary, ...) and analyses
+    judging them; see the module docstring for its lifecycle."""
+
     name: str
     namespace: str = "default"
     uid: str = ""

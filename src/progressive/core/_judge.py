@@ -65,6 +65,9 @@ class Direction(enum.StrEnum):
 
 
 class Classification(enum.StrEnum):
+    """One metric's verdict: Pass, High or Low (a significant change in that
+    direction), or NoData (too few samples to judge)."""
+
     PASS = "Pass"
     HIGH = "High"
     LOW = "Low"
@@ -214,6 +217,9 @@ class MetricConfig:
 
 @attrs.frozen
 class MetricVerdict:
+    """One metric's result: its classification, whether it fails the canary, and the
+    test's figures."""
+
     name: str
     classification: Classification
     failed: bool
@@ -279,6 +285,9 @@ def classify_metric(
 
 @attrs.frozen
 class Judgement:
+    """The judge's answer: the weighted score (0-100), its classification (Pass,
+    Marginal or Fail) and every metric's verdict."""
+
     score: float
     classification: str  # Pass | Marginal | Fail
     metrics: tuple[MetricVerdict, ...]

@@ -68,6 +68,15 @@ class WorkloadView:
 
 @attrs.frozen
 class Observed:
+    """Everything ``reconcile()`` looks at: the Rollout with its stored status, what the
+    shell observed of its ReplicaSets, runs, routers, Services and workload, and ``now``.
+
+    Example::
+
+        plan = reconcile(Observed(rollout=rollout, now=time.time(),
+                                  replica_sets=(ReplicaSetView("web-abc", "abc", 1, 4, 4, 4),)))
+    """
+
     rollout: Rollout
     now: float
     replica_sets: tuple[ReplicaSetView, ...] = ()

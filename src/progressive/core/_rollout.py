@@ -84,6 +84,9 @@ class TrafficRouting:
 
 @attrs.frozen
 class CanaryStrategy:
+    """``spec.strategy.canary``: steps, the Services and routers that split traffic,
+    background analysis, and the scaling and delay settings (Argo's defaults)."""
+
     steps: tuple[Step, ...] = ()
     canary_service: str | None = None
     stable_service: str | None = None
@@ -101,6 +104,10 @@ class CanaryStrategy:
 
 @attrs.frozen
 class BlueGreenStrategy:
+    """``spec.strategy.blueGreen``: the active and preview Services, promotion (manual,
+    automatic, or after ``autoPromotionSeconds``), pre/post-promotion analysis and
+    scale-down delays (Argo's defaults)."""
+
     active_service: str = ""
     preview_service: str | None = None
     auto_promotion_enabled: bool = True
@@ -117,6 +124,9 @@ class BlueGreenStrategy:
 
 @attrs.frozen
 class WorkloadRef:
+    """``spec.workloadRef``: take the pod template from an existing Deployment and scale
+    it down by ``scale_down`` (``never``, ``onsuccess`` or ``progressively``)."""
+
     api_version: str
     kind: str
     name: str

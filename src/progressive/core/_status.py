@@ -33,6 +33,8 @@ class Phase:
 
 
 class PauseReason:
+    """The reasons a rollout pauses (Argo's ``pauseConditions[].reason``)."""
+
     CANARY_STEP: Final = "CanaryPauseStep"
     BLUE_GREEN: Final = "BlueGreenPause"
     INCONCLUSIVE_ANALYSIS: Final = "InconclusiveAnalysisRun"
@@ -41,12 +43,16 @@ class PauseReason:
 
 @attrs.frozen
 class PauseCondition:
+    """Why the rollout is paused (a ``PauseReason``) and since when."""
+
     reason: str
     start_time: float
 
 
 @attrs.frozen
 class Condition:
+    """A Kubernetes-style status condition (``Progressing``, ``Healthy``, ...)."""
+
     type: str
     status: str  # "True" | "False" | "Unknown", as Kubernetes writes it
     reason: str = ""

@@ -52,6 +52,8 @@ class SetCanaryScale:
 
 @attrs.frozen
 class HeaderMatch:
+    """Match a request header by exactly one of ``exact``, ``regex`` or ``prefix``."""
+
     header_name: str
     exact: str | None = None
     regex: str | None = None
@@ -77,12 +79,17 @@ class SetMirrorRoute:
 
 @attrs.frozen
 class TemplateRef:
+    """An AnalysisTemplate by name; ``cluster_scope`` for a ClusterAnalysisTemplate."""
+
     template_name: str
     cluster_scope: bool = False
 
 
 @attrs.frozen
 class AnalysisArg:
+    """An argument for an analysis: a literal ``value``, or ``value_from`` (a Secret key,
+    a field of the Rollout, or a pod-template hash) resolved when the run starts."""
+
     name: str
     value: str | None = None
     value_from: dict[str, Any] | None = None
@@ -134,6 +141,8 @@ class RolloutAnalysis:
 
 @attrs.frozen
 class AnalysisStep:
+    """Run an analysis and wait for its verdict before the next step."""
+
     analysis: RolloutAnalysis
 
 
