@@ -260,16 +260,32 @@ STRING_MATCH: Final = obj(
 )
 
 
+def argument() -> Node:
+    """An analysis argument: a literal value or where to take it from."""
+    return obj(
+        "", {"name": string(), "value": string(), "valueFrom": VALUE_FROM}, required=("name",)
+    )
+
+
+def experiment_analysis() -> Node:
+    """An analysis of an Experiment (also inside a Rollout's experiment step)."""
+    return obj(
+        "",
+        {
+            "name": string(),
+            "templateName": string(),
+            "clusterScope": boolean(),
+            "args": array(argument()),
+            "requiredForCompletion": boolean(),
+        },
+        required=("name", "templateName"),
+    )
+
+
 def _rollout_analysis(*, background: bool = False) -> Node:
     props: dict[str, Node] = {
         "templates": array(TEMPLATE_REF),
-        "args": array(
-            obj(
-                "",
-                {"name": string(), "value": string(), "valueFrom": VALUE_FROM},
-                required=("name",),
-            )
-        ),
+        "args": array(argument()),
         "dryRun": array(obj("", {"metricName": string()}, required=("metricName",))),
         "measurementRetention": array(
             obj("", {"metricName": string(), "limit": integer()}, required=("metricName",))
@@ -374,25 +390,7 @@ STEP: Final = obj(
                     )
                 ),
                 "duration": duration(),
-                "analyses": array(
-                    obj(
-                        "",
-                        {
-                            "name": string(),
-                            "templateName": string(),
-                            "clusterScope": boolean(),
-                            "args": array(
-                                obj(
-                                    "",
-                                    {"name": string(), "value": string(), "valueFrom": VALUE_FROM},
-                                    required=("name",),
-                                )
-                            ),
-                            "requiredForCompletion": boolean(),
-                        },
-                        required=("name", "templateName"),
-                    )
-                ),
+                "analyses": array(experiment_analysis()),
             },
         ),
     },
@@ -655,25 +653,7 @@ EXPERIMENT_SPEC: Final = obj(
         "progressDeadlineSeconds": integer(low=1),
         "terminate": boolean(),
         "scaleDownDelaySeconds": integer(),
-        "analyses": array(
-            obj(
-                "",
-                {
-                    "name": string(),
-                    "templateName": string(),
-                    "clusterScope": boolean(),
-                    "args": array(
-                        obj(
-                            "",
-                            {"name": string(), "value": string(), "valueFrom": VALUE_FROM},
-                            required=("name",),
-                        )
-                    ),
-                    "requiredForCompletion": boolean(),
-                },
-                required=("name", "templateName"),
-            )
-        ),
+        "analyses": array(experiment_analysis()),
         "dryRun": _RULES["dryRun"],
     },
     required=("templates",),
