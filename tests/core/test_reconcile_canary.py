@@ -347,3 +347,20 @@ def test_restart_at_replaces_pods_once_stable_first() -> None:
     world.apply(plan)
     assert world.rollout.status.restarted_at == "1970-01-01T00:02:00Z"
     assert not [a for a in world.plan().actions if isinstance(a, actions.RestartPods)]
+
+
+def test_retry_after_a_user_abort_at_an_indefinite_pause_pauses_again() -> None:
+    world = healthy_world(canary_manifest(STEPS))
+    world.update_template("app:2")
+    world.settle()
+    assert world.rollout.status.pause_conditions  # at `pause: {}`, step 3
+    world.set_status(abort=True)  # what `progressive abort` writes
+    world.settle()
+    status = world.rollout.status
+    assert status.phase == Phase.DEGRADED
+    assert status.message == "RolloutAborted: the rollout was aborted"
+    assert not status.pause_conditions and not status.controller_pause
+    world.set_status(abort=False, pause_conditions=())  # what `retry` writes
+    world.settle()
+    status = world.rollout.status
+    assert status.phase == Phase.PAUSED and status.current_step_index == 3

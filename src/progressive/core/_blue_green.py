@@ -68,6 +68,7 @@ def plan_blue_green(b: Builder, rollout: Rollout, rev: Revisions) -> BlueGreenOu
     revision = new_revision_number(b, rev)
 
     if status.abort:
+        status = _state.settle_abort(status, b.now)
         new_rs = (
             rev.new_rs if rev.new_rs is not None else ensure_new_replica_set(b, rollout, rev, 0)
         )

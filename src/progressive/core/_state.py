@@ -152,6 +152,26 @@ def abort(status: RolloutStatus, message: str, now: float) -> RolloutStatus:
     )
 
 
+USER_ABORT = "RolloutAborted: the rollout was aborted"
+
+
+def settle_abort(status: RolloutStatus, now: float) -> RolloutStatus:
+    """An aborted rollout holds no pause and says why it is aborted.
+
+    A user's abort only sets ``status.abort``; whatever pause the rollout was in must
+    not survive it, or a later ``retry`` would read the leftover ``controllerPause`` as a
+    promotion and skip that pause.
+    """
+    message = status.message if status.message.startswith("RolloutAborted") else USER_ABORT
+    return attrs.evolve(
+        status,
+        pause_conditions=(),
+        controller_pause=False,
+        aborted_at=now if status.aborted_at is None else status.aborted_at,
+        message=message,
+    )
+
+
 def track_progress(
     status: RolloutStatus,
     *,
