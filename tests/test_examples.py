@@ -150,3 +150,27 @@ def test_two_routers_move_together() -> None:
     assert result.phase == "Healthy" and result.exit_code == 0
     assert [r.weight for r in result.timeline if r.event == "Paused"] == [25, 50]
     assert result.timeline[-1].weight == 100
+
+
+def test_experiment_ab_judges_a_baseline_and_a_canary_before_any_canary_traffic() -> None:
+    result = run("experiment-ab", auto_promote=False, metrics="metrics-pass.yaml")
+    assert result.phase == "Healthy" and result.exit_code == 0
+    events = [r.event for r in result.timeline]
+    assert events.index("ExperimentStarted") < events.index("ExperimentSuccessful")
+    started = time_of(result, "ExperimentStarted")[0]
+    done = time_of(result, "ExperimentSuccessful")[0]
+    # five minutes counted from the moment the experiment's pods are available (2 s)
+    assert done - started == 5 * 60 + 2
+    # no canary traffic during the experiment (the weights go to its own Services)
+    assert all(r.weight == 0 for r in result.timeline if r.t <= done)
+    assert [r.weight for r in result.timeline if r.event == "Paused"] == [25, 50]
+    assert result.timeline[-1].weight == 100
+
+
+def test_experiment_ab_aborts_when_the_judge_fails() -> None:
+    result = run("experiment-ab", auto_promote=False, metrics="metrics-fail.yaml")
+    assert result.phase == "Degraded" and result.exit_code == 2
+    assert "experiment" in result.message and "latency" in result.message
+    events = [r.event for r in result.timeline]
+    assert events.index("ExperimentFailed") < events.index("Aborted")
+    assert max(r.weight for r in result.timeline) == 0

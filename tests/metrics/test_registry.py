@@ -29,8 +29,8 @@ class Fixed:
 
 def test_the_default_registry_has_every_provider() -> None:
     registry = default_registry(MemoryCluster())
-    assert registry.keys == {"prometheus", "web", "job"}
-    assert default_registry().keys == {"prometheus", "web"}  # no cluster, no Jobs
+    assert registry.keys == {"prometheus", "web", "job", "judge"}
+    assert default_registry().keys == {"prometheus", "web", "judge"}  # no cluster, no Jobs
     for key, kind in (
         ("prometheus", PrometheusProvider),
         ("web", WebProvider),
@@ -61,4 +61,4 @@ async def test_an_unknown_provider_key_is_an_error() -> None:
     outcome = await default_registry().measure(m, run_for(m))
     assert isinstance(outcome, MeasurementError)
     assert "unknown metric provider 'datadog'" in outcome.message
-    assert "registered: prometheus, web" in outcome.message
+    assert "registered: judge, prometheus, web" in outcome.message

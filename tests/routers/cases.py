@@ -27,10 +27,19 @@ UID = "00000000-0000-4000-8000-000000000001"
 CANARY, STABLE = "web-canary", "web-stable"
 HEADER_ROUTERS = frozenset({"nginx", "istio", "gatewayAPI"})
 MIRROR_ROUTERS = frozenset({"istio", "gatewayAPI"})
+#: Routers that send traffic to experiment templates (istio: host-level routing only).
+EXPERIMENT_ROUTERS = frozenset({"smi", "istio"})
 
 
 def rollout(routing: dict[str, Any], steps: list[dict[str, Any]] | None = None) -> Rollout:
-    manifest = {
+    return Rollout.from_manifest(rollout_manifest(routing, steps))
+
+
+def rollout_manifest(
+    routing: dict[str, Any], steps: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The Rollout of the router tests (``web`` in ``default``, uid :data:`UID`)."""
+    return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Rollout",
         "metadata": {"name": "web", "namespace": NS, "uid": UID},
@@ -51,7 +60,6 @@ def rollout(routing: dict[str, Any], steps: list[dict[str, Any]] | None = None) 
             },
         },
     }
-    return Rollout.from_manifest(manifest)
 
 
 def stable_ingress() -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 For each router in ``ALL_ROUTERS``: weights 0, 25 and 100 are written and read back;
 header routes (and mirror routes, where the router can express them) are added and
-removed and stay in place whatever the weight; an abort sends everything back to
+removed and stay in place whatever the weight; an experiment's destinations (where
+the router can express them; the others refuse them, in validation and in plan) are
+added, changed and removed without touching the canary's weight; an abort sends everything back to
 stable; planning a state on the objects it produced writes nothing; and fields,
 rules, routes and annotations the router does not manage survive it all.
 """
@@ -28,10 +30,11 @@ from progressive.routers import (
 )
 from progressive.routers._objects import merge_diff
 
-from .cases import HEADER_ROUTERS, MIRROR_ROUTERS, Store, case
+from .cases import EXPERIMENT_ROUTERS, HEADER_ROUTERS, MIRROR_ROUTERS, Store, case, rollout
 
 HEADER = HeaderRoute("testers", (HeaderMatch("X-Canary", exact="yes"),))
 MIRROR = MirrorRoute("shadow", ({"method": {"exact": "GET"}, "path": {"prefix": "/api"}},), 30)
+EXPERIMENT = (("web-exp-baseline", 10), ("web-exp-canary", 5))
 
 
 def test_the_route_capabilities_are_the_ones_the_core_validates() -> None:
@@ -220,3 +223,121 @@ def test_fields_the_router_does_not_manage_survive(name: str) -> None:
             "example.com/note",
             "argo-rollouts.argoproj.io/managed-by-rollouts",
         }
+
+
+@pytest.mark.parametrize("name", sorted(EXPERIMENT_ROUTERS))
+def test_experiment_destinations_are_added_changed_and_removed(name: str) -> None:
+    router, ro, store = case(name)
+    settled(router, ro, store, RouterState(weight=20))
+    state = settled(router, ro, store, RouterState(weight=20, experiment_weights=EXPERIMENT))
+    assert (state.weight, state.experiment_weights) == (20, EXPERIMENT)
+    assert state.agreed
+    # a weight change that keeps what was read keeps the experiment's destinations
+    state = settled(router, ro, store, attrs.evolve(store.read(router, ro), weight=40))
+    assert (state.weight, state.experiment_weights) == (40, EXPERIMENT)
+    # header routes leave them alone too
+    if name in HEADER_ROUTERS:
+        read = store.read(router, ro)
+        state = settled(router, ro, store, attrs.evolve(read, header_routes=(HEADER,)))
+        assert (state.experiment_weights, state.header_routes) == (EXPERIMENT, (HEADER,))
+    changed = (("web-exp-baseline", 20), ("web-exp-canary", 20))
+    state = settled(router, ro, store, RouterState(weight=40, experiment_weights=changed))
+    assert (state.weight, state.experiment_weights) == (40, changed)
+    state = settled(router, ro, store, RouterState(weight=40))
+    assert (state.weight, state.experiment_weights) == (40, ())
+
+
+@pytest.mark.parametrize("name", sorted(EXPERIMENT_ROUTERS))
+def test_an_abort_removes_the_experiment_destinations(name: str) -> None:
+    router, ro, store = case(name)
+    settled(router, ro, store, RouterState(weight=30, experiment_weights=EXPERIMENT))
+    aborted = settled(router, ro, store, RouterState(weight=0))
+    assert (aborted.weight, aborted.experiment_weights) == (0, ())
+
+
+def _weighted_experiment(name: str) -> Any:
+    _, base, _ = case(name)
+    routing = copy.deepcopy(base.canary.traffic_routing.routers if base.canary else {})
+    assert base.canary is not None and base.canary.traffic_routing is not None
+    managed = [{"name": n} for n in base.canary.traffic_routing.managed_routes]
+    config: dict[str, Any] = {**routing, **({"managedRoutes": managed} if managed else {})}
+    if name == "gatewayAPI":
+        config = {
+            "managedRoutes": managed,
+            "plugins": {"argoproj-labs/gatewayAPI": routing["gatewayAPI"]},
+        }
+    step = {
+        "experiment": {
+            "templates": [
+                {"name": "baseline", "specRef": "stable", "weight": 10},
+                {"name": "canary", "specRef": "canary"},
+            ]
+        }
+    }
+    return rollout(config, [{"setWeight": 10}, step])
+
+
+@pytest.mark.parametrize("name", sorted(set(ALL_ROUTERS) - EXPERIMENT_ROUTERS))
+def test_a_router_that_cannot_weigh_experiments_says_so(name: str) -> None:
+    router, ro, store = case(name)
+    with pytest.raises(RouterError, match="experiment"):
+        router.plan(
+            ro, RouterState(weight=10, experiment_weights=EXPERIMENT), store.view(router, ro)
+        )
+    errors = router.validate(_weighted_experiment(name))
+    assert [e.path for e in errors] == [
+        "spec.strategy.canary.steps[1].experiment.templates[0].weight"
+    ]
+    assert "experiment" in errors[0].message
+
+
+@pytest.mark.parametrize("name", sorted(EXPERIMENT_ROUTERS))
+def test_a_router_that_weighs_experiments_accepts_the_step(name: str) -> None:
+    router, _, _ = case(name)
+    assert router.validate(_weighted_experiment(name)) == []
+
+
+def test_istio_weighs_experiments_with_host_level_routing_only() -> None:
+    router, _, store = case("istio")
+    ro = rollout(
+        {
+            "istio": {
+                "virtualService": {"name": "web", "routes": ["primary"]},
+                "destinationRule": {
+                    "name": "web",
+                    "canarySubsetName": "canary",
+                    "stableSubsetName": "stable",
+                },
+            }
+        },
+        [{"experiment": {"templates": [{"name": "a", "specRef": "canary", "weight": 5}]}}],
+    )
+    (error,) = router.validate(ro)
+    assert error.path == "spec.strategy.canary.steps[0].experiment.templates[0].weight"
+    assert "host-level" in error.message
+    with pytest.raises(RouterError, match="experiment"):
+        router.plan(
+            ro, RouterState(weight=0, experiment_weights=EXPERIMENT), store.view(router, ro)
+        )
+
+
+def test_the_stable_service_gets_what_the_canary_and_the_experiment_leave() -> None:
+    router, ro, store = case("smi")
+    store.move(router, ro, RouterState(weight=20, experiment_weights=EXPERIMENT))
+    (split,) = store.objects.values()
+    assert [(b["service"], b["weight"]) for b in split["spec"]["backends"]] == [
+        ("web-canary", "20"),
+        ("web-exp-baseline", "10"),
+        ("web-exp-canary", "5"),
+        ("web-stable", "65"),
+    ]
+    router, ro, store = case("istio")
+    store.move(router, ro, RouterState(weight=20, experiment_weights=EXPERIMENT))
+    (vs,) = store.objects.values()
+    primary = vs["spec"]["http"][1]["route"]
+    assert [(d["destination"]["host"], d["weight"]) for d in primary] == [
+        ("web-stable", 65),
+        ("web-canary", 20),
+        ("web-exp-baseline", 10),
+        ("web-exp-canary", 5),
+    ]

@@ -1,6 +1,7 @@
 """Golden files: the exact writes and objects of each router, step by step.
 
-Each scenario moves a router through setWeight 25, a header route, a mirror route (for
+Each scenario moves a router through setWeight 25, an experiment's weights (for the
+routers that send traffic to experiment templates), a header route, a mirror route (for
 the routers that have them), setWeight 100 and an abort, and compares, for every step,
 the writes it sent (``create`` with the whole object, ``patch`` with the merge patch)
 and the objects as stored afterwards with ``tests/routers/golden/<scenario>.yaml``.
@@ -31,7 +32,7 @@ from progressive.routers import (
     Write,
 )
 
-from .cases import CASES, MIRROR_ROUTERS, NS, Store, rollout, virtual_service
+from .cases import CASES, EXPERIMENT_ROUTERS, MIRROR_ROUTERS, NS, Store, rollout, virtual_service
 
 GOLDEN = Path(__file__).parent / "golden"
 REGENERATE = os.environ.get("PROGRESSIVE_REGEN_GOLDEN") == "1"
@@ -42,6 +43,7 @@ HEADER = HeaderRoute(
 )
 NGINX_HEADER = HeaderRoute("testers", (HeaderMatch("X-Canary", regex="yes|si"),))
 MIRROR = MirrorRoute("shadow", ({"method": {"exact": "GET"}, "path": {"prefix": "/api"}},), 30)
+EXPERIMENT = (("web-exp-baseline", 10), ("web-exp-canary", 5))
 
 
 def _subset_objects() -> list[dict[str, Any]]:
@@ -132,11 +134,9 @@ def _stored(store: Store) -> list[dict[str, Any]]:
     return out
 
 
-def run(scenario: str) -> list[dict[str, Any]]:
-    router_name, routing, objects = SCENARIOS[scenario]
-    router = ROUTERS[router_name]
-    ro = rollout(copy.deepcopy(routing))
-    store = Store(objects)
+def steps_of(scenario: str) -> list[tuple[str, RouterState]]:
+    """The states a scenario moves its router through, with their labels."""
+    router_name, routing, _ = SCENARIOS[scenario]
     header = NGINX_HEADER if router_name == "nginx" else HEADER
     headers = (header,) if router_name != "smi" else ()
     mirrors = (MIRROR,) if router_name in MIRROR_ROUTERS else ()
@@ -145,6 +145,13 @@ def run(scenario: str) -> list[dict[str, Any]]:
     steps: list[tuple[str, RouterState]] = [
         ("setWeight 25", RouterState(weight=weight, canary_hash="c4n4ry", stable_hash="st4bl3"))
     ]
+    if router_name in EXPERIMENT_ROUTERS and "destinationRule" not in routing.get("istio", {}):
+        steps.append(
+            (
+                "experiment: baseline 10, canary 5",
+                RouterState(weight=weight, experiment_weights=EXPERIMENT),
+            )
+        )
     if headers:
         steps.append(("setHeaderRoute testers", RouterState(weight=weight, header_routes=headers)))
     if mirrors:
@@ -160,8 +167,16 @@ def run(scenario: str) -> list[dict[str, Any]]:
     steps.append(
         ("abort: weight 0, managed routes removed", RouterState(weight=0, canary_hash="c4n4ry"))
     )
+    return steps
+
+
+def run(scenario: str) -> list[dict[str, Any]]:
+    router_name, routing, objects = SCENARIOS[scenario]
+    router = ROUTERS[router_name]
+    ro = rollout(copy.deepcopy(routing))
+    store = Store(objects)
     out = []
-    for label, state in steps:
+    for label, state in steps_of(scenario):
         writes = store.move(router, ro, state)
         out.append(
             {"step": label, "writes": [_write(w) for w in writes], "objects": _stored(store)}

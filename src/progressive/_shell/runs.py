@@ -1,22 +1,42 @@
 """AnalysisRuns and Experiments: creating them for a Rollout, and moving them forward.
 
-The judging is pure (``progressive.core._analysis``); this module only fetches
-templates, asks a :class:`~progressive.metrics.MetricProvider` for values, and stores
-the run's status.  The experiment runner is deliberately tiny: an Experiment becomes
-Running, then Successful once its ``duration`` has passed (or at once when it is
-terminated); its templates' pods and its analyses are not run, only ``duration`` is
-honoured for now.
+The judging is pure (``progressive.core._analysis``, ``progressive.core._experiments``);
+this module only fetches templates, asks a :class:`~progressive.metrics.MetricProvider`
+for values, carries out what the experiment engine plans and stores the statuses.
+
+* :func:`advance_analysis_runs` measures what is due in every incomplete AnalysisRun.
+* :func:`advance_experiments` runs every Experiment with the pure engine
+  (:func:`~progressive.core._experiments.reconcile_experiment`): it observes the
+  ReplicaSets and AnalysisRuns the Experiment owns (``ownerReferences``) and the
+  Services of its namespace, and applies the plan -- ReplicaSets and Services owned by
+  the Experiment (a Service per template that asks for one, selecting that template's
+  pods by their pod-template hash, with the ports of its containers), AnalysisRuns
+  built from the AnalysisTemplates exactly as a Rollout's are
+  (:func:`create_analysis_run`), Events on the Experiment -- and stores the status.
+* :func:`create_experiment` makes the Experiment of a Rollout's ``experiment`` step:
+  ``specRef: stable`` is the pod template of the stable ReplicaSet as stored,
+  ``canary`` the Rollout's; it is owned by the Rollout, whose verdict rules
+  (``progressive.core._verdicts``) turn its phase into abort or pause.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import attrs
 
-from ..core._actions import CreateAnalysisRun
+from ..core._actions import (
+    Action,
+    CreateAnalysisRun,
+    CreateExperiment,
+    CreateReplicaSet,
+    CreateService,
+    EmitEvent,
+    ScaleReplicaSet,
+    TerminateAnalysisRun,
+)
 from ..core._analysis import (
     AnalysisRun,
     AnalysisTemplate,
@@ -32,21 +52,39 @@ from ..core._analysis import (
     start_measurement,
     terminate,
 )
-from ..core._durations import parse_duration
 from ..core._errors import FieldError, ManifestError
+from ..core._experiments import (
+    Experiment,
+    ObservedExperiment,
+    experiment_for_step,
+    reconcile_experiment,
+)
+from ..core._observed import ObservedRun
 from ..core._rollout import API_GROUPS, Rollout
 from ..core._steps import AnalysisArg, TemplateRef
-from ..core._times import format_time, parse_time
+from ..core._times import format_time
 from ..metrics._protocol import MeasurementInProgress, MetricProvider
 from ..metrics._secrets import read_secret
-from .clusters import AlreadyExists, Cluster, ClusterError, Conflict
+from .clusters import (
+    AlreadyExists,
+    Cluster,
+    ClusterError,
+    Conflict,
+    NotFound,
+    Ref,
+    owned_by,
+    owner_reference,
+)
 
 __all__ = [
     "MIN_MEASUREMENT_GAP",
+    "RunSource",
     "RunnerResult",
     "advance_analysis_runs",
     "advance_experiments",
     "create_analysis_run",
+    "create_experiment",
+    "create_service",
 ]
 
 HASH_LABEL: Final = "rollouts-pod-template-hash"
@@ -72,15 +110,62 @@ def _earliest(a: float | None, b: float | None) -> float | None:
 # -- creating runs -------------------------------------------------------------------------
 
 
+class RunSource(Protocol):
+    """What starts an AnalysisRun (a Rollout, an Experiment): where the run lives, its
+    API group, and what ``fieldRef`` arguments may read."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def namespace(self) -> str: ...
+
+    @property
+    def uid(self) -> str: ...
+
+    @property
+    def api_version(self) -> str: ...
+
+    @property
+    def labels(self) -> Mapping[str, str]: ...
+
+    @property
+    def annotations(self) -> Mapping[str, str]: ...
+
+
+@attrs.frozen
+class _ExperimentSource:
+    name: str
+    namespace: str
+    uid: str
+    api_version: str
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+
+    @classmethod
+    def of(cls, obj: Mapping[str, Any]) -> _ExperimentSource:
+        meta = obj.get("metadata") or {}
+        return cls(
+            str(meta.get("name", "")),
+            str(meta.get("namespace") or "default"),
+            str(meta.get("uid") or ""),
+            str(obj.get("apiVersion") or API_GROUPS[0]),
+            dict(meta.get("labels") or {}),
+            dict(meta.get("annotations") or {}),
+        )
+
+
 async def create_analysis_run(
     cluster: Cluster,
-    rollout: Rollout,
+    rollout: RunSource,
     action: CreateAnalysisRun,
     *,
     owner: Mapping[str, Any],
     now: float,
 ) -> None:
-    """Build the run from the Rollout's templates and store it (an existing one is kept).
+    """Build the run from the templates in ``rollout``'s namespace and store it (an
+    existing one is kept).  ``rollout`` is the Rollout (or the Experiment) that starts
+    the run: the run takes its namespace and API group, ``fieldRef`` args read it.
 
     A run that cannot be built (a missing template, an argument without a value) is
     stored with phase Error and the reasons, so the Rollout aborts with a message rather
@@ -145,7 +230,7 @@ async def _templates(
     return collect_templates(refs, lookup)
 
 
-def _resolve_arg(arg: AnalysisArg, rollout: Rollout, action: CreateAnalysisRun) -> AnalysisArg:
+def _resolve_arg(arg: AnalysisArg, rollout: RunSource, action: CreateAnalysisRun) -> AnalysisArg:
     """Resolve ``podTemplateHashValue`` and ``fieldRef``; secrets stay for measuring time."""
     source = arg.value_from
     if arg.value is not None or not source:
@@ -168,7 +253,7 @@ def _arg_error(arg: AnalysisArg, message: str) -> FieldError:
     return FieldError(f"args.{arg.name}", message)
 
 
-def _field(rollout: Rollout, path: str) -> str | None:
+def _field(rollout: RunSource, path: str) -> str | None:
     simple = {
         "metadata.name": rollout.name,
         "metadata.namespace": rollout.namespace,
@@ -311,46 +396,290 @@ async def _store_status(cluster: Cluster, obj: Mapping[str, Any], status: Mappin
     return 1
 
 
-# -- the experiment runner -----------------------------------------------------------------
+# -- experiments ---------------------------------------------------------------------------
+
+EXPERIMENT_KIND: Final = "Experiment"
+STABLE_HASH_ANNOTATION: Final = "rollout.argoproj.io/stable-hash"
+
+
+async def create_experiment(
+    cluster: Cluster,
+    rollout: Rollout,
+    action: CreateExperiment,
+    *,
+    owner: Mapping[str, Any],
+    now: float,
+) -> None:
+    """Store the Experiment of a Rollout's ``experiment`` step (an existing one is kept).
+
+    Its templates come from :func:`~progressive.core._experiments.experiment_for_step`:
+    ``specRef: stable`` is the pod template of the stable ReplicaSet (the one labelled
+    ``action.stable_hash`` that the Rollout owns), ``canary`` the Rollout's template.
+    When there is no stable ReplicaSet the Experiment is stored with phase Error, so
+    the Rollout aborts with the reason instead of waiting.
+    """
+    ns = rollout.namespace
+    stable: Mapping[str, Any] | None = None
+    for rs in await cluster.list("apps/v1", "ReplicaSet", ns):
+        labels = (rs.get("metadata") or {}).get("labels") or {}
+        if labels.get(HASH_LABEL) == action.stable_hash and _owned(rs, rollout):
+            stable = (rs.get("spec") or {}).get("template") or {}
+            break
+    if stable is None and action.stable_hash == action.latest_hash:
+        stable = rollout.template
+    manifest = experiment_for_step(
+        name=action.name,
+        namespace=ns,
+        step_templates=action.templates,
+        duration=action.duration,
+        analyses=action.analyses,
+        canary_template=rollout.template,
+        stable_template=stable or {},
+        selector=rollout.selector,
+        labels={HASH_LABEL: action.latest_hash},
+    )
+    manifest["apiVersion"] = rollout.api_version
+    meta = manifest["metadata"]
+    meta["annotations"] = {STABLE_HASH_ANNOTATION: action.stable_hash}
+    meta["ownerReferences"] = [dict(owner)]
+    if stable is None:
+        manifest["status"] = {
+            "phase": "Error",
+            "message": f"the stable ReplicaSet ({action.stable_hash}) was not found",
+            "startedAt": format_time(now),
+            "completedAt": format_time(now),
+        }
+    try:
+        await cluster.create(manifest)
+    except AlreadyExists:
+        pass
+
+
+def _owned(obj: Mapping[str, Any], rollout: Rollout) -> bool:
+    if rollout.uid:
+        return owned_by(obj, rollout.uid)
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or ()
+    return any(r.get("kind") == "Rollout" and r.get("name") == rollout.name for r in refs)
+
+
+async def create_service(
+    cluster: Cluster, namespace: str, action: CreateService, *, owner: Mapping[str, Any]
+) -> None:
+    """Store the Service of ``action`` (owned by ``owner``); an existing one is kept."""
+    spec: dict[str, Any] = {"selector": dict(action.selector)}
+    if action.ports:
+        spec["ports"] = [dict(p) for p in action.ports]
+    else:
+        spec["clusterIP"] = "None"  # no port to expose: a headless Service
+    try:
+        await cluster.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {
+                    "name": action.name,
+                    "namespace": namespace,
+                    "ownerReferences": [dict(owner)],
+                },
+                "spec": spec,
+            }
+        )
+    except AlreadyExists:
+        pass
+
+
+@attrs.frozen
+class _Namespace:
+    """One namespace's ReplicaSets, AnalysisRuns and Service names, listed once a pass."""
+
+    replica_sets: list[dict[str, Any]]
+    runs: list[dict[str, Any]]
+    services: frozenset[str]
+
+
+async def _namespace(cluster: Cluster, namespace: str) -> _Namespace:
+    runs: list[dict[str, Any]] = []
+    for group in API_GROUPS:
+        runs += await cluster.list(group, "AnalysisRun", namespace)
+    services = frozenset(
+        str(s["metadata"]["name"]) for s in await cluster.list("v1", "Service", namespace)
+    )
+    return _Namespace(await cluster.list("apps/v1", "ReplicaSet", namespace), runs, services)
 
 
 async def advance_experiments(
     cluster: Cluster, now: float, namespace: str | None = None
 ) -> RunnerResult:
-    """Pending -> Running -> Successful after ``spec.duration`` (or when terminated)."""
+    """Move every Experiment forward with the pure engine and store its status.
+
+    Completed Experiments are looked at too: their ReplicaSets go to zero
+    ``scaleDownDelaySeconds`` after the end, and their open runs are terminated.
+    """
     writes = 0
     next_at: float | None = None
+    seen: dict[str, _Namespace] = {}
     for group in API_GROUPS:
-        for obj in await cluster.list(group, "Experiment", namespace):
-            status = dict(obj.get("status") or {})
-            if status.get("phase") in COMPLETED:
+        for obj in await cluster.list(group, EXPERIMENT_KIND, namespace):
+            meta = obj.get("metadata") or {}
+            if meta.get("deletionTimestamp"):
                 continue
-            spec = obj.get("spec") or {}
+            ns = str(meta.get("namespace") or "default")
+            if ns not in seen:
+                seen[ns] = await _namespace(cluster, ns)
             try:
-                duration = (
-                    None if spec.get("duration") is None else parse_duration(spec["duration"])
-                )
-            except ValueError as exc:
-                status.update(phase="Error", message=f"spec.duration {exc}")
-                duration = None
-            started = parse_time(status.get("startedAt"))
-            if status.get("phase") == "Error":
-                pass
-            elif spec.get("terminate") is True:
-                status.update(phase="Successful", message="Experiment terminated")
-                status.setdefault("startedAt", format_time(now))
-            elif status.get("phase") != "Running" or started is None:
-                status.update(phase="Running", message="", startedAt=format_time(now))
-                started = now
-            if status.get("phase") == "Running" and started is not None and duration is not None:
-                if now >= started + duration:
-                    status.update(phase="Successful", message="Experiment completed")
-                else:
-                    next_at = _earliest(next_at, started + duration)
-            if status.get("phase") in COMPLETED:
-                status["completedAt"] = format_time(now)
-            try:
-                writes += await _store_status(cluster, obj, status)
+                wrote, when = await _advance_experiment(cluster, obj, seen[ns], now)
             except (Conflict, ClusterError):
-                next_at = _earliest(next_at, now)
+                wrote, when = 0, now + MIN_MEASUREMENT_GAP  # look again soon
+                seen.pop(ns, None)
+            if wrote:
+                seen.pop(ns, None)  # what it wrote changes what the next one sees
+            writes += wrote
+            next_at = _earliest(next_at, when)
     return RunnerResult(writes, next_at)
+
+
+async def _advance_experiment(
+    cluster: Cluster, obj: Mapping[str, Any], here: _Namespace, now: float
+) -> tuple[int, float | None]:
+    from .observe import replica_set_view  # observe imports apply, which imports us
+
+    status = obj.get("status") or {}
+    try:
+        experiment = Experiment.from_manifest(obj)
+    except ManifestError as exc:
+        if status.get("phase") == "Error":
+            return 0, None
+        error = {
+            "phase": "Error",
+            "message": f"invalid Experiment: {exc}",
+            "completedAt": format_time(now),
+        }
+        return await _store_status(cluster, obj, error), None
+    uid = experiment.uid
+    sets = tuple(
+        view
+        for rs in here.replica_sets
+        if owned_by(rs, uid) and (view := replica_set_view(rs)) is not None
+    )
+    runs = tuple(
+        ObservedRun(
+            name=str(run["metadata"]["name"]),
+            phase=str((run.get("status") or {}).get("phase") or "Pending"),
+            message=str((run.get("status") or {}).get("message") or ""),
+            terminated=(run.get("spec") or {}).get("terminate") is True,
+        )
+        for run in here.runs
+        if owned_by(run, uid)
+    )
+    plan = reconcile_experiment(ObservedExperiment(experiment, now, sets, runs, here.services))
+    source = _ExperimentSource.of(obj)
+    owner = owner_reference(source.api_version, EXPERIMENT_KIND, source.name, uid)
+    done = 0
+    try:
+        for action in plan.actions:
+            await _apply_experiment_action(cluster, source, owner, action, now)
+            done += 1
+    except _NotOurs as exc:
+        failed = attrs.evolve(plan.status, phase="Error", message=str(exc), completed_at=now)
+        return done + await _store_status(cluster, obj, failed.to_manifest()), now
+    wrote = await _store_status(cluster, obj, plan.status.to_manifest())
+    return done + wrote, plan.requeue_at
+
+
+class _NotOurs(Exception):
+    """An object the Experiment would create exists and belongs to someone else."""
+
+
+async def _apply_experiment_action(
+    cluster: Cluster,
+    source: _ExperimentSource,
+    owner: Mapping[str, Any],
+    action: Action,
+    now: float,
+) -> None:
+    ns = source.namespace
+    match action:
+        case CreateReplicaSet():
+            await _create_experiment_replica_set(cluster, ns, owner, action)
+        case ScaleReplicaSet(name, replicas):
+            await cluster.patch(
+                Ref("apps/v1", "ReplicaSet", ns, name), {"spec": {"replicas": replicas}}
+            )
+        case CreateService():
+            await create_service(cluster, ns, action, owner=owner)
+        case CreateAnalysisRun():
+            await create_analysis_run(cluster, source, action, owner=owner, now=now)
+        case TerminateAnalysisRun(name):
+            for group in (source.api_version, *(g for g in API_GROUPS if g != source.api_version)):
+                try:
+                    await cluster.patch(
+                        Ref(group, "AnalysisRun", ns, name), {"spec": {"terminate": True}}
+                    )
+                except NotFound:
+                    continue
+                break
+        case EmitEvent():
+            await _experiment_event(cluster, source, action, now)
+        case _:
+            raise TypeError(f"an experiment does not plan {type(action).__name__}")
+
+
+async def _create_experiment_replica_set(
+    cluster: Cluster, namespace: str, owner: Mapping[str, Any], action: CreateReplicaSet
+) -> None:
+    """The engine's template and selector already carry the template's hash label."""
+    template = action.template
+    labels = dict((template.get("metadata") or {}).get("labels") or {})
+    try:
+        await cluster.create(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "ReplicaSet",
+                "metadata": {
+                    "name": action.name,
+                    "namespace": namespace,
+                    "labels": labels,
+                    "ownerReferences": [dict(owner)],
+                },
+                "spec": {
+                    "replicas": action.replicas,
+                    "minReadySeconds": action.min_ready_seconds,
+                    "selector": action.selector,
+                    "template": template,
+                },
+            }
+        )
+    except AlreadyExists:
+        existing = await cluster.get(Ref("apps/v1", "ReplicaSet", namespace, action.name))
+        if existing is None or not owned_by(existing, str(owner["uid"])):
+            raise _NotOurs(
+                f"ReplicaSet {namespace}/{action.name} exists and is not the Experiment's"
+            ) from None
+
+
+async def _experiment_event(
+    cluster: Cluster, source: _ExperimentSource, action: EmitEvent, now: float
+) -> None:
+    stamp = format_time(now)
+    await cluster.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{source.name}.", "namespace": source.namespace},
+            "involvedObject": {
+                "apiVersion": source.api_version,
+                "kind": EXPERIMENT_KIND,
+                "name": source.name,
+                "namespace": source.namespace,
+                "uid": source.uid,
+            },
+            "reason": action.reason,
+            "message": action.message,
+            "type": action.type,
+            "count": 1,
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "source": {"component": "progressive"},
+            "reportingComponent": "progressive",
+        }
+    )

@@ -21,6 +21,7 @@ __all__ = [
     "CreateAnalysisRun",
     "CreateExperiment",
     "CreateReplicaSet",
+    "CreateService",
     "DeleteReplicaSet",
     "EmitEvent",
     "RemoveManagedRoutes",
@@ -96,12 +97,18 @@ class SetServiceSelector:
 @final
 @attrs.frozen
 class SetWeight:
-    """Every router sends ``weight`` (of ``max_weight``) to the canary Service."""
+    """Every router sends ``weight`` (of ``max_weight``) to the canary Service.
+
+    ``experiment_weights``: ``(service, weight)`` for each weighted template of the
+    experiment the rollout is running (same units as ``weight``), extra destinations
+    for the routers that can express them; the stable Service gets what remains.
+    """
 
     weight: int
     canary_hash: str
     stable_hash: str
     max_weight: int = 100
+    experiment_weights: tuple[tuple[str, int], ...] = ()
 
 
 @final
@@ -163,6 +170,18 @@ class CreateExperiment:
 
 @final
 @attrs.frozen
+class CreateService:
+    """Create Service ``name`` selecting the pods labelled ``selector`` (an experiment
+    template's pods, by their pod-template hash), with ``ports`` (Service ports); none
+    makes a headless Service.  An existing one is kept."""
+
+    name: str
+    selector: dict[str, str]
+    ports: tuple[dict[str, Any], ...] = ()
+
+
+@final
+@attrs.frozen
 class ScaleWorkload:
     """Scale the workload a Rollout's ``workloadRef`` names (a Deployment being
     migrated) to ``replicas``, as its ``scaleDown`` policy says."""
@@ -208,6 +227,7 @@ Action = (
     | CreateAnalysisRun
     | TerminateAnalysisRun
     | CreateExperiment
+    | CreateService
     | RestartPods
     | ScaleWorkload
     | EmitEvent

@@ -17,6 +17,7 @@ from ._actions import (
     TerminateAnalysisRun,
 )
 from ._builder import Builder
+from ._experiments import template_service
 from ._observed import ReplicaSetView
 from ._replicas import (
     basic_split,
@@ -223,7 +224,8 @@ def plan_canary(b: Builder, rollout: Rollout, rev: Revisions) -> CanaryOutcome:
         routed = min(desired, capacity_weight(new_rs.available_replicas, replicas, max_weight))
         if promoting and routed == max_weight and new_rs.available_replicas >= replicas:
             return _promote(b, rollout, rev, status, new_rs, observed_weight, max_weight)
-        _weight(b, routed, observed_weight, rev, max_weight, after_services=False)
+        extra = _experiment_weights(b, rollout, rev, revision, index, max_weight)
+        _weight(b, routed, observed_weight, rev, max_weight, after_services=False, extra=extra)
         stable_target = replicas
         if c.dynamic_stable_scale:
             stable_target = replicas_for_weight(max_weight - routed, replicas, max_weight)
@@ -297,18 +299,55 @@ def _start_action(
 
 
 def _weight(
-    b: Builder, weight: int, observed: int, rev: Revisions, max_weight: int, *, after_services: bool
+    b: Builder,
+    weight: int,
+    observed: int,
+    rev: Revisions,
+    max_weight: int,
+    *,
+    after_services: bool,
+    extra: tuple[tuple[str, int], ...] = (),
 ) -> None:
     assert rev.stable_hash is not None
-    current = b.observed.traffic.weight
-    if current is None and weight == 0:
+    traffic = b.observed.traffic
+    current = traffic.weight
+    if current is None and weight == 0 and not extra:
         return  # routers hold nothing yet: all traffic already goes to stable
+    action = SetWeight(weight, rev.new_hash, rev.stable_hash, max_weight, extra)
+    if current is not None and weight == observed and extra != traffic.experiment_weights:
+        # only the experiment's destinations change: on before the step's
+        # analyses judge them, off (traffic back to stable) once it is over
+        b.add("weight_up" if extra else "weight_down", action)
+        shares = ", ".join(f"{service} {w}" for service, w in extra) or "none"
+        b.event("SetWeight", f"Set experiment weights: {shares}")
+        return
     b.weight(
         weight,
         observed if current is not None else -1,
-        SetWeight(weight, rev.new_hash, rev.stable_hash, max_weight),
+        action,
         after_services=after_services,
     )
+
+
+def _experiment_weights(
+    b: Builder, rollout: Rollout, rev: Revisions, revision: int, index: int, max_weight: int
+) -> tuple[tuple[str, int], ...]:
+    """``(service, weight)`` of the weighted templates of the experiment step at
+    ``index`` while its experiment is Running (its pods available), as Argo does."""
+    c = rollout.canary
+    assert c is not None
+    if index >= len(c.steps) or not isinstance(step := c.steps[index], ExperimentStep):
+        return ()
+    name = run_name(rollout, rev, revision, f"-{index}")
+    run = b.observed.run(name)
+    if run is None or run.phase != "Running":
+        return ()
+    out = []
+    for t in step.templates:
+        weight, service = t.get("weight"), template_service(name, t)
+        if isinstance(weight, int) and weight > 0 and service is not None:
+            out.append((service, weight * max_weight // 100))
+    return tuple(out)
 
 
 def _routes(
@@ -448,7 +487,7 @@ def _plan_abort(
     replicas = rollout.replicas
     new_rs = rev.new_rs if rev.new_rs is not None else ensure_new_replica_set(b, rollout, rev, 0)
     _terminate_runs(b, keep=set())
-    status = attrs.evolve(status, current_step_index=0)
+    status = attrs.evolve(_state.settle_abort(status, b.now), current_step_index=0)
     if c.traffic_routing is None:
         _rolling(b, rollout, new_rs, {stable_rs.name: replicas, new_rs.name: 0})
         return CanaryOutcome(attrs.evolve(status, canary_weight=0), b.planned(new_rs), "", 0)

@@ -4,9 +4,10 @@ An Experiment runs one ReplicaSet per template (a baseline and a canary, or A/B/
 variants), optionally behind a Service of its own, and analyses next to them.  The
 lifecycle, as Argo's docs describe it:
 
-1. create the ReplicaSets; they must become available within ``progressDeadlineSeconds``
-   (else the experiment Fails);
-2. once all are available (``availableAt``), start the analyses;
+1. create the ReplicaSets (and a Service for each template that asks for one, with
+   ``service`` or ``weight``); they must become available within
+   ``progressDeadlineSeconds`` (else the experiment Fails).  The phase is Pending;
+2. once all are available (``availableAt``) the phase is Running, and the analyses start;
 3. a Failed, Error or Inconclusive analysis ends the experiment with that phase
    (worst first: Failed, then Error, then Inconclusive);
 4. otherwise it completes (Successful) after ``duration`` counted from ``availableAt``
@@ -32,10 +33,12 @@ from ._actions import (
     Action,
     CreateAnalysisRun,
     CreateReplicaSet,
+    CreateService,
     EmitEvent,
     ScaleReplicaSet,
     TerminateAnalysisRun,
 )
+from ._durations import format_duration
 from ._errors import FieldError, ManifestError
 from ._fields import Fields
 from ._observed import ObservedRun, ReplicaSetView
@@ -53,6 +56,8 @@ __all__ = [
     "TemplateStatus",
     "experiment_for_step",
     "reconcile_experiment",
+    "service_ports",
+    "template_service",
 ]
 
 COMPLETED: Final = frozenset({"Successful", "Failed", "Error", "Inconclusive"})
@@ -187,11 +192,14 @@ class Experiment:
             if not template:
                 t.error("is required", "template")
             weight = t.int("weight", None, low=0, high=100)
-            service_name = None
-            if service is not None or weight is not None:
-                service_name = (
-                    service.str("name") if service else None
-                ) or f"{meta.str('name') or ''}-{name}"
+            service_name = template_service(
+                meta.str("name") or "",
+                {
+                    "name": name,
+                    "weight": weight,
+                    "service": None if service is None else {"name": service.str("name")},
+                },
+            )
             templates.append(
                 ExperimentTemplate(
                     name=name,
@@ -260,10 +268,14 @@ class Experiment:
 
 @attrs.frozen
 class ObservedExperiment:
+    """What the shell observed: the Experiment, the ReplicaSets and runs it owns, and
+    the names of the Services that exist in its namespace."""
+
     experiment: Experiment
     now: float
     replica_sets: tuple[ReplicaSetView, ...] = ()
     runs: tuple[ObservedRun, ...] = ()
+    services: frozenset[str] = frozenset()
 
 
 @attrs.frozen
@@ -281,7 +293,7 @@ def reconcile_experiment(observed: ObservedExperiment) -> ExperimentPlan:
     out: list[Action] = []
     requeue: list[float] = []
     if status.started_at is None:
-        status = attrs.evolve(status, started_at=now, phase="Running")
+        status = attrs.evolve(status, started_at=now, phase="Pending")
     sets = {rs.name: rs for rs in observed.replica_sets}
     runs = {run.name: run for run in observed.runs}
 
@@ -303,6 +315,10 @@ def reconcile_experiment(observed: ObservedExperiment) -> ExperimentPlan:
             out.append(_create(exp, t, name, pod_hash))
         elif rs is not None and want is not None and rs.replicas != want:
             out.append(ScaleReplicaSet(name, want))
+        if t.service is not None and t.service not in observed.services and not done:
+            out.append(
+                CreateService(t.service, {POD_TEMPLATE_HASH_LABEL: pod_hash}, service_ports(t))
+            )
         available = rs.available_replicas if rs is not None else 0
         state = "Running" if available >= t.replicas else "Progressing"
         if done:
@@ -314,11 +330,14 @@ def reconcile_experiment(observed: ObservedExperiment) -> ExperimentPlan:
     if done:
         out += _terminate_open(exp, runs)
         return ExperimentPlan(tuple(out), status, min(requeue) if requeue else None)
+    if exp.terminate:  # at any point: nothing more is created, it ends at once
+        kept: list[Action] = [a for a in out if not isinstance(a, CreateReplicaSet | CreateService)]
+        return _finish(exp, status, runs, kept, "Successful", now, "experiment terminated")
 
     # 2. all templates available, within the progress deadline
     if status.available_at is None:
         if all(s.status == "Running" for s in statuses):
-            status = attrs.evolve(status, available_at=now)
+            status = attrs.evolve(status, available_at=now, phase="Running")
         else:
             assert status.started_at is not None
             due = status.started_at + exp.progress_deadline_seconds
@@ -353,10 +372,12 @@ def reconcile_experiment(observed: ObservedExperiment) -> ExperimentPlan:
     phases = {phase for _, _, phase in verdicts}
     for worst in _WORST_FIRST:
         if worst in phases:
-            failed = [n for n, _, p in verdicts if p == worst]
-            return _finish(
-                exp, status, runs, out, worst, now, f"analysis {', '.join(failed)} {worst.lower()}"
-            )
+            failed = [(n, r) for n, r, p in verdicts if p == worst]
+            message = f"analysis {', '.join(n for n, _ in failed)} {worst.lower()}"
+            reasons = [runs[r].message for _, r in failed if r in runs and runs[r].message]
+            if reasons:
+                message += f": {'; '.join(reasons)}"
+            return _finish(exp, status, runs, out, worst, now, message)
 
     # 4. completion
     required = [
@@ -374,6 +395,40 @@ def reconcile_experiment(observed: ObservedExperiment) -> ExperimentPlan:
     elif required and required_done:
         return _finish(exp, status, runs, out, "Successful", now, "required analyses passed")
     return ExperimentPlan(tuple(out), status, min(requeue) if requeue else None)
+
+
+def template_service(experiment_name: str, template: Mapping[str, Any]) -> str | None:
+    """The Service of an experiment template (a manifest's or a Rollout step's): its
+    ``service.name``, else ``<experiment>-<template>`` when it asks for one (a
+    ``service`` or a ``weight``), else None."""
+    service = template.get("service")
+    if service is None and template.get("weight") is None:
+        return None
+    name = service.get("name") if isinstance(service, Mapping) else None
+    return str(name) if name else f"{experiment_name}-{template.get('name')}"
+
+
+def service_ports(template: ExperimentTemplate) -> tuple[dict[str, Any], ...]:
+    """Service ports for a template's pods: one per container port number and protocol
+    (the same number as target), named after it (or ``port-<n>-<protocol>`` when there
+    are several and it has no name)."""
+    found: dict[tuple[int, str], Mapping[str, Any]] = {}  # one per number and protocol
+    for container in (template.template.get("spec") or {}).get("containers") or ():
+        if not isinstance(container, Mapping):
+            continue
+        for port in container.get("ports") or ():
+            if isinstance(port, Mapping) and isinstance(port.get("containerPort"), int):
+                key = (port["containerPort"], str(port.get("protocol") or "TCP"))
+                found.setdefault(key, port)
+    out = []
+    for (number, protocol), port in found.items():
+        item: dict[str, Any] = {"port": number, "targetPort": number, "protocol": protocol}
+        if port.get("name"):
+            item["name"] = str(port["name"])
+        elif len(found) > 1:
+            item["name"] = f"port-{number}-{protocol.lower()}"
+        out.append(item)
+    return tuple(out)
 
 
 def _create(exp: Experiment, t: ExperimentTemplate, name: str, pod_hash: str) -> CreateReplicaSet:
@@ -482,7 +537,7 @@ def experiment_for_step(
         templates.append(out)
     spec: dict[str, Any] = {"templates": templates, "analyses": [dict(a) for a in analyses]}
     if duration is not None:
-        spec["duration"] = f"{int(duration)}s"
+        spec["duration"] = format_duration(duration)
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Experiment",

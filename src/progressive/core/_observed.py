@@ -55,6 +55,8 @@ class TrafficView:
     weight: int | None = None
     header_routes: tuple[str, ...] = ()
     mirror_routes: tuple[str, ...] = ()
+    # (service, weight) of the experiment templates the routers send traffic to
+    experiment_weights: tuple[tuple[str, int], ...] = ()
 
 
 @attrs.frozen

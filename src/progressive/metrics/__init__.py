@@ -1,7 +1,7 @@
 """Metric providers: where analysis measurements come from, and what to make of them.
 
 Providers only fetch; the core judges.  Each provider answers one key of a metric's
-``provider`` (``prometheus``, ``web``, ``job``) behind the one :class:`MetricProvider`
+``provider`` (``prometheus``, ``web``, ``job``, ``judge``) behind the one :class:`MetricProvider`
 Protocol; a :class:`ProviderRegistry` dispatches on the key, and
 :func:`default_registry` builds the registry with all of them.  The
 :class:`ScriptedProvider` replays values (tests, ``simulate --metrics``, ``demo``) and
@@ -39,6 +39,7 @@ from ..core._slo import (
 )
 from ._http import DEFAULT_RETRY, RetryPolicy, set_testing
 from ._job import JobProvider
+from ._judge import JudgeProvider
 from ._prometheus import PrometheusProvider
 from ._protocol import (
     MeasurementError,
@@ -58,6 +59,7 @@ __all__ = [
     "Classification",
     "Direction",
     "JobProvider",
+    "JudgeProvider",
     "Judgement",
     "MannWhitneyResult",
     "MeasurementError",
@@ -92,16 +94,18 @@ def default_registry(
     prometheus_address: str | None = None,
     retry: RetryPolicy = DEFAULT_RETRY,
 ) -> ProviderRegistry:
-    """``prometheus``, ``web`` and (with a cluster) ``job``, ready to measure.
+    """``prometheus``, ``web``, ``judge`` (a baseline and a canary sample fetched through
+    the ``prometheus`` provider, compared by the statistical judge) and (with a
+    cluster) ``job``, ready to measure.
 
     ``cluster`` is where Jobs run and ``secretKeyRef`` values are read.
     ``prometheus_address`` is used by metrics that name no address (before the
     ``PROGRESSIVE_PROMETHEUS_ADDRESS`` / ``ARGO_ROLLOUTS_PROMETHEUS_ADDRESS`` variables).
     """
     registry = ProviderRegistry()
-    registry.register(
-        "prometheus", PrometheusProvider(cluster, address=prometheus_address, retry=retry)
-    )
+    prometheus = PrometheusProvider(cluster, address=prometheus_address, retry=retry)
+    registry.register("prometheus", prometheus)
+    registry.register("judge", JudgeProvider(prometheus))
     registry.register("web", WebProvider(cluster, retry=retry))
     if cluster is not None:
         registry.register("job", JobProvider(cluster))

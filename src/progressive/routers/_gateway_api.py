@@ -40,9 +40,11 @@ from ..core._steps import SetMirrorRoute as MirrorStep
 from ._objects import (
     canary_of,
     config_of,
+    experiment_weight_errors,
     header_match_of,
     int_of,
     max_weight,
+    no_experiment_weights,
     patch_to,
     prefix_of_regex,
     regex_of_prefix,
@@ -176,6 +178,7 @@ class GatewayApiRouter:
                             "Gateway API matches a method exactly",
                         )
                     )
+        errors += experiment_weight_errors(rollout, "gatewayAPI")
         return errors
 
     def refs(self, rollout: Rollout) -> tuple[ObjectRef, ...]:
@@ -254,6 +257,7 @@ class GatewayApiRouter:
 
     # -- planning -----------------------------------------------------------------------
     def plan(self, rollout: Rollout, desired: RouterState, objects: Objects) -> Sequence[Write]:
+        no_experiment_weights(desired, "gatewayAPI")
         writes: list[Write] = []
         for route in _routes(rollout):
             obj = objects.get(route.ref)

@@ -10,7 +10,11 @@ For each VirtualService (``virtualService`` or ``virtualServices``; a name may b
   each, a destination whose host (up to the first ``.``) is ``canaryService`` or whose
   subset is the canary subset gets the weight; the stable one gets ``maxTrafficWeight``
   minus the weight minus the weights of ``additionalSubsetNames`` destinations (which
-  keep theirs); any other destination is removed, as Argo does;
+  keep theirs) minus the experiment weights; during an experiment step, each weighted
+  experiment template's Service gets a destination ``{host: <service>}`` with its
+  weight, after the others (host-level routing only: with a ``destinationRule`` a
+  weighted experiment template is a validation error); any other destination is
+  removed, as Argo does;
 * the managed routes: a header route ``{name, match: [{headers: {h: {exact|regex|prefix:
   v}}}...], route: [{destination: {host, subset?, port?}, weight: 100}]}`` and a mirror
   route ``{name, match: [{method, uri, headers}], route: <the weighted destinations>,
@@ -44,9 +48,11 @@ from ._objects import (
     canary_of,
     combine,
     config_of,
+    experiment_weight_errors,
     header_match_of,
     int_of,
     max_weight,
+    no_experiment_weights,
     patch_to,
     string_match_of,
     string_match_value,
@@ -161,6 +167,12 @@ class IstioRouter:
             ):
                 if not value:
                     errors.append(FieldError(f"{_PATH}.destinationRule.{key}", "is required"))
+            errors += experiment_weight_errors(
+                rollout,
+                "istio",
+                "istio sends traffic to experiment templates with host-level routing only "
+                "(no destinationRule); remove the weight",
+            )
         return errors
 
     def refs(self, rollout: Rollout) -> tuple[ObjectRef, ...]:
@@ -193,6 +205,7 @@ class IstioRouter:
         spec = obj.get("spec") or {}
         managed = _managed(rollout)
         weights = []
+        experiments: set[tuple[tuple[str, int], ...]] = set()
         for kind, index in self._weighted(rollout, vs, spec, strict=False):
             route = spec[kind][index]
             for destination in route.get("route") or ():
@@ -201,6 +214,13 @@ class IstioRouter:
                     break
             else:
                 weights.append(0)
+            experiments.add(
+                tuple(
+                    (_host(d), int_of(d.get("weight")) or 0)
+                    for d in route.get("route") or ()
+                    if isinstance(d, Mapping) and self._is_experiment(rollout, d)
+                )
+            )
         headers: list[HeaderRoute] = []
         mirrors: list[MirrorRoute] = []
         for route in spec.get("http") or ():
@@ -222,7 +242,18 @@ class IstioRouter:
             weight=min(weights) if weights else None,
             header_routes=tuple(headers),
             mirror_routes=tuple(mirrors),
-            agreed=len(set(weights)) <= 1,
+            experiment_weights=next(iter(experiments)) if len(experiments) == 1 else (),
+            agreed=len(set(weights)) <= 1 and len(experiments) <= 1,
+        )
+
+    def _is_experiment(self, rollout: Rollout, destination: Mapping[str, Any]) -> bool:
+        """A destination of a weighted route that is an experiment template's Service:
+        neither canary nor stable, by host (host-level routing only)."""
+        return (
+            _destination_rule(rollout) is None
+            and bool(_host(destination))
+            and not self._is_canary(rollout, destination)
+            and not self._is_stable(rollout, destination)
         )
 
     def _is_canary(self, rollout: Rollout, destination: Mapping[str, Any]) -> bool:
@@ -291,6 +322,7 @@ class IstioRouter:
         rule = _destination_rule(rollout)
         rule_host = None
         if rule is not None:
+            no_experiment_weights(desired, "istio with a destinationRule (subset-level routing)")
             dr = objects.get(rule.ref)
             if dr is None:
                 raise RouterError(f"DestinationRule {rule.namespace}/{rule.name} not found")
@@ -351,7 +383,9 @@ class IstioRouter:
             route = spec[kind][index]
             self._check_destinations(rollout, vs, kind, route)
             if desired.weight is not None:
-                route["route"] = self._weigh(rollout, route.get("route") or [], desired.weight)
+                route["route"] = self._weigh(
+                    rollout, route.get("route") or [], desired.weight, desired.experiment_weights
+                )
         first_http = next((spec["http"][i] for k, i in weighted if k == "http"), None)
         base = list((first_http or {}).get("route") or [])
         port = (base[0].get("destination") or {}).get("port") if base else None
@@ -410,11 +444,15 @@ class IstioRouter:
                     raise RouterError(f"{where}: Service {service!r} not found")
 
     def _weigh(
-        self, rollout: Rollout, destinations: list[Any], weight: int
+        self,
+        rollout: Rollout,
+        destinations: list[Any],
+        weight: int,
+        experiments: tuple[tuple[str, int], ...] = (),
     ) -> list[dict[str, Any]]:
         rule = _destination_rule(rollout)
         additional = set(rule.additional) if rule is not None else set()
-        stable_weight = max_weight(rollout) - weight
+        stable_weight = max_weight(rollout) - weight - sum(w for _, w in experiments)
         for d in destinations:
             if _subset(d) and _subset(d) in additional:
                 stable_weight -= int_of(d.get("weight")) or 0
@@ -430,7 +468,9 @@ class IstioRouter:
                 out.append({**d, "weight": stable_weight})
             elif _subset(d) and _subset(d) in additional:
                 out.append(d)
-            # any other destination is dropped (Argo does the same)
+            # any other destination is dropped (Argo does the same); the experiment
+            # templates' Services come last, in the experiment's order
+        out += [{"destination": {"host": service}, "weight": w} for service, w in experiments]
         return out
 
     def stand_ins(self, rollout: Rollout) -> list[dict[str, Any]]:

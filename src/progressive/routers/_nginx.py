@@ -42,8 +42,10 @@ from ._objects import (
     check_controlled,
     combine,
     config_of,
+    experiment_weight_errors,
     int_of,
     max_weight,
+    no_experiment_weights,
     owner_reference,
     patch_to,
     routes_in_force,
@@ -188,6 +190,7 @@ class NginxRouter:
                         f"{', '.join(clash)} would fight the setHeaderRoute steps",
                     )
                 )
+        errors += experiment_weight_errors(rollout, "nginx")
         return errors
 
     # -- objects ------------------------------------------------------------------------
@@ -236,6 +239,7 @@ class NginxRouter:
         )
 
     def plan(self, rollout: Rollout, desired: RouterState, objects: Objects) -> Sequence[Write]:
+        no_experiment_weights(desired, "nginx")
         if desired.mirror_routes:
             raise RouterError("nginx cannot mirror traffic (setMirrorRoute)")
         if len(desired.header_routes) > 1:

@@ -14,8 +14,9 @@ from typing import Any, Final
 import attrs
 
 from ..core._canary import routes_at
+from ..core._errors import FieldError
 from ..core._rollout import CanaryStrategy, Rollout
-from ..core._steps import HeaderMatch
+from ..core._steps import ExperimentStep, HeaderMatch
 from ._protocol import ObjectRef, Patch, RouterError, RouterState, Write
 
 __all__ = [
@@ -25,10 +26,12 @@ __all__ = [
     "check_controlled",
     "combine",
     "config_of",
+    "experiment_weight_errors",
     "header_match_of",
     "int_of",
     "max_weight",
     "merge_diff",
+    "no_experiment_weights",
     "owner_reference",
     "patch_to",
     "prefix_of_regex",
@@ -134,20 +137,54 @@ def combine(states: Sequence[RouterState]) -> RouterState:
     weight = min(s.weight or 0 for s in states) if held else None
     names = [set(s.route_names) for s in states]
     common = set.intersection(*names)
+    first = states[0]
+    same_experiments = all(s.experiment_weights == first.experiment_weights for s in states)
     agreed = (
         len({s.weight or 0 for s in states}) == 1
         and all(n == common for n in names)
         and all(s.agreed for s in states)
+        and same_experiments
     )
-    first = states[0]
     return RouterState(
         weight=weight,
         canary_hash=first.canary_hash,
         stable_hash=first.stable_hash,
         header_routes=tuple(r for r in first.header_routes if r.name in common),
         mirror_routes=tuple(r for r in first.mirror_routes if r.name in common),
+        experiment_weights=first.experiment_weights if same_experiments else (),
         agreed=agreed,
     )
+
+
+def experiment_weight_errors(rollout: Rollout, router: str, why: str = "") -> list[FieldError]:
+    """An error for each weighted experiment template, for a router that cannot send
+    traffic to experiment templates (``why``: the reason, if not the router itself)."""
+    canary = rollout.canary
+    if canary is None:
+        return []
+    errors = []
+    for index, step in enumerate(canary.steps):
+        if not isinstance(step, ExperimentStep):
+            continue
+        for position, template in enumerate(step.templates):
+            if template.get("weight") is not None:
+                errors.append(
+                    FieldError(
+                        f"spec.strategy.canary.steps[{index}].experiment.templates"
+                        f"[{position}].weight",
+                        why
+                        or f"the {router} router cannot send traffic to experiment templates "
+                        "(smi and istio can); remove the weight",
+                    )
+                )
+    return errors
+
+
+def no_experiment_weights(desired: RouterState, router: str) -> None:
+    """Raise when ``desired`` wants experiment destinations the router cannot express."""
+    if desired.experiment_weights:
+        names = ", ".join(service for service, _ in desired.experiment_weights)
+        raise RouterError(f"{router} cannot send traffic to experiment templates (wanted: {names})")
 
 
 def int_of(value: object) -> int | None:

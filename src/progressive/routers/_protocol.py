@@ -107,6 +107,11 @@ class RouterState:
         canary_hash, stable_hash: the pod-template hashes the routes pin (only routers
             that select pods themselves, Istio subsets, use them); None: leave as is.
         header_routes, mirror_routes: the managed routes held, by name, in order.
+        experiment_weights: ``(service, weight)`` of the experiment templates' Services
+            (extra destinations, in units of ``maxTrafficWeight`` like ``weight``; the
+            stable Service gets what the canary and these leave), in order.  Only the
+            routers that can express them (smi, istio) hold any; the others refuse a
+            state that wants some.
         agreed: read only; False when the router's own objects disagree (one of two
             VirtualServices was written and not the other): ``weight`` is then the
             smallest and the routes those every object holds.
@@ -117,6 +122,7 @@ class RouterState:
     stable_hash: str | None = None
     header_routes: tuple[HeaderRoute, ...] = ()
     mirror_routes: tuple[MirrorRoute, ...] = ()
+    experiment_weights: tuple[tuple[str, int], ...] = ()
     agreed: bool = True
 
     @property

@@ -12,7 +12,8 @@
       service: <rootService>
       backends:
       - {service: <canaryService>, weight: <w>}
-      - {service: <stableService>, weight: <maxTrafficWeight - w>}
+      - {service: <experiment template's Service>, weight: <x>}   # during an experiment
+      - {service: <stableService>, weight: <maxTrafficWeight - w - sum(x)>}
 
 In v1alpha1 a weight is a Quantity, written as a string (``"25"``); later versions use
 ints.  A split that exists and is not controlled by the Rollout is an error.  SMI cannot
@@ -83,13 +84,22 @@ class SmiRouter:
         check_controlled(split, rollout, str(ref))
         canary = canary_of(rollout)
         weights = {
-            b.get("service"): int_of(b.get("weight")) or 0
+            str(b.get("service")): int_of(b.get("weight")) or 0
             for b in (split.get("spec") or {}).get("backends") or ()
             if isinstance(b, Mapping)
         }
-        canary_weight = weights.get(canary.canary_service, 0)
-        stable_weight = weights.get(canary.stable_service, 0)
-        return RouterState(weight=scaled(canary_weight, stable_weight, max_weight(rollout)))
+        total = max_weight(rollout)
+        canary_weight = weights.pop(str(canary.canary_service), 0)
+        stable_weight = weights.pop(str(canary.stable_service), 0)
+        if not weights:
+            return RouterState(weight=scaled(canary_weight, stable_weight, total))
+        # relative weights that do not add up to maxTrafficWeight are scaled to it
+        held = canary_weight + stable_weight + sum(weights.values())
+        factor = 1.0 if held in (0, total) else total / held
+        return RouterState(
+            weight=round(canary_weight * factor),
+            experiment_weights=tuple((s, round(w * factor)) for s, w in weights.items()),
+        )
 
     def plan(self, rollout: Rollout, desired: RouterState, objects: Objects) -> Sequence[Write]:
         if desired.header_routes or desired.mirror_routes:
@@ -100,24 +110,32 @@ class SmiRouter:
         if current is None:
             if weight is None:
                 return []
-            return [Create(ref, self._split(rollout, ref, weight))]
+            return [Create(ref, self._split(rollout, ref, weight, desired.experiment_weights))]
         check_controlled(current, rollout, str(ref))
         if weight is None:
             weight = self.read(rollout, objects).weight or 0
         wanted = copy.deepcopy(dict(current))
         wanted["spec"] = {
             **(current.get("spec") or {}),
-            **self._split(rollout, ref, weight)["spec"],
+            **self._split(rollout, ref, weight, desired.experiment_weights)["spec"],
         }
         return patch_to(ref, current, wanted)
 
-    def _split(self, rollout: Rollout, ref: ObjectRef, weight: int) -> dict[str, Any]:
+    def _split(
+        self,
+        rollout: Rollout,
+        ref: ObjectRef,
+        weight: int,
+        experiments: tuple[tuple[str, int], ...] = (),
+    ) -> dict[str, Any]:
         canary = canary_of(rollout)
         root = config_of(rollout, "smi").get("rootService") or canary.stable_service
         quantity = ref.versions[0] == "v1alpha1"
 
         def value(w: int) -> int | str:
             return str(w) if quantity else w
+
+        stable = max(0, max_weight(rollout) - weight - sum(w for _, w in experiments))
 
         return {
             "apiVersion": ref.api_version,
@@ -131,10 +149,8 @@ class SmiRouter:
                 "service": root,
                 "backends": [
                     {"service": canary.canary_service, "weight": value(weight)},
-                    {
-                        "service": canary.stable_service,
-                        "weight": value(max_weight(rollout) - weight),
-                    },
+                    *({"service": s, "weight": value(w)} for s, w in experiments),
+                    {"service": canary.stable_service, "weight": value(stable)},
                 ],
             },
         }
