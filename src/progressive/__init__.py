@@ -10,7 +10,9 @@ rollback, as Argo Rollouts and Flagger do them, built around a pure core::
     for action in plan.actions: ...               # frozen data: apply them your way
 
 and an async shell (:class:`Controller`) that observes a cluster, reconciles and
-applies; :class:`MemoryCluster` is the embedded in-memory default.
+applies; :class:`MemoryCluster` is the embedded in-memory default.  Tools that drive
+releases use :mod:`progressive.client` (``set_image``, ``watch``, ``wait_for``, also
+importable from here).
 
 The shell, the in-memory cluster and the YAML loader are imported on first use, so
 ``import progressive`` stays light.
@@ -63,9 +65,11 @@ from .core._analysis import (
 )
 
 if TYPE_CHECKING:
+    from . import client
     from ._loader import Documents, load_documents
     from ._shell import Controller, VirtualClock, WallClock
     from ._simulation import SimulationResult, simulate
+    from .client import RolloutEvent, RolloutFailed, RolloutState, set_image, wait_for, watch
     from .memory import MemoryCluster
 
 #: A Rollout's strategy: one of the two.
@@ -99,6 +103,9 @@ __all__ = [
     "ReplicaSetView",
     "Rollout",
     "RolloutAnalysis",
+    "RolloutEvent",
+    "RolloutFailed",
+    "RolloutState",
     "RolloutStatus",
     "SetCanaryScale",
     "SetHeaderRoute",
@@ -114,10 +121,14 @@ __all__ = [
     "WallClock",
     "WorkloadRef",
     "actions",
+    "client",
     "load_documents",
     "pod_template_hash",
     "reconcile",
+    "set_image",
     "simulate",
+    "wait_for",
+    "watch",
 ]
 
 _LAZY = {
@@ -129,15 +140,25 @@ _LAZY = {
     "load_documents": "._loader",
     "SimulationResult": "._simulation",
     "simulate": "._simulation",
+    "RolloutEvent": ".client",
+    "RolloutFailed": ".client",
+    "RolloutState": ".client",
+    "set_image": ".client",
+    "wait_for": ".client",
+    "watch": ".client",
 }
 
 
 def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name == "client":
+        value: Any = importlib.import_module(".client", __name__)
+        globals()[name] = value
+        return value
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'progressive' has no attribute {name!r}")
-    import importlib
-
     value = getattr(importlib.import_module(module, __name__), name)
     globals()[name] = value
     return value

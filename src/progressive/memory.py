@@ -16,13 +16,20 @@ otherwise; its status then reads as a real one (``succeeded``/``failed``, a ``Co
 or ``Failed`` condition, ``startTime``, ``completionTime``).  The analysis job provider
 needs nothing else.
 
+Change notifications (:meth:`MemoryCluster.subscribe`): every object stored or deleted,
+the simulator's pods and statuses included, is reported as a
+:class:`~progressive._shell.clusters.Change`, as a real cluster's watches report it.
+The simulator moves lazily, on the next read or write; :meth:`MemoryCluster.catch_up`
+brings it to the clock's ``now`` (and so reports the pods that became ready meanwhile).
+
 Crash injection (:meth:`MemoryCluster.crash_after_actions`) stores a write and then
 raises :class:`SimulatedCrash`, which stands for the controller process dying.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import logging
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 
 import anyio.lowlevel
@@ -30,9 +37,11 @@ import anyio.lowlevel
 from ._shell.clocks import Clock, VirtualClock
 from ._shell.clusters import (
     AlreadyExists,
+    Change,
     Conflict,
     NotFound,
     Ref,
+    Subscriber,
     merge_patch,
     owned_by,
     owner_reference,
@@ -41,12 +50,15 @@ from .core._times import format_time, parse_time
 
 __all__ = ["JOB_RESULT", "JOB_SECONDS", "MemoryCluster", "SimulatedCrash"]
 
+log = logging.getLogger("progressive.memory")
+
 _READY_AT: Final = "sim.progressive.dev/ready-at"
 #: Job annotations (on the Job or its pod template) read by the Job simulator.
 JOB_SECONDS: Final = "sim.progressive.dev/job-seconds"
 JOB_RESULT: Final = "sim.progressive.dev/job-result"  # Complete (default) | Failed
 _JOB_FINISH_AT: Final = "sim.progressive.dev/finish-at"
 _ALPHABET: Final = "bcdfghjklmnpqrstvwxz2456789"
+_DUMP_VERSION: Final = 1
 
 _Kind = tuple[str, str]  # (apiVersion, kind)
 _Key = tuple[str, str]  # (namespace, name)
@@ -86,6 +98,36 @@ class MemoryCluster:
         self._writes = 0
         self._crash_at: int | None = None
         self._simulated: tuple[float, int] | None = None  # (time, resourceVersion)
+        self._subscribers: list[Subscriber] = []
+
+    # -- change notifications ----------------------------------------------------------
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Call ``subscriber`` with a :class:`~progressive._shell.clusters.Change` for
+        every object stored or deleted from now on; returns the unsubscribe function.
+
+        It runs synchronously, inside the write: keep it quick, and do not change
+        ``change.obj`` (the stored object itself).
+        """
+        self._subscribers.append(subscriber)
+
+        def unsubscribe() -> None:
+            if subscriber in self._subscribers:
+                self._subscribers.remove(subscriber)
+
+        return unsubscribe
+
+    def catch_up(self) -> None:
+        """Bring the simulated pods and Jobs up to ``clock.now()`` (reads do it too),
+        notifying subscribers of what changed."""
+        self._simulate()
+
+    def _notify(self, type_: str, ref: Ref, obj: Mapping[str, Any]) -> None:
+        change = Change(ref.api_version, ref.kind, ref.namespace, ref.name, type_, obj)
+        for subscriber in list(self._subscribers):
+            try:
+                subscriber(change)
+            except Exception:
+                log.exception("a subscriber failed on %s", change)
 
     # -- test and simulation helpers ---------------------------------------------------
     @property
@@ -106,6 +148,61 @@ class MemoryCluster:
     def pods_of(self, replica_set: Mapping[str, Any]) -> list[dict[str, Any]]:
         uid = replica_set["metadata"]["uid"]
         return [_clone(p) for p in self._iter("v1", "Pod") if owned_by(p, uid)]
+
+    # -- persistence ---------------------------------------------------------------------
+    def dump(self) -> dict[str, Any]:
+        """Everything the cluster holds, as JSON-ready data: :meth:`load` reads it back.
+
+        The objects, the counters behind resourceVersions, uids and generated names, the
+        simulator's settings and the clock's ``now`` (so a loaded cluster goes on from
+        the same moment).  Crash injection and the write count are not kept.
+        """
+        return {
+            "version": _DUMP_VERSION,
+            "now": self.clock.now(),
+            "podReadySeconds": self.pod_ready_seconds,
+            "jobSeconds": self.job_seconds,
+            "resourceVersion": self._resource_version,
+            "serial": self._serial,
+            "objects": [
+                _clone(obj)
+                for _, bucket in sorted(self._store.items())
+                for _, obj in sorted(bucket.items())
+            ],
+        }
+
+    @classmethod
+    def load(cls, data: Mapping[str, Any], clock: Clock | None = None) -> MemoryCluster:
+        """A cluster holding what :meth:`dump` returned.
+
+        Args:
+            data: what :meth:`dump` returned (possibly through JSON).
+            clock: the new cluster's clock; by default a :class:`VirtualClock` at the
+                dumped ``now``.
+
+        Raises:
+            ValueError: ``data`` is not a dump of this version.
+        """
+        if not isinstance(data, Mapping) or data.get("version") != _DUMP_VERSION:
+            raise ValueError(f"not a MemoryCluster dump (version {_DUMP_VERSION})")
+        try:
+            now = float(data["now"])
+            cluster = cls(
+                clock if clock is not None else VirtualClock(now),
+                pod_ready_seconds=float(data["podReadySeconds"]),
+                job_seconds=float(data["jobSeconds"]),
+            )
+            cluster._resource_version = int(data["resourceVersion"])
+            cluster._serial = int(data["serial"])
+            objects = data["objects"]
+            if not isinstance(objects, list):
+                raise TypeError("objects must be a list")
+            for obj in objects:
+                ref = Ref.of(obj)
+                cluster._bucket(ref)[(ref.namespace, ref.name)] = _copy(obj)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"not a MemoryCluster dump: {exc}") from None
+        return cluster
 
     def next_event_at(self) -> float | None:
         """When a pod next becomes Ready or Available, or a Job finishes (None: never)."""
@@ -212,7 +309,12 @@ class MemoryCluster:
     def _put(self, ref: Ref, obj: dict[str, Any]) -> None:
         self._resource_version += 1
         obj["metadata"]["resourceVersion"] = str(self._resource_version)
-        self._bucket(ref)[(ref.namespace, ref.name)] = obj
+        bucket = self._bucket(ref)
+        key = (ref.namespace, ref.name)
+        added = key not in bucket
+        bucket[key] = obj
+        if self._subscribers:
+            self._notify("added" if added else "modified", ref, obj)
 
     def _insert(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         new = _copy(obj)
@@ -236,6 +338,8 @@ class MemoryCluster:
     def _remove(self, ref: Ref, obj: Mapping[str, Any]) -> None:
         self._bucket(ref).pop((ref.namespace, ref.name), None)
         self._resource_version += 1
+        if self._subscribers:
+            self._notify("deleted", ref, obj)
         uid = obj["metadata"].get("uid")
         for bucket in list(self._store.values()):
             for dependant in list(bucket.values()):

@@ -309,6 +309,18 @@ async def test_create_experiment(world: World) -> None:
     assert exp["spec"]["templates"][0]["name"] == "canary"
 
 
+async def test_create_service(world: World) -> None:
+    covers(actions.CreateService)
+    ports = ({"port": 8080, "targetPort": 8080, "protocol": "TCP"},)
+    action = actions.CreateService("web-exp-canary", {"rollouts-pod-template-hash": "x"}, ports)
+    ref = Ref("v1", "Service", "default", "web-exp-canary")
+    assert await world.changed_by(action) == {ref}
+    svc = await world.get(ref)
+    assert svc["spec"] == {"selector": {"rollouts-pod-template-hash": "x"}, "ports": list(ports)}
+    assert svc["metadata"]["ownerReferences"][0]["uid"] == world.rollout.uid
+    assert await world.changed_by(action) == set()  # already there: kept
+
+
 async def test_restart_pods_marks_the_replica_set(world: World) -> None:
     covers(actions.RestartPods)
     at = world.clock.now()

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 import anyio
@@ -161,17 +160,30 @@ async def test_experiments_run_for_their_duration() -> None:
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Experiment",
         "metadata": {"name": "exp", "namespace": "default"},
-        "spec": {"duration": "1m", "templates": []},
+        "spec": {
+            "duration": "1m",
+            "scaleDownDelaySeconds": 0,
+            "templates": [
+                {
+                    "name": "a",
+                    "template": {
+                        "metadata": {"labels": {"app": "a"}},
+                        "spec": {"containers": [{"name": "a", "image": "a:1"}]},
+                    },
+                }
+            ],
+        },
     }
     await env.cluster.create(exp)
     start = env.clock.now()
     await env.controller.reconcile_all()
     stored = await env.cluster.get(Ref.of(exp))
-    assert stored is not None and stored["status"]["phase"] == "Running"
+    assert stored is not None and stored["status"]["phase"] == "Pending"  # pods coming
     await env.settle()
     stored = await env.cluster.get(Ref.of(exp))
     assert stored is not None and stored["status"]["phase"] == "Successful"
-    assert env.clock.now() == start + 60
+    # the duration counts from the moment the pods are available (2 s)
+    assert env.clock.now() == start + 2 + 60
 
 
 async def test_restart_at_replaces_every_old_pod() -> None:
@@ -195,7 +207,7 @@ async def test_run_on_a_wall_clock_until_cancelled() -> None:
     controller = Controller(cluster, clock=clock)
     with anyio.move_on_after(5):
         async with anyio.create_task_group() as tg:
-            tg.start_soon(partial(controller.run, poll_interval=0.01))
+            tg.start_soon(controller.run)  # pods ready: cluster.next_event_at
             while True:
                 obj = await cluster.get(ref("web"))
                 if obj is not None and (obj.get("status") or {}).get("phase") == "Healthy":

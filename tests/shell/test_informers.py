@@ -279,3 +279,39 @@ async def test_watches_that_close_at_once_back_off_instead_of_spinning() -> None
     informer = Informer(script, "v1", "ConfigMap", sleep=sleep, backoff_initial=0.5)
     await run_until_done(informer, script)
     assert len(waits) == 2 and 0.25 <= waits[0] <= 0.5 and 0.5 <= waits[1] <= 1.0
+
+
+async def test_what_the_cluster_wrote_is_cached_at_once_unless_older() -> None:
+    memory = MemoryCluster()
+    script = Script([ListResult([], "1")], [])
+    informers = Informers(script, sleep=no_sleep)
+    informer = informers.informer("v1", "ConfigMap")
+    changes: list[tuple[str, str]] = []
+    informer.subscribe(lambda c: changes.append((c.type, c.name)))
+    cached = CachedCluster(memory, informers)
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(informers.run)
+            await informers.wait_synced()
+            created = await cached.create(cm("new", ""))
+            # read back before any watch event: the write is there
+            assert await cached.get(Ref("v1", "ConfigMap", "ns", "new")) == created
+            version = created["metadata"]["resourceVersion"]
+            # the watch event of that very write changes nothing
+            informer._upsert(created)
+            # an older copy never replaces a newer one
+            informer.record_write(
+                {**created, "metadata": {**created["metadata"], "resourceVersion": "0"}}
+            )
+            assert (informer.get("ns", "new") or {})["metadata"]["resourceVersion"] == version
+            # deleted (the watch said so first): a late write-through does not resurrect it
+            informer._remove(
+                {**created, "metadata": {**created["metadata"], "resourceVersion": "99"}}
+            )
+            informer.record_write(created)
+            assert informer.get("ns", "new") is None
+            await cached.create(cm("gone", ""))
+            await cached.delete(Ref("v1", "ConfigMap", "ns", "gone"))
+            assert await cached.get(Ref("v1", "ConfigMap", "ns", "gone")) is None
+            tg.cancel_scope.cancel()
+    assert changes == [("added", "new"), ("deleted", "new"), ("added", "gone"), ("deleted", "gone")]

@@ -159,3 +159,27 @@ async def test_crash_after_the_nth_write_stores_it_first(cluster: MemoryCluster)
 
 def test_simulated_crash_is_not_an_ordinary_exception() -> None:
     assert not issubclass(SimulatedCrash, Exception)
+
+
+async def test_subscribers_hear_of_every_change(clock: VirtualClock) -> None:
+    from progressive._shell.clusters import Change
+
+    cluster = MemoryCluster(clock, pod_ready_seconds=2)
+    seen: list[Change] = []
+    unsubscribe = cluster.subscribe(seen.append)
+    await cluster.create(replica_set(replicas=1))
+    kinds = [(c.kind, c.type) for c in seen]
+    assert ("ReplicaSet", "added") in kinds and ("Pod", "added") in kinds
+    seen.clear()
+    clock.advance(2)
+    cluster.catch_up()  # the pod became ready: reported without any read
+    assert {(c.kind, c.type) for c in seen} == {("Pod", "modified"), ("ReplicaSet", "modified")}
+    rs = next(c for c in seen if c.kind == "ReplicaSet")
+    assert rs.obj["status"]["readyReplicas"] == 1 and rs.key == "default/web-abc"
+    seen.clear()
+    await cluster.delete(RS)  # cascades to the pod
+    assert {(c.kind, c.type) for c in seen} == {("ReplicaSet", "deleted"), ("Pod", "deleted")}
+    unsubscribe()
+    unsubscribe()  # twice is harmless
+    await cluster.create(replica_set(replicas=0))
+    assert len(seen) == 2

@@ -262,3 +262,20 @@ def test_a_queue_can_be_built_outside_an_event_loop() -> None:
     q.add("a")
     q.add_after("b", 1)
     assert (q.depth, q.delayed) == (1, 1)
+
+
+async def test_take_ready_hands_out_a_round_of_keys() -> None:
+    queue, clock = make()
+    queue.add("a")
+    queue.add("b")
+    queue.add_after("later", 5)
+    assert queue.ready() and queue.next_due() == clock.now() + 5
+    assert queue.take_ready() == ["a", "b"]
+    assert queue.processing == {"a", "b"} and not queue.ready()
+    queue.add("a")  # changed while being handled: comes back after done()
+    queue.done("a")
+    queue.done("b")
+    assert queue.take_ready() == ["a"]
+    queue.done("a")
+    await clock.advance(5)
+    assert queue.take_ready() == ["later"] and queue.next_due() is None

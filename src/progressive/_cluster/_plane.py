@@ -198,6 +198,59 @@ class LocalControlPlane:
             attrs.evolve(state, processes=()).save()
         return killed
 
+    def restart_component(self, name: str, *, timeout: float = 15.0) -> float:
+        """Stop one running component (SIGTERM, SIGKILL after ``timeout`` seconds: a
+        kube-apiserver stopping gracefully waits for its watches to end) and start it
+        again with the same arguments and ports; returns the seconds it was down.  For
+        kube-apiserver, returns once it is ready again (``/readyz``).
+
+        Raises:
+            ControlPlaneError: the plane is not up, or ``name`` is not one of its
+                components, or it did not come back.
+        """
+        state = self.state
+        if state is None or not state.processes:
+            raise ControlPlaneError(f"nothing is up in {self.directory}")
+        records = list(state.processes)
+        found = [i for i, r in enumerate(records) if r.name == name]
+        if not found:
+            known = ", ".join(r.name for r in records)
+            raise ControlPlaneError(f"no component {name!r} (running: {known})")
+        index = found[0]
+        old = records[index]
+        started = time.monotonic()
+        stop_all([old], children=self._children, timeout=timeout)
+        self._children.pop(old.pid, None)
+        env = dict(os.environ)
+        env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+        env.pop("KUBECONFIG", None)
+        child, record = spawn(name, list(old.argv), log=Path(old.log), env=env)
+        self._children[record.pid] = child
+        records[index] = record
+        self._records = records
+        attrs.evolve(state, processes=tuple(records)).save()
+        if name == "kube-apiserver":
+            config = Kubeconfig(server=state.server, token=self._admin_token())
+            with KubeRest(config) as rest:
+                wait_until(
+                    "kube-apiserver /readyz after a restart",
+                    lambda: rest.healthy("/readyz") or None,
+                    timeout=self.startup_timeout,
+                    check=lambda: self._alive(record),
+                )
+        return time.monotonic() - started
+
+    def _admin_token(self) -> str:
+        return (self.directory / "tokens.csv").read_text().split(",", 1)[0]
+
+    @staticmethod
+    def _alive(record: ProcessRecord) -> None:
+        if not is_running(record):
+            raise ControlPlaneError(
+                f"{record.name} exited after a restart; last lines of {record.log}:\n"
+                + tail(Path(record.log), 30)
+            )
+
     # -- steps of up() --------------------------------------------------------------------
 
     def _prepare_directory(self) -> None:

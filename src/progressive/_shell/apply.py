@@ -10,7 +10,7 @@ died half-way through a plan can run the next reconcile's plan over the same obj
 from __future__ import annotations
 
 import copy
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final, assert_never
 
 from ..core._actions import (
@@ -18,6 +18,7 @@ from ..core._actions import (
     CreateAnalysisRun,
     CreateExperiment,
     CreateReplicaSet,
+    CreateService,
     DeleteReplicaSet,
     EmitEvent,
     RemoveManagedRoutes,
@@ -32,15 +33,16 @@ from ..core._actions import (
     SetWeight,
     TerminateAnalysisRun,
 )
-from ..core._durations import format_duration
 from ..core._plan import Plan
 from ..core._rollout import API_GROUPS, Rollout
 from ..core._status import RolloutStatus
 from ..core._times import format_time
 from ..routers import RouterError
-from .clusters import AlreadyExists, Cluster, NotFound, Ref, owned_by, owner_reference
+from .clocks import VirtualClock
+from .clusters import AlreadyExists, Cluster, Conflict, NotFound, Ref, owned_by, owner_reference
+from .events import EventRecorder, Involved
 from .restarts import mark_restart
-from .runs import create_analysis_run
+from .runs import create_analysis_run, create_experiment, create_service
 from .traffic import TrafficRouter
 
 __all__ = [
@@ -75,9 +77,18 @@ def _rs_ref(rollout: Rollout, name: str) -> Ref:
 
 
 async def apply_action(
-    cluster: Cluster, rollout: Rollout, action: Action, *, traffic: TrafficRouter, now: float
+    cluster: Cluster,
+    rollout: Rollout,
+    action: Action,
+    *,
+    traffic: TrafficRouter,
+    now: float,
+    events: EventRecorder | None = None,
 ) -> None:
     """Carry out one action for ``rollout``.
+
+    ``EmitEvent`` goes through ``events`` (the controller's recorder, which counts a
+    repeated event on one Event); without one, a recorder stamping ``now`` is used.
 
     Raises:
         ApplyError: the action cannot be carried out as asked.
@@ -107,26 +118,30 @@ async def apply_action(
         case SetServiceSelector(service, pod_hash):
             await _set_selector(cluster, rollout, service, pod_hash)
         case SetWeight():
-            await _traffic(cluster, rollout, now, traffic.set_weight(rollout, action))
+            await _traffic(cluster, rollout, now, events, traffic.set_weight(rollout, action))
         case SetHeaderRoute():
-            await _traffic(cluster, rollout, now, traffic.set_header_route(rollout, action))
+            await _traffic(cluster, rollout, now, events, traffic.set_header_route(rollout, action))
         case SetMirrorRoute():
-            await _traffic(cluster, rollout, now, traffic.set_mirror_route(rollout, action))
+            await _traffic(cluster, rollout, now, events, traffic.set_mirror_route(rollout, action))
         case RemoveManagedRoutes(names):
-            await _traffic(cluster, rollout, now, traffic.remove_managed_routes(rollout, names))
+            await _traffic(
+                cluster, rollout, now, events, traffic.remove_managed_routes(rollout, names)
+            )
         case CreateAnalysisRun():
             await create_analysis_run(cluster, rollout, action, owner=owner_of(rollout), now=now)
         case TerminateAnalysisRun(name):
             await _terminate(cluster, rollout, name)
         case CreateExperiment():
-            await _create_experiment(cluster, rollout, action)
+            await create_experiment(cluster, rollout, action, owner=owner_of(rollout), now=now)
+        case CreateService():
+            await create_service(cluster, rollout.namespace, action, owner=owner_of(rollout))
         case RestartPods():
             await mark_restart(cluster, rollout.namespace, action)
         case ScaleWorkload(api_version, kind, name, replicas):
             ref = Ref(api_version, kind, rollout.namespace, name)
             await cluster.patch(ref, {"spec": {"replicas": replicas}})
         case EmitEvent():
-            await _emit_event(cluster, rollout, action, now)
+            await _emit_event(cluster, rollout, action, now, events)
         case _:
             assert_never(action)
 
@@ -139,39 +154,74 @@ async def apply_plan(
     *,
     traffic: TrafficRouter,
     now: float,
+    events: EventRecorder | None = None,
+    reread: Reread | None = None,
 ) -> int:
     """Apply ``plan``'s actions in order, then its status; returns the number of writes.
 
     ``manifest`` is the Rollout as observed: its ``resourceVersion`` guards the status
-    write, so a Rollout edited meanwhile raises ``Conflict`` instead of being clobbered.
+    write, so a Rollout edited meanwhile raises ``Conflict`` instead of being clobbered
+    (see :func:`write_status` for ``reread``).
     """
     for action in plan.actions:
-        await apply_action(cluster, rollout, action, traffic=traffic, now=now)
-    wrote = await write_status(cluster, manifest, plan.status)
+        await apply_action(cluster, rollout, action, traffic=traffic, now=now, events=events)
+    wrote = await write_status(cluster, manifest, plan.status, reread=reread)
     return len(plan.actions) + int(wrote)
 
 
+#: Reads an object from the API server itself (not a cache that may lag).
+Reread = Callable[[Ref], Awaitable[dict[str, Any] | None]]
+STATUS_ATTEMPTS: Final = 5
+
+
 async def write_status(
-    cluster: Cluster, manifest: Mapping[str, Any], status: RolloutStatus | Mapping[str, Any]
+    cluster: Cluster,
+    manifest: Mapping[str, Any],
+    status: RolloutStatus | Mapping[str, Any],
+    *,
+    reread: Reread | None = None,
 ) -> bool:
-    """Store ``status`` on the Rollout ``manifest`` unless it is already the stored one."""
+    """Store ``status`` on the Rollout ``manifest`` unless it is already the stored one.
+
+    The write carries ``manifest``'s resourceVersion.  With ``reread``, a conflict that
+    changed neither the spec (``metadata.generation``) nor the status -- someone else
+    edited a label or an annotation -- is retried on the fresh resourceVersion (client-go's
+    ``RetryOnConflict``), since the status was decided on what is still there; any other
+    conflict raises ``Conflict``, and the next reconcile decides again.
+    """
     new = status.to_manifest() if isinstance(status, RolloutStatus) else dict(status)
     if manifest.get("status") == new:
         return False
     meta = manifest.get("metadata") or {}
-    await cluster.replace_status(
-        {
-            "apiVersion": manifest.get("apiVersion"),
-            "kind": manifest.get("kind"),
-            "metadata": {
-                "name": meta.get("name"),
-                "namespace": meta.get("namespace"),
-                "resourceVersion": meta.get("resourceVersion"),
-            },
-            "status": new,
-        }
-    )
-    return True
+    version = meta.get("resourceVersion")
+    for attempt in range(STATUS_ATTEMPTS):
+        try:
+            await cluster.replace_status(
+                {
+                    "apiVersion": manifest.get("apiVersion"),
+                    "kind": manifest.get("kind"),
+                    "metadata": {
+                        "name": meta.get("name"),
+                        "namespace": meta.get("namespace"),
+                        "resourceVersion": version,
+                    },
+                    "status": new,
+                }
+            )
+            return True
+        except Conflict:
+            if reread is None or attempt == STATUS_ATTEMPTS - 1:
+                raise
+            fresh = await reread(Ref.of(manifest))
+            fresh_meta = (fresh or {}).get("metadata") or {}
+            if (
+                fresh is None
+                or fresh_meta.get("generation") != meta.get("generation")
+                or fresh.get("status") != manifest.get("status")
+            ):
+                raise
+            version = fresh_meta.get("resourceVersion")
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 # -- appliers ------------------------------------------------------------------------------
@@ -201,14 +251,20 @@ async def _set_selector(cluster: Cluster, rollout: Rollout, service: str, pod_ha
         raise ApplyError(f"Service {rollout.namespace}/{service} not found") from None
 
 
-async def _traffic(cluster: Cluster, rollout: Rollout, now: float, move: Awaitable[None]) -> None:
+async def _traffic(
+    cluster: Cluster,
+    rollout: Rollout,
+    now: float,
+    events: EventRecorder | None,
+    move: Awaitable[None],
+) -> None:
     """Run a router action; a router's error also becomes a Warning Event on the Rollout
     (``TrafficRoutingError``) before it goes up to the controller."""
     try:
         await move
     except RouterError as exc:
         await _emit_event(
-            cluster, rollout, EmitEvent("TrafficRoutingError", str(exc), "Warning"), now
+            cluster, rollout, EmitEvent("TrafficRoutingError", str(exc), "Warning"), now, events
         )
         raise
 
@@ -280,52 +336,15 @@ def _other_groups(rollout: Rollout) -> tuple[str, ...]:
     return tuple(g for g in API_GROUPS if g != rollout.api_version)
 
 
-async def _create_experiment(cluster: Cluster, rollout: Rollout, action: CreateExperiment) -> None:
-    spec: dict[str, Any] = {
-        "templates": [copy.deepcopy(t) for t in action.templates],
-        "analyses": [copy.deepcopy(a) for a in action.analyses],
-    }
-    if action.duration is not None:
-        spec["duration"] = format_duration(action.duration)
-    obj = {
-        "apiVersion": rollout.api_version,
-        "kind": EXPERIMENT_KIND,
-        "metadata": {
-            "name": action.name,
-            "namespace": rollout.namespace,
-            "labels": {HASH_LABEL: action.latest_hash},
-            "annotations": {"rollout.argoproj.io/stable-hash": action.stable_hash},
-            "ownerReferences": [owner_of(rollout)],
-        },
-        "spec": spec,
-    }
-    try:
-        await cluster.create(obj)
-    except AlreadyExists:
-        pass
-
-
-async def _emit_event(cluster: Cluster, rollout: Rollout, action: EmitEvent, now: float) -> None:
-    stamp = format_time(now)
-    await cluster.create(
-        {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"generateName": f"{rollout.name}.", "namespace": rollout.namespace},
-            "involvedObject": {
-                "apiVersion": rollout.api_version,
-                "kind": "Rollout",
-                "name": rollout.name,
-                "namespace": rollout.namespace,
-                "uid": rollout.uid,
-            },
-            "reason": action.reason,
-            "message": action.message,
-            "type": action.type,
-            "count": 1,
-            "firstTimestamp": stamp,
-            "lastTimestamp": stamp,
-            "source": {"component": "progressive"},
-            "reportingComponent": "progressive",
-        }
+async def _emit_event(
+    cluster: Cluster,
+    rollout: Rollout,
+    action: EmitEvent,
+    now: float,
+    events: EventRecorder | None,
+) -> None:
+    recorder = events if events is not None else EventRecorder(cluster, clock=VirtualClock(now))
+    involved = Involved(
+        rollout.api_version, "Rollout", rollout.namespace, rollout.name, rollout.uid
     )
+    await recorder.emit(involved, action)

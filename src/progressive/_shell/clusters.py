@@ -4,12 +4,18 @@ A :class:`Cluster` stores plain-dict Kubernetes objects keyed by apiVersion, kin
 namespace and name (a :class:`Ref`).  Writes use optimistic concurrency the way the
 API server does: ``metadata.resourceVersion`` in a write must match the stored one or
 the write fails with :class:`Conflict`.  ``progressive.memory.MemoryCluster`` is the
-in-memory implementation; a kubernetes-asyncio one comes later.
+in-memory implementation, :class:`~progressive._shell.kube.KubeCluster` the one on a
+real API server.
+
+A cluster may also tell who wants to know what changed in it: a :class:`Watchable`
+calls its subscribers with a :class:`Change` for every object stored or deleted (the
+in-memory cluster does; on a real server the informers of
+:mod:`progressive._shell.informers` do), which is what feeds the controller's work queue.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final, Protocol
 
 import attrs
@@ -18,11 +24,14 @@ from ..core._commands import merge_patch
 
 __all__ = [
     "AlreadyExists",
+    "Change",
     "Cluster",
     "ClusterError",
     "Conflict",
     "NotFound",
     "Ref",
+    "Subscriber",
+    "Watchable",
     "merge_patch",
     "owned_by",
     "owner_reference",
@@ -125,6 +134,36 @@ class Cluster(Protocol):
             NotFound: no such object.
             Conflict: ``obj``'s ``metadata.resourceVersion`` is set and stale.
         """
+        ...
+
+
+@attrs.frozen
+class Change:
+    """An object was added, modified or deleted (or is re-announced by a resync)."""
+
+    api_version: str
+    kind: str
+    namespace: str
+    name: str
+    type: str  # "added" | "modified" | "deleted" | "resync"
+    obj: Mapping[str, Any] = attrs.field(eq=False, repr=False, factory=dict)
+
+    @property
+    def key(self) -> str:
+        """``namespace/name`` (``name`` for cluster-scoped objects): a work-queue key."""
+        return f"{self.namespace}/{self.name}" if self.namespace else self.name
+
+
+#: Called with every :class:`Change`, synchronously: keep it quick (add a key to a queue).
+#: ``change.obj`` is the object as stored: read it, never change it.
+Subscriber = Callable[[Change], None]
+
+
+class Watchable(Protocol):
+    """A cluster that reports its changes (``progressive.memory.MemoryCluster``)."""
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Call ``subscriber`` with every change from now on; returns the unsubscribe."""
         ...
 
 

@@ -1,60 +1,138 @@
-"""The controller: observe -> reconcile -> apply, for every Rollout, again and again.
+"""The controller: a work queue of keys, fed by change notifications and timers.
 
-One :meth:`Controller.reconcile_all` pass moves analysis runs, experiments and pod
-restarts forward, then reconciles each Rollout: :func:`~progressive._shell.observe.observe`,
-the core's pure ``reconcile()``, :func:`~progressive._shell.apply.apply_plan`.  One bad
-Rollout (an invalid spec, an error while applying) is reported and backed off; it never
-stops the others.  A pass that wrote anything is followed by another at once (what it
-wrote may let something else move); a quiet pass sleeps until the earliest time anything
-is due.  Experiments: only their ``duration`` is honoured for now (see
-:mod:`progressive._shell.runs`).
+What there is to do is a :class:`Key` in one :class:`~progressive._shell.workqueue.WorkQueue`:
+a Rollout (``reconcile()``: observe, plan, apply), an AnalysisRun (measure what is due),
+the Experiments of a namespace, or a ReplicaSet whose pods are being restarted.  Keys
+come from three places:
+
+* change notifications: every object stored or deleted is mapped to the keys it
+  concerns -- itself (Rollouts, AnalysisRuns, Experiments, ReplicaSets being
+  restarted), its owner by ``ownerReferences`` (a ReplicaSet, an AnalysisRun, a
+  TrafficState: their Rollout), or the Rollouts that name it (a ``workloadRef``
+  Deployment, a canary or stable Service; a template change in the Deployment is a
+  new revision).  On a real cluster the notifications are the informers' (shared
+  list+watch caches, :mod:`progressive._shell.informers`, which reconciles also read
+  through); the in-memory cluster reports its own (``MemoryCluster.subscribe``);
+* timers: the plan's ``requeue_at`` (a pause ends, a delayed scale-down), the next
+  measurement of a run, and ``wakeup`` (``MemoryCluster.next_event_at``: pods that
+  become ready on their own in a simulated cluster);
+* the key itself: a handler that wrote anything is handled again at once (what it
+  wrote may let it move on), one that failed is retried after a per-key exponential
+  backoff, and one that hit a ``Conflict`` (someone wrote meanwhile) at once.
+
+:meth:`Controller.run` handles the queue with N concurrent workers, a key by one worker
+at a time; one bad Rollout (an invalid spec: condition InvalidSpec through
+``reconcile_invalid``; an error while applying: backed off) never stops the others.
+:meth:`Controller.settle` is the same loop for virtual clocks, deterministic and
+single-task: it handles every key that is ready, in a fixed order, as one *pass*, and
+when nothing is ready jumps the clock to the earliest timer.  ``simulate``, the demo
+and the tests use it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Final
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final
 
+import anyio
+import anyio.abc
 import anyio.lowlevel
 import attrs
 
-from ..core._errors import ManifestError
+from ..core._errors import FieldError, ManifestError
+from ..core._observed import WorkloadView
 from ..core._plan import Plan
 from ..core._reconcile import reconcile, reconcile_invalid
 from ..core._rollout import API_GROUPS, Rollout, read_rollout
 from ..core._status import RolloutStatus
+from ..core._workloads import with_workload
 from ..metrics._protocol import MetricProvider
 from .apply import apply_plan, write_status
 from .clocks import Clock
-from .clusters import Cluster, Conflict
-from .observe import observe_rollout
-from .restarts import advance_restarts
-from .runs import advance_analysis_runs, advance_experiments
+from .clusters import Change, Cluster, Conflict, Ref
+from .events import EventRecorder, Involved
+from .observe import observe_rollout, workload_view
+from .restarts import advance_restart, restarting
+from .runs import COMPLETED, _advance_run, advance_experiments
 from .traffic import RouterTraffic, TrafficRouter
+from .workqueue import QueueShutDown, WorkQueue
 
-__all__ = ["Controller", "PassResult", "RolloutError", "SettleResult"]
+if TYPE_CHECKING:
+    from .metrics import ControllerMetrics
+
+__all__ = [
+    "INSTANCE_ID_LABELS",
+    "Controller",
+    "Key",
+    "PassResult",
+    "RolloutError",
+    "SettleResult",
+    "api_versions",
+]
 
 log = logging.getLogger("progressive.controller")
 
-MAX_BACKOFF: Final = 300.0
+#: A Rollout carrying one of these labels is reconciled only by the controller started
+#: with that ``--instance-id``; one started without handles the Rollouts carrying none.
+INSTANCE_ID_LABELS: Final = (
+    "progressive.dev/controller-instance-id",
+    "argo-rollouts.argoproj.io/controller-instance-id",
+)
+ROLLOUT: Final = "Rollout"
+ANALYSIS_RUN: Final = "AnalysisRun"
+EXPERIMENT: Final = "Experiment"
+REPLICA_SET: Final = "ReplicaSet"
+# the order of one pass: runs and experiments first, so that the Rollouts of the same
+# pass see their verdicts (as the poll-everything controller did)
+_ORDER: Final = {ANALYSIS_RUN: 0, EXPERIMENT: 1, REPLICA_SET: 2, ROLLOUT: 3}
+_SERVICE_FIELDS: Final = {
+    "canary": ("canaryService", "stableService"),
+    "blueGreen": ("activeService", "previewService"),
+}
+
+
+@attrs.frozen
+class Key:
+    """What to reconcile: one object (``Experiment`` keys: every Experiment of a
+    namespace, ``name`` "")."""
+
+    kind: str
+    namespace: str
+    name: str
+    api_version: str = ""
+
+    @property
+    def ref(self) -> Ref:
+        return Ref(self.api_version, self.kind, self.namespace, self.name)
+
+    def order(self) -> tuple[int, int, str, str]:
+        group = API_GROUPS.index(self.api_version) if self.api_version in API_GROUPS else -1
+        return (_ORDER.get(self.kind, 9), group, self.namespace, self.name)
+
+    def __str__(self) -> str:
+        if self.kind == EXPERIMENT:
+            return f"Experiments in {self.namespace}"
+        return f"{self.kind} {self.namespace}/{self.name}"
 
 
 @attrs.frozen
 class RolloutError:
-    """A Rollout that could not be reconciled in a pass."""
+    """A key that could not be reconciled: ``key`` is ``namespace/name``."""
 
     key: str
     error: BaseException
+    kind: str = ROLLOUT
 
 
 @attrs.frozen
 class PassResult:
-    """What one pass did: ``writes`` > 0 means another pass should follow at once."""
+    """What one pass of :meth:`Controller.settle` did."""
 
     writes: int = 0
-    next_at: float | None = None
+    next_at: float | None = None  # the earliest timer left in the queue
     errors: tuple[RolloutError, ...] = ()
 
 
@@ -65,25 +143,161 @@ class SettleResult:
     errors: tuple[RolloutError, ...] = ()
 
 
-def _earliest(*times: float | None) -> float | None:
-    known = [t for t in times if t is not None]
-    return min(known) if known else None
-
-
 PlanHook = Callable[[Rollout, Plan], None]
+Wakeup = Callable[[], float | None]
+
+
+def api_versions(groups: Sequence[str]) -> tuple[str, ...]:
+    """``("argoproj.io", "progressive.dev/v1alpha1")`` -> the Rollout API versions, in
+    :data:`~progressive.core._rollout.API_GROUPS` order.
+
+    Raises:
+        ValueError: a group that is neither argoproj.io nor progressive.dev.
+    """
+    wanted: set[str] = set()
+    for group in groups:
+        name = group.strip().split("/", 1)[0]
+        found = [v for v in API_GROUPS if v.split("/", 1)[0] == name]
+        if not found:
+            known = ", ".join(v.split("/", 1)[0] for v in API_GROUPS)
+            raise ValueError(f"unknown API group {group!r} (known: {known})")
+        wanted.update(found)
+    return tuple(v for v in API_GROUPS if v in wanted)
+
+
+def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta = obj.get("metadata")
+    return meta if isinstance(meta, Mapping) else {}
+
+
+def _references(manifest: Mapping[str, Any]) -> frozenset[tuple[str, str]]:
+    """(kind, name) of what a Rollout names: its workloadRef and Services."""
+    spec = manifest.get("spec")
+    spec = spec if isinstance(spec, Mapping) else {}
+    out: set[tuple[str, str]] = set()
+    ref = spec.get("workloadRef")
+    if isinstance(ref, Mapping) and ref.get("name"):
+        out.add((str(ref.get("kind") or "Deployment"), str(ref["name"])))
+    strategy = spec.get("strategy")
+    if isinstance(strategy, Mapping):
+        for name, fields in _SERVICE_FIELDS.items():
+            body = strategy.get(name)
+            if isinstance(body, Mapping):
+                out.update(("Service", str(body[f])) for f in fields if body.get(f))
+    return frozenset(out)
+
+
+class _Index:
+    """The Rollouts known, by namespace and by what they name, so that a change to a
+    Deployment or a Service finds the Rollouts it concerns without a read."""
+
+    def __init__(self) -> None:
+        self._generations: dict[Key, object] = {}
+        self._refs: dict[Key, frozenset[tuple[str, str]]] = {}
+        self._by_ref: dict[tuple[str, str, str], set[Key]] = {}
+        self._by_ns: dict[str, set[Key]] = {}
+
+    def update(self, key: Key, manifest: Mapping[str, Any]) -> bool:
+        """Index the Rollout; True when its spec changed since the last look (a new
+        ``metadata.generation``)."""
+        generation = _meta(manifest).get("generation")
+        changed = self._generations.get(key, generation) != generation
+        self._generations[key] = generation
+        refs = _references(manifest)
+        if self._refs.get(key) == refs:
+            return changed
+        self.remove(key)
+        self._refs[key] = refs
+        self._by_ns.setdefault(key.namespace, set()).add(key)
+        for kind, name in refs:
+            self._by_ref.setdefault((key.namespace, kind, name), set()).add(key)
+        return changed
+
+    def remove(self, key: Key) -> None:
+        self._generations.pop(key, None)
+        refs = self._refs.pop(key, None)
+        if refs is None:
+            return
+        self._by_ns.get(key.namespace, set()).discard(key)
+        for kind, name in refs:
+            self._by_ref.get((key.namespace, kind, name), set()).discard(key)
+
+    def naming(self, namespace: str, kind: str, name: str) -> set[Key]:
+        return set(self._by_ref.get((namespace, kind, name), ()))
+
+    def in_namespace(self, namespace: str | None) -> set[Key]:
+        if namespace is None:
+            return set(self._refs)
+        return set(self._by_ns.get(namespace, ()))
+
+
+class _View:
+    """The cluster as the controller sees it: the CRD kinds of API groups it does not
+    reconcile (and kinds it may not list) read as empty; everything else goes through."""
+
+    def __init__(self, cluster: Cluster, hidden: set[tuple[str, str]]) -> None:
+        self.cluster = cluster
+        self.hidden = hidden
+
+    async def get(self, ref: Ref) -> dict[str, Any] | None:
+        if (ref.api_version, ref.kind) in self.hidden:
+            return None
+        return await self.cluster.get(ref)
+
+    async def list(
+        self, api_version: str, kind: str, namespace: str | None = None
+    ) -> list[dict[str, Any]]:
+        if (api_version, kind) in self.hidden:
+            await anyio.lowlevel.checkpoint()
+            return []
+        return await self.cluster.list(api_version, kind, namespace)
+
+    async def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        return await self.cluster.create(obj)
+
+    async def patch(self, ref: Ref, patch: Mapping[str, Any]) -> dict[str, Any]:
+        return await self.cluster.patch(ref, patch)
+
+    async def delete(self, ref: Ref) -> None:
+        await self.cluster.delete(ref)
+
+    async def replace_status(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        return await self.cluster.replace_status(obj)
+
+
+_CRD_KINDS: Final = (
+    ROLLOUT,
+    ANALYSIS_RUN,
+    EXPERIMENT,
+    "AnalysisTemplate",
+    "ClusterAnalysisTemplate",
+)
 
 
 class Controller:
-    """Reconciles every Rollout in ``cluster`` (or in one ``namespace``).
+    """Reconciles the Rollouts of ``cluster`` (or of one ``namespace``).
 
     Args:
-        cluster: where the objects live.
-        clock: ``now`` for every reconcile; ``settle`` sleeps on it.
+        cluster: where the objects live: a ``MemoryCluster``, a ``KubeCluster`` (whose
+            changes :meth:`run` watches through informers) or any other ``Cluster``.
+        clock: ``now`` for every reconcile, and the queue's timers.
         traffic: the traffic routers (default: :class:`RouterTraffic` on ``cluster``).
         provider: measures analysis metrics (default:
-            :func:`progressive.metrics.default_registry` on ``cluster``: prometheus,
-            web and job).
+            :func:`progressive.metrics.default_registry` on ``cluster``).
+        namespace: reconcile this namespace only (None: all).
         on_plan: called with each Rollout and its plan before the plan is applied.
+        instance_id: shard by the label ``progressive.dev/controller-instance-id`` (or
+            Argo's ``argo-rollouts.argoproj.io/controller-instance-id``): only the
+            Rollouts carrying this value; None: only those carrying neither label.
+        api_groups: which of ``argoproj.io`` and ``progressive.dev`` to reconcile
+            (None: both; on a real server, :meth:`run` keeps those the server serves
+            and lets this controller list).
+        metrics: where to record reconcile durations, errors, rollout phases, events
+            and the queue depth (None: nowhere).
+        events: the recorder of Kubernetes Events (default: one on ``cluster``).
+        backoff: the first and the longest retry delay of a key that failed.
+        informer_options: passed to the informers on a real server (``watch_timeout``,
+            ``backoff_max``...).
     """
 
     def __init__(
@@ -95,6 +309,12 @@ class Controller:
         provider: MetricProvider | None = None,
         namespace: str | None = None,
         on_plan: PlanHook | None = None,
+        instance_id: str | None = None,
+        api_groups: Sequence[str] | None = None,
+        metrics: ControllerMetrics | None = None,
+        events: EventRecorder | None = None,
+        backoff: tuple[float, float] = (0.005, 1000.0),
+        informer_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.cluster = cluster
         self.clock = clock
@@ -106,86 +326,388 @@ class Controller:
         self.provider: MetricProvider = provider
         self.namespace = namespace
         self.on_plan = on_plan
-        self._failures: dict[str, int] = {}
+        self.instance_id = instance_id or None
+        self._groups_given = api_groups is not None
+        self.api_groups: tuple[str, ...] = (
+            api_versions(api_groups) if api_groups is not None else API_GROUPS
+        )
+        self.metrics = metrics
+        self.events = (
+            events
+            if events is not None
+            else EventRecorder(
+                cluster,
+                clock=clock,
+                on_event=metrics.record_event if metrics is not None else None,
+            )
+        )
+        self.backoff = backoff
+        self.informer_options = dict(informer_options or {})
+        self.queue: WorkQueue[Key] = self._new_queue()
+        self.running = False
+        self._stopping = False
+        self._view: Cluster = self._filtered(cluster, set())
+        self._index = _Index()
+        self._conflicts: dict[Key, int] = {}
+        self._changed: anyio.Event | None = None
+        self._watched = False
+        if metrics is not None:
+            metrics.track_queue("rollouts", lambda: self.queue.depth)
 
-    async def reconcile_all(self) -> PassResult:
-        """One pass over every analysis run, experiment, restart and Rollout."""
+    def _new_queue(self) -> WorkQueue[Key]:
+        base, maximum = self.backoff
+        return WorkQueue(clock=self.clock, base_delay=base, max_delay=maximum)
+
+    def _filtered(self, cluster: Cluster, hidden: set[tuple[str, str]]) -> Cluster:
+        hidden = hidden | {
+            (v, kind) for v in API_GROUPS if v not in self.api_groups for kind in _CRD_KINDS
+        }
+        return _View(cluster, hidden) if hidden else cluster
+
+    @property
+    def view(self) -> Cluster:
+        """The cluster as reconciles read it (through the informers' caches in :meth:`run`
+        on a real server)."""
+        return self._view
+
+    # -- keys ---------------------------------------------------------------------------
+    def _mine(self, obj: Mapping[str, Any]) -> bool:
+        labels = _meta(obj).get("labels") or {}
+        values = {labels[label] for label in INSTANCE_ID_LABELS if label in labels}
+        if self.instance_id is None:
+            return not values
+        return self.instance_id in values
+
+    def _owners(self, obj: Mapping[str, Any], namespace: str) -> list[Key]:
+        keys = []
+        for ref in _meta(obj).get("ownerReferences") or ():
+            if not isinstance(ref, Mapping):
+                continue
+            kind, api_version = ref.get("kind"), str(ref.get("apiVersion") or "")
+            if api_version not in self.api_groups:
+                continue
+            if kind == ROLLOUT:
+                keys.append(Key(ROLLOUT, namespace, str(ref.get("name")), api_version))
+            elif kind == ANALYSIS_RUN:
+                keys.append(Key(ANALYSIS_RUN, namespace, str(ref.get("name")), api_version))
+            elif kind == EXPERIMENT:
+                keys.append(Key(EXPERIMENT, namespace, ""))
+        return keys
+
+    def keys_for(self, change: Change) -> list[Key]:
+        """The keys a change concerns (and the index of Rollouts kept up to date)."""
+        kind, ns, obj = change.kind, change.namespace, change.obj
+        if self.namespace is not None and ns and ns != self.namespace:
+            return []
+        in_group = change.api_version in self.api_groups
+        if kind == ROLLOUT:
+            if not in_group:
+                return []
+            key = Key(ROLLOUT, ns, change.name, change.api_version)
+            if change.type == "deleted":
+                self._index.remove(key)
+                if self.metrics is not None:
+                    self.metrics.forget_rollout(ns, change.name)
+                return []
+            if self._index.update(key, obj):
+                self.queue.forget(key)  # a new spec: no backoff from the old one's failures
+            return [key]
+        keys = self._owners(obj, ns)
+        if kind == ANALYSIS_RUN and in_group and change.type != "deleted":
+            keys.append(Key(ANALYSIS_RUN, ns, change.name, change.api_version))
+        elif kind == EXPERIMENT and in_group:
+            keys.append(Key(EXPERIMENT, ns, ""))
+        elif kind == REPLICA_SET and change.api_version == "apps/v1":
+            if change.type != "deleted" and restarting(obj):
+                keys.append(Key(REPLICA_SET, ns, change.name, "apps/v1"))
+        elif kind == "Service" and change.api_version == "v1":
+            keys.extend(self._index.naming(ns, "Service", change.name))
+        elif kind == "AnalysisTemplate" and in_group:
+            keys.extend(self._index.in_namespace(ns))
+        elif kind == "ClusterAnalysisTemplate" and in_group:
+            keys.extend(self._index.in_namespace(None))
+        elif not kind.startswith("Event"):
+            keys.extend(self._index.naming(ns, kind, change.name))  # workloadRef
+        return keys
+
+    def _add(self, key: Key) -> None:
+        """Queue ``key`` now, unless it is failing: its retry is scheduled, and what it
+        wrote before it failed (changes it caused itself) must not bypass the backoff."""
+        if not self.queue.num_requeues(key):
+            self.queue.add(key)
+
+    def _on_change(self, change: Change) -> None:
+        for key in self.keys_for(change):
+            self._add(key)
+        if self._changed is not None:
+            self._changed.set()
+
+    async def _seed(self) -> None:
+        """Queue every key there is (a new controller, a resync)."""
+        view, ns = self._view, self.namespace
+        listed: set[Key] = set()
+        for group in self.api_groups:
+            for manifest in await view.list(group, ROLLOUT, ns):
+                key = _key_of(ROLLOUT, group, manifest)
+                listed.add(key)
+                if self._index.update(key, manifest):
+                    self.queue.forget(key)
+                self._add(key)
+            for run in await view.list(group, ANALYSIS_RUN, ns):
+                if (run.get("status") or {}).get("phase") not in COMPLETED:
+                    self._add(_key_of(ANALYSIS_RUN, group, run))
+            for experiment in await view.list(group, EXPERIMENT, ns):
+                namespace = _key_of(EXPERIMENT, group, experiment).namespace
+                self._add(Key(EXPERIMENT, namespace, ""))
+        for rs in await view.list("apps/v1", REPLICA_SET, ns):
+            if restarting(rs):
+                self._add(_key_of(REPLICA_SET, "apps/v1", rs))
+        for gone in self._index.in_namespace(ns) - listed:  # deleted, unseen
+            self._index.remove(gone)
+            if self.metrics is not None:
+                self.metrics.forget_rollout(gone.namespace, gone.name)
+
+    @contextlib.contextmanager
+    def _watching(self) -> Iterator[bool]:
+        """Subscribe to the cluster's own change notifications, if it has any."""
+        subscribe = getattr(self.cluster, "subscribe", None)
+        if subscribe is None or self._watched:
+            yield self._watched
+            return
+        unsubscribe = subscribe(self._on_change)
+        self._watched = True
+        try:
+            yield True
+        finally:
+            self._watched = False
+            unsubscribe()
+
+    def _catch_up(self) -> bool:
+        """Let a simulated cluster report what changed on its own (pods that became
+        ready); False when it cannot."""
+        catch_up = getattr(self.cluster, "catch_up", None)
+        if catch_up is None:
+            return False
+        catch_up()
+        return True
+
+    # -- handling one key ----------------------------------------------------------------
+    async def _handle(self, key: Key) -> tuple[int, float | None]:
         now = self.clock.now()
-        runs = await advance_analysis_runs(self.cluster, self.provider, now, self.namespace)
-        experiments = await advance_experiments(self.cluster, now, self.namespace)
-        writes = runs.writes + experiments.writes
-        writes += await advance_restarts(self.cluster, self.namespace)
-        next_at = _earliest(runs.next_at, experiments.next_at)
-        errors: list[RolloutError] = []
-        for group in API_GROUPS:
-            for manifest in await self.cluster.list(group, "Rollout", self.namespace):
-                key = _key(manifest)
-                try:
-                    wrote, when = await self.reconcile_one(manifest, now)
-                except Conflict:
-                    wrote, when = 1, now  # changed under us: look again at once
-                except Exception as exc:  # one bad Rollout must not stop the others
-                    log.exception("reconciling Rollout %s failed", key)
-                    errors.append(RolloutError(key, exc))
-                    failures = self._failures.get(key, 0) + 1
-                    self._failures[key] = failures
-                    wrote, when = 0, now + min(MAX_BACKOFF, 2.0**failures)
-                else:
-                    self._failures.pop(key, None)
-                writes += wrote
-                next_at = _earliest(next_at, when)
-        return PassResult(writes, next_at, tuple(errors))
+        if key.kind == ROLLOUT:
+            manifest = await self._view.get(key.ref)
+            if manifest is None:
+                self._index.remove(key)
+                if self.metrics is not None:
+                    self.metrics.forget_rollout(key.namespace, key.name)
+                return 0, None
+            self._index.update(key, manifest)
+            if not self._mine(manifest):
+                return 0, None
+            return await self.reconcile_one(manifest, now)
+        if key.kind == ANALYSIS_RUN:
+            run = await self._view.get(key.ref)
+            if run is None or (run.get("status") or {}).get("phase") in COMPLETED:
+                return 0, None
+            if not await self._mine_by_owner(run):
+                return 0, None
+            return await _advance_run(self._view, self.provider, run, now)
+        if key.kind == EXPERIMENT:
+            if not await self._experiments_here(key.namespace):
+                return 0, None
+            result = await advance_experiments(self._view, now, key.namespace)
+            return result.writes, result.next_at
+        if key.kind == REPLICA_SET:
+            rs = await self._view.get(key.ref)
+            if rs is None:
+                return 0, None
+            return await advance_restart(self._view, rs), None
+        raise ValueError(f"unknown key {key}")
 
+    async def _mine_by_owner(self, obj: Mapping[str, Any]) -> bool:
+        """Sharding for runs and experiments: their Rollout's labels decide, or their own
+        when no Rollout owns them."""
+        for ref in _meta(obj).get("ownerReferences") or ():
+            if isinstance(ref, Mapping) and ref.get("kind") == ROLLOUT:
+                owner = await self._view.get(
+                    Ref(
+                        str(ref.get("apiVersion")),
+                        ROLLOUT,
+                        str(_meta(obj).get("namespace") or ""),
+                        str(ref.get("name")),
+                    )
+                )
+                return owner is None or self._mine(owner)
+        return self._mine(obj)
+
+    async def _experiments_here(self, namespace: str) -> bool:
+        for group in self.api_groups:
+            for experiment in await self._view.list(group, EXPERIMENT, namespace):
+                if await self._mine_by_owner(experiment):
+                    return True
+        return False
+
+    async def _timed(self, key: Key) -> tuple[int, float | None] | Conflict:
+        """``_handle``, timed for the metrics; a conflict is returned, not an error."""
+        with (
+            self.metrics.time_reconcile(key.kind)
+            if self.metrics is not None
+            else contextlib.nullcontext()
+        ):
+            try:
+                return await self._handle(key)
+            except Conflict as exc:
+                return exc
+
+    async def _process(self, key: Key) -> tuple[int, RolloutError | None]:
+        """Handle one key taken from the queue and queue it again as the outcome says."""
+        try:
+            outcome = await self._timed(key)
+        except Exception as exc:  # one bad key must not stop the others
+            log.exception("reconciling %s failed", key)
+            self.queue.add_rate_limited(key)
+            self.queue.done(key)
+            return 0, RolloutError(f"{key.namespace}/{key.name}", exc, key.kind)
+        except BaseException:
+            self.queue.done(key)
+            raise
+        if isinstance(outcome, Conflict):
+            # someone wrote meanwhile: look again at once (then backing off, should it
+            # go on: a cache that lags its own writes)
+            conflicts = self._conflicts.get(key, 0) + 1
+            self._conflicts[key] = conflicts
+            log.debug("%s: %s; trying again", key, outcome)
+            if conflicts <= 1:
+                self.queue.add(key)
+            else:
+                self.queue.add_rate_limited(key)
+            self.queue.done(key)
+            return 1, None
+        writes, when = outcome
+        self._conflicts.pop(key, None)
+        self.queue.forget(key)
+        if writes:
+            self.queue.add(key)  # what it wrote may let it move on
+        if when is not None and math.isfinite(when):
+            self.queue.add_at(key, when)
+        self.queue.done(key)
+        return writes, None
+
+    # -- one Rollout -----------------------------------------------------------------------
     async def reconcile_one(
         self, manifest: Mapping[str, Any], now: float
     ) -> tuple[int, float | None]:
         """Observe, reconcile and apply one Rollout; returns (writes, requeue time)."""
-        if (manifest.get("metadata") or {}).get("deletionTimestamp"):
+        view = self._view
+        if _meta(manifest).get("deletionTimestamp"):
             return 0, None
         rollout, problems = read_rollout(manifest)
         errors = [p for p in problems if p.severity == "error"]
+        workload: WorkloadView | None = None
+        if rollout is not None and not errors and rollout.workload_ref is not None:
+            rollout, workload, errors = await self._resolve_workload(rollout)
         if rollout is not None and not errors:
             errors = self.traffic.validate(rollout)  # router configs: InvalidSpec too
         if rollout is None or errors:
-            message = str(ManifestError(errors))
-            stored = RolloutStatus.from_manifest(manifest.get("status"))
-            generation = int((manifest.get("metadata") or {}).get("generation") or 1)
-            status = reconcile_invalid(stored, message, generation)
-            return int(await write_status(self.cluster, manifest, status)), None
+            return await self._invalid(manifest, str(ManifestError(errors))), None
         aligned = await self.traffic.align(rollout)  # routers that disagree: back together
-        observed = await observe_rollout(self.cluster, rollout, traffic=self.traffic, now=now)
+        observed = await observe_rollout(
+            view, rollout, traffic=self.traffic, now=now, workload=workload
+        )
         plan = reconcile(observed)
         if self.on_plan is not None:
             self.on_plan(rollout, plan)
         writes = await apply_plan(
-            self.cluster, manifest, rollout, plan, traffic=self.traffic, now=now
+            view,
+            manifest,
+            rollout,
+            plan,
+            traffic=self.traffic,
+            now=now,
+            events=self.events,
+            reread=self.cluster.get,  # the server itself: a conflict retried on fresh data
         )
+        self._record(rollout.namespace, rollout.name, _strategy(manifest), plan.status)
         return writes + aligned, plan.requeue_at
 
-    async def run(self, *, poll_interval: float = 5.0) -> None:
-        """Reconcile until cancelled, on a real clock.
+    async def _resolve_workload(
+        self, rollout: Rollout
+    ) -> tuple[Rollout, WorkloadView | None, list[FieldError]]:
+        """The Rollout with its ``workloadRef``'s pod template, and the workload's view."""
+        ref = rollout.workload_ref
+        assert ref is not None
+        obj = await self._view.get(Ref(ref.api_version, ref.kind, rollout.namespace, ref.name))
+        if obj is None:
+            message = f"{ref.kind} {rollout.namespace}/{ref.name} not found"
+            return rollout, None, [FieldError("spec.workloadRef", message)]
+        resolved = with_workload(rollout, obj)
+        errors = []
+        if not resolved.template:
+            errors.append(FieldError("spec.workloadRef", f"{ref.kind} {ref.name} has no template"))
+        if not resolved.selector:
+            errors.append(FieldError("spec.workloadRef", f"{ref.kind} {ref.name} has no selector"))
+        return resolved, workload_view(obj), errors
 
-        A pass that wrote is followed by another at once; otherwise the next pass comes
-        when something is due, or after ``poll_interval`` (nothing watches the cluster
-        yet, so edits made by others are seen at the latest then).
-        """
-        while True:
-            result = await self.reconcile_all()
-            if result.writes:
-                await anyio.lowlevel.checkpoint()
-                continue
-            now = self.clock.now()
-            await self.clock.sleep_until(min(result.next_at or math.inf, now + poll_interval))
+    async def _invalid(self, manifest: Mapping[str, Any], message: str) -> int:
+        """InvalidSpec: the status says why (phase Degraded), a Warning Event too when it
+        is new; nothing else is touched."""
+        stored = RolloutStatus.from_manifest(manifest.get("status"))
+        generation = int(_meta(manifest).get("generation") or 1)
+        status = reconcile_invalid(stored, message, generation)
+        wrote = await write_status(self._view, manifest, status, reread=self.cluster.get)
+        if wrote:
+            await self.events.record(Involved.of(manifest), "Warning", "InvalidSpec", message)
+        meta = _meta(manifest)
+        self._record(
+            str(meta.get("namespace") or ""), str(meta.get("name")), _strategy(manifest), status
+        )
+        return int(wrote)
+
+    def _record(self, namespace: str, name: str, strategy: str, status: RolloutStatus) -> None:
+        if self.metrics is None:
+            return
+        self.metrics.set_rollout(
+            namespace,
+            name,
+            strategy=strategy,
+            phase=status.phase or "Progressing",
+            desired=status.replicas,
+            updated=status.updated_replicas,
+            available=status.available_replicas,
+        )
+
+    # -- virtual time --------------------------------------------------------------------
+    async def _pass(self) -> PassResult:
+        """Handle every key ready now, one at a time, in a fixed order."""
+        writes = 0
+        errors: list[RolloutError] = []
+        for key in sorted(self.queue.take_ready(), key=Key.order):
+            wrote, error = await self._process(key)
+            writes += wrote
+            if error is not None:
+                errors.append(error)
+        return PassResult(writes, self.queue.next_due(), tuple(errors))
+
+    async def reconcile_all(self) -> PassResult:
+        """One pass over everything (every Rollout, run, experiment and restart)."""
+        with self._watching():
+            await self._seed()
+            return await self._pass()
 
     async def settle(
         self,
         *,
         until: float | None = None,
         max_passes: int = 10_000,
-        wakeup: Callable[[], float | None] | None = None,
+        wakeup: Wakeup | None = None,
         after_pass: Callable[[PassResult], Awaitable[None]] | None = None,
     ) -> SettleResult:
         """Run passes, sleeping on the clock between them, until nothing is scheduled.
+
+        Each pass handles every key that is ready (in a fixed order: runs,
+        experiments, restarts, Rollouts); what a pass changes queues keys for the next.
+        When nothing is ready, the clock sleeps (a virtual one jumps) to the earliest
+        timer.  Deterministic: the same cluster and clock give the same passes.
 
         Args:
             until: stop rather than sleep past this time.
@@ -196,24 +718,162 @@ class Controller:
         """
         passes = 0
         errors: list[RolloutError] = []
-        while passes < max_passes:
-            result = await self.reconcile_all()
-            passes += 1
-            errors.extend(result.errors)
-            if after_pass is not None:
-                await after_pass(result)
-            if result.writes:
-                continue
-            now = self.clock.now()
-            due = _earliest(result.next_at, wakeup() if wakeup is not None else None)
-            if due is None:
-                return SettleResult(passes, True, tuple(errors))
-            if until is not None and due > until:
-                return SettleResult(passes, False, tuple(errors))
-            await self.clock.sleep_until(max(due, now))
+        with self._watching() as notified:
+            await self._seed()
+            while passes < max_passes:
+                if self.queue.ready():
+                    result = await self._pass()
+                    passes += 1
+                    errors.extend(result.errors)
+                    if after_pass is not None:
+                        await after_pass(result)
+                    if result.writes and not notified:
+                        await self._seed()  # nothing reports changes: look at everything
+                    continue
+                now = self.clock.now()
+                timer = self.queue.next_due()
+                woken = wakeup() if wakeup is not None else None
+                due = min((t for t in (timer, woken) if t is not None), default=None)
+                if due is None:
+                    return SettleResult(passes, True, tuple(errors))
+                if until is not None and due > until:
+                    return SettleResult(passes, False, tuple(errors))
+                await self.clock.sleep_until(max(due, now))
+                if woken is not None and woken <= self.clock.now():
+                    if not self._catch_up() or not notified:
+                        await self._seed()
         return SettleResult(passes, False, tuple(errors))
 
+    # -- real time -------------------------------------------------------------------------
+    async def run(
+        self,
+        *,
+        workers: int = 4,
+        resync: float | None = 300.0,
+        wakeup: Wakeup | None = None,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Handle the queue with ``workers`` concurrent workers until :meth:`stop` (or
+        cancellation).
 
-def _key(manifest: Mapping[str, Any]) -> str:
-    meta = manifest.get("metadata") or {}
-    return f"{meta.get('namespace', 'default')}/{meta.get('name', '?')}"
+        On a real server (a ``KubeCluster``) it lists and watches what reconciles read
+        through shared informers, and reconciles read their caches; on a cluster that
+        reports its changes (``MemoryCluster``) it subscribes.  ``task_status.started``
+        is called once the caches are synced and every key queued.
+
+        Args:
+            workers: keys handled at once (one key is never handled by two).
+            resync: queue every key again this often (seconds; None: never), a safety
+                net for changes nothing reports.
+            wakeup: other times to wake at; by default the cluster's ``next_event_at``
+                when it has one (a simulated cluster whose pods become ready by
+                themselves).
+        """
+        if wakeup is None:
+            wakeup = getattr(self.cluster, "next_event_at", None)
+        self.queue = self._new_queue()
+        if self._stopping:
+            return
+        try:
+            async with anyio.create_task_group() as tg:
+                with self._watching():
+                    if hasattr(self.cluster, "list_with_version"):
+                        await self._start_informers(tg)
+                    await self._seed()
+                    self.running = True
+                    task_status.started()
+                    if resync:
+                        tg.start_soon(self._resync_loop, resync)
+                    if wakeup is not None:
+                        self._changed = anyio.Event()
+                        tg.start_soon(self._wakeup_loop, wakeup)
+                    async with anyio.create_task_group() as pool:
+                        for _ in range(max(1, workers)):
+                            pool.start_soon(self._worker)
+                    tg.cancel_scope.cancel()  # the informers and timers
+        finally:
+            self.running = False
+            self._changed = None
+            self._view = self._filtered(self.cluster, set())
+
+    def stop(self) -> None:
+        """Stop taking keys: :meth:`run` returns once the reconciles in flight are done."""
+        self._stopping = True
+        self.queue.shut_down()
+
+    async def _worker(self) -> None:
+        while True:
+            try:
+                key = await self.queue.get()
+            except QueueShutDown:
+                return
+            await self._process(key)
+
+    async def _resync_loop(self, period: float) -> None:
+        while True:
+            await anyio.sleep(period)
+            await self._seed()
+
+    async def _wakeup_loop(self, wakeup: Wakeup) -> None:
+        armed: float | None = None  # the earliest wake-up time asked for, not reached yet
+        while True:
+            now = self.clock.now()
+            if armed is not None and armed <= now:
+                armed = None
+                if not self._catch_up():
+                    await self._seed()
+            due = wakeup()  # only times to come: a time reached is armed above
+            if due is not None:
+                armed = due if armed is None else min(armed, due)
+            self._changed = changed = anyio.Event()
+            with anyio.move_on_after(1.0 if armed is None else max(0.0, min(1.0, armed - now))):
+                await changed.wait()  # something changed: the next wake-up may be sooner
+                await anyio.sleep(0.005)  # a burst of changes: look again once
+
+    async def _start_informers(self, tg: anyio.abc.TaskGroup) -> None:
+        """Informers for what reconciles read, on a real server; reads go through them."""
+        from .informers import CachedCluster, Informers
+        from .kube import Forbidden, UnknownKind
+
+        source: Any = self.cluster
+        informers = Informers(source, namespace=self.namespace, **self.informer_options)
+        hidden: set[tuple[str, str]] = set()
+        groups = []
+        for group in self.api_groups:
+            try:
+                seed = await source.list_with_version(group, ROLLOUT, self.namespace)
+            except (UnknownKind, Forbidden) as exc:
+                if self._groups_given:
+                    raise
+                log.info("not reconciling %s Rollouts: %s", group, exc)
+                continue
+            groups.append(group)
+            informers.informer(group, ROLLOUT, seed=seed).subscribe(self._on_change)
+        if not groups:
+            raise RuntimeError(
+                f"no Rollout kind this controller may list is served ({', '.join(self.api_groups)})"
+            )
+        self.api_groups = tuple(groups)
+        kinds = [(g, k) for g in groups for k in _CRD_KINDS if k != ROLLOUT]
+        kinds += [("apps/v1", REPLICA_SET), ("apps/v1", "Deployment"), ("v1", "Service")]
+        for api_version, kind in kinds:
+            try:
+                seed = await source.list_with_version(api_version, kind, self.namespace)
+            except (UnknownKind, Forbidden) as exc:
+                log.warning("not watching %s %s: %s", kind, api_version, exc)
+                hidden.add((api_version, kind))
+                continue
+            informers.informer(api_version, kind, seed=seed).subscribe(self._on_change)
+        tg.start_soon(informers.run)
+        await informers.wait_synced()
+        self._view = self._filtered(CachedCluster(self.cluster, informers), hidden)
+
+
+def _key_of(kind: str, api_version: str, obj: Mapping[str, Any]) -> Key:
+    meta = _meta(obj)
+    return Key(kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""), api_version)
+
+
+def _strategy(manifest: Mapping[str, Any]) -> str:
+    strategy = (manifest.get("spec") or {}).get("strategy") or {}
+    return "blueGreen" if isinstance(strategy, Mapping) and "blueGreen" in strategy else "canary"

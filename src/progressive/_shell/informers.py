@@ -36,9 +36,8 @@ from typing import Any, Final, Protocol
 
 import anyio
 import anyio.abc
-import attrs
 
-from .clusters import Cluster, Ref
+from .clusters import Change, Cluster, Ref, Subscriber
 from .kube._cluster import ListResult, UnknownKind
 from .kube._errors import Gone, KubeError
 
@@ -179,24 +178,6 @@ TRIMS: Final[Mapping[str, Trim]] = {"ReplicaSet": trim_replica_set, "Pod": trim_
 # -- changes -----------------------------------------------------------------------------
 
 
-@attrs.frozen
-class Change:
-    """An object was added, modified or deleted (or is re-announced by a resync)."""
-
-    api_version: str
-    kind: str
-    namespace: str
-    name: str
-    type: str  # "added" | "modified" | "deleted" | "resync"
-    obj: Mapping[str, Any] = attrs.field(eq=False, repr=False, factory=dict)
-
-    @property
-    def key(self) -> str:
-        """``namespace/name`` (``name`` for cluster-scoped objects): a work-queue key."""
-        return f"{self.namespace}/{self.name}" if self.namespace else self.name
-
-
-Subscriber = Callable[[Change], None]
 _Key = tuple[str, str]
 
 
@@ -207,6 +188,14 @@ def _key_of(obj: Mapping[str, Any]) -> _Key:
 
 def _rv(obj: Mapping[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("resourceVersion") or "")
+
+
+def _newer(rv: str, than: str) -> bool:
+    """Whether resourceVersion ``rv`` is later than ``than`` (etcd revisions are
+    integers; anything else only counts as newer when it differs)."""
+    if rv.isdigit() and than.isdigit():
+        return int(rv) > int(than)
+    return rv != than
 
 
 def _clone(value: Any) -> Any:
@@ -223,6 +212,7 @@ class Informer:
     Args:
         source: lists and watches (a :class:`~progressive._shell.kube.KubeCluster`).
         namespace: None watches every namespace.
+        label_selector, field_selector: watch only the objects they select.
         trim: what to keep of each object (default: :data:`TRIMS` for the kind).
         watch_timeout: seconds the server keeps one watch open before it is resumed.
         resync: re-announce every cached object this often (seconds; None: never),
@@ -240,6 +230,7 @@ class Informer:
         *,
         namespace: str | None = None,
         label_selector: str | None = None,
+        field_selector: str | None = None,
         trim: Trim | None = None,
         watch_timeout: int = 300,
         resync: float | None = None,
@@ -253,6 +244,7 @@ class Informer:
         self.kind = kind
         self.namespace = namespace
         self.label_selector = label_selector
+        self.field_selector = field_selector
         self.trim: Trim = trim if trim is not None else TRIMS.get(kind, trim_default)
         self.watch_timeout = watch_timeout
         self.resync = resync
@@ -262,6 +254,7 @@ class Informer:
         self._store: dict[_Key, dict[str, Any]] = {}
         self._subscribers: list[Subscriber] = []
         self._synced_event: anyio.Event | None = None
+        self._tombstones: dict[_Key, str] = {}  # deleted keys -> the deletion's version
         self.synced = False
         self.resource_version = ""
         self._seed = seed
@@ -347,6 +340,11 @@ class Informer:
     def _remove(self, obj: Mapping[str, Any]) -> None:
         key = _key_of(obj)
         old = self._store.pop(key, None)
+        rv = _rv(obj)
+        if rv:
+            if len(self._tombstones) >= 4096:
+                self._tombstones.clear()
+            self._tombstones[key] = rv
         self._emit("deleted", old if old is not None else self.trim(obj))
 
     def _replace(self, items: builtins.list[dict[str, Any]]) -> None:
@@ -355,6 +353,33 @@ class Informer:
             self._emit("deleted", self._store.pop(key))
         for obj in fresh.values():
             self._upsert(obj)
+
+    # -- what this process wrote ----------------------------------------------------------
+    def record_write(self, obj: Mapping[str, Any]) -> None:
+        """Cache an object this process just wrote, as the server returned it, unless the
+        cache already holds it or something later (client-go's mutation cache): the next
+        read sees the write even before its watch event arrives, and that event then
+        changes nothing."""
+        if self.label_selector or self.field_selector or not self.synced:
+            return  # not necessarily ours to hold
+        key = _key_of(obj)
+        if self.namespace is not None and key[0] not in ("", self.namespace):
+            return
+        rv = _rv(obj)
+        old = self._store.get(key)
+        if not rv or (old is not None and not _newer(rv, _rv(old))):
+            return
+        gone = self._tombstones.get(key)
+        if gone is not None and not _newer(rv, gone):
+            return  # deleted after this write: the watch said so first
+        self._upsert(obj)
+
+    def record_delete(self, namespace: str, name: str) -> None:
+        """Drop an object this process just deleted (its watch event will follow)."""
+        key = (namespace, name)
+        old = self._store.pop(key, None)
+        if old is not None:
+            self._emit("deleted", old)
 
     def _mark_synced(self) -> None:
         if not self.synced:
@@ -386,6 +411,7 @@ class Informer:
             self._replace(list(self._seed.items))
             self.resource_version = self._seed.resource_version
             self._seed = None
+            self._mark_synced()
         while True:
             try:
                 if not self.resource_version:
@@ -410,12 +436,16 @@ class Informer:
                 await self._sleep(self._backoff(failures))
 
     async def _list(self) -> None:
-        self.lists += 1
         result = await self.source.list_with_version(
-            self.api_version, self.kind, self.namespace, label_selector=self.label_selector
+            self.api_version,
+            self.kind,
+            self.namespace,
+            label_selector=self.label_selector,
+            field_selector=self.field_selector,
         )
         self._replace(result.items)
         self.resource_version = result.resource_version
+        self.lists += 1  # counted once in the cache
         self._mark_synced()
 
     async def _watch(self) -> bool:
@@ -430,6 +460,7 @@ class Informer:
             resource_version=self.resource_version,
             timeout_seconds=self.watch_timeout,
             label_selector=self.label_selector,
+            field_selector=self.field_selector,
         )
         async with contextlib.aclosing(events):
             async for event in events:
@@ -476,13 +507,27 @@ class Informers:
         self._informers: dict[tuple[str, str], Informer] = {}
         self._group: anyio.abc.TaskGroup | None = None
 
-    def informer(self, api_version: str, kind: str, *, trim: Trim | None = None) -> Informer:
-        """The informer of a kind, created (and started, if :meth:`run` is running)."""
+    def informer(
+        self,
+        api_version: str,
+        kind: str,
+        *,
+        trim: Trim | None = None,
+        seed: ListResult | None = None,
+    ) -> Informer:
+        """The informer of a kind, created (and started, if :meth:`run` is running);
+        ``seed``, a list just made, spares it the first list."""
         key = (api_version, kind)
         found = self._informers.get(key)
         if found is None:
             found = Informer(
-                self.source, api_version, kind, namespace=self.namespace, trim=trim, **self.options
+                self.source,
+                api_version,
+                kind,
+                namespace=self.namespace,
+                trim=trim,
+                seed=seed,
+                **self.options,
             )
             self._informers[key] = found
             if self._group is not None:
@@ -516,12 +561,24 @@ class CachedCluster:
     and sends everything else (writes, kinds without an informer) to ``cluster``.
 
     Reads may lag the cluster by a watch event: writes that depend on what was read
-    carry the read's resourceVersion and fail with ``Conflict`` if it was stale.
+    carry the read's resourceVersion and fail with ``Conflict`` if it was stale.  What
+    this cluster writes is cached at once (``write_through``), so its own writes are
+    never missing from the next read.
     """
 
-    def __init__(self, cluster: Cluster, informers: Informers) -> None:
+    def __init__(
+        self, cluster: Cluster, informers: Informers, *, write_through: bool = True
+    ) -> None:
         self.cluster = cluster
         self.informers = informers
+        self.write_through = write_through
+
+    def _written(self, obj: dict[str, Any]) -> dict[str, Any]:
+        if self.write_through and obj:
+            informer = self.informers.find(str(obj.get("apiVersion", "")), str(obj.get("kind", "")))
+            if informer is not None:
+                informer.record_write(obj)
+        return obj
 
     def _cache(self, api_version: str, kind: str) -> Informer | None:
         informer = self.informers.find(api_version, kind)
@@ -547,13 +604,16 @@ class CachedCluster:
         return cache.list(namespace)
 
     async def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
-        return await self.cluster.create(obj)
+        return self._written(await self.cluster.create(obj))
 
     async def patch(self, ref: Ref, patch: Mapping[str, Any]) -> dict[str, Any]:
-        return await self.cluster.patch(ref, patch)
+        return self._written(await self.cluster.patch(ref, patch))
 
     async def delete(self, ref: Ref) -> None:
         await self.cluster.delete(ref)
+        informer = self.informers.find(ref.api_version, ref.kind)
+        if self.write_through and informer is not None and informer.synced:
+            informer.record_delete(ref.namespace, ref.name)
 
     async def replace_status(self, obj: Mapping[str, Any]) -> dict[str, Any]:
-        return await self.cluster.replace_status(obj)
+        return self._written(await self.cluster.replace_status(obj))

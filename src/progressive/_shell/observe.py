@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..core._observed import Observed, ObservedRun, ReplicaSetView
+from ..core._observed import Observed, ObservedRun, ReplicaSetView, WorkloadView
 from ..core._rollout import API_GROUPS, Rollout
 from ..core._times import parse_time
 from .apply import (
@@ -24,7 +24,7 @@ from .apply import (
 from .clusters import Cluster, owned_by
 from .traffic import TrafficRouter
 
-__all__ = ["observe", "observe_rollout", "replica_set_view"]
+__all__ = ["observe", "observe_rollout", "replica_set_view", "workload_view"]
 
 
 async def observe(
@@ -39,8 +39,15 @@ async def observe(
 
 
 async def observe_rollout(
-    cluster: Cluster, rollout: Rollout, *, traffic: TrafficRouter, now: float
+    cluster: Cluster,
+    rollout: Rollout,
+    *,
+    traffic: TrafficRouter,
+    now: float,
+    workload: WorkloadView | None = None,
 ) -> Observed:
+    """Everything ``rollout`` owns and refers to; ``workload`` is its ``workloadRef``'s
+    Deployment (resolved by the caller, which took the pod template from it)."""
     ns = rollout.namespace
     replica_sets = tuple(
         view
@@ -74,7 +81,19 @@ async def observe_rollout(
         runs=tuple(sorted(runs, key=lambda r: r.name)),
         traffic=await traffic.observe(rollout),
         services=services,
+        workload=workload,
         known_templates=frozenset(templates),
+    )
+
+
+def workload_view(workload: Mapping[str, Any]) -> WorkloadView:
+    """The core's view of a Deployment: its spec replicas (1 when unset, as the API
+    server defaults it) and its available pods."""
+    spec = workload.get("spec") or {}
+    replicas = spec.get("replicas")
+    return WorkloadView(
+        replicas=1 if replicas is None else _int(replicas),
+        available_replicas=_int((workload.get("status") or {}).get("availableReplicas")),
     )
 
 

@@ -105,7 +105,7 @@ class MemoryTraffic:
                     owner_reference(rollout.api_version, "Rollout", rollout.name, rollout.uid)
                 ],
             },
-            "spec": dict(spec),
+            "spec": {key: value for key, value in spec.items() if value is not None},
         }
         try:
             await self.cluster.create(obj)
@@ -120,6 +120,12 @@ class MemoryTraffic:
                 "maxWeight": action.max_weight,
                 "canaryHash": action.canary_hash,
                 "stableHash": action.stable_hash,
+                # none: the key goes (a merge patch's null)
+                "experimentWeights": [
+                    {"service": service, "weight": weight}
+                    for service, weight in action.experiment_weights
+                ]
+                or None,
             },
         )
 
@@ -181,6 +187,11 @@ class MemoryTraffic:
             weight=weight if isinstance(weight, int) and not isinstance(weight, bool) else None,
             header_routes=tuple(r["name"] for r in _named(spec, "headerRoutes")),
             mirror_routes=tuple(r["name"] for r in _named(spec, "mirrorRoutes")),
+            experiment_weights=tuple(
+                (str(e.get("service")), int(e.get("weight") or 0))
+                for e in spec.get("experimentWeights") or ()
+                if isinstance(e, Mapping)
+            ),
         )
 
 
@@ -206,10 +217,15 @@ def traffic_view(states: Sequence[RouterState]) -> TrafficView:
     held = [s.weight for s in states if s.weight is not None]
     headers = set.intersection(*(set(r.name for r in s.header_routes) for s in states))
     mirrors = set.intersection(*(set(r.name for r in s.mirror_routes) for s in states))
+    experiments = states[0].experiment_weights
     return TrafficView(
         weight=min(s.weight or 0 for s in states) if held else None,
         header_routes=tuple(r.name for r in states[0].header_routes if r.name in headers),
         mirror_routes=tuple(r.name for r in states[0].mirror_routes if r.name in mirrors),
+        # the experiment destinations all of them hold; none when they disagree
+        experiment_weights=(
+            experiments if all(s.experiment_weights == experiments for s in states) else ()
+        ),
     )
 
 
@@ -252,7 +268,9 @@ def _agree(states: Sequence[RouterState]) -> bool:
         return True
     first = states[0]
     return all(s.agreed for s in states) and all(
-        (s.weight or 0) == (first.weight or 0) and set(s.route_names) == set(first.route_names)
+        (s.weight or 0) == (first.weight or 0)
+        and set(s.route_names) == set(first.route_names)
+        and s.experiment_weights == first.experiment_weights
         for s in states
     )
 
@@ -396,6 +414,7 @@ class RouterTraffic:
                 mirror_routes=tuple(
                     r for r in h.state.mirror_routes if r.name in view.mirror_routes
                 ),
+                experiment_weights=view.experiment_weights if h.state.weight is not None else (),
             )
             writes += await self._write(h.router.plan(rollout, target, h.objects))
         return writes
@@ -460,9 +479,13 @@ class RouterTraffic:
                 weight=action.weight,
                 canary_hash=action.canary_hash,
                 stable_hash=action.stable_hash,
+                experiment_weights=action.experiment_weights,
             ),
-            lambda s: s.weight == action.weight,
-            f"weight {action.weight}",
+            lambda s: (
+                s.weight == action.weight and s.experiment_weights == action.experiment_weights
+            ),
+            f"weight {action.weight}"
+            + "".join(f", {service} {w}" for service, w in action.experiment_weights),
         )
 
     @staticmethod

@@ -214,6 +214,26 @@ class WorkQueue(Generic[K]):
             tg.start_soon(sleeper)
             tg.start_soon(waiter)
 
+    def take_ready(self) -> list[K]:
+        """Every key ready now, in queue order, each marked as being handled (call
+        :meth:`done` with each): one round of a single-task loop (``Controller.settle``)."""
+        self._promote_due()
+        keys = list(self._queue)
+        self._queue.clear()
+        for key in keys:
+            self._processing.add(key)
+            self._dirty.discard(key)
+        return keys
+
+    def next_due(self) -> float | None:
+        """When the earliest delayed key is due (None: none is waiting)."""
+        return self._next_due()
+
+    def ready(self) -> bool:
+        """Whether a key can be handled now (delayed keys that are due included)."""
+        self._promote_due()
+        return bool(self._queue)
+
     def done(self, key: K) -> None:
         """The worker is finished with ``key``; queued again if it was added meanwhile."""
         self._processing.discard(key)

@@ -1,0 +1,88 @@
+"""Running a controller as a process does: leader election, graceful shutdown, metrics.
+
+:func:`supervise` runs :meth:`Controller.run <progressive._shell.controller.Controller.run>`
+-- while it holds the leader Lease, when given a
+:class:`~progressive._shell.leader.LeaderElector` -- until ``shutdown`` is set or it is
+cancelled:
+
+* leadership lost: the elector cancels the controller at once (no reconcile goes on
+  after the Lease may be someone else's) and :class:`LeadershipLost` is raised: exit,
+  so that a fresh process campaigns again (as Argo Rollouts and client-go do);
+* ``shutdown`` set (SIGTERM, SIGINT): the controller takes no new key and the
+  reconciles in flight finish, for at most ``grace`` seconds; then the Lease is
+  released, so a standby takes over at its next retry instead of a lease duration
+  later.  A standby, which runs nothing, stops at once.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import anyio
+
+from .controller import Controller
+from .leader import LeaderElector, LeadershipLost
+from .metrics import ControllerMetrics
+
+__all__ = ["supervise"]
+
+log = logging.getLogger("progressive.controller")
+
+
+async def supervise(
+    controller: Controller,
+    *,
+    workers: int = 4,
+    resync: float | None = 300.0,
+    elector: LeaderElector | None = None,
+    metrics: ControllerMetrics | None = None,
+    shutdown: anyio.Event | None = None,
+    grace: float = 30.0,
+) -> None:
+    """Run ``controller`` (while leading, with ``elector``) until ``shutdown`` is set.
+
+    Raises:
+        LeadershipLost: the Lease was lost; the controller was stopped at once.
+    """
+    lost: LeadershipLost | None = None
+
+    async with anyio.create_task_group() as tg:
+
+        async def work() -> None:
+            if metrics is not None:
+                metrics.set_leader(True)
+            try:
+                await controller.run(workers=workers, resync=resync)
+            finally:
+                if metrics is not None:
+                    metrics.set_leader(False)
+
+        async def main() -> None:
+            nonlocal lost
+            try:
+                if elector is None:
+                    await work()
+                else:
+                    await elector.run(work)
+            except LeadershipLost as exc:
+                log.error("%s", exc)
+                lost = exc
+            tg.cancel_scope.cancel()
+
+        async def on_shutdown(event: anyio.Event) -> None:
+            await event.wait()
+            if not controller.running:
+                log.info("shutting down")
+                tg.cancel_scope.cancel()
+                return
+            log.info("shutting down: finishing the reconciles in flight (at most %ss)", grace)
+            controller.stop()
+            await anyio.sleep(grace)
+            log.warning("reconciles still in flight after %ss: cancelled", grace)
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(main)
+        if shutdown is not None:
+            tg.start_soon(on_shutdown, shutdown)
+    if lost is not None:
+        raise lost

@@ -1,0 +1,219 @@
+"""``progressive controller``: the controller on a real cluster.
+
+Connects with ``--kubeconfig``/``--context``, ``$KUBECONFIG`` or, in a Pod, its
+ServiceAccount; watches Rollouts (and what they own) through shared informers and
+reconciles them with ``--workers`` concurrent workers.  With ``--leader-elect`` only
+the replica holding the Lease ``--lease-namespace/--lease-name`` works; losing it stops
+all work at once and exits (status 1) so the process campaigns afresh.  SIGTERM or
+SIGINT stop it gracefully: the reconciles in flight finish (``--shutdown-grace``), the
+Lease is released, exit status 0.  ``--metrics-address`` serves ``/metrics``,
+``/healthz`` and ``/readyz``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from typing import Any
+
+import anyio
+import click
+
+__all__ = ["controller"]
+
+log = logging.getLogger("progressive.controller")
+
+
+def _address(value: str) -> tuple[str, int] | None:
+    """``host:port`` (``:8090`` is every interface), or None for "" / "0" (off)."""
+    if value in ("", "0"):
+        return None
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise click.BadParameter(f"expected HOST:PORT, got {value!r}")
+    return (host.strip("[]") or "0.0.0.0"), int(port)
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for e in exc.exceptions for leaf in _leaves(e)]
+    return [exc]
+
+
+@click.command()
+@click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False),
+    help="Default: $KUBECONFIG, ~/.kube/config, or the Pod's ServiceAccount in a cluster.",
+)
+@click.option("--context", help="The kubeconfig context (default: its current one).")
+@click.option("--namespace", "-n", help="Reconcile the Rollouts of this namespace only.")
+@click.option(
+    "--instance-id",
+    default="",
+    help="Reconcile only the Rollouts labelled progressive.dev/controller-instance-id (or "
+    "argo-rollouts.argoproj.io/controller-instance-id) with this value; without it, only "
+    "those carrying neither label.",
+)
+@click.option(
+    "--api-groups",
+    default="",
+    help="Comma-separated: argoproj.io, progressive.dev [default: whichever the server "
+    "serves and this controller may list].",
+)
+@click.option("--workers", default=4, show_default=True, help="Rollouts reconciled at once.")
+@click.option("--qps", default=40.0, show_default=True, help="API requests per second.")
+@click.option("--burst", default=80, show_default=True, help="API requests in a burst.")
+@click.option("--leader-elect", is_flag=True, help="Work only while holding the Lease.")
+@click.option(
+    "--lease-namespace",
+    default=lambda: os.environ.get("POD_NAMESPACE") or "progressive-system",
+    show_default="$POD_NAMESPACE or progressive-system",
+)
+@click.option("--lease-name", default="progressive-controller", show_default=True)
+@click.option(
+    "--identity",
+    default="",
+    help="This replica's name in the Lease [default: hostname and a random suffix].",
+)
+@click.option("--lease-duration", default=15.0, show_default=True, help="Seconds.")
+@click.option("--renew-deadline", default=10.0, show_default=True, help="Seconds.")
+@click.option("--retry-period", default=2.0, show_default=True, help="Seconds.")
+@click.option(
+    "--metrics-address",
+    default="127.0.0.1:8090",
+    show_default=True,
+    help="HOST:PORT for /metrics, /healthz and /readyz ('0': none).",
+)
+@click.option("--resync", default=300.0, show_default=True, help="Seconds between resyncs.")
+@click.option(
+    "--shutdown-grace",
+    default=30.0,
+    show_default=True,
+    help="Seconds the reconciles in flight get to finish on SIGTERM.",
+)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
+def controller(**options: Any) -> None:
+    """Run the controller: reconcile Rollouts on a Kubernetes cluster."""
+    logging.basicConfig(
+        level=options["log_level"].upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if options["leader_elect"] and not (
+        options["lease_duration"] > options["renew_deadline"] > 1.2 * options["retry_period"]
+    ):
+        raise click.BadParameter("needs --lease-duration > --renew-deadline > 1.2 * --retry-period")
+    address = _address(options["metrics_address"])
+    try:
+        code = anyio.run(_main, options, address)
+    except (click.ClickException, KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # an error inside the task groups: report it plainly
+        leaves = _leaves(exc)
+        for leaf in leaves:
+            if isinstance(leaf, click.ClickException):
+                raise leaf from None
+        for leaf in leaves:
+            log.error("%s: %s", type(leaf).__name__, leaf)
+        sys.exit(1)
+    if code:
+        sys.exit(code)
+
+
+async def _main(options: dict[str, Any], address: tuple[str, int] | None) -> int:
+    from progressive._shell.clocks import WallClock
+    from progressive._shell.controller import Controller
+    from progressive._shell.kube import KubeCluster
+    from progressive._shell.leader import LeaderElector, LeadershipLost
+    from progressive._shell.metrics import ControllerMetrics, serve_metrics
+    from progressive._shell.supervisor import supervise
+
+    metrics = ControllerMetrics()
+    groups = [g for g in options["api_groups"].split(",") if g.strip()] or None
+    try:
+        cluster = await KubeCluster.connect(
+            options["kubeconfig"],
+            options["context"],
+            qps=options["qps"],
+            burst=options["burst"],
+            on_request=metrics.record_request,
+        )
+    except Exception as exc:  # a missing or unreadable kubeconfig
+        raise click.ClickException(f"cannot connect: {exc}") from None
+    async with cluster:
+        try:
+            ctl = Controller(
+                cluster,
+                clock=WallClock(),
+                namespace=options["namespace"] or None,
+                instance_id=options["instance_id"] or None,
+                api_groups=groups,
+                metrics=metrics,
+            )
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--api-groups") from None
+        elector = None
+        if options["leader_elect"]:
+            elector = LeaderElector(
+                cluster,
+                namespace=options["lease_namespace"],
+                name=options["lease_name"],
+                identity=options["identity"] or None,
+                lease_duration=options["lease_duration"],
+                renew_deadline=options["renew_deadline"],
+                retry_period=options["retry_period"],
+            )
+            log.info("campaigning for Lease %s as %s", elector.ref, elector.identity)
+        shutdown = anyio.Event()
+
+        def ready() -> bool:
+            return ctl.running or (elector is not None and not elector.leading)
+
+        async with anyio.create_task_group() as tg:
+
+            async def signals() -> None:
+                with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as received:
+                    async for signum in received:
+                        if shutdown.is_set():
+                            log.warning("second %s: stopping now", signal.Signals(signum).name)
+                            tg.cancel_scope.cancel()
+                            return
+                        log.info("%s received", signal.Signals(signum).name)
+                        shutdown.set()
+
+            tg.start_soon(signals)
+            if address is not None:
+                port = await tg.start(
+                    lambda task_status: serve_metrics(
+                        metrics,
+                        host=address[0],
+                        port=address[1],
+                        ready=ready,
+                        task_status=task_status,
+                    )
+                )
+                log.info("metrics on http://%s:%s/metrics", address[0], port)
+            code = 0
+            try:
+                await supervise(
+                    ctl,
+                    workers=options["workers"],
+                    resync=options["resync"] or None,
+                    elector=elector,
+                    metrics=metrics,
+                    shutdown=shutdown,
+                    grace=options["shutdown_grace"],
+                )
+            except LeadershipLost:
+                code = 1
+            tg.cancel_scope.cancel()
+        log.info("stopped")
+        return code

@@ -1,0 +1,243 @@
+"""What the end-to-end tests (test_e2e_*.py) share: a cluster with the progressive.dev
+CRDs, a controller run in this process on one namespace, Rollouts with short pauses,
+reading the routers' objects back, and waiting on state (never on time alone)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import anyio
+import yaml
+
+from progressive import _deploy
+from progressive._cluster import LocalControlPlane
+from progressive._shell.clocks import WallClock
+from progressive._shell.clusters import Ref
+from progressive._shell.controller import Controller
+from progressive._shell.kube import Forbidden, KubeCluster
+from progressive.client import RolloutState, get_rollout
+
+GROUP = "progressive.dev/v1alpha1"
+HASH = "rollouts-pod-template-hash"
+SMI = "split.smi-spec.io/v1alpha1"
+NGINX_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"
+#: informers reconnect fast in tests (an API server restart)
+INFORMERS: dict[str, Any] = {"backoff_initial": 0.1, "backoff_max": 1.0}
+
+T = TypeVar("T")
+
+
+def controller(kube: KubeCluster, namespace: str, **kw: Any) -> Controller:
+    kw.setdefault("api_groups", ["progressive.dev"])
+    kw.setdefault("informer_options", INFORMERS)
+    return Controller(kube, clock=WallClock(), namespace=namespace, **kw)
+
+
+@contextlib.asynccontextmanager
+async def running(ctl: Controller, **run: Any) -> AsyncIterator[Controller]:
+    """``ctl`` running (informers synced) inside the block, cancelled after it."""
+    async with anyio.create_task_group() as tg:
+        await tg.start(lambda task_status: ctl.run(task_status=task_status, **run))
+        yield ctl
+        tg.cancel_scope.cancel()
+
+
+async def until(what: str, probe: Callable[[], Awaitable[T | None]], seconds: float = 20.0) -> T:
+    """Await ``probe()`` every 20 ms until it returns something truthy."""
+    deadline = time.monotonic() + seconds
+    while True:
+        found = await probe()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds}s waiting for {what}")
+        await anyio.sleep(0.02)
+
+
+def services(namespace: str, app: str = "web") -> list[dict[str, Any]]:
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": f"{app}-{role}", "namespace": namespace},
+            "spec": {"selector": {"app": app}, "ports": [{"port": 80, "targetPort": 8080}]},
+        }
+        for role in ("canary", "stable")
+    ]
+
+
+def ingress(namespace: str, name: str = "web") -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "ingressClassName": "nginx",
+            "rules": [
+                {
+                    "host": "web.example",
+                    "http": {
+                        "paths": [
+                            {
+                                "path": "/",
+                                "pathType": "Prefix",
+                                "backend": {
+                                    "service": {"name": f"{name}-stable", "port": {"number": 80}}
+                                },
+                            }
+                        ]
+                    },
+                }
+            ],
+        },
+    }
+
+
+def rollout(
+    namespace: str,
+    name: str = "web",
+    *,
+    steps: list[dict[str, Any]],
+    router: str | None = "smi",
+    replicas: int = 4,
+    image: str = "example.invalid/web:1",
+    **canary: Any,
+) -> dict[str, Any]:
+    strategy: dict[str, Any] = {
+        "canaryService": f"{name}-canary",
+        "stableService": f"{name}-stable",
+        "scaleDownDelaySeconds": 1,
+        "steps": steps,
+        **canary,
+    }
+    if router == "smi":
+        strategy["trafficRouting"] = {"smi": {}}
+    elif router == "nginx":
+        strategy["trafficRouting"] = {"nginx": {"stableIngress": name}}
+    return {
+        "apiVersion": GROUP,
+        "kind": "Rollout",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "app", "image": image}]},
+            },
+            "strategy": {"canary": strategy},
+        },
+    }
+
+
+async def state(kube: KubeCluster, namespace: str, name: str = "web") -> RolloutState:
+    found = await get_rollout(kube, namespace, name)
+    assert found is not None, f"Rollout {namespace}/{name} is gone"
+    return RolloutState.of(found)
+
+
+async def phase_is(
+    kube: KubeCluster, namespace: str, phase: str, name: str = "web", *, image: str | None = None
+) -> RolloutState | None:
+    """The state when the Rollout is in ``phase`` (at ``image``, when given)."""
+    now = await state(kube, namespace, name)
+    if now.phase != phase:
+        return None
+    if image is not None:
+        containers = now.manifest["spec"]["template"]["spec"]["containers"]
+        if containers[0]["image"] != image or now.current is None:
+            return None
+        if now.observed_generation < now.generation:
+            return None
+    return now
+
+
+async def router_weight(kube: KubeCluster, namespace: str, router: str, name: str = "web") -> int:
+    """The canary weight the router's own object holds (0 when it has none)."""
+    if router == "smi":
+        split = await kube.get(Ref(SMI, "TrafficSplit", namespace, name))
+        if split is None:
+            return 0
+        for backend in split["spec"]["backends"]:
+            if backend["service"] == f"{name}-canary":
+                return int(backend["weight"])
+        return 0
+    canary = await kube.get(
+        Ref("networking.k8s.io/v1", "Ingress", namespace, f"{name}-{name}-canary")
+    )
+    if canary is None:
+        return 0
+    return int((canary["metadata"].get("annotations") or {}).get(NGINX_WEIGHT) or 0)
+
+
+async def replica_sets(kube: KubeCluster, namespace: str) -> dict[str, int]:
+    """spec.replicas of every ReplicaSet the Rollouts own, by pod-template hash."""
+    return {
+        rs["metadata"]["labels"][HASH]: int(rs["spec"].get("replicas") or 0)
+        for rs in await kube.list("apps/v1", "ReplicaSet", namespace)
+        if HASH in (rs["metadata"].get("labels") or {})
+    }
+
+
+async def events(kube: KubeCluster, namespace: str, name: str = "web") -> dict[str, int]:
+    """``reason: message`` -> count, of the Events about the Rollout."""
+    return {
+        f"{e['reason']}: {e['message']}": int(e.get("count") or 1)
+        for e in await kube.list("v1", "Event", namespace)
+        if (e.get("involvedObject") or {}).get("name") == name
+        and (e.get("involvedObject") or {}).get("kind") == "Rollout"
+    }
+
+
+async def create_all(kube: KubeCluster, *objects: dict[str, Any]) -> None:
+    for obj in objects:
+        await kube.create(obj)
+
+
+class Timer:
+    """Seconds since it was made."""
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+
+    def __call__(self) -> float:
+        return time.monotonic() - self.start
+
+
+@contextlib.asynccontextmanager
+async def as_service_account(
+    admin: KubeCluster, control_plane: LocalControlPlane
+) -> AsyncIterator[KubeCluster]:
+    """A KubeCluster with the controller ServiceAccount's token (``progressive install``
+    made it and its RBAC), as the controller runs in its Pod."""
+    ns, sa = _deploy.NAMESPACE, _deploy.SERVICE_ACCOUNT
+    request = await admin.request(
+        "create",
+        "POST",
+        f"/api/v1/namespaces/{ns}/serviceaccounts/{sa}/token",
+        body={
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"expirationSeconds": 3600},
+        },
+    )
+    server = yaml.safe_load(control_plane.kubeconfig.read_text())["clusters"][0]["cluster"]
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": server}],
+        "users": [{"name": "sa", "user": {"token": request["status"]["token"]}}],
+        "contexts": [{"name": "sa", "context": {"cluster": "c", "user": "sa"}}],
+        "current-context": "sa",
+    }
+    async with await KubeCluster.from_kubeconfig_dict(config) as cluster:
+        for _ in range(100):  # the authorizer learns of new bindings from a watch
+            try:
+                await cluster.list(GROUP, "Rollout")
+                break
+            except Forbidden:
+                await anyio.sleep(0.1)
+        yield cluster

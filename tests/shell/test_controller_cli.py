@@ -1,0 +1,60 @@
+"""``progressive controller``: the flags deploy/controller.yaml passes and docs/kubernetes.md
+documents exist, and bad values are refused before connecting."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from progressive.cli import main
+from progressive.cli._controller import _address, controller
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def options() -> set[str]:
+    return {opt for param in controller.params for opt in param.opts}
+
+
+def test_the_deployment_passes_flags_the_command_has() -> None:
+    docs = list(yaml.safe_load_all((ROOT / "deploy" / "controller.yaml").read_text()))
+    (deployment,) = [d for d in docs if d and d["kind"] == "Deployment"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    args = container["args"]
+    assert args[0] == "controller"
+    flags = {a.split("=", 1)[0] for a in args[1:]}
+    assert flags <= options()
+    context = controller.make_context("controller", list(args[1:]))
+    assert context.params["leader_elect"] is True
+    assert context.params["metrics_address"] == "0.0.0.0:8090"
+
+
+def test_the_documented_flags_exist() -> None:
+    text = (ROOT / "docs" / "kubernetes.md").read_text()
+    documented = set(re.findall(r"`(--[a-z-]+)`", text))
+    missing = documented - options() - {"--crds-only", "--argoproj", "--service-monitor"}
+    missing -= {"--image", "--memory", "--stop-at-pause", "--dry-run"}
+    assert not missing
+
+
+def test_the_metrics_address() -> None:
+    assert _address("127.0.0.1:8090") == ("127.0.0.1", 8090)
+    assert _address(":9000") == ("0.0.0.0", 9000)
+    assert _address("[::1]:9000") == ("::1", 9000)
+    assert _address("0") is None
+    with pytest.raises(Exception, match="HOST:PORT"):
+        _address("nope")
+
+
+def test_bad_lease_timings_and_groups_are_refused() -> None:
+    runner = CliRunner()
+    out = runner.invoke(
+        main, ["controller", "--leader-elect", "--lease-duration=5", "--renew-deadline=10"]
+    )
+    assert out.exit_code == 2 and "--lease-duration > --renew-deadline" in out.output
+    out = runner.invoke(main, ["controller", "--kubeconfig=/nonexistent/kubeconfig"])
+    assert out.exit_code == 1 and "cannot connect" in out.output
