@@ -1,7 +1,7 @@
-"""A real control plane for the tests in this folder: built from Go modules (once per
-machine, cached by version), brought up once per session on 127.0.0.1 with the routers'
-CRDs, torn down at the end.  A failing test's report carries the tail of every
-component's log."""
+"""A real control plane shared by every test that asks for it (tests/kube, tests/cli):
+built from Go modules (once per machine, cached by version), brought up once per
+session on 127.0.0.1 with the routers' CRDs, torn down at the end.  A failing test's
+report carries the tail of every component's log."""
 
 from __future__ import annotations
 

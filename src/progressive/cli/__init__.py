@@ -9,15 +9,70 @@ from typing import Any
 
 import click
 
+from ._target import connection_options
+
 __all__ = ["main"]
 
-# command name -> (module, attribute)
+# command name -> (module, attribute, the one-line help `progressive --help` shows)
+# The help is written here so that listing the commands imports none of them;
+# tests/cli/test_help.py keeps it equal to each command's own.
 _COMMANDS = {
-    "lint": ("progressive.cli._lint", "lint"),
-    "simulate": ("progressive.cli._simulate", "simulate"),
-    "demo": ("progressive.cli._demo", "demo"),
-    "install": ("progressive.cli._install", "install"),
-    "cluster": ("progressive.cli._cluster", "cluster"),
+    "lint": ("progressive.cli._lint", "lint", "Check Argo Rollouts manifests (YAML or..."),
+    "simulate": (
+        "progressive.cli._simulate",
+        "simulate",
+        "Simulate updating the Rollout in FILE...",
+    ),
+    "demo": ("progressive.cli._demo", "demo", "Watch two releases of a demo storefront..."),
+    "install": (
+        "progressive.cli._install",
+        "install",
+        "Install the progressive.dev CRDs, RBAC and...",
+    ),
+    "cluster": (
+        "progressive.cli._cluster",
+        "cluster",
+        "A local Kubernetes control plane (etcd,...",
+    ),
+    "controller": (
+        "progressive.cli._controller",
+        "controller",
+        "Run the controller: reconcile Rollouts on...",
+    ),
+    # the kubectl plugin (docs/cli.md)
+    "get": ("progressive.cli._rollouts", "get", "Show a Rollout: its status and a tree of..."),
+    "list": ("progressive.cli._rollouts", "list_", "List Rollouts."),
+    "promote": ("progressive.cli._rollouts", "promote", "Promote rollout NAME: end the current..."),
+    "abort": (
+        "progressive.cli._rollouts",
+        "abort",
+        "Abort a Rollout's update: back to the stable revision.",
+    ),
+    "retry": ("progressive.cli._rollouts", "retry", "Retry an aborted Rollout."),
+    "restart": (
+        "progressive.cli._rollouts",
+        "restart",
+        "Restart the pods of rollout NAME (sets...",
+    ),
+    "undo": ("progressive.cli._rollouts", "undo", "Roll rollout NAME back to an earlier..."),
+    "set": ("progressive.cli._rollouts", "set_", "Change a Rollout's pod template."),
+    "pause": ("progressive.cli._rollouts", "pause", "Pause a Rollout (spec.paused)."),
+    "status": ("progressive.cli._rollouts", "status", "Wait until rollout NAME is Healthy or..."),
+    "create": (
+        "progressive.cli._rollouts",
+        "create",
+        "Create the objects in the files (Rollouts,...",
+    ),
+    "terminate": (
+        "progressive.cli._rollouts",
+        "terminate",
+        "Stop a running AnalysisRun or Experiment.",
+    ),
+    "migrate": (
+        "progressive.cli._migrate",
+        "migrate",
+        "Move a workload under a Rollout, without...",
+    ),
 }
 
 
@@ -33,11 +88,21 @@ class _LazyGroup(click.Group):
         assert isinstance(command, click.Command)
         return command
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List the commands with their static help, importing none of them."""
+        rows = [(name, _COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="progressive")
+@connection_options
 def main() -> None:
     """Progressive delivery for Kubernetes: canary, blue-green, analysis, rollback.
 
     Runs as `progressive ...` or, installed on the PATH, as `kubectl progressive ...`.
+    The connection options (-n, --context, --kubeconfig, --memory) may come before
+    or after the command's name.  Shell completion (bash; zsh and fish alike):
+    eval "$(_PROGRESSIVE_COMPLETE=bash_source progressive)".
     """

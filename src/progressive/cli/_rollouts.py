@@ -1,0 +1,967 @@
+"""The kubectl-plugin commands on Rollouts: ``get``, ``list``, ``promote``, ``abort``,
+``retry``, ``restart``, ``undo``, ``set image``, ``pause``, ``status``, ``create`` and
+``terminate``, as Argo's ``kubectl argo rollouts`` has them.
+
+Each works on a real cluster or, with ``--memory``, on the in-memory one (see
+:mod:`._target`).  The edits are the core's (:mod:`progressive.core._commands`) and
+:mod:`._edits`; what ``get`` shows is :mod:`._info`, drawn by :mod:`._tree`.
+
+Exit status: 0 done, 1 an error (one ``error: ...`` line on standard error), 2 a usage
+error; ``status`` also exits 2 when the Rollout is Degraded, 3 when it is still Paused
+and 4 still Progressing when it gives up (``--timeout``, or at once on the settled
+in-memory cluster), as ``simulate`` does.
+
+Module-level imports are click and :mod:`._target` only: ``progressive --help`` imports
+this module to show the commands' short help.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+import click
+
+from ._target import (
+    ROLLOUT_GROUPS,
+    CliError,
+    Session,
+    Target,
+    complete_rollouts,
+    connection_options,
+    open_session,
+    run,
+)
+
+if TYPE_CHECKING:
+    from rich.text import Text
+
+    from ._info import Objects
+
+__all__ = [
+    "abort",
+    "create",
+    "get",
+    "list_",
+    "pause",
+    "promote",
+    "restart",
+    "retry",
+    "set_",
+    "status",
+    "terminate",
+    "undo",
+]
+
+HASH_LABEL: Final = "rollouts-pod-template-hash"
+EXIT_DEGRADED: Final = 2
+EXIT_PAUSED: Final = 3
+EXIT_PROGRESSING: Final = 4
+CONTEXT: Final = {"help_option_names": ["-h", "--help"]}
+
+
+class AliasGroup(click.Group):
+    """A group whose commands also answer to aliases (``get ro``, ``list rollout``)."""
+
+    def __init__(self, *args: Any, aliases: Mapping[str, str] | None = None, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.aliases = dict(aliases or {})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, self.aliases.get(cmd_name, cmd_name))
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        return (command.name if command is not None else name), command, rest
+
+
+def _duration(text: str, what: str) -> float:
+    from progressive.core._durations import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=what) from None
+
+
+def _echo_text(text: Text) -> None:
+    """Coloured on a terminal, plain (no wrapping, no escapes) elsewhere."""
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    if console.is_terminal:
+        console.print(text, soft_wrap=True, end="")
+    else:
+        click.echo(text.plain, nl=False)
+
+
+def _dump(data: object, output: str) -> None:
+    import json
+
+    if output == "json":
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        import yaml
+
+        click.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), nl=False)
+
+
+# -- reading -------------------------------------------------------------------------------
+
+
+async def _list(
+    session: Session,
+    api_version: str,
+    kind: str,
+    namespace: str | None,
+    selector: str | None = None,
+) -> list[dict[str, Any]]:
+    """Objects of a kind; on a real cluster filtered server-side by ``selector``."""
+    if selector is not None and not session.is_memory:
+        from progressive._shell.kube import KubeCluster, UnknownKind
+
+        cluster = session.cluster
+        assert isinstance(cluster, KubeCluster)
+        try:
+            result = await cluster.list_with_version(
+                api_version, kind, namespace, label_selector=selector
+            )
+        except UnknownKind:
+            return []
+        return result.items
+    return await session.cluster.list(api_version, kind, namespace)
+
+
+async def collect(session: Session, rollout: Mapping[str, Any]) -> Objects:
+    """The objects ``get rollout`` draws around ``rollout``."""
+    from progressive._shell.clusters import Ref
+
+    from ._info import Objects
+
+    meta = rollout.get("metadata") or {}
+    ns = str(meta.get("namespace") or session.namespace)
+    workload = None
+    ref = (rollout.get("spec") or {}).get("workloadRef")
+    if isinstance(ref, Mapping) and ref.get("name"):
+        workload = await session.cluster.get(
+            Ref(str(ref.get("apiVersion") or "apps/v1"), str(ref.get("kind")), ns, str(ref["name"]))
+        )
+    return Objects(
+        replica_sets=await _list(session, "apps/v1", "ReplicaSet", ns, HASH_LABEL),
+        pods=await _list(session, "v1", "Pod", ns, HASH_LABEL),
+        analysis_runs=await session.list_kind("AnalysisRun", ns),
+        experiments=await session.list_kind("Experiment", ns),
+        jobs=await session.cluster.list("batch/v1", "Job", ns),
+        workload=workload,
+    )
+
+
+def _rollout_model(obj: Mapping[str, Any]) -> Any:
+    """The core's Rollout, read leniently (a Rollout with spec errors still has a status)."""
+    from progressive.core._rollout import read_rollout
+
+    rollout, _ = read_rollout(obj)
+    if rollout is None:
+        raise CliError(f"rollout {(obj.get('metadata') or {}).get('name')!r} cannot be read")
+    return rollout
+
+
+async def _after_write(session: Session, name: str) -> None:
+    """In memory: settle, then say where the Rollout got to, and how much later."""
+    if not session.is_memory:
+        return
+    from ._info import summarize
+    from ._tree import render_summary_line
+
+    start = session.now()
+    await session.settle()
+    from progressive._shell.clusters import ClusterError
+
+    try:
+        rollout = await session.find_rollout(name)
+    except (CliError, ClusterError):
+        return
+    from progressive.core._durations import format_duration
+
+    objects = await collect(session, rollout)
+    text = render_summary_line(summarize(rollout, objects, now=session.now()))
+    later = format_duration(session.now() - start) if session.now() > start else "0s"
+    from rich.text import Text
+
+    line = Text(f"[memory +{later}] ")
+    line.append_text(text)
+    line.append("\n")
+    _echo_text(line)
+
+
+def _target() -> Target:
+    return Target.from_context(click.get_current_context())
+
+
+# -- get / list ----------------------------------------------------------------------------
+
+
+@click.group(
+    cls=AliasGroup,
+    aliases={"ro": "rollout", "rollouts": "rollout"},
+    context_settings=CONTEXT,
+)
+@connection_options
+def get() -> None:
+    """Show a Rollout: its status and a tree of what it owns."""
+
+
+@get.command("rollout", context_settings=CONTEXT)
+@click.argument("name", shell_complete=complete_rollouts)
+@click.option("-w", "--watch", is_flag=True, help="Redraw as the Rollout changes (Ctrl-C stops).")
+@click.option(
+    "--timeout",
+    default="0",
+    metavar="DURATION",
+    help="With --watch: stop after this long (0: never).  [default: 0]",
+)
+@click.option("--interval", default=1.0, hidden=True, help="Seconds between two reads (-w).")
+@click.option(
+    "-o", "--output", type=click.Choice(["json", "yaml"]), help="Print the same data as JSON/YAML."
+)
+@connection_options
+def get_rollout(name: str, watch: bool, timeout: str, interval: float, output: str | None) -> None:
+    """Show rollout NAME: a header and the tree of its revisions.
+
+    The header: status, message, strategy, step i/n, set weight, actual weight, the
+    images by role (stable, canary, active, preview) and the replica counts.  The tree:
+    the Rollout, its revisions, their ReplicaSets (with their role, or delay:Ns while a
+    scale-down is pending), Pods (ready:1/1), AnalysisRuns (✔ passed, ✖ failed,
+    ? inconclusive, ⚠ error measurements) and Experiments.
+
+    With -w the view is redrawn live (at most once a second) until Ctrl-C or --timeout.
+    """
+    seconds = _duration(timeout, "--timeout")
+    target = _target()
+
+    async def draw(session: Session) -> tuple[Any, Text]:
+        from ._info import rollout_info
+        from ._tree import render_rollout
+
+        rollout = await session.find_rollout(name)
+        info = rollout_info(rollout, await collect(session, rollout), now=session.now())
+        return info, render_rollout(info)
+
+    async def main() -> None:
+        async with open_session(target) as session:
+            if output is not None:
+                info, _ = await draw(session)
+                _dump(info.to_json(), output)
+                return
+            if not watch or session.is_memory:
+                if watch:
+                    click.echo(
+                        "note: the in-memory cluster changes only when a command runs; "
+                        "showing it once",
+                        err=True,
+                    )
+                _, text = await draw(session)
+                _echo_text(text)
+                return
+
+            async def render() -> tuple[str, Text]:
+                info, text = await draw(session)
+                return _change_key(info.to_json()), text
+
+            await _watch(render, seconds, interval)
+
+    run(main)
+
+
+def _change_key(data: object) -> str:
+    """What a non-terminal watch compares: the data without the ages (which always
+    change), so that it prints again only when something else did."""
+    import json
+
+    def strip(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k != "age"}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return json.dumps(strip(data), sort_keys=True)
+
+
+async def _watch(
+    render: Callable[[], Awaitable[tuple[str, Text]]], seconds: float, interval: float
+) -> None:
+    """Redraw ``render()`` every ``interval`` seconds (at least 0.2) for ``seconds``
+    (0: forever): in place on a terminal; elsewhere again (after a blank line) only
+    when its change key differs."""
+    import time
+
+    import anyio
+    from rich.console import Console
+    from rich.live import Live
+
+    interval = max(0.2, interval)
+    deadline = time.monotonic() + seconds if seconds > 0 else None
+    console = Console(highlight=False)
+
+    def done() -> bool:
+        return deadline is not None and time.monotonic() >= deadline
+
+    if console.is_terminal:
+        with Live(console=console, auto_refresh=False, redirect_stdout=False) as live:
+            while True:
+                _, text = await render()
+                live.update(text, refresh=True)
+                if done():
+                    return
+                await anyio.sleep(interval)
+    last = None
+    while True:
+        key, text = await render()
+        if key != last:
+            if last is not None:
+                click.echo()
+            click.echo(text.plain, nl=False)
+            last = key
+        if done():
+            return
+        await anyio.sleep(interval)
+
+
+@click.group(
+    "list",
+    cls=AliasGroup,
+    aliases={"ro": "rollouts", "rollout": "rollouts"},
+    context_settings=CONTEXT,
+)
+@connection_options
+def list_() -> None:
+    """List Rollouts."""
+
+
+@list_.command("rollouts", context_settings=CONTEXT)
+@click.option("-A", "--all-namespaces", is_flag=True, help="List the Rollouts of every namespace.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["wide", "json", "yaml"]),
+    help="wide: add the actual weight, age and message; json/yaml: the same data.",
+)
+@click.option("-w", "--watch", is_flag=True, help="Redraw as the Rollouts change (Ctrl-C stops).")
+@click.option("--timeout", default="0", metavar="DURATION", help="With --watch: stop after this.")
+@click.option("--interval", default=2.0, hidden=True)
+@connection_options
+def list_rollouts(
+    all_namespaces: bool, output: str | None, watch: bool, timeout: str, interval: float
+) -> None:
+    """List the Rollouts of the namespace (or all, -A) with their status, step and
+    weights, in the status vocabulary of `get rollout`."""
+    seconds = _duration(timeout, "--timeout")
+    target = _target()
+
+    async def summaries(session: Session) -> list[Any]:
+        from ._info import Objects, summarize
+
+        namespace = None if all_namespaces else session.namespace
+        found = await session.list_kind("Rollout", namespace)
+        if not found:
+            return []
+        # the ReplicaSets, for the actual weight of basic canaries
+        sets = await _list(session, "apps/v1", "ReplicaSet", namespace, HASH_LABEL)
+        objects = Objects(replica_sets=sets)
+        return [summarize(r, objects, now=session.now()) for r in found]
+
+    async def table(session: Session) -> tuple[str, Text]:
+        from rich.text import Text
+
+        from ._tree import render_list
+
+        rows = await summaries(session)
+        key = _change_key([row.to_json() for row in rows])
+        if not rows:
+            where = "any namespace" if all_namespaces else f"namespace {session.namespace}"
+            return key, Text(f"No rollouts found in {where}.\n")
+        return key, render_list(rows, all_namespaces=all_namespaces, wide=output == "wide")
+
+    async def main() -> None:
+        async with open_session(target) as session:
+            if output in ("json", "yaml"):
+                _dump([s.to_json() for s in await summaries(session)], output)
+                return
+            if watch and not session.is_memory:
+                await _watch(lambda: table(session), seconds, interval)
+                return
+            _echo_text((await table(session))[1])
+
+    run(main)
+
+
+# -- the edits -----------------------------------------------------------------------------
+
+
+async def _patch_rollout(
+    session: Session,
+    rollout: Mapping[str, Any],
+    spec_patch: Mapping[str, Any],
+    status: Mapping[str, Any],
+) -> None:
+    from progressive._shell.clusters import Ref
+
+    ref = Ref.of(rollout)
+    if spec_patch:
+        await session.cluster.patch(ref, spec_patch)
+    if status:
+        await session.cluster.patch(ref, status)
+
+
+def _simple(
+    name: str,
+    summary: str,
+    action: Callable[[Any], tuple[dict[str, Any], dict[str, Any]]],
+    done: str,
+    doc: str,
+) -> click.Command:
+    @click.command(name, context_settings=CONTEXT, help=doc, short_help=summary)
+    @click.argument("rollout", metavar="NAME", shell_complete=complete_rollouts)
+    @connection_options
+    def command(rollout: str) -> None:
+        target = _target()
+
+        async def main() -> None:
+            async with open_session(target) as session:
+                obj = await session.find_rollout(rollout)
+                spec_patch, status_patch = action(_rollout_model(obj))
+                await _patch_rollout(session, obj, spec_patch, status_patch)
+                click.echo(f"rollout '{rollout}' {done}")
+                await _after_write(session, rollout)
+
+        run(main)
+
+    return command
+
+
+def _abort(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    from progressive.core._commands import abort as core_abort
+
+    return core_abort(model)
+
+
+def _pause(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    from progressive.core._commands import pause as core_pause
+
+    return core_pause(model)
+
+
+def _retry(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    from progressive.core._commands import retry as core_retry
+
+    return core_retry(model)
+
+
+abort = _simple(
+    "abort",
+    "Abort a Rollout's update: back to the stable revision.",
+    _abort,
+    "aborted",
+    """Abort the update of rollout NAME (sets status.abort).
+
+    Traffic and pods go back to the stable revision and the Rollout turns Degraded;
+    `retry rollout NAME` starts the update again, `undo` or a new template replaces it.
+    """,
+)
+
+pause = _simple(
+    "pause",
+    "Pause a Rollout (spec.paused).",
+    _pause,
+    "paused",
+    """Pause rollout NAME (sets spec.paused): it stays where it is until `promote`.""",
+)
+
+
+@click.group(
+    cls=AliasGroup, aliases={"ro": "rollout", "rollouts": "rollout"}, context_settings=CONTEXT
+)
+@connection_options
+def retry() -> None:
+    """Retry an aborted Rollout."""
+
+
+retry.add_command(
+    _simple(
+        "rollout",
+        "Retry an aborted Rollout from its first step.",
+        _retry,
+        "retried",
+        """Retry rollout NAME after an abort (clears status.abort): the update starts
+        again from the first step.""",
+    )
+)
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("rollout", metavar="NAME", shell_complete=complete_rollouts)
+@click.option("--full", is_flag=True, help="Skip every remaining step and analysis.")
+@connection_options
+def promote(rollout: str, full: bool) -> None:
+    """Promote rollout NAME: end the current pause, or skip the current step.
+
+    At a pause (a pause step, a blue-green promotion, an inconclusive analysis) it
+    clears spec.paused and status.pauseConditions; otherwise it moves to the next step.
+    --full sets status.promoteFull: the new revision becomes stable at once.
+    """
+    target = _target()
+
+    async def main() -> None:
+        from progressive.core._commands import promote as core_promote
+
+        async with open_session(target) as session:
+            obj = await session.find_rollout(rollout)
+            spec_patch, status_patch = core_promote(_rollout_model(obj), full=full)
+            await _patch_rollout(session, obj, spec_patch, status_patch)
+            click.echo(f"rollout '{rollout}' {'fully promoted' if full else 'promoted'}")
+            await _after_write(session, rollout)
+
+    run(main)
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("rollout", metavar="NAME", shell_complete=complete_rollouts)
+@click.option(
+    "--in",
+    "in_",
+    default="0",
+    metavar="DURATION",
+    help="Restart this long from now (30s, 5m, 1h).  [default: 0]",
+)
+@connection_options
+def restart(rollout: str, in_: str) -> None:
+    """Restart the pods of rollout NAME (sets spec.restartAt).
+
+    Every pod created before that time is replaced, a few at a time (at most
+    maxUnavailable), each batch once the previous one is available.
+    """
+    delay = _duration(in_, "--in")
+    target = _target()
+
+    async def main() -> None:
+        from progressive.core._commands import restart as core_restart
+        from progressive.core._durations import format_duration
+
+        async with open_session(target) as session:
+            obj = await session.find_rollout(rollout)
+            spec_patch, status_patch = core_restart(_rollout_model(obj), session.now() + delay)
+            await _patch_rollout(session, obj, spec_patch, status_patch)
+            when = f" in {format_duration(delay)}" if delay else ""
+            click.echo(f"rollout '{rollout}' restarts{when}")
+            await _after_write(session, rollout)
+
+    run(main)
+
+
+async def _template_owner(
+    session: Session, rollout: Mapping[str, Any]
+) -> tuple[dict[str, Any], str]:
+    """The object that holds the Rollout's pod template: the Rollout itself, or the
+    Deployment its workloadRef names; and how to call it in messages."""
+    from progressive._shell.clusters import Ref
+
+    ref = (rollout.get("spec") or {}).get("workloadRef")
+    if not isinstance(ref, Mapping):
+        return dict(rollout), f"rollout '{rollout['metadata']['name']}'"
+    namespace = str(rollout["metadata"].get("namespace") or session.namespace)
+    kind = str(ref.get("kind") or "Deployment")
+    name = str(ref.get("name") or "")
+    found = await session.cluster.get(
+        Ref(str(ref.get("apiVersion") or "apps/v1"), kind, namespace, name)
+    )
+    if found is None:
+        raise CliError(
+            f'{kind.lower()} "{name}" (the workloadRef of rollout '
+            f'"{rollout["metadata"]["name"]}") not found in namespace "{namespace}"'
+        )
+    return found, f"{kind.lower()} '{name}'"
+
+
+async def _edit_template(
+    session: Session,
+    rollout_name: str,
+    edit: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any] | None],
+) -> tuple[str, bool]:
+    """Read the template owner, compute a patch with ``edit(owner, rollout)``, and send
+    it with the resourceVersion read as a precondition, again on a conflict.  Returns
+    how to name the owner, and whether anything changed."""
+    from progressive._shell.clusters import Conflict, Ref
+
+    for _ in range(5):
+        rollout = await session.find_rollout(rollout_name)
+        owner, label = await _template_owner(session, rollout)
+        patch = edit(owner, rollout)
+        if not patch:
+            return label, False
+        guarded = {**patch, "metadata": {"resourceVersion": owner["metadata"]["resourceVersion"]}}
+        try:
+            await session.cluster.patch(Ref.of(owner), guarded)
+        except Conflict:
+            continue
+        return label, True
+    raise CliError(f"rollout '{rollout_name}': its template kept changing; try again")
+
+
+@click.group("set", context_settings=CONTEXT)
+@connection_options
+def set_() -> None:
+    """Change a Rollout's pod template."""
+
+
+@set_.command("image", context_settings=CONTEXT)
+@click.argument("rollout", metavar="NAME", shell_complete=complete_rollouts)
+@click.argument("pairs", nargs=-1, required=True, metavar="CONTAINER=IMAGE...")
+@connection_options
+def set_image(rollout: str, pairs: tuple[str, ...]) -> None:
+    """Set container images in rollout NAME's pod template: a new revision.
+
+    CONTAINER=IMAGE sets that container's image; *=IMAGE sets every container's,
+    init and ephemeral containers included.  When the Rollout has a workloadRef, the
+    referenced Deployment's template is changed (the Rollout follows it).
+    """
+    from ._edits import EditError, parse_image_pairs
+
+    try:
+        wanted = parse_image_pairs(pairs)
+    except EditError as exc:
+        raise click.BadParameter(str(exc), param_hint="CONTAINER=IMAGE") from None
+    target = _target()
+
+    def edit(owner: dict[str, Any], rollout_obj: dict[str, Any]) -> dict[str, Any] | None:
+        from ._edits import set_images
+
+        template = (owner.get("spec") or {}).get("template") or {}
+        try:
+            _, patch = set_images(template, wanted)
+        except EditError as exc:
+            raise CliError(str(exc)) from None
+        return {"spec": {"template": patch}} if patch else None
+
+    async def main() -> None:
+        async with open_session(target) as session:
+            label, changed = await _edit_template(session, rollout, edit)
+            click.echo(f"{label} image updated" if changed else f"{label} unchanged")
+            await _after_write(session, rollout)
+
+    run(main)
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("rollout", metavar="NAME", shell_complete=complete_rollouts)
+@click.option(
+    "--to-revision",
+    default=0,
+    type=click.IntRange(min=0),
+    help="The revision to go back to (0: the one before the current).  [default: 0]",
+)
+@connection_options
+def undo(rollout: str, to_revision: int) -> None:
+    """Roll rollout NAME back to an earlier revision's pod template.
+
+    The template of that revision's ReplicaSet replaces the Rollout's (or, with a
+    workloadRef, the Deployment's); the controller then rolls it out as a new revision.
+    """
+    target = _target()
+
+    async def main() -> None:
+        from ._edits import EditError, revision_template, to_merge_patch
+
+        async with open_session(target) as session:
+            obj = await session.find_rollout(rollout)
+            from ._info import owned_by
+
+            namespace = obj["metadata"].get("namespace")
+            sets = [
+                rs
+                for rs in await session.cluster.list("apps/v1", "ReplicaSet", namespace)
+                if owned_by(rs, obj)
+            ]
+            current = (obj.get("status") or {}).get("currentPodHash")
+            try:
+                revision, template = revision_template(sets, to_revision, current)
+            except EditError as exc:
+                raise CliError(f"rollout '{rollout}': {exc}") from None
+
+            def edit(owner: dict[str, Any], _: dict[str, Any]) -> dict[str, Any] | None:
+                current_template = (owner.get("spec") or {}).get("template") or {}
+                patch = to_merge_patch(current_template, template)
+                return {"spec": {"template": patch}} if patch else None
+
+            label, changed = await _edit_template(session, rollout, edit)
+            if changed:
+                click.echo(f"{label} rolled back to revision {revision}")
+            else:
+                click.echo(f"{label}: skipped (the template already is revision {revision}'s)")
+            await _after_write(session, rollout)
+
+    run(main)
+
+
+# -- status --------------------------------------------------------------------------------
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("rollout", metavar="NAME", shell_complete=complete_rollouts)
+@click.option(
+    "-t",
+    "--timeout",
+    default="0",
+    metavar="DURATION",
+    help="Give up after this long (0: wait for ever).  [default: 0]",
+)
+@click.option(
+    "-w/-W",
+    "--watch/--no-watch",
+    default=True,
+    help="Wait for Healthy or Degraded (--no-watch: print the status once).",
+)
+@click.option("--interval", default=1.0, hidden=True, help="Seconds between two reads.")
+@click.pass_context
+@connection_options
+def status(ctx: click.Context, rollout: str, timeout: str, watch: bool, interval: float) -> None:
+    """Wait until rollout NAME is Healthy or Degraded, showing its progress.
+
+    \b
+    Exit status:
+      0  Healthy
+      2  Degraded (aborted, failed analysis, progress deadline exceeded...)
+      3  still Paused when it gave up (--timeout, --no-watch, or --memory)
+      4  still Progressing when it gave up
+      1  an error (no such Rollout, cluster unreachable)
+
+    On the in-memory cluster the state is settled after every command, so the status
+    is printed once.
+    """
+    seconds = _duration(timeout, "--timeout")
+    target = _target()
+
+    async def main() -> int:
+        import time
+
+        import anyio
+
+        from ._info import Objects, summarize
+        from ._tree import render_summary_line
+
+        async with open_session(target) as session:
+            from rich.console import Console
+
+            console = Console(highlight=False, stderr=False)
+            live = console.is_terminal and watch and not session.is_memory
+            deadline = time.monotonic() + seconds if seconds > 0 else None
+            started = time.monotonic()
+            last = ""
+            spinner = console.status("") if live else None
+            if spinner is not None:
+                spinner.start()
+            try:
+                while True:
+                    obj = await session.find_rollout(rollout)
+                    namespace = obj["metadata"].get("namespace")
+                    sets = await _list(session, "apps/v1", "ReplicaSet", namespace, HASH_LABEL)
+                    summary = summarize(obj, Objects(replica_sets=sets), now=session.now())
+                    word = summary.status
+                    line = f"{word} - {summary.message}" if summary.message else word
+                    if summary.step is not None and word not in ("Healthy", "Degraded"):
+                        line += f" (step {summary.step})"
+                    if line != last:
+                        if spinner is not None:
+                            console.print(line, soft_wrap=True)
+                        else:
+                            click.echo(line)
+                        last = line
+                    if word == "Healthy":
+                        return 0
+                    if word == "Degraded":
+                        return EXIT_DEGRADED
+                    gave_up = (
+                        not watch
+                        or session.is_memory
+                        or (deadline is not None and time.monotonic() >= deadline)
+                    )
+                    if gave_up:
+                        if watch and not session.is_memory:
+                            click.echo(f"error: timed out after {timeout}: {line}", err=True)
+                        return EXIT_PAUSED if word == "Paused" else EXIT_PROGRESSING
+                    if spinner is not None:
+                        elapsed = int(time.monotonic() - started)
+                        progress = render_summary_line(summary)
+                        progress.append(f"  {elapsed}s")
+                        spinner.update(progress)
+                    await anyio.sleep(max(0.2, interval))
+            finally:
+                if spinner is not None:
+                    spinner.stop()
+
+    ctx.exit(run(main))
+
+
+# -- create / terminate --------------------------------------------------------------------
+
+_OUR_KINDS: Final = frozenset(
+    {"Rollout", "AnalysisTemplate", "ClusterAnalysisTemplate", "AnalysisRun", "Experiment"}
+)
+
+
+def _resource_name(obj: Mapping[str, Any]) -> str:
+    """``rollout.argoproj.io/web``, ``service/web`` (kubectl's way of naming)."""
+    api_version = str(obj.get("apiVersion") or "")
+    group = api_version.rpartition("/")[0] if "/" in api_version else ""
+    kind = str(obj.get("kind") or "").lower()
+    name = (obj.get("metadata") or {}).get("name") or (obj.get("metadata") or {}).get(
+        "generateName", ""
+    )
+    return f"{kind}.{group}/{name}" if group else f"{kind}/{name}"
+
+
+@click.command(context_settings=CONTEXT)
+@click.option(
+    "-f",
+    "--filename",
+    "filenames",
+    multiple=True,
+    required=True,
+    metavar="FILE",
+    help="A manifest file or folder (repeatable; '-' reads standard input).",
+)
+@connection_options
+def create(filenames: tuple[str, ...]) -> None:
+    """Create the objects in the files (Rollouts, AnalysisTemplates, Services...).
+
+    The files are checked first, as `lint` does: with an error in them nothing is
+    created.  Objects without a namespace go to -n's (or the context's).  On a real
+    cluster where only the progressive.dev CRDs are installed, argoproj.io objects are
+    created as progressive.dev/v1alpha1 (the controller reads both groups).
+    """
+    from progressive._loader import load_documents
+
+    documents = load_documents(filenames, cluster_may_have_more=True)
+    for problem in documents.warnings:
+        click.echo(f"warning: {problem}", err=True)
+    if documents.errors:
+        for problem in documents.errors:
+            click.echo(f"error: {problem}", err=True)
+        raise click.exceptions.Exit(1)
+    if not documents.documents:
+        raise CliError(f"no objects in {', '.join(filenames)}")
+    target = _target()
+
+    async def main() -> int:
+        import copy
+
+        from progressive._shell.clusters import AlreadyExists, ClusterError
+
+        failures = 0
+        rollouts: list[str] = []
+        async with open_session(target) as session:
+            for document in documents.documents:
+                obj = copy.deepcopy(dict(document.raw))
+                obj.pop("status", None)
+                api_version, kind = str(obj.get("apiVersion")), str(obj.get("kind"))
+                if kind in _OUR_KINDS and api_version == ROLLOUT_GROUPS[0]:
+                    if not await session.serves(api_version, kind) and await session.serves(
+                        ROLLOUT_GROUPS[1], kind
+                    ):
+                        obj["apiVersion"] = api_version = ROLLOUT_GROUPS[1]
+                        click.echo(
+                            f"note: {ROLLOUT_GROUPS[0]} is not served here; "
+                            f"{_resource_name(obj)} is created as {ROLLOUT_GROUPS[1]}",
+                            err=True,
+                        )
+                meta = obj.setdefault("metadata", {})
+                try:
+                    namespaced = await session.namespaced(api_version, kind)
+                except ClusterError as exc:
+                    click.echo(f"error: {_resource_name(obj)}: {exc}", err=True)
+                    failures += 1
+                    continue
+                if namespaced:
+                    given = meta.get("namespace")
+                    if given and session.explicit_namespace and given != session.namespace:
+                        click.echo(
+                            f"error: {_resource_name(obj)}: the namespace from the provided "
+                            f"object ({given}) does not match the namespace {session.namespace}",
+                            err=True,
+                        )
+                        failures += 1
+                        continue
+                    meta["namespace"] = given or session.namespace
+                else:
+                    meta.pop("namespace", None)
+                try:
+                    created = await session.cluster.create(obj)
+                except AlreadyExists:
+                    click.echo(f"error: {_resource_name(obj)} already exists", err=True)
+                    failures += 1
+                    continue
+                except ClusterError as exc:
+                    click.echo(f"error: {_resource_name(obj)}: {exc}", err=True)
+                    failures += 1
+                    continue
+                click.echo(f"{_resource_name(created)} created")
+                if kind == "Rollout":
+                    rollouts.append(str(created["metadata"]["name"]))
+            for name in rollouts:
+                await _after_write(session, name)
+        return 1 if failures else 0
+
+    code = run(main)
+    if code:
+        raise click.exceptions.Exit(code)
+
+
+@click.group(
+    cls=AliasGroup,
+    aliases={
+        "ar": "analysisrun",
+        "analysisruns": "analysisrun",
+        "exp": "experiment",
+        "experiments": "experiment",
+    },
+    context_settings=CONTEXT,
+)
+@connection_options
+def terminate() -> None:
+    """Stop a running AnalysisRun or Experiment."""
+
+
+def _terminate(kind: str) -> click.Command:
+    word = kind.lower()
+
+    @click.command(
+        word,
+        context_settings=CONTEXT,
+        help=f"Terminate {kind} NAME (sets spec.terminate): it stops measuring and "
+        "ends with the results it has.",
+        short_help=f"Terminate an {kind}." if kind[0] in "AEIOU" else f"Terminate a {kind}.",
+    )
+    @click.argument("name")
+    @connection_options
+    def command(name: str) -> None:
+        target = _target()
+
+        async def main() -> None:
+            from progressive._shell.clusters import Ref
+
+            async with open_session(target) as session:
+                obj = await session.find(kind, name)
+                await session.cluster.patch(Ref.of(obj), {"spec": {"terminate": True}})
+                click.echo(f"{word} '{name}' terminated")
+                if session.is_memory:
+                    await session.settle()
+
+        run(main)
+
+    return command
+
+
+terminate.add_command(_terminate("AnalysisRun"))
+terminate.add_command(_terminate("Experiment"))
