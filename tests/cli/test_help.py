@@ -12,10 +12,16 @@ from progressive.cli import _COMMANDS
 
 
 def test_the_static_help_is_each_commands_own() -> None:
+    # the static line is the start of the command's own help (click's truncation rules
+    # differ between versions, so compare the words, not click's rendering of them)
     for name, (module, attr, short_help) in _COMMANDS.items():
         command = getattr(importlib.import_module(module), attr)
         assert isinstance(command, click.Command)
-        assert command.get_short_help_str(limit=45) == short_help, name
+        if command.short_help:
+            assert command.short_help == short_help, name
+        else:
+            words = " ".join((command.help or "").split())
+            assert words.startswith(short_help.removesuffix("...")), name
 
 
 def test_listing_the_commands_imports_no_heavy_library() -> None:
