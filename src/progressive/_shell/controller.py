@@ -56,7 +56,7 @@ from .clusters import Change, Cluster, Conflict, Ref
 from .events import EventRecorder, Involved
 from .observe import observe_rollout, workload_view
 from .restarts import advance_restart, restarting
-from .runs import COMPLETED, _advance_run, advance_experiments
+from .runs import COMPLETED, advance_analysis_run, advance_experiments
 from .traffic import RouterTraffic, TrafficRouter
 from .workqueue import QueueShutDown, WorkQueue
 
@@ -511,7 +511,7 @@ class Controller:
                 return 0, None
             if not await self._mine_by_owner(run):
                 return 0, None
-            return await _advance_run(self._view, self.provider, run, now)
+            return await advance_analysis_run(self._view, self.provider, run, now)
         if key.kind == EXPERIMENT:
             if not await self._experiments_here(key.namespace):
                 return 0, None

@@ -80,6 +80,7 @@ __all__ = [
     "MIN_MEASUREMENT_GAP",
     "RunSource",
     "RunnerResult",
+    "advance_analysis_run",
     "advance_analysis_runs",
     "advance_experiments",
     "create_analysis_run",
@@ -286,7 +287,7 @@ async def advance_analysis_runs(
             if status.get("phase") in COMPLETED:
                 continue
             try:
-                wrote, when = await _advance_run(cluster, provider, obj, now)
+                wrote, when = await advance_analysis_run(cluster, provider, obj, now)
             except Conflict:
                 wrote, when = 0, now  # written meanwhile: look again
             writes += wrote
@@ -294,9 +295,13 @@ async def advance_analysis_runs(
     return RunnerResult(writes, next_at)
 
 
-async def _advance_run(
+async def advance_analysis_run(
     cluster: Cluster, provider: MetricProvider, obj: Mapping[str, Any], now: float
 ) -> tuple[int, float | None]:
+    """Move one AnalysisRun forward: measure what is due, store the new status.
+
+    Returns the writes made and when the run next needs looking at.
+    """
     try:
         run = AnalysisRun.from_manifest(obj)
     except ManifestError as exc:
