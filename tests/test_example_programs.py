@@ -38,3 +38,25 @@ def test_release_review_tool_promotes_indefinite_pauses() -> None:
     out = run("examples/embedding/plan_release.py", "examples/canary-basic/rollout.yaml")
     assert "(promoted by hand)" in out
     assert out.splitlines()[-1] == "final phase: Healthy"
+
+
+def test_a_bespoke_controller_with_its_own_router_and_metric_provider() -> None:
+    out = run("examples/bespoke/controller.py")
+    assert "SetWeight: Set canary weight to 25" in out
+    assert "AnalysisSuccessful" in out
+    assert out.splitlines()[-1] == (
+        "phase Healthy, TraefikService weights {'shop-stable': 100, 'shop-canary': 0}"
+    )
+
+
+def test_the_bespoke_controller_rolls_back_when_its_check_fails() -> None:
+    result = subprocess.run(
+        [sys.executable, "examples/bespoke/controller.py", "--failing"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "AnalysisFailed" in result.stdout and "Aborted" in result.stdout
+    assert "75" not in result.stdout.split("AnalysisFailed")[0]  # never got past 25%

@@ -67,7 +67,8 @@ from .core._analysis import (
 if TYPE_CHECKING:
     from . import client
     from ._loader import Documents, load_documents
-    from ._shell import Controller, VirtualClock, WallClock
+    from ._shell import Controller, Ref, VirtualClock, WallClock
+    from ._shell.traffic import RouterTraffic
     from ._simulation import SimulationResult, simulate
     from .client import RolloutEvent, RolloutFailed, RolloutState, set_image, wait_for, watch
     from .memory import MemoryCluster
@@ -84,6 +85,8 @@ __all__ = [
     "CanaryStrategy",
     "Condition",
     "Controller",
+    "Ref",
+    "RouterTraffic",
     "Documents",
     "ExperimentStep",
     "FieldError",
@@ -133,6 +136,8 @@ __all__ = [
 
 _LAZY = {
     "Controller": "._shell",
+    "Ref": "._shell",
+    "RouterTraffic": "._shell.traffic",
     "VirtualClock": "._shell",
     "WallClock": "._shell",
     "MemoryCluster": ".memory",
