@@ -28,7 +28,10 @@ raises :class:`SimulatedCrash`, which stands for the controller process dying.
 
 from __future__ import annotations
 
+import builtins
+import heapq
 import logging
+import math
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 
@@ -43,8 +46,8 @@ from ._shell.clusters import (
     Ref,
     Subscriber,
     merge_patch,
-    owned_by,
     owner_reference,
+    owner_uids,
 )
 from .core._times import format_time, parse_time
 
@@ -97,8 +100,15 @@ class MemoryCluster:
         self._serial = 0
         self._writes = 0
         self._crash_at: int | None = None
-        self._simulated: tuple[float, int] | None = None  # (time, resourceVersion)
         self._subscribers: list[Subscriber] = []
+        # owner uid -> what it owns (for cascading deletes and list_owned)
+        self._owned: dict[str, dict[Ref, None]] = {}
+        # the simulator's work: ReplicaSets and Jobs to look at on the next move, and
+        # when to look at one again (a pod turning Ready or Available, a Job finishing)
+        self._dirty: dict[Ref, None] = {}
+        self._timers: list[tuple[float, int, Ref]] = []
+        self._timer_serial = 0
+        self._moving = False  # the simulator is writing
 
     # -- change notifications ----------------------------------------------------------
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
@@ -146,8 +156,7 @@ class MemoryCluster:
         return [_clone(o) for _, o in sorted(self._store.get((api_version, kind), {}).items())]
 
     def pods_of(self, replica_set: Mapping[str, Any]) -> list[dict[str, Any]]:
-        uid = replica_set["metadata"]["uid"]
-        return [_clone(p) for p in self._iter("v1", "Pod") if owned_by(p, uid)]
+        return [_clone(p) for p in self._pods_of(replica_set["metadata"]["uid"])]
 
     # -- persistence ---------------------------------------------------------------------
     def dump(self) -> dict[str, Any]:
@@ -199,30 +208,21 @@ class MemoryCluster:
                 raise TypeError("objects must be a list")
             for obj in objects:
                 ref = Ref.of(obj)
-                cluster._bucket(ref)[(ref.namespace, ref.name)] = _copy(obj)
+                stored = _copy(obj)
+                cluster._bucket(ref)[(ref.namespace, ref.name)] = stored
+                cluster._index(ref, None, stored)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"not a MemoryCluster dump: {exc}") from None
+        cluster._simulate()  # the simulator's timers (nobody is subscribed yet)
         return cluster
 
     def next_event_at(self) -> float | None:
         """When a pod next becomes Ready or Available, or a Job finishes (None: never)."""
         now = self.clock.now()
-        times: list[float] = []
-        min_ready = {
-            rs["metadata"]["uid"]: float(rs["spec"].get("minReadySeconds") or 0)
-            for rs in self._iter("apps/v1", "ReplicaSet")
-        }
-        for pod in self._iter("v1", "Pod"):
-            ready_at = _ready_at(pod)
-            owner = _owner_uid(pod)
-            for t in (ready_at, ready_at + min_ready.get(owner, 0.0)):
-                if t > now:
-                    times.append(t)
-        for job in self._iter("batch/v1", "Job"):
-            finish = _annotation_time(job, _JOB_FINISH_AT)
-            if finish is not None and finish > now and not _job_finished(job):
-                times.append(finish)
-        return min(times, default=None)
+        timers = self._timers
+        while timers and timers[0][0] <= now:  # due: the next move handles them
+            self._dirty[heapq.heappop(timers)[2]] = None
+        return timers[0][0] if timers else None
 
     # -- Cluster -------------------------------------------------------------------------
     async def get(self, ref: Ref) -> dict[str, Any] | None:
@@ -240,6 +240,22 @@ class MemoryCluster:
             _clone(obj)
             for (ns, _), obj in sorted(self._store.get((api_version, kind), {}).items())
             if namespace is None or ns == namespace
+        ]
+
+    async def list_owned(
+        self, api_version: str, kind: str, namespace: str, owner_uid: str
+    ) -> builtins.list[dict[str, Any]]:
+        """The objects of a kind in ``namespace`` that ``owner_uid`` owns, by name (an
+        index lookup: it does not scan the kind)."""
+        await anyio.lowlevel.checkpoint()
+        self._simulate()
+        return [
+            _clone(obj)
+            for obj in sorted(
+                self._owned_objects(owner_uid, api_version, kind),
+                key=lambda o: str(o["metadata"]["name"]),
+            )
+            if obj["metadata"].get("namespace", "") == namespace
         ]
 
     async def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -296,6 +312,57 @@ class MemoryCluster:
     def _iter(self, api_version: str, kind: str) -> Iterator[dict[str, Any]]:
         yield from list(self._store.get((api_version, kind), {}).values())
 
+    def _owned_objects(
+        self, uid: str, api_version: str, kind: str
+    ) -> builtins.list[dict[str, Any]]:
+        found = []
+        for ref in self._owned.get(uid, ()):
+            if ref.kind == kind and ref.api_version == api_version:
+                obj = self._bucket(ref).get((ref.namespace, ref.name))
+                if obj is not None:
+                    found.append(obj)
+        return found
+
+    def _pods_of(self, uid: str) -> builtins.list[dict[str, Any]]:
+        """A ReplicaSet's pods, oldest first."""
+        return sorted(self._owned_objects(uid, "v1", "Pod"), key=lambda p: p["metadata"]["uid"])
+
+    def _index(
+        self, ref: Ref, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None
+    ) -> None:
+        """Keep the owner index and the simulator's work up to date with a change of
+        ``ref`` from ``old`` to ``new`` (None: absent)."""
+        before = owner_uids(old) if old is not None else ()
+        after = owner_uids(new) if new is not None else ()
+        if before != after:
+            for uid in before:
+                owned = self._owned.get(uid)
+                if owned is not None:
+                    owned.pop(ref, None)
+                    if not owned:
+                        del self._owned[uid]
+            for uid in after:
+                self._owned.setdefault(uid, {})[ref] = None
+        if self._moving:
+            return  # the simulator's own writes
+        if ref.kind == "ReplicaSet" and ref.api_version == "apps/v1" and new is not None:
+            self._dirty[ref] = None
+        elif ref.kind == "Job" and ref.api_version == "batch/v1" and new is not None:
+            self._dirty[ref] = None
+        elif ref.kind == "Pod" and ref.api_version == "v1":
+            for owner in self._replica_sets_owning(old if new is None else new):
+                self._dirty[owner] = None
+
+    def _replica_sets_owning(self, pod: Mapping[str, Any] | None) -> builtins.list[Ref]:
+        if pod is None:
+            return []
+        namespace = str(pod["metadata"].get("namespace", ""))
+        return [
+            Ref("apps/v1", "ReplicaSet", namespace, str(r.get("name", "")))
+            for r in pod["metadata"].get("ownerReferences") or ()
+            if isinstance(r, Mapping) and r.get("kind") == "ReplicaSet"
+        ]
+
     def _existing(self, ref: Ref) -> dict[str, Any]:
         obj = self._bucket(ref).get((ref.namespace, ref.name))
         if obj is None:
@@ -311,8 +378,10 @@ class MemoryCluster:
         obj["metadata"]["resourceVersion"] = str(self._resource_version)
         bucket = self._bucket(ref)
         key = (ref.namespace, ref.name)
-        added = key not in bucket
+        old = bucket.get(key)
+        added = old is None
         bucket[key] = obj
+        self._index(ref, old, obj)
         if self._subscribers:
             self._notify("added" if added else "modified", ref, obj)
 
@@ -336,15 +405,19 @@ class MemoryCluster:
         return new
 
     def _remove(self, ref: Ref, obj: Mapping[str, Any]) -> None:
-        self._bucket(ref).pop((ref.namespace, ref.name), None)
+        old = self._bucket(ref).pop((ref.namespace, ref.name), None)
         self._resource_version += 1
+        if old is not None:
+            self._index(ref, old, None)
         if self._subscribers:
             self._notify("deleted", ref, obj)
         uid = obj["metadata"].get("uid")
-        for bucket in list(self._store.values()):
-            for dependant in list(bucket.values()):
-                if uid and owned_by(dependant, uid):
-                    self._remove(Ref.of(dependant), dependant)
+        for dependant_ref in list(self._owned.get(uid, ())) if uid else ():
+            dependant = self._bucket(dependant_ref).get(
+                (dependant_ref.namespace, dependant_ref.name)
+            )
+            if dependant is not None:
+                self._remove(dependant_ref, dependant)
 
     def _written(self, obj: dict[str, Any] | None) -> dict[str, Any]:
         self._writes += 1
@@ -355,45 +428,84 @@ class MemoryCluster:
 
     # -- the pod simulator ---------------------------------------------------------------
     def _simulate(self) -> None:
-        """Bring Pods and ReplicaSet statuses up to ``clock.now()``."""
+        """Bring Pods, ReplicaSet and Job statuses up to ``clock.now()``.
+
+        Incremental: only the ReplicaSets and Jobs written since the last move (or whose
+        pods were), and those with a timer due (a pod turning Ready or Available, a Job
+        finishing), are looked at, oldest first.
+        """
         now = self.clock.now()
-        if self._simulated == (now, self._resource_version):
-            return  # nothing changed since the last time
-        by_owner: dict[str, list[dict[str, Any]]] = {}
-        for pod in self._iter("v1", "Pod"):
-            by_owner.setdefault(_owner_uid(pod), []).append(pod)
-        for rs in self._iter("apps/v1", "ReplicaSet"):
-            uid = rs["metadata"]["uid"]
-            pods = sorted(by_owner.get(uid, ()), key=lambda p: p["metadata"]["uid"])
-            wanted = max(0, int(rs["spec"].get("replicas") or 0))
-            while len(pods) > wanted:  # newest first
-                victim = pods.pop()
-                self._remove(Ref.of(victim), victim)
-            while len(pods) < wanted:
-                pods.append(self._new_pod(rs, now))
-            min_ready = float(rs["spec"].get("minReadySeconds") or 0)
-            ready = available = 0
-            for pod in pods:
-                ready_at = _ready_at(pod)
-                if ready_at <= now:
-                    ready += 1
-                    if ready_at + min_ready <= now:
-                        available += 1
-                    if not _is_ready(pod):
-                        self._mark_ready(pod, ready_at)
-            status = {
-                "replicas": len(pods),
-                "readyReplicas": ready,
-                "availableReplicas": available,
-                "observedGeneration": rs["metadata"].get("generation", 1),
-            }
-            if rs.get("status") != status:
-                updated = dict(rs)
-                updated["status"] = status
-                self._put(Ref.of(rs), updated)
-        for job in self._iter("batch/v1", "Job"):
-            self._simulate_job(job, now)
-        self._simulated = (now, self._resource_version)
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            self._dirty[heapq.heappop(timers)[2]] = None
+        if not self._dirty:
+            return
+        self._moving = True
+        try:
+            while self._dirty:
+                dirty, self._dirty = self._dirty, {}
+                jobs = []
+                for ref in sorted(dirty, key=self._age):
+                    obj = self._bucket(ref).get((ref.namespace, ref.name))
+                    if obj is None:
+                        continue
+                    if ref.kind == "Job":
+                        jobs.append(obj)
+                    else:
+                        self._simulate_replica_set(obj, now)
+                for job in jobs:
+                    self._simulate_job(job, now)
+        finally:
+            self._moving = False
+
+    def _age(self, ref: Ref) -> tuple[int, str]:
+        """ReplicaSets before Jobs, each kind by creation (uids are serial)."""
+        obj = self._bucket(ref).get((ref.namespace, ref.name))
+        uid = str(obj["metadata"].get("uid", "")) if obj is not None else ""
+        return (1 if ref.kind == "Job" else 0, uid)
+
+    def _at(self, when: float, ref: Ref) -> None:
+        """Look at ``ref`` again at ``when``."""
+        self._timer_serial += 1
+        heapq.heappush(self._timers, (when, self._timer_serial, ref))
+
+    def _simulate_replica_set(self, rs: dict[str, Any], now: float) -> None:
+        uid = rs["metadata"]["uid"]
+        pods = self._pods_of(uid)
+        wanted = max(0, int(rs["spec"].get("replicas") or 0))
+        while len(pods) > wanted:  # newest first
+            victim = pods.pop()
+            self._remove(Ref.of(victim), victim)
+        while len(pods) < wanted:
+            pods.append(self._new_pod(rs, now))
+        min_ready = float(rs["spec"].get("minReadySeconds") or 0)
+        ready = available = 0
+        ref = Ref.of(rs)
+        soonest = math.inf
+        for pod in pods:
+            ready_at = _ready_at(pod)
+            if ready_at <= now:
+                ready += 1
+                if ready_at + min_ready <= now:
+                    available += 1
+                else:
+                    soonest = min(soonest, ready_at + min_ready)
+                if not _is_ready(pod):
+                    self._mark_ready(pod, ready_at)
+            else:
+                soonest = min(soonest, ready_at)
+        if math.isfinite(soonest):
+            self._at(soonest, ref)
+        status = {
+            "replicas": len(pods),
+            "readyReplicas": ready,
+            "availableReplicas": available,
+            "observedGeneration": rs["metadata"].get("generation", 1),
+        }
+        if rs.get("status") != status:
+            updated = dict(rs)
+            updated["status"] = status
+            self._put(ref, updated)
 
     def _simulate_job(self, job: dict[str, Any], now: float) -> None:
         if _job_finished(job):
@@ -414,6 +526,7 @@ class MemoryCluster:
             self._put(Ref.of(job), updated)
             job, status = updated, dict(updated["status"])
         if now < finish:
+            self._at(finish, Ref.of(job))
             return
         failed = (_job_setting(job, JOB_RESULT) or "Complete") == "Failed"
         status.pop("active", None)
@@ -523,11 +636,6 @@ def _job_finished(job: Mapping[str, Any]) -> bool:
 def _is_ready(pod: Mapping[str, Any]) -> bool:
     conditions = (pod.get("status") or {}).get("conditions") or ()
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-
-
-def _owner_uid(obj: Mapping[str, Any]) -> str:
-    refs = (obj.get("metadata") or {}).get("ownerReferences") or ()
-    return str(refs[0].get("uid", "")) if refs else ""
 
 
 def _suffix(n: int) -> str:

@@ -11,6 +11,11 @@ A cluster may also tell who wants to know what changed in it: a :class:`Watchabl
 calls its subscribers with a :class:`Change` for every object stored or deleted (the
 in-memory cluster does; on a real server the informers of
 :mod:`progressive._shell.informers` do), which is what feeds the controller's work queue.
+
+And it may index what it holds by owner (an :class:`OwnerIndexed` cluster: the in-memory
+cluster and the informers' caches are): :func:`list_owned` finds a Rollout's
+ReplicaSets and runs without reading every object of the namespace, which is what keeps
+a reconcile's cost flat as the Rollouts in a namespace grow.
 """
 
 from __future__ import annotations
@@ -29,12 +34,15 @@ __all__ = [
     "ClusterError",
     "Conflict",
     "NotFound",
+    "OwnerIndexed",
     "Ref",
     "Subscriber",
     "Watchable",
+    "list_owned",
     "merge_patch",
     "owned_by",
     "owner_reference",
+    "owner_uids",
 ]
 
 # Kinds that live outside namespaces (their Ref has namespace "").
@@ -167,6 +175,29 @@ class Watchable(Protocol):
         ...
 
 
+class OwnerIndexed(Protocol):
+    """A cluster that finds what an object owns by an index."""
+
+    async def list_owned(
+        self, api_version: str, kind: str, namespace: str, owner_uid: str
+    ) -> list[dict[str, Any]]:
+        """The objects of a kind in ``namespace`` listing ``owner_uid`` among their
+        ownerReferences, ordered by name (copies)."""
+        ...
+
+
+async def list_owned(
+    cluster: Cluster, api_version: str, kind: str, namespace: str, owner_uid: str
+) -> list[dict[str, Any]]:
+    """What ``owner_uid`` owns of a kind in ``namespace``, ordered by name: through the
+    cluster's owner index when it has one (:class:`OwnerIndexed`), else a filtered list."""
+    indexed = getattr(cluster, "list_owned", None)
+    if indexed is not None:
+        found: list[dict[str, Any]] = await indexed(api_version, kind, namespace, owner_uid)
+        return found
+    return [o for o in await cluster.list(api_version, kind, namespace) if owned_by(o, owner_uid)]
+
+
 def owner_reference(
     api_version: str, kind: str, name: str, uid: str, *, controller: bool = True
 ) -> dict[str, Any]:
@@ -178,6 +209,12 @@ def owner_reference(
         "controller": controller,
         "blockOwnerDeletion": True,
     }
+
+
+def owner_uids(obj: Mapping[str, Any]) -> tuple[str, ...]:
+    """The uids ``obj``'s ownerReferences name, in order."""
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or ()
+    return tuple(str(r["uid"]) for r in refs if isinstance(r, Mapping) and r.get("uid"))
 
 
 def owned_by(obj: Mapping[str, Any], uid: str) -> bool:

@@ -31,6 +31,7 @@ and the tests use it.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import logging
 import math
@@ -52,7 +53,7 @@ from ..core._workloads import with_workload
 from ..metrics._protocol import MetricProvider
 from .apply import apply_plan, write_status
 from .clocks import Clock
-from .clusters import Change, Cluster, Conflict, Ref
+from .clusters import Change, Cluster, Conflict, Ref, list_owned
 from .events import EventRecorder, Involved
 from .observe import observe_rollout, workload_view
 from .restarts import advance_restart, restarting
@@ -251,6 +252,14 @@ class _View:
             await anyio.lowlevel.checkpoint()
             return []
         return await self.cluster.list(api_version, kind, namespace)
+
+    async def list_owned(
+        self, api_version: str, kind: str, namespace: str, owner_uid: str
+    ) -> builtins.list[dict[str, Any]]:
+        if (api_version, kind) in self.hidden:
+            await anyio.lowlevel.checkpoint()
+            return []
+        return await list_owned(self.cluster, api_version, kind, namespace, owner_uid)
 
     async def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         return await self.cluster.create(obj)

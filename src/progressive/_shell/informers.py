@@ -37,7 +37,7 @@ from typing import Any, Final, Protocol
 import anyio
 import anyio.abc
 
-from .clusters import Change, Cluster, Ref, Subscriber
+from .clusters import Change, Cluster, Ref, Subscriber, list_owned, owner_uids
 from .kube._cluster import ListResult, UnknownKind
 from .kube._errors import Gone, KubeError
 
@@ -252,6 +252,7 @@ class Informer:
         self.backoff_max = backoff_max
         self._sleep = sleep
         self._store: dict[_Key, dict[str, Any]] = {}
+        self._by_owner: dict[str, dict[_Key, None]] = {}  # owner uid -> keys it owns
         self._subscribers: list[Subscriber] = []
         self._synced_event: anyio.Event | None = None
         self._tombstones: dict[_Key, str] = {}  # deleted keys -> the deletion's version
@@ -279,6 +280,15 @@ class Informer:
             _clone(obj)
             for key, obj in sorted(self._store.items())
             if namespace is None or key[0] == namespace
+        ]
+
+    def list_owned(self, namespace: str, owner_uid: str) -> builtins.list[dict[str, Any]]:
+        """Copies of the cached objects of ``namespace`` that ``owner_uid`` owns, by name
+        (an index lookup, not a scan)."""
+        return [
+            _clone(self._store[key])
+            for key in sorted(self._by_owner.get(owner_uid, ()))
+            if key[0] == namespace
         ]
 
     def keys(self) -> builtins.list[_Key]:
@@ -330,8 +340,7 @@ class Informer:
     def _upsert(self, obj: Mapping[str, Any]) -> None:
         trimmed = self.trim(obj)
         key = _key_of(trimmed)
-        old = self._store.get(key)
-        self._store[key] = trimmed
+        old = self._set(key, trimmed)
         if old is None:
             self._emit("added", trimmed)
         elif _rv(old) != _rv(trimmed) or old != trimmed:
@@ -339,7 +348,7 @@ class Informer:
 
     def _remove(self, obj: Mapping[str, Any]) -> None:
         key = _key_of(obj)
-        old = self._store.pop(key, None)
+        old = self._pop(key)
         rv = _rv(obj)
         if rv:
             if len(self._tombstones) >= 4096:
@@ -347,10 +356,37 @@ class Informer:
             self._tombstones[key] = rv
         self._emit("deleted", old if old is not None else self.trim(obj))
 
+    def _set(self, key: _Key, obj: dict[str, Any]) -> dict[str, Any] | None:
+        """Store ``obj`` (the owner index too); returns what it replaced."""
+        old = self._store.get(key)
+        self._store[key] = obj
+        before = owner_uids(old) if old is not None else ()
+        after = owner_uids(obj)
+        if before != after:
+            self._unindex(key, before)
+            for uid in after:
+                self._by_owner.setdefault(uid, {})[key] = None
+        return old
+
+    def _pop(self, key: _Key) -> Any:
+        """Drop ``key`` (from the owner index too); returns what was stored (or None)."""
+        old = self._store.pop(key, None)
+        if old is not None:
+            self._unindex(key, owner_uids(old))
+        return old
+
+    def _unindex(self, key: _Key, uids: tuple[str, ...]) -> None:
+        for uid in uids:
+            owned = self._by_owner.get(uid)
+            if owned is not None:
+                owned.pop(key, None)
+                if not owned:
+                    del self._by_owner[uid]
+
     def _replace(self, items: builtins.list[dict[str, Any]]) -> None:
         fresh = {_key_of(o): o for o in items}
         for key in [k for k in self._store if k not in fresh]:
-            self._emit("deleted", self._store.pop(key))
+            self._emit("deleted", self._pop(key))
         for obj in fresh.values():
             self._upsert(obj)
 
@@ -376,8 +412,7 @@ class Informer:
 
     def record_delete(self, namespace: str, name: str) -> None:
         """Drop an object this process just deleted (its watch event will follow)."""
-        key = (namespace, name)
-        old = self._store.pop(key, None)
+        old = self._pop((namespace, name))
         if old is not None:
             self._emit("deleted", old)
 
@@ -602,6 +637,15 @@ class CachedCluster:
             return await self.cluster.list(api_version, kind, namespace)
         await anyio.lowlevel.checkpoint()
         return cache.list(namespace)
+
+    async def list_owned(
+        self, api_version: str, kind: str, namespace: str, owner_uid: str
+    ) -> builtins.list[dict[str, Any]]:
+        cache = self._cache(api_version, kind)
+        if cache is None:
+            return await list_owned(self.cluster, api_version, kind, namespace, owner_uid)
+        await anyio.lowlevel.checkpoint()
+        return cache.list_owned(namespace, owner_uid)
 
     async def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         return self._written(await self.cluster.create(obj))

@@ -21,7 +21,7 @@ from .apply import (
     REVISION_ANNOTATION,
     SCALE_DOWN_DEADLINE_ANNOTATION,
 )
-from .clusters import Cluster, owned_by
+from .clusters import Cluster, Ref, list_owned
 from .traffic import TrafficRouter
 
 __all__ = ["observe", "observe_rollout", "replica_set_view", "workload_view"]
@@ -51,29 +51,18 @@ async def observe_rollout(
     ns = rollout.namespace
     replica_sets = tuple(
         view
-        for rs in await cluster.list("apps/v1", "ReplicaSet", ns)
-        if _is_ours(rs, rollout) and (view := replica_set_view(rs)) is not None
+        for rs in await _owned(cluster, "apps/v1", "ReplicaSet", rollout)
+        if (view := replica_set_view(rs)) is not None
     )
     runs: list[ObservedRun] = []
     for kind in (ANALYSIS_RUN_KIND, EXPERIMENT_KIND):
         for group in API_GROUPS:
-            runs.extend(
-                _run_view(obj)
-                for obj in await cluster.list(group, kind, ns)
-                if _is_ours(obj, rollout)
-            )
-    services = {
-        str(svc["metadata"]["name"]): _selector_hash(svc)
-        for svc in await cluster.list("v1", "Service", ns)
-    }
-    templates: set[str] = set()
-    for group in API_GROUPS:
-        templates.update(
-            o["metadata"]["name"] for o in await cluster.list(group, "AnalysisTemplate", ns)
-        )
-        templates.update(
-            o["metadata"]["name"] for o in await cluster.list(group, "ClusterAnalysisTemplate")
-        )
+            runs.extend(_run_view(obj) for obj in await _owned(cluster, group, kind, rollout))
+    services: dict[str, str | None] = {}
+    for name in _service_names(rollout):
+        service = await cluster.get(Ref("v1", "Service", ns, name))
+        if service is not None:
+            services[name] = _selector_hash(service)
     return Observed(
         rollout=rollout,
         now=now,
@@ -82,7 +71,6 @@ async def observe_rollout(
         traffic=await traffic.observe(rollout),
         services=services,
         workload=workload,
-        known_templates=frozenset(templates),
     )
 
 
@@ -118,11 +106,31 @@ def replica_set_view(rs: Mapping[str, Any]) -> ReplicaSetView | None:
     )
 
 
-def _is_ours(obj: Mapping[str, Any], rollout: Rollout) -> bool:
+async def _owned(
+    cluster: Cluster, api_version: str, kind: str, rollout: Rollout
+) -> list[dict[str, Any]]:
+    """What ``rollout`` owns of a kind: by its uid through the owner index, or (a
+    Rollout without a uid) by the name in the ownerReferences."""
     if rollout.uid:
-        return owned_by(obj, rollout.uid)
-    refs = (obj.get("metadata") or {}).get("ownerReferences") or ()
-    return any(r.get("kind") == "Rollout" and r.get("name") == rollout.name for r in refs)
+        return await list_owned(cluster, api_version, kind, rollout.namespace, rollout.uid)
+    return [
+        obj
+        for obj in await cluster.list(api_version, kind, rollout.namespace)
+        if any(
+            r.get("kind") == "Rollout" and r.get("name") == rollout.name
+            for r in (obj.get("metadata") or {}).get("ownerReferences") or ()
+        )
+    ]
+
+
+def _service_names(rollout: Rollout) -> list[str]:
+    """The Services a Rollout's strategy names (the ones whose selectors it pins)."""
+    names: list[str | None] = []
+    if (canary := rollout.canary) is not None:
+        names += [canary.canary_service, canary.stable_service]
+    if (blue_green := rollout.blue_green) is not None:
+        names += [blue_green.active_service, blue_green.preview_service]
+    return sorted({n for n in names if n})
 
 
 def _run_view(obj: Mapping[str, Any]) -> ObservedRun:
