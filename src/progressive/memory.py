@@ -31,6 +31,7 @@ from __future__ import annotations
 import builtins
 import heapq
 import logging
+import marshal
 import math
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
@@ -153,10 +154,10 @@ class MemoryCluster:
 
     def objects(self, api_version: str, kind: str) -> list[dict[str, Any]]:
         """Every stored object of a kind (copies), without advancing the simulation."""
-        return [_clone(o) for _, o in sorted(self._store.get((api_version, kind), {}).items())]
+        return [_snapshot(o) for _, o in sorted(self._store.get((api_version, kind), {}).items())]
 
     def pods_of(self, replica_set: Mapping[str, Any]) -> list[dict[str, Any]]:
-        return [_clone(p) for p in self._pods_of(replica_set["metadata"]["uid"])]
+        return [_snapshot(p) for p in self._pods_of(replica_set["metadata"]["uid"])]
 
     # -- persistence ---------------------------------------------------------------------
     def dump(self) -> dict[str, Any]:
@@ -226,18 +227,16 @@ class MemoryCluster:
 
     # -- Cluster -------------------------------------------------------------------------
     async def get(self, ref: Ref) -> dict[str, Any] | None:
-        await anyio.lowlevel.checkpoint()
         self._simulate()
         obj = self._bucket(ref).get((ref.namespace, ref.name))
-        return _clone(obj) if obj is not None else None
+        return _snapshot(obj) if obj is not None else None
 
     async def list(
         self, api_version: str, kind: str, namespace: str | None = None
     ) -> list[dict[str, Any]]:
-        await anyio.lowlevel.checkpoint()
         self._simulate()
         return [
-            _clone(obj)
+            _snapshot(obj)
             for (ns, _), obj in sorted(self._store.get((api_version, kind), {}).items())
             if namespace is None or ns == namespace
         ]
@@ -247,10 +246,9 @@ class MemoryCluster:
     ) -> builtins.list[dict[str, Any]]:
         """The objects of a kind in ``namespace`` that ``owner_uid`` owns, by name (an
         index lookup: it does not scan the kind)."""
-        await anyio.lowlevel.checkpoint()
         self._simulate()
         return [
-            _clone(obj)
+            _snapshot(obj)
             for obj in sorted(
                 self._owned_objects(owner_uid, api_version, kind),
                 key=lambda o: str(o["metadata"]["name"]),
@@ -367,7 +365,7 @@ class MemoryCluster:
         obj = self._bucket(ref).get((ref.namespace, ref.name))
         if obj is None:
             raise NotFound(f"{ref} not found")
-        return _copy(obj)
+        return _snapshot(obj)
 
     def _next_serial(self) -> int:
         self._serial += 1
@@ -424,7 +422,7 @@ class MemoryCluster:
         if self._crash_at is not None and self._writes >= self._crash_at:
             self._crash_at = None
             raise SimulatedCrash(f"simulated crash after write #{self._writes}")
-        return _clone(obj) if obj is not None else {}
+        return _snapshot(obj) if obj is not None else {}
 
     # -- the pod simulator ---------------------------------------------------------------
     def _simulate(self) -> None:
@@ -576,7 +574,8 @@ class MemoryCluster:
                     )
                 ],
             },
-            "spec": _clone(template.get("spec") or {}),
+            # shared with the ReplicaSet: stored objects are never changed in place
+            "spec": template.get("spec") or {},
             "status": {"phase": "Pending", "conditions": [{"type": "Ready", "status": "False"}]},
         }
         return self._insert(pod)
@@ -599,6 +598,16 @@ def _clone(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_clone(v) for v in value]
     return value
+
+
+def _snapshot(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of a stored object (plain dicts, lists and scalars since ``_copy``
+    stored it): ``marshal`` does it in C, twice as fast as :func:`_clone`."""
+    try:
+        copied: dict[str, Any] = marshal.loads(marshal.dumps(obj))  # type: ignore[arg-type]
+    except ValueError:  # a leaf of a type marshal does not know (a str subclass...)
+        return _copy(obj)
+    return copied
 
 
 def _copy(obj: Mapping[str, Any]) -> dict[str, Any]:

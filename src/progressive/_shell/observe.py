@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..core._observed import Observed, ObservedRun, ReplicaSetView, WorkloadView
-from ..core._rollout import API_GROUPS, Rollout
+from ..core._rollout import Rollout
 from ..core._times import parse_time
 from .apply import (
     ANALYSIS_RUN_KIND,
@@ -55,9 +55,10 @@ async def observe_rollout(
         if (view := replica_set_view(rs)) is not None
     )
     runs: list[ObservedRun] = []
-    for kind in (ANALYSIS_RUN_KIND, EXPERIMENT_KIND):
-        for group in API_GROUPS:
-            runs.extend(_run_view(obj) for obj in await _owned(cluster, group, kind, rollout))
+    for kind in (ANALYSIS_RUN_KIND, EXPERIMENT_KIND):  # made in the Rollout's own group
+        runs.extend(
+            _run_view(obj) for obj in await _owned(cluster, rollout.api_version, kind, rollout)
+        )
     services: dict[str, str | None] = {}
     for name in _service_names(rollout):
         service = await cluster.get(Ref("v1", "Service", ns, name))
