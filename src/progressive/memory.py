@@ -31,7 +31,6 @@ from __future__ import annotations
 import builtins
 import heapq
 import logging
-import marshal
 import math
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
@@ -46,9 +45,11 @@ from ._shell.clusters import (
     NotFound,
     Ref,
     Subscriber,
+    copy_json,
     merge_patch,
     owner_reference,
     owner_uids,
+    snapshot,
 )
 from .core._times import format_time, parse_time
 
@@ -154,10 +155,10 @@ class MemoryCluster:
 
     def objects(self, api_version: str, kind: str) -> list[dict[str, Any]]:
         """Every stored object of a kind (copies), without advancing the simulation."""
-        return [_snapshot(o) for _, o in sorted(self._store.get((api_version, kind), {}).items())]
+        return [snapshot(o) for _, o in sorted(self._store.get((api_version, kind), {}).items())]
 
     def pods_of(self, replica_set: Mapping[str, Any]) -> list[dict[str, Any]]:
-        return [_snapshot(p) for p in self._pods_of(replica_set["metadata"]["uid"])]
+        return [snapshot(p) for p in self._pods_of(replica_set["metadata"]["uid"])]
 
     # -- persistence ---------------------------------------------------------------------
     def dump(self) -> dict[str, Any]:
@@ -175,7 +176,7 @@ class MemoryCluster:
             "resourceVersion": self._resource_version,
             "serial": self._serial,
             "objects": [
-                _clone(obj)
+                copy_json(obj)
                 for _, bucket in sorted(self._store.items())
                 for _, obj in sorted(bucket.items())
             ],
@@ -229,14 +230,14 @@ class MemoryCluster:
     async def get(self, ref: Ref) -> dict[str, Any] | None:
         self._simulate()
         obj = self._bucket(ref).get((ref.namespace, ref.name))
-        return _snapshot(obj) if obj is not None else None
+        return snapshot(obj) if obj is not None else None
 
     async def list(
         self, api_version: str, kind: str, namespace: str | None = None
     ) -> list[dict[str, Any]]:
         self._simulate()
         return [
-            _snapshot(obj)
+            snapshot(obj)
             for (ns, _), obj in sorted(self._store.get((api_version, kind), {}).items())
             if namespace is None or ns == namespace
         ]
@@ -248,7 +249,7 @@ class MemoryCluster:
         index lookup: it does not scan the kind)."""
         self._simulate()
         return [
-            _snapshot(obj)
+            snapshot(obj)
             for obj in sorted(
                 self._owned_objects(owner_uid, api_version, kind),
                 key=lambda o: str(o["metadata"]["name"]),
@@ -297,7 +298,7 @@ class MemoryCluster:
         if wanted is not None and str(wanted) != current["metadata"]["resourceVersion"]:
             raise Conflict(f"{ref}: resourceVersion {wanted} is stale")
         updated = dict(current)
-        updated["status"] = _clone(obj.get("status"))
+        updated["status"] = copy_json(obj.get("status"))
         if updated["status"] is None:
             del updated["status"]
         self._put(ref, updated)
@@ -365,7 +366,7 @@ class MemoryCluster:
         obj = self._bucket(ref).get((ref.namespace, ref.name))
         if obj is None:
             raise NotFound(f"{ref} not found")
-        return _snapshot(obj)
+        return snapshot(obj)
 
     def _next_serial(self) -> int:
         self._serial += 1
@@ -422,7 +423,7 @@ class MemoryCluster:
         if self._crash_at is not None and self._writes >= self._crash_at:
             self._crash_at = None
             raise SimulatedCrash(f"simulated crash after write #{self._writes}")
-        return _snapshot(obj) if obj is not None else {}
+        return snapshot(obj) if obj is not None else {}
 
     # -- the pod simulator ---------------------------------------------------------------
     def _simulate(self) -> None:
@@ -591,27 +592,9 @@ class MemoryCluster:
         self._put(Ref.of(pod), updated)
 
 
-def _clone(value: Any) -> Any:
-    """A deep copy of plain JSON-like data (several times faster than ``copy.deepcopy``)."""
-    if isinstance(value, dict):
-        return {k: _clone(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clone(v) for v in value]
-    return value
-
-
-def _snapshot(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """A deep copy of a stored object (plain dicts, lists and scalars since ``_copy``
-    stored it): ``marshal`` does it in C, twice as fast as :func:`_clone`."""
-    try:
-        copied: dict[str, Any] = marshal.loads(marshal.dumps(obj))  # type: ignore[arg-type]
-    except ValueError:  # a leaf of a type marshal does not know (a str subclass...)
-        return _copy(obj)
-    return copied
-
-
 def _copy(obj: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _clone(v) for k, v in obj.items()}
+    copied: dict[str, Any] = copy_json(obj)
+    return copied
 
 
 def _ready_at(pod: Mapping[str, Any]) -> float:

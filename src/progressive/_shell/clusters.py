@@ -20,6 +20,7 @@ a reconcile's cost flat as the Rollouts in a namespace grow.
 
 from __future__ import annotations
 
+import marshal
 from collections.abc import Callable, Mapping
 from typing import Any, Final, Protocol
 
@@ -38,11 +39,13 @@ __all__ = [
     "Ref",
     "Subscriber",
     "Watchable",
+    "copy_json",
     "list_owned",
     "merge_patch",
     "owned_by",
     "owner_reference",
     "owner_uids",
+    "snapshot",
 ]
 
 # Kinds that live outside namespaces (their Ref has namespace "").
@@ -221,3 +224,24 @@ def owned_by(obj: Mapping[str, Any], uid: str) -> bool:
     """Whether ``obj`` lists ``uid`` among its ownerReferences."""
     refs = (obj.get("metadata") or {}).get("ownerReferences") or ()
     return any(isinstance(r, Mapping) and r.get("uid") == uid for r in refs)
+
+
+def copy_json(value: Any) -> Any:
+    """A deep copy of JSON-like data: mappings become dicts, lists and tuples lists,
+    anything else is shared (several times faster than ``copy.deepcopy``)."""
+    if isinstance(value, Mapping):
+        return {k: copy_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [copy_json(v) for v in value]
+    return value
+
+
+def snapshot(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of an object a cache holds: plain dicts, lists and scalars (as
+    decoded from JSON or made by :func:`copy_json`), which ``marshal`` copies in C,
+    about twice as fast as :func:`copy_json`; anything else falls back to it."""
+    try:
+        copied: dict[str, Any] = marshal.loads(marshal.dumps(obj))  # type: ignore[arg-type]
+    except ValueError:  # a type marshal does not know (a str subclass, a Mapping...)
+        copied = copy_json(obj)
+    return copied

@@ -37,7 +37,7 @@ from typing import Any, Final, Protocol
 import anyio
 import anyio.abc
 
-from .clusters import Change, Cluster, Ref, Subscriber, list_owned, owner_uids
+from .clusters import Change, Cluster, Ref, Subscriber, list_owned, owner_uids, snapshot
 from .kube._cluster import ListResult, UnknownKind
 from .kube._errors import Gone, KubeError
 
@@ -198,14 +198,6 @@ def _newer(rv: str, than: str) -> bool:
     return rv != than
 
 
-def _clone(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _clone(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clone(v) for v in value]
-    return value
-
-
 class Informer:
     """The cache of one kind (in one namespace, or all).
 
@@ -272,12 +264,12 @@ class Informer:
     def get(self, namespace: str, name: str) -> dict[str, Any] | None:
         """A copy of the cached object (cluster-scoped kinds: namespace "")."""
         obj = self._store.get((namespace, name))
-        return _clone(obj) if obj is not None else None
+        return snapshot(obj) if obj is not None else None
 
     def list(self, namespace: str | None = None) -> list[dict[str, Any]]:
         """Copies of the cached objects (of one namespace, or all), by namespace and name."""
         return [
-            _clone(obj)
+            snapshot(obj)
             for key, obj in sorted(self._store.items())
             if namespace is None or key[0] == namespace
         ]
@@ -286,7 +278,7 @@ class Informer:
         """Copies of the cached objects of ``namespace`` that ``owner_uid`` owns, by name
         (an index lookup, not a scan)."""
         return [
-            _clone(self._store[key])
+            snapshot(self._store[key])
             for key in sorted(self._by_owner.get(owner_uid, ()))
             if key[0] == namespace
         ]
