@@ -35,6 +35,9 @@ __all__ = ["COMPONENTS", "ControlPlaneState", "LocalControlPlane"]
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 _PORTS = ("etcd", "etcd-peer", *COMPONENTS[1:])
 _STATE = "state.json"
+# Service ClusterIPs and the Pod IPs kwok hands out: 65,534 of each.
+SERVICE_CIDR = "10.96.0.0/16"
+POD_CIDR = "10.244.0.0/16"
 # What up() writes into DIR and removes again before starting afresh.
 _OWNED = ("etcd", "pki", "kubeconfig", "tokens.csv", "sa.key", "stages.yaml", _STATE)
 
@@ -346,7 +349,9 @@ class LocalControlPlane:
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                 f"--service-account-key-file={d / 'sa.key'}",
                 f"--service-account-signing-key-file={d / 'sa.key'}",
-                "--service-cluster-ip-range=10.0.0.0/24",
+                # room for thousands of Services (bench/kube_controller.py makes 2,000;
+                # a /24 runs out at 254)
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
                 "--allow-privileged=true",
                 "--endpoint-reconciler-type=none",
             ],
@@ -408,6 +413,7 @@ class LocalControlPlane:
                     "--manage-all-nodes=false",
                     f"--manage-nodes-with-annotation-selector={key}={value}",
                     "--node-ip=127.0.0.1",
+                    f"--cidr={POD_CIDR}",  # kwok's default /24 has IPs for 254 Pods only
                     f"--node-port={ports['kwok']}",
                     f"--server-address=127.0.0.1:{ports['kwok']}",
                     "--node-lease-duration-seconds=40",
