@@ -9,7 +9,9 @@ retried: every other status, 400 and 422 above all (a bad query stays bad).
 from __future__ import annotations
 
 import email.utils
+import functools
 import math
+import ssl
 import time
 from typing import Final
 
@@ -24,11 +26,24 @@ __all__ = [
     "RetryPolicy",
     "send",
     "set_testing",
+    "tls_verify",
 ]
 
 RETRIED_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
 
 _testing = False
+
+
+@functools.cache
+def _default_context() -> ssl.SSLContext:
+    return httpx.create_ssl_context()
+
+
+def tls_verify(insecure: bool) -> ssl.SSLContext | bool:
+    """``verify=`` for an ``httpx.AsyncClient``: one TLS context made once and shared
+    (loading the CA bundle costs ~20 ms of CPU, too much for every measurement), or
+    False for a provider configured ``insecure``."""
+    return False if insecure else _default_context()
 
 
 def set_testing(enabled: bool = True) -> None:

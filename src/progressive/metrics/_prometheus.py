@@ -40,7 +40,7 @@ import httpx
 from .._shell.clusters import Cluster
 from ..core._analysis_model import AnalysisRun, Metric
 from ..core._durations import parse_duration
-from ._http import DEFAULT_RETRY, RequestFailed, RetryPolicy, send
+from ._http import DEFAULT_RETRY, RequestFailed, RetryPolicy, send, tls_verify
 from ._protocol import MeasurementError
 from ._secrets import request_headers
 
@@ -239,7 +239,7 @@ class PrometheusProvider:
         if isinstance(headers, MeasurementError):
             return headers
         async with httpx.AsyncClient(
-            verify=not bool(config.get("insecure", False)),
+            verify=tls_verify(bool(config.get("insecure", False))),
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             transport=self.transport,
         ) as client:

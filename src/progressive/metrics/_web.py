@@ -29,7 +29,7 @@ import httpx
 
 from .._shell.clusters import Cluster
 from ..core._analysis_model import AnalysisRun, Metric
-from ._http import DEFAULT_RETRY, RequestFailed, RetryPolicy, send
+from ._http import DEFAULT_RETRY, RequestFailed, RetryPolicy, send, tls_verify
 from ._jsonpath import JsonPath, JsonPathError
 from ._protocol import MeasurementError
 from ._secrets import request_headers
@@ -102,7 +102,7 @@ class WebProvider:
         timeout = float(config.get("timeoutSeconds") or DEFAULT_TIMEOUT_SECONDS)
         method = str(config.get("method") or "GET").upper()
         async with httpx.AsyncClient(
-            verify=not bool(config.get("insecure", False)),
+            verify=tls_verify(bool(config.get("insecure", False))),
             timeout=httpx.Timeout(timeout),
             transport=self.transport,
         ) as client:
