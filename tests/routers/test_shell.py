@@ -118,6 +118,49 @@ async def test_routers_move_together() -> None:
     assert read_traffic(rollout, stored(cluster)) == TrafficView(weight=25)
 
 
+class CountingGets(MemoryCluster):
+    """Counts the reads of router objects (Ingresses and TrafficSplits)."""
+
+    def __init__(self) -> None:
+        super().__init__(VirtualClock())
+        self.router_gets = 0
+
+    async def get(self, ref: Ref) -> dict[str, Any] | None:
+        if ref.kind in ("Ingress", "TrafficSplit"):
+            self.router_gets += 1
+        return await super().get(ref)
+
+
+async def test_a_session_reads_the_router_objects_once_until_a_write() -> None:
+    cluster = CountingGets()
+    for name in ("web-canary", "web-stable"):
+        await cluster.create(service(name))
+    await cluster.create(ingress("web", "web-stable"))
+    rollout = Rollout.from_manifest(await cluster.create(two_routers()))
+    traffic = RouterTraffic(cluster)
+    await traffic.set_weight(rollout, actions.SetWeight(25, "new", "old"))
+    # outside a session: every call reads (3 objects: the stable and canary Ingresses,
+    # the TrafficSplit)
+    cluster.router_gets = 0
+    await traffic.align(rollout)
+    await traffic.observe(rollout)
+    assert cluster.router_gets == 6
+    # inside: align reads, observe and the first action share it; the write is checked
+    # against what the server returned; after it, reads are fresh again
+    cluster.router_gets = 0
+    with traffic.session(rollout):
+        assert await traffic.align(rollout) == 0
+        assert (await traffic.observe(rollout)).weight == 25
+        await traffic.set_weight(rollout, actions.SetWeight(50, "new", "old"))
+        assert cluster.router_gets == 3
+        assert (await traffic.observe(rollout)).weight == 50
+        assert cluster.router_gets == 6
+    assert weights(cluster) == ("50", "50")  # v1alpha1: a Quantity
+    cluster.router_gets = 0
+    assert (await traffic.observe(rollout)).weight == 50  # the session is over: reads
+    assert cluster.router_gets == 3
+
+
 class Broken:
     """A router that fails (``raises``) or silently writes nothing (``ignores``)."""
 

@@ -619,23 +619,25 @@ class Controller:
             errors = self.traffic.validate(rollout)  # router configs: InvalidSpec too
         if rollout is None or errors:
             return await self._invalid(manifest, str(ManifestError(errors))), None
-        aligned = await self.traffic.align(rollout)  # routers that disagree: back together
-        observed = await observe_rollout(
-            view, rollout, traffic=self.traffic, now=now, workload=workload
-        )
-        plan = reconcile(observed)
-        if self.on_plan is not None:
-            self.on_plan(rollout, plan)
-        writes = await apply_plan(
-            view,
-            manifest,
-            rollout,
-            plan,
-            traffic=self.traffic,
-            now=now,
-            events=self.events,
-            reread=self.cluster.get,  # the server itself: a conflict retried on fresh data
-        )
+        session = getattr(self.traffic, "session", None)  # router reads shared, until a write
+        with session(rollout) if session is not None else contextlib.nullcontext():
+            aligned = await self.traffic.align(rollout)  # routers that disagree: together
+            observed = await observe_rollout(
+                view, rollout, traffic=self.traffic, now=now, workload=workload
+            )
+            plan = reconcile(observed)
+            if self.on_plan is not None:
+                self.on_plan(rollout, plan)
+            writes = await apply_plan(
+                view,
+                manifest,
+                rollout,
+                plan,
+                traffic=self.traffic,
+                now=now,
+                events=self.events,
+                reread=self.cluster.get,  # the server itself: a conflict retried afresh
+            )
         self._record(rollout.namespace, rollout.name, _strategy(manifest), plan.status)
         return writes + aligned, plan.requeue_at
 

@@ -16,8 +16,9 @@ RemoveManagedRoutes).  Two implementations:
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final, Protocol, assert_never
 
 import attrs
@@ -304,6 +305,11 @@ class RouterTraffic:
 
     A Rollout that configures a router without an implementation (alb, ambassador,
     apisix, traefik, appMesh) goes to ``fallback`` (:class:`MemoryTraffic`) as a whole.
+
+    Reads: inside :meth:`session` (one reconcile of a Rollout), what :meth:`align`
+    read is what :meth:`observe` and the first action see, until a write; a write is
+    checked against the object the server returned rather than read again.  Outside a
+    session every call reads afresh.
     """
 
     def __init__(
@@ -314,6 +320,17 @@ class RouterTraffic:
         self.cluster = cluster
         self.routers = dict(routers.ROUTERS if implemented is None else implemented)
         self.fallback = MemoryTraffic(cluster)
+        self._sessions: dict[str, list[_Held] | None] = {}  # Rollout key -> what was read
+
+    @contextlib.contextmanager
+    def session(self, rollout: Rollout) -> Iterator[None]:
+        """Share reads of ``rollout``'s router objects until they are written (one
+        reconcile: align, observe, apply)."""
+        self._sessions[rollout.key] = None
+        try:
+            yield
+        finally:
+            self._sessions.pop(rollout.key, None)
 
     def routers_of(self, rollout: Rollout) -> list[routers.TrafficRouter] | None:
         """The Rollout's routers in configuration order; None: it needs the fallback."""
@@ -354,7 +371,35 @@ class RouterTraffic:
         chosen = self.routers_of(rollout)
         if chosen is None:
             return None
-        return [await self._read(rollout, router) for router in chosen]
+        shared = self._sessions.get(rollout.key)
+        if shared is not None:
+            return shared
+        held = [await self._read(rollout, router) for router in chosen]
+        if rollout.key in self._sessions:
+            self._sessions[rollout.key] = held
+        return held
+
+    def _wrote(self, rollout: Rollout) -> None:
+        """What was read of ``rollout``'s routers is stale: the next call reads."""
+        if rollout.key in self._sessions:
+            self._sessions[rollout.key] = None
+
+    @staticmethod
+    def _after(rollout: Rollout, held: _Held, stored: Sequence[dict[str, Any]]) -> _Held:
+        """``held`` with the objects the server returned for its writes."""
+        objects = dict(held.objects)
+        for obj in stored:
+            meta = obj.get("metadata") or {}
+            group = str(obj.get("apiVersion", "")).rpartition("/")[0]
+            for ref in objects:
+                if (ref.group, ref.kind, ref.namespace, ref.name) == (
+                    group,
+                    obj.get("kind"),
+                    meta.get("namespace"),
+                    meta.get("name"),
+                ):
+                    objects[ref] = obj
+        return _Held(held.router, objects, held.router.read(rollout, objects))
 
     async def observe(self, rollout: Rollout) -> TrafficView:
         held = await self._read_all(rollout)
@@ -377,23 +422,25 @@ class RouterTraffic:
         return out
 
     # -- writing ------------------------------------------------------------------------
-    async def _write(self, writes: Sequence[routers.Write]) -> int:
+    async def _write(self, writes: Sequence[routers.Write]) -> list[dict[str, Any]]:
+        """Apply ``writes``; returns the objects as the server stored them."""
+        stored = []
         for write in writes:
             match write:
                 case routers.Create(ref, obj):
                     try:
-                        await self.cluster.create(obj)
+                        stored.append(await self.cluster.create(obj))
                     except AlreadyExists:
                         raise Conflict(f"{ref} was created meanwhile") from None
                 case routers.Patch(ref, patch):
                     where = Ref(ref.api_version, ref.kind, ref.namespace, ref.name)
                     try:
-                        await self.cluster.patch(where, patch)
+                        stored.append(await self.cluster.patch(where, patch))
                     except NotFound:
                         raise RouterError(f"{ref} disappeared") from None
                 case _:
                     assert_never(write)
-        return len(writes)
+        return stored
 
     async def align(self, rollout: Rollout) -> int:
         held = await self._read_all(rollout)
@@ -405,6 +452,7 @@ class RouterTraffic:
         view = traffic_view(states)
         log.warning("routers of Rollout %s disagree: bringing them back to %s", rollout.key, view)
         writes = 0
+        self._wrote(rollout)
         for h in held:
             target = RouterState(
                 weight=None if h.state.weight is None else view.weight,
@@ -416,7 +464,7 @@ class RouterTraffic:
                 ),
                 experiment_weights=view.experiment_weights if h.state.weight is not None else (),
             )
-            writes += await self._write(h.router.plan(rollout, target, h.objects))
+            writes += len(await self._write(h.router.plan(rollout, target, h.objects)))
         return writes
 
     async def _move(
@@ -433,8 +481,10 @@ class RouterTraffic:
         for h in held:
             moved.append(h)
             try:
-                await self._write(h.router.plan(rollout, change(h.state), h.objects))
-                after = await self._read(rollout, h.router)
+                writes = h.router.plan(rollout, change(h.state), h.objects)
+                if writes:
+                    self._wrote(rollout)
+                after = self._after(rollout, h, await self._write(writes))
                 if not check(after.state):
                     raise RouterError(
                         f"the {h.router.name} router holds {_describe(after.state)} "
@@ -449,6 +499,7 @@ class RouterTraffic:
     async def _bring_back(self, rollout: Rollout, moved: list[_Held], weight: int | None) -> str:
         """Return the routers in ``moved`` to ``weight`` (and their routes to what each
         held before); a description for the error message."""
+        self._wrote(rollout)
         done = []
         for h in moved:
             try:
