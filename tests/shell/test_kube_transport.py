@@ -154,6 +154,24 @@ async def test_total_time_is_bounded() -> None:
     assert sleeps.waits == [20.0], "a second 20 s wait would end after 30 s"
 
 
+async def test_other_errors_are_not_retried() -> None:
+    api = FakeApi(ValueError("unreadable"), {"ok": 1})
+    sleeps = Sleeps()
+    with pytest.raises(ValueError, match="unreadable"):
+        await transport(api, sleeps).call("get", "GET", "/x", what="get")
+    assert len(api.calls) == 1 and sleeps.waits == []
+
+
+async def test_a_single_attempt_raises_the_transient_error_itself() -> None:
+    api = FakeApi(api_error(503, "ServiceUnavailable", "try later"))
+    sleeps = Sleeps()
+    with pytest.raises(Unavailable, match="try later"):
+        await transport(api, sleeps, retry=RetryPolicy(attempts=1)).call(
+            "get", "GET", "/x", what="get"
+        )
+    assert len(api.calls) == 1 and sleeps.waits == []
+
+
 async def test_a_create_conflict_is_already_exists() -> None:
     api = FakeApi(api_error(409, "", "exists"))
     with pytest.raises(AlreadyExists):

@@ -39,6 +39,7 @@ from ..clusters import Ref
 from ._api import RequestHook, RetryPolicy, Transport
 from ._discovery import Discovery, ResourceInfo
 from ._errors import ApiConflict, ApiNotFound, KubeError, Unavailable
+from ._session import api_client
 
 __all__ = ["FIELD_MANAGER", "KubeCluster", "ListResult", "UnknownKind"]
 
@@ -75,7 +76,9 @@ class KubeCluster:
 
     Args:
         api: a kubernetes-asyncio ``ApiClient``; closed by :meth:`close` only when
-            ``owns_client`` (the named constructors set it).
+            ``owns_client`` (the named constructors set it).  The named constructors
+            make one whose session resolves the environment's proxy once, not per
+            request (:mod:`._session`); one passed here is used as it is.
         qps, burst: client-side rate limit (Argo's controller: 40 and 80).
         retry: retries of transient failures.
         on_request: called with (verb, HTTP code) after every request (metrics).
@@ -126,7 +129,7 @@ class KubeCluster:
             client_configuration=configuration,
             persist_config=False,
         )
-        return cls(ApiClient(configuration), owns_client=True, **kw)
+        return cls(api_client(configuration), owns_client=True, **kw)
 
     @classmethod
     async def from_kubeconfig_dict(
@@ -136,14 +139,14 @@ class KubeCluster:
         await kube_config.load_kube_config_from_dict(
             dict(data), context=context, client_configuration=configuration
         )
-        return cls(ApiClient(configuration), owns_client=True, **kw)
+        return cls(api_client(configuration), owns_client=True, **kw)
 
     @classmethod
     def in_cluster(cls, **kw: Any) -> Self:
         """Connect with the Pod's ServiceAccount (token refreshed from its file)."""
         configuration = Configuration()
         kube_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        return cls(ApiClient(configuration), owns_client=True, **kw)
+        return cls(api_client(configuration), owns_client=True, **kw)
 
     @classmethod
     async def connect(
