@@ -32,7 +32,7 @@ import builtins
 import heapq
 import logging
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import anyio.lowlevel
@@ -307,9 +307,6 @@ class MemoryCluster:
     # -- storage ----------------------------------------------------------------------
     def _bucket(self, ref: Ref) -> dict[_Key, dict[str, Any]]:
         return self._store.setdefault((ref.api_version, ref.kind), {})
-
-    def _iter(self, api_version: str, kind: str) -> Iterator[dict[str, Any]]:
-        yield from list(self._store.get((api_version, kind), {}).values())
 
     def _owned_objects(
         self, uid: str, api_version: str, kind: str
