@@ -14,6 +14,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 
 def timed(command: list[str], runs: int) -> dict[str, float]:
@@ -29,7 +30,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
-    cli = shutil.which("progressive") or "progressive"
+    # the console script of this interpreter's environment (a pyenv shim found first
+    # on PATH adds its own ~50 ms of bash)
+    beside = Path(sys.executable).with_name("progressive")
+    cli = str(beside) if beside.exists() else shutil.which("progressive") or "progressive"
     figures = {
         "python_baseline": timed([sys.executable, "-c", "pass"], args.runs),
         "import_progressive": timed([sys.executable, "-c", "import progressive"], args.runs),
