@@ -43,12 +43,12 @@ from ._shell.clusters import (
     Change,
     Conflict,
     NotFound,
+    OwnerIndex,
     Ref,
     Subscriber,
     copy_json,
     merge_patch,
     owner_reference,
-    owner_uids,
     snapshot,
 )
 from .core._times import format_time, parse_time
@@ -103,8 +103,7 @@ class MemoryCluster:
         self._writes = 0
         self._crash_at: int | None = None
         self._subscribers: list[Subscriber] = []
-        # owner uid -> what it owns (for cascading deletes and list_owned)
-        self._owned: dict[str, dict[Ref, None]] = {}
+        self._owned: OwnerIndex[Ref] = OwnerIndex()  # cascading deletes, list_owned
         # the simulator's work: ReplicaSets and Jobs to look at on the next move, and
         # when to look at one again (a pod turning Ready or Available, a Job finishing)
         self._dirty: dict[Ref, None] = {}
@@ -312,7 +311,7 @@ class MemoryCluster:
         self, uid: str, api_version: str, kind: str
     ) -> builtins.list[dict[str, Any]]:
         found = []
-        for ref in self._owned.get(uid, ()):
+        for ref in self._owned.owned(uid):
             if ref.kind == kind and ref.api_version == api_version:
                 obj = self._bucket(ref).get((ref.namespace, ref.name))
                 if obj is not None:
@@ -328,17 +327,7 @@ class MemoryCluster:
     ) -> None:
         """Keep the owner index and the simulator's work up to date with a change of
         ``ref`` from ``old`` to ``new`` (None: absent)."""
-        before = owner_uids(old) if old is not None else ()
-        after = owner_uids(new) if new is not None else ()
-        if before != after:
-            for uid in before:
-                owned = self._owned.get(uid)
-                if owned is not None:
-                    owned.pop(ref, None)
-                    if not owned:
-                        del self._owned[uid]
-            for uid in after:
-                self._owned.setdefault(uid, {})[ref] = None
+        self._owned.update(ref, old, new)
         if self._moving:
             return  # the simulator's own writes
         if ref.kind == "ReplicaSet" and ref.api_version == "apps/v1" and new is not None:
@@ -408,7 +397,7 @@ class MemoryCluster:
         if self._subscribers:
             self._notify("deleted", ref, obj)
         uid = obj["metadata"].get("uid")
-        for dependant_ref in list(self._owned.get(uid, ())) if uid else ():
+        for dependant_ref in self._owned.owned(uid) if uid else ():
             dependant = self._bucket(dependant_ref).get(
                 (dependant_ref.namespace, dependant_ref.name)
             )

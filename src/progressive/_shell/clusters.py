@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import marshal
 from collections.abc import Callable, Mapping
-from typing import Any, Final, Protocol
+from typing import Any, Final, Generic, Protocol, TypeVar
 
 import attrs
 
@@ -35,6 +35,7 @@ __all__ = [
     "ClusterError",
     "Conflict",
     "NotFound",
+    "OwnerIndex",
     "OwnerIndexed",
     "Ref",
     "Subscriber",
@@ -245,3 +246,33 @@ def snapshot(obj: Mapping[str, Any]) -> dict[str, Any]:
     except ValueError:  # a type marshal does not know (a str subclass, a Mapping...)
         copied = copy_json(obj)
     return copied
+
+
+_K = TypeVar("_K")
+
+
+class OwnerIndex(Generic[_K]):
+    """Which stored keys each owner uid owns (by the objects' ownerReferences), kept up
+    to date on every store and delete: what :func:`list_owned` reads instead of a scan."""
+
+    def __init__(self) -> None:
+        self._owned: dict[str, dict[_K, None]] = {}  # insertion-ordered sets
+
+    def update(self, key: _K, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> None:
+        """``key`` changed from ``old`` to ``new`` (None: absent)."""
+        before = owner_uids(old) if old is not None else ()
+        after = owner_uids(new) if new is not None else ()
+        if before == after:
+            return
+        for uid in before:
+            owned = self._owned.get(uid)
+            if owned is not None:
+                owned.pop(key, None)
+                if not owned:
+                    del self._owned[uid]
+        for uid in after:
+            self._owned.setdefault(uid, {})[key] = None
+
+    def owned(self, uid: str) -> list[_K]:
+        """The keys ``uid`` owns, in the order they came to be owned."""
+        return list(self._owned.get(uid, ()))

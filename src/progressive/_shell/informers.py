@@ -37,7 +37,7 @@ from typing import Any, Final, Protocol
 import anyio
 import anyio.abc
 
-from .clusters import Change, Cluster, Ref, Subscriber, list_owned, owner_uids, snapshot
+from .clusters import Change, Cluster, OwnerIndex, Ref, Subscriber, list_owned, snapshot
 from .kube._cluster import ListResult, UnknownKind
 from .kube._errors import Gone, KubeError
 
@@ -244,7 +244,7 @@ class Informer:
         self.backoff_max = backoff_max
         self._sleep = sleep
         self._store: dict[_Key, dict[str, Any]] = {}
-        self._by_owner: dict[str, dict[_Key, None]] = {}  # owner uid -> keys it owns
+        self._by_owner: OwnerIndex[_Key] = OwnerIndex()
         self._subscribers: list[Subscriber] = []
         self._synced_event: anyio.Event | None = None
         self._tombstones: dict[_Key, str] = {}  # deleted keys -> the deletion's version
@@ -279,7 +279,7 @@ class Informer:
         (an index lookup, not a scan)."""
         return [
             snapshot(self._store[key])
-            for key in sorted(self._by_owner.get(owner_uid, ()))
+            for key in sorted(self._by_owner.owned(owner_uid))
             if key[0] == namespace
         ]
 
@@ -352,28 +352,15 @@ class Informer:
         """Store ``obj`` (the owner index too); returns what it replaced."""
         old = self._store.get(key)
         self._store[key] = obj
-        before = owner_uids(old) if old is not None else ()
-        after = owner_uids(obj)
-        if before != after:
-            self._unindex(key, before)
-            for uid in after:
-                self._by_owner.setdefault(uid, {})[key] = None
+        self._by_owner.update(key, old, obj)
         return old
 
     def _pop(self, key: _Key) -> Any:
         """Drop ``key`` (from the owner index too); returns what was stored (or None)."""
         old = self._store.pop(key, None)
         if old is not None:
-            self._unindex(key, owner_uids(old))
+            self._by_owner.update(key, old, None)
         return old
-
-    def _unindex(self, key: _Key, uids: tuple[str, ...]) -> None:
-        for uid in uids:
-            owned = self._by_owner.get(uid)
-            if owned is not None:
-                owned.pop(key, None)
-                if not owned:
-                    del self._by_owner[uid]
 
     def _replace(self, items: builtins.list[dict[str, Any]]) -> None:
         fresh = {_key_of(o): o for o in items}
