@@ -71,16 +71,13 @@ from typing import Any
 
 import anyio
 import httpx
+from _workload import GROUP, NAMESPACE, PAUSE, STEPS, documents, new_template
 
 from progressive import _deploy
 from progressive._cluster import Kubeconfig, LocalControlPlane, install_crds
 from progressive.cli._install import manifests
 from progressive.client import RolloutState
 
-NAMESPACE = "bench"
-PAUSE = 10.0
-STEPS = 5
-GROUP = "progressive.dev"
 ROLLOUTS = f"/apis/{GROUP}/v1alpha1/namespaces/{NAMESPACE}/rollouts"
 REPLICA_SETS = f"/apis/apps/v1/namespaces/{NAMESPACE}/replicasets"
 HASH = "rollouts-pod-template-hash"
@@ -127,48 +124,6 @@ def say(*parts: object) -> None:
 
 
 # -- the manifests ----------------------------------------------------------------------------
-
-
-def documents(i: int, image: str) -> list[dict[str, Any]]:
-    name = f"app-{i}"
-    labels = {"app": name}
-    rollout = {
-        "apiVersion": f"{GROUP}/v1alpha1",
-        "kind": "Rollout",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "app", "image": image}]},
-            },
-            "strategy": {
-                "canary": {
-                    "canaryService": f"{name}-canary",
-                    "stableService": f"{name}-stable",
-                    "trafficRouting": {"smi": {}},
-                    "steps": [
-                        {"setWeight": 20},
-                        {"pause": {"duration": f"{PAUSE:g}s"}},
-                        {"analysis": {"templates": [{"templateName": "check"}]}},
-                        {"setWeight": 60},
-                        {"pause": {"duration": f"{PAUSE:g}s"}},
-                    ],
-                }
-            },
-        },
-    }
-    services = [
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": f"{name}-{role}", "namespace": NAMESPACE},
-            "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": 8080}]},
-        }
-        for role in ("canary", "stable")
-    ]
-    return [*services, rollout]
 
 
 def template(url: str) -> dict[str, Any]:
@@ -847,7 +802,7 @@ async def phases(
 
     async def patch(i: int) -> None:
         name = f"app-{i}"
-        body = json.dumps({"spec": {"template": documents(i, "app:2")[-1]["spec"]["template"]}})
+        body = json.dumps(new_template(i, "app:2"))
         tracker.patched_at[name] = time.time()
         await api.send(
             "PATCH",

@@ -36,61 +36,17 @@ from collections.abc import Mapping
 from typing import Any
 
 import anyio
+from _workload import NAMESPACE, PAUSE, STEPS, documents, new_template
 
 from progressive._shell import Controller, Ref, WallClock
 from progressive.core import Plan, Rollout
 from progressive.memory import MemoryCluster
 from progressive.metrics import ScriptedProvider
 
-PAUSE = 10.0
-
-
-def documents(i: int, image: str) -> list[dict[str, Any]]:
-    name = f"app-{i}"
-    labels = {"app": name}
-    rollout = {
-        "apiVersion": "progressive.dev/v1alpha1",
-        "kind": "Rollout",
-        "metadata": {"name": name, "namespace": "bench", "uid": f"uid-{i}"},
-        "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "app", "image": image}]},
-            },
-            "strategy": {
-                "canary": {
-                    "canaryService": f"{name}-canary",
-                    "stableService": f"{name}-stable",
-                    "trafficRouting": {"smi": {}},
-                    "steps": [
-                        {"setWeight": 20},
-                        {"pause": {"duration": PAUSE}},
-                        {"analysis": {"templates": [{"templateName": "check"}]}},
-                        {"setWeight": 60},
-                        {"pause": {"duration": PAUSE}},
-                    ],
-                }
-            },
-        },
-    }
-    services = [
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": f"{name}-{role}", "namespace": "bench"},
-            "spec": {"selector": labels},
-        }
-        for role in ("canary", "stable")
-    ]
-    return [*services, rollout]
-
-
 TEMPLATE = {
     "apiVersion": "progressive.dev/v1alpha1",
     "kind": "AnalysisTemplate",
-    "metadata": {"name": "check", "namespace": "bench"},
+    "metadata": {"name": "check", "namespace": NAMESPACE},
     "spec": {
         "metrics": [
             {
@@ -101,9 +57,6 @@ TEMPLATE = {
         ]
     },
 }
-
-
-STEPS = 5
 
 
 def rss_mb() -> float:
@@ -208,9 +161,7 @@ async def run(n: int, deadline: float, steady: float) -> dict[str, Any]:
         counting.writes.clear()
         cpu0, wall0 = time.process_time(), time.monotonic()
         for i in range(n):
-            await cluster.patch(
-                _ref(i), {"spec": {"template": documents(i, "app:2")[-1]["spec"]["template"]}}
-            )
+            await cluster.patch(_ref(i), new_template(i, "app:2"))
         with anyio.move_on_after(deadline - time.monotonic()):
             await all_healthy.wait()
         cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
@@ -248,7 +199,7 @@ async def run(n: int, deadline: float, steady: float) -> dict[str, Any]:
 
 
 def _ref(i: int) -> Ref:
-    return Ref("progressive.dev/v1alpha1", "Rollout", "bench", f"app-{i}")
+    return Ref("progressive.dev/v1alpha1", "Rollout", NAMESPACE, f"app-{i}")
 
 
 def main() -> None:
