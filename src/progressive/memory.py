@@ -219,11 +219,14 @@ class MemoryCluster:
 
     def next_event_at(self) -> float | None:
         """When a pod next becomes Ready or Available, or a Job finishes (None: never)."""
-        now = self.clock.now()
+        self._take_due(self.clock.now())  # the next move handles them
+        return self._timers[0][0] if self._timers else None
+
+    def _take_due(self, now: float) -> None:
+        """Move the timers due at ``now`` into the simulator's work."""
         timers = self._timers
-        while timers and timers[0][0] <= now:  # due: the next move handles them
+        while timers and timers[0][0] <= now:
             self._dirty[heapq.heappop(timers)[2]] = None
-        return timers[0][0] if timers else None
 
     # -- Cluster -------------------------------------------------------------------------
     async def get(self, ref: Ref) -> dict[str, Any] | None:
@@ -420,9 +423,7 @@ class MemoryCluster:
         finishing), are looked at, oldest first.
         """
         now = self.clock.now()
-        timers = self._timers
-        while timers and timers[0][0] <= now:
-            self._dirty[heapq.heappop(timers)[2]] = None
+        self._take_due(now)
         if not self._dirty:
             return
         self._moving = True

@@ -15,6 +15,8 @@ from progressive._shell.clusters import Cluster, list_owned, owned_by
 from progressive._shell.informers import Informer
 from progressive.memory import MemoryCluster
 
+from .test_memory_cluster import replica_set
+
 OWNERS = ("a", "b", "c")
 NAMESPACES = ("ns1", "ns2")
 
@@ -165,18 +167,6 @@ async def test_list_owned_falls_back_to_a_filtered_list() -> None:
     assert [o["metadata"]["name"] for o in found] == ["mine"]
 
 
-def replica_set(name: str, replicas: int) -> dict[str, Any]:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "ReplicaSet",
-        "metadata": {"name": name, "namespace": "ns1"},
-        "spec": {
-            "replicas": replicas,
-            "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": []}},
-        },
-    }
-
-
 @settings(max_examples=40, deadline=None)
 @given(
     ops=st.lists(
@@ -201,9 +191,9 @@ def test_the_incremental_simulator_keeps_replica_sets_in_step(
         cluster = MemoryCluster(clock, pod_ready_seconds=2.0)
         names = [f"rs-{i}" for i in range(3)]
         for name in names[:2]:
-            await cluster.create(replica_set(name, 2))
+            await cluster.create(replica_set(name, replicas=2))
         for verb, which, count, seconds in ops:
-            ref = Ref("apps/v1", "ReplicaSet", "ns1", names[which])
+            ref = Ref("apps/v1", "ReplicaSet", "default", names[which])
             rs = await cluster.get(ref)
             if verb == "scale" and rs is not None:
                 await cluster.patch(ref, {"spec": {"replicas": count}})
@@ -216,10 +206,10 @@ def test_the_incremental_simulator_keeps_replica_sets_in_step(
             elif verb == "delete-rs" and rs is not None:
                 await cluster.delete(ref)
             elif verb == "create-rs" and rs is None:
-                await cluster.create(replica_set(names[which], count))
+                await cluster.create(replica_set(names[which], replicas=count))
             now = clock.now()
             pending: list[float] = []
-            for rs in await cluster.list("apps/v1", "ReplicaSet", "ns1"):
+            for rs in await cluster.list("apps/v1", "ReplicaSet", "default"):
                 pods = cluster.pods_of(rs)
                 assert len(pods) == rs["spec"]["replicas"]
                 ready = [p for p in pods if p["status"]["phase"] == "Running"]
