@@ -23,6 +23,9 @@ come from three places:
 :meth:`Controller.run` handles the queue with N concurrent workers, a key by one worker
 at a time; one bad Rollout (an invalid spec: condition InvalidSpec through
 ``reconcile_invalid``; an error while applying: backed off) never stops the others.
+AnalysisRun keys are measured off those workers, in a bounded pool that is fair across
+namespaces (:class:`~progressive._shell.pool.FairPool`): a slow metric server delays
+nobody's steps.
 :meth:`Controller.settle` is the same loop for virtual clocks, deterministic and
 single-task: it handles every key that is ready, in a fixed order, as one *pass*, and
 when nothing is ready jumps the clock to the earliest timer.  ``simulate``, the demo
@@ -56,6 +59,7 @@ from .clocks import Clock
 from .clusters import Change, Cluster, Conflict, Ref, list_owned
 from .events import EventRecorder, Involved
 from .observe import observe_rollout, workload_view
+from .pool import FairPool
 from .restarts import advance_restart, restarting
 from .runs import COMPLETED, advance_analysis_run, advance_experiments
 from .traffic import RouterTraffic, TrafficRouter
@@ -360,8 +364,10 @@ class Controller:
         self._conflicts: dict[Key, int] = {}
         self._changed: anyio.Event | None = None
         self._watched = False
+        self._analyses: FairPool[Key] | None = None  # run() measures there
         if metrics is not None:
             metrics.track_queue("rollouts", lambda: self.queue.depth)
+            metrics.track_queue("analyses", lambda: self._analyses.waiting if self._analyses else 0)
 
     def _new_queue(self) -> WorkQueue[Key]:
         base, maximum = self.backoff
@@ -760,6 +766,8 @@ class Controller:
         self,
         *,
         workers: int = 4,
+        analysis_workers: int = 16,
+        analysis_workers_per_namespace: int = 4,
         resync: float | None = 300.0,
         wakeup: Wakeup | None = None,
         task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
@@ -772,8 +780,15 @@ class Controller:
         reports its changes (``MemoryCluster``) it subscribes.  ``task_status.started``
         is called once the caches are synced and every key queued.
 
+        AnalysisRuns are measured off the ``workers``, in a pool of their own: at most
+        ``analysis_workers`` runs at once, at most ``analysis_workers_per_namespace`` of
+        one namespace, the namespaces taking turns.  A namespace whose metric servers are
+        slow holds that many measurements and delays nobody else.
+
         Args:
             workers: keys handled at once (one key is never handled by two).
+            analysis_workers: AnalysisRuns measured at once.
+            analysis_workers_per_namespace: AnalysisRuns of one namespace measured at once.
             resync: queue every key again this often (seconds; None: never), a safety
                 net for changes nothing reports.
             wakeup: other times to wake at; by default the cluster's ``next_event_at``
@@ -785,6 +800,9 @@ class Controller:
         self.queue = self._new_queue()
         if self._stopping:
             return
+        analyses = self._analyses = FairPool(
+            _namespace_of, workers=analysis_workers, per_group=analysis_workers_per_namespace
+        )
         try:
             async with anyio.create_task_group() as tg:
                 with self._watching():
@@ -799,11 +817,13 @@ class Controller:
                         self._changed = anyio.Event()
                         tg.start_soon(self._wakeup_loop, wakeup)
                     async with anyio.create_task_group() as pool:
+                        pool.start_soon(analyses.run, self._process)
                         for _ in range(max(1, workers)):
                             pool.start_soon(self._worker)
                     tg.cancel_scope.cancel()  # the informers and timers
         finally:
             self.running = False
+            self._analyses = None
             self._changed = None
             self._view = self._filtered(self.cluster, set())
 
@@ -811,13 +831,20 @@ class Controller:
         """Stop taking keys: :meth:`run` returns once the reconciles in flight are done."""
         self._stopping = True
         self.queue.shut_down()
+        if self._analyses is not None:
+            self._analyses.close()
 
     async def _worker(self) -> None:
         while True:
             try:
                 key = await self.queue.get()
             except QueueShutDown:
+                if self._analyses is not None:
+                    self._analyses.close()
                 return
+            if key.kind == ANALYSIS_RUN and self._analyses is not None:
+                self._analyses.submit(key)  # measured in the pool; done() there
+                continue
             await self._process(key)
 
     async def _resync_loop(self, period: float) -> None:
@@ -883,6 +910,10 @@ class Controller:
 def _key_of(kind: str, api_version: str, obj: Mapping[str, Any]) -> Key:
     meta = _meta(obj)
     return Key(kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""), api_version)
+
+
+def _namespace_of(key: Key) -> str:
+    return key.namespace
 
 
 def _strategy(manifest: Mapping[str, Any]) -> str:

@@ -33,6 +33,8 @@ async def supervise(
     controller: Controller,
     *,
     workers: int = 4,
+    analysis_workers: int = 16,
+    analysis_workers_per_namespace: int = 4,
     resync: float | None = 300.0,
     elector: LeaderElector | None = None,
     metrics: ControllerMetrics | None = None,
@@ -40,6 +42,9 @@ async def supervise(
     grace: float = 30.0,
 ) -> None:
     """Run ``controller`` (while leading, with ``elector``) until ``shutdown`` is set.
+
+    ``workers``, ``analysis_workers`` and ``analysis_workers_per_namespace`` are
+    :meth:`Controller.run <progressive._shell.controller.Controller.run>`'s.
 
     Raises:
         LeadershipLost: the Lease was lost; the controller was stopped at once.
@@ -52,7 +57,12 @@ async def supervise(
             if metrics is not None:
                 metrics.set_leader(True)
             try:
-                await controller.run(workers=workers, resync=resync)
+                await controller.run(
+                    workers=workers,
+                    analysis_workers=analysis_workers,
+                    analysis_workers_per_namespace=analysis_workers_per_namespace,
+                    resync=resync,
+                )
             finally:
                 if metrics is not None:
                     metrics.set_leader(False)

@@ -2,7 +2,9 @@
 
 Connects with ``--kubeconfig``/``--context``, ``$KUBECONFIG`` or, in a Pod, its
 ServiceAccount; watches Rollouts (and what they own) through shared informers and
-reconciles them with ``--workers`` concurrent workers.  With ``--leader-elect`` only
+reconciles them with ``--workers`` concurrent workers; AnalysisRuns are measured by
+``--analysis-workers`` of their own, at most ``--analysis-workers-per-namespace`` for one
+namespace.  With ``--leader-elect`` only
 the replica holding the Lease ``--lease-namespace/--lease-name`` works; losing it stops
 all work at once and exits (status 1) so the process campaigns afresh.  SIGTERM or
 SIGINT stop it gracefully: the reconciles in flight finish (``--shutdown-grace``), the
@@ -64,6 +66,20 @@ def _leaves(exc: BaseException) -> list[BaseException]:
     "serves and this controller may list].",
 )
 @click.option("--workers", default=4, show_default=True, help="Rollouts reconciled at once.")
+@click.option(
+    "--analysis-workers",
+    default=16,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="AnalysisRuns measured at once (off the --workers: a slow metric delays no step).",
+)
+@click.option(
+    "--analysis-workers-per-namespace",
+    default=4,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="AnalysisRuns of one namespace measured at once; namespaces take turns.",
+)
 @click.option("--qps", default=40.0, show_default=True, help="API requests per second.")
 @click.option("--burst", default=80, show_default=True, help="API requests in a burst.")
 @click.option("--leader-elect", is_flag=True, help="Work only while holding the Lease.")
@@ -206,6 +222,8 @@ async def _main(options: dict[str, Any], address: tuple[str, int] | None) -> int
                 await supervise(
                     ctl,
                     workers=options["workers"],
+                    analysis_workers=options["analysis_workers"],
+                    analysis_workers_per_namespace=options["analysis_workers_per_namespace"],
                     resync=options["resync"] or None,
                     elector=elector,
                     metrics=metrics,

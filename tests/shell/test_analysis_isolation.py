@@ -1,0 +1,143 @@
+"""Analyses are measured off the rollout workers, fairly across namespaces: metric
+servers that never finish answering in one namespace delay neither a Rollout's steps nor
+the measurements of another namespace (the in-memory cluster on the wall clock, real
+HTTP servers on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import anyio
+
+from progressive._shell import Controller, Ref, WallClock
+from progressive._shell.pool import FairPool
+from progressive.core._analysis import build_analysis_run
+from progressive.core._analysis_model import AnalysisTemplate
+from progressive.memory import MemoryCluster
+
+from ..http_servers import answer, serve, trickle
+from .helpers import canary_rollout, with_image
+from .test_controller_queue import until
+
+ARGO = "argoproj.io/v1alpha1"
+PAUSE = 1.0
+
+
+def template(name: str, namespace: str, url: str, timeout: float) -> dict[str, Any]:
+    return {
+        "apiVersion": ARGO,
+        "kind": "AnalysisTemplate",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "metrics": [
+                {
+                    "name": "check",
+                    "successCondition": "result == true",
+                    "provider": {
+                        "web": {"url": url, "jsonPath": "$.ok", "timeoutSeconds": timeout}
+                    },
+                }
+            ]
+        },
+    }
+
+
+def analysis_run(name: str, namespace: str, url: str) -> dict[str, Any]:
+    """A run of its own (no Rollout owns it): the controller measures it all the same."""
+    slow = AnalysisTemplate.from_manifest(template("slow", namespace, url, 5))
+    manifest = build_analysis_run(name, namespace, [slow], (), None, time.time()).to_manifest()
+    manifest["apiVersion"] = ARGO
+    return manifest
+
+
+async def test_slow_metrics_in_one_namespace_delay_no_other_namespace() -> None:
+    per_namespace = 2
+    clock = WallClock()
+    cluster = MemoryCluster(clock, pod_ready_seconds=0.01)
+    async with serve(trickle(seconds=20)) as slow, serve(answer({"ok": True})) as fast:
+        # six runs whose server sends a byte of its answer every 50 ms, never all of it
+        for i in range(6):
+            await cluster.create(analysis_run(f"slow-{i}", "slow", slow.url + f"/{i}"))
+        # elsewhere, a Rollout with an analysis step against a quick server, then a pause
+        await cluster.create(template("fast", "fast", fast.url, 5))
+        steps = [
+            {"setWeight": 50},
+            {"analysis": {"templates": [{"templateName": "fast"}]}},
+            {"pause": {"duration": f"{PAUSE}s"}},
+        ]
+        manifest = canary_rollout("web", replicas=2, steps=steps)
+        manifest["metadata"]["namespace"] = "fast"
+        await cluster.create(manifest)
+        controller = Controller(cluster, clock=clock)
+        async with anyio.create_task_group() as tg:
+            await tg.start(
+                lambda task_status: controller.run(
+                    workers=2,
+                    analysis_workers=4,
+                    analysis_workers_per_namespace=per_namespace,
+                    resync=None,
+                    task_status=task_status,
+                )
+            )
+            await until("Healthy at web:1", lambda: _healthy(cluster))
+            first = await _healthy(cluster)
+            await until("the slow runs measured", lambda: len(slow.requests) >= per_namespace)
+            started = time.monotonic()
+            await cluster.patch(
+                Ref(ARGO, "Rollout", "fast", "web"),
+                {"spec": {"template": with_image(manifest, "web:2")["spec"]["template"]}},
+            )
+            await until("web:2 Healthy", lambda: _healthy(cluster, not_hash=first), 30)
+            took = time.monotonic() - started
+            # the analysis step and the pause, on time: the slow runs are still being
+            # measured, two at a time (the namespace's share of the pool)
+            assert len(slow.requests) == per_namespace
+            assert len(fast.requests) == 1
+            assert took < PAUSE + 2.5, f"the rollout took {took:.1f}s for a {PAUSE}s pause"
+            tg.cancel_scope.cancel()
+
+
+async def _healthy(cluster: MemoryCluster, not_hash: object = None) -> object:
+    """The stable pod hash of the Rollout, once Healthy at a hash other than ``not_hash``."""
+    obj = await cluster.get(Ref(ARGO, "Rollout", "fast", "web"))
+    status = (obj or {}).get("status") or {}
+    stable = status.get("stableRS")
+    done = status.get("phase") == "Healthy" and stable == status.get("currentPodHash")
+    return stable if done and stable != not_hash else None
+
+
+# -- the pool alone ------------------------------------------------------------------------
+
+
+async def test_the_pool_bounds_each_group_and_takes_the_groups_in_turn() -> None:
+    order: list[str] = []
+    running: dict[str, int] = {}
+    peak: dict[str, int] = {}
+    release = anyio.Event()
+
+    async def handle(key: tuple[str, int]) -> None:
+        group = key[0]
+        order.append(f"{group}{key[1]}")
+        running[group] = running.get(group, 0) + 1
+        peak[group] = max(peak.get(group, 0), running[group])
+        if group == "a":
+            await release.wait()  # group a's keys hang until released
+        running[group] -= 1
+
+    pool: FairPool[tuple[str, int]] = FairPool(lambda k: k[0], workers=3, per_group=2)
+    for i in range(5):
+        pool.submit(("a", i))
+    for i in range(3):
+        pool.submit(("b", i))
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(pool.run, handle)
+        await until("five keys taken", lambda: len(order) == 5)
+        # a holds its two slots; b's keys went through the third, one after the other
+        assert order == ["a0", "b0", "a1", "b1", "b2"]
+        assert pool.waiting == 3 and pool.busy == 2
+        release.set()
+        await until("every key taken", lambda: len(order) == 8)
+        pool.close()
+    assert peak == {"a": 2, "b": 1}
+    assert pool.waiting == 0 and pool.busy == 0
