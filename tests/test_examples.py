@@ -10,6 +10,7 @@ import yaml
 
 from progressive._loader import load_documents
 from progressive._simulation import SimulationResult, simulate
+from progressive.routers import ALL_ROUTERS
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -36,11 +37,25 @@ def time_of(result: SimulationResult, event: str) -> list[float]:
     return [r.t for r in result.timeline if r.event == event]
 
 
+#: routers an example's own controller implements besides the built-in ones
+OWN_ROUTERS = {"bespoke": ("traefik",)}
+
+
 @pytest.mark.parametrize("name", sorted(p.parent.name for p in EXAMPLES.glob("*/rollout.yaml")))
 def test_every_example_lints_clean(name: str) -> None:
-    documents = load_documents([EXAMPLES / name / "rollout.yaml"], cluster_may_have_more=False)
+    path = EXAMPLES / name / "rollout.yaml"
+    routers = (*ALL_ROUTERS, *OWN_ROUTERS.get(name, ()))
+    documents = load_documents([path], cluster_may_have_more=False, routers=routers)
     assert [str(p) for p in documents.errors] == []
     assert len(documents.rollouts) == 1
+
+
+def test_the_stock_controller_refuses_the_bespoke_router() -> None:
+    documents = load_documents([EXAMPLES / "bespoke" / "rollout.yaml"])
+    assert [p.error.message for p in documents.errors] == [
+        "the traefik router is not implemented "
+        "(this controller implements nginx, istio, smi, gatewayAPI)"
+    ]
 
 
 def test_basic_canary_as_in_argos_getting_started() -> None:

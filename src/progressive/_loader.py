@@ -26,7 +26,9 @@ Objects are routed by kind: Rollouts, (Cluster)AnalysisTemplates and AnalysisRun
 read into their models (``argoproj.io/v1alpha1`` or ``progressive.dev/v1alpha1``);
 Experiments and the kinds a Rollout refers to (Services, Ingresses, Istio, SMI and
 Gateway API routes, Deployments, ConfigMaps, Secrets) are kept as plain data; any other
-kind is kept too, with a warning.  Then the references between them are checked (see
+kind is kept too, with a warning.  A Rollout configuring a traffic router the controller
+does not implement is an error (:func:`progressive.routers.unimplemented`, the check the
+controller makes too).  Then the references between them are checked (see
 :mod:`progressive.core._references`).
 
 YAML is read with PyYAML's safe loader (libyaml's when available and the text cannot
@@ -43,7 +45,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -53,6 +55,7 @@ import yaml
 from .core._errors import FieldError, Severity
 from .core._references import TemplatePool, check_references, check_template_references
 from .core._rollout import API_GROUPS, Rollout, read_rollout
+from .routers import ALL_ROUTERS, unimplemented
 
 if TYPE_CHECKING:
     from .core._analysis import AnalysisRun, AnalysisTemplate
@@ -255,7 +258,12 @@ class Documents:
 # -- entry points ------------------------------------------------------------------------
 
 
-def load_documents(paths: Iterable[str | Path], *, cluster_may_have_more: bool = True) -> Documents:
+def load_documents(
+    paths: Iterable[str | Path],
+    *,
+    cluster_may_have_more: bool = True,
+    routers: Collection[str] = ALL_ROUTERS,
+) -> Documents:
     """Read manifest files and folders; never raises for bad content.
 
     Args:
@@ -266,8 +274,11 @@ def load_documents(paths: Iterable[str | Path], *, cluster_may_have_more: bool =
         cluster_may_have_more: whether objects a Rollout refers to may exist in the
             cluster without being in these files; if so a missing AnalysisTemplate is a
             warning, else an error.  Missing Services are always warnings.
+        routers: the ``trafficRouting`` keys the controller implements (a bespoke
+            controller with routers of its own passes more); a Rollout configuring any
+            other router is an error.
     """
-    builder = _Builder()
+    builder = _Builder(routers)
     seen: set[str] = set()
     for given in paths:
         for file, source in _expand(given):
@@ -293,13 +304,16 @@ def load_documents(paths: Iterable[str | Path], *, cluster_may_have_more: bool =
 
 
 def parse_documents(
-    sources: Iterable[tuple[str, str | bytes]], *, cluster_may_have_more: bool = True
+    sources: Iterable[tuple[str, str | bytes]],
+    *,
+    cluster_may_have_more: bool = True,
+    routers: Collection[str] = ALL_ROUTERS,
 ) -> Documents:
     """Like :func:`load_documents`, for text already in memory: ``(name, content)`` pairs.
 
     Content is YAML, or JSON when the name ends with ``.json``.
     """
-    builder = _Builder()
+    builder = _Builder(routers)
     for file, content in sources:
         builder.add_source(file, content)
     return builder.finish(cluster_may_have_more)
@@ -630,8 +644,9 @@ class _File:
 
 
 class _Builder:
-    def __init__(self) -> None:
+    def __init__(self, routers: Collection[str]) -> None:
         self.files: list[_File] = []
+        self.routers = routers
 
     def add_file_error(self, file: str, message: str, severity: Severity = "error") -> None:
         self.files.append(_File(file, errors=[FieldError(file, message, severity)]))
@@ -714,6 +729,8 @@ class _Builder:
                 "", f"internal error while reading this {kind}: {type(exc).__name__}: {exc}"
             )
             return
+        if isinstance(model, Rollout):
+            errors = [*errors, *unimplemented(model, self.routers)]
         for error in errors:
             entry.error(error.path, error.message, error.severity)
         entry.model = model

@@ -52,6 +52,7 @@ from .core._rollout import Rollout
 from .core._status import Phase
 from .memory import MemoryCluster, SimulatedCrash
 from .metrics import ScriptedProvider, default_registry
+from .routers import unimplemented
 
 __all__ = [
     "EXIT_CODES",
@@ -220,6 +221,8 @@ class _Simulation:
         self.manifest.pop("status", None)
         self.others = [copy.deepcopy(dict(d)) for d in documents if d.get("kind") != "Rollout"]
         self.model = Rollout.from_manifest(self.manifest)
+        if missing := unimplemented(self.model):
+            raise SimulationError("; ".join(str(error) for error in missing))
         self.clock = VirtualClock()
         self.cluster = MemoryCluster(self.clock, pod_ready_seconds=pod_ready_seconds)
         # the metrics stand for the outside world (a Prometheus): they survive restarts
@@ -370,7 +373,7 @@ class _Simulation:
                 )
 
     async def _create_missing_router_objects(self) -> None:
-        for router in self.traffic.routers_of(self.model) or ():
+        for router in self.traffic.routers_of(self.model):
             for obj in router.stand_ins(self.model):
                 if await self.cluster.get(Ref.of(obj)) is None:
                     await self.cluster.create(obj)

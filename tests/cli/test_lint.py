@@ -148,6 +148,29 @@ def test_strict_makes_missing_templates_errors(project: Path) -> None:
     assert complete.exit_code == 0, complete.output
 
 
+@pytest.mark.parametrize("key", ["alb", "ambassador", "apisix", "traefik", "appMesh"])
+def test_a_router_the_controller_does_not_implement_is_an_error(project: Path, key: str) -> None:
+    Path("router.yaml").write_text(ROLLOUT.replace("nginx: {stableIngress: app}", f"{key}: {{}}"))
+    result = lint("router.yaml")
+    assert result.exit_code == 1
+    assert out(result) == [
+        f"router.yaml: spec.strategy.canary.trafficRouting.{key}: the {key} router is not "
+        "implemented (this controller implements nginx, istio, smi, gatewayAPI)"
+    ]
+
+
+def test_a_router_plugin_other_than_the_gateway_api_is_an_error(project: Path) -> None:
+    plugin = "plugins: {argoproj-labs/contour: {httpProxy: app}}"
+    Path("plugin.yaml").write_text(ROLLOUT.replace("nginx: {stableIngress: app}", plugin))
+    result = lint("plugin.yaml")
+    assert result.exit_code == 1
+    assert out(result) == [
+        "plugin.yaml: spec.strategy.canary.trafficRouting.plugins.argoproj-labs/contour: the "
+        "traffic router plugin 'argoproj-labs/contour' is not implemented (the plugins "
+        "implemented: argoproj-labs/gatewayAPI)"
+    ]
+
+
 def test_quiet_prints_errors_only(project: Path) -> None:
     assert lint("-q", "rollout.yaml").stderr == ""
     result = lint("-q", "--strict", "rollout.yaml")

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from progressive._simulation import previous_template, simulate
+from progressive._simulation import SimulationError, previous_template, simulate
 from progressive.cli import main
 
 ROLLOUT = """
@@ -135,6 +135,21 @@ def test_invalid_files_print_lint_lines(tmp_path: Path) -> None:
     assert f"{path}#0: spec.strategy.canary.steps[0].setWeight: must be between 0 and 100" in (
         result.stdout
     )
+
+
+def test_a_router_the_controller_does_not_implement_is_refused(tmp_path: Path) -> None:
+    # before: the in-memory stand-in carried alb's traffic and simulate ended Healthy,
+    # while a real cluster waited for canary pods for ever
+    path = write(tmp_path, "alb.yaml", ROLLOUT.replace("nginx: {stableIngress: web}", "alb: {}"))
+    result = invoke(path, "--auto-promote")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        f"{path}#0: spec.strategy.canary.trafficRouting.alb: the alb router is not implemented "
+        "(this controller implements nginx, istio, smi, gatewayAPI)"
+    ]
+    documents = [d for d in yaml.safe_load_all(Path(path).read_text()) if d]
+    with pytest.raises(SimulationError, match="the alb router is not implemented"):
+        simulate(documents, {"rate": [[0.99]]}, auto_promote=True)
 
 
 def test_invalid_metrics_file(rollout_file: str, tmp_path: Path) -> None:

@@ -306,19 +306,42 @@ async def test_a_router_configuration_error_is_an_invalid_spec() -> None:
     assert "trafficRouting.nginx.stableIngress: is required" in obj["status"]["message"]
 
 
-async def test_routers_without_an_implementation_use_the_memory_fallback() -> None:
+@pytest.mark.parametrize("key", ["alb", "ambassador", "apisix", "traefik", "appMesh"])
+async def test_a_router_without_an_implementation_is_refused(key: str) -> None:
     manifest = canary_rollout(
         canaryService="web-canary",
         stableService="web-stable",
-        trafficRouting={"alb": {"ingress": "web"}},
+        trafficRouting={"nginx": {"stableIngress": "web"}, key: {"x": "y"}},
     )
     cluster, rollout = await world(manifest)
     traffic = RouterTraffic(cluster)
-    assert traffic.routers_of(rollout) is None
-    await traffic.set_weight(rollout, actions.SetWeight(40, "new", "old"))
-    assert (await traffic.observe(rollout)).weight == 40
-    assert cluster.objects("progressive.dev/v1alpha1", "TrafficState")[0]["spec"]["weight"] == 40
-    assert read_traffic(rollout, stored(cluster)) is None
+    message = (
+        f"spec.strategy.canary.trafficRouting.{key}: the {key} router is not implemented "
+        "(this controller implements nginx, istio, smi, gatewayAPI)"
+    )
+    assert [str(e) for e in traffic.validate(rollout)] == [message]
+    with pytest.raises(RouterError, match=f"the {key} router is not implemented"):
+        await traffic.set_weight(rollout, actions.SetWeight(40, "new", "old"))
+    with pytest.raises(RouterError, match=f"the {key} router is not implemented"):
+        read_traffic(rollout, stored(cluster))
+    result = await Controller(cluster, clock=cluster.clock).settle(until=cluster.clock.now() + 60)
+    assert result.errors == ()
+    obj = await cluster.get(ROLLOUT)
+    assert obj is not None and obj["status"]["phase"] == "Degraded"
+    assert obj["status"]["message"] == f"InvalidSpec: {message}"
+    (event,) = cluster.objects("v1", "Event")
+    assert (event["type"], event["reason"], event["message"]) == ("Warning", "InvalidSpec", message)
+    assert cluster.objects("apps/v1", "ReplicaSet") == []  # nothing started
+
+
+def test_a_controller_with_a_router_of_its_own_accepts_its_key() -> None:
+    rollout = Rollout.from_manifest(
+        canary_rollout(
+            canaryService="web-canary", stableService="web-stable", trafficRouting={"alb": {}}
+        )
+    )
+    implemented: dict[str, TrafficRouter] = {**ROUTERS, "alb": ROUTERS["smi"]}
+    assert RouterTraffic(MemoryCluster(VirtualClock()), implemented).validate(rollout) == []
 
 
 async def test_a_service_another_rollout_manages_is_not_taken_over() -> None:

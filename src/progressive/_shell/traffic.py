@@ -9,9 +9,12 @@ RemoveManagedRoutes).  Two implementations:
   those and reads the objects back -- and moves several routers of one Rollout together
   (see its docstring);
 * :class:`MemoryTraffic` keeps one ``TrafficState`` object per Rollout
-  (``progressive.dev/v1alpha1``, named after the Rollout, owned by it).  It stands in
-  for the routers that have no implementation yet (alb, ambassador, apisix, traefik,
-  appMesh): ``RouterTraffic`` hands it every Rollout that configures one of those.
+  (``progressive.dev/v1alpha1``, named after the Rollout, owned by it): a router of its
+  own for embedders and tests that want traffic without router objects.
+
+A Rollout that configures a router without an implementation (alb, ambassador, apisix,
+traefik, appMesh) is refused by :meth:`RouterTraffic.validate`
+(:func:`progressive.routers.unimplemented`): the controller gives it InvalidSpec.
 """
 
 from __future__ import annotations
@@ -234,12 +237,14 @@ def read_states(
     rollout: Rollout,
     get: Callable[[Ref], Mapping[str, Any] | None],
     implemented: Mapping[str, routers.TrafficRouter] | None = None,
-) -> dict[str, RouterState] | None:
+) -> dict[str, RouterState]:
     """Each router's state, read through a synchronous ``get`` (tests and tools that
-    hold a cluster's objects); None for a Rollout that needs the fallback."""
+    hold a cluster's objects).
+
+    Raises:
+        RouterError: the Rollout configures a router without an implementation.
+    """
     chosen = RouterTraffic.choose(rollout, implemented or routers.ROUTERS)
-    if chosen is None:
-        return None
 
     def first(ref: ObjectRef) -> Mapping[str, Any] | None:
         for version in ref.versions:
@@ -258,10 +263,9 @@ def read_traffic(
     rollout: Rollout,
     get: Callable[[Ref], Mapping[str, Any] | None],
     implemented: Mapping[str, routers.TrafficRouter] | None = None,
-) -> TrafficView | None:
+) -> TrafficView:
     """What :meth:`RouterTraffic.observe` would see, through a synchronous ``get``."""
-    states = read_states(rollout, get, implemented)
-    return None if states is None else traffic_view(list(states.values()))
+    return traffic_view(list(read_states(rollout, get, implemented).values()))
 
 
 def _agree(states: Sequence[RouterState]) -> bool:
@@ -304,7 +308,8 @@ class RouterTraffic:
       them hold (:func:`traffic_view`), so the core always sees one state.
 
     A Rollout that configures a router without an implementation (alb, ambassador,
-    apisix, traefik, appMesh) goes to ``fallback`` (:class:`MemoryTraffic`) as a whole.
+    apisix, traefik, appMesh) is refused by :meth:`validate`; any other method raises
+    :class:`~progressive.routers.RouterError` for it.
 
     Reads: inside :meth:`session` (one reconcile of a Rollout), what :meth:`align`
     read is what :meth:`observe` and the first action see, until a write; a write is
@@ -319,7 +324,6 @@ class RouterTraffic:
     ) -> None:
         self.cluster = cluster
         self.routers = dict(routers.ROUTERS if implemented is None else implemented)
-        self.fallback = MemoryTraffic(cluster)
         self._sessions: dict[str, list[_Held] | None] = {}  # Rollout key -> what was read
 
     @contextlib.contextmanager
@@ -332,25 +336,32 @@ class RouterTraffic:
         finally:
             self._sessions.pop(rollout.key, None)
 
-    def routers_of(self, rollout: Rollout) -> list[routers.TrafficRouter] | None:
-        """The Rollout's routers in configuration order; None: it needs the fallback."""
+    def routers_of(self, rollout: Rollout) -> list[routers.TrafficRouter]:
+        """The Rollout's routers in configuration order.
+
+        Raises:
+            RouterError: it configures a router without an implementation.
+        """
         return self.choose(rollout, self.routers)
 
     @staticmethod
     def choose(
         rollout: Rollout, implemented: Mapping[str, routers.TrafficRouter]
-    ) -> list[routers.TrafficRouter] | None:
+    ) -> list[routers.TrafficRouter]:
         canary = rollout.canary
         if canary is None or canary.traffic_routing is None:
             return []
-        names = list(canary.traffic_routing.routers)
-        if any(name not in implemented for name in names):
-            return None
-        return [implemented[name] for name in names]
+        missing = routers.unimplemented(rollout, tuple(implemented))
+        if missing:
+            raise RouterError("; ".join(str(error) for error in missing))
+        return [implemented[name] for name in canary.traffic_routing.routers]
 
     def validate(self, rollout: Rollout) -> list[FieldError]:
-        errors: list[FieldError] = []
-        for router in self.routers_of(rollout) or ():
+        """Routers without an implementation, then each router's own checks."""
+        errors = routers.unimplemented(rollout, tuple(self.routers))
+        if errors:
+            return errors
+        for router in self.routers_of(rollout):
             errors += router.validate(rollout)
         return errors
 
@@ -367,10 +378,8 @@ class RouterTraffic:
         objects = {ref: await self._get(ref) for ref in router.refs(rollout)}
         return _Held(router, objects, router.read(rollout, objects))
 
-    async def _read_all(self, rollout: Rollout) -> list[_Held] | None:
+    async def _read_all(self, rollout: Rollout) -> list[_Held]:
         chosen = self.routers_of(rollout)
-        if chosen is None:
-            return None
         shared = self._sessions.get(rollout.key)
         if shared is not None:
             return shared
@@ -403,18 +412,12 @@ class RouterTraffic:
 
     async def observe(self, rollout: Rollout) -> TrafficView:
         held = await self._read_all(rollout)
-        if held is None:
-            return await self.fallback.observe(rollout)
         return traffic_view([h.state for h in held])
 
     async def objects(self, rollout: Rollout) -> list[dict[str, Any]]:
         """Every router object of ``rollout`` that exists, as stored."""
-        chosen = self.routers_of(rollout)
-        if chosen is None:
-            state = await self.cluster.get(self.fallback.ref(rollout))
-            return [state] if state is not None else []
         out = []
-        for router in chosen:
+        for router in self.routers_of(rollout):
             for ref in router.refs(rollout):
                 obj = await self._get(ref)
                 if obj is not None:
@@ -444,8 +447,6 @@ class RouterTraffic:
 
     async def align(self, rollout: Rollout) -> int:
         held = await self._read_all(rollout)
-        if held is None:
-            return await self.fallback.align(rollout)
         states = [h.state for h in held]
         if _agree(states):
             return 0
@@ -475,7 +476,6 @@ class RouterTraffic:
         wanted: str,
     ) -> None:
         held = await self._read_all(rollout)
-        assert held is not None
         common = traffic_view([h.state for h in held]).weight
         moved: list[_Held] = []
         for h in held:
@@ -521,8 +521,6 @@ class RouterTraffic:
         return f"; {', '.join(done)} brought back to weight {weight or 0}"
 
     async def set_weight(self, rollout: Rollout, action: SetWeight) -> None:
-        if self.routers_of(rollout) is None:
-            return await self.fallback.set_weight(rollout, action)
         await self._move(
             rollout,
             lambda s: attrs.evolve(
@@ -548,9 +546,6 @@ class RouterTraffic:
         )
 
     async def set_header_route(self, rollout: Rollout, action: SetHeaderRoute) -> None:
-        if self.routers_of(rollout) is None:
-            return await self.fallback.set_header_route(rollout, action)
-
         def change(s: RouterState) -> RouterState:
             routes = [r for r in s.header_routes if r.name != action.name]
             if action.match:
@@ -565,9 +560,6 @@ class RouterTraffic:
         )
 
     async def set_mirror_route(self, rollout: Rollout, action: SetMirrorRoute) -> None:
-        if self.routers_of(rollout) is None:
-            return await self.fallback.set_mirror_route(rollout, action)
-
         def change(s: RouterState) -> RouterState:
             routes = [r for r in s.mirror_routes if r.name != action.name]
             if action.match:
@@ -582,8 +574,6 @@ class RouterTraffic:
         )
 
     async def remove_managed_routes(self, rollout: Rollout, names: tuple[str, ...]) -> None:
-        if self.routers_of(rollout) is None:
-            return await self.fallback.remove_managed_routes(rollout, names)
         # Argo removes every managed route and every route a step made; a router reads
         # back only managed routes, so every route it holds goes
         await self._move(

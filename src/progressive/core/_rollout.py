@@ -362,7 +362,11 @@ def _read_traffic_routing(f: Fields) -> TrafficRouting:
         if plugin == GATEWAY_PLUGIN:
             routers["gatewayAPI"] = dict(config) if isinstance(config, Mapping) else {}
         else:
-            f.error(f"unknown traffic router plugin {plugin!r}", f"plugins.{plugin}")
+            f.error(
+                f"the traffic router plugin {plugin!r} is not implemented "
+                f"(the plugins implemented: {GATEWAY_PLUGIN})",
+                f"plugins.{plugin}",
+            )
     for key in f.keys():
         if key not in (*ROUTER_KEYS, "plugins", "managedRoutes", "maxTrafficWeight"):
             f.error("unknown traffic router", key)
@@ -370,7 +374,7 @@ def _read_traffic_routing(f: Fields) -> TrafficRouting:
     if len(set(routes)) != len(routes):
         f.error("route names must be unique", "managedRoutes")
     max_weight = f.int("maxTrafficWeight", 100, low=1, high=1_000_000) or 100
-    if not routers:
+    if not routers and not plugins:  # (an unknown plugin is reported above)
         f.error("must configure at least one router (nginx, istio, smi, gatewayAPI, ...)")
     return TrafficRouting(routers, routes, max_weight, f.has("maxTrafficWeight"))
 

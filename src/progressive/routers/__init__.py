@@ -10,8 +10,11 @@ docs/routers.md.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Final
 
+from ..core._errors import FieldError
+from ..core._rollout import Rollout
 from ._gateway_api import GatewayApiRouter
 from ._istio import IstioRouter
 from ._nginx import NginxRouter, cookie_match
@@ -47,11 +50,12 @@ __all__ = [
     "TrafficRouter",
     "Write",
     "cookie_match",
+    "unimplemented",
 ]
 
 #: The implemented routers by their ``trafficRouting`` key.  A Rollout configured with
-#: any other router (alb, ambassador, apisix, traefik, appMesh) keeps the shell's
-#: in-memory stand-in (``MemoryTraffic``).
+#: any other router Argo knows (alb, ambassador, apisix, traefik, appMesh) is refused:
+#: see :func:`unimplemented`.
 ROUTERS: Final[dict[str, TrafficRouter]] = {
     "nginx": NginxRouter(),
     "istio": IstioRouter(),
@@ -59,3 +63,28 @@ ROUTERS: Final[dict[str, TrafficRouter]] = {
     "gatewayAPI": GatewayApiRouter(),
 }
 ALL_ROUTERS: Final = tuple(ROUTERS)
+
+
+def unimplemented(rollout: Rollout, implemented: Collection[str] = ALL_ROUTERS) -> list[FieldError]:
+    """The routers ``rollout`` configures that are not in ``implemented`` (the
+    ``trafficRouting`` keys a controller has routers for), one error each at its field
+    path.
+
+    The one answer to "can the controller move this Rollout's traffic?": ``lint`` and
+    ``simulate`` refuse such a Rollout, and the controller gives it the condition
+    InvalidSpec (with a Warning Event) rather than waiting for canary pods for ever.  A
+    controller built with more routers (``RouterTraffic(implemented=...)``) passes their
+    keys.
+    """
+    canary = rollout.canary
+    if canary is None or canary.traffic_routing is None:
+        return []
+    names = ", ".join(implemented)
+    return [
+        FieldError(
+            f"spec.strategy.canary.trafficRouting.{key}",
+            f"the {key} router is not implemented (this controller implements {names})",
+        )
+        for key in canary.traffic_routing.routers
+        if key not in implemented
+    ]
