@@ -214,15 +214,25 @@ async def test_a_transient_error_then_success() -> None:
     assert len(server.requests) == 2
 
 
-async def test_a_non_json_error_body_is_quoted() -> None:
-    server = FakeServer(httpx.Response(502, text="<html>\n  Bad   Gateway</html>"))
+async def test_a_non_json_error_body_is_described_not_quoted() -> None:
+    page = "<html>\n  Bad   Gateway</html>"
+    server = FakeServer(httpx.Response(502, text=page, headers={"Content-Type": "text/html"}))
     outcome = await measure(server, prom())
-    assert outcome == MeasurementError("prometheus returned HTTP 502: <html> Bad Gateway</html>")
+    assert outcome == MeasurementError("prometheus returned HTTP 502 (text/html, 29 bytes)")
 
 
 async def test_a_non_json_success_body_is_an_error() -> None:
     outcome = await measure(FakeServer(httpx.Response(200, text="OK")), prom())
-    assert outcome == MeasurementError("prometheus returned HTTP 200: OK")
+    assert outcome == MeasurementError("prometheus returned HTTP 200 (text/plain, 2 bytes)")
+
+
+async def test_prometheus_error_messages_are_one_line_of_at_most_300_characters() -> None:
+    server = FakeServer(prom_error(400, "bad_data", "parse error:\n" + "x" * 1000))
+    outcome = await measure(server, prom())
+    assert isinstance(outcome, MeasurementError)
+    assert outcome.message.startswith("prometheus bad_data: parse error: xxx")
+    assert outcome.message.endswith("...")
+    assert len(outcome.message) == len("prometheus bad_data: ") + 300
 
 
 async def test_connection_errors_are_retried_a_bounded_number_of_times() -> None:
@@ -244,7 +254,7 @@ async def test_429_is_retried_after_retry_after() -> None:
 async def test_a_retry_after_longer_than_we_wait_ends_the_retries() -> None:
     server = FakeServer(httpx.Response(429, headers={"Retry-After": "3600"}, text="slow down"))
     outcome = await measure(server, prom())
-    assert outcome == MeasurementError("prometheus returned HTTP 429: slow down")
+    assert outcome == MeasurementError("prometheus returned HTTP 429 (text/plain, 9 bytes)")
     assert len(server.requests) == 1
 
 

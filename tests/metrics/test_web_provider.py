@@ -63,15 +63,19 @@ async def test_a_put_with_a_text_body() -> None:
     [
         (
             httpx.Response(404, text="no such check"),
-            "received non 2xx response code: 404: no such check",
+            "received non 2xx response code: HTTP 404 (text/plain, 13 bytes)",
         ),
-        (httpx.Response(200, text="fine"), "the response is not JSON: 'fine'"),
+        (
+            httpx.Response(200, text="fine"),
+            "the response is not JSON: HTTP 200 (text/plain, 4 bytes): Expecting value",
+        ),
         (httpx.Response(200, json={"data": {}}), "no key 'ok'"),
     ],
 )
 async def test_failures_are_errors(response: httpx.Response, message: str) -> None:
     outcome = await measure(FakeServer(response), web(jsonPath="{$.data.ok}"))
     assert isinstance(outcome, MeasurementError) and message in outcome.message
+    assert "no such check" not in outcome.message and "fine" not in outcome.message  # no body
 
 
 async def test_503_is_retried() -> None:

@@ -58,3 +58,18 @@ def test_bad_lease_timings_and_groups_are_refused() -> None:
     assert out.exit_code == 2 and "--lease-duration > --renew-deadline" in out.output
     out = runner.invoke(main, ["controller", "--kubeconfig=/nonexistent/kubeconfig"])
     assert out.exit_code == 1 and "cannot connect" in out.output
+
+
+@pytest.mark.parametrize(
+    "flag",
+    [
+        "--analysis-workers",
+        "--analysis-workers-per-namespace",
+        "--max-response-bytes",
+        "--max-series",
+        "--max-samples",
+    ],
+)
+def test_the_bounds_must_be_positive(flag: str) -> None:
+    out = CliRunner().invoke(main, ["controller", f"{flag}=0"])
+    assert out.exit_code == 2 and flag in out.output and "x>=1" in out.output

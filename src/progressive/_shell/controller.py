@@ -69,6 +69,8 @@ if TYPE_CHECKING:
     from .metrics import ControllerMetrics
 
 __all__ = [
+    "ANALYSIS_WORKERS",
+    "ANALYSIS_WORKERS_PER_NAMESPACE",
     "INSTANCE_ID_LABELS",
     "Controller",
     "Key",
@@ -86,6 +88,9 @@ INSTANCE_ID_LABELS: Final = (
     "progressive.dev/controller-instance-id",
     "argo-rollouts.argoproj.io/controller-instance-id",
 )
+#: AnalysisRuns :meth:`Controller.run` measures at once, in all and of one namespace.
+ANALYSIS_WORKERS: Final = 16
+ANALYSIS_WORKERS_PER_NAMESPACE: Final = 4
 ROLLOUT: Final = "Rollout"
 ANALYSIS_RUN: Final = "AnalysisRun"
 EXPERIMENT: Final = "Experiment"
@@ -766,8 +771,8 @@ class Controller:
         self,
         *,
         workers: int = 4,
-        analysis_workers: int = 16,
-        analysis_workers_per_namespace: int = 4,
+        analysis_workers: int = ANALYSIS_WORKERS,
+        analysis_workers_per_namespace: int = ANALYSIS_WORKERS_PER_NAMESPACE,
         resync: float | None = 300.0,
         wakeup: Wakeup | None = None,
         task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,

@@ -20,7 +20,7 @@ import logging
 
 import anyio
 
-from .controller import Controller
+from .controller import ANALYSIS_WORKERS, ANALYSIS_WORKERS_PER_NAMESPACE, Controller
 from .leader import LeaderElector, LeadershipLost
 from .metrics import ControllerMetrics
 
@@ -33,8 +33,8 @@ async def supervise(
     controller: Controller,
     *,
     workers: int = 4,
-    analysis_workers: int = 16,
-    analysis_workers_per_namespace: int = 4,
+    analysis_workers: int = ANALYSIS_WORKERS,
+    analysis_workers_per_namespace: int = ANALYSIS_WORKERS_PER_NAMESPACE,
     resync: float | None = 300.0,
     elector: LeaderElector | None = None,
     metrics: ControllerMetrics | None = None,

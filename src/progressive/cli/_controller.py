@@ -4,7 +4,8 @@ Connects with ``--kubeconfig``/``--context``, ``$KUBECONFIG`` or, in a Pod, its
 ServiceAccount; watches Rollouts (and what they own) through shared informers and
 reconciles them with ``--workers`` concurrent workers; AnalysisRuns are measured by
 ``--analysis-workers`` of their own, at most ``--analysis-workers-per-namespace`` for one
-namespace.  With ``--leader-elect`` only
+namespace; ``--max-response-bytes``, ``--max-series`` and ``--max-samples`` bound what a
+measurement reads.  With ``--leader-elect`` only
 the replica holding the Lease ``--lease-namespace/--lease-name`` works; losing it stops
 all work at once and exits (status 1) so the process campaigns afresh.  SIGTERM or
 SIGINT stop it gracefully: the reconciles in flight finish (``--shutdown-grace``), the
@@ -22,6 +23,9 @@ from typing import Any
 
 import anyio
 import click
+
+from progressive._shell.controller import ANALYSIS_WORKERS, ANALYSIS_WORKERS_PER_NAMESPACE
+from progressive.metrics import DEFAULT_LIMITS
 
 __all__ = ["controller"]
 
@@ -68,17 +72,38 @@ def _leaves(exc: BaseException) -> list[BaseException]:
 @click.option("--workers", default=4, show_default=True, help="Rollouts reconciled at once.")
 @click.option(
     "--analysis-workers",
-    default=16,
+    default=ANALYSIS_WORKERS,
     show_default=True,
     type=click.IntRange(min=1),
     help="AnalysisRuns measured at once (off the --workers: a slow metric delays no step).",
 )
 @click.option(
     "--analysis-workers-per-namespace",
-    default=4,
+    default=ANALYSIS_WORKERS_PER_NAMESPACE,
     show_default=True,
     type=click.IntRange(min=1),
     help="AnalysisRuns of one namespace measured at once; namespaces take turns.",
+)
+@click.option(
+    "--max-response-bytes",
+    default=DEFAULT_LIMITS.max_body_bytes,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="The most a metric provider reads of one HTTP answer (after gzip); more is an Error.",
+)
+@click.option(
+    "--max-series",
+    default=DEFAULT_LIMITS.max_series,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="The most series a Prometheus metric may return; more is an Error.",
+)
+@click.option(
+    "--max-samples",
+    default=DEFAULT_LIMITS.max_samples,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="The most samples (all series, all points) a Prometheus metric may return.",
 )
 @click.option("--qps", default=40.0, show_default=True, help="API requests per second.")
 @click.option("--burst", default=80, show_default=True, help="API requests in a burst.")
@@ -151,6 +176,7 @@ async def _main(options: dict[str, Any], address: tuple[str, int] | None) -> int
     from progressive._shell.leader import LeaderElector, LeadershipLost
     from progressive._shell.metrics import ControllerMetrics, serve_metrics
     from progressive._shell.supervisor import supervise
+    from progressive.metrics import ResponseLimits, default_registry
 
     metrics = ControllerMetrics()
     groups = [g for g in options["api_groups"].split(",") if g.strip()] or None
@@ -166,9 +192,15 @@ async def _main(options: dict[str, Any], address: tuple[str, int] | None) -> int
         raise click.ClickException(f"cannot connect: {exc}") from None
     async with cluster:
         try:
+            limits = ResponseLimits(
+                max_body_bytes=options["max_response_bytes"],
+                max_series=options["max_series"],
+                max_samples=options["max_samples"],
+            )
             ctl = Controller(
                 cluster,
                 clock=WallClock(),
+                provider=default_registry(cluster, limits=limits),
                 namespace=options["namespace"] or None,
                 instance_id=options["instance_id"] or None,
                 api_groups=groups,

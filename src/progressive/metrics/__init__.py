@@ -37,7 +37,7 @@ from ..core._slo import (
     pyrra_recording_rules,
     pyrra_windows,
 )
-from ._http import DEFAULT_RETRY, RetryPolicy, set_testing
+from ._http import DEFAULT_LIMITS, DEFAULT_RETRY, ResponseLimits, RetryPolicy, set_testing
 from ._job import JobProvider
 from ._judge import JudgeProvider
 from ._prometheus import PrometheusProvider
@@ -52,6 +52,7 @@ from ._scripted import ScriptedProvider, ScriptedValue
 from ._web import WebProvider
 
 __all__ = [
+    "DEFAULT_LIMITS",
     "DEFAULT_RETRY",
     "GOOGLE_SRE_WINDOWS",
     "SLO",
@@ -70,6 +71,7 @@ __all__ = [
     "MetricVerdict",
     "PrometheusProvider",
     "ProviderRegistry",
+    "ResponseLimits",
     "RetryPolicy",
     "ScriptedProvider",
     "ScriptedValue",
@@ -93,6 +95,7 @@ def default_registry(
     *,
     prometheus_address: str | None = None,
     retry: RetryPolicy = DEFAULT_RETRY,
+    limits: ResponseLimits = DEFAULT_LIMITS,
 ) -> ProviderRegistry:
     """``prometheus``, ``web``, ``judge`` (a baseline and a canary sample fetched through
     the ``prometheus`` provider, compared by the statistical judge) and (with a
@@ -101,12 +104,14 @@ def default_registry(
     ``cluster`` is where Jobs run and ``secretKeyRef`` values are read.
     ``prometheus_address`` is used by metrics that name no address (before the
     ``PROGRESSIVE_PROMETHEUS_ADDRESS`` / ``ARGO_ROLLOUTS_PROMETHEUS_ADDRESS`` variables).
+    ``retry`` and ``limits`` (how much of an answer is read) apply to every HTTP
+    provider.
     """
     registry = ProviderRegistry()
-    prometheus = PrometheusProvider(cluster, address=prometheus_address, retry=retry)
+    prometheus = PrometheusProvider(cluster, address=prometheus_address, retry=retry, limits=limits)
     registry.register("prometheus", prometheus)
     registry.register("judge", JudgeProvider(prometheus))
-    registry.register("web", WebProvider(cluster, retry=retry))
+    registry.register("web", WebProvider(cluster, retry=retry, limits=limits))
     if cluster is not None:
         registry.register("job", JobProvider(cluster))
     return registry

@@ -17,9 +17,12 @@ Config (``provider.prometheus``), Argo's fields plus two extensions::
 (range queries) every sample of every series in one flat list; an empty vector is
 ``[]`` (the metric's ``emptyResult`` policy decides; Error by default).  A string result
 is an Error.  Prometheus' errors (bad PromQL, execution errors, timeouts) become Error
-measurements carrying Prometheus' own ``errorType`` and ``error``; a non-JSON error body
-(a proxy, a 404) is quoted.  Connection errors, 5xx and 429 are retried (see
-:mod:`progressive.metrics._http`); 400 and 422 never are.
+measurements carrying Prometheus' own ``errorType`` and ``error``; any other answer (a
+proxy's page, a 404) is described (status, content type, size), never quoted.
+Connection errors, 5xx and 429 are retried (see :mod:`progressive.metrics._http`); 400
+and 422 never are.  The whole measurement is bounded by ``timeout x attempts +
+connect``, the body by ``max_body_bytes``, the result by ``max_series`` and
+``max_samples`` (:class:`~progressive.metrics.ResponseLimits`): more is an Error.
 
 Range queries: ``start`` and ``end`` are ``now()``, ``now() - duration("5m")`` (Argo's
 expr forms, ``+`` too), a unix time or an RFC 3339 time; ``step`` a duration.  At most
@@ -40,7 +43,15 @@ import httpx
 from .._shell.clusters import Cluster
 from ..core._analysis_model import AnalysisRun, Metric
 from ..core._durations import parse_duration
-from ._http import DEFAULT_RETRY, RequestFailed, RetryPolicy, send, tls_verify
+from ._http import (
+    DEFAULT_LIMITS,
+    DEFAULT_RETRY,
+    Reply,
+    RequestFailed,
+    ResponseLimits,
+    RetryPolicy,
+    Session,
+)
 from ._protocol import MeasurementError
 from ._secrets import request_headers
 
@@ -56,15 +67,16 @@ _KNOWN: Final = frozenset(
 _NOW: Final = re.compile(
     r"""\s*now\(\)\s*(?:([+-])\s*duration\(\s*(?:"([^"]*)"|'([^']*)')\s*\)\s*)?""", re.X
 )
-_BODY_SHOWN: Final = 300
+_ERROR_SHOWN: Final = 300
 
 
 class _ConfigError(Exception):
     pass
 
 
-def map_result(data: object) -> object | MeasurementError:
-    """``data`` of a successful response as Argo maps it (see the module docstring)."""
+def map_result(data: object, limits: ResponseLimits = DEFAULT_LIMITS) -> object | MeasurementError:
+    """``data`` of a successful response as Argo maps it (see the module docstring);
+    more series or samples than ``limits`` allow is an Error."""
     if not isinstance(data, Mapping):
         return MeasurementError("prometheus: unexpected response: no data")
     kind, result = data.get("resultType"), data.get("result")
@@ -72,11 +84,19 @@ def map_result(data: object) -> object | MeasurementError:
         if kind == "scalar":
             return _sample(result)
         if kind == "vector":
-            return [_sample(item.get("value")) for item in _items(result)]
+            return [_sample(item.get("value")) for item in _items(result, limits)]
         if kind == "matrix":
-            return [
-                _sample(point) for item in _items(result) for point in (item.get("values") or ())
-            ]
+            series = _items(result, limits)
+            samples = sum(len(item.get("values") or ()) for item in series)
+            if samples > limits.max_samples:
+                return MeasurementError(
+                    f"prometheus: the query returned {samples:,} samples, more than the "
+                    f"{limits.max_samples:,} allowed (max_samples): raise the step or "
+                    "shorten the range"
+                )
+            return [_sample(point) for item in series for point in (item.get("values") or ())]
+    except _TooMany as exc:
+        return MeasurementError(str(exc))
     except (TypeError, ValueError, AttributeError) as exc:
         return MeasurementError(f"prometheus: unexpected {kind} result: {exc}")
     if kind == "string":
@@ -86,9 +106,18 @@ def map_result(data: object) -> object | MeasurementError:
     return MeasurementError(f"prometheus: unsupported result type {kind!r}")
 
 
-def _items(result: object) -> list[Mapping[str, Any]]:
+class _TooMany(Exception):
+    pass
+
+
+def _items(result: object, limits: ResponseLimits) -> list[Mapping[str, Any]]:
     if not isinstance(result, list) or not all(isinstance(i, Mapping) for i in result):
         raise TypeError("result is not a list of series")
+    if len(result) > limits.max_series:
+        raise _TooMany(
+            f"prometheus: the query returned {len(result):,} series, more than the "
+            f"{limits.max_series:,} allowed (max_series): aggregate it (sum by ...)"
+        )
     for item in result:
         if "histogram" in item or "histograms" in item:
             raise ValueError("native histograms are not supported")
@@ -101,18 +130,20 @@ def _sample(pair: object) -> float:
     return float(pair[1])  # "NaN", "+Inf", "-Inf" included
 
 
-def _error_message(response: httpx.Response) -> str:
+def _error_message(response: Reply) -> str:
+    """Prometheus' own ``errorType`` and ``error`` (at most 300 characters on one line),
+    or what came back: never the body itself."""
     try:
         body = response.json()
     except ValueError:
         body = None
     if isinstance(body, Mapping) and body.get("status") == "error":
-        kind = body.get("errorType") or "error"
-        return f"prometheus {kind}: {body.get('error') or 'no message'}"
-    text = " ".join(response.text.split())
-    if len(text) > _BODY_SHOWN:
-        text = text[: _BODY_SHOWN - 3] + "..."
-    return f"prometheus returned HTTP {response.status_code}" + (f": {text}" if text else "")
+        kind = " ".join(str(body.get("errorType") or "error").split())[:64]
+        text = " ".join(str(body.get("error") or "no message").split())
+        if len(text) > _ERROR_SHOWN:
+            text = text[: _ERROR_SHOWN - 3] + "..."
+        return f"prometheus {kind}: {text}"
+    return f"prometheus returned {response.describe()}"
 
 
 def _seconds(value: object, field: str) -> float:
@@ -163,6 +194,7 @@ class PrometheusProvider:
             ``{{args.x}}``).
         address: used when a metric names none (before the environment variables).
         retry: the retry policy for transient failures.
+        limits: how much of an answer is read (body, series, samples).
         transport: an httpx transport (tests use ``httpx.MockTransport``).
         clock: the time ``now()`` means in range queries (wall time by default).
     """
@@ -173,12 +205,14 @@ class PrometheusProvider:
         *,
         address: str | None = None,
         retry: RetryPolicy = DEFAULT_RETRY,
+        limits: ResponseLimits = DEFAULT_LIMITS,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.cluster = cluster
         self.address = address
         self.retry = retry
+        self.limits = limits
         self.transport = transport
         self.clock = clock
 
@@ -238,19 +272,19 @@ class PrometheusProvider:
         headers = await request_headers(config, self.cluster, run.namespace, "prometheus")
         if isinstance(headers, MeasurementError):
             return headers
-        async with httpx.AsyncClient(
-            verify=tls_verify(bool(config.get("insecure", False))),
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        async with Session(
+            timeout=timeout,
+            insecure=bool(config.get("insecure", False)),
+            policy=self.retry,
+            limits=self.limits,
             transport=self.transport,
-        ) as client:
+        ) as http:
             try:
-                request = client.build_request("POST", address + path, data=params, headers=headers)
-                response, _ = await send(client, request, self.retry)
+                response = await http.send("POST", address + path, data=params, headers=headers)
                 if response.status_code == 405:  # a read-only proxy: GET it is
-                    request = client.build_request(
+                    response = await http.send(
                         "GET", address + path, params=params, headers=headers
                     )
-                    response, _ = await send(client, request, self.retry)
             except RequestFailed as exc:
                 return MeasurementError(f"prometheus at {address}: {exc}")
         if response.status_code >= 300:
@@ -261,4 +295,4 @@ class PrometheusProvider:
             return MeasurementError(_error_message(response))
         if not isinstance(body, Mapping) or body.get("status") != "success":
             return MeasurementError(_error_message(response))
-        return map_result(body.get("data"))
+        return map_result(body.get("data"), self.limits)

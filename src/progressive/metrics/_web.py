@@ -14,8 +14,12 @@ Config (``provider.web``), Argo's fields::
 
 ``result`` is the JSON value ``jsonPath`` selects (a number, a bool, a string, a list
 or an object; JSON ``null`` is an empty result).  A non-2xx answer, a body that is not
-JSON, or a path that selects nothing is an Error measurement.  Transient failures are
-retried as for every provider (:mod:`progressive.metrics._http`).
+JSON, or a path that selects nothing is an Error measurement; its message says what
+came back (status, content type, size) and never quotes the body, which may echo the
+request and its secrets.  Transient failures are retried, the whole measurement is
+bounded by ``timeoutSeconds x attempts + connect`` and the body by
+:attr:`~progressive.metrics.ResponseLimits.max_body_bytes`, as for every provider
+(:mod:`progressive.metrics._http`).
 """
 
 from __future__ import annotations
@@ -29,7 +33,14 @@ import httpx
 
 from .._shell.clusters import Cluster
 from ..core._analysis_model import AnalysisRun, Metric
-from ._http import DEFAULT_RETRY, RequestFailed, RetryPolicy, send, tls_verify
+from ._http import (
+    DEFAULT_LIMITS,
+    DEFAULT_RETRY,
+    RequestFailed,
+    ResponseLimits,
+    RetryPolicy,
+    Session,
+)
 from ._jsonpath import JsonPath, JsonPathError
 from ._protocol import MeasurementError
 from ._secrets import request_headers
@@ -51,12 +62,6 @@ _KNOWN: Final = frozenset(
         "authentication",
     }
 )
-_SHOWN: Final = 300
-
-
-def _shown(response: httpx.Response) -> str:
-    text = " ".join(response.text.split())
-    return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
 
 
 class WebProvider:
@@ -65,6 +70,7 @@ class WebProvider:
     Args:
         cluster: where ``secretKeyRef`` values are read (None: only ``{{args.x}}``).
         retry: the retry policy for transient failures.
+        limits: how much of an answer is read (``max_body_bytes``).
         transport: an httpx transport (tests use ``httpx.MockTransport``).
     """
 
@@ -73,10 +79,12 @@ class WebProvider:
         cluster: Cluster | None = None,
         *,
         retry: RetryPolicy = DEFAULT_RETRY,
+        limits: ResponseLimits = DEFAULT_LIMITS,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.cluster = cluster
         self.retry = retry
+        self.limits = limits
         self.transport = transport
 
     async def measure(self, metric: Metric, run: AnalysisRun) -> object | MeasurementError:
@@ -101,26 +109,23 @@ class WebProvider:
             content = str(config["body"]).encode()
         timeout = float(config.get("timeoutSeconds") or DEFAULT_TIMEOUT_SECONDS)
         method = str(config.get("method") or "GET").upper()
-        async with httpx.AsyncClient(
-            verify=tls_verify(bool(config.get("insecure", False))),
-            timeout=httpx.Timeout(timeout),
+        async with Session(
+            timeout=timeout,
+            insecure=bool(config.get("insecure", False)),
+            policy=self.retry,
+            limits=self.limits,
             transport=self.transport,
-        ) as client:
-            request = client.build_request(method, config["url"], headers=headers, content=content)
+        ) as http:
             try:
-                response, _ = await send(client, request, self.retry)
+                reply = await http.send(method, config["url"], headers=headers, content=content)
             except RequestFailed as exc:
                 return MeasurementError(f"web {config['url']}: {exc}")
-        if not 200 <= response.status_code < 300:
-            shown = _shown(response)
-            return MeasurementError(
-                f"web: received non 2xx response code: {response.status_code}"
-                + (f": {shown}" if shown else "")
-            )
+        if not 200 <= reply.status_code < 300:
+            return MeasurementError(f"web: received non 2xx response code: {reply.describe()}")
         try:
-            document: object = response.json()
-        except ValueError:
-            return MeasurementError(f"web: the response is not JSON: {_shown(response)!r}")
+            document: object = reply.json()
+        except ValueError as exc:
+            return MeasurementError(f"web: the response is not JSON: {reply.describe()}: {exc}")
         if path is None:
             return document
         try:
