@@ -37,6 +37,7 @@ from rich.text import Text
 from .._simulation import SimulationResult, TimelineRecord, run_simulation
 from ..core import Rollout
 from ..core._steps import step_label
+from ._console import make_console
 
 __all__ = ["demo"]
 
@@ -201,7 +202,7 @@ def demo(speed: float, plain: bool, with_prometheus: bool) -> None:
     for ten minutes after promotion. The first release passes; the second burns its
     error budget and rolls back automatically. Runs on the in-memory cluster.
     """
-    console = Console()
+    console = make_console(highlight=True)
     live = console.is_terminal and not plain
     documents = _load("rollout.yaml")
     if with_prometheus:

@@ -88,9 +88,9 @@ def _duration(text: str, what: str) -> float:
 
 def _echo_text(text: Text) -> None:
     """Coloured on a terminal, plain (no wrapping, no escapes) elsewhere."""
-    from rich.console import Console
+    from ._console import make_console
 
-    console = Console(highlight=False)
+    console = make_console()
     if console.is_terminal:
         console.print(text, soft_wrap=True, end="")
     else:
@@ -299,12 +299,13 @@ async def _watch(
     import time
 
     import anyio
-    from rich.console import Console
     from rich.live import Live
+
+    from ._console import make_console
 
     interval = max(0.2, interval)
     deadline = time.monotonic() + seconds if seconds > 0 else None
-    console = Console(highlight=False)
+    console = make_console()
 
     def done() -> bool:
         return deadline is not None and time.monotonic() >= deadline
@@ -752,9 +753,9 @@ def status(ctx: click.Context, rollout: str, timeout: str, watch: bool, interval
         from ._tree import render_summary_line
 
         async with open_session(target) as session:
-            from rich.console import Console
+            from ._console import make_console
 
-            console = Console(highlight=False, stderr=False)
+            console = make_console()
             live = console.is_terminal and watch and not session.is_memory
             deadline = time.monotonic() + seconds if seconds > 0 else None
             started = time.monotonic()

@@ -142,8 +142,9 @@ def _object_name(obj: Mapping[str, Any]) -> str:
 
 
 def _print_table(result: SimulationResult, show_objects: bool = False) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from ._console import make_console
 
     table = Table(title=f"simulate {result.rollout}: {result.old_hash} -> {result.new_hash}")
     for column, justify in (
@@ -172,7 +173,7 @@ def _print_table(result: SimulationResult, show_objects: bool = False) -> None:
         if show_objects:
             cells.append("\n".join(_object_name(o) for o in record.objects or ()))
         table.add_row(*cells)
-    console = Console(highlight=False)
+    console = make_console()
     console.print(table)
     if show_objects:
         for record in result.timeline:
