@@ -4,18 +4,34 @@ own when the cause goes away."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from progressive._cluster import LocalControlPlane
-from progressive._shell.kube import KubeCluster
+from progressive._shell.clusters import Ref
+from progressive._shell.kube import ApiNotFound, KubeCluster
 from progressive.cli._install import install_objects, manifests
 
-from ._e2e import controller, create_all, rollout, running, services, state, until
+from ._e2e import (
+    Timer,
+    controller,
+    create_all,
+    phase_is,
+    rollout,
+    running,
+    services,
+    state,
+    until,
+)
 
 pytestmark = pytest.mark.kube
+
+SMI_CRD = Ref(
+    "apiextensions.k8s.io/v1", "CustomResourceDefinition", "", "trafficsplits.split.smi-spec.io"
+)
 
 
 @pytest.fixture
@@ -66,3 +82,68 @@ async def test_a_router_the_controller_does_not_implement_is_an_invalid_spec(
     now = await state(kube, namespace)
     assert (now.phase, now.message) == ("Degraded", f"InvalidSpec: {message}")
     assert await kube.list("apps/v1", "ReplicaSet", namespace) == []
+
+
+async def served(kube: KubeCluster, api_version: str) -> bool:
+    """Whether the server lists ``api_version`` now (no cache)."""
+    try:
+        await kube.request("get", "GET", f"/apis/{api_version}")
+    except ApiNotFound:
+        return False
+    return True
+
+
+async def serve_smi_version(kube: KubeCluster, version: str, serve: bool) -> None:
+    """Serve (or stop serving) one version of the session's TrafficSplit CRD, and wait
+    until the server's discovery says so."""
+    crd = await kube.get(SMI_CRD)
+    assert crd is not None
+    versions = crd["spec"]["versions"]
+    for entry in versions:
+        if entry["name"] == version:
+            entry["served"] = serve
+    await kube.patch(SMI_CRD, {"spec": {"versions": versions}})
+    api_version = f"split.smi-spec.io/{version}"
+
+    async def done() -> bool:
+        return await served(kube, api_version) == serve
+
+    await until(f"{api_version} served={serve}", done)
+
+
+@contextlib.asynccontextmanager
+async def smi_version_unserved(kube: KubeCluster, version: str) -> AsyncIterator[None]:
+    """The session's TrafficSplit CRD without ``version`` inside the block (as on a
+    cluster where it is not installed), served again after it whatever happens."""
+    await serve_smi_version(kube, version, False)
+    try:
+        yield
+    finally:
+        await serve_smi_version(kube, version, True)
+
+
+async def test_a_router_kind_the_server_does_not_serve_is_an_invalid_spec_until_it_does(
+    kube: KubeCluster, namespace: str
+) -> None:
+    await create_all(kube, *services(namespace), routed(namespace, {"smi": {}}))
+    message = (
+        "spec.strategy.canary.trafficRouting.smi: the API server serves no TrafficSplit "
+        "(split.smi-spec.io/v1alpha1), which the smi router writes: is its CRD installed?"
+    )
+    async with smi_version_unserved(kube, "v1alpha1"):
+        kube.discovery.invalidate()
+        async with running(controller(kube, namespace)):
+            assert await until("InvalidSpec", lambda: invalid_spec(kube, namespace)) == message
+            seen = await until("the Warning Event", lambda: warnings(kube, namespace))
+            assert seen == {f"InvalidSpec: {message}": 1}
+            assert (await state(kube, namespace)).phase == "Degraded"
+            assert await kube.list("apps/v1", "ReplicaSet", namespace) == []
+            # served again: the Rollout moves on by itself, nothing else changed
+            await serve_smi_version(kube, "v1alpha1", True)
+            since = Timer()
+            healthy = await until(
+                "Healthy", lambda: phase_is(kube, namespace, "Healthy"), seconds=30
+            )
+            assert since() < 15, "looked at again every 5 s, discovery asked again after 5 s"
+    assert await invalid_spec(kube, namespace) is None
+    assert healthy.current is not None

@@ -91,6 +91,9 @@ INSTANCE_ID_LABELS: Final = (
 #: AnalysisRuns :meth:`Controller.run` measures at once, in all and of one namespace.
 ANALYSIS_WORKERS: Final = 16
 ANALYSIS_WORKERS_PER_NAMESPACE: Final = 4
+#: seconds between two looks at a Rollout whose routers' kinds the server does not serve
+#: (discovery is asked again at most every 5 seconds too)
+RECHECK_UNSERVED: Final = 5.0
 ROLLOUT: Final = "Rollout"
 ANALYSIS_RUN: Final = "AnalysisRun"
 EXPERIMENT: Final = "Experiment"
@@ -628,8 +631,13 @@ class Controller:
             rollout, workload, errors = await self._resolve_workload(rollout)
         if rollout is not None and not errors:
             errors = self.traffic.validate(rollout)  # router configs: InvalidSpec too
+        recheck: float | None = None
+        if rollout is not None and not errors:
+            # kinds the server does not serve (yet): nothing reports a CRD installed
+            errors = await self.traffic.unserved(rollout)
+            recheck = now + RECHECK_UNSERVED if errors else None
         if rollout is None or errors:
-            return await self._invalid(manifest, str(ManifestError(errors))), None
+            return await self._invalid(manifest, str(ManifestError(errors))), recheck
         session = getattr(self.traffic, "session", None)  # router reads shared, until a write
         with session(rollout) if session is not None else contextlib.nullcontext():
             aligned = await self.traffic.align(rollout)  # routers that disagree: together

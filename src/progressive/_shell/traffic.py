@@ -55,6 +55,11 @@ class TrafficRouter(Protocol):
         """Router configuration problems (reported like spec errors: InvalidSpec)."""
         ...
 
+    async def unserved(self, rollout: Rollout) -> list[FieldError]:
+        """The kinds the routers of ``rollout`` read and write that the API server does
+        not serve (their CRDs are not installed): InvalidSpec until it serves them."""
+        ...
+
     async def align(self, rollout: Rollout) -> int:
         """Bring routers that disagree back to what all of them hold; returns writes."""
         ...
@@ -82,6 +87,12 @@ class MemoryTraffic:
 
     def validate(self, rollout: Rollout) -> list[FieldError]:
         return []
+
+    async def unserved(self, rollout: Rollout) -> list[FieldError]:
+        ref = self.ref(rollout)
+        if await serves(self.cluster, ref.api_version, ref.kind):
+            return []
+        return [FieldError("", f"the API server serves no {ref.kind} ({ref.api_version})")]
 
     async def align(self, rollout: Rollout) -> int:
         return 0  # one object: nothing to disagree with
@@ -201,6 +212,13 @@ class MemoryTraffic:
 
 def _named(spec: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
     return [r for r in spec.get(key) or () if isinstance(r, dict) and "name" in r]
+
+
+async def serves(cluster: Cluster, api_version: str, kind: str) -> bool:
+    """Whether ``cluster`` serves the kind: a real server says (discovery); a cluster
+    that cannot tell (the in-memory one) serves every kind."""
+    ask = getattr(cluster, "serves", None)
+    return True if ask is None else bool(await ask(api_version, kind))
 
 
 # -- the routers of progressive.routers ----------------------------------------------------
@@ -363,6 +381,30 @@ class RouterTraffic:
             return errors
         for router in self.routers_of(rollout):
             errors += router.validate(rollout)
+        return errors
+
+    async def unserved(self, rollout: Rollout) -> list[FieldError]:
+        """Each router whose objects' kind the API server serves in none of the API
+        versions the router may use, one error per kind."""
+        errors: list[FieldError] = []
+        seen: set[tuple[str, str]] = set()
+        for router in self.routers_of(rollout):
+            for ref in router.refs(rollout):
+                if (ref.group, ref.kind) in seen:
+                    continue
+                seen.add((ref.group, ref.kind))
+                for version in ref.versions:
+                    if await serves(self.cluster, ref.api_version_of(version), ref.kind):
+                        break
+                else:
+                    versions = ", ".join(ref.api_version_of(v) for v in ref.versions)
+                    errors.append(
+                        FieldError(
+                            f"spec.strategy.canary.trafficRouting.{router.name}",
+                            f"the API server serves no {ref.kind} ({versions}), which the "
+                            f"{router.name} router writes: is its CRD installed?",
+                        )
+                    )
         return errors
 
     # -- reading ------------------------------------------------------------------------

@@ -216,14 +216,10 @@ class Session:
         """Whether the cluster serves the kind (the in-memory one serves every kind)."""
         if self.memory is not None:
             return True
-        from progressive._shell.kube import KubeCluster, UnknownKind
+        from progressive._shell.kube import KubeCluster
 
         assert isinstance(self.cluster, KubeCluster)
-        try:
-            await self.cluster.resource(api_version, kind)
-        except UnknownKind:
-            return False
-        return True
+        return await self.cluster.serves(api_version, kind)
 
     async def namespaced(self, api_version: str, kind: str) -> bool:
         if self.memory is not None:

@@ -177,6 +177,11 @@ class KubeCluster:
     async def _discover(self, path: str) -> Any:
         return await self.transport.call("get", "GET", path, what=f"discover {path}")
 
+    async def serves(self, api_version: str, kind: str) -> bool:
+        """Whether the server serves ``kind`` in ``api_version`` (discovery, cached: a
+        kind found missing is looked up again after ``Discovery.refresh_after``)."""
+        return await self.discovery.resolve(api_version, kind) is not None
+
     async def resource(self, api_version: str, kind: str) -> ResourceInfo:
         """Where ``kind`` is served.
 
