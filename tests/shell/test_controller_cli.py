@@ -3,6 +3,8 @@ documents exist, and bad values are refused before connecting."""
 
 from __future__ import annotations
 
+import io
+import logging
 import re
 from pathlib import Path
 
@@ -11,7 +13,8 @@ import yaml
 from click.testing import CliRunner
 
 from progressive.cli import main
-from progressive.cli._controller import _address, controller
+from progressive.cli._controller import _address, _configure_logging, controller
+from progressive.metrics._secrets import redacting, remember
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,3 +76,23 @@ def test_bad_lease_timings_and_groups_are_refused() -> None:
 def test_the_bounds_must_be_positive(flag: str) -> None:
     out = CliRunner().invoke(main, ["controller", f"{flag}=0"])
     assert out.exit_code == 2 and flag in out.output and "x>=1" in out.output
+
+
+def test_the_log_masks_the_secrets_of_the_measurement_under_way() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        _configure_logging("info")
+        log = logging.getLogger("progressive.controller")
+        with redacting():
+            remember("s3cret-token")
+            log.error("calling http://checks/?token=%s", "s3cret-token")
+        log.error("outside a measurement: %s", "s3cret-token")  # nothing to mask with
+    finally:
+        root.removeHandler(handler)
+    assert stream.getvalue().splitlines() == [
+        "calling http://checks/?token=***",
+        "outside a measurement: s3cret-token",
+    ]

@@ -64,7 +64,7 @@ from ..core._rollout import API_GROUPS, Rollout
 from ..core._steps import AnalysisArg, TemplateRef
 from ..core._times import format_time
 from ..metrics._protocol import MeasurementInProgress, MetricProvider
-from ..metrics._secrets import read_secret
+from ..metrics._secrets import Redactor, read_secret, redacting
 from .clusters import (
     AlreadyExists,
     Cluster,
@@ -300,6 +300,10 @@ async def advance_analysis_run(
 ) -> tuple[int, float | None]:
     """Move one AnalysisRun forward: measure what is due, store the new status.
 
+    Every secret read while measuring is masked in the stored status (its messages and
+    measured values), so neither it nor the Rollout's status and the Events made from
+    it can carry one: see :mod:`progressive.metrics._secrets`.
+
     Returns the writes made and when the run next needs looking at.
     """
     try:
@@ -316,18 +320,19 @@ async def advance_analysis_run(
     run = start(run, now)
     poll_at: float | None = None
     due = {m.name for m in due_metrics(run, now)}
-    for metric in run.metrics:
-        if metric.name not in due and not _in_flight(run, metric.name):
-            continue
-        outcome = await _measure(cluster, provider, run, metric.name)
-        if isinstance(outcome, MeasurementInProgress):
-            # a long measurement (a Job): in flight until the provider says it is over
-            run = start_measurement(run, metric.name, now)
-            if _in_flight(run, metric.name):
-                poll_at = _earliest(poll_at, now + max(outcome.poll_after, MIN_MEASUREMENT_GAP))
-            continue
-        run = record(run, metric.name, outcome, now)
-    wrote = await _store_status(cluster, obj, run.to_manifest()["status"])
+    with redacting() as secrets:
+        for metric in run.metrics:
+            if metric.name not in due and not _in_flight(run, metric.name):
+                continue
+            outcome = await _measure(cluster, provider, run, metric.name)
+            if isinstance(outcome, MeasurementInProgress):
+                # a long measurement (a Job): in flight until the provider says it is over
+                run = start_measurement(run, metric.name, now)
+                if _in_flight(run, metric.name):
+                    poll_at = _earliest(poll_at, now + max(outcome.poll_after, MIN_MEASUREMENT_GAP))
+                continue
+            run = record(run, metric.name, outcome, now)
+    wrote = await _store_status(cluster, obj, _scrubbed(run.to_manifest()["status"], secrets))
     when = next_measurement_at(run)
     if when is not None and not math.isinf(when):
         when = max(when, now + MIN_MEASUREMENT_GAP) if when <= now else when
@@ -336,6 +341,24 @@ async def advance_analysis_run(
     if not run.completed:
         when = _earliest(when, poll_at)
     return wrote, when
+
+
+_FREE_TEXT: Final = frozenset({"message", "value"})
+
+
+def _scrubbed(node: Any, secrets: Redactor) -> Any:
+    """A run's status with the secrets masked in its messages and measured values (the
+    only fields that carry what a provider or a server said)."""
+    if not secrets:
+        return node
+    if isinstance(node, Mapping):
+        return {
+            k: secrets.scrub_json(v) if k in _FREE_TEXT else _scrubbed(v, secrets)
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_scrubbed(v, secrets) for v in node]
+    return node
 
 
 def _in_flight(run: AnalysisRun, metric_name: str) -> bool:

@@ -26,6 +26,7 @@ import click
 
 from progressive._shell.controller import ANALYSIS_WORKERS, ANALYSIS_WORKERS_PER_NAMESPACE
 from progressive.metrics import DEFAULT_LIMITS
+from progressive.metrics._secrets import ScrubbingFilter
 
 __all__ = ["controller"]
 
@@ -40,6 +41,19 @@ def _address(value: str) -> tuple[str, int] | None:
     if not sep or not port.isdigit():
         raise click.BadParameter(f"expected HOST:PORT, got {value!r}")
     return (host.strip("[]") or "0.0.0.0"), int(port)
+
+
+def _configure_logging(level: str) -> None:
+    """Log to stderr at ``level``; every handler masks the secrets of the measurement
+    under way (progressive.metrics._secrets)."""
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, ScrubbingFilter) for f in handler.filters):
+            handler.addFilter(ScrubbingFilter())
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:
@@ -143,11 +157,7 @@ def _leaves(exc: BaseException) -> list[BaseException]:
 )
 def controller(**options: Any) -> None:
     """Run the controller: reconcile Rollouts on a Kubernetes cluster."""
-    logging.basicConfig(
-        level=options["log_level"].upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    _configure_logging(options["log_level"])
     if options["leader_elect"] and not (
         options["lease_duration"] > options["renew_deadline"] > 1.2 * options["retry_period"]
     ):
