@@ -34,6 +34,10 @@ from progressive.core._analysis import (
     terminate,
 )
 from progressive.core._errors import ManifestError
+from progressive.core._references import missing_templates
+from progressive.core._rollout import Rollout
+
+from .world import canary_manifest
 
 P = AnalysisPhase
 PROM = {"prometheus": {"address": "http://prom:9090", "query": "up"}}
@@ -609,6 +613,28 @@ def test_missing_composed_template() -> None:
         "AnalysisTemplate/top.spec.templates[0]: AnalysisTemplate 'gone' not found",
         "templates[1]: ClusterAnalysisTemplate 'x' not found",
     ]
+
+
+def test_the_templates_a_rollout_misses_are_named_at_their_paths() -> None:
+    top = template(metric("a"), name="top", templates=[{"templateName": "gone"}])
+    steps = [
+        {"setWeight": 10},
+        {"analysis": {"templates": [{"templateName": "top"}, {"templateName": "nope"}]}},
+        {"analysis": {"templates": [{"templateName": "c", "clusterScope": True}]}},
+    ]
+    rollout = Rollout.from_manifest(canary_manifest(steps, routing=False))
+    assert [str(e) for e in missing_templates(rollout, {top.ref: top}.get)] == [
+        "spec.strategy.canary.steps[1].analysis.templates: AnalysisTemplate 'gone' not found "
+        "(AnalysisTemplate/top.spec.templates[0])",
+        "spec.strategy.canary.steps[1].analysis.templates[1]: AnalysisTemplate 'nope' not found",
+        "spec.strategy.canary.steps[2].analysis.templates[0]: "
+        "ClusterAnalysisTemplate 'c' not found",
+    ]
+    gone = template(metric("b"), name="gone")
+    c = template(metric("c"), name="c", kind="ClusterAnalysisTemplate")
+    nope = template(metric("d"), name="nope")
+    store = {t.ref: t for t in (top, gone, c, nope)}
+    assert missing_templates(rollout, store.get) == []
 
 
 def test_duplicate_metric_names_across_templates() -> None:

@@ -16,6 +16,7 @@ from progressive._shell.kube import ApiNotFound, KubeCluster
 from progressive.cli._install import install_objects, manifests
 
 from ._e2e import (
+    GROUP,
     Timer,
     controller,
     create_all,
@@ -147,3 +148,41 @@ async def test_a_router_kind_the_server_does_not_serve_is_an_invalid_spec_until_
             assert since() < 15, "looked at again every 5 s, discovery asked again after 5 s"
     assert await invalid_spec(kube, namespace) is None
     assert healthy.current is not None
+
+
+def template(namespace: str, name: str = "rate") -> dict[str, Any]:
+    return {
+        "apiVersion": GROUP,
+        "kind": "AnalysisTemplate",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "metrics": [
+                {
+                    "name": "rate",
+                    "successCondition": "result >= 0.9",
+                    "provider": {"prometheus": {"query": "q"}},
+                }
+            ]
+        },
+    }
+
+
+async def test_a_missing_analysis_template_is_named_and_its_creation_moves_the_rollout(
+    kube: KubeCluster, namespace: str
+) -> None:
+    steps = [{"setWeight": 50}, {"analysis": {"templates": [{"templateName": "rate"}]}}]
+    await create_all(kube, *services(namespace), rollout(namespace, steps=steps, router=None))
+    message = (
+        "spec.strategy.canary.steps[1].analysis.templates[0]: AnalysisTemplate 'rate' not found"
+    )
+    async with running(controller(kube, namespace)):
+        assert await until("InvalidSpec", lambda: invalid_spec(kube, namespace)) == message
+        seen = await until("the Warning Event", lambda: warnings(kube, namespace))
+        assert seen == {f"InvalidSpec: {message}": 1}
+        assert (await state(kube, namespace)).phase == "Degraded"
+        await create_all(kube, template(namespace))
+        since = Timer()
+        await until("Healthy", lambda: phase_is(kube, namespace, "Healthy"))
+        assert since() < 5, "the template's creation queues the Rollout, without backoff"
+    assert await invalid_spec(kube, namespace) is None
+    assert await kube.list(GROUP, "AnalysisRun", namespace) == []  # none tried meanwhile

@@ -61,7 +61,7 @@ from .events import EventRecorder, Involved
 from .observe import observe_rollout, workload_view
 from .pool import FairPool
 from .restarts import advance_restart, restarting
-from .runs import COMPLETED, advance_analysis_run, advance_experiments
+from .runs import COMPLETED, advance_analysis_run, advance_experiments, missing_templates
 from .traffic import RouterTraffic, TrafficRouter
 from .workqueue import QueueShutDown, WorkQueue
 
@@ -631,6 +631,9 @@ class Controller:
             rollout, workload, errors = await self._resolve_workload(rollout)
         if rollout is not None and not errors:
             errors = self.traffic.validate(rollout)  # router configs: InvalidSpec too
+        if rollout is not None and not errors:
+            # a template created later requeues the Rollout (keys_for)
+            errors = await missing_templates(view, rollout)
         recheck: float | None = None
         if rollout is not None and not errors:
             # kinds the server does not serve (yet): nothing reports a CRD installed

@@ -22,7 +22,7 @@ for values, carries out what the experiment engine plans and stores the statuses
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final, Protocol
 
 import attrs
@@ -52,6 +52,7 @@ from ..core._analysis import (
     start_measurement,
     terminate,
 )
+from ..core._analysis_model import template_refs_of
 from ..core._errors import FieldError, ManifestError
 from ..core._experiments import (
     Experiment,
@@ -60,7 +61,8 @@ from ..core._experiments import (
     reconcile_experiment,
 )
 from ..core._observed import ObservedRun
-from ..core._rollout import API_GROUPS, Rollout
+from ..core._references import missing_templates as check_missing_templates
+from ..core._rollout import API_GROUPS, Rollout, analyses_of
 from ..core._steps import AnalysisArg, TemplateRef
 from ..core._times import format_time
 from ..metrics._protocol import MeasurementInProgress, MetricProvider
@@ -86,6 +88,8 @@ __all__ = [
     "create_analysis_run",
     "create_experiment",
     "create_service",
+    "fetch_templates",
+    "missing_templates",
 ]
 
 HASH_LABEL: Final = "rollouts-pod-template-hash"
@@ -217,18 +221,57 @@ async def create_analysis_run(
 async def _templates(
     cluster: Cluster, namespace: str, refs: tuple[TemplateRef, ...]
 ) -> tuple[AnalysisTemplate, ...]:
-    raw: dict[TemplateRef, Mapping[str, Any]] = {}
-    for group in reversed(API_GROUPS):  # argoproj.io wins over progressive.dev
-        for obj in await cluster.list(group, "AnalysisTemplate", namespace):
-            raw[TemplateRef(obj["metadata"]["name"], False)] = obj
-        for obj in await cluster.list(group, "ClusterAnalysisTemplate"):
-            raw[TemplateRef(obj["metadata"]["name"], True)] = obj
+    raw = await fetch_templates(cluster, namespace, refs)
 
     def lookup(ref: TemplateRef) -> AnalysisTemplate | None:
         obj = raw.get(ref)
         return None if obj is None else AnalysisTemplate.from_manifest(obj)
 
     return collect_templates(refs, lookup)
+
+
+async def fetch_templates(
+    cluster: Cluster, namespace: str, refs: Iterable[TemplateRef]
+) -> dict[TemplateRef, Mapping[str, Any]]:
+    """The (Cluster)AnalysisTemplates ``refs`` name and those they compose, as stored
+    (an ``argoproj.io`` one wins over a ``progressive.dev`` one of the same name); the
+    missing ones are left out."""
+    found: dict[TemplateRef, Mapping[str, Any]] = {}
+    seen: set[TemplateRef] = set()
+    pending = list(refs)
+    while pending:
+        ref = pending.pop()
+        if ref in seen:
+            continue
+        seen.add(ref)
+        kind = "ClusterAnalysisTemplate" if ref.cluster_scope else "AnalysisTemplate"
+        where = "" if ref.cluster_scope else namespace
+        for group in API_GROUPS:
+            obj = await cluster.get(Ref(group, kind, where, ref.template_name))
+            if obj is not None:
+                found[ref] = obj
+                pending.extend(template_refs_of(obj))
+                break
+    return found
+
+
+async def missing_templates(cluster: Cluster, rollout: Rollout) -> list[FieldError]:
+    """The templates ``rollout``'s analyses need that ``cluster`` lacks, one error each
+    (:func:`progressive.core._references.missing_templates`); read by name, not listed."""
+    refs = [ref for _, analysis in analyses_of(rollout) for ref in analysis.templates]
+    if not refs:
+        return []
+    raw = await fetch_templates(cluster, rollout.namespace, refs)
+
+    def lookup(ref: TemplateRef) -> AnalysisTemplate | None:
+        obj = raw.get(ref)
+        if obj is None:
+            return None
+        # only what the check needs: the name and what it composes
+        name, scope = ref.template_name, ref.cluster_scope
+        return AnalysisTemplate(name, cluster_scope=scope, templates=template_refs_of(obj))
+
+    return check_missing_templates(rollout, lookup)
 
 
 def _resolve_arg(arg: AnalysisArg, rollout: RunSource, action: CreateAnalysisRun) -> AnalysisArg:

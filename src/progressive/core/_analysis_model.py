@@ -62,6 +62,7 @@ __all__ = [
     "read_analysis_template",
     "resolve_metric",
     "rule_matches",
+    "template_refs_of",
 ]
 
 API_GROUPS: Final = ("argoproj.io/v1alpha1", "progressive.dev/v1alpha1")
@@ -810,10 +811,7 @@ def read_analysis_template(obj: object) -> tuple[AnalysisTemplate | None, list[F
     kind, meta, spec = _read_header(top, ("AnalysisTemplate", "ClusterAnalysisTemplate"))
     spec.unknown(_TEMPLATE_SPEC_FIELDS)
     cluster = kind == "ClusterAnalysisTemplate"
-    refs = tuple(
-        TemplateRef(t.str("templateName", required=True) or "", t.bool("clusterScope", False))
-        for _, t in spec.objs("templates")
-    )
+    refs = _read_template_refs(spec)
     metrics = _read_metrics(spec)
     if not spec.raw("metrics") and not refs:
         spec.error("must list at least one metric (or compose templates)", "metrics")
@@ -829,6 +827,19 @@ def read_analysis_template(obj: object) -> tuple[AnalysisTemplate | None, list[F
         templates=refs,
     )
     return template, errors
+
+
+def _read_template_refs(spec: Fields) -> tuple[TemplateRef, ...]:
+    return tuple(
+        TemplateRef(t.str("templateName", required=True) or "", t.bool("clusterScope", False))
+        for _, t in spec.objs("templates")
+    )
+
+
+def template_refs_of(obj: object) -> tuple[TemplateRef, ...]:
+    """The templates a (Cluster)AnalysisTemplate manifest composes (``spec.templates``),
+    read leniently: the rest of it is not read (see :func:`read_analysis_template`)."""
+    return _read_template_refs(Fields(obj, "", []).obj("spec"))
 
 
 def _time(f: Fields, key: str) -> float | None:

@@ -11,17 +11,17 @@ team), so a missing Service is always a warning.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Callable, Iterable, Mapping, Set
 from typing import TYPE_CHECKING, TypeAlias
 
-from ._errors import FieldError
+from ._errors import FieldError, ManifestError
 from ._rollout import Rollout, analyses_of
 from ._steps import RolloutAnalysis, TemplateRef
 
 if TYPE_CHECKING:
     from ._analysis import AnalysisTemplate
 
-__all__ = ["TemplatePool", "check_references", "check_template_references"]
+__all__ = ["TemplatePool", "check_references", "check_template_references", "missing_templates"]
 
 #: The templates of one scope that are known to exist: a mapping from name to the parsed
 #: template (None when it exists but could not be read), or just the set of names.
@@ -62,6 +62,34 @@ def check_references(
         _check_analysis(path, analysis, templates, cluster_templates, cluster_may_have_more, errors)
     if services is not None:
         _check_services(rollout, services, errors)
+    return errors
+
+
+def missing_templates(
+    rollout: Rollout, lookup: Callable[[TemplateRef], AnalysisTemplate | None]
+) -> list[FieldError]:
+    """The templates ``rollout``'s analyses name, or that those compose, which ``lookup``
+    does not find: what the controller checks before any analysis starts, so that a
+    missing template is an invalid spec naming it (as Argo Rollouts reports it:
+    ``AnalysisTemplate 'x' not found``) rather than a run that cannot be built.
+
+    Each error is at the field path naming the template; one composed by another
+    template is at the analysis's ``templates``, the composing template named.
+    """
+    from ._analysis import collect_templates  # the analysis engine is imported lazily
+
+    errors: list[FieldError] = []
+    for path, analysis in analyses_of(rollout):
+        try:
+            collect_templates(analysis.templates, lookup)
+        except ManifestError as exc:
+            for error in exc.errors:
+                if error.path.startswith("templates["):
+                    errors.append(FieldError(f"{path}.{error.path}", error.message))
+                else:  # composed: the path is the composing template's
+                    errors.append(
+                        FieldError(f"{path}.templates", f"{error.message} ({error.path})")
+                    )
     return errors
 
 
