@@ -1,9 +1,11 @@
 """End to end on the real control plane, the controller running in this process: a canary
 through the SMI and NGINX routers, a failing analysis that aborts, workloadRef to an
-existing Deployment, and an invalid Rollout beside valid ones."""
+existing Deployment, an invalid Rollout beside valid ones, and analyses whose server
+never finishes answering in one namespace, which delay no step in another."""
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,13 +14,20 @@ import pytest
 
 from progressive import client
 from progressive._cluster import LocalControlPlane
+from progressive._shell.clocks import WallClock
 from progressive._shell.clusters import Ref
+from progressive._shell.controller import INSTANCE_ID_LABELS, Controller
 from progressive._shell.kube import KubeCluster
 from progressive.cli._install import install_objects, manifests
+from progressive.core._analysis import build_analysis_run
+from progressive.core._analysis_model import AnalysisTemplate
 from progressive.metrics import ScriptedProvider
 
+from ..http_servers import answer, serve, trickle
 from ._e2e import (
     GROUP,
+    INFORMERS,
+    Timer,
     controller,
     create_all,
     events,
@@ -208,3 +217,76 @@ async def test_an_invalid_rollout_is_degraded_and_the_others_go_on(
         "bad" not in rs["metadata"]["name"]
         for rs in await kube.list("apps/v1", "ReplicaSet", namespace)
     )
+
+
+def web_template(name: str, namespace: str, url: str) -> dict[str, Any]:
+    metric = {
+        "name": "check",
+        "successCondition": "result == true",
+        "provider": {"web": {"url": url, "jsonPath": "$.ok", "timeoutSeconds": 5}},
+    }
+    return {
+        "apiVersion": GROUP,
+        "kind": "AnalysisTemplate",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"metrics": [metric]},
+    }
+
+
+async def test_slow_analyses_in_one_namespace_delay_no_step_in_another(
+    kube: KubeCluster, namespace: str
+) -> None:
+    """Six runs in a namespace of their own against a server that sends a byte of its
+    answer every 50 ms and never all of it; a Rollout here with an analysis step and a
+    1 s pause.  A controller sharded by instance id, so that it touches nothing of the
+    other tests, with two rollout workers and four analysis workers, two per namespace."""
+    shard = f"iso-{secrets.token_hex(3)}"
+    labels = {INSTANCE_ID_LABELS[0]: shard}
+    slow_ns = f"{namespace}-slow"
+    await kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": slow_ns}})
+    try:
+        async with serve(trickle(seconds=60)) as slow, serve(answer({"ok": True})) as fast:
+            template = AnalysisTemplate.from_manifest(web_template("slow", slow_ns, slow.url))
+            for i in range(6):
+                run = build_analysis_run(f"slow-{i}", slow_ns, [template], (), labels, time.time())
+                await kube.create({**run.to_manifest(), "apiVersion": GROUP})
+            steps = [
+                {"setWeight": 50},
+                {"analysis": {"templates": [{"templateName": "fast"}]}},
+                {"pause": {"duration": "1s"}},
+            ]
+            manifest = rollout(namespace, steps=steps)
+            manifest["metadata"]["labels"] = labels
+            await create_all(
+                kube, web_template("fast", namespace, fast.url), *services(namespace), manifest
+            )
+            ctl = Controller(
+                kube,
+                clock=WallClock(),
+                api_groups=["progressive.dev"],
+                instance_id=shard,
+                informer_options=INFORMERS,
+            )
+            run_options = {"workers": 2, "analysis_workers": 4, "analysis_workers_per_namespace": 2}
+            async with running(ctl, **run_options):
+                await until("Healthy", lambda: phase_is(kube, namespace, "Healthy"))
+                await until("the slow runs measured", _at_least(slow.requests, 2))
+                took = Timer()
+                await client.set_image(kube, namespace, "web", "app", "example.invalid/web:2")
+                await until(
+                    "Healthy at web:2",
+                    lambda: phase_is(kube, namespace, "Healthy", image="example.invalid/web:2"),
+                )
+                seconds = took()
+                assert len(slow.requests) == 2  # the slow namespace's share, still held
+                assert len(fast.requests) == 1
+                assert seconds < 1 + 4.0, f"{seconds:.1f}s for a rollout with a 1 s pause"
+    finally:
+        await kube.delete(Ref("v1", "Namespace", "", slow_ns))
+
+
+def _at_least(items: list[Any], n: int) -> Any:
+    async def probe() -> bool:
+        return len(items) >= n
+
+    return probe
