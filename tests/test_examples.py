@@ -135,7 +135,11 @@ def test_seed_custom_strategy_rolls_back_when_the_budget_burns() -> None:
     result = run("custom-strategy", auto_promote=False, metrics="metrics-burn.yaml")
     assert result.phase == "Degraded" and result.exit_code == 2
     aborted = time_of(result, "Aborted")[0]
-    after = [r for r in result.timeline if r.t >= aborted]
+    events = [r.event for r in result.timeline]
+    # the analysis failed with 25% on the canary; the abort takes it all back at once
+    failed = result.timeline[events.index("AnalysisFailed")]
+    assert (failed.t, failed.phase, failed.weight) == (aborted, "Paused", 25)
+    after = result.timeline[events.index("Aborted") :]
     assert all(r.weight == 0 for r in after)
     assert max(r.weight for r in result.timeline) == 25  # it never went further
     assert after[-1].new_replicas == 0  # canary scaled down after abortScaleDownDelaySeconds
@@ -189,3 +193,34 @@ def test_experiment_ab_aborts_when_the_judge_fails() -> None:
     events = [r.event for r in result.timeline]
     assert events.index("ExperimentFailed") < events.index("Aborted")
     assert max(r.weight for r in result.timeline) == 0
+
+
+def test_each_event_shows_the_state_as_of_itself() -> None:
+    # at 00:02 one pass sees the smoke tests pass, walks to setWeight 10 and on to the
+    # pause after it, and the background analysis starts: each event at its own state
+    result = run("custom-strategy", auto_promote=False, metrics="metrics-pass.yaml")
+    at_2s = [(r.event, r.phase, r.step, r.weight) for r in result.timeline if r.t == 2 and r.event]
+    assert at_2s == [
+        ("SetHeaderRoute", "Progressing", 1, 0),
+        ("AnalysisStarted", "Progressing", 2, 0),
+        ("AnalysisSuccessful", "Progressing", 2, 0),
+        ("SetWeight", "Progressing", 5, 10),
+        ("Paused", "Paused", 6, 10),
+        ("AnalysisStarted", "Paused", 6, 10),
+    ]
+    # what the pass changed without an event (the canary scaled to its 10%) comes after
+    last_at_2s = [r for r in result.timeline if r.t == 2][-1]
+    assert (last_at_2s.event, last_at_2s.new_replicas) == (None, 1)
+
+
+def test_a_weight_held_below_the_step_says_why() -> None:
+    # setWeight 25 with one canary pod of eight available: 12% until the second is ready
+    result = run("custom-strategy", auto_promote=False, metrics="metrics-pass.yaml")
+    held = [r for r in result.timeline if r.event == "SetWeight" and r.weight == 12]
+    assert len(held) == 1
+    assert (held[0].set_weight, held[0].weight_note) == (
+        25,
+        "held below 25% until the canary has the pods for it: 1 of 8 available carry 12%",
+    )
+    reached = [r for r in result.timeline if r.event == "SetWeight" and r.t > held[0].t][0]
+    assert (reached.weight, reached.set_weight, reached.weight_note) == (25, 25, "")

@@ -22,8 +22,18 @@ indefinite pause ends the simulation in phase Paused, unless ``auto_promote`` pr
 it with :func:`progressive.core.promote`, as ``kubectl argo rollouts promote`` would.
 
 The result is a timeline: one :class:`TimelineRecord` whenever the phase, the step, the
-weight or a replica count changes, *one record per event* (several events of one
-reconcile give several records with the same state), and a last record at the end.
+weight or a replica count changes, *one record per event*, and a last record at the end.
+Several events of one controller pass each show the state *as of that event*: the pass
+moves the rollout from what it observed to what it leaves, and an event shows the
+fields it or an event before it announces (``SetWeight`` the weight, ``Paused`` the
+phase and step...: ``ANNOUNCES``) at their new value, the others as they were; what
+changed unannounced shows on a record of its own after the events.  So "analysis
+passed" is not shown with the weight the ``setWeight`` step after it sets.
+
+Each record has the weight the current step sets beside the actual one and, when they
+differ, why (``weight_note``): a canary whose available pods cannot carry the step's
+weight yet is held below it; without a traffic router the weight is the new pods'
+share of the ready ones, which pod counts round.
 
 The weight is read back from the routers' objects (``progressive.routers``), which the
 simulation creates when the files lack them, as it does Services: a stable Ingress,
@@ -46,8 +56,10 @@ from ._shell.clusters import Ref
 from ._shell.controller import Controller, PassResult
 from ._shell.traffic import RouterTraffic
 from .core import actions
+from .core._canary import weight_at
 from .core._commands import promote
 from .core._plan import Plan
+from .core._replicas import weight_note
 from .core._rollout import Rollout
 from .core._status import Phase
 from .memory import MemoryCluster, SimulatedCrash
@@ -74,6 +86,27 @@ EXIT_CODES: Final = {Phase.HEALTHY: 0, Phase.DEGRADED: 2, Phase.PAUSED: 3}
 EXIT_UNFINISHED: Final = 4
 AUTO_PROMOTED: Final = "AutoPromoted"
 
+_PHASE: Final = frozenset({"phase", "step"})
+_WEIGHT: Final = frozenset({"weight", "set_weight", "weight_note"})
+_REPLICAS: Final = frozenset({"old_replicas", "new_replicas"})
+#: The record fields whose change each event reason announces (see the module
+#: docstring); an event not listed announces none.
+ANNOUNCES: Final[Mapping[str, frozenset[str]]] = {
+    "RolloutUpdated": _PHASE,
+    "InitialDeploy": _PHASE,
+    "SkipSteps": _PHASE,
+    "NewReplicaSet": _REPLICAS,
+    "SetWeight": _WEIGHT,
+    "Paused": _PHASE,
+    "Resumed": _PHASE,
+    "AnalysisInconclusive": _PHASE,
+    "ExperimentInconclusive": _PHASE,
+    "Promoted": _PHASE | _WEIGHT,
+    "RolloutCompleted": _PHASE,
+    "Aborted": _PHASE | _WEIGHT,
+    "ScaledDown": _REPLICAS,
+}
+
 
 class SimulationError(Exception):
     """The documents cannot be simulated (no Rollout, two Rollouts, a controller error)."""
@@ -94,6 +127,10 @@ class TimelineRecord:
     message: str = ""
     # the router objects and Services changed since the record before (show_objects)
     objects: tuple[dict[str, Any], ...] | None = attrs.field(default=None, eq=False)
+    # the weight the current step sets (canary; None for blue-green), and why the
+    # actual weight differs from it ("" when it does not)
+    set_weight: int | None = None
+    weight_note: str = ""
 
     def state(self) -> tuple[object, ...]:
         return (self.phase, self.step, self.weight, self.old_replicas, self.new_replicas)
@@ -104,6 +141,8 @@ class TimelineRecord:
             "phase": self.phase,
             "step": self.step,
             "weight": self.weight,
+            "setWeight": self.set_weight,
+            "weightNote": self.weight_note,
             "oldReplicas": self.old_replicas,
             "newReplicas": self.new_replicas,
             "event": self.event,
@@ -234,6 +273,7 @@ class _Simulation:
         self.timeline: list[TimelineRecord] = []
         self.events: list[actions.EmitEvent] = []
         self.recording = False
+        self.before: TimelineRecord | None = None  # the state a pass started from
         self.start = 0.0
         self.previous = previous_template(self.model.template)
         self.old_hash = attrs.evolve(self.model, template=self.previous).template_hash()
@@ -261,6 +301,7 @@ class _Simulation:
                     max_passes=max_passes,
                     wakeup=self.cluster.next_event_at,
                     after_pass=self._after_pass,
+                    before_pass=self._before_pass,
                 )
                 break
             except SimulatedCrash:
@@ -314,7 +355,7 @@ class _Simulation:
             ):
                 promotions += 1
                 await self._promote(stored)
-                await self._record([AUTO_PROMOTED], force=True)
+                await self._record([actions.EmitEvent(AUTO_PROMOTED, "")], force=True)
                 continue
             finished = True
             break
@@ -413,30 +454,46 @@ class _Simulation:
         return obj
 
     # -- the timeline ------------------------------------------------------------------
+    async def _before_pass(self) -> None:
+        if self.recording:
+            self.before = await self._snapshot(None)
+
     async def _after_pass(self, result: PassResult) -> None:
         if not self.recording:
             return
-        reasons = [e.reason for e in self.events]
-        messages = [e.message for e in self.events]
+        events = list(self.events)
         self.events.clear()
-        await self._record(reasons, messages=messages)
+        await self._record(events)
+        self.before = None
 
-    async def _record(
-        self, reasons: Sequence[str], *, messages: Sequence[str] = (), force: bool = False
-    ) -> None:
+    async def _record(self, events: Sequence[actions.EmitEvent], *, force: bool = False) -> None:
         objects = await self._changed_objects()
-        if not reasons:
-            record = await self._snapshot(None)
+        after = await self._snapshot(None)
+        if not events:
             last = self.timeline[-1].state() if self.timeline else None
-            if force or record.state() != last or objects:
-                await self._emit(attrs.evolve(record, objects=objects))
+            if force or after.state() != last or objects:
+                await self._emit(attrs.evolve(after, objects=objects))
             return
-        for i, reason in enumerate(reasons):
-            message = messages[i] if i < len(messages) else ""
-            record = attrs.evolve(await self._snapshot(reason), message=message)
-            await self._emit(
-                attrs.evolve(record, objects=objects if i == 0 or objects is None else ())
+        # each event as of itself: what it and the events before it announce is new,
+        # and a canary step's event is at its step
+        base = self.before or after
+        announced: set[str] = set()
+        record = after
+        for i, event in enumerate(events):
+            announced |= ANNOUNCES.get(event.reason, frozenset())
+            record = attrs.evolve(
+                base,
+                t=after.t,
+                event=event.reason,
+                message=event.message,
+                objects=objects if i == 0 or objects is None else (),
+                **{field: getattr(after, field) for field in announced},
             )
+            if event.step is not None and record.step is not None:
+                record = attrs.evolve(record, step=event.step)
+            await self._emit(record)
+        if record.state() != after.state():
+            await self._emit(attrs.evolve(after, objects=None if objects is None else ()))
 
     async def _emit(self, record: TimelineRecord) -> None:
         self.timeline.append(record)
@@ -456,16 +513,55 @@ class _Simulation:
             return int(rs["spec"].get("replicas") or 0) if rs is not None else 0
 
         step = status.get("currentStepIndex")
+        step = step if isinstance(step, int) and self.model.canary is not None else None
+        weight = await self._weight(status, sets)
+        set_weight = self._set_weight(status, step)
         return TimelineRecord(
             t=self.clock.now() - self.start,
             phase=str(status.get("phase") or Phase.PROGRESSING),
-            step=step if isinstance(step, int) and self.model.canary is not None else None,
+            step=step,
             steps=self.steps,
-            weight=await self._weight(status, sets),
+            weight=weight,
             old_replicas=replicas(self.old_hash),
             new_replicas=replicas(self.new_hash),
             event=event,
+            set_weight=set_weight,
+            weight_note=self._weight_note(weight, set_weight, by_hash.get(self.new_hash), sets),
         )
+
+    def _set_weight(self, status: Mapping[str, Any], step: int | None) -> int | None:
+        """The weight (percent) the current step sets, as Argo's plugin's SetWeight."""
+        canary = self.model.canary
+        if canary is None:
+            return None
+        if status.get("abort") is True or status.get("currentPodHash") != self.new_hash:
+            return 0  # aborted, or the status is still the previous revision's
+        if status.get("stableRS") == self.new_hash:
+            return 100
+        return weight_at(canary.steps, step or 0, 100)
+
+    def _weight_note(
+        self,
+        weight: int,
+        set_weight: int | None,
+        new_rs: Mapping[str, Any] | None,
+        sets: Sequence[Mapping[str, Any]],
+    ) -> str:
+        """Why the actual weight is not the set one ("" when it is)."""
+        canary = self.model.canary
+        if canary is None or set_weight is None:
+            return ""
+
+        def count(rs: Mapping[str, Any] | None, key: str) -> int:
+            return int(((rs or {}).get("status") or {}).get(key) or 0)
+
+        if canary.traffic_routing is None:  # the weight is the share of ready pods
+            mine = count(new_rs, "readyReplicas")
+            pods = sum(count(rs, "readyReplicas") for rs in sets)
+        else:
+            mine, pods = count(new_rs, "availableReplicas"), self.model.replicas
+        routed = canary.traffic_routing is not None
+        return weight_note(weight, set_weight, routed=routed, canary=mine, pods=pods)
 
     async def _weight(self, status: Mapping[str, Any], sets: Sequence[Mapping[str, Any]]) -> int:
         """Percent of traffic that reaches the new revision."""

@@ -28,3 +28,20 @@ def test_both_installed_program_names_run_the_same_cli() -> None:
         program = Path(sys.executable).parent / name
         out = subprocess.run([program, "--help"], capture_output=True, text=True, check=True).stdout
         assert "simulate" in out and "demo" in out and "lint" in out
+
+
+def test_the_demo_prints_each_event_at_its_own_state() -> None:
+    result = CliRunner().invoke(main, ["demo", "--plain", "--speed", "0"])
+    assert result.exit_code == 0, result.output
+    release_1 = result.output.split("Release 2")[0].splitlines()
+    at_2s = [line.strip() for line in release_1 if line.startswith("  00:02")]
+    assert at_2s[2:6] == [
+        "00:02  analysis passed   [Progressing, weight 0%]",
+        "00:02  10% of the traffic to the canary   [Progressing, weight 10%]",
+        "00:02  pause   [Paused, weight 10%]",
+        "00:02  analysis started   [Paused, weight 10%]",
+    ]
+    assert (
+        "01:02  12% of the traffic to the canary (held below 25% until the canary has the "
+        "pods for it: 1 of 8 available carry 12%)   [Progressing, weight 12%]"
+    ) in result.output

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from progressive.cli import _COMMANDS, main
@@ -75,7 +76,7 @@ def test_the_whole_story_of_a_canary(memory: Run, state: Path) -> None:
     updated = memory("set", "image", "rollouts-demo", "rollouts-demo=argoproj/rollouts-demo:blue")
     assert updated.exit_code == 0, updated.output
     assert updated.stdout.startswith("rollout 'rollouts-demo' image updated\n")
-    assert "॥ Paused - CanaryPauseStep  step 1/8  weight 20/20" in updated.stdout
+    assert "॥ Paused - CanaryPauseStep  step 1/8  weight 20%" in updated.stdout
     # the virtual clock stopped when things came to rest: the canary's pod took 2s
     assert "[memory +2s]" in updated.stdout
 
@@ -119,6 +120,25 @@ def test_the_whole_story_of_a_canary(memory: Run, state: Path) -> None:
     shown = memory("get", "rollout", "rollouts-demo").stdout
     assert "Images:          argoproj/rollouts-demo:blue (stable)" in shown
     assert "• ScaledDown" in shown, "the old revision scaled down after its delay"
+
+
+def test_an_actual_weight_that_is_not_the_set_one_is_labelled_and_explained(
+    memory: Run, tmp_path: Path
+) -> None:
+    manifest = next(yaml.safe_load_all(Path(CANARY).read_text()))
+    manifest["spec"]["replicas"] = 3
+    manifest["spec"]["strategy"]["canary"] = {"steps": [{"setWeight": 20}, {"pause": {}}]}
+    path = tmp_path / "three.yaml"
+    path.write_text(yaml.safe_dump(manifest))
+    assert memory("create", "-f", str(path)).exit_code == 0
+    updated = memory("set", "image", "rollouts-demo", "rollouts-demo=argoproj/rollouts-demo:blue")
+    assert (
+        "step 1/2  weight 33% actual, 20% set (no traffic router: the canary's share of "
+        "the pods, 1 of 3)  updated 1/3"
+    ) in updated.stdout
+    shown = json.loads(memory("get", "rollout", "rollouts-demo", "-o", "json").stdout)
+    assert (shown["actualWeight"], shown["setWeight"]) == ("33", "20")
+    assert shown["weightNote"] == "no traffic router: the canary's share of the pods, 1 of 3"
 
 
 def test_abort_retry_pause_restart_and_undo(memory: Run, state: Path) -> None:

@@ -59,7 +59,17 @@ spec:
     blueGreen: {activeService: shop-active, previewService: shop-preview}
 """
 
-KEYS = {"t", "phase", "step", "weight", "oldReplicas", "newReplicas", "event"}
+KEYS = {
+    "t",
+    "phase",
+    "step",
+    "weight",
+    "setWeight",
+    "weightNote",
+    "oldReplicas",
+    "newReplicas",
+    "event",
+}
 
 
 def write(tmp_path: Path, name: str, text: str) -> str:
@@ -213,3 +223,16 @@ def test_previous_template_marks_every_image() -> None:
     init = previous_template(template)["spec"]["initContainers"][0]["image"]
     assert init == "registry:5000/init:previous"
     assert previous_template({}) != {}
+
+
+def test_a_basic_canary_weight_rounded_by_pods_is_labelled_and_explained(tmp_path: Path) -> None:
+    manifest: dict[str, Any] = yaml.safe_load(ROLLOUT.split("---")[0])
+    manifest["spec"]["replicas"] = 3
+    manifest["spec"]["strategy"]["canary"] = {"steps": [{"setWeight": 20}, {"pause": {}}]}
+    result = invoke(write(tmp_path, "r.yaml", yaml.safe_dump(manifest)))
+    assert result.exit_code == 3, result.output
+    row = [line for line in result.stdout.splitlines() if "│ Paused " in line][-1]
+    cells = [cell.strip() for cell in row.strip("│").split("│")]
+    assert cells[2:7] == ["1/2", "33%", "20%", "2", "1"]
+    assert cells[-1] == "no traffic router: the canary's share of the pods, 1 of 3"
+    assert "┃ weight ┃ set ┃" in result.stdout

@@ -734,6 +734,7 @@ class Controller:
         max_passes: int = 10_000,
         wakeup: Wakeup | None = None,
         after_pass: Callable[[PassResult], Awaitable[None]] | None = None,
+        before_pass: Callable[[], Awaitable[None]] | None = None,
     ) -> SettleResult:
         """Run passes, sleeping on the clock between them, until nothing is scheduled.
 
@@ -748,6 +749,7 @@ class Controller:
             wakeup: other times to wake at (``MemoryCluster.next_event_at``: pods
                 becoming ready).
             after_pass: awaited after every pass (timelines, live views).
+            before_pass: awaited before every pass (what a timeline's events start from).
         """
         passes = 0
         errors: list[RolloutError] = []
@@ -755,6 +757,8 @@ class Controller:
             await self._seed()
             while passes < max_passes:
                 if self.queue.ready():
+                    if before_pass is not None:
+                        await before_pass()
                     result = await self._pass()
                     passes += 1
                     errors.extend(result.errors)

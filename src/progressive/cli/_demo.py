@@ -96,6 +96,8 @@ class _View:
                     if record.weight < 100
                     else "all traffic on the new revision"
                 )
+                if record.weight_note:
+                    text += f" ({record.weight_note})"
             elif record.event == "ScaledDown" and record.phase == "Degraded":
                 text = "canary stack scaled down"
             self.log.append(f"{minutes:02d}:{seconds:02d}  {text}")

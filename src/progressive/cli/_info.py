@@ -20,6 +20,7 @@ from typing import Any, Final
 
 import attrs
 
+from ..core._replicas import weight_note
 from ..core._times import parse_time
 
 __all__ = [
@@ -234,6 +235,7 @@ class Summary:
     step: str | None = None  # "1/8"
     set_weight: str | None = None
     actual_weight: str | None = None
+    weight_note: str = ""  # why the actual weight is not the set one
     images: tuple[tuple[str, tuple[str, ...]], ...] = ()
     desired: int = 0
     current: int = 0
@@ -260,6 +262,8 @@ class Summary:
             out["setWeight"] = self.set_weight
         if self.actual_weight is not None:
             out["actualWeight"] = self.actual_weight
+        if self.weight_note:
+            out["weightNote"] = self.weight_note
         out["images"] = [{"image": image, "roles": list(roles)} for image, roles in self.images]
         out["replicas"] = {
             "desired": self.desired,
@@ -381,6 +385,7 @@ def summarize(rollout: Mapping[str, Any], objects: Objects | None = None, *, now
     strategy, config = _strategy(rollout)
     replica_sets = _own(objects.replica_sets, rollout)
     step = set_weight = actual_weight = None
+    note = ""
     if strategy == "Canary":
         steps = _list(config.get("steps"))
         weight = _set_weight(rollout, steps)
@@ -392,19 +397,23 @@ def summarize(rollout: Mapping[str, Any], objects: Objects | None = None, *, now
         complete = bool(status.get("stableRS")) and status.get("stableRS") == status.get(
             "currentPodHash"
         )
-        if config.get("trafficRouting"):
+        current = status.get("currentPodHash")
+        canary_available = sum(
+            _int(_map(rs.get("status")).get("availableReplicas"))
+            for rs in replica_sets
+            if current and _labels(rs).get(HASH_LABEL) == current
+        )
+        routed = bool(config.get("trafficRouting"))
+        pods = _int(spec.get("replicas"), 1) if routed else _int(status.get("availableReplicas"))
+        if routed:
             canary = _map(_map(_map(status.get("canary")).get("weights")).get("canary"))
             actual = 100 if complete else _int(canary.get("weight"), 0)
         elif not complete:
             # the canary's share of the available pods (none yet: 0)
-            actual = 0
-            available_total = _int(status.get("availableReplicas"))
-            current = status.get("currentPodHash")
-            for rs in replica_sets:
-                if current and _labels(rs).get(HASH_LABEL) == current and available_total:
-                    available = _int(_map(rs.get("status")).get("availableReplicas"))
-                    actual = available * 100 // available_total
+            actual = canary_available * 100 // pods if pods else 0
         actual_weight = str(actual)
+        if not complete:
+            note = weight_note(actual, weight, routed=routed, canary=canary_available, pods=pods)
     images: dict[str, list[str]] = {}
     for rs in replica_sets:
         roles = [r for r in _roles(rollout, rs, now) if not r.startswith("delay:")]
@@ -429,6 +438,7 @@ def summarize(rollout: Mapping[str, Any], objects: Objects | None = None, *, now
         step=step,
         set_weight=set_weight,
         actual_weight=actual_weight,
+        weight_note=note,
         images=tuple((image, tuple(roles)) for image, roles in images.items()),
         desired=_int(spec.get("replicas"), 1),
         current=_int(status.get("replicas")),

@@ -60,8 +60,11 @@ def simulate(
 
     With --json, one line is printed whenever the phase, step, weight or a replica count
     changes, one line per event (events of the same moment give several lines), and one
-    at the end: {"t", "phase", "step", "weight", "oldReplicas", "newReplicas", "event"}.
-    "weight" is the percent of traffic reaching the new revision.  With --show-objects,
+    at the end: {"t", "phase", "step", "weight", "setWeight", "weightNote", "oldReplicas",
+    "newReplicas", "event"}.  Each event line shows the state as of that event.
+    "weight" is the percent of traffic reaching the new revision, "setWeight" what the
+    current step sets, "weightNote" why they differ (the canary's pods cannot carry
+    the step's weight yet; no router: pods round the split).  With --show-objects,
     each line also carries "objects": the router objects (canary Ingresses,
     VirtualServices, TrafficSplits, HTTPRoutes...) and Services changed at that moment,
     as the API server would store them (a table gets an objects column and their YAML
@@ -147,29 +150,31 @@ def _print_table(result: SimulationResult, show_objects: bool = False) -> None:
     from ._console import make_console
 
     table = Table(title=f"simulate {result.rollout}: {result.old_hash} -> {result.new_hash}")
-    for column, justify in (
-        ("t", "right"),
-        ("phase", "left"),
-        ("step", "right"),
-        ("weight", "right"),
-        ("old", "right"),
-        ("new", "right"),
-        ("event", "left"),
+    canary = any(record.set_weight is not None for record in result.timeline)
+    notes = any(record.weight_note for record in result.timeline)
+    for column, justify, shown in (
+        ("t", "right", True),
+        ("phase", "left", True),
+        ("step", "right", True),
+        ("weight", "right", True),
+        ("set", "right", canary),
+        ("old", "right", True),
+        ("new", "right", True),
+        ("event", "left", True),
+        ("why the weight is not the set one", "left", notes),
     ):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        if shown:
+            table.add_column(column, justify=justify)  # type: ignore[arg-type]
     if show_objects:
         table.add_column("objects", justify="left")
     for record in result.timeline:
         step = "-" if record.step is None or not record.steps else f"{record.step}/{record.steps}"
-        cells = [
-            _clock(record.t),
-            _styled_phase(record.phase),
-            step,
-            f"{record.weight}%",
-            str(record.old_replicas),
-            str(record.new_replicas),
-            _event(record),
-        ]
+        cells = [_clock(record.t), _styled_phase(record.phase), step, f"{record.weight}%"]
+        if canary:
+            cells.append("-" if record.set_weight is None else f"{record.set_weight}%")
+        cells += [str(record.old_replicas), str(record.new_replicas), _event(record)]
+        if notes:
+            cells.append(record.weight_note)
         if show_objects:
             cells.append("\n".join(_object_name(o) for o in record.objects or ()))
         table.add_row(*cells)

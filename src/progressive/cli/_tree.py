@@ -160,14 +160,20 @@ def render_list(summaries: Sequence[Summary], *, all_namespaces: bool, wide: boo
 
 
 def render_summary_line(summary: Summary) -> Text:
-    """One line: ``◌ Progressing - message  step 1/8  weight 20/20  ready 5/5``."""
+    """One line: ``◌ Progressing - message  step 1/8  weight 20%  updated 1/5  available 5/5``;
+    an actual weight that is not the set one reads ``weight 33% actual, 20% set (why)``."""
     text = _status(summary.status_icon, summary.status)
     if summary.message:
         text.append(f" - {summary.message}")
     if summary.step is not None:
         text.append(f"  step {summary.step}")
     if summary.set_weight is not None:
-        text.append(f"  weight {summary.actual_weight}/{summary.set_weight}")
+        if summary.actual_weight in (None, summary.set_weight):
+            text.append(f"  weight {summary.set_weight}%")
+        else:
+            text.append(f"  weight {summary.actual_weight}% actual, {summary.set_weight}% set")
+            if summary.weight_note:
+                text.append(f" ({summary.weight_note})")
     text.append(
         f"  updated {summary.updated}/{summary.desired}"
         f"  available {summary.available}/{summary.desired}"

@@ -206,11 +206,16 @@ class RestartPods:
 @final
 @attrs.frozen
 class EmitEvent:
-    """A Kubernetes Event on the Rollout: ``reason`` is CamelCase, like ``SetWeight``."""
+    """A Kubernetes Event on the Rollout: ``reason`` is CamelCase, like ``SetWeight``.
+
+    ``step`` is the canary step the event tells of (the index the step walk was at),
+    for timelines; it is not part of the event's identity (``==`` ignores it).
+    """
 
     reason: str
     message: str
     type: str = "Normal"
+    step: int | None = attrs.field(default=None, eq=False)
 
 
 Action = (

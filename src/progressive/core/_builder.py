@@ -10,12 +10,17 @@ The order, whatever the strategy:
 5. header and mirror routes, and their removal;
 6. scale-downs and delayed scale-down marks (after traffic has moved away);
 7. analysis runs and experiments;
-8. events.
+8. events, in the order of the steps they tell of: an event emitted after the step walk
+   (the weight, a header route) may be placed at the :meth:`Builder.mark` its step
+   took, so that "Set canary weight to 10" comes before the "Paused" of the pause step
+   after the ``setWeight: 10`` step, as a reader of the events expects.
 
 The status is not an action: the shell writes it after all of them.
 """
 
 from __future__ import annotations
+
+import attrs
 
 from ._actions import (
     Action,
@@ -28,7 +33,15 @@ from ._actions import (
 )
 from ._observed import Observed, ReplicaSetView
 
-__all__ = ["Builder"]
+__all__ = ["Builder", "Mark"]
+
+
+@attrs.frozen
+class Mark:
+    """A place among a plan's events (:meth:`Builder.mark`), and the step walked then."""
+
+    place: int
+    step: int | None
 
 
 def _scaled_down_event(name: str) -> EmitEvent:
@@ -43,7 +56,6 @@ _BUCKETS = (
     "routes",
     "scale_down",
     "runs",
-    "events",
 )
 
 
@@ -54,20 +66,39 @@ class Builder:
         self.observed = observed
         self.now = observed.now
         self._buckets: dict[str, list[Action]] = {b: [] for b in _BUCKETS}
+        # events with their place: an emitted one gets the next whole number, one
+        # placed at a mark half a place before the event emitted after that mark
+        self._events: list[tuple[float, EmitEvent]] = []
+        self._emitted = 0
         self.requeue: list[float] = []
+        # the canary step the walk is at: what the events emitted now tell of
+        self.step: int | None = None
 
     def add(self, bucket: str, action: Action) -> None:
         self._buckets[bucket].append(action)
 
-    def event(self, reason: str, message: str, type_: str = "Normal") -> None:
-        self._buckets["events"].append(EmitEvent(reason, message, type_))
+    def mark(self) -> Mark:
+        """A place among the events: after those emitted so far, before the next."""
+        return Mark(self._emitted, self.step)
+
+    def event(
+        self, reason: str, message: str, type_: str = "Normal", *, at: Mark | None = None
+    ) -> None:
+        """Emit an event, at the end or at a place :meth:`mark` gave."""
+        if at is None:
+            place, step = float(self._emitted), self.step
+            self._emitted += 1
+        else:
+            place, step = at.place - 0.5, at.step
+        self._events.append((place, EmitEvent(reason, message, type_, step)))
 
     def at(self, when: float | None) -> None:
         if when is not None:
             self.requeue.append(when)
 
     def actions(self) -> tuple[Action, ...]:
-        return tuple(a for b in _BUCKETS for a in self._buckets[b])
+        events = [e for _, e in sorted(self._events, key=lambda placed: placed[0])]
+        return (*(a for b in _BUCKETS for a in self._buckets[b]), *events)
 
     def requeue_at(self) -> float | None:
         future = [t for t in self.requeue if t > self.now]
@@ -102,14 +133,13 @@ class Builder:
                 for a in self._buckets[bucket]
                 if not (isinstance(a, ScaleReplicaSet) and a.name == rs.name)
             ]
-        self._buckets["events"] = [
-            a for a in self._buckets["events"] if a != _scaled_down_event(rs.name)
-        ]
+        scaled_down = _scaled_down_event(rs.name)
+        self._events = [(place, e) for place, e in self._events if e != scaled_down]
         if original.replicas != replicas:
             bucket = "scale_up" if replicas > original.replicas else "scale_down"
             self.add(bucket, ScaleReplicaSet(rs.name, replicas))
             if replicas == 0:
-                self._buckets["events"].append(_scaled_down_event(rs.name))
+                self.event(scaled_down.reason, scaled_down.message)
         return self.planned(original)
 
     def observed_replica_set(self, rs: ReplicaSetView) -> ReplicaSetView:
@@ -147,13 +177,19 @@ class Builder:
             self.add("services", SetServiceSelector(service, pod_hash))
 
     def weight(
-        self, weight: int, observed: int, action: SetWeight, *, after_services: bool
+        self,
+        weight: int,
+        observed: int,
+        action: SetWeight,
+        *,
+        after_services: bool,
+        at: Mark | None = None,
     ) -> None:
         if weight == observed:
             return
         bucket = "weight_up" if weight > observed or after_services else "weight_down"
         self.add(bucket, action)
-        self.event("SetWeight", f"Set canary weight to {weight}")
+        self.event("SetWeight", f"Set canary weight to {weight}", at=at)
 
     def delay_scale_down(self, rs: ReplicaSetView, delay: int) -> None:
         """Scale ``rs`` to zero ``delay`` seconds from now (marking it first)."""

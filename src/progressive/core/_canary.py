@@ -16,7 +16,7 @@ from ._actions import (
     SetWeight,
     TerminateAnalysisRun,
 )
-from ._builder import Builder
+from ._builder import Builder, Mark
 from ._experiments import template_service
 from ._observed import ReplicaSetView
 from ._replicas import (
@@ -162,10 +162,18 @@ def plan_canary(b: Builder, rollout: Rollout, rev: Revisions) -> CanaryOutcome:
         new_rs = ensure_new_replica_set(b, rollout, rev, 0)
     new_avail = new_rs.available_replicas if new_rs is not None else 0
     can_advance = not rollout.paused
+    # where the weight and route events go among the walk's (Builder.mark)
+    weight_mark: Mark | None = None
+    route_marks: dict[str, Mark] = {}
 
     while index < len(steps) and can_advance:
         step = steps[index]
+        b.step = index
         done = False
+        if isinstance(step, WeightStep):
+            weight_mark = b.mark()
+        elif isinstance(step, HeaderStep | MirrorStep):
+            route_marks[step.name] = b.mark()
         if isinstance(step, WeightStep | SetCanaryScale):
             if routing is not None:
                 need = canary_target(c, index, replicas, max_weight)
@@ -202,6 +210,7 @@ def plan_canary(b: Builder, rollout: Rollout, rev: Revisions) -> CanaryOutcome:
             break
         index += 1
     status = attrs.evolve(status, current_step_index=index)
+    b.step = index
 
     # -- 4. background analysis --
     background = c.analysis
@@ -225,7 +234,16 @@ def plan_canary(b: Builder, rollout: Rollout, rev: Revisions) -> CanaryOutcome:
         if promoting and routed == max_weight and new_rs.available_replicas >= replicas:
             return _promote(b, rollout, rev, status, new_rs, observed_weight, max_weight)
         extra = _experiment_weights(b, rollout, rev, revision, index, max_weight)
-        _weight(b, routed, observed_weight, rev, max_weight, after_services=False, extra=extra)
+        _weight(
+            b,
+            routed,
+            observed_weight,
+            rev,
+            max_weight,
+            after_services=False,
+            extra=extra,
+            at=weight_mark,
+        )
         stable_target = replicas
         if c.dynamic_stable_scale:
             stable_target = replicas_for_weight(max_weight - routed, replicas, max_weight)
@@ -233,7 +251,7 @@ def plan_canary(b: Builder, rollout: Rollout, rev: Revisions) -> CanaryOutcome:
                 stable_target = max(stable_target, c.min_pods_per_replica_set)
         b.scale(stable_rs, max(stable_target, 0))
         headers, mirrors = routes_at(steps, index)
-        _routes(b, rollout, headers, mirrors)
+        _routes(b, rollout, headers, mirrors, route_marks)
         _old_stacks(b, rollout, rev, new_rs, {new_rs.name: target, stable_rs.name: stable_target})
         if promoting and not waiting:
             waiting = "waiting for the new revision to be fully available"
@@ -307,6 +325,7 @@ def _weight(
     *,
     after_services: bool,
     extra: tuple[tuple[str, int], ...] = (),
+    at: Mark | None = None,
 ) -> None:
     assert rev.stable_hash is not None
     traffic = b.observed.traffic
@@ -319,13 +338,14 @@ def _weight(
         # analyses judge them, off (traffic back to stable) once it is over
         b.add("weight_up" if extra else "weight_down", action)
         shares = ", ".join(f"{service} {w}" for service, w in extra) or "none"
-        b.event("SetWeight", f"Set experiment weights: {shares}")
+        b.event("SetWeight", f"Set experiment weights: {shares}", at=at)
         return
     b.weight(
         weight,
         observed if current is not None else -1,
         action,
         after_services=after_services,
+        at=at,
     )
 
 
@@ -351,7 +371,11 @@ def _experiment_weights(
 
 
 def _routes(
-    b: Builder, rollout: Rollout, headers: dict[str, HeaderStep], mirrors: dict[str, MirrorStep]
+    b: Builder,
+    rollout: Rollout,
+    headers: dict[str, HeaderStep],
+    mirrors: dict[str, MirrorStep],
+    marks: dict[str, Mark] | None = None,
 ) -> None:
     traffic = b.observed.traffic
     c = rollout.canary
@@ -369,11 +393,11 @@ def _routes(
     for name, h in headers.items():
         if name not in traffic.header_routes:
             b.add("routes", SetHeaderRoute(name, h.match))
-            b.event("SetHeaderRoute", f"Header route {name} set")
+            b.event("SetHeaderRoute", f"Header route {name} set", at=(marks or {}).get(name))
     for name, m in mirrors.items():
         if name not in traffic.mirror_routes:
             b.add("routes", SetMirrorRoute(name, m.match, m.percentage))
-            b.event("SetMirrorRoute", f"Mirror route {name} set")
+            b.event("SetMirrorRoute", f"Mirror route {name} set", at=(marks or {}).get(name))
 
 
 def _old_stacks(

@@ -20,6 +20,7 @@ __all__ = [
     "replicas_for_weight",
     "resolve_int_or_percent",
     "rolling_targets",
+    "weight_note",
 ]
 
 
@@ -43,6 +44,27 @@ def capacity_weight(available: int, replicas: int, max_weight: int) -> int:
     if replicas <= 0:
         return max_weight
     return min(max_weight, available * max_weight // replicas)
+
+
+def weight_note(actual: int, set_weight: int, *, routed: bool, canary: int, pods: int) -> str:
+    """Why a canary's actual weight is not the one its step sets ("" when it is), for
+    people reading a timeline or a status line.  Weights are percents.
+
+    With a traffic router (``routed``) the weight is held below the set one while the
+    canary's ``canary`` available pods, of the Rollout's ``pods``, cannot carry it.
+    Without one the weight *is* the canary's share of the ``pods`` serving pods, which
+    whole pods round (one pod of three is 33% at a ``setWeight: 20`` step).
+    """
+    if actual == set_weight:
+        return ""
+    if not routed:
+        return f"no traffic router: the canary's share of the pods, {canary} of {pods}"
+    if actual < set_weight:
+        return (
+            f"held below {set_weight}% until the canary has the pods for it: "
+            f"{canary} of {pods} available carry {capacity_weight(canary, pods, 100)}%"
+        )
+    return ""
 
 
 def basic_split(replicas: int, weight: int) -> tuple[int, int]:
