@@ -853,7 +853,7 @@ def test_run_round_trip() -> None:
     assert manifest["status"]["startedAt"] == "1970-01-01T00:00:01.500000Z"
     result = manifest["status"]["metricResults"][0]
     assert set(result) >= {"consecutiveError", "consecutiveSuccess", "inconclusive"}
-    assert result["measurements"][-1]["value"] == [0.05]
+    assert result["measurements"][-1]["value"] == "[0.05]"  # a string, as Argo stores it
 
 
 def test_run_manifest_resolves_args_and_validates() -> None:
@@ -1059,5 +1059,5 @@ def test_non_finite_values_are_written_as_prometheus_strings() -> None:
     manifest = run.to_manifest()
     text = json.dumps(manifest, allow_nan=False)  # the API server refuses NaN
     value = manifest["status"]["metricResults"][0]["measurements"][0]["value"]
-    assert value == ["NaN", "+Inf", "-Inf", 1.0] and "NaN" in text
+    assert value == '["NaN","+Inf","-Inf",1.0]' and "NaN" in text
     assert AnalysisRun.from_manifest(manifest) == run

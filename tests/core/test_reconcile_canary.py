@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 import pytest
 
@@ -364,3 +366,30 @@ def test_retry_after_a_user_abort_at_an_indefinite_pause_pauses_again() -> None:
     world.settle()
     status = world.rollout.status
     assert status.phase == Phase.PAUSED and status.current_step_index == 3
+
+
+def test_conditions_keep_their_times_until_they_change() -> None:
+    world = healthy_world(canary_manifest(STEPS))
+    start = world.now
+    times = {c.type: (c.last_transition_time, c.last_update_time) for c in status_of(world)}
+    assert set(times.values()) == {(start, start)}
+    world.now = start + 100
+    world.apply(world.plan())
+    assert {c.type: (c.last_transition_time, c.last_update_time) for c in status_of(world)} == (
+        times
+    ), "nothing changed: no time moved"
+    world.update_template("app:2")
+    world.apply(world.plan())
+    now = {c.type: c for c in status_of(world)}
+    assert now["Healthy"].status == "False"
+    assert now["Healthy"].last_transition_time == now["Healthy"].last_update_time == start + 100
+    # a new revision progresses anew; Available is still what it was
+    assert now["Progressing"].message == "waiting for canary pods to become available"
+    assert now["Progressing"].last_update_time == start + 100
+    assert (now["Available"].last_transition_time, now["Available"].last_update_time) == (
+        times["Available"]
+    )
+
+
+def status_of(world: World) -> tuple[Any, ...]:
+    return world.rollout.status.conditions

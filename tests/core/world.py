@@ -52,10 +52,13 @@ class World:
         return reconcile(self.observed())
 
     def apply(self, plan: Plan) -> None:
+        """Apply the actions, then store the status as a cluster does: as a manifest,
+        read back (what the status remembers must survive that)."""
         for action in plan.actions:
             self.log.append(action)
             self._apply(action)
-        self.rollout = attrs.evolve(self.rollout, status=plan.status)
+        stored = RolloutStatus.from_manifest(plan.status.to_manifest())
+        self.rollout = attrs.evolve(self.rollout, status=stored)
 
     def _apply(self, a: actions.Action) -> None:
         match a:
@@ -99,6 +102,8 @@ class World:
             case actions.TerminateAnalysisRun():
                 run = self.runs[a.name]
                 self.runs[a.name] = attrs.evolve(run, terminated=True, phase="Successful")
+            case actions.AcknowledgeRun():
+                self.runs[a.name] = attrs.evolve(self.runs[a.name], acknowledged=True)
             case actions.RestartPods() | actions.EmitEvent():
                 pass
 

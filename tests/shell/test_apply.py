@@ -16,6 +16,7 @@ from progressive._shell import (
     apply_action,
     write_status,
 )
+from progressive._shell.observe import observe_rollout
 from progressive.core import (
     AnalysisArg,
     Rollout,
@@ -287,6 +288,18 @@ async def test_create_and_terminate_analysis_run(world: World) -> None:
     assert await world.changed_by(actions.TerminateAnalysisRun("web-new-2-1")) == {ref}
     assert (await world.get(ref))["spec"]["terminate"] is True
     assert await world.changed_by(actions.TerminateAnalysisRun("gone")) == set()
+
+
+async def test_acknowledge_run_marks_the_run_and_observe_reads_it(world: World) -> None:
+    covers(actions.AcknowledgeRun)
+    await world.apply(actions.CreateAnalysisRun("web-new-2-1", "Step", analysis(), "o", "n", 1))
+    ref = Ref("argoproj.io/v1alpha1", "AnalysisRun", "default", "web-new-2-1")
+    assert await world.changed_by(actions.AcknowledgeRun("web-new-2-1")) == {ref}
+    run = await world.get(ref)
+    assert run["metadata"]["annotations"]["progressive.dev/acknowledged"] == "true"
+    observed = await observe_rollout(world.cluster, world.rollout, traffic=world.traffic, now=0)
+    assert [(r.name, r.acknowledged) for r in observed.runs] == [("web-new-2-1", True)]
+    assert await world.changed_by(actions.AcknowledgeRun("gone")) == set()
 
 
 async def test_an_unbuildable_analysis_run_is_stored_as_error(world: World) -> None:

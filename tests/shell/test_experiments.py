@@ -202,7 +202,11 @@ async def test_an_experiment_step_runs_its_templates_then_the_rollout_goes_on() 
     exp = env.experiment_obj()
     assert exp["status"]["phase"] == "Successful"
     available = parse_time(exp["status"]["availableAt"])
-    completed = parse_time(exp["status"]["completedAt"])
+    (completed,) = [
+        parse_time(c["lastTransitionTime"])
+        for c in exp["status"]["conditions"]
+        if c["type"] == "Completed"
+    ]
     assert available is not None and completed is not None
     assert completed - available == 60  # the duration counts from availability
     assert (await env.cluster.get(Ref(API, "AnalysisRun", "default", f"{name}-judge")) or {})[

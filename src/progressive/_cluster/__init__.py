@@ -30,6 +30,7 @@ from ._build import (
 )
 from ._crds import (
     CrdSources,
+    argo_crds,
     gateway_api_crds,
     install_crds,
     istio_crds,
@@ -56,6 +57,7 @@ __all__ = [
     "LocalControlPlane",
     "ProcessRecord",
     "Versions",
+    "argo_crds",
     "cache_root",
     "cached_binaries",
     "ensure_binaries",

@@ -14,6 +14,12 @@ them (never copied into this repository), and their installation.
   are served, v1alpha4 stored, no conversion (``strategy: None``, as the file has none),
   each with the file's one schema, except that v1alpha1's ``weight`` is an
   int-or-string, its Go type there being a ``resource.Quantity``.
+
+And Argo Rollouts' own CRDs (:func:`argo_crds`): ``github.com/argoproj/argo-rollouts``,
+``manifests/crds`` of the release whose fields the loader reads, as Argo publishes them
+(Rollout, AnalysisTemplate, ClusterAnalysisTemplate, AnalysisRun, Experiment in
+``argoproj.io``).  They are not among :func:`router_crds`: a cluster holds the
+``argoproj.io`` CRDs of one maker only, so the tests that want them install them.
 """
 
 from __future__ import annotations
@@ -32,9 +38,11 @@ from ._gomod import module_download
 from ._rest import Kubeconfig, KubeRest
 
 __all__ = [
+    "ARGO_CRD_FILES",
     "GATEWAY_API_RESOURCES",
     "ISTIO_KINDS",
     "CrdSources",
+    "argo_crds",
     "gateway_api_crds",
     "install_crds",
     "istio_crds",
@@ -44,6 +52,14 @@ __all__ = [
 ]
 
 ISTIO_KINDS = ("VirtualService", "DestinationRule")
+#: manifests/crds of github.com/argoproj/argo-rollouts, one CRD a file
+ARGO_CRD_FILES = (
+    "rollout-crd.yaml",
+    "analysis-template-crd.yaml",
+    "cluster-analysis-template-crd.yaml",
+    "analysis-run-crd.yaml",
+    "experiment-crd.yaml",
+)
 GATEWAY_API_RESOURCES = (
     "httproutes",
     "grpcroutes",
@@ -65,6 +81,7 @@ class CrdSources:
     istio_api: str = "v1.32.0"
     gateway_api: str = "v1.6.3"  # v1.7 needs go >= 1.27
     smi_sdk: str = "v0.5.0"
+    argo_rollouts: str = "v1.9.1"  # the release whose fields the loader reads
 
 
 def _load_all(path: Path) -> list[dict[str, Any]]:
@@ -162,6 +179,20 @@ def smi_crds(version: str, *, serve_all_versions: bool = True) -> list[dict[str,
             doc = smi_v1beta1_to_v1(doc, serve_all_versions=serve_all_versions)
         converted.append(doc)
     return converted
+
+
+def argo_crds(version: str | None = None) -> list[dict[str, Any]]:
+    """Argo Rollouts' ``argoproj.io`` CRDs, as its release ``version`` publishes them
+    (default: :attr:`CrdSources.argo_rollouts`)."""
+    version = version or CrdSources().argo_rollouts
+    folder = module_download("github.com/argoproj/argo-rollouts", version).dir / "manifests/crds"
+    docs: list[dict[str, Any]] = []
+    for name in ARGO_CRD_FILES:
+        path = folder / name
+        if not path.is_file():
+            raise ControlPlaneError(f"github.com/argoproj/argo-rollouts {version} has no {name}")
+        docs += [d for d in _load_all(path) if _is_crd(d)]
+    return docs
 
 
 def router_crds(sources: CrdSources | None = None) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final, assert_never
 
 from ..core._actions import (
+    AcknowledgeRun,
     Action,
     CreateAnalysisRun,
     CreateExperiment,
@@ -46,6 +47,7 @@ from .runs import create_analysis_run, create_experiment, create_service
 from .traffic import TrafficRouter
 
 __all__ = [
+    "ACKNOWLEDGED_ANNOTATION",
     "HASH_LABEL",
     "MANAGED_BY_ANNOTATION",
     "REVISION_ANNOTATION",
@@ -60,6 +62,8 @@ HASH_LABEL: Final = "rollouts-pod-template-hash"
 REVISION_ANNOTATION: Final = "rollout.argoproj.io/revision"
 SCALE_DOWN_DEADLINE_ANNOTATION: Final = "scale-down-deadline"
 MANAGED_BY_ANNOTATION: Final = "argo-rollouts.argoproj.io/managed-by-rollouts"
+#: on an AnalysisRun or Experiment a user promoted the rollout past (AcknowledgeRun)
+ACKNOWLEDGED_ANNOTATION: Final = "progressive.dev/acknowledged"
 EXPERIMENT_KIND: Final = "Experiment"
 ANALYSIS_RUN_KIND: Final = "AnalysisRun"
 
@@ -130,7 +134,10 @@ async def apply_action(
         case CreateAnalysisRun():
             await create_analysis_run(cluster, rollout, action, owner=owner_of(rollout), now=now)
         case TerminateAnalysisRun(name):
-            await _terminate(cluster, rollout, name)
+            await _patch_run(cluster, rollout, name, {"spec": {"terminate": True}})
+        case AcknowledgeRun(name):
+            patch = {"metadata": {"annotations": {ACKNOWLEDGED_ANNOTATION: "true"}}}
+            await _patch_run(cluster, rollout, name, patch)
         case CreateExperiment():
             await create_experiment(cluster, rollout, action, owner=owner_of(rollout), now=now)
         case CreateService():
@@ -320,13 +327,15 @@ async def _create_replica_set(cluster: Cluster, rollout: Rollout, action: Create
         )
 
 
-async def _terminate(cluster: Cluster, rollout: Rollout, name: str) -> None:
-    """Set ``spec.terminate`` on the AnalysisRun (or Experiment) ``name``, if it exists."""
+async def _patch_run(
+    cluster: Cluster, rollout: Rollout, name: str, patch: Mapping[str, Any]
+) -> None:
+    """Patch the AnalysisRun (or Experiment) ``name``, if it exists."""
     for kind in (ANALYSIS_RUN_KIND, EXPERIMENT_KIND):
         for api_version in (rollout.api_version, *_other_groups(rollout)):
             ref = Ref(api_version, kind, rollout.namespace, name)
             try:
-                await cluster.patch(ref, {"spec": {"terminate": True}})
+                await cluster.patch(ref, patch)
             except NotFound:
                 continue
             return

@@ -640,7 +640,7 @@ class Controller:
             errors = await self.traffic.unserved(rollout)
             recheck = now + RECHECK_UNSERVED if errors else None
         if rollout is None or errors:
-            return await self._invalid(manifest, str(ManifestError(errors))), recheck
+            return await self._invalid(manifest, str(ManifestError(errors)), now), recheck
         session = getattr(self.traffic, "session", None)  # router reads shared, until a write
         with session(rollout) if session is not None else contextlib.nullcontext():
             aligned = await self.traffic.align(rollout)  # routers that disagree: together
@@ -681,12 +681,12 @@ class Controller:
             errors.append(FieldError("spec.workloadRef", f"{ref.kind} {ref.name} has no selector"))
         return resolved, workload_view(obj), errors
 
-    async def _invalid(self, manifest: Mapping[str, Any], message: str) -> int:
+    async def _invalid(self, manifest: Mapping[str, Any], message: str, now: float) -> int:
         """InvalidSpec: the status says why (phase Degraded), a Warning Event too when it
         is new; nothing else is touched."""
         stored = RolloutStatus.from_manifest(manifest.get("status"))
         generation = int(_meta(manifest).get("generation") or 1)
-        status = reconcile_invalid(stored, message, generation)
+        status = reconcile_invalid(stored, message, generation, now=now)
         wrote = await write_status(self._view, manifest, status, reread=self.cluster.get)
         if wrote:
             await self.events.record(Involved.of(manifest), "Warning", "InvalidSpec", message)

@@ -15,6 +15,7 @@ from ..core._observed import Observed, ObservedRun, ReplicaSetView, WorkloadView
 from ..core._rollout import Rollout
 from ..core._times import parse_time
 from .apply import (
+    ACKNOWLEDGED_ANNOTATION,
     ANALYSIS_RUN_KIND,
     EXPERIMENT_KIND,
     HASH_LABEL,
@@ -137,11 +138,13 @@ def _service_names(rollout: Rollout) -> list[str]:
 def _run_view(obj: Mapping[str, Any]) -> ObservedRun:
     status = obj.get("status") or {}
     spec = obj.get("spec") or {}
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
     return ObservedRun(
         name=str((obj.get("metadata") or {}).get("name", "")),
         phase=str(status.get("phase") or "Pending"),
         message=str(status.get("message") or ""),
         terminated=spec.get("terminate") is True,
+        acknowledged=annotations.get(ACKNOWLEDGED_ANNOTATION) == "true",
     )
 
 

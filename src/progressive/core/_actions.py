@@ -17,6 +17,7 @@ import attrs
 from ._steps import HeaderMatch, RolloutAnalysis
 
 __all__ = [
+    "AcknowledgeRun",
     "Action",
     "CreateAnalysisRun",
     "CreateExperiment",
@@ -159,6 +160,16 @@ class TerminateAnalysisRun:
 
 @final
 @attrs.frozen
+class AcknowledgeRun:
+    """A user promoted the rollout past the verdict of run ``name`` (an AnalysisRun or
+    Experiment that paused it): mark the run so (annotation
+    ``progressive.dev/acknowledged``), and it never pauses the rollout again."""
+
+    name: str
+
+
+@final
+@attrs.frozen
 class CreateExperiment:
     name: str
     templates: tuple[dict[str, Any], ...]
@@ -231,6 +242,7 @@ Action = (
     | RemoveManagedRoutes
     | CreateAnalysisRun
     | TerminateAnalysisRun
+    | AcknowledgeRun
     | CreateExperiment
     | CreateService
     | RestartPods

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import json
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -438,28 +439,51 @@ def _thaw(value: Any) -> Any:
     return value
 
 
-# JSON has no NaN or infinities (the API server refuses them): measurement values write
-# them as Prometheus does, as strings, and read them back as floats.
+# A measurement's value is stored as Argo stores it, a string ("0.99", "[0.5,0.4]" for
+# a vector, the JSON of an object); NaN and the infinities as Prometheus writes them
+# (JSON has none).  Reading decodes what encoding gives back unchanged, so a value
+# reads back as it was measured and a stored status is written again unchanged.
 _NON_FINITE: Final = {"NaN": math.nan, "+Inf": math.inf, "-Inf": -math.inf}
 
 
-def _encode_value(value: Any) -> Any:
+def _encode_value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    finite = _finite(value)
+    if isinstance(finite, str):
+        return finite
+    return json.dumps(finite, separators=(",", ":"), default=str)
+
+
+def _finite(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
     if isinstance(value, Mapping):
-        return {k: _encode_value(v) for k, v in value.items()}
+        return {k: _finite(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_encode_value(v) for v in value]
+        return [_finite(v) for v in value]
     return value
 
 
 def _decode_value(value: Any) -> Any:
     if isinstance(value, str):
+        if value in _NON_FINITE:
+            return _NON_FINITE[value]
+        try:
+            decoded = _non_finite(json.loads(value))
+        except (ValueError, RecursionError):
+            return value
+        return decoded if _encode_value(decoded) == value else value
+    return _non_finite(value)
+
+
+def _non_finite(value: Any) -> Any:
+    if isinstance(value, str):
         return _NON_FINITE.get(value, value)
     if isinstance(value, Mapping):
-        return {k: _decode_value(v) for k, v in value.items()}
+        return {k: _non_finite(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_decode_value(v) for v in value]
+        return [_non_finite(v) for v in value]
     return value
 
 

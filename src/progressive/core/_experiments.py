@@ -43,6 +43,7 @@ from ._errors import FieldError, ManifestError
 from ._fields import Fields
 from ._observed import ObservedRun, ReplicaSetView
 from ._rollout import API_GROUPS, POD_TEMPLATE_HASH_LABEL, pod_template_hash
+from ._status import Condition
 from ._steps import AnalysisArg, RolloutAnalysis, TemplateRef
 from ._times import format_time, parse_time
 
@@ -93,12 +94,18 @@ class TemplateStatus:
     available_replicas: int = 0
     pod_template_hash: str = ""
     service_name: str | None = None
+    ready_replicas: int = 0
 
 
 @attrs.frozen
 class ExperimentStatus:
     """An Experiment's status: its phase, when it became available and finished, and
-    the state of each template and analysis."""
+    the state of each template and analysis.
+
+    In the manifest, as Argo's Experiment CRD has it: ``availableAt``, and the start and
+    the end as the ``lastTransitionTime`` of the conditions ``Progressing`` (since the
+    experiment started) and ``Completed`` (since it finished).
+    """
 
     phase: str = "Pending"
     message: str = ""
@@ -111,18 +118,22 @@ class ExperimentStatus:
 
     def to_manifest(self) -> dict[str, Any]:
         out: dict[str, Any] = {"phase": self.phase, "message": self.message}
-        for key, value in (
-            ("startedAt", self.started_at),
-            ("availableAt", self.available_at),
-            ("completedAt", self.completed_at),
-        ):
-            if value is not None:
-                out[key] = format_time(value)
+        if self.available_at is not None:
+            out["availableAt"] = format_time(self.available_at)
+        conditions = []
+        if self.started_at is not None:
+            conditions.append(_since("Progressing", "ExperimentStarted", self.started_at))
+        if self.completed_at is not None:
+            conditions.append(_since("Completed", f"Experiment{self.phase}", self.completed_at))
+        if conditions:
+            out["conditions"] = [c.to_manifest() for c in conditions]
         out["templateStatuses"] = [
             {
                 "name": t.name,
                 "status": t.status,
                 "replicas": t.replicas,
+                "updatedReplicas": t.replicas,
+                "readyReplicas": t.ready_replicas,
                 "availableReplicas": t.available_replicas,
                 "podTemplateHash": t.pod_template_hash,
                 **({"serviceName": t.service_name} if t.service_name else {}),
@@ -141,13 +152,23 @@ class ExperimentStatus:
         if not isinstance(data, Mapping):
             return cls()
         phase = data.get("phase")
+        since = {
+            c.type: c.last_transition_time
+            for item in (data.get("conditions") or ())
+            if isinstance(item, Mapping) and isinstance(item.get("type"), str)
+            for c in (Condition.from_manifest(item),)
+        }
         return cls(
             phase=phase if isinstance(phase, str) else "Pending",
             message=str(data.get("message") or ""),
-            started_at=parse_time(data.get("startedAt")),
+            started_at=since.get("Progressing"),
             available_at=parse_time(data.get("availableAt")),
-            completed_at=parse_time(data.get("completedAt")),
+            completed_at=since.get("Completed"),
         )
+
+
+def _since(type_: str, reason: str, when: float) -> Condition:
+    return Condition(type_, "True", reason, "", when, when)
 
 
 @attrs.frozen
@@ -292,7 +313,7 @@ def reconcile_experiment(observed: ObservedExperiment) -> ExperimentPlan:
     status = exp.status
     out: list[Action] = []
     requeue: list[float] = []
-    if status.started_at is None:
+    if status.started_at is None and status.phase not in COMPLETED:
         status = attrs.evolve(status, started_at=now, phase="Pending")
     sets = {rs.name: rs for rs in observed.replica_sets}
     runs = {run.name: run for run in observed.runs}
@@ -324,7 +345,15 @@ def reconcile_experiment(observed: ObservedExperiment) -> ExperimentPlan:
         if done:
             state = "Successful" if status.phase == "Successful" else status.phase
         statuses.append(
-            TemplateStatus(t.name, state, rs.replicas if rs else 0, available, pod_hash, t.service)
+            TemplateStatus(
+                t.name,
+                state,
+                rs.replicas if rs else 0,
+                available,
+                pod_hash,
+                t.service,
+                rs.ready_replicas if rs else 0,
+            )
         )
     status = attrs.evolve(status, template_statuses=tuple(statuses))
     if done:
@@ -530,10 +559,10 @@ def experiment_for_step(
             "template": template,
             "selector": copy.deepcopy(dict(t.get("selector") or selector)),
         }
-        if t.get("weight") is not None:
-            out["weight"] = t["weight"]
         if t.get("service") is not None:
             out["service"] = t["service"]
+        elif t.get("weight") is not None:
+            out["service"] = {}  # a weight routes traffic to it: it needs a Service
         templates.append(out)
     spec: dict[str, Any] = {"templates": templates, "analyses": [dict(a) for a in analyses]}
     if duration is not None:

@@ -30,12 +30,14 @@ class ReplicaSetView:
 
 @attrs.frozen
 class ObservedRun:
-    """An AnalysisRun or Experiment the Rollout started: its name and verdict so far."""
+    """An AnalysisRun or Experiment the Rollout started: its name and verdict so far,
+    and whether a user promoted the rollout past that verdict (``acknowledged``)."""
 
     name: str
     phase: str
     message: str = ""
     terminated: bool = False
+    acknowledged: bool = False
 
 
 @attrs.frozen

@@ -87,9 +87,11 @@ def reconcile(observed: Observed) -> Plan:
     infra_wait = (
         bool(waiting) and not status.abort and not rollout.paused and not status.pause_conditions
     )
-    status, exceeded, due = _state.track_progress(
+    if not infra_wait:
+        waiting = ""
+    since, exceeded, due = _state.track_progress(
         status,
-        waiting=infra_wait,
+        waiting=waiting,
         progressed=progressed,
         deadline_seconds=rollout.progress_deadline_seconds,
         now=observed.now,
@@ -112,12 +114,19 @@ def reconcile(observed: Observed) -> Plan:
         facts,
         generation=rollout.generation,
         deadline_hit=exceeded,
-        progress_message=waiting or "progressing",
+        now=observed.now,
+        progress_message=waiting,
+        waiting_since=since,
     )
     plan_workload_scale_down(b, rollout, healthy=status.phase == Phase.HEALTHY, available=available)
-    return Plan(
-        b.actions(), attrs.evolve(status, selector=_selector_string(rollout)), b.requeue_at()
+    routing = canary.traffic_routing if canary is not None else None
+    max_weight = routing.max_traffic_weight if routing is not None else 100
+    status = attrs.evolve(
+        status,
+        selector=_selector_string(rollout),
+        stable_weight=max(0, max_weight - status.canary_weight),
     )
+    return Plan(b.actions(), status, b.requeue_at())
 
 
 def _selector_string(rollout: Rollout) -> str:
@@ -139,12 +148,12 @@ def _has_deadline(b: Builder, rs: ReplicaSetView) -> bool:
 
 
 def reconcile_invalid(
-    rollout_status: RolloutStatus, message: str, generation: int
+    rollout_status: RolloutStatus, message: str, generation: int, *, now: float
 ) -> RolloutStatus:
     """The status of a Rollout whose spec cannot be used: condition InvalidSpec, Degraded.
 
     Nothing is changed in the cluster: the pods, weights and Services stay as they are
-    until the spec is fixed.
+    until the spec is fixed.  ``now`` stamps the conditions that changed.
     """
     facts = _state.Facts(
         replicas=rollout_status.replicas,
@@ -161,6 +170,7 @@ def reconcile_invalid(
         facts,
         generation=generation,
         deadline_hit=False,
+        now=now,
         progress_message=message,
     )
 

@@ -45,14 +45,20 @@ edits these status fields itself:
 * :func:`track_progress` -- the progress deadline.  Its clock runs only while the
   rollout waits on infrastructure (pods to become available, routers to take a
   weight); it stops during pauses and analyses, which have their own clocks, and it
-  covers the final promotion too.
+  covers the final promotion too.  The clock is stored where Argo keeps it: while the
+  rollout waits, the ``Progressing`` condition says for what (its message) and since
+  when (its ``lastUpdateTime``); progress, or waiting for something else, restarts it.
 
 Conditions (``Progressing``, ``Paused``, ``Available``, ``Healthy``, ``InvalidSpec``)
 are rebuilt by :func:`finish` from the same facts, so they can never disagree with the
-phase.
+phase.  :func:`finish` also stamps their times as Kubernetes does: a condition that
+says what it said before keeps its times; one that changed gets ``lastUpdateTime``
+now, and ``lastTransitionTime`` now when its status changed.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import attrs
 
@@ -64,12 +70,17 @@ __all__ = [
     "finish",
     "pause",
     "phase_of",
+    "stamp",
     "start_revision",
     "track_progress",
     "unpause_acknowledged",
 ]
 
 DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
+PROGRESSING = "Progressing"
+REPLICA_SET_UPDATED = "ReplicaSetUpdated"
+#: the Progressing condition's message while nothing waits on infrastructure
+NOT_WAITING = "progressing"
 
 
 @attrs.frozen
@@ -103,8 +114,7 @@ def start_revision(
         pause_conditions=(),
         controller_pause=False,
         promote_full=False,
-        waiting_since=None,
-        conditions=tuple(c for c in status.conditions if c.type != "Progressing"),
+        conditions=tuple(c for c in status.conditions if c.type != PROGRESSING),
     )
 
 
@@ -175,29 +185,35 @@ def settle_abort(status: RolloutStatus, now: float) -> RolloutStatus:
 def track_progress(
     status: RolloutStatus,
     *,
-    waiting: bool,
+    waiting: str,
     progressed: bool,
     deadline_seconds: int,
     now: float,
-) -> tuple[RolloutStatus, bool, float | None]:
-    """Run the progress clock.
+) -> tuple[float | None, bool, float | None]:
+    """Run the progress clock; ``waiting`` says what the rollout waits for on
+    infrastructure ("": nothing).
 
-    Returns the new status, whether the deadline is exceeded, and when it will be (for
-    a requeue).  The clock restarts whenever the rollout makes progress (a step, more
-    pods available) and stops whenever it is not waiting on infrastructure.
+    Returns since when it has waited (None: it does not), whether the deadline is
+    exceeded, and when it will be (for a requeue).  The clock is the ``Progressing``
+    condition's: it goes on while the rollout waits for what that condition says, and
+    restarts when it makes progress (a step, more pods available) or waits for
+    something else.  A deadline exceeded stays so until progress is made.
     """
     if not waiting:
-        return attrs.evolve(status, waiting_since=None), False, None
-    since = status.waiting_since
-    if since is None or progressed:
-        since = now
-    status = attrs.evolve(status, waiting_since=since)
+        return None, False, None
+    before = status.condition(PROGRESSING)
+    since = now
+    if before is not None and before.last_update_time is not None and not progressed:
+        if before.reason == DEADLINE_EXCEEDED:
+            return before.last_update_time, True, None
+        if before.reason == REPLICA_SET_UPDATED and before.message == waiting:
+            since = before.last_update_time
     due = since + deadline_seconds
-    return status, now >= due, due
+    return since, now >= due, due
 
 
 def deadline_exceeded(status: RolloutStatus) -> bool:
-    cond = status.condition("Progressing")
+    cond = status.condition(PROGRESSING)
     return cond is not None and cond.reason == DEADLINE_EXCEEDED
 
 
@@ -231,21 +247,26 @@ def finish(
     *,
     generation: int,
     deadline_hit: bool,
-    progress_message: str,
+    now: float,
+    progress_message: str = "",
+    waiting_since: float | None = None,
 ) -> RolloutStatus:
-    """Rebuild counts, conditions, phase and message from the facts."""
+    """Rebuild counts, conditions, phase and message from the facts.
+
+    ``progress_message`` is what the ``Progressing`` condition says (what the rollout
+    waits for; "": nothing) and ``waiting_since`` since when it has waited
+    (:func:`track_progress`); ``now`` stamps the conditions that changed."""
+    before = status.conditions
     conditions: dict[str, Condition] = {c.type: c for c in status.conditions}
     if deadline_hit:
-        conditions["Progressing"] = Condition(
-            "Progressing", "False", DEADLINE_EXCEEDED, progress_message
+        conditions[PROGRESSING] = Condition(
+            PROGRESSING, "False", DEADLINE_EXCEEDED, progress_message
         )
     elif status.abort:
-        conditions["Progressing"] = Condition(
-            "Progressing", "False", "RolloutAborted", status.message
-        )
+        conditions[PROGRESSING] = Condition(PROGRESSING, "False", "RolloutAborted", status.message)
     else:
-        conditions["Progressing"] = Condition(
-            "Progressing", "True", "ReplicaSetUpdated", progress_message
+        conditions[PROGRESSING] = Condition(
+            PROGRESSING, "True", REPLICA_SET_UPDATED, progress_message or NOT_WAITING
         )
     if facts.invalid is not None:
         conditions["InvalidSpec"] = Condition("InvalidSpec", "True", "InvalidSpec", facts.invalid)
@@ -278,12 +299,46 @@ def finish(
         "RolloutHealthy" if healthy else "RolloutNotHealthy",
     )
     if healthy:
-        conditions["Progressing"] = Condition(
-            "Progressing", "True", "NewReplicaSetAvailable", "rollout has completed"
+        conditions[PROGRESSING] = Condition(
+            PROGRESSING, "True", "NewReplicaSetAvailable", "rollout has completed"
+        )
+    stamped = stamp(conditions.values(), before, now)
+    if waiting_since is not None and not healthy:
+        stamped = tuple(
+            attrs.evolve(c, last_update_time=waiting_since) if c.type == PROGRESSING else c
+            for c in stamped
         )
     return attrs.evolve(
         status,
         phase=phase,
         message=message if not status.abort else status.message,
-        conditions=tuple(sorted(conditions.values(), key=lambda c: c.type)),
+        conditions=tuple(sorted(stamped, key=lambda c: c.type)),
     )
+
+
+def stamp(
+    conditions: Iterable[Condition], before: Iterable[Condition], now: float
+) -> tuple[Condition, ...]:
+    """``conditions`` with their times: those saying what they said ``before`` keep
+    theirs, the others are updated ``now`` (and transitioned ``now`` when their status
+    changed)."""
+    previous = {c.type: c for c in before}
+    out = []
+    for cond in conditions:
+        old = previous.get(cond.type)
+        if old is not None and old == cond and old.last_update_time is not None:
+            updated = old.last_update_time
+            transition = old.last_transition_time
+        else:
+            updated = now
+            transition = None
+            if old is not None and old.status == cond.status:
+                transition = old.last_transition_time
+        out.append(
+            attrs.evolve(
+                cond,
+                last_update_time=updated,
+                last_transition_time=now if transition is None else transition,
+            )
+        )
+    return tuple(out)

@@ -51,12 +51,46 @@ class PauseCondition:
 
 @attrs.frozen
 class Condition:
-    """A Kubernetes-style status condition (``Progressing``, ``Healthy``, ...)."""
+    """A Kubernetes-style status condition (``Progressing``, ``Healthy``, ...).
+
+    Two conditions are equal when they say the same thing: the times are bookkeeping
+    (``lastTransitionTime``: when ``status`` last changed; ``lastUpdateTime``: when
+    anything last changed, or for ``Progressing`` while the rollout waits on
+    infrastructure, since when it has waited), stamped by ``_state.finish``.
+    """
 
     type: str
     status: str  # "True" | "False" | "Unknown", as Kubernetes writes it
     reason: str = ""
     message: str = ""
+    last_transition_time: float | None = attrs.field(default=None, eq=False)
+    last_update_time: float | None = attrs.field(default=None, eq=False)
+
+    def to_manifest(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "type": self.type,
+            "status": self.status,
+            "reason": self.reason,
+            "message": self.message,
+        }
+        for key, value in (
+            ("lastTransitionTime", self.last_transition_time),
+            ("lastUpdateTime", self.last_update_time),
+        ):
+            if value is not None:
+                out[key] = format_time(value)
+        return out
+
+    @classmethod
+    def from_manifest(cls, item: Mapping[str, Any]) -> Condition:
+        return cls(
+            str(item["type"]),
+            str(item.get("status", "Unknown")),
+            str(item.get("reason") or ""),
+            str(item.get("message") or ""),
+            parse_time(item.get("lastTransitionTime")),
+            parse_time(item.get("lastUpdateTime")),
+        )
 
 
 def _opt_int(value: Any) -> int | None:
@@ -65,6 +99,12 @@ def _opt_int(value: Any) -> int | None:
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
+
+
+def _weight(value: Any, default: int) -> int:
+    """``{"weight": 20}`` -> 20 (``status.canary.weights.canary`` and ``.stable``)."""
+    found = _opt_int(value.get("weight")) if isinstance(value, Mapping) else None
+    return default if found is None else found
 
 
 def _opt_str(value: Any) -> str | None:
@@ -92,18 +132,16 @@ class RolloutStatus:
     ready_replicas: int = 0
     available_replicas: int = 0
     conditions: tuple[Condition, ...] = ()
-    # percent of traffic the routers send to the canary Service (canary only)
+    # the traffic the routers send to the canary and to the stable Service, out of
+    # maxTrafficWeight (100 by default)
     canary_weight: int = 0
+    stable_weight: int = 100
     active_selector: str | None = None
     preview_selector: str | None = None
-    # when the rollout started waiting on pods or routers; the progress deadline counts
-    # from here, and it is None whenever nothing is blocked on infrastructure
-    waiting_since: float | None = None
     # when a blue-green auto-promotion or an inconclusive pause began is in
-    # pause_conditions; restart bookkeeping:
+    # pause_conditions; the progress clock is the Progressing condition's
+    # lastUpdateTime (``_state.track_progress``); restart bookkeeping:
     restarted_at: str | None = None
-    # inconclusive analysis runs a user chose to go past (promote); not paused on again
-    acknowledged_runs: tuple[str, ...] = ()
     # the label selector as a string (app=web): the scale subresource's labelSelectorPath
     selector: str = ""
 
@@ -136,14 +174,14 @@ class RolloutStatus:
                 {"reason": p.reason, "startTime": format_time(p.start_time)}
                 for p in self.pause_conditions
             ],
-            "conditions": [
-                {"type": c.type, "status": c.status, "reason": c.reason, "message": c.message}
-                for c in self.conditions
-            ],
-            "canary": {"weights": {"canary": {"weight": self.canary_weight}}},
+            "conditions": [c.to_manifest() for c in self.conditions],
+            "canary": {
+                "weights": {
+                    "canary": {"weight": self.canary_weight},
+                    "stable": {"weight": self.stable_weight},
+                }
+            },
         }
-        if self.acknowledged_runs:
-            out["acknowledgedRuns"] = list(self.acknowledged_runs)
         if self.selector:
             out["selector"] = self.selector
         optional: dict[str, Any] = {
@@ -153,7 +191,6 @@ class RolloutStatus:
             "stableRS": self.stable_rs,
             "abortedAt": None if self.aborted_at is None else format_time(self.aborted_at),
             "restartedAt": self.restarted_at,
-            "waitingSince": None if self.waiting_since is None else format_time(self.waiting_since),
         }
         out.update({k: v for k, v in optional.items() if v is not None})
         blue_green = {
@@ -178,23 +215,14 @@ class RolloutStatus:
             if isinstance(item, Mapping) and isinstance(item.get("reason"), str):
                 start = parse_time(item.get("startTime"))
                 pauses.append(PauseCondition(item["reason"], 0.0 if start is None else start))
-        conditions = []
-        for item in _list(data.get("conditions")):
-            if isinstance(item, Mapping) and isinstance(item.get("type"), str):
-                conditions.append(
-                    Condition(
-                        item["type"],
-                        str(item.get("status", "Unknown")),
-                        str(item.get("reason") or ""),
-                        str(item.get("message") or ""),
-                    )
-                )
+        conditions = [
+            Condition.from_manifest(item)
+            for item in _list(data.get("conditions"))
+            if isinstance(item, Mapping) and isinstance(item.get("type"), str)
+        ]
         canary = data.get("canary")
-        weight = 0
-        if isinstance(canary, Mapping):
-            weights = canary.get("weights")
-            if isinstance(weights, Mapping) and isinstance(weights.get("canary"), Mapping):
-                weight = _opt_int(weights["canary"].get("weight")) or 0
+        weights = canary.get("weights") if isinstance(canary, Mapping) else None
+        weights = weights if isinstance(weights, Mapping) else {}
         blue_green = data.get("blueGreen")
         blue_green = blue_green if isinstance(blue_green, Mapping) else {}
         generation = data.get("observedGeneration")
@@ -220,13 +248,10 @@ class RolloutStatus:
             ready_replicas=_opt_int(data.get("readyReplicas")) or 0,
             available_replicas=_opt_int(data.get("availableReplicas")) or 0,
             conditions=tuple(conditions),
-            canary_weight=weight,
+            canary_weight=_weight(weights.get("canary"), 0),
+            stable_weight=_weight(weights.get("stable"), 100),
             active_selector=_opt_str(blue_green.get("activeSelector")),
             preview_selector=_opt_str(blue_green.get("previewSelector")),
-            waiting_since=parse_time(data.get("waitingSince")),
             restarted_at=_opt_str(data.get("restartedAt")),
             selector=_opt_str(data.get("selector")) or "",
-            acknowledged_runs=tuple(
-                x for x in _list(data.get("acknowledgedRuns")) if isinstance(x, str)
-            ),
         )

@@ -12,7 +12,8 @@ run (step, background, pre- and post-promotion): one rule set.
     (or ``abort``, or ``continue``: count it as passed);
 
   a pause lasts until a user promotes, after which the run counts as passed
-  (remembered in ``status.acknowledgedRuns`` so it never pauses again);
+  (remembered on the run itself, :class:`~progressive.core.actions.AcknowledgeRun`,
+  so it never pauses again);
 * anything else (Pending, Running): wait.
 """
 
@@ -20,10 +21,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-import attrs
-
 from . import _state
-from ._actions import Action, CreateAnalysisRun
+from ._actions import AcknowledgeRun, Action, CreateAnalysisRun
 from ._builder import Builder
 from ._status import PauseReason, RolloutStatus
 from ._steps import VerdictActions
@@ -81,15 +80,14 @@ def judge_run(
                 "Warning",
             )
         return status, "passed"
-    if name in status.acknowledged_runs:
+    if run.acknowledged:
         return status, "passed"
     reason = _pause_reason(run.phase, experiment)
     if status.has_pause(reason) is None:
         status, resumed = _state.unpause_acknowledged(status)
         if resumed:
-            return attrs.evolve(
-                status, acknowledged_runs=(*status.acknowledged_runs, name)
-            ), "passed"
+            b.add("runs", AcknowledgeRun(name))
+            return status, "passed"
         b.event(f"{what}{run.phase}", f"{label} {name} {run.phase.lower()}: paused", "Warning")
         status = _state.pause(status, reason, b.now)
     return status, "waiting"

@@ -1,0 +1,134 @@
+"""Every status the controller writes fits the CRDs Argo Rollouts publishes (read from
+the Go module cache, never copied here): each example's update is simulated on the
+in-memory cluster, every Rollout, AnalysisRun and Experiment status it stores (and the
+runs and experiments it creates) is checked against Argo's structural schemas, for
+fields the API server would refuse and fields it would drop without a word.  The
+end-to-end suite writes the same statuses through a real API server with Argo's CRDs.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from progressive._cluster import argo_crds
+from progressive._loader import load_documents
+from progressive._simulation import simulate
+from progressive.memory import MemoryCluster
+from tests.structural import crd_schema, problems
+
+pytestmark = pytest.mark.kube  # needs Go, for the module cache
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+CREATED = ("AnalysisRun", "Experiment")  # the kinds the controller creates
+
+
+@functools.cache
+def schemas() -> dict[str, dict[str, Any]]:
+    """kind -> Argo's openAPIV3Schema."""
+    return {crd["spec"]["names"]["kind"]: crd_schema(crd) for crd in argo_crds()}
+
+
+Written = list[tuple[str, str, dict[str, Any]]]  # (kind, what, object or status)
+
+
+@pytest.fixture
+def written(monkeypatch: pytest.MonkeyPatch) -> Iterator[Written]:
+    """What the controller stores on any MemoryCluster while the test runs."""
+    seen: Written = []
+    create, replace_status = MemoryCluster.create, MemoryCluster.replace_status
+
+    async def creating(self: MemoryCluster, obj: Mapping[str, Any]) -> dict[str, Any]:
+        if obj.get("apiVersion") == "argoproj.io/v1alpha1" and obj.get("kind") in CREATED:
+            seen.append((str(obj["kind"]), "object", dict(obj)))
+        return await create(self, obj)
+
+    async def replacing(self: MemoryCluster, obj: Mapping[str, Any]) -> dict[str, Any]:
+        if obj.get("apiVersion") == "argoproj.io/v1alpha1":
+            seen.append((str(obj["kind"]), "status", dict(obj.get("status") or {})))
+        return await replace_status(self, obj)
+
+    monkeypatch.setattr(MemoryCluster, "create", creating)
+    monkeypatch.setattr(MemoryCluster, "replace_status", replacing)
+    yield seen
+
+
+def refusals(written: Written, users: set[str] = frozenset()) -> list[str]:
+    """What the server would refuse or drop of ``written``, but for ``users``: the
+    fields the user's own objects hold that Argo's CRDs lack (progressive.dev
+    extensions), which a run copies from its templates."""
+    out = []
+    for kind, what, value in written:
+        schema = schemas()[kind]
+        if what == "status":
+            found = problems(schema["properties"]["status"], value, "status")
+        else:
+            found = problems(schema, {k: v for k, v in value.items() if k != "metadata"})
+        out += [f"{kind}: {p}" for p in found if _anywhere(p) not in users]
+    return sorted(set(out))
+
+
+def _anywhere(problem: str) -> str:
+    return re.sub(r"\[\d+\]", "[]", problem)
+
+
+def extensions(documents: list[dict[str, Any]]) -> set[str]:
+    """The problems of the user's AnalysisTemplates under Argo's schema, any index."""
+    schema = schemas()["AnalysisTemplate"]
+    return {
+        _anywhere(p)
+        for doc in documents
+        if doc.get("kind") in ("AnalysisTemplate", "ClusterAnalysisTemplate")
+        for p in problems(schema, {k: v for k, v in doc.items() if k != "metadata"})
+    }
+
+
+def cases() -> list[tuple[str, str | None, bool]]:
+    """(example, metrics file, auto-promote): every example, with each of its metrics."""
+    out: list[tuple[str, str | None, bool]] = []
+    for path in sorted(EXAMPLES.glob("*/rollout.yaml")):
+        metrics = sorted(p.name for p in path.parent.glob("metrics-*.yaml")) or [None]
+        for name in metrics:
+            for promote in (False, True):
+                out.append((path.parent.name, name, promote))
+    return out
+
+
+@pytest.mark.parametrize(("example", "metrics", "promote"), cases())
+def test_every_status_of_an_example_fits_argos_crds(
+    written: Written, example: str, metrics: str | None, promote: bool
+) -> None:
+    folder = EXAMPLES / example
+    documents = load_documents([folder / "rollout.yaml"], cluster_may_have_more=False)
+    values = yaml.safe_load((folder / metrics).read_text()) if metrics else {}
+    raw = [d.raw for d in documents.documents]
+    result = simulate(raw, values, promote)
+    kinds = {kind for kind, _, _ in written}
+    assert "Rollout" in kinds and result.timeline
+    assert refusals(written, extensions(raw)) == []
+
+
+def test_the_check_sees_what_the_server_refuses_and_drops() -> None:
+    status = schemas()["Rollout"]["properties"]["status"]
+    assert problems(status, {"conditions": [{"type": "Healthy", "status": "True"}]}) == [
+        "conditions[0].lastTransitionTime: required",
+        "conditions[0].lastUpdateTime: required",
+        "conditions[0].message: required",
+        "conditions[0].reason: required",
+    ]
+    assert problems(status, {"canary": {"weights": {"canary": {"weight": 5}}}}) == [
+        "canary.weights.stable: required"
+    ]
+    assert problems(status, {"waitingSince": "2024-01-01T00:00:00Z"}) == [
+        "waitingSince: not in the schema (the API server drops it)"
+    ]
+    assert problems(status, {"abortedAt": "yesterday", "replicas": 2**31}) == [
+        "abortedAt: not an RFC 3339 date-time: 'yesterday'",
+        f"replicas: {2**31} is not in [-2147483648, 2147483647]",
+    ]
