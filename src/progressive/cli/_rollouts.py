@@ -11,17 +11,27 @@ error; ``status`` also exits 2 when the Rollout is Degraded, 3 when it is still 
 and 4 still Progressing when it gives up (``--timeout``, or at once on the settled
 in-memory cluster), as ``simulate`` does.
 
-Module-level imports are click and :mod:`._target` only: ``progressive --help`` imports
-this module to show the commands' short help.
+Module-level imports are click, :mod:`._target` and :mod:`._plugin` only: ``progressive
+--help`` imports this module to show the commands' short help.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 import click
 
+from ._plugin import (
+    CONTEXT,
+    AliasGroup,
+    change_key,
+    dump,
+    echo_text,
+    list_objects,
+    parse_duration,
+    redraw,
+)
 from ._target import (
     ROLLOUT_GROUPS,
     CliError,
@@ -57,81 +67,9 @@ HASH_LABEL: Final = "rollouts-pod-template-hash"
 EXIT_DEGRADED: Final = 2
 EXIT_PAUSED: Final = 3
 EXIT_PROGRESSING: Final = 4
-CONTEXT: Final = {"help_option_names": ["-h", "--help"]}
-
-
-class AliasGroup(click.Group):
-    """A group whose commands also answer to aliases (``get ro``, ``list rollout``)."""
-
-    def __init__(self, *args: Any, aliases: Mapping[str, str] | None = None, **kw: Any) -> None:
-        super().__init__(*args, **kw)
-        self.aliases = dict(aliases or {})
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        return super().get_command(ctx, self.aliases.get(cmd_name, cmd_name))
-
-    def resolve_command(
-        self, ctx: click.Context, args: list[str]
-    ) -> tuple[str | None, click.Command | None, list[str]]:
-        name, command, rest = super().resolve_command(ctx, args)
-        return (command.name if command is not None else name), command, rest
-
-
-def _duration(text: str, what: str) -> float:
-    from progressive.core._durations import parse_duration
-
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint=what) from None
-
-
-def _echo_text(text: Text) -> None:
-    """Coloured on a terminal, plain (no wrapping, no escapes) elsewhere."""
-    from ._console import make_console
-
-    console = make_console()
-    if console.is_terminal:
-        console.print(text, soft_wrap=True, end="")
-    else:
-        click.echo(text.plain, nl=False)
-
-
-def _dump(data: object, output: str) -> None:
-    import json
-
-    if output == "json":
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
-    else:
-        import yaml
-
-        click.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), nl=False)
 
 
 # -- reading -------------------------------------------------------------------------------
-
-
-async def _list(
-    session: Session,
-    api_version: str,
-    kind: str,
-    namespace: str | None,
-    selector: str | None = None,
-) -> list[dict[str, Any]]:
-    """Objects of a kind; on a real cluster filtered server-side by ``selector``."""
-    if selector is not None and not session.is_memory:
-        from progressive._shell.kube import KubeCluster, UnknownKind
-
-        cluster = session.cluster
-        assert isinstance(cluster, KubeCluster)
-        try:
-            result = await cluster.list_with_version(
-                api_version, kind, namespace, label_selector=selector
-            )
-        except UnknownKind:
-            return []
-        return result.items
-    return await session.cluster.list(api_version, kind, namespace)
 
 
 async def collect(session: Session, rollout: Mapping[str, Any]) -> Objects:
@@ -149,8 +87,8 @@ async def collect(session: Session, rollout: Mapping[str, Any]) -> Objects:
             Ref(str(ref.get("apiVersion") or "apps/v1"), str(ref.get("kind")), ns, str(ref["name"]))
         )
     return Objects(
-        replica_sets=await _list(session, "apps/v1", "ReplicaSet", ns, HASH_LABEL),
-        pods=await _list(session, "v1", "Pod", ns, HASH_LABEL),
+        replica_sets=await list_objects(session, "apps/v1", "ReplicaSet", ns, HASH_LABEL),
+        pods=await list_objects(session, "v1", "Pod", ns, HASH_LABEL),
         analysis_runs=await session.list_kind("AnalysisRun", ns),
         experiments=await session.list_kind("Experiment", ns),
         jobs=await session.cluster.list("batch/v1", "Job", ns),
@@ -183,17 +121,18 @@ async def _after_write(session: Session, name: str) -> None:
         rollout = await session.find_rollout(name)
     except (CliError, ClusterError):
         return
-    from progressive.core._durations import format_duration
 
     objects = await collect(session, rollout)
     text = render_summary_line(summarize(rollout, objects, now=session.now()))
+    from progressive.core._durations import format_duration
+
     later = format_duration(session.now() - start) if session.now() > start else "0s"
     from rich.text import Text
 
     line = Text(f"[memory +{later}] ")
     line.append_text(text)
     line.append("\n")
-    _echo_text(line)
+    echo_text(line)
 
 
 def _target() -> Target:
@@ -238,7 +177,7 @@ def get_rollout(name: str, watch: bool, timeout: str, interval: float, output: s
 
     With -w the view is redrawn live (at most once a second) until Ctrl-C or --timeout.
     """
-    seconds = _duration(timeout, "--timeout")
+    seconds = parse_duration(timeout, "--timeout")
     target = _target()
 
     async def draw(session: Session) -> tuple[Any, Text]:
@@ -253,7 +192,7 @@ def get_rollout(name: str, watch: bool, timeout: str, interval: float, output: s
         async with open_session(target) as session:
             if output is not None:
                 info, _ = await draw(session)
-                _dump(info.to_json(), output)
+                dump(info.to_json(), output)
                 return
             if not watch or session.is_memory:
                 if watch:
@@ -263,72 +202,16 @@ def get_rollout(name: str, watch: bool, timeout: str, interval: float, output: s
                         err=True,
                     )
                 _, text = await draw(session)
-                _echo_text(text)
+                echo_text(text)
                 return
 
             async def render() -> tuple[str, Text]:
                 info, text = await draw(session)
-                return _change_key(info.to_json()), text
+                return change_key(info.to_json()), text
 
-            await _watch(render, seconds, interval)
+            await redraw(render, seconds, interval)
 
     run(main)
-
-
-def _change_key(data: object) -> str:
-    """What a non-terminal watch compares: the data without the ages (which always
-    change), so that it prints again only when something else did."""
-    import json
-
-    def strip(value: object) -> object:
-        if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k != "age"}
-        if isinstance(value, list):
-            return [strip(v) for v in value]
-        return value
-
-    return json.dumps(strip(data), sort_keys=True)
-
-
-async def _watch(
-    render: Callable[[], Awaitable[tuple[str, Text]]], seconds: float, interval: float
-) -> None:
-    """Redraw ``render()`` every ``interval`` seconds (at least 0.2) for ``seconds``
-    (0: forever): in place on a terminal; elsewhere again (after a blank line) only
-    when its change key differs."""
-    import time
-
-    import anyio
-    from rich.live import Live
-
-    from ._console import make_console
-
-    interval = max(0.2, interval)
-    deadline = time.monotonic() + seconds if seconds > 0 else None
-    console = make_console()
-
-    def done() -> bool:
-        return deadline is not None and time.monotonic() >= deadline
-
-    if console.is_terminal:
-        with Live(console=console, auto_refresh=False, redirect_stdout=False) as live:
-            while True:
-                _, text = await render()
-                live.update(text, refresh=True)
-                if done():
-                    return
-                await anyio.sleep(interval)
-    last = None
-    while True:
-        key, text = await render()
-        if key != last:
-            if last is not None:
-                click.echo()
-            click.echo(text.plain, nl=False)
-            last = key
-        if done():
-            return
-        await anyio.sleep(interval)
 
 
 @click.group(
@@ -359,7 +242,7 @@ def list_rollouts(
 ) -> None:
     """List the Rollouts of the namespace (or all, -A) with their status, step and
     weights, in the status vocabulary of `get rollout`."""
-    seconds = _duration(timeout, "--timeout")
+    seconds = parse_duration(timeout, "--timeout")
     target = _target()
 
     async def summaries(session: Session) -> list[Any]:
@@ -370,7 +253,7 @@ def list_rollouts(
         if not found:
             return []
         # the ReplicaSets, for the actual weight of basic canaries
-        sets = await _list(session, "apps/v1", "ReplicaSet", namespace, HASH_LABEL)
+        sets = await list_objects(session, "apps/v1", "ReplicaSet", namespace, HASH_LABEL)
         objects = Objects(replica_sets=sets)
         return [summarize(r, objects, now=session.now()) for r in found]
 
@@ -380,7 +263,7 @@ def list_rollouts(
         from ._tree import render_list
 
         rows = await summaries(session)
-        key = _change_key([row.to_json() for row in rows])
+        key = change_key([row.to_json() for row in rows])
         if not rows:
             where = "any namespace" if all_namespaces else f"namespace {session.namespace}"
             return key, Text(f"No rollouts found in {where}.\n")
@@ -389,12 +272,12 @@ def list_rollouts(
     async def main() -> None:
         async with open_session(target) as session:
             if output in ("json", "yaml"):
-                _dump([s.to_json() for s in await summaries(session)], output)
+                dump([s.to_json() for s in await summaries(session)], output)
                 return
             if watch and not session.is_memory:
-                await _watch(lambda: table(session), seconds, interval)
+                await redraw(lambda: table(session), seconds, interval)
                 return
-            _echo_text((await table(session))[1])
+            echo_text((await table(session))[1])
 
     run(main)
 
@@ -544,17 +427,18 @@ def restart(rollout: str, in_: str) -> None:
     Every pod created before that time is replaced, a few at a time (at most
     maxUnavailable), each batch once the previous one is available.
     """
-    delay = _duration(in_, "--in")
+    delay = parse_duration(in_, "--in")
     target = _target()
 
     async def main() -> None:
         from progressive.core._commands import restart as core_restart
-        from progressive.core._durations import format_duration
 
         async with open_session(target) as session:
             obj = await session.find_rollout(rollout)
             spec_patch, status_patch = core_restart(_rollout_model(obj), session.now() + delay)
             await _patch_rollout(session, obj, spec_patch, status_patch)
+            from progressive.core._durations import format_duration
+
             when = f" in {format_duration(delay)}" if delay else ""
             click.echo(f"rollout '{rollout}' restarts{when}")
             await _after_write(session, rollout)
@@ -741,7 +625,7 @@ def status(ctx: click.Context, rollout: str, timeout: str, watch: bool, interval
     On the in-memory cluster the state is settled after every command, so the status
     is printed once.
     """
-    seconds = _duration(timeout, "--timeout")
+    seconds = parse_duration(timeout, "--timeout")
     target = _target()
 
     async def main() -> int:
@@ -767,7 +651,9 @@ def status(ctx: click.Context, rollout: str, timeout: str, watch: bool, interval
                 while True:
                     obj = await session.find_rollout(rollout)
                     namespace = obj["metadata"].get("namespace")
-                    sets = await _list(session, "apps/v1", "ReplicaSet", namespace, HASH_LABEL)
+                    sets = await list_objects(
+                        session, "apps/v1", "ReplicaSet", namespace, HASH_LABEL
+                    )
                     summary = summarize(obj, Objects(replica_sets=sets), now=session.now())
                     word = summary.status
                     line = f"{word} - {summary.message}" if summary.message else word

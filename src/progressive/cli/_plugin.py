@@ -1,0 +1,161 @@
+"""What the kubectl-plugin commands share: command groups with aliases, the help
+options, ``--timeout``-style durations, printing (coloured on a terminal, plain and
+whole-lined elsewhere), ``-o json|yaml``, listing objects, and ``--watch``.
+
+Module-level imports are click and :mod:`._target` only: ``progressive --help`` imports
+the command modules that import this one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+import click
+
+from ._target import Session
+
+if TYPE_CHECKING:
+    from rich.text import Text
+
+__all__ = [
+    "CONTEXT",
+    "AliasGroup",
+    "change_key",
+    "dump",
+    "echo_text",
+    "list_objects",
+    "parse_duration",
+    "redraw",
+]
+
+CONTEXT: Final = {"help_option_names": ["-h", "--help"]}
+
+
+class AliasGroup(click.Group):
+    """A group whose commands also answer to aliases (``get ro``, ``list rollout``)."""
+
+    def __init__(self, *args: Any, aliases: Mapping[str, str] | None = None, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.aliases = dict(aliases or {})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, self.aliases.get(cmd_name, cmd_name))
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        return (command.name if command is not None else name), command, rest
+
+
+def parse_duration(text: str, what: str) -> float:
+    """A duration option's value in seconds (``30s``, ``5m``, ``1h``), or a usage error."""
+    from progressive.core import _durations
+
+    try:
+        return _durations.parse_duration(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=what) from None
+
+
+def echo_text(text: Text) -> None:
+    """Coloured on a terminal, plain (no wrapping, no escapes) elsewhere."""
+    from ._console import make_console
+
+    console = make_console()
+    if console.is_terminal:
+        console.print(text, soft_wrap=True, end="")
+    else:
+        click.echo(text.plain, nl=False)
+
+
+def dump(data: object, output: str) -> None:
+    """``-o json`` or ``-o yaml``."""
+    import json
+
+    if output == "json":
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        import yaml
+
+        click.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), nl=False)
+
+
+async def list_objects(
+    session: Session,
+    api_version: str,
+    kind: str,
+    namespace: str | None,
+    selector: str | None = None,
+) -> list[dict[str, Any]]:
+    """Objects of a kind; on a real cluster filtered server-side by ``selector``."""
+    if selector is not None and not session.is_memory:
+        from progressive._shell.kube import KubeCluster, UnknownKind
+
+        cluster = session.cluster
+        assert isinstance(cluster, KubeCluster)
+        try:
+            result = await cluster.list_with_version(
+                api_version, kind, namespace, label_selector=selector
+            )
+        except UnknownKind:
+            return []
+        return result.items
+    return await session.cluster.list(api_version, kind, namespace)
+
+
+def change_key(data: object) -> str:
+    """What a non-terminal watch compares: the data without the ages (which always
+    change), so that it prints again only when something else did."""
+    import json
+
+    def strip(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k != "age"}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return json.dumps(strip(data), sort_keys=True)
+
+
+async def redraw(
+    render: Callable[[], Awaitable[tuple[str, Text]]], seconds: float, interval: float
+) -> None:
+    """Redraw ``render()`` every ``interval`` seconds (at least 0.2) for ``seconds``
+    (0: forever): in place on a terminal; elsewhere again (after a blank line) only
+    when its change key differs."""
+    import time
+
+    import anyio
+    from rich.live import Live
+
+    from ._console import make_console
+
+    interval = max(0.2, interval)
+    deadline = time.monotonic() + seconds if seconds > 0 else None
+    console = make_console()
+
+    def done() -> bool:
+        return deadline is not None and time.monotonic() >= deadline
+
+    if console.is_terminal:
+        with Live(console=console, auto_refresh=False, redirect_stdout=False) as live:
+            while True:
+                _, text = await render()
+                live.update(text, refresh=True)
+                if done():
+                    return
+                await anyio.sleep(interval)
+    last = None
+    while True:
+        key, text = await render()
+        if key != last:
+            if last is not None:
+                click.echo()
+            click.echo(text.plain, nl=False)
+            last = key
+        if done():
+            return
+        await anyio.sleep(interval)
