@@ -31,6 +31,7 @@ from typing import Any, Final
 
 import attrs
 
+from ._bounds import check_bounds
 from ._durations import format_duration, parse_duration
 from ._errors import FieldError, ManifestError
 from ._expressions import EvaluationError, Expression, ExpressionError, parse_condition
@@ -829,7 +830,10 @@ _TEMPLATE_SPEC_FIELDS: Final = frozenset(
 
 
 def read_analysis_template(obj: object) -> tuple[AnalysisTemplate | None, list[FieldError]]:
-    """Read a template and return it with every error and warning found."""
+    """Read a template and return it with every error and warning found (None and one
+    error for a value :func:`~progressive.core._bounds.check_bounds` refuses)."""
+    if (unfit := check_bounds(obj, string_keys=True)) is not None:
+        return None, [unfit]
     errors: list[FieldError] = []
     top = Fields(obj, "", errors)
     kind, meta, spec = _read_header(top, ("AnalysisTemplate", "ClusterAnalysisTemplate"))
@@ -966,7 +970,10 @@ _RUN_SPEC_FIELDS: Final = frozenset(
 
 
 def read_analysis_run(obj: object) -> tuple[AnalysisRun | None, list[FieldError]]:
-    """Read an AnalysisRun and return it with every error and warning found."""
+    """Read an AnalysisRun and return it with every error and warning found (None and
+    one error for a value :func:`~progressive.core._bounds.check_bounds` refuses)."""
+    if (unfit := check_bounds(obj, string_keys=True)) is not None:
+        return None, [unfit]
     errors: list[FieldError] = []
     top = Fields(obj, "", errors)
     _, meta, spec = _read_header(top, ("AnalysisRun",))

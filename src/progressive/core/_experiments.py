@@ -38,6 +38,7 @@ from ._actions import (
     ScaleReplicaSet,
     TerminateAnalysisRun,
 )
+from ._bounds import check_bounds
 from ._durations import format_duration
 from ._errors import FieldError, ManifestError
 from ._fields import Fields
@@ -196,6 +197,8 @@ class Experiment:
         Raises:
             ManifestError: when the manifest has errors.
         """
+        if (unfit := check_bounds(obj, string_keys=True)) is not None:
+            raise ManifestError([unfit])
         errors: list[FieldError] = []
         top = Fields(obj, "", errors)
         api_version = top.str("apiVersion", required=True)

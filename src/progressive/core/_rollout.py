@@ -11,6 +11,7 @@ from typing import Any, Final
 
 import attrs
 
+from ._bounds import check_bounds
 from ._errors import FieldError, ManifestError
 from ._fields import Fields
 from ._status import RolloutStatus
@@ -255,8 +256,12 @@ def read_rollout(obj: object) -> tuple[Rollout | None, list[FieldError]]:
 
     The Rollout is returned even when there are errors (with defaults in place of the
     bad fields, and without the steps that could not be read), so that a linter can
-    go on checking it; only an error-free one is fit to reconcile.
+    go on checking it; only an error-free one is fit to reconcile.  A value that cannot
+    be read at all (one that contains itself, nests too deeply: see
+    :func:`~progressive.core._bounds.check_bounds`) gives None and that one error.
     """
+    if (unfit := check_bounds(obj, string_keys=True)) is not None:
+        return None, [unfit]
     errors: list[FieldError] = []
     top = Fields(obj, "", errors)
     api_version = top.str("apiVersion", required=True)
