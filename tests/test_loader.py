@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import sys
 import textwrap
 from pathlib import Path
@@ -12,14 +13,10 @@ import attrs
 import pytest
 import yaml
 
-from progressive._loader import (
-    MAX_DEPTH,
-    Documents,
-    Problem,
-    load_documents,
-    parse_documents,
-)
+from progressive._loader import Documents, Problem, load_documents, parse_documents
+from progressive._safe_load import MAX_FILE_BYTES, read_file
 from progressive.core import FieldError, Rollout
+from progressive.core._bounds import MAX_DEPTH
 from progressive.core._rollout import BlueGreenStrategy, CanaryStrategy
 
 ROLLOUT = """\
@@ -222,6 +219,41 @@ def test_standard_input(monkeypatch: pytest.MonkeyPatch) -> None:
     docs = load_documents(["-"])
     assert docs.files == ("<stdin>",)
     assert [s.name for s in docs.services] == ["app-canary", "app-stable"]
+
+
+def test_files_that_are_not_regular_files_are_refused(tmp_path: Path) -> None:
+    """Devices, sockets, FIFOs: tests/cli/test_lint.py runs the two that used to stall
+    the command (/dev/zero never ends, a FIFO blocks) through the command itself."""
+    folder = tmp_path / "manifests"
+    write(folder, "app.yaml", SERVICES)
+    with socket.socket(socket.AF_UNIX) as listening:
+        listening.bind(str(folder / "socket.yaml"))
+        docs = load_documents([folder, "/dev/null"])
+    hint = "manifests are read from regular files, or from standard input with '-'"
+    assert lines(docs) == [
+        f"{folder / 'socket.yaml'}: cannot read a socket: {hint}",
+        f"/dev/null: cannot read a character device: {hint}",
+    ]
+    assert [s.name for s in docs.services] == ["app-canary", "app-stable"]
+
+
+def test_files_larger_than_the_cap_are_refused(tmp_path: Path) -> None:
+    big, exact = tmp_path / "big.yaml", tmp_path / "exact.yaml"
+    for path, size in ((big, MAX_FILE_BYTES + 1), (exact, MAX_FILE_BYTES)):
+        with path.open("wb") as handle:  # sparse: no disk used
+            handle.truncate(size)
+    assert lines(load_documents([big])) == [
+        f"{big}: is larger than 32 MiB, the most read from one file or standard input: split it"
+    ]
+    assert len(read_file(str(exact))) == MAX_FILE_BYTES
+
+
+def test_standard_input_is_capped_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    endless = io.BufferedReader(io.BytesIO(b"#" * (MAX_FILE_BYTES + 1)))  # type: ignore[arg-type]
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(endless))
+    assert lines(load_documents(["-"])) == [
+        "<stdin>: is larger than 32 MiB, the most read from one file or standard input: split it"
+    ]
 
 
 def test_json_files_one_or_several_values(tmp_path: Path) -> None:
@@ -500,6 +532,27 @@ def test_duplicate_keys_are_errors() -> None:
     ]
 
 
+def test_duplicate_keys_in_json_are_errors_as_in_yaml(tmp_path: Path) -> None:
+    service = (
+        '{"apiVersion": "v1", "kind": "Service", "kind": "Service",'
+        ' "metadata": {"name": "a", "labels": {"x": "1", "y": "2", "x": "3"}},'
+        ' "spec": {"ports": [{"port": 80, "port": 81}]}}'
+    )
+    path = write(tmp_path, "svc.json", service + "\n" + service.replace('"a"', '"b"'))
+    docs = load_documents([path])
+    location = f"{path}#0"
+    assert lines(docs)[:3] == [
+        f"{location}: duplicate key 'kind'; Kubernetes refuses it",
+        f"{location}: metadata.labels: duplicate key 'x'; Kubernetes refuses it",
+        f"{location}: spec.ports[0]: duplicate key 'port'; Kubernetes refuses it",
+    ]
+    assert len(docs.errors) == 6  # the second document's, too
+    # as in YAML, the object is still read (the last value wins) for the other checks
+    assert [s.raw["metadata"]["labels"]["x"] for s in docs.services] == ["3", "3"]
+    same = json.loads(service)
+    assert load_text(json.dumps(same), "svc.json").problems == ()
+
+
 def test_merge_keys_are_not_duplicates() -> None:
     docs = load_text(
         """\
@@ -559,7 +612,9 @@ def test_deep_nesting_is_refused_without_recursion_errors() -> None:
     shallow = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\nx: " + "[" * 90 + "]" * 90
     assert load_text(shallow).problems == ()
     too_deep = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\nx: " + "[" * 120 + "]" * 120
-    assert lines(load_text(too_deep)) == [f"m.yaml: is nested more than {MAX_DEPTH} levels deep"]
+    assert lines(load_text(too_deep)) == [
+        f"m.yaml: x[0][0][0][0][0][0][0]...: is nested more than {MAX_DEPTH} levels deep"
+    ]
 
 
 def test_deep_block_nesting_does_not_crash() -> None:

@@ -31,27 +31,26 @@ does not implement is an error (:func:`progressive.routers.unimplemented`, the c
 controller makes too).  Then the references between them are checked (see
 :mod:`progressive.core._references`).
 
-YAML is read with PyYAML's safe loader (libyaml's when available and the text cannot
-nest deeply enough to overflow its C stack), with three changes that follow what
-Kubernetes does with the same text: timestamps stay strings, a key repeated in one
-mapping is an error, and an integer too large to print is an error.  Documents nested
-more than :data:`MAX_DEPTH` levels deep, or bigger than :data:`MAX_VALUES` values once
-YAML aliases are expanded ("billion laughs"), are refused.
+Files are read and their YAML or JSON parsed by :mod:`progressive._safe_load`, which
+bounds what a file can cost: regular files only, at most
+:data:`~progressive._safe_load.MAX_FILE_BYTES` each, documents nested or aliased
+beyond the bounds refused, keys repeated in one mapping refused (YAML and JSON alike).
+Everything here is linear in the number of documents: 40,000 documents in one file
+read in seconds (``bench/loader.py``).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import sys
+from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 import attrs
-import yaml
 
+from ._safe_load import Unreadable, parse, read_file, read_stream
 from .core._errors import FieldError, Severity
 from .core._references import TemplatePool, check_references, check_template_references
 from .core._rollout import API_GROUPS, Rollout, read_rollout
@@ -92,15 +91,6 @@ RAW_KINDS: Final = frozenset(
         "Secret",
     }
 )
-#: Documents nested deeper than this are refused (Kubernetes objects stay far below).
-MAX_DEPTH: Final = 100
-#: Documents with more values than this, aliases expanded, are refused.
-MAX_VALUES: Final = 1_000_000
-# libyaml's composer recurses on the C stack; beyond this nesting bound the pure-Python
-# loader (which raises RecursionError instead of crashing) reads the text.
-_C_NESTING_LIMIT: Final = 1000
-# The largest int PyYAML may build: well below what Python can still print.
-_MAX_INT_BITS: Final = 10_000
 STDIN: Final = "-"
 STDIN_NAME: Final = "<stdin>"
 
@@ -286,18 +276,18 @@ def load_documents(
             if key in seen:
                 continue
             seen.add(key)
-            if isinstance(source, _Unreadable):
+            if isinstance(source, _NotRead):
                 builder.add_file_error(file, source.message, source.severity)
                 continue
             data: str | bytes
             try:
                 if source is None:
                     stdin = sys.stdin
-                    data = stdin.buffer.read() if hasattr(stdin, "buffer") else stdin.read()
+                    data = read_stream(stdin.buffer if hasattr(stdin, "buffer") else stdin)
                 else:
-                    data = Path(source).read_bytes()
-            except OSError as exc:
-                builder.add_file_error(file, f"cannot read: {exc.strerror or exc}")
+                    data = read_file(source)
+            except Unreadable as exc:
+                builder.add_file_error(file, exc.message)
                 continue
             builder.add_source(file, data)
     return builder.finish(cluster_may_have_more)
@@ -323,12 +313,14 @@ def parse_documents(
 
 
 @attrs.frozen
-class _Unreadable:
+class _NotRead:
+    """A path argument that gives a problem instead of a file to read."""
+
     message: str
     severity: Severity = "error"
 
 
-def _expand(given: str | Path) -> Iterator[tuple[str, str | _Unreadable | None]]:
+def _expand(given: str | Path) -> Iterator[tuple[str, str | _NotRead | None]]:
     """``(file name, path to read)`` for a path argument; None reads standard input."""
     if str(given) == STDIN:
         yield STDIN_NAME, None
@@ -338,7 +330,7 @@ def _expand(given: str | Path) -> Iterator[tuple[str, str | _Unreadable | None]]
     try:
         is_dir = path.is_dir()
     except OSError as exc:  # e.g. a name too long
-        yield name, _Unreadable(f"cannot read: {exc.strerror or exc}")
+        yield name, _NotRead(f"cannot read: {exc.strerror or exc}")
         return
     if not is_dir:
         yield name, name
@@ -357,234 +349,17 @@ def _expand(given: str | Path) -> Iterator[tuple[str, str | _Unreadable | None]]
             full = os.path.join(folder, file)
             found.append((Path(os.path.relpath(full, path)).parts, full))
     for where, message in failures:
-        yield where, _Unreadable(message)
+        yield where, _NotRead(message)
     if not found and not failures:
         yield (
             name,
-            _Unreadable(
+            _NotRead(
                 f"no {', '.join(MANIFEST_SUFFIXES[:-1])} or {MANIFEST_SUFFIXES[-1]} files found",
                 "warning",
             ),
         )
     for _, full in sorted(found):
         yield full, full
-
-
-# -- YAML --------------------------------------------------------------------------------
-
-
-class _Checks:
-    """What the loaders add to PyYAML's safe loader (see the module docstring)."""
-
-    duplicates: list[str]
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        first: dict[str, yaml.Mark] = {}
-        for key_node, _ in node.value:
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
-                continue
-            if key_node.value in first:
-                self.duplicates.append(
-                    f"{_at(key_node.start_mark)}: duplicate key {_show(key_node.value)} "
-                    f"(first at {_at(first[key_node.value])}); Kubernetes refuses it"
-                )
-            else:
-                first[key_node.value] = key_node.start_mark
-        result: dict[Any, Any] = super().construct_mapping(node, deep)  # type: ignore[misc]
-        return result
-
-    def construct_checked_int(self, node: yaml.ScalarNode) -> int:
-        try:
-            value: int = yaml.SafeLoader.construct_yaml_int(self, node)  # type: ignore[arg-type]
-        except ValueError:
-            value = 1 << _MAX_INT_BITS  # more digits than int() may parse
-        if value.bit_length() > _MAX_INT_BITS:
-            raise yaml.constructor.ConstructorError(
-                None, None, "integer is too large", node.start_mark
-            )
-        return value
-
-
-def _customize(loader: type[Any]) -> None:
-    loader.yaml_implicit_resolvers = {
-        first: [(tag, regexp) for tag, regexp in resolvers if not tag.endswith(":timestamp")]
-        for first, resolvers in loader.yaml_implicit_resolvers.items()
-    }
-    loader.add_constructor("tag:yaml.org,2002:int", _Checks.construct_checked_int)
-
-
-class _SafeLoader(_Checks, yaml.SafeLoader):
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.duplicates = []
-
-
-_customize(_SafeLoader)
-
-_FastLoader: type[Any] | None = None
-if getattr(yaml, "__with_libyaml__", False):
-
-    class _CSafeLoader(_Checks, yaml.CSafeLoader):
-        def __init__(self, stream: str) -> None:
-            super().__init__(stream)
-            self.duplicates = []
-
-    _customize(_CSafeLoader)
-    _FastLoader = _CSafeLoader
-
-
-_NON_PRINTABLE: Final = re.compile(
-    "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
-)
-
-
-# A line starting with `---` always starts a document (YAML forbids it inside scalars
-# and flow collections), so documents can be bounded one by one.
-_DOCUMENT_START: Final = re.compile(r"^---(?=\s|$)", re.MULTILINE)
-
-
-def _nesting_bound(text: str) -> int:
-    """An upper bound on how deep a document of ``text`` can nest: block collections need
-    indentation (at most two levels per column), flow collections need brackets."""
-    bound = 0
-    for document in _DOCUMENT_START.split(text):
-        longest = max((len(line) for line in document.splitlines()), default=0)
-        bound = max(bound, 2 * longest + 1 + document.count("[") + document.count("{"))
-    return bound
-
-
-def _at(mark: yaml.Mark | None) -> str:
-    return "" if mark is None else f"line {mark.line + 1}, column {mark.column + 1}"
-
-
-def _show(text: str) -> str:
-    return repr(text if len(text) <= 40 else text[:37] + "...")
-
-
-def _position(text: str, offset: int) -> str:
-    offset = max(0, min(offset, len(text)))
-    line = text.count("\n", 0, offset) + 1
-    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
-    return f"line {line}, column {column}"
-
-
-def _yaml_error(exc: yaml.YAMLError, text: str) -> str:
-    if isinstance(exc, yaml.MarkedYAMLError):
-        problem = (exc.problem or "invalid YAML").strip()
-        where = _at(exc.problem_mark) or _at(exc.context_mark)
-        message = f"{where}: {problem}" if where else problem
-        context, mark = exc.context, exc.context_mark
-        if (
-            context
-            and mark is not None
-            and mark is not exc.problem_mark
-            and (
-                exc.problem_mark is None
-                or (mark.line, mark.column) != (exc.problem_mark.line, exc.problem_mark.column)
-            )
-        ):
-            message += f" ({context} at {_at(mark)})"
-        elif context and not where:
-            message += f" ({context})"
-        return message
-    return f"invalid YAML: {exc}"
-
-
-def _load_yaml(text: str) -> tuple[list[tuple[int, object, list[str]]], str | None]:
-    """``(index, data, duplicate-key messages)`` per document, and the error that
-    stopped reading (the documents before it are kept)."""
-    cls: type[Any] = _SafeLoader
-    if _FastLoader is not None and _nesting_bound(text) <= _C_NESTING_LIMIT:
-        cls = _FastLoader
-    out: list[tuple[int, object, list[str]]] = []
-    # PyYAML refuses these (the pure-Python reader before reading anything, libyaml when
-    # it gets there, with a byte offset); finding them here gives one answer, in lines.
-    if (bad := _NON_PRINTABLE.search(text)) is not None:
-        where = _position(text, bad.start())
-        return out, f"{where}: character #x{ord(bad.group()):04x} is not allowed in YAML"
-    loader = None
-    try:
-        loader = cls(text)
-        index = 0
-        while loader.check_data():
-            data = loader.get_data()
-            out.append((index, data, loader.duplicates))
-            loader.duplicates = []
-            index += 1
-    except yaml.YAMLError as exc:
-        return out, _yaml_error(exc, text)
-    except RecursionError:
-        return out, f"nested too deeply (document {len(out)})"
-    finally:
-        if loader is not None:
-            loader.dispose()
-    return out, None
-
-
-def _load_json(text: str) -> tuple[list[tuple[int, object, list[str]]], str | None]:
-    """A JSON file: one value, or several one after the other (as kubectl reads them)."""
-    decoder = json.JSONDecoder(parse_int=_json_int)
-    out: list[tuple[int, object, list[str]]] = []
-    pos, end = 0, len(text)
-    while True:
-        while pos < end and text[pos] in " \t\r\n":
-            pos += 1
-        if pos >= end:
-            return out, None
-        try:
-            value, pos = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            return out, f"line {exc.lineno}, column {exc.colno}: {exc.msg}"
-        except ValueError as exc:  # _json_int
-            return out, f"{_position(text, pos)}: {exc}"
-        except RecursionError:
-            return out, f"{_position(text, pos)}: nested too deeply"
-        out.append((len(out), value, []))
-
-
-def _json_int(text: str) -> int:
-    if len(text) > 3000:
-        raise ValueError("integer is too large")
-    return int(text)
-
-
-def _decode(data: bytes) -> tuple[str | None, str | None]:
-    """The text of a file, or the error saying why it has none."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            return data.decode("utf-16"), None
-        except UnicodeDecodeError:
-            return None, "not valid UTF-16 text"
-    try:
-        return data.decode("utf-8-sig"), None
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        return None, (
-            f"line {line}, column {column}: not valid UTF-8 "
-            f"(byte 0x{data[exc.start]:02x}); manifests must be UTF-8 text"
-        )
-
-
-def _oversized(value: object) -> str | None:
-    """Why a document is refused as too deep or too big, if it is; never recurses."""
-    count = 0
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        count += 1
-        if count > MAX_VALUES:
-            return f"has more than {MAX_VALUES} values once YAML aliases are expanded"
-        if isinstance(node, dict):
-            children: Iterable[object] = node.values()
-        elif isinstance(node, list):
-            children = node
-        else:
-            continue
-        if depth >= MAX_DEPTH and node:
-            return f"is nested more than {MAX_DEPTH} levels deep"
-        stack.extend((child, depth + 1) for child in children)
-    return None
 
 
 # -- reading objects ---------------------------------------------------------------------
@@ -637,7 +412,8 @@ class _File:
 
     @property
     def multi(self) -> bool:
-        return len({e.index for e in self.entries}) > 1
+        # entries are added in document order (a List's items share its index)
+        return bool(self.entries) and self.entries[0].index != self.entries[-1].index
 
     def location(self, index: int) -> str:
         return f"{self.name}#{index}" if self.multi else self.name
@@ -654,35 +430,24 @@ class _Builder:
     def add_source(self, file: str, content: str | bytes) -> None:
         record = _File(file)
         self.files.append(record)
-        if isinstance(content, bytes):
-            text, problem = _decode(content)
-            if text is None:
-                record.errors.append(FieldError(file, problem or "cannot decode"))
-                return
-        else:
-            text = content
-        if file.endswith(".json"):
-            loaded, stop = _load_json(text)
-        else:
-            loaded, stop = _load_yaml(text)
-        for index, data, duplicates in loaded:
-            if data is None:
+        documents, stop = parse(file, content)
+        for document in documents:
+            if document.value is None:
                 continue  # an empty document, as between two `---`
-            entry = _Entry(index)
+            entry = _Entry(document.index)
             record.entries.append(entry)
-            for message in duplicates:
-                entry.error("", message)
-            self._add_value(record, entry, data)
+            data = document.value
+            if not isinstance(data, dict):
+                entry.error("", f"must be an object with apiVersion and kind, got {_type(data)}")
+                continue
+            for error in document.errors:
+                entry.error(error.path, error.message, error.severity)
+            if not document.refused:
+                self._add_value(record, entry, data)
         if stop is not None:
             record.errors.append(FieldError(file, stop))
 
-    def _add_value(self, record: _File, entry: _Entry, data: object) -> None:
-        if not isinstance(data, dict):
-            entry.error("", f"must be an object with apiVersion and kind, got {_type(data)}")
-            return
-        if (why := _oversized(data)) is not None:
-            entry.error("", why)
-            return
+    def _add_value(self, record: _File, entry: _Entry, data: dict[str, Any]) -> None:
         kind = data.get("kind")
         items = data.get("items")
         if isinstance(kind, str) and kind.endswith("List") and isinstance(items, list):
@@ -834,52 +599,86 @@ class _Builder:
 
     @staticmethod
     def _check_references(entries: list[_Entry], cluster_may_have_more: bool) -> None:
-        def docs(kind: str) -> list[tuple[_Entry, Document]]:
-            return [
-                (e, e.document)
-                for e in entries
-                if e.document is not None and e.document.kind == kind
-            ]
+        of_kind: dict[str, list[tuple[_Entry, Document]]] = defaultdict(list)
+        for entry in entries:
+            if entry.document is not None:
+                of_kind[entry.document.kind].append((entry, entry.document))
 
-        def same_namespace(a: str | None, b: str | None) -> bool:
-            return a is None or b is None or a == b
-
-        def pool(kind: str, namespace: str | None) -> dict[str, AnalysisTemplate | None]:
+        def pool(kind: str) -> _ByNamespace[AnalysisTemplate | None]:
             """Templates by name; None for one that exists but could not be read."""
-            return {
-                d.name: _template(e.model) if e.check_references else None
-                for e, d in docs(kind)
-                if d.name and (kind != "AnalysisTemplate" or same_namespace(namespace, d.namespace))
-            }
+            return _ByNamespace(
+                (d.namespace, d.name, _template(e.model) if e.check_references else None)
+                for e, d in of_kind[kind]
+                if d.name
+            )
 
-        cluster: TemplatePool = pool("ClusterAnalysisTemplate", None)
-        for entry, document in docs("Rollout"):
+        templates = pool("AnalysisTemplate")
+        cluster: TemplatePool = pool("ClusterAnalysisTemplate").seen_from(None)
+        services = _ByNamespace((d.namespace, d.name, None) for _, d in of_kind["Service"])
+        for entry, document in of_kind["Rollout"]:
             if not entry.check_references or not isinstance(entry.model, Rollout):
                 continue
             namespace = document.namespace
-            services = {
-                d.name for _, d in docs("Service") if same_namespace(namespace, d.namespace)
-            }
             for error in check_references(
                 entry.model,
-                pool("AnalysisTemplate", namespace),
+                templates.seen_from(namespace),
                 cluster,
-                services,
+                services.seen_from(namespace).keys(),
                 cluster_may_have_more=cluster_may_have_more,
             ):
                 entry.error(error.path, error.message, error.severity)
         for kind in ("AnalysisTemplate", "ClusterAnalysisTemplate"):
-            for entry, document in docs(kind):
+            for entry, document in of_kind[kind]:
                 template = _template(entry.model) if entry.check_references else None
                 if template is None:
                     continue
                 for error in check_template_references(
                     template,
-                    pool("AnalysisTemplate", document.namespace),
+                    templates.seen_from(document.namespace),
                     cluster,
                     cluster_may_have_more=cluster_may_have_more,
                 ):
                     entry.error(error.path, error.message, error.severity)
+
+
+V = TypeVar("V")
+
+
+class _ByNamespace(Generic[V]):
+    """Objects of one kind by namespace and name, as an object of a namespace sees them:
+    those of its namespace and those with no namespace (every one, for an object with
+    none); of two with one name, the later in the files.  Built once, looked up per
+    Rollout without copying (the reference checks stay linear in the documents)."""
+
+    def __init__(self, named: Iterable[tuple[str | None, str, V]]) -> None:
+        self._in: dict[str | None, dict[str, tuple[int, V]]] = defaultdict(dict)
+        self._every: dict[str, tuple[int, V]] = {}
+        for position, (namespace, name, value) in enumerate(named):
+            self._in[namespace][name] = self._every[name] = (position, value)
+
+    def seen_from(self, namespace: str | None) -> Mapping[str, V]:
+        if namespace is None:
+            return _Layers((self._every,))
+        return _Layers((self._in.get(namespace, {}), self._in.get(None, {})))
+
+
+class _Layers(Mapping[str, V]):
+    """Names in any of ``layers``; where several have one, the latest (by position)."""
+
+    def __init__(self, layers: tuple[dict[str, tuple[int, V]], ...]) -> None:
+        self._layers = layers
+
+    def __getitem__(self, name: str) -> V:
+        found = [layer[name] for layer in self._layers if name in layer]
+        if not found:
+            raise KeyError(name)
+        return max(found, key=lambda f: f[0])[1]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys(name for layer in self._layers for name in layer))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def _template(model: object) -> AnalysisTemplate | None:

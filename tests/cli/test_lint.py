@@ -253,6 +253,31 @@ def test_as_a_real_process(project: Path) -> None:
     assert (good.returncode, good.stdout) == (0, "")
 
 
+def _at_most_a_gibibyte() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (2**30, 2**30))
+
+
+def test_endless_and_blocking_files_are_refused_at_once(project: Path) -> None:
+    """``lint /dev/zero`` used to read until memory ran out, a FIFO named *.yaml to block
+    for ever; here the command gets a GiB of memory and 30 s, and needs neither."""
+    os.mkfifo(project / "app" / "pipe.yaml")
+    done = subprocess.run(
+        [sys.executable, "-m", "progressive", "lint", "/dev/zero", "app"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        preexec_fn=_at_most_a_gibibyte,
+    )
+    hint = "manifests are read from regular files, or from standard input with '-'"
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.splitlines() == [
+        f"/dev/zero: cannot read a character device: {hint}",
+        f"app/pipe.yaml: cannot read a named pipe (FIFO): {hint}",
+    ]
+
+
 def test_lint_imports_no_event_loop_and_no_terminal_ui(project: Path) -> None:
     code = textwrap.dedent(
         """\
