@@ -14,7 +14,7 @@ __all__ = ["Plan"]
 class Plan:
     """What to do now, the status to store, and when to look again.
 
-    Args:
+    Attributes:
         actions: effects to apply, in order (see :mod:`progressive.core._actions`).
         status: the Rollout's new status; the shell writes it (last) when it differs.
         requeue_at: the time at which something becomes due (a pause ends, a delayed

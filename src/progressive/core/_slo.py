@@ -253,7 +253,7 @@ def _check_name(value: str) -> None:
 class SLO:
     """A ratio SLO: ``objective`` of the requests ``total`` selects are not ``errors``.
 
-    Args:
+    Attributes:
         name: the SLO's name (Pyrra's ``slo`` label).
         objective: the target ratio, strictly between 0 and 1 (``0.999``).
         total: a PromQL selector of every request (a counter).
