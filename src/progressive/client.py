@@ -169,12 +169,24 @@ class RolloutFailed(Exception):
         self.state = state
 
 
-async def connect(kubeconfig: str | None = None, context: str | None = None) -> KubeCluster:
+async def connect(
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    *,
+    request_timeout: float | None = None,
+) -> KubeCluster:
     """A cluster from a kubeconfig (default: ``$KUBECONFIG``, ``~/.kube/config``) or, in
-    a Pod, its ServiceAccount.  Close it (``async with``) when done."""
-    from ._shell.kube import KubeCluster
+    a Pod, its ServiceAccount.  Close it (``async with``) when done.
 
-    return await KubeCluster.connect(kubeconfig, context)
+    Args:
+        request_timeout: seconds each request may take (default 30); a server that
+            does not answer in time raises an error naming it and the request.
+    """
+    from ._shell.kube import DEFAULT_REQUEST_TIMEOUT, KubeCluster
+
+    return await KubeCluster.connect(
+        kubeconfig, context, request_timeout=request_timeout or DEFAULT_REQUEST_TIMEOUT
+    )
 
 
 async def get_rollout(cluster: Cluster, namespace: str, name: str) -> dict[str, Any] | None:

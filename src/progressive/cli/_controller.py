@@ -1,15 +1,16 @@
 """``progressive controller``: the controller on a real cluster.
 
 Connects with ``--kubeconfig``/``--context``, ``$KUBECONFIG`` or, in a Pod, its
-ServiceAccount; watches Rollouts (and what they own) through shared informers and
-reconciles them with ``--workers`` concurrent workers; AnalysisRuns are measured by
-``--analysis-workers`` of their own, at most ``--analysis-workers-per-namespace`` for one
-namespace; ``--max-response-bytes``, ``--max-series`` and ``--max-samples`` bound what a
-measurement reads.  With ``--leader-elect`` only
-the replica holding the Lease ``--lease-namespace/--lease-name`` works; losing it stops
-all work at once and exits (status 1) so the process campaigns afresh.  SIGTERM or
-SIGINT stop it gracefully: the reconciles in flight finish (``--shutdown-grace``), the
-Lease is released, exit status 0.  ``--metrics-address`` serves ``/metrics``,
+ServiceAccount, each request bounded by ``--request-timeout``; watches Rollouts (and
+what they own) through shared informers and reconciles them with ``--workers``
+concurrent workers; AnalysisRuns are measured by ``--analysis-workers`` of their own,
+at most ``--analysis-workers-per-namespace`` for one namespace;
+``--max-response-bytes``, ``--max-series`` and ``--max-samples`` bound what a
+measurement reads.  With ``--leader-elect`` only the replica holding the Lease
+``--lease-namespace/--lease-name`` works; losing it stops all work at once and exits
+(status 1) so the process campaigns afresh.  SIGTERM or SIGINT stop it gracefully: the
+reconciles in flight finish (``--shutdown-grace``), the Lease is released, exit
+status 0.  ``--metrics-address`` serves ``/metrics``,
 ``/healthz`` and ``/readyz``.
 """
 
@@ -27,6 +28,8 @@ import click
 from progressive._shell.controller import ANALYSIS_WORKERS, ANALYSIS_WORKERS_PER_NAMESPACE
 from progressive.metrics import DEFAULT_LIMITS
 from progressive.metrics._secrets import ScrubbingFilter
+
+from ._target import RequestTimeout
 
 __all__ = ["controller"]
 
@@ -69,6 +72,13 @@ def _leaves(exc: BaseException) -> list[BaseException]:
     help="Default: $KUBECONFIG, ~/.kube/config, or the Pod's ServiceAccount in a cluster.",
 )
 @click.option("--context", help="The kubeconfig context (default: its current one).")
+@click.option(
+    "--request-timeout",
+    type=RequestTimeout(),
+    default="30s",
+    show_default=True,
+    help="How long to wait for each answer of the API server (watches excepted).",
+)
 @click.option("--namespace", "-n", help="Reconcile the Rollouts of this namespace only.")
 @click.option(
     "--instance-id",
@@ -197,6 +207,7 @@ async def _main(options: dict[str, Any], address: tuple[str, int] | None) -> int
             qps=options["qps"],
             burst=options["burst"],
             on_request=metrics.record_request,
+            request_timeout=options["request_timeout"],
         )
     except Exception as exc:  # a missing or unreadable kubeconfig
         raise click.ClickException(f"cannot connect: {exc}") from None

@@ -4,8 +4,10 @@ Every command that reads or changes Rollouts takes the same connection options, 
 or after its name (``progressive -n shop get rollout web`` and ``progressive get
 rollout web -n shop`` are the same), as cobra's persistent flags are in Argo's plugin:
 
-* ``-n/--namespace``, ``--context``, ``--kubeconfig``: kubectl's.  The namespace
-  defaults to the kubeconfig context's, else ``default``.
+* ``-n/--namespace``, ``--context``, ``--kubeconfig``, ``--request-timeout``:
+  kubectl's.  The namespace defaults to the kubeconfig context's, else ``default``;
+  each request to the API server gets 30 seconds (a server that accepts connections
+  and never answers is named in the error, with what was asked of it).
 * ``--memory``: the in-memory cluster instead (``progressive.memory.MemoryCluster``),
   kept between invocations in a state file (``--memory-state PATH``; by default
   ``${PROGRESSIVE_CACHE:-~/.cache/progressive}/memory.json``; ``PROGRESSIVE_MEMORY=1``
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EXIT_ERROR",
     "CliError",
+    "RequestTimeout",
     "Session",
     "Target",
     "complete_rollouts",
@@ -85,8 +88,40 @@ def _remember(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]
     return callback
 
 
+if TYPE_CHECKING:
+    _FloatParam = click.ParamType[float]
+else:  # click 8.2 made ParamType generic; 8.1 (which pyproject allows) cannot subscript it
+    _FloatParam = click.ParamType
+
+
+class RequestTimeout(_FloatParam):
+    """Seconds (``2.5``), or a duration as kubectl writes it (``30s``, ``1m``); more
+    than 0 (kubectl's ``0``, no timeout at all, is refused: every wait is bounded)."""
+
+    name = "DURATION"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, float):
+            return value
+        from progressive.core import parse_duration
+
+        try:
+            seconds = float(value)
+        except ValueError:
+            try:
+                seconds = parse_duration(value)
+            except ValueError as exc:
+                self.fail(str(exc), param, ctx)
+        if not 0 < seconds < float("inf"):
+            self.fail(f"must be more than 0, got {value!r}", param, ctx)
+        return seconds
+
+
 def connection_options(f: F) -> F:
-    """Add ``-n``, ``--context``, ``--kubeconfig``, ``--memory``, ``--memory-state``.
+    """Add ``-n``, ``--context``, ``--kubeconfig``, ``--request-timeout``, ``--memory``,
+    ``--memory-state``.
 
     On the group and on each command: the values are shared through ``ctx.meta``; one
     given after the command name wins.
@@ -113,6 +148,14 @@ def connection_options(f: F) -> F:
             expose_value=False,
             callback=_remember("kubeconfig"),
             help="The kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).",
+        ),
+        click.option(
+            "--request-timeout",
+            type=RequestTimeout(),
+            expose_value=False,
+            callback=_remember("request_timeout"),
+            help="How long to wait for each answer of the API server: seconds, or 30s, "
+            "1m (default: 30s).",
         ),
         click.option(
             "--memory",
@@ -151,12 +194,14 @@ class Target:
         namespace: str | None = None,
         context: str | None = None,
         kubeconfig: str | None = None,
+        request_timeout: float | None = None,
         memory: bool = False,
         memory_state: str | os.PathLike[str] | None = None,
     ) -> None:
         self.namespace = namespace
         self.context = context
         self.kubeconfig = kubeconfig
+        self.request_timeout = request_timeout
         self.memory = memory or memory_state is not None
         self.memory_state = Path(memory_state) if memory_state is not None else None
 
@@ -413,7 +458,7 @@ async def open_session(target: Target) -> AsyncIterator[Session]:
         async with _memory_session(target) as session:
             yield session
         return
-    from progressive._shell.kube import KubeCluster, RetryPolicy
+    from progressive._shell.kube import DEFAULT_REQUEST_TIMEOUT, KubeCluster, RetryPolicy
 
     _quiet_logs()
     _check_kubeconfig(target.kubeconfig)
@@ -423,7 +468,7 @@ async def open_session(target: Target) -> AsyncIterator[Session]:
             target.kubeconfig,
             target.context,
             retry=RetryPolicy(attempts=3, max_elapsed=5.0),
-            request_timeout=30.0,
+            request_timeout=target.request_timeout or DEFAULT_REQUEST_TIMEOUT,
         )
     except CliError:
         raise

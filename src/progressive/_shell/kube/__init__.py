@@ -7,7 +7,7 @@ kind; its errors are the shell's (``NotFound``, ``AlreadyExists``, ``Conflict``)
 
 from __future__ import annotations
 
-from ._api import RequestHook, RetryPolicy, Transport
+from ._api import DEFAULT_REQUEST_TIMEOUT, RequestHook, RetryPolicy, Transport
 from ._cluster import FIELD_MANAGER, KubeCluster, ListResult, UnknownKind
 from ._discovery import Discovery, ResourceInfo
 from ._errors import (
@@ -24,6 +24,7 @@ from ._errors import (
 )
 
 __all__ = [
+    "DEFAULT_REQUEST_TIMEOUT",
     "FIELD_MANAGER",
     "TRANSIENT_STATUSES",
     "ApiAlreadyExists",

@@ -10,7 +10,11 @@ adds what a controller needs around it:
   ``Retry-After``), 500, 502, 503, 504; never 400, 403, 404, 405, 409, 410 or 422, which
   would fail the same way again.  Attempts and total time are bounded;
 * a count of requests by verb and HTTP code (``"error"`` when no response came back),
-  kept in :attr:`Transport.requests` and passed to an optional hook for metrics.
+  kept in :attr:`Transport.requests` and passed to an optional hook for metrics;
+* a timeout on each request (:data:`DEFAULT_REQUEST_TIMEOUT` unless told otherwise);
+  when no answer comes back the error names the request, the API server's address
+  and the time waited: ``discover /apis/argoproj.io/v1alpha1: the API server
+  https://10.0.0.1:6443 did not answer within 30 s``.
 """
 
 from __future__ import annotations
@@ -30,7 +34,12 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from ..ratelimit import TokenBucket
 from ._errors import KubeError, Unavailable, error_from_response
 
-__all__ = ["RequestHook", "RetryPolicy", "Transport"]
+__all__ = ["DEFAULT_REQUEST_TIMEOUT", "RequestHook", "RetryPolicy", "Transport"]
+
+#: Seconds one API request may take, answer included (watches have their own).
+DEFAULT_REQUEST_TIMEOUT: Final = 30.0
+#: Seconds a watch may take to connect.
+_WATCH_CONNECT_TIMEOUT: Final = 10.0
 
 #: Called once per HTTP request with (verb, code): ``("patch", "200")``, ``("get", "error")``.
 RequestHook = Callable[[str, str], None]
@@ -41,6 +50,8 @@ _NETWORK_ERRORS: Final = (
     TimeoutError,
     ConnectionError,
 )
+# aiohttp's timeout while connecting (3.10 and later); sock_read's is another
+_CONNECTING: Final = getattr(aiohttp, "ConnectionTimeoutError", ())
 _JSON: Final = "application/json"
 
 
@@ -102,7 +113,7 @@ class Transport:
         burst: int = 80,
         retry: RetryPolicy | None = None,
         on_request: RequestHook | None = None,
-        request_timeout: float = 30.0,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
         self.api = api
@@ -112,6 +123,21 @@ class Transport:
         self.request_timeout = request_timeout
         self.requests: collections.Counter[tuple[str, str]] = collections.Counter()
         self._sleep = sleep
+
+    @property
+    def server(self) -> str:
+        """The API server's address, for error messages."""
+        host = getattr(getattr(self.api, "configuration", None), "host", None)
+        return f"the API server {host}" if isinstance(host, str) and host else "the API server"
+
+    def _unanswered(self, what: str, exc: BaseException, timeout: float) -> Unavailable:
+        """The error for a request that got no response: which, from where, and why."""
+        if isinstance(exc, TimeoutError):  # aiohttp's timeouts are TimeoutErrors too
+            message = f"{what}: {self.server} did not answer within {timeout:g} s"
+        else:
+            detail = f"{type(exc).__name__}: {exc}".rstrip(": ")
+            message = f"{what}: cannot reach {self.server}: {detail}"
+        return Unavailable(message)
 
     def _count(self, verb: str, code: str) -> None:
         self.requests[(verb, code)] += 1
@@ -181,7 +207,7 @@ class Transport:
             ) from None
         except _NETWORK_ERRORS as exc:
             self._count(verb, "error")
-            raise Unavailable(f"{what}: {type(exc).__name__}: {exc}".rstrip(": ")) from exc
+            raise self._unanswered(what, exc, self.request_timeout) from exc
         self._count(verb, str(status))
         return result
 
@@ -199,7 +225,9 @@ class Transport:
             KubeError: the server refused the request, or the connection failed.
         """
         await self.bucket.acquire()
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10.0, sock_read=read_timeout)
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=_WATCH_CONNECT_TIMEOUT, sock_read=read_timeout
+        )
         try:
             response: aiohttp.ClientResponse = await self.api.call_api(
                 path,
@@ -212,7 +240,8 @@ class Transport:
             )
         except _NETWORK_ERRORS as exc:
             self._count("watch", "error")
-            raise Unavailable(f"{what}: {type(exc).__name__}: {exc}".rstrip(": ")) from exc
+            waited = _WATCH_CONNECT_TIMEOUT if isinstance(exc, _CONNECTING) else read_timeout
+            raise self._unanswered(what, exc, waited) from exc
         try:
             self._count("watch", str(response.status))
             if response.status != 200:
@@ -223,6 +252,6 @@ class Transport:
                     if line.strip():
                         yield line
             except _NETWORK_ERRORS as exc:
-                raise Unavailable(f"{what}: {type(exc).__name__}: {exc}".rstrip(": ")) from exc
+                raise self._unanswered(what, exc, read_timeout) from exc
         finally:
             response.close()

@@ -36,7 +36,7 @@ from kubernetes_asyncio import config as kube_config
 from kubernetes_asyncio.client import ApiClient, Configuration
 
 from ..clusters import Ref
-from ._api import RequestHook, RetryPolicy, Transport
+from ._api import DEFAULT_REQUEST_TIMEOUT, RequestHook, RetryPolicy, Transport
 from ._discovery import Discovery, ResourceInfo
 from ._errors import ApiConflict, ApiNotFound, KubeError, Unavailable
 from ._session import api_client
@@ -96,7 +96,7 @@ class KubeCluster:
         retry: RetryPolicy | None = None,
         on_request: RequestHook | None = None,
         field_manager: str = FIELD_MANAGER,
-        request_timeout: float = 30.0,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
         owns_client: bool = False,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
