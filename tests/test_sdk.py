@@ -221,15 +221,18 @@ async def test_watch_without_change_notifications_polls() -> None:
     await cluster.create(rollout())
     plain: Any = Plain(cluster)
     seen: list[client.Update] = []
+    arrived = [anyio.Event() for _ in range(3)]  # the first, second and third update
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
 
             async def follow() -> None:
                 async for update in client.watch(plain, "default", "web", interval=0.01):
                     seen.append(update)
+                    if len(seen) <= len(arrived):
+                        arrived[len(seen) - 1].set()
 
             tg.start_soon(follow)
-            await anyio.sleep(0.05)
+            await arrived[0].wait()  # the state before the change
             ref = Ref(API, "Rollout", "default", "web")
             await cluster.replace_status({**rollout(), "status": {"phase": "Paused"}})
             await cluster.create(
@@ -243,7 +246,7 @@ async def test_watch_without_change_notifications_polls() -> None:
                     "type": "Normal",
                 }
             )
-            await anyio.sleep(0.05)
+            await arrived[2].wait()  # the Event, then the status it led to
             await cluster.delete(ref)
     # the Events first, then the status they led to
     assert [type(u).__name__ for u in seen] == ["RolloutState", "RolloutEvent", "RolloutState"]

@@ -318,17 +318,11 @@ def test_status_exit_codes_follow_the_phase(web: Kube) -> None:
 
 
 def test_status_waits_for_the_controller(web: Kube) -> None:
-    """A real process waits while the "controller" (this test) moves the Rollout on."""
+    """A real process waits while the "controller" (this test) moves the Rollout on:
+    once the process has printed the phase it found, the Rollout becomes Healthy."""
     web.set_status("web", {"phase": "Progressing", "message": "more replicas need to be updated"})
-
-    def controller() -> None:
-        time.sleep(1.5)
-        web.set_status("web", {"phase": "Healthy"})
-
-    thread = threading.Thread(target=controller)
-    thread.start()
     program = Path(sys.executable).parent / "kubectl-progressive"
-    done = subprocess.run(
+    with subprocess.Popen(
         [
             program,
             "status",
@@ -339,16 +333,25 @@ def test_status_waits_for_the_controller(web: Kube) -> None:
             str(web.kubeconfig),
             "--timeout",
             "30s",
+            "--interval",
+            "0.2",
         ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
-    )
-    thread.join()
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == [
+        text=True,
+    ) as process:
+        watchdog = threading.Timer(60, process.kill)  # bounds the read below
+        watchdog.start()
+        try:
+            assert process.stdout is not None
+            first = process.stdout.readline()  # the process has seen the Rollout
+            web.set_status("web", {"phase": "Healthy"})
+            rest, errors = process.communicate(timeout=60)
+        finally:
+            watchdog.cancel()
+    assert process.returncode == 0, errors
+    assert (first + rest).splitlines() == [
         "Progressing - more replicas need to be updated (step 0/4)",
         "Healthy",
     ]

@@ -390,6 +390,7 @@ async def test_only_the_api_groups_asked_for_are_reconciled() -> None:
 async def test_workers_bound_the_concurrency_and_never_share_a_key() -> None:
     running: Counter[str] = Counter()
     peak = 0
+    all_busy = anyio.Event()
 
     class Slow(MemoryTraffic):
         async def align(self, rollout: Rollout) -> int:
@@ -397,7 +398,12 @@ async def test_workers_bound_the_concurrency_and_never_share_a_key() -> None:
             assert running[rollout.name] == 0, "one key, two workers"
             running[rollout.name] += 1
             peak = max(peak, sum(running.values()))
-            await anyio.sleep(0.01)
+            if peak == 3:
+                all_busy.set()
+            # the first reconciles wait for each other (not for a while, which a loaded
+            # machine may not overlap): fewer than three workers never get past here
+            await all_busy.wait()
+            await anyio.lowlevel.checkpoint()
             running[rollout.name] -= 1
             return 0
 
