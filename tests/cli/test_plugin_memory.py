@@ -497,8 +497,12 @@ def test_docs_have_a_section_per_command() -> None:
         "status",
         "lint",
         "create",
+        "create analysisrun",
         "terminate",
         "migrate deployment",
+        "get experiment",
+        "list experiments",
+        "version",
     ):
         assert command in headings, command
     assert "cli.md" in (ROOT / "mkdocs.yml").read_text()

@@ -40,8 +40,8 @@ _COMMANDS = {
         "Run the controller: reconcile Rollouts on...",
     ),
     # the kubectl plugin (docs/cli.md)
-    "get": ("progressive.cli._rollouts", "get", "Show a Rollout: its status and a tree of..."),
-    "list": ("progressive.cli._rollouts", "list_", "List Rollouts."),
+    "get": ("progressive.cli._rollouts", "get", "Show a Rollout or an Experiment: its status..."),
+    "list": ("progressive.cli._rollouts", "list_", "List Rollouts or Experiments."),
     "promote": ("progressive.cli._rollouts", "promote", "Promote rollout NAME: end the current..."),
     "abort": (
         "progressive.cli._rollouts",
@@ -67,6 +67,11 @@ _COMMANDS = {
         "progressive.cli._rollouts",
         "terminate",
         "Stop a running AnalysisRun or Experiment.",
+    ),
+    "version": (
+        "progressive.cli._version",
+        "version",
+        "Show the version of progressive and what it runs on.",
     ),
     "migrate": (
         "progressive.cli._migrate",

@@ -30,6 +30,7 @@ __all__ = [
     "RolloutInfo",
     "Summary",
     "TreeNode",
+    "experiment_tree",
     "human_duration",
     "rollout_info",
     "rollout_status",
@@ -633,3 +634,9 @@ def rollout_info(rollout: Mapping[str, Any], objects: Objects, *, now: float) ->
     """The header and tree of ``get rollout``."""
     summary = summarize(rollout, objects, now=now)
     return RolloutInfo(summary, _TreeBuilder(rollout, objects, now).build(summary.status))
+
+
+def experiment_tree(experiment: Mapping[str, Any], objects: Objects, *, now: float) -> TreeNode:
+    """The tree of ``get experiment``: the Experiment, its ReplicaSets with their Pods,
+    its AnalysisRuns with their Jobs."""
+    return _TreeBuilder(experiment, objects, now).experiment(experiment)

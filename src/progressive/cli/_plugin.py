@@ -9,7 +9,7 @@ the command modules that import this one.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import click
 
@@ -25,11 +25,15 @@ __all__ = [
     "dump",
     "echo_text",
     "list_objects",
+    "output_option",
     "parse_duration",
     "redraw",
+    "show",
+    "watch_options",
 ]
 
 CONTEXT: Final = {"help_option_names": ["-h", "--help"]}
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class AliasGroup(click.Group):
@@ -57,6 +61,40 @@ def parse_duration(text: str, what: str) -> float:
         return _durations.parse_duration(text)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint=what) from None
+
+
+def watch_options(what: str, *, interval: float = 1.0) -> Callable[[F], F]:
+    """``-w/--watch``, ``--timeout`` and the hidden ``--interval`` of a command that
+    draws ``what``; the command gets ``watch``, ``timeout`` (seconds) and ``interval``."""
+
+    def seconds(ctx: click.Context, param: click.Parameter, value: str) -> float:
+        return parse_duration(value, "--timeout")
+
+    def decorate(f: F) -> F:
+        f = click.option(
+            "--interval", default=interval, hidden=True, help="Seconds between two reads (-w)."
+        )(f)
+        f = click.option(
+            "--timeout",
+            default="0",
+            metavar="DURATION",
+            callback=seconds,
+            help="With --watch: stop after this long (0: never).  [default: 0]",
+        )(f)
+        return click.option(
+            "-w", "--watch", is_flag=True, help=f"Redraw as {what} changes (Ctrl-C stops)."
+        )(f)
+
+    return decorate
+
+
+def output_option(*choices: str) -> Callable[[F], F]:
+    """``-o/--output``: ``json``/``yaml`` print the same data as the text."""
+    extra = [c for c in choices if c not in ("json", "yaml")]
+    help_text = "json/yaml: the same data as the text." + (
+        f" {', '.join(extra)}: more columns (the actual weight, age and message)." if extra else ""
+    )
+    return click.option("-o", "--output", type=click.Choice(list(choices)), help=help_text)
 
 
 def echo_text(text: Text) -> None:
@@ -106,13 +144,13 @@ async def list_objects(
 
 
 def change_key(data: object) -> str:
-    """What a non-terminal watch compares: the data without the ages (which always
-    change), so that it prints again only when something else did."""
+    """What a non-terminal watch compares: the data without the ages and times left
+    (which always change), so that it prints again only when something else did."""
     import json
 
     def strip(value: object) -> object:
         if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k != "age"}
+            return {k: strip(v) for k, v in value.items() if k not in ("age", "remaining")}
         if isinstance(value, list):
             return [strip(v) for v in value]
         return value
@@ -159,3 +197,36 @@ async def redraw(
         if done():
             return
         await anyio.sleep(interval)
+
+
+async def show(
+    session: Session,
+    draw: Callable[[], Awaitable[tuple[object, Text]]],
+    *,
+    output: str | None,
+    watch: bool,
+    seconds: float,
+    interval: float,
+) -> None:
+    """What ``get``/``list`` commands print: ``draw()``'s data as JSON/YAML
+    (``output``), its text once, or (``watch``, on a real cluster) redrawn as it
+    changes; the in-memory cluster, which changes only when a command runs, is drawn
+    once with a note."""
+    if output is not None:
+        data, _ = await draw()
+        dump(data, output)
+        return
+    if not watch or session.is_memory:
+        if watch:
+            click.echo(
+                "note: the in-memory cluster changes only when a command runs; showing it once",
+                err=True,
+            )
+        echo_text((await draw())[1])
+        return
+
+    async def render() -> tuple[str, Text]:
+        data, text = await draw()
+        return change_key(data), text
+
+    await redraw(render, seconds, interval)

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import click
 
+from ._analysis_runs import create_analysis_run
+from ._experiments import get_experiment, list_experiments
 from ._plugin import (
     CONTEXT,
     AliasGroup,
@@ -29,8 +31,11 @@ from ._plugin import (
     dump,
     echo_text,
     list_objects,
+    output_option,
     parse_duration,
     redraw,
+    show,
+    watch_options,
 )
 from ._target import (
     ROLLOUT_GROUPS,
@@ -144,29 +149,27 @@ def _target() -> Target:
 
 @click.group(
     cls=AliasGroup,
-    aliases={"ro": "rollout", "rollouts": "rollout"},
+    aliases={
+        "ro": "rollout",
+        "rollouts": "rollout",
+        "exp": "experiment",
+        "experiments": "experiment",
+    },
     context_settings=CONTEXT,
 )
 @connection_options
 def get() -> None:
-    """Show a Rollout: its status and a tree of what it owns."""
+    """Show a Rollout or an Experiment: its status and a tree of what it owns."""
 
 
 @get.command("rollout", context_settings=CONTEXT)
 @click.argument("name", shell_complete=complete_rollouts)
-@click.option("-w", "--watch", is_flag=True, help="Redraw as the Rollout changes (Ctrl-C stops).")
-@click.option(
-    "--timeout",
-    default="0",
-    metavar="DURATION",
-    help="With --watch: stop after this long (0: never).  [default: 0]",
-)
-@click.option("--interval", default=1.0, hidden=True, help="Seconds between two reads (-w).")
-@click.option(
-    "-o", "--output", type=click.Choice(["json", "yaml"]), help="Print the same data as JSON/YAML."
-)
+@watch_options("the Rollout")
+@output_option("json", "yaml")
 @connection_options
-def get_rollout(name: str, watch: bool, timeout: str, interval: float, output: str | None) -> None:
+def get_rollout(
+    name: str, watch: bool, timeout: float, interval: float, output: str | None
+) -> None:
     """Show rollout NAME: a header and the tree of its revisions.
 
     The header: status, message, strategy, step i/n, set weight, actual weight, the
@@ -177,39 +180,22 @@ def get_rollout(name: str, watch: bool, timeout: str, interval: float, output: s
 
     With -w the view is redrawn live (at most once a second) until Ctrl-C or --timeout.
     """
-    seconds = parse_duration(timeout, "--timeout")
     target = _target()
 
-    async def draw(session: Session) -> tuple[Any, Text]:
+    async def main() -> None:
         from ._info import rollout_info
         from ._tree import render_rollout
 
-        rollout = await session.find_rollout(name)
-        info = rollout_info(rollout, await collect(session, rollout), now=session.now())
-        return info, render_rollout(info)
-
-    async def main() -> None:
         async with open_session(target) as session:
-            if output is not None:
-                info, _ = await draw(session)
-                dump(info.to_json(), output)
-                return
-            if not watch or session.is_memory:
-                if watch:
-                    click.echo(
-                        "note: the in-memory cluster changes only when a command runs; "
-                        "showing it once",
-                        err=True,
-                    )
-                _, text = await draw(session)
-                echo_text(text)
-                return
 
-            async def render() -> tuple[str, Text]:
-                info, text = await draw(session)
-                return change_key(info.to_json()), text
+            async def draw() -> tuple[object, Text]:
+                rollout = await session.find_rollout(name)
+                info = rollout_info(rollout, await collect(session, rollout), now=session.now())
+                return info.to_json(), render_rollout(info)
 
-            await redraw(render, seconds, interval)
+            await show(
+                session, draw, output=output, watch=watch, seconds=timeout, interval=interval
+            )
 
     run(main)
 
@@ -217,32 +203,29 @@ def get_rollout(name: str, watch: bool, timeout: str, interval: float, output: s
 @click.group(
     "list",
     cls=AliasGroup,
-    aliases={"ro": "rollouts", "rollout": "rollouts"},
+    aliases={
+        "ro": "rollouts",
+        "rollout": "rollouts",
+        "exp": "experiments",
+        "experiment": "experiments",
+    },
     context_settings=CONTEXT,
 )
 @connection_options
 def list_() -> None:
-    """List Rollouts."""
+    """List Rollouts or Experiments."""
 
 
 @list_.command("rollouts", context_settings=CONTEXT)
 @click.option("-A", "--all-namespaces", is_flag=True, help="List the Rollouts of every namespace.")
-@click.option(
-    "-o",
-    "--output",
-    type=click.Choice(["wide", "json", "yaml"]),
-    help="wide: add the actual weight, age and message; json/yaml: the same data.",
-)
-@click.option("-w", "--watch", is_flag=True, help="Redraw as the Rollouts change (Ctrl-C stops).")
-@click.option("--timeout", default="0", metavar="DURATION", help="With --watch: stop after this.")
-@click.option("--interval", default=2.0, hidden=True)
+@output_option("wide", "json", "yaml")
+@watch_options("the list", interval=2.0)
 @connection_options
 def list_rollouts(
-    all_namespaces: bool, output: str | None, watch: bool, timeout: str, interval: float
+    all_namespaces: bool, output: str | None, watch: bool, timeout: float, interval: float
 ) -> None:
     """List the Rollouts of the namespace (or all, -A) with their status, step and
     weights, in the status vocabulary of `get rollout`."""
-    seconds = parse_duration(timeout, "--timeout")
     target = _target()
 
     async def summaries(session: Session) -> list[Any]:
@@ -275,7 +258,7 @@ def list_rollouts(
                 dump([s.to_json() for s in await summaries(session)], output)
                 return
             if watch and not session.is_memory:
-                await redraw(lambda: table(session), seconds, interval)
+                await redraw(lambda: table(session), timeout, interval)
                 return
             echo_text((await table(session))[1])
 
@@ -709,25 +692,31 @@ def _resource_name(obj: Mapping[str, Any]) -> str:
     return f"{kind}.{group}/{name}" if group else f"{kind}/{name}"
 
 
-@click.command(context_settings=CONTEXT)
+@click.group(context_settings=CONTEXT, invoke_without_command=True)
 @click.option(
     "-f",
     "--filename",
     "filenames",
     multiple=True,
-    required=True,
     metavar="FILE",
     help="A manifest file or folder (repeatable; '-' reads standard input).",
 )
+@click.pass_context
 @connection_options
-def create(filenames: tuple[str, ...]) -> None:
+def create(ctx: click.Context, filenames: tuple[str, ...]) -> None:
     """Create the objects in the files (Rollouts, AnalysisTemplates, Services...).
 
     The files are checked first, as `lint` does: with an error in them nothing is
     created.  Objects without a namespace go to -n's (or the context's).  On a real
     cluster where only the progressive.dev CRDs are installed, argoproj.io objects are
     created as progressive.dev/v1alpha1 (the controller reads both groups).
+
+    `create analysisrun --from TEMPLATE` starts an AnalysisRun from a template.
     """
+    if ctx.invoked_subcommand is not None:
+        return
+    if not filenames:
+        raise click.UsageError("give the files to create with -f FILE (or: create analysisrun)")
     from progressive._loader import load_documents
 
     documents = load_documents(filenames, cluster_may_have_more=True)
@@ -852,3 +841,8 @@ def _terminate(kind: str) -> click.Command:
 
 terminate.add_command(_terminate("AnalysisRun"))
 terminate.add_command(_terminate("Experiment"))
+
+# the experiment and analysis-run commands live with their concepts
+get.add_command(get_experiment)
+list_.add_command(list_experiments)
+create.add_command(create_analysis_run)

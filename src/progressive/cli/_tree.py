@@ -15,7 +15,15 @@ from rich.text import Text
 
 from ._info import RolloutInfo, Summary, TreeNode
 
-__all__ = ["render_list", "render_rollout", "render_summary_line", "render_tree"]
+__all__ = [
+    "add_field",
+    "columns",
+    "render_list",
+    "render_rollout",
+    "render_summary_line",
+    "render_tree",
+    "status_text",
+]
 
 _LABEL_WIDTH: Final = 17
 _GAP: Final = "  "
@@ -30,7 +38,8 @@ ICON_STYLES: Final = {
 }
 
 
-def _status(icon: str, word: str) -> Text:
+def status_text(icon: str, word: str) -> Text:
+    """``✔ Healthy``: the icon coloured, then the word."""
     if not word:
         return Text("")
     text = Text(icon, style=ICON_STYLES.get(icon, "")) if icon else Text("")
@@ -40,7 +49,8 @@ def _status(icon: str, word: str) -> Text:
     return text
 
 
-def _label(text: Text, label: str, value: Text | str, indent: int = 0) -> None:
+def add_field(text: Text, label: str, value: Text | str, indent: int = 0) -> None:
+    """A header line: ``Label:`` padded to the value's column, then the value."""
     shown = value if isinstance(value, Text) else Text(value)
     head = " " * indent + label
     text.append(head.ljust(_LABEL_WIDTH) if shown.plain else head, style="bold")
@@ -50,30 +60,30 @@ def _label(text: Text, label: str, value: Text | str, indent: int = 0) -> None:
 
 def render_header(summary: Summary) -> Text:
     text = Text()
-    _label(text, "Name:", summary.name)
-    _label(text, "Namespace:", summary.namespace)
-    _label(text, "Status:", _status(summary.status_icon, summary.status))
+    add_field(text, "Name:", summary.name)
+    add_field(text, "Namespace:", summary.namespace)
+    add_field(text, "Status:", status_text(summary.status_icon, summary.status))
     if summary.message:
-        _label(text, "Message:", summary.message)
-    _label(text, "Strategy:", summary.strategy)
+        add_field(text, "Message:", summary.message)
+    add_field(text, "Strategy:", summary.strategy)
     if summary.step is not None:
-        _label(text, "Step:", summary.step, 2)
+        add_field(text, "Step:", summary.step, 2)
     if summary.set_weight is not None:
-        _label(text, "SetWeight:", summary.set_weight, 2)
+        add_field(text, "SetWeight:", summary.set_weight, 2)
     if summary.actual_weight is not None:
-        _label(text, "ActualWeight:", summary.actual_weight, 2)
+        add_field(text, "ActualWeight:", summary.actual_weight, 2)
     if summary.images:
         for index, (image, roles) in enumerate(summary.images):
             shown = f"{image} ({', '.join(roles)})" if roles else image
-            _label(text, "Images:" if index == 0 else "", shown)
+            add_field(text, "Images:" if index == 0 else "", shown)
     else:
-        _label(text, "Images:", "")
-    _label(text, "Replicas:", "")
-    _label(text, "Desired:", str(summary.desired), 2)
-    _label(text, "Current:", str(summary.current), 2)
-    _label(text, "Updated:", str(summary.updated), 2)
-    _label(text, "Ready:", str(summary.ready), 2)
-    _label(text, "Available:", str(summary.available), 2)
+        add_field(text, "Images:", "")
+    add_field(text, "Replicas:", "")
+    add_field(text, "Desired:", str(summary.desired), 2)
+    add_field(text, "Current:", str(summary.current), 2)
+    add_field(text, "Updated:", str(summary.updated), 2)
+    add_field(text, "Ready:", str(summary.ready), 2)
+    add_field(text, "Available:", str(summary.available), 2)
     return text
 
 
@@ -85,7 +95,7 @@ def _rows(node: TreeNode, prefix: str = "", child_prefix: str = "") -> Iterator[
     yield [
         name,
         Text("" if node.kind == "Revision" else node.kind),
-        _status(node.status_icon, node.status),
+        status_text(node.status_icon, node.status),
         Text(node.age),
         Text(node.info),
     ]
@@ -98,7 +108,7 @@ def _rows(node: TreeNode, prefix: str = "", child_prefix: str = "") -> Iterator[
         )
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[Text]]) -> Text:
+def columns(header: Sequence[str], rows: Sequence[Sequence[Text]]) -> Text:
     """Columns padded to their widest cell, two spaces apart, no trailing blanks."""
     all_rows = [[Text(h) for h in header], *rows]
     widths = [max(len(row[i].plain) for row in all_rows) for i in range(len(header))]
@@ -116,7 +126,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Text]]) -> Text:
 
 
 def render_tree(tree: TreeNode) -> Text:
-    return _table(("NAME", "KIND", "STATUS", "AGE", "INFO"), list(_rows(tree)))
+    return columns(("NAME", "KIND", "STATUS", "AGE", "INFO"), list(_rows(tree)))
 
 
 def render_rollout(info: RolloutInfo) -> Text:
@@ -139,7 +149,7 @@ def render_list(summaries: Sequence[Summary], *, all_namespaces: bool, wide: boo
         row = [
             Text(s.name),
             Text(s.strategy),
-            _status(s.status_icon, s.status),
+            status_text(s.status_icon, s.status),
             Text(s.step or "-"),
             Text(s.set_weight if s.set_weight is not None else "-"),
             Text(f"{s.ready}/{s.desired}"),
@@ -156,13 +166,13 @@ def render_list(summaries: Sequence[Summary], *, all_namespaces: bool, wide: boo
         if all_namespaces:
             row.insert(0, Text(s.namespace))
         rows.append(row)
-    return _table(header, rows)
+    return columns(header, rows)
 
 
 def render_summary_line(summary: Summary) -> Text:
     """One line: ``◌ Progressing - message  step 1/8  weight 20%  updated 1/5  available 5/5``;
     an actual weight that is not the set one reads ``weight 33% actual, 20% set (why)``."""
-    text = _status(summary.status_icon, summary.status)
+    text = status_text(summary.status_icon, summary.status)
     if summary.message:
         text.append(f" - {summary.message}")
     if summary.step is not None:
