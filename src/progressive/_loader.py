@@ -44,13 +44,13 @@ from __future__ import annotations
 import os
 import sys
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 import attrs
 
-from ._safe_load import Unreadable, parse, read_file, read_stream
+from ._safe_load import Parsed, Unreadable, parse, read_file, read_stream
 from .core._errors import FieldError, Severity
 from .core._references import TemplatePool, check_references, check_template_references
 from .core._rollout import API_GROUPS, Rollout, read_rollout
@@ -71,6 +71,11 @@ __all__ = [
 
 #: Files a folder is searched for (recursively, in sorted order).
 MANIFEST_SUFFIXES: Final = (".yaml", ".yml", ".json")
+#: The top-level fields of which a Kubernetes manifest has at least one.
+MANIFEST_FIELDS: Final = ("apiVersion", "kind", "metadata", "spec")
+NOT_A_MANIFEST: Final = (
+    "not a Kubernetes manifest (no document has apiVersion, kind, metadata or spec): skipped"
+)
 #: Kinds read into models, all in the Argo Rollouts (or progressive.dev) API group.
 MODEL_KINDS: Final = frozenset(
     {"Rollout", "AnalysisTemplate", "ClusterAnalysisTemplate", "AnalysisRun"}
@@ -260,7 +265,10 @@ def load_documents(
         paths: files (read whatever their suffix), folders (searched recursively for
             ``*.yaml``, ``*.yml`` and ``*.json``, in sorted order, skipping names that
             start with a dot), or ``"-"`` for standard input (named ``<stdin>``).  A file
-            named twice is read once.
+            named twice is read once.  A file found in a folder that is plainly not a
+            Kubernetes manifest (no document has any of ``apiVersion``, ``kind``,
+            ``metadata``, ``spec``: a values file, ``simulate``'s metric scripts) is
+            skipped with a warning; named on its own, it is read, and its errors count.
         cluster_may_have_more: whether objects a Rollout refers to may exist in the
             cluster without being in these files; if so a missing AnalysisTemplate is a
             warning, else an error.  Missing Services are always warnings.
@@ -271,7 +279,7 @@ def load_documents(
     builder = _Builder(routers)
     seen: set[str] = set()
     for given in paths:
-        for file, source in _expand(given):
+        for file, source, found in _expand(given):
             key = os.path.realpath(source) if isinstance(source, str) else file
             if key in seen:
                 continue
@@ -289,7 +297,7 @@ def load_documents(
             except Unreadable as exc:
                 builder.add_file_error(file, exc.message)
                 continue
-            builder.add_source(file, data)
+            builder.add_source(file, data, found_in_folder=found)
     return builder.finish(cluster_may_have_more)
 
 
@@ -320,20 +328,21 @@ class _NotRead:
     severity: Severity = "error"
 
 
-def _expand(given: str | Path) -> Iterator[tuple[str, str | _NotRead | None]]:
-    """``(file name, path to read)`` for a path argument; None reads standard input."""
+def _expand(given: str | Path) -> Iterator[tuple[str, str | _NotRead | None, bool]]:
+    """``(file name, path to read, found in a folder)`` for a path argument; a None
+    path reads standard input."""
     if str(given) == STDIN:
-        yield STDIN_NAME, None
+        yield STDIN_NAME, None, False
         return
     path = Path(given)
     name = str(path)
     try:
         is_dir = path.is_dir()
     except OSError as exc:  # e.g. a name too long
-        yield name, _NotRead(f"cannot read: {exc.strerror or exc}")
+        yield name, _NotRead(f"cannot read: {exc.strerror or exc}"), False
         return
     if not is_dir:
-        yield name, name
+        yield name, name, False
         return
     found: list[tuple[tuple[str, ...], str]] = []
     failures: list[tuple[str, str]] = []
@@ -349,7 +358,7 @@ def _expand(given: str | Path) -> Iterator[tuple[str, str | _NotRead | None]]:
             full = os.path.join(folder, file)
             found.append((Path(os.path.relpath(full, path)).parts, full))
     for where, message in failures:
-        yield where, _NotRead(message)
+        yield where, _NotRead(message), False
     if not found and not failures:
         yield (
             name,
@@ -357,9 +366,10 @@ def _expand(given: str | Path) -> Iterator[tuple[str, str | _NotRead | None]]:
                 f"no {', '.join(MANIFEST_SUFFIXES[:-1])} or {MANIFEST_SUFFIXES[-1]} files found",
                 "warning",
             ),
+            False,
         )
     for _, full in sorted(found):
-        yield full, full
+        yield full, full, True
 
 
 # -- reading objects ---------------------------------------------------------------------
@@ -427,10 +437,13 @@ class _Builder:
     def add_file_error(self, file: str, message: str, severity: Severity = "error") -> None:
         self.files.append(_File(file, errors=[FieldError(file, message, severity)]))
 
-    def add_source(self, file: str, content: str | bytes) -> None:
+    def add_source(self, file: str, content: str | bytes, *, found_in_folder: bool = False) -> None:
         record = _File(file)
         self.files.append(record)
         documents, stop = parse(file, content)
+        if found_in_folder and stop is None and _not_a_manifest(documents):
+            record.errors.append(FieldError(file, NOT_A_MANIFEST, "warning"))
+            return
         for document in documents:
             if document.value is None:
                 continue  # an empty document, as between two `---`
@@ -698,6 +711,15 @@ def _steps_intact(obj: Mapping[str, Any], rollout: Rollout) -> bool:
     except (KeyError, TypeError, IndexError):
         return True
     return not isinstance(steps, list) or len(steps) == len(canary.steps)
+
+
+def _not_a_manifest(documents: Sequence[Parsed]) -> bool:
+    """Whether a file's documents are plainly something else than Kubernetes objects:
+    there is one at least, each a mapping, and none has a field every manifest has."""
+    values = [d.value for d in documents if d.value is not None]
+    return bool(values) and all(
+        isinstance(v, dict) and not any(field in v for field in MANIFEST_FIELDS) for v in values
+    )
 
 
 def _type(value: object) -> str:

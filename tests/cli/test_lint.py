@@ -159,6 +159,34 @@ def test_a_router_the_controller_does_not_implement_is_an_error(project: Path, k
     ]
 
 
+def test_router_names_a_router_of_your_own_controller(project: Path) -> None:
+    Path("router.yaml").write_text(ROLLOUT.replace("nginx: {stableIngress: app}", "traefik: {}"))
+    assert lint("router.yaml", "--router", "traefik").exit_code == 0
+    assert lint("router.yaml", "--router", "apisix").exit_code == 1
+
+
+def test_a_folders_files_that_are_not_manifests_are_skipped(project: Path) -> None:
+    # simulate's metric scripts beside the manifests: not Kubernetes objects at all
+    Path("app", "metrics-pass.yaml").write_text("success-rate: [[0.99], [0.98]]\n")
+    result = lint("app")
+    assert result.exit_code == 0, result.output
+    assert err(result) == [
+        "warning: app/metrics-pass.yaml: not a Kubernetes manifest (no document has "
+        "apiVersion, kind, metadata or spec): skipped",
+        "checked 4 files (1 AnalysisTemplate, 1 Rollout, 2 Services): 0 errors, 1 warning",
+    ]
+    # named on its own, the file is read as a manifest
+    alone = lint("app/metrics-pass.yaml")
+    assert alone.exit_code == 1
+    assert out(alone) == [
+        "app/metrics-pass.yaml: kind: is required",
+        "app/metrics-pass.yaml: apiVersion: is required",
+    ]
+    # a manifest missing apiVersion and kind is still one (it has metadata or spec)
+    Path("app", "typo.yaml").write_text("metadata: {name: x}\nspec: {}\n")
+    assert lint("app").exit_code == 1
+
+
 def test_a_router_plugin_other_than_the_gateway_api_is_an_error(project: Path) -> None:
     plugin = "plugins: {argoproj-labs/contour: {httpProxy: app}}"
     Path("plugin.yaml").write_text(ROLLOUT.replace("nginx: {stableIngress: app}", plugin))

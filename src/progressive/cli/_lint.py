@@ -13,6 +13,11 @@ Output, one problem a line, the shape being ``FILE: FIELD PATH: MESSAGE``:
 A problem in one document of a file holding several is reported at ``FILE#INDEX``
 (0-based); a problem with a whole file (unreadable, not YAML) as ``FILE: MESSAGE``.
 
+Files found in a folder that are plainly not Kubernetes manifests (``simulate``'s
+metric scripts, values files) are skipped with a warning.  ``--router NAME`` accepts a
+router a controller of your own implements (a Rollout naming a router progressive's
+controller lacks is otherwise an error).
+
 Exit status: 0 when there is no error (warnings allowed), 1 when there is one, 2 for a
 usage error.  ``--strict`` says the files are complete: an AnalysisTemplate a Rollout
 names that is not among them is then an error instead of a warning ("it must exist in
@@ -31,7 +36,9 @@ __all__ = ["lint"]
 
 
 def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
+    if count == 1:
+        return f"{count} {word}"
+    return f"{count} {word}{'es' if word.endswith('s') else 's'}"
 
 
 @click.command()
@@ -49,6 +56,14 @@ def _plural(count: int, word: str) -> str:
     is_flag=True,
     help="The files are complete: an analysis template that is not in them is an error.",
 )
+@click.option(
+    "--router",
+    "routers",
+    multiple=True,
+    metavar="NAME",
+    help="A trafficRouting router your own controller implements besides progressive's "
+    "(repeatable; examples/bespoke has traefik).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only (no warnings, no summary).")
 @click.pass_context
 def lint(
@@ -56,6 +71,7 @@ def lint(
     paths: tuple[str, ...],
     filenames: tuple[str, ...],
     strict: bool,
+    routers: tuple[str, ...],
     quiet: bool,
 ) -> None:
     """Check Argo Rollouts manifests (YAML or JSON files, folders searched recursively).
@@ -68,8 +84,11 @@ def lint(
     if not targets:
         raise click.UsageError("give at least one file or folder to check (or -f FILE)")
     from progressive._loader import load_documents
+    from progressive.routers import ALL_ROUTERS
 
-    documents = load_documents(targets, cluster_may_have_more=not strict)
+    documents = load_documents(
+        targets, cluster_may_have_more=not strict, routers=(*ALL_ROUTERS, *routers)
+    )
     errors = warnings = 0
     for problem in documents.problems:
         if problem.severity == "error":
