@@ -7,10 +7,12 @@ import importlib
 import anyio
 import httpx
 import prometheus_client
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from progressive._shell import metrics as metrics_module
 from progressive._shell.metrics import ControllerMetrics, default_metrics, serve_metrics
+from progressive._shell.metrics_auth import serving_context
 from progressive._shell.workqueue import WorkQueue
 
 
@@ -122,3 +124,58 @@ async def test_the_endpoint_serves_every_metric() -> None:
     assert got[("progressive_leader", ())] == 1
     assert (health.status_code, not_ready.status_code, now_ready.status_code) == (200, 503, 200)
     assert (missing.status_code, posted.status_code) == (404, 405)
+
+
+async def test_the_secure_endpoint_asks_authorize_and_outlives_bad_clients() -> None:
+    """HTTPS with a self-signed certificate; every request's bearer token and path go to
+    ``authorize`` (the kube tests use the real TokenReview/SubjectAccessReview); a
+    client that speaks plain HTTP, hangs up, or a check that raises ends its own request
+    only; the probes endpoint serves nothing else."""
+    asked: list[tuple[str | None, str]] = []
+
+    async def authorize(token: str | None, path: str) -> int:
+        asked.append((token, path))
+        if token == "boom":
+            raise RuntimeError("the API server is gone")
+        return {None: 401, "good": 200}.get(token, 403)
+
+    async with anyio.create_task_group() as tg:
+        port = await tg.start(
+            lambda task_status: serve_metrics(
+                ControllerMetrics(),
+                port=0,
+                tls=serving_context(),
+                authorize=authorize,
+                task_status=task_status,
+            )
+        )
+        probes = await tg.start(
+            lambda task_status: serve_metrics(
+                ControllerMetrics(),
+                port=0,
+                endpoints=("/healthz", "/readyz"),
+                task_status=task_status,
+            )
+        )
+        base = f"https://127.0.0.1:{port}"
+        async with httpx.AsyncClient(verify=False, trust_env=False, timeout=5) as http:
+
+            async def get(token: str | None, path: str = "/metrics") -> int:
+                headers = {"Authorization": f"Bearer {token}"} if token else {}
+                return (await http.get(base + path, headers=headers)).status_code
+
+            with pytest.raises(httpx.TransportError):
+                await http.get(f"http://127.0.0.1:{port}/metrics")  # not TLS
+            stream = await anyio.connect_tcp("127.0.0.1", port)
+            await stream.aclose()  # hangs up before the handshake
+            codes = [await get(t) for t in (None, "bad", "boom", "good")]
+            assert codes == [401, 403, 503, 200]
+            assert await get("good", "/healthz") == 200
+            plain = f"http://127.0.0.1:{probes}"
+            assert (await http.get(f"{plain}/readyz")).status_code == 200
+            assert (await http.get(f"{plain}/metrics")).status_code == 404
+        tg.cancel_scope.cancel()
+    assert asked == [(None, "/metrics"), ("bad", "/metrics"), ("boom", "/metrics")] + [
+        ("good", "/metrics"),
+        ("good", "/healthz"),
+    ]

@@ -20,19 +20,23 @@ process-wide instance once, on first use; importing this module registers nothin
 =====================================================  =================================
 
 :func:`serve_metrics` serves ``/metrics`` (and ``/healthz``, ``/readyz`` for probes) on
-a small anyio HTTP server, loopback by default.
+a small anyio HTTP server, loopback by default; over HTTPS and only to authorized bearer
+tokens when given a TLS context and an ``authorize`` check
+(:mod:`progressive._shell.metrics_auth`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import Final
+from collections.abc import Awaitable, Callable, Collection, Iterator
+from typing import Any, Final
 
 import anyio
 import anyio.abc
+from anyio.streams.tls import TLSListener
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -42,7 +46,14 @@ from prometheus_client import (
     generate_latest,
 )
 
-__all__ = ["DEFAULT_METRICS_PORT", "ControllerMetrics", "default_metrics", "serve_metrics"]
+__all__ = [
+    "DEFAULT_METRICS_PORT",
+    "ENDPOINTS",
+    "Authorize",
+    "ControllerMetrics",
+    "default_metrics",
+    "serve_metrics",
+]
 
 DEFAULT_METRICS_PORT: Final = 8090  # Argo Rollouts' controller uses the same
 _MAX_REQUEST: Final = 16 * 1024
@@ -198,41 +209,85 @@ def _response(status: str, content_type: str, body: bytes) -> bytes:
     return head.encode() + body
 
 
+#: What a request may ask for, by default: the metrics and the probes.
+ENDPOINTS: Final = ("/metrics", "/healthz", "/readyz")
+_STATUS: Final = {
+    401: "401 Unauthorized",
+    403: "403 Forbidden",
+    503: "503 Service Unavailable",
+}
+
+#: ``await authorize(bearer_token_or_None, path)`` -> an HTTP status (200: allowed).
+Authorize = Callable[[str | None, str], Awaitable[int]]
+
+
+def _bearer(head: bytes) -> str | None:
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"authorization":
+            scheme, _, token = value.strip().partition(b" ")
+            if scheme.lower() == b"bearer" and token.strip():
+                return token.strip().decode("latin-1")
+    return None
+
+
+async def _reply(
+    data: bytes,
+    metrics: ControllerMetrics,
+    ready: Callable[[], bool],
+    endpoints: Collection[str],
+    authorize: Authorize | None,
+) -> bytes:
+    line = data.split(b"\r\n", 1)[0].decode("latin-1").split()
+    if len(line) < 2:
+        return _response("400 Bad Request", "text/plain", b"bad request\n")
+    if line[0] not in ("GET", "HEAD"):
+        return _response("405 Method Not Allowed", "text/plain", b"method not allowed\n")
+    path = line[1].split("?", 1)[0]
+    if path not in endpoints:
+        return _response("404 Not Found", "text/plain", b"not found\n")
+    if authorize is not None:
+        try:
+            decision = await authorize(_bearer(data.split(b"\r\n\r\n", 1)[0]), path)
+        except Exception:  # a broken check answers 503, and the server goes on
+            decision = 503
+        if decision != 200:
+            status = _STATUS.get(decision, "403 Forbidden")
+            return _response(status, "text/plain", status.split(" ", 1)[1].lower().encode() + b"\n")
+    if path == "/metrics":
+        return _response("200 OK", CONTENT_TYPE_LATEST, metrics.render())
+    if path == "/readyz" and not ready():
+        return _response("503 Service Unavailable", "text/plain", b"not ready\n")
+    return _response("200 OK", "text/plain", b"ok\n")
+
+
 async def _handle(
-    stream: anyio.abc.SocketStream, metrics: ControllerMetrics, ready: Callable[[], bool]
+    stream: anyio.abc.ByteStream,
+    metrics: ControllerMetrics,
+    ready: Callable[[], bool],
+    endpoints: Collection[str],
+    authorize: Authorize | None,
 ) -> None:
-    async with stream:
-        data = b""
-        with anyio.move_on_after(5):
-            while b"\r\n\r\n" not in data and len(data) < _MAX_REQUEST:
-                try:
-                    chunk = await stream.receive(4096)
-                except (anyio.EndOfStream, anyio.BrokenResourceError):
-                    break
-                data += chunk
-        line = data.split(b"\r\n", 1)[0].decode("latin-1").split()
-        if len(line) < 2:
-            reply = _response("400 Bad Request", "text/plain", b"bad request\n")
-        elif line[0] not in ("GET", "HEAD"):
-            reply = _response("405 Method Not Allowed", "text/plain", b"method not allowed\n")
-        else:
-            path = line[1].split("?", 1)[0]
-            if path == "/metrics":
-                reply = _response("200 OK", CONTENT_TYPE_LATEST, metrics.render())
-            elif path == "/healthz":
-                reply = _response("200 OK", "text/plain", b"ok\n")
-            elif path == "/readyz":
-                reply = (
-                    _response("200 OK", "text/plain", b"ok\n")
-                    if ready()
-                    else _response("503 Service Unavailable", "text/plain", b"not ready\n")
-                )
-            else:
-                reply = _response("404 Not Found", "text/plain", b"not found\n")
-            if line[0] == "HEAD":
-                reply = reply.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
-        with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-            await stream.send(reply)
+    """One request; never raises (an error here would stop the server): a client that
+    goes away, or a TLS handshake or shutdown that fails, ends this request alone."""
+    gone = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError)
+    try:
+        async with stream:
+            data = b""
+            with anyio.move_on_after(5):
+                while b"\r\n\r\n" not in data and len(data) < _MAX_REQUEST:
+                    try:
+                        chunk = await stream.receive(4096)
+                    except gone:
+                        break
+                    data += chunk
+            with anyio.move_on_after(10):
+                reply = await _reply(data, metrics, ready, endpoints, authorize)
+                if data.startswith(b"HEAD "):
+                    reply = reply.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
+                await stream.send(reply)
+    except (*gone, ssl.SSLError, OSError):
+        pass
 
 
 async def serve_metrics(
@@ -241,6 +296,9 @@ async def serve_metrics(
     host: str = "127.0.0.1",
     port: int = DEFAULT_METRICS_PORT,
     ready: Callable[[], bool] = lambda: True,
+    endpoints: Collection[str] = ENDPOINTS,
+    tls: ssl.SSLContext | None = None,
+    authorize: Authorize | None = None,
     task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``/metrics``, ``/healthz`` and ``/readyz`` until cancelled.
@@ -249,12 +307,20 @@ async def serve_metrics(
     free port, and the port bound is what ``start`` returns.
 
     Args:
-        host: the address to listen on (loopback by default; ``0.0.0.0`` in a Pod).
+        host: the address to listen on (loopback by default).
         ready: what ``/readyz`` reports (say, informers synced).
+        endpoints: the paths served (the rest: 404), e.g. only the probes.
+        tls: serve HTTPS with this context
+            (:func:`~progressive._shell.metrics_auth.serving_context`).
+        authorize: asked about every request's bearer token and path
+            (:class:`~progressive._shell.metrics_auth.TokenAuthorizer`); None: anyone.
     """
     chosen = metrics if metrics is not None else default_metrics()
-    listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
+    tcp = await anyio.create_tcp_listener(local_host=host, local_port=port)
+    bound = int(tcp.extra(anyio.abc.SocketAttribute.local_port))
+    listener: anyio.abc.Listener[Any] = (
+        tcp if tls is None else TLSListener(tcp, tls, handshake_timeout=5)
+    )
     async with listener:
-        bound = int(listener.extra(anyio.abc.SocketAttribute.local_port))
         task_status.started(bound)
-        await listener.serve(lambda stream: _handle(stream, chosen, ready))
+        await listener.serve(lambda stream: _handle(stream, chosen, ready, endpoints, authorize))

@@ -1,7 +1,8 @@
 """Running a controller as a process does: leader election, graceful shutdown, metrics.
 
 :func:`supervise` runs :meth:`Controller.run <progressive._shell.controller.Controller.run>`
--- while it holds the leader Lease, when given a
+(of one controller, or of several: one per namespace, all at once) -- while it holds
+the leader Lease, when given a
 :class:`~progressive._shell.leader.LeaderElector` -- until ``shutdown`` is set or it is
 cancelled:
 
@@ -16,7 +17,9 @@ cancelled:
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Sequence
 
 import anyio
 
@@ -30,7 +33,7 @@ log = logging.getLogger("progressive.controller")
 
 
 async def supervise(
-    controller: Controller,
+    controller: Controller | Sequence[Controller],
     *,
     workers: int = 4,
     analysis_workers: int = ANALYSIS_WORKERS,
@@ -41,7 +44,8 @@ async def supervise(
     shutdown: anyio.Event | None = None,
     grace: float = 30.0,
 ) -> None:
-    """Run ``controller`` (while leading, with ``elector``) until ``shutdown`` is set.
+    """Run ``controller`` (or each of several, at once; while leading, with
+    ``elector``) until ``shutdown`` is set.
 
     ``workers``, ``analysis_workers`` and ``analysis_workers_per_namespace`` are
     :meth:`Controller.run <progressive._shell.controller.Controller.run>`'s.
@@ -50,6 +54,7 @@ async def supervise(
         LeadershipLost: the Lease was lost; the controller was stopped at once.
     """
     lost: LeadershipLost | None = None
+    controllers = [controller] if isinstance(controller, Controller) else list(controller)
 
     async with anyio.create_task_group() as tg:
 
@@ -57,12 +62,17 @@ async def supervise(
             if metrics is not None:
                 metrics.set_leader(True)
             try:
-                await controller.run(
-                    workers=workers,
-                    analysis_workers=analysis_workers,
-                    analysis_workers_per_namespace=analysis_workers_per_namespace,
-                    resync=resync,
-                )
+                async with anyio.create_task_group() as runs:
+                    for each in controllers:
+                        runs.start_soon(
+                            functools.partial(
+                                each.run,
+                                workers=workers,
+                                analysis_workers=analysis_workers,
+                                analysis_workers_per_namespace=analysis_workers_per_namespace,
+                                resync=resync,
+                            )
+                        )
             finally:
                 if metrics is not None:
                     metrics.set_leader(False)
@@ -81,12 +91,13 @@ async def supervise(
 
         async def on_shutdown(event: anyio.Event) -> None:
             await event.wait()
-            if not controller.running:
+            if not any(each.running for each in controllers):
                 log.info("shutting down")
                 tg.cancel_scope.cancel()
                 return
             log.info("shutting down: finishing the reconciles in flight (at most %ss)", grace)
-            controller.stop()
+            for each in controllers:
+                each.stop()
             await anyio.sleep(grace)
             log.warning("reconciles still in flight after %ss: cancelled", grace)
             tg.cancel_scope.cancel()

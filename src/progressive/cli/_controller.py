@@ -10,8 +10,17 @@ measurement reads.  With ``--leader-elect`` only the replica holding the Lease
 ``--lease-namespace/--lease-name`` works; losing it stops all work at once and exits
 (status 1) so the process campaigns afresh.  SIGTERM or SIGINT stop it gracefully: the
 reconciles in flight finish (``--shutdown-grace``), the Lease is released, exit
-status 0.  ``--metrics-address`` serves ``/metrics``,
-``/healthz`` and ``/readyz``.
+status 0.
+
+``--metrics-address`` serves ``/metrics`` (and, without ``--health-address``, the
+probes ``/healthz`` and ``/readyz``): plain HTTP, meant for loopback; with
+``--metrics-secure``, HTTPS (``--metrics-cert-dir`` or a self-signed certificate) to
+bearer tokens the API server says may ``get`` the URL (TokenReview and
+SubjectAccessReview, :mod:`progressive._shell.metrics_auth`).  ``--health-address``
+serves the probes alone, which carry no data, for the kubelet.
+
+``--namespace`` may be repeated: one controller per namespace, in one process, under
+one Lease (what a namespaced install, with a Role per namespace, runs).
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -79,7 +89,13 @@ def _leaves(exc: BaseException) -> list[BaseException]:
     show_default=True,
     help="How long to wait for each answer of the API server (watches excepted).",
 )
-@click.option("--namespace", "-n", help="Reconcile the Rollouts of this namespace only.")
+@click.option(
+    "--namespace",
+    "-n",
+    "namespaces",
+    multiple=True,
+    help="Reconcile the Rollouts of this namespace only (repeat for several).",
+)
 @click.option(
     "--instance-id",
     default="",
@@ -150,7 +166,23 @@ def _leaves(exc: BaseException) -> list[BaseException]:
     "--metrics-address",
     default="127.0.0.1:8090",
     show_default=True,
-    help="HOST:PORT for /metrics, /healthz and /readyz ('0': none).",
+    help="HOST:PORT for /metrics (and the probes, without --health-address; '0': none).",
+)
+@click.option(
+    "--metrics-secure",
+    is_flag=True,
+    help="Serve /metrics over HTTPS, only to bearer tokens allowed to get it "
+    "(TokenReview, SubjectAccessReview).",
+)
+@click.option(
+    "--metrics-cert-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="tls.crt and tls.key for --metrics-secure [default: a self-signed certificate].",
+)
+@click.option(
+    "--health-address",
+    default="",
+    help="HOST:PORT for /healthz and /readyz alone [default: on --metrics-address].",
 )
 @click.option("--resync", default=300.0, show_default=True, help="Seconds between resyncs.")
 @click.option(
@@ -173,8 +205,11 @@ def controller(**options: Any) -> None:
     ):
         raise click.BadParameter("needs --lease-duration > --renew-deadline > 1.2 * --retry-period")
     address = _address(options["metrics_address"])
+    health = _address(options["health_address"])
+    if options["metrics_secure"] and address is None:
+        raise click.BadParameter("--metrics-secure needs a --metrics-address")
     try:
-        code = anyio.run(_main, options, address)
+        code = anyio.run(_main, options, address, health)
     except (click.ClickException, KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # an error inside the task groups: report it plainly
@@ -189,12 +224,15 @@ def controller(**options: Any) -> None:
         sys.exit(code)
 
 
-async def _main(options: dict[str, Any], address: tuple[str, int] | None) -> int:
+async def _main(
+    options: dict[str, Any], address: tuple[str, int] | None, health: tuple[str, int] | None
+) -> int:
     from progressive._shell.clocks import WallClock
     from progressive._shell.controller import Controller
     from progressive._shell.kube import KubeCluster
     from progressive._shell.leader import LeaderElector, LeadershipLost
-    from progressive._shell.metrics import ControllerMetrics, serve_metrics
+    from progressive._shell.metrics import ENDPOINTS, ControllerMetrics, serve_metrics
+    from progressive._shell.metrics_auth import TokenAuthorizer, serving_context
     from progressive._shell.supervisor import supervise
     from progressive.metrics import ResponseLimits, default_registry
 
@@ -218,15 +256,19 @@ async def _main(options: dict[str, Any], address: tuple[str, int] | None) -> int
                 max_series=options["max_series"],
                 max_samples=options["max_samples"],
             )
-            ctl = Controller(
-                cluster,
-                clock=WallClock(),
-                provider=default_registry(cluster, limits=limits),
-                namespace=options["namespace"] or None,
-                instance_id=options["instance_id"] or None,
-                api_groups=groups,
-                metrics=metrics,
-            )
+            provider = default_registry(cluster, limits=limits)
+            ctls = [
+                Controller(
+                    cluster,
+                    clock=WallClock(),
+                    provider=provider,
+                    namespace=namespace,
+                    instance_id=options["instance_id"] or None,
+                    api_groups=groups,
+                    metrics=metrics,
+                )
+                for namespace in options["namespaces"] or (None,)
+            ]
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--api-groups") from None
         elector = None
@@ -244,7 +286,7 @@ async def _main(options: dict[str, Any], address: tuple[str, int] | None) -> int
         shutdown = anyio.Event()
 
         def ready() -> bool:
-            return ctl.running or (elector is not None and not elector.leading)
+            return all(c.running for c in ctls) or (elector is not None and not elector.leading)
 
         async with anyio.create_task_group() as tg:
 
@@ -259,21 +301,39 @@ async def _main(options: dict[str, Any], address: tuple[str, int] | None) -> int
                         shutdown.set()
 
             tg.start_soon(signals)
+            probes = ("/healthz", "/readyz")
             if address is not None:
+                secure = options["metrics_secure"]
                 port = await tg.start(
                     lambda task_status: serve_metrics(
                         metrics,
                         host=address[0],
                         port=address[1],
                         ready=ready,
+                        endpoints=ENDPOINTS if health is None else ("/metrics",),
+                        tls=serving_context(options["metrics_cert_dir"]) if secure else None,
+                        authorize=TokenAuthorizer(cluster) if secure else None,
                         task_status=task_status,
                     )
                 )
-                log.info("metrics on http://%s:%s/metrics", address[0], port)
+                scheme = "https" if secure else "http"
+                log.info("metrics on %s://%s:%s/metrics", scheme, address[0], port)
+            if health is not None:
+                port = await tg.start(
+                    lambda task_status: serve_metrics(
+                        metrics,
+                        host=health[0],
+                        port=health[1],
+                        ready=ready,
+                        endpoints=probes,
+                        task_status=task_status,
+                    )
+                )
+                log.info("probes on http://%s:%s/healthz and /readyz", health[0], port)
             code = 0
             try:
                 await supervise(
-                    ctl,
+                    ctls,
                     workers=options["workers"],
                     analysis_workers=options["analysis_workers"],
                     analysis_workers_per_namespace=options["analysis_workers_per_namespace"],
