@@ -1,23 +1,38 @@
-"""deploy/ is what the generator produces, and the CRDs and RBAC say what they must."""
+"""deploy/ is what the generator produces, and the CRDs, the RBAC of each install mode and
+the Deployment say what they must."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
+from click.testing import CliRunner
 
 from progressive import _crds, _deploy
+from progressive._deploy import InstallOptions
+from progressive.cli import main
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 
 
 def test_deploy_is_current() -> None:
-    """If this fails: python -m progressive._crds --write deploy/"""
-    files = _crds.deploy_files()
-    assert sorted(p.name for p in DEPLOY.glob("*.yaml")) == sorted(files)
+    """If this fails: python -m progressive._deploy --write deploy/"""
+    files = _deploy.deploy_files()
+    assert sorted(p.name for p in DEPLOY.glob("*.yaml")) == sorted(
+        name for name in files if "/" not in name
+    )
     for name, text in files.items():
         assert (DEPLOY / name).read_text() == text, f"deploy/{name} is stale"
-    assert _crds.main(["--check", str(DEPLOY)]) == 0
+    assert _deploy.main(["--check", str(DEPLOY)]) == 0
+
+
+def test_a_stale_file_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _deploy.main(["--write", str(tmp_path)]) == 0
+    (tmp_path / "chart" / "values.yaml").write_text("replicas: 9\n")
+    assert _deploy.main(["--check", str(tmp_path)]) == 1
+    assert "chart/values.yaml is not current" in capsys.readouterr().err
 
 
 def test_every_deploy_file_is_plain_yaml_with_kinds() -> None:
@@ -65,36 +80,178 @@ def test_the_crds() -> None:
     ]
 
 
-def test_rbac_grants_only_what_the_controller_uses() -> None:
-    rules = {
-        (group, resource): set(rule.verbs)
-        for rule in _deploy.CONTROLLER_RULES
-        for group in (rule.group,)
-        for resource in rule.resources
-    }
+def grants(docs: list[dict[str, Any]]) -> dict[tuple[str, str, str, str], set[str]]:
+    """(role kind, namespace, API group, resource) -> verbs, over every role in docs."""
+    out: dict[tuple[str, str, str, str], set[str]] = {}
+    for doc in docs:
+        if doc["kind"] not in ("Role", "ClusterRole"):
+            continue
+        ns = doc["metadata"].get("namespace", "")
+        for rule in doc["rules"]:
+            for group in rule.get("apiGroups", ("",)):
+                for resource in rule.get("resources") or rule.get("nonResourceURLs"):
+                    key = (doc["kind"], ns, group, resource)
+                    out.setdefault(key, set()).update(rule["verbs"])
+    return out
+
+
+def cluster_wide(docs: list[dict[str, Any]]) -> dict[tuple[str, str], set[str]]:
+    return {(g, r): v for (kind, _, g, r), v in grants(docs).items() if kind == "ClusterRole"}
+
+
+def test_the_default_rbac_grants_only_what_every_rollout_uses() -> None:
+    docs = _deploy.rbac()
+    assert [d["kind"] for d in docs] == [
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
+    ]
+    rules = cluster_wide(docs)
     assert all("*" not in verbs for verbs in rules.values())
     assert rules[("", "services")] == {"get", "list", "watch", "patch"}
-    assert rules[("", "secrets")] == {"get"}
-    assert rules[("", "pods")] == {"list", "watch", "delete"}
     assert rules[("progressive.dev", "rollouts")] == {"get", "list", "watch"}
     assert rules[("progressive.dev", "rollouts/status")] == {"update", "patch"}
+    assert ("", "pods") not in rules, "no pod deletion unless restarts are asked for"
+    assert ("", "secrets") not in rules, "no Secret anywhere unless asked"
+    assert ("batch", "jobs") not in rules, "no Job unless the job provider is on"
     assert ("coordination.k8s.io", "leases") not in rules, "leases: in its own namespace only"
-    docs = _deploy.rbac()
-    kinds = [d["kind"] for d in docs]
-    assert kinds == ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"]
-    argo = _deploy.rbac_argoproj()[0]
-    assert {g for r in argo["rules"] for g in r["apiGroups"]} == {"argoproj.io"}
+    (leader,) = [d for d in docs if d["kind"] == "Role"]
+    assert leader["metadata"]["namespace"] == _deploy.NAMESPACE
+    assert {g for d in docs if "rules" in d for r in d["rules"] for g in r["apiGroups"]}.isdisjoint(
+        {"argoproj.io", "authentication.k8s.io", "authorization.k8s.io"}
+    )
 
 
-def test_the_controller_deployment_uses_the_rbac_service_account() -> None:
-    namespace, deployment, service = _deploy.controller()
-    assert namespace["metadata"]["name"] == _deploy.NAMESPACE
+def test_each_feature_adds_its_rule_and_nothing_else() -> None:
+    base = cluster_wide(_deploy.rbac(InstallOptions()))
+    for options, added in (
+        (InstallOptions(restarts=True), {("", "pods"): {"list", "delete"}}),
+        (InstallOptions(job_provider=True), {("batch", "jobs"): {"get", "create"}}),
+        (InstallOptions(analysis_secrets=["*"]), {("", "secrets"): {"get"}}),
+        (
+            InstallOptions(metrics_secure=True),
+            {
+                ("authentication.k8s.io", "tokenreviews"): {"create"},
+                ("authorization.k8s.io", "subjectaccessreviews"): {"create"},
+                ("", "/metrics"): {"get"},
+            },
+        ),
+    ):
+        rules = cluster_wide(_deploy.rbac(options))
+        assert {k: v for k, v in rules.items() if k not in base} == added, options
+    argo = cluster_wide(_deploy.rbac(InstallOptions(argoproj=True)))
+    assert {g for g, _ in argo if g not in {g for g, _ in base}} == {"argoproj.io"}
+    assert {r for g, r in argo if g == "argoproj.io"} == {
+        r for g, r in base if g == "progressive.dev"
+    }
+
+
+def test_secrets_only_in_the_namespaces_named() -> None:
+    docs = _deploy.rbac(InstallOptions(analysis_secrets=["team-a", "team-b"]))
+    secret_grants = {k for k in grants(docs) if k[3] == "secrets"}
+    assert secret_grants == {
+        ("Role", "team-a", "", "secrets"),
+        ("Role", "team-b", "", "secrets"),
+    }
+
+
+def test_a_namespaced_install_has_a_role_per_namespace_and_no_cluster_wide_write() -> None:
+    options = InstallOptions(
+        namespaces=["team-a", "team-b"],
+        analysis_secrets=["team-b"],
+        job_provider=True,
+        restarts=True,
+    )
+    docs = _deploy.rbac(options)
+    by = grants(docs)
+    for ns in ("team-a", "team-b"):
+        assert by[("Role", ns, "apps", "replicasets")] >= {"create", "delete"}
+        assert by[("Role", ns, "batch", "jobs")] == {"get", "create"}
+        assert by[("Role", ns, "", "pods")] == {"list", "delete"}
+    assert ("Role", "team-a", "", "secrets") not in by
+    assert by[("Role", "team-b", "", "secrets")] == {"get"}
+    # the one cluster-scoped kind it reads, and nothing else cluster-wide
+    assert cluster_wide(docs) == {
+        ("progressive.dev", "clusteranalysistemplates"): {"get", "list", "watch"}
+    }
+    namespaces = {d["metadata"].get("namespace") for d in docs if d["kind"] in ("Role",)}
+    assert namespaces == {"team-a", "team-b", _deploy.NAMESPACE}
+    (deployment,) = _deploy.controller(options)
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert [a for a in args if a.startswith("--namespace")] == [
+        "--namespace=team-a",
+        "--namespace=team-b",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"namespaces": ["Not_A_Name"]}, "namespaces: 'Not_A_Name' is not a namespace name"),
+        ({"namespaces": [_deploy.NAMESPACE]}, "not the controller's own namespace"),
+        ({"analysis_secrets": ["*", "a"]}, "stands alone"),
+        ({"namespaces": ["a"], "analysis_secrets": ["b"]}, "['b'] are not among the namespaces"),
+        ({"leader_election": False}, "more than one needs leader_election"),
+        ({"replicas": 0}, "at least 1"),
+        ({"service_monitor": True}, "needs metrics_secure"),
+    ],
+)
+def test_bad_options_are_refused(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        InstallOptions(**options)
+
+
+def container(options: InstallOptions | None = None) -> dict[str, Any]:
+    deployment = _deploy.controller(options)[0]
+    assert deployment["kind"] == "Deployment"
     pod = deployment["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == _deploy.SERVICE_ACCOUNT
-    (container,) = pod["containers"]
-    assert container["args"][0] == "controller"
-    assert service["spec"]["ports"][0]["port"] == 8090
-    (monitor,) = _deploy.service_monitor()
+    (one,) = pod["containers"]
+    return dict(one)
+
+
+def test_metrics_stay_on_loopback_unless_secure() -> None:
+    plain = container()
+    assert "--metrics-address=127.0.0.1:8090" in plain["args"]
+    assert "--health-address=0.0.0.0:8081" in plain["args"]
+    assert [p["name"] for p in plain["ports"]] == ["health"]
+    assert plain["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
+    assert [d["kind"] for d in _deploy.controller()] == ["Deployment"], "no metrics Service"
+    secure_options = InstallOptions(metrics_secure=True, service_monitor=True)
+    secure = container(secure_options)
+    assert {"--metrics-address=0.0.0.0:8443", "--metrics-secure"} <= set(secure["args"])
+    service = _deploy.controller(secure_options)[1]
+    assert service["spec"]["ports"][0]["port"] == 8443
+    monitor = _deploy.service_monitor()
+    assert monitor["spec"]["endpoints"][0]["scheme"] == "https"
     assert (
         monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
     )
+
+
+def test_install_dry_run_renders_the_options() -> None:
+    runner = CliRunner()
+    out = runner.invoke(
+        main,
+        [
+            "install",
+            "--dry-run",
+            "--watch-namespace=team-a",
+            "--analysis-secrets=team-a",
+            "--job-provider",
+            "--image=registry.example/progressive:dev",
+        ],
+    )
+    assert out.exit_code == 0, out.output
+    docs = [d for d in yaml.safe_load_all(out.output) if d]
+    options = InstallOptions(
+        namespaces=["team-a"],
+        analysis_secrets=["team-a"],
+        job_provider=True,
+        image="registry.example/progressive:dev",
+    )
+    assert docs == _deploy.manifests(options)
+    refused = runner.invoke(main, ["install", "--dry-run", "--service-monitor"])
+    assert refused.exit_code == 2 and "needs metrics_secure" in refused.output

@@ -5,6 +5,7 @@ reading the routers' objects back, and waiting on state (never on time alone).""
 from __future__ import annotations
 
 import contextlib
+import copy
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -15,9 +16,10 @@ import yaml
 from progressive import _deploy
 from progressive._cluster import LocalControlPlane
 from progressive._shell.clocks import WallClock
-from progressive._shell.clusters import Ref
+from progressive._shell.clusters import NotFound, Ref
 from progressive._shell.controller import Controller
 from progressive._shell.kube import Forbidden, KubeCluster
+from progressive.cli._install import install_objects
 from progressive.client import RolloutState, get_rollout
 
 GROUP = "progressive.dev/v1alpha1"
@@ -207,17 +209,33 @@ class Timer:
         return time.monotonic() - self.start
 
 
-@contextlib.asynccontextmanager
-async def as_service_account(
-    admin: KubeCluster, control_plane: LocalControlPlane
-) -> AsyncIterator[KubeCluster]:
-    """A KubeCluster with the controller ServiceAccount's token (``progressive install``
-    made it and its RBAC), as the controller runs in its Pod."""
-    ns, sa = _deploy.NAMESPACE, _deploy.SERVICE_ACCOUNT
+def homed(docs: list[dict[str, Any]], namespace: str) -> list[dict[str, Any]]:
+    """An install's RBAC moved into ``namespace``: its ServiceAccount and
+    leader-election Role there instead of progressive-system, its cluster-scoped objects
+    renamed ``NAME-<namespace>``, so that each test has a controller identity of its own
+    and the session's default install grants it nothing."""
+    out = copy.deepcopy(docs)
+    for doc in out:
+        meta = doc["metadata"]
+        if meta.get("namespace") == _deploy.NAMESPACE:
+            meta["namespace"] = namespace
+        elif "namespace" not in meta:
+            meta["name"] = f"{meta['name']}-{namespace}"
+            if doc["kind"] == "ClusterRoleBinding":
+                doc["roleRef"]["name"] = f"{doc['roleRef']['name']}-{namespace}"
+        for subject in doc.get("subjects") or ():
+            subject["namespace"] = namespace
+    return out
+
+
+async def token_config(
+    admin: KubeCluster, control_plane: LocalControlPlane, namespace: str, account: str
+) -> dict[str, Any]:
+    """A kubeconfig (as a dict) with a fresh token of ServiceAccount namespace/account."""
     request = await admin.request(
         "create",
         "POST",
-        f"/api/v1/namespaces/{ns}/serviceaccounts/{sa}/token",
+        f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token",
         body={
             "apiVersion": "authentication.k8s.io/v1",
             "kind": "TokenRequest",
@@ -225,7 +243,7 @@ async def as_service_account(
         },
     )
     server = yaml.safe_load(control_plane.kubeconfig.read_text())["clusters"][0]["cluster"]
-    config = {
+    return {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "c", "cluster": server}],
@@ -233,11 +251,63 @@ async def as_service_account(
         "contexts": [{"name": "sa", "context": {"cluster": "c", "user": "sa"}}],
         "current-context": "sa",
     }
+
+
+async def _authorized(cluster: KubeCluster, namespace: str | None) -> None:
+    for _ in range(100):  # the authorizer learns of new bindings from a watch
+        try:
+            await cluster.list(GROUP, "Rollout", namespace)
+            return
+        except Forbidden:
+            await anyio.sleep(0.1)
+
+
+@contextlib.asynccontextmanager
+async def as_service_account(
+    admin: KubeCluster, control_plane: LocalControlPlane
+) -> AsyncIterator[KubeCluster]:
+    """A KubeCluster with the controller ServiceAccount's token (``progressive install``
+    made it and its RBAC), as the controller runs in its Pod."""
+    config = await token_config(admin, control_plane, _deploy.NAMESPACE, _deploy.SERVICE_ACCOUNT)
     async with await KubeCluster.from_kubeconfig_dict(config) as cluster:
-        for _ in range(100):  # the authorizer learns of new bindings from a watch
-            try:
-                await cluster.list(GROUP, "Rollout")
-                break
-            except Forbidden:
-                await anyio.sleep(0.1)
+        await _authorized(cluster, None)
         yield cluster
+
+
+@contextlib.asynccontextmanager
+async def narrowed(
+    admin: KubeCluster, control_plane: LocalControlPlane, namespace: str, **options: Any
+) -> AsyncIterator[dict[str, Any]]:
+    """The kubeconfig (a dict) of a controller with exactly the rights of a namespaced
+    install on ``namespace`` alone (``progressive install --watch-namespace``,
+    :func:`homed` into it): what the end-to-end tests run their controllers with."""
+    docs = homed(_deploy.rbac(_deploy.InstallOptions(namespaces=[namespace], **options)), namespace)
+    await install_objects(admin, docs)
+    try:
+        yield await token_config(admin, control_plane, namespace, _deploy.SERVICE_ACCOUNT)
+    finally:
+        for doc in docs:
+            if "namespace" not in doc["metadata"]:
+                with contextlib.suppress(NotFound):
+                    await admin.delete(Ref.of(doc))
+
+
+@contextlib.asynccontextmanager
+async def refused_nothing(
+    config: dict[str, Any], namespace: str, *, strict: bool = True
+) -> AsyncIterator[KubeCluster]:
+    """A KubeCluster on ``config``, once its rights are in force; on the way out, the
+    check that none of its requests was refused (a controller that lacks a right
+    degrades quietly: a kind it may not list is not watched).  ``strict=False`` skips
+    the check: an API server just restarted refuses everyone until its RBAC cache has
+    synced."""
+    async with await KubeCluster.from_kubeconfig_dict(config) as cluster:
+        await _authorized(cluster, namespace)
+        before = dict(cluster.requests)  # the 403s of waiting for the authorizer
+        yield cluster
+        refused = {
+            key: n - before.get(key, 0)
+            for key, n in cluster.requests.items()
+            if key[1] == "403" and n > before.get(key, 0)
+        }
+        assert not (strict and refused), f"the controller was refused {refused}"

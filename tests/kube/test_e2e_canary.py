@@ -54,7 +54,7 @@ async def kube(control_plane: LocalControlPlane) -> AsyncIterator[KubeCluster]:
 
 @pytest.mark.parametrize("router", ["smi", "nginx"])
 async def test_a_canary_runs_to_healthy_with_the_router_weights_at_each_step(
-    kube: KubeCluster, namespace: str, router: str
+    kube: KubeCluster, sa: KubeCluster, namespace: str, router: str
 ) -> None:
     steps = [
         {"setWeight": 25},
@@ -66,7 +66,7 @@ async def test_a_canary_runs_to_healthy_with_the_router_weights_at_each_step(
     if router == "nginx":
         objects.insert(0, ingress(namespace))
     await create_all(kube, *objects)
-    async with running(controller(kube, namespace)):
+    async with running(controller(sa, namespace)):
         first = await until(
             "the first revision Healthy", lambda: phase_is(kube, namespace, "Healthy")
         )
@@ -97,7 +97,9 @@ async def test_a_canary_runs_to_healthy_with_the_router_weights_at_each_step(
         assert seen[f"SetWeight: Set canary weight to {weight}"] == 1
 
 
-async def test_a_failing_analysis_aborts(kube: KubeCluster, namespace: str) -> None:
+async def test_a_failing_analysis_aborts(
+    kube: KubeCluster, sa: KubeCluster, namespace: str
+) -> None:
     template = {
         "apiVersion": GROUP,
         "kind": "AnalysisTemplate",
@@ -116,7 +118,7 @@ async def test_a_failing_analysis_aborts(kube: KubeCluster, namespace: str) -> N
     manifest = rollout(namespace, steps=steps, abortScaleDownDelaySeconds=2)
     await create_all(kube, template, *services(namespace), manifest)
     provider = ScriptedProvider({"success-rate": [0.5]})  # the canary is failing
-    async with running(controller(kube, namespace, provider=provider)):
+    async with running(controller(sa, namespace, provider=provider)):
         first = await until("Healthy", lambda: phase_is(kube, namespace, "Healthy"))
         await client.set_image(kube, namespace, "web", "app", "example.invalid/web:2")
         degraded = await until("Degraded", lambda: phase_is(kube, namespace, "Degraded"))
@@ -156,7 +158,7 @@ def deployment(namespace: str, image: str = "example.invalid/web:1") -> dict[str
     ("policy", "after"), [("never", 4), ("onsuccess", 0), ("progressively", 0)]
 )
 async def test_workload_ref_to_an_existing_deployment(
-    kube: KubeCluster, namespace: str, policy: str, after: int
+    kube: KubeCluster, sa: KubeCluster, namespace: str, policy: str, after: int
 ) -> None:
     ref = Ref("apps/v1", "Deployment", namespace, "web")
     await kube.create(deployment(namespace))
@@ -172,7 +174,7 @@ async def test_workload_ref_to_an_existing_deployment(
     spec["workloadRef"] = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}
     spec["workloadRef"]["scaleDown"] = policy
     await create_all(kube, *services(namespace), manifest)
-    async with running(controller(kube, namespace)):
+    async with running(controller(sa, namespace)):
         first = await until("Healthy", lambda: phase_is(kube, namespace, "Healthy"))
 
         async def deployment_scaled() -> bool:
@@ -196,14 +198,14 @@ async def test_workload_ref_to_an_existing_deployment(
 
 
 async def test_an_invalid_rollout_is_degraded_and_the_others_go_on(
-    kube: KubeCluster, namespace: str
+    kube: KubeCluster, sa: KubeCluster, namespace: str
 ) -> None:
     bad = rollout(namespace, "bad", steps=[{"setWeight": 50}], router=None)
     bad["spec"]["minReadySeconds"] = 30
     bad["spec"]["progressDeadlineSeconds"] = 10  # must be greater than minReadySeconds
     good = rollout(namespace, "good", steps=[{"setWeight": 50}], router=None)
     await create_all(kube, *services(namespace, "bad"), *services(namespace, "good"), bad, good)
-    async with running(controller(kube, namespace)):
+    async with running(controller(sa, namespace)):
         degraded = await until("bad Degraded", lambda: phase_is(kube, namespace, "Degraded", "bad"))
         await until("good Healthy", lambda: phase_is(kube, namespace, "Healthy", "good"))
         conditions = degraded.manifest["status"]["conditions"]

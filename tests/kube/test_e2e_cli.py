@@ -10,10 +10,12 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from progressive import client
@@ -55,15 +57,18 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 async def test_progressive_controller_serves_metrics_and_stops_gracefully(
-    kube: KubeCluster, namespace: str, control_plane: LocalControlPlane
+    kube: KubeCluster, sa_config: dict[str, Any], namespace: str, tmp_path: Path
 ) -> None:
-    (port,) = free_ports(1)
+    """With the rights of a namespaced install: its Lease in the test's namespace."""
+    port, health = free_ports(2)
+    own = tmp_path / "kubeconfig"
+    own.write_text(yaml.safe_dump(sa_config))
     argv = [
         sys.executable,
         "-m",
         "progressive",
         "controller",
-        f"--kubeconfig={control_plane.kubeconfig}",
+        f"--kubeconfig={own}",
         f"--namespace={namespace}",
         "--api-groups=progressive.dev",
         "--leader-elect",
@@ -74,6 +79,7 @@ async def test_progressive_controller_serves_metrics_and_stops_gracefully(
         "--renew-deadline=2",
         "--retry-period=0.5",
         f"--metrics-address=127.0.0.1:{port}",
+        f"--health-address=127.0.0.1:{health}",
         "--shutdown-grace=5",
     ]
     env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
@@ -82,8 +88,10 @@ async def test_progressive_controller_serves_metrics_and_stops_gracefully(
     try:
         await until("Healthy", lambda: phase_is(kube, namespace, "Healthy"), seconds=30)
         async with httpx.AsyncClient(trust_env=False, timeout=5) as http:
-            base = f"http://127.0.0.1:{port}"
-            assert (await http.get(f"{base}/readyz")).status_code == 200
+            base, probes = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{health}"
+            assert (await http.get(f"{probes}/readyz")).status_code == 200
+            assert (await http.get(f"{probes}/metrics")).status_code == 404, "probes only"
+            assert (await http.get(f"{base}/readyz")).status_code == 404, "metrics only"
             got = samples((await http.get(f"{base}/metrics")).text)
         labels = (("name", "web"), ("namespace", namespace), ("phase", "Healthy"))
         assert got[("progressive_rollout_info", (*labels, ("strategy", "canary")))] == 1
@@ -109,11 +117,11 @@ async def test_progressive_controller_serves_metrics_and_stops_gracefully(
 
 
 async def test_the_release_example_follows_a_rollout_to_healthy(
-    kube: KubeCluster, namespace: str, control_plane: LocalControlPlane
+    kube: KubeCluster, sa: KubeCluster, namespace: str, control_plane: LocalControlPlane
 ) -> None:
     steps = [{"setWeight": 30}, {"pause": {"duration": "1s"}}, {"setWeight": 60}]
     await create_all(kube, *services(namespace), rollout(namespace, steps=steps))
-    async with running(controller(kube, namespace)):
+    async with running(controller(sa, namespace)):
         await until("Healthy", lambda: phase_is(kube, namespace, "Healthy"))
         argv = [
             sys.executable,

@@ -26,6 +26,7 @@ from ._e2e import (
     create_all,
     events,
     phase_is,
+    refused_nothing,
     replica_sets,
     rollout,
     router_weight,
@@ -90,11 +91,11 @@ STEPS = [
 
 
 async def test_a_killed_controller_resumes_where_it_stopped(
-    kube: KubeCluster, namespace: str
+    kube: KubeCluster, sa: KubeCluster, namespace: str
 ) -> None:
     await create_all(kube, *services(namespace), rollout(namespace, steps=STEPS))
     watch = Steps(kube, namespace)
-    async with running(controller(kube, namespace)):
+    async with running(controller(sa, namespace)):
         first = await until("Healthy", lambda: phase_is(kube, namespace, "Healthy"))
         await client.set_image(kube, namespace, "web", "app", NEW)
 
@@ -105,7 +106,7 @@ async def test_a_killed_controller_resumes_where_it_stopped(
         await until("paused at step 3 (weight 50)", paused_at_50)
     # killed (cancelled) in the middle of its 3 s pause; a new one starts from the cluster
     killed = time.monotonic()
-    async with running(controller(kube, namespace)):
+    async with running(controller(sa, namespace)):
 
         async def healthy() -> Any:
             await watch.poll()
@@ -128,12 +129,17 @@ async def test_a_killed_controller_resumes_where_it_stopped(
 
 
 async def test_the_api_server_restarted_in_the_middle(
-    kube: KubeCluster, namespace: str, control_plane: LocalControlPlane
+    kube: KubeCluster,
+    sa_config: dict[str, Any],
+    namespace: str,
+    control_plane: LocalControlPlane,
 ) -> None:
     steps = [{"setWeight": 25}, {"pause": {"duration": "2s"}}, {"setWeight": 50}]
     await create_all(kube, *services(namespace), rollout(namespace, steps=steps))
-    ctl = controller(kube, namespace)
-    async with running(ctl):
+    async with (
+        refused_nothing(sa_config, namespace, strict=False) as sa,
+        running(controller(sa, namespace)),
+    ):
         await until("Healthy", lambda: phase_is(kube, namespace, "Healthy"))
         await client.set_image(kube, namespace, "web", "app", NEW)
 
@@ -151,50 +157,48 @@ async def test_the_api_server_restarted_in_the_middle(
             lambda: phase_is(kube, namespace, "Healthy", image=NEW),
             seconds=60,
         )
+        assert sa.requests[("watch", "200")] > 0
     assert final.stable == final.current
     assert await router_weight(kube, namespace, "smi") == 0
     assert len(await replica_sets(kube, namespace)) == 2
-    assert kube.requests[("watch", "200")] > 0
 
 
 async def test_another_writer_races_the_controller_and_it_converges(
-    kube: KubeCluster, namespace: str, control_plane: LocalControlPlane
+    kube: KubeCluster, sa: KubeCluster, namespace: str
 ) -> None:
     steps = [{"setWeight": 25}, {"pause": {"duration": "1s"}}, {"setWeight": 50}]
     await create_all(kube, *services(namespace), rollout(namespace, steps=steps))
     ref = Ref(GROUP, "Rollout", namespace, "web")
-    async with await KubeCluster.from_kubeconfig(control_plane.kubeconfig) as own:
-        async with running(controller(own, namespace)):
-            await until("Healthy", lambda: phase_is(kube, namespace, "Healthy"))
-            await client.set_image(kube, namespace, "web", "app", NEW)
-            async with anyio.create_task_group() as tg:
+    async with running(controller(sa, namespace)):
+        await until("Healthy", lambda: phase_is(kube, namespace, "Healthy"))
+        await client.set_image(kube, namespace, "web", "app", NEW)
+        async with anyio.create_task_group() as tg:
 
-                async def other_writer() -> None:
-                    for i in range(100_000):
-                        await kube.patch(ref, {"metadata": {"annotations": {"other/n": str(i)}}})
-                        await anyio.sleep(0.005)
+            async def other_writer() -> None:
+                for i in range(100_000):
+                    await kube.patch(ref, {"metadata": {"annotations": {"other/n": str(i)}}})
+                    await anyio.sleep(0.005)
 
-                tg.start_soon(other_writer)
-                final = await until(
-                    "Healthy at web:2", lambda: phase_is(kube, namespace, "Healthy", image=NEW)
-                )
-                tg.cancel_scope.cancel()
-        conflicts = own.requests[("update", "409")] + own.requests[("patch", "409")]
-    assert conflicts > 0, own.requests
+            tg.start_soon(other_writer)
+            final = await until(
+                "Healthy at web:2", lambda: phase_is(kube, namespace, "Healthy", image=NEW)
+            )
+            tg.cancel_scope.cancel()
+    conflicts = sa.requests[("update", "409")] + sa.requests[("patch", "409")]
+    assert conflicts > 0, sa.requests
     assert final.stable == final.current
     assert (await state(kube, namespace)).manifest["metadata"]["annotations"]["other/n"]
 
 
 async def test_two_controllers_only_the_leader_writes_and_a_kill_hands_over(
-    kube: KubeCluster, namespace: str, control_plane: LocalControlPlane
+    kube: KubeCluster, sa_config: dict[str, Any], namespace: str
 ) -> None:
     lease = {"lease_duration": 3.0, "renew_deadline": 2.0, "retry_period": 0.25}
     steps = [{"setWeight": 25}, {"pause": {"duration": "1s"}}, {"setWeight": 50}]
     await create_all(kube, *services(namespace), rollout(namespace, steps=steps))
-    path = control_plane.kubeconfig
     async with (
-        await KubeCluster.from_kubeconfig(path) as a,
-        await KubeCluster.from_kubeconfig(path) as b,
+        refused_nothing(sa_config, namespace) as a,
+        refused_nothing(sa_config, namespace) as b,
         anyio.create_task_group() as tg,
     ):
         elect_a = LeaderElector(

@@ -115,8 +115,6 @@ async def test_what_the_controller_may_and_may_not_do(
     assert rollout is not None
     await sa.replace_status({**rollout, "status": {"phase": "Progressing"}})
     await sa.patch(service_ref, {"spec": {"selector": {"rollouts-pod-template-hash": "abc"}}})
-    assert await sa.get(Ref("v1", "Secret", namespace, "prom")) is not None
-    await sa.list("v1", "Pod", namespace)
     await sa.create(
         {
             "apiVersion": "apps/v1",
@@ -147,6 +145,8 @@ async def test_what_the_controller_may_and_may_not_do(
     message = await forbidden(lambda: sa.delete(service_ref))
     assert 'cannot delete resource "services"' in message
     await forbidden(lambda: sa.list("v1", "Secret", namespace))
+    await forbidden(lambda: sa.get(Ref("v1", "Secret", namespace, "prom")))  # not by default
+    await forbidden(lambda: sa.list("v1", "Pod", namespace))  # only with --restarts
     await forbidden(lambda: sa.patch(rollout_ref, {"spec": {"replicas": 9}}))
     await forbidden(lambda: sa.delete(rollout_ref))
     await forbidden(

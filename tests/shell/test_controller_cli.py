@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from progressive.cli import main
 from progressive.cli._controller import _address, _configure_logging, controller
+from progressive.cli._install import install
 from progressive.metrics._secrets import redacting, remember
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,14 +34,15 @@ def test_the_deployment_passes_flags_the_command_has() -> None:
     assert flags <= options()
     context = controller.make_context("controller", list(args[1:]))
     assert context.params["leader_elect"] is True
-    assert context.params["metrics_address"] == "0.0.0.0:8090"
+    assert context.params["metrics_address"] == "127.0.0.1:8090"
+    assert context.params["health_address"] == "0.0.0.0:8081"
 
 
 def test_the_documented_flags_exist() -> None:
     text = (ROOT / "docs" / "kubernetes.md").read_text()
     documented = set(re.findall(r"`(--[a-z-]+)`", text))
-    missing = documented - options() - {"--crds-only", "--argoproj", "--service-monitor"}
-    missing -= {"--image", "--memory", "--stop-at-pause", "--dry-run"}
+    installs = {opt for param in install.params for opt in param.opts + param.secondary_opts}
+    missing = documented - options() - installs - {"--memory", "--stop-at-pause"}
     assert not missing
 
 

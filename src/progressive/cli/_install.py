@@ -1,11 +1,15 @@
 """``progressive install``: the CRDs, RBAC and controller, into the current cluster.
 
-What it installs is what ``deploy/`` holds (both come from ``progressive._crds``):
+What it installs is what ``deploy/`` holds with the default options, and what the Helm
+chart in ``deploy/chart`` renders with its default values (all three come from
+:mod:`progressive._deploy`):
 
 1. the progressive.dev CRDs, waiting until the API server serves them (Established);
 2. the ``progressive-system`` namespace, the controller's ServiceAccount and its
-   least-privilege ClusterRole and leader-election Role;
-3. the controller Deployment and its metrics Service.
+   least-privilege RBAC: a ClusterRole, or with ``--watch-namespace`` a Role in each
+   namespace named; Secrets only with ``--analysis-secrets``, Jobs only with
+   ``--job-provider``, pod deletion only with ``--restarts``; the leader-election Role;
+3. the controller Deployment (and, with ``--metrics-secure``, its metrics Service).
 
 ``--crds-only`` stops after 1; ``--argoproj`` also grants the controller the same rights
 on Argo's ``argoproj.io`` objects (for clusters where it, not Argo's controller,
@@ -25,41 +29,14 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import click
 
+from progressive._deploy import manifests
+
 if TYPE_CHECKING:
     from progressive._shell.kube import KubeCluster
 
 __all__ = ["install", "install_objects", "manifests"]
 
 FIELD_MANAGER = "progressive-install"
-
-
-def manifests(
-    *,
-    crds_only: bool = False,
-    argoproj: bool = False,
-    service_monitor: bool = False,
-    image: str | None = None,
-) -> list[dict[str, Any]]:
-    """The objects to install, in the order to apply them."""
-    from progressive import _crds, _deploy
-
-    docs: list[dict[str, Any]] = list(_crds.crds())
-    if crds_only:
-        return docs
-    namespace, *workload = _deploy.controller()
-    docs.append(namespace)
-    docs.extend(_deploy.rbac())
-    if argoproj:
-        docs.extend(_deploy.rbac_argoproj())
-    if image is not None:
-        for doc in workload:
-            if doc["kind"] == "Deployment":
-                for container in doc["spec"]["template"]["spec"]["containers"]:
-                    container["image"] = image
-    docs.extend(workload)
-    if service_monitor:
-        docs.extend(_deploy.service_monitor())
-    return docs
 
 
 def _name(obj: dict[str, Any]) -> str:
@@ -112,28 +89,58 @@ async def install_objects(
 @click.option("--context", help="The kubeconfig context (default: its current one).")
 @click.option("--crds-only", is_flag=True, help="Install the CRDs and nothing else.")
 @click.option(
+    "--watch-namespace",
+    "namespaces",
+    multiple=True,
+    metavar="NS",
+    help="Reconcile this namespace only, with a Role in it (repeat for more; default: "
+    "every namespace, with a ClusterRole).",
+)
+@click.option(
+    "--analysis-secrets",
+    multiple=True,
+    metavar="NS",
+    help="Let analyses read Secrets in NS ('*': every namespace reconciled; default: none).",
+)
+@click.option("--job-provider", is_flag=True, help="Let analyses run Jobs (the job provider).")
+@click.option("--restarts", is_flag=True, help="Let spec.restartAt delete a Rollout's old pods.")
+@click.option(
     "--argoproj", is_flag=True, help="Also let the controller reconcile argoproj.io objects."
 )
+@click.option(
+    "--leader-election/--no-leader-election",
+    default=True,
+    show_default=True,
+    help="Replicas campaign for a Lease; one works.",
+)
+@click.option("--replicas", type=int, help="Controller replicas [default: 2, 1 without a Lease].")
+@click.option(
+    "--metrics-secure",
+    is_flag=True,
+    help="Serve /metrics over HTTPS to authorized bearer tokens (default: Pod loopback only).",
+)
 @click.option("--service-monitor", is_flag=True, help="Add a Prometheus Operator ServiceMonitor.")
-@click.option("--image", help="The controller image (default: the released one).")
+@click.option("--image", help="The controller image (default: this version's).")
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for the CRDs.")
 def install(
     dry_run: bool,
     kubeconfig: str | None,
     context: str | None,
     crds_only: bool,
-    argoproj: bool,
-    service_monitor: bool,
-    image: str | None,
     timeout: float,
+    **options: Any,
 ) -> None:
     """Install the progressive.dev CRDs, RBAC and the controller into a cluster."""
-    docs = manifests(
-        crds_only=crds_only, argoproj=argoproj, service_monitor=service_monitor, image=image
-    )
-    if dry_run:
-        from progressive._crds import render
+    from progressive._deploy import InstallOptions, render
 
+    if options["replicas"] is None:
+        options["replicas"] = 2 if options["leader_election"] else 1
+    try:
+        chosen = InstallOptions(**options)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    docs = manifests(chosen, crds_only=crds_only)
+    if dry_run:
         click.echo(render(docs), nl=False)
         return
 

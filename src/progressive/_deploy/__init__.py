@@ -1,0 +1,88 @@
+"""The controller's installation: what ``progressive install`` applies, what ``deploy/``
+holds, and the generated parts of the Helm chart in ``deploy/chart``, all rendered from
+one :class:`InstallOptions`.
+
+* :mod:`._options`: the options, their defaults (least privilege, every namespace) and
+  the names and ports every rendering shares;
+* :mod:`._rbac`: each RBAC rule once, with its reason, and the Roles a set of options
+  needs (scoped to namespaces, Secrets only where analyses need them, Jobs and pod
+  deletion only with the features that use them);
+* :mod:`._workload`: the namespace, the Deployment, the metrics Service and
+  ServiceMonitor;
+* :mod:`._chart`: the chart's generated files;
+* :mod:`._files`: the ordered objects (:func:`manifests`), YAML, ``deploy/`` and
+  ``python -m progressive._deploy --write deploy/`` / ``--check deploy/``.
+"""
+
+from ._chart import CHART_NAME, chart_files, values
+from ._files import HEADER, deploy_files, dump, main, manifests, render
+from ._objects import LABELS
+from ._options import (
+    ALL_NAMESPACES,
+    HEALTH_PORT,
+    IMAGE_REPOSITORY,
+    LEASE_NAME,
+    METRICS_PORT,
+    NAME,
+    NAMESPACE,
+    SECURE_METRICS_PORT,
+    SERVICE_ACCOUNT,
+    InstallOptions,
+)
+from ._rbac import (
+    ARGO_GROUP,
+    CRD_RULES,
+    JOB_RULES,
+    LEADER_ELECTION_RULES,
+    METRICS_AUTH_RULES,
+    METRICS_READER,
+    METRICS_READER_RULES,
+    RESTART_RULES,
+    SECRET_RULES,
+    WORKLOAD_RULES,
+    Rule,
+    controller_rules,
+    rbac,
+)
+from ._workload import controller, controller_args, image, namespace, service_monitor
+
+__all__ = [
+    "ALL_NAMESPACES",
+    "ARGO_GROUP",
+    "CHART_NAME",
+    "CRD_RULES",
+    "HEADER",
+    "HEALTH_PORT",
+    "IMAGE_REPOSITORY",
+    "JOB_RULES",
+    "LABELS",
+    "LEADER_ELECTION_RULES",
+    "LEASE_NAME",
+    "METRICS_AUTH_RULES",
+    "METRICS_PORT",
+    "METRICS_READER",
+    "METRICS_READER_RULES",
+    "NAME",
+    "NAMESPACE",
+    "RESTART_RULES",
+    "SECRET_RULES",
+    "SECURE_METRICS_PORT",
+    "SERVICE_ACCOUNT",
+    "WORKLOAD_RULES",
+    "InstallOptions",
+    "Rule",
+    "chart_files",
+    "controller",
+    "controller_args",
+    "controller_rules",
+    "deploy_files",
+    "dump",
+    "image",
+    "main",
+    "manifests",
+    "namespace",
+    "rbac",
+    "render",
+    "service_monitor",
+    "values",
+]

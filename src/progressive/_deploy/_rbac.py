@@ -1,0 +1,230 @@
+"""The controller's RBAC: each rule once, with the reason it is needed, and the Roles or
+ClusterRoles an :class:`InstallOptions` asks for.
+
+Every install grants :data:`CRD_RULES` and :data:`WORKLOAD_RULES` where Rollouts are
+reconciled: a ClusterRole by default, a Role in each namespace of a namespaced install
+(plus a ClusterRole to read ClusterAnalysisTemplates, the one cluster-scoped kind it
+reads).  The rest is granted only with the feature that needs it:
+
+* :data:`SECRET_RULES` (``get`` Secrets) only in the namespaces named by
+  ``analysis_secrets``: analyses' ``secretKeyRef``;
+* :data:`JOB_RULES` (create Jobs) only with ``job_provider``;
+* :data:`RESTART_RULES` (list and delete pods) only with ``restarts`` (``spec.restartAt``);
+* :data:`LEADER_ELECTION_RULES` (Leases) in the controller's own namespace only;
+* :data:`METRICS_AUTH_RULES` (TokenReviews, SubjectAccessReviews) only with
+  ``metrics_secure``, and :data:`METRICS_READER_RULES` for whoever scrapes it.
+
+It never deletes Services, Rollouts or templates, never writes Secrets, and writes
+Rollouts only through ``/status``.  ``/finalizers`` ``update`` is what the
+``OwnerReferencesPermissionEnforcement`` admission plugin asks of a controller that
+sets ``blockOwnerDeletion`` on the objects it owns.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import attrs
+
+from .._crds import GROUP
+from ._objects import meta
+from ._options import NAME, NAMESPACE, SERVICE_ACCOUNT, InstallOptions
+
+__all__ = [
+    "ARGO_GROUP",
+    "CRD_RULES",
+    "JOB_RULES",
+    "LEADER_ELECTION_RULES",
+    "METRICS_AUTH_RULES",
+    "METRICS_READER",
+    "METRICS_READER_RULES",
+    "RESTART_RULES",
+    "SECRET_RULES",
+    "WORKLOAD_RULES",
+    "Rule",
+    "controller_rules",
+    "rbac",
+]
+
+ARGO_GROUP: Final = "argoproj.io"
+#: the ClusterRole to bind whoever scrapes the secure /metrics endpoint to
+METRICS_READER: Final = "progressive-metrics-reader"
+_RBAC: Final = "rbac.authorization.k8s.io"
+
+
+@attrs.frozen
+class Rule:
+    """Verbs on resources of one API group (or on non-resource URLs), and the reason
+    the controller needs them."""
+
+    group: str
+    resources: tuple[str, ...]
+    verbs: tuple[str, ...]
+    why: str
+    non_resource_urls: tuple[str, ...] = ()
+    cluster_scoped: bool = False
+
+    def manifest(self, group: str | None = None) -> dict[str, Any]:
+        if self.non_resource_urls:
+            return {"nonResourceURLs": list(self.non_resource_urls), "verbs": list(self.verbs)}
+        return {
+            "apiGroups": [self.group if group is None else group],
+            "resources": list(self.resources),
+            "verbs": list(self.verbs),
+        }
+
+
+_WATCH: Final = ("get", "list", "watch")
+
+#: The controller's rules on its own group (the same rules, on argoproj.io, with
+#: ``argoproj``).
+CRD_RULES: Final = (
+    Rule(GROUP, ("rollouts",), _WATCH, "reconciled; written only through /status"),
+    Rule(GROUP, ("rollouts/status",), ("update", "patch"), "the controller's status"),
+    Rule(GROUP, ("rollouts/finalizers",), ("update",), "owning ReplicaSets, runs, experiments"),
+    Rule(
+        GROUP, ("analysisruns", "experiments"), (*_WATCH, "create", "patch"), "started, terminated"
+    ),
+    Rule(GROUP, ("analysisruns/status", "experiments/status"), ("update", "patch"), "results"),
+    Rule(
+        GROUP,
+        ("analysisruns/finalizers", "experiments/finalizers"),
+        ("update",),
+        "owning Jobs, ReplicaSets",
+    ),
+    Rule(GROUP, ("analysistemplates",), _WATCH, "read into runs"),
+    Rule(GROUP, ("clusteranalysistemplates",), _WATCH, "read into runs", cluster_scoped=True),
+)
+
+#: What every Rollout needs, in the namespaces reconciled.
+WORKLOAD_RULES: Final = (
+    Rule("apps", ("replicasets",), (*_WATCH, "create", "patch", "delete"), "one per revision"),
+    Rule("apps", ("deployments",), (*_WATCH, "patch"), "workloadRef: read, scaled down"),
+    Rule("", ("services",), (*_WATCH, "patch"), "selectors pointed at a revision"),
+    Rule("", ("events",), ("get", "create", "patch"), "Events, counted (get: after a restart)"),
+    Rule("networking.k8s.io", ("ingresses",), (*_WATCH, "create", "patch"), "nginx canary Ingress"),
+    Rule(
+        "networking.istio.io",
+        ("virtualservices", "destinationrules"),
+        (*_WATCH, "patch"),
+        "Istio weights, header and mirror routes, subsets",
+    ),
+    Rule("split.smi-spec.io", ("trafficsplits",), (*_WATCH, "create", "patch"), "SMI weights"),
+    Rule(
+        "gateway.networking.k8s.io",
+        ("httproutes", "grpcroutes"),
+        (*_WATCH, "patch"),
+        "Gateway API weights and header routes",
+    ),
+)
+
+#: ``restarts``: ``spec.restartAt`` deletes the old pods of the Rollout's ReplicaSets.
+RESTART_RULES: Final = (
+    Rule("", ("pods",), ("list", "delete"), "spec.restartAt replaces old pods"),
+)
+#: ``job_provider``: the ``job`` metric provider runs one Job per measurement.
+JOB_RULES: Final = (Rule("batch", ("jobs",), ("get", "create"), "the job metric provider"),)
+#: ``analysis_secrets``: analysis arguments and provider fields from ``secretKeyRef``.
+SECRET_RULES: Final = (Rule("", ("secrets",), ("get",), "analysis secretKeyRef values"),)
+#: In the controller's own namespace only.
+LEADER_ELECTION_RULES: Final = (
+    Rule("coordination.k8s.io", ("leases",), ("get", "create", "patch"), "leader election"),
+)
+#: ``metrics_secure``: who is asking for /metrics, and may they.
+METRICS_AUTH_RULES: Final = (
+    Rule(
+        "authentication.k8s.io",
+        ("tokenreviews",),
+        ("create",),
+        "secure /metrics: authenticate",
+        cluster_scoped=True,
+    ),
+    Rule(
+        "authorization.k8s.io",
+        ("subjectaccessreviews",),
+        ("create",),
+        "secure /metrics: authorize",
+        cluster_scoped=True,
+    ),
+)
+#: For Prometheus (or anyone) scraping the secure /metrics endpoint.
+METRICS_READER_RULES: Final = (
+    Rule("", (), ("get",), "read /metrics", non_resource_urls=("/metrics",), cluster_scoped=True),
+)
+
+
+def controller_rules(options: InstallOptions) -> tuple[Rule, ...]:
+    """The rules on the namespaces reconciled (Secrets aside), in a stable order."""
+    return (
+        *CRD_RULES,
+        *WORKLOAD_RULES,
+        *(RESTART_RULES if options.restarts else ()),
+        *(JOB_RULES if options.job_provider else ()),
+    )
+
+
+def _manifests(rules: tuple[Rule, ...], options: InstallOptions) -> list[dict[str, Any]]:
+    out = [r.manifest() for r in rules]
+    if options.argoproj:
+        out += [r.manifest(ARGO_GROUP) for r in rules if r.group == GROUP]
+    return out
+
+
+def _subject() -> dict[str, Any]:
+    return {"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": NAMESPACE}
+
+
+def _role(
+    name: str, rules: list[dict[str, Any]], namespace: str | None, *, bound: bool = True
+) -> list[dict[str, Any]]:
+    """A Role (in ``namespace``) or ClusterRole (None), and its binding to the controller."""
+    kind = "ClusterRole" if namespace is None else "Role"
+    role = {
+        "apiVersion": f"{_RBAC}/v1",
+        "kind": kind,
+        "metadata": meta(name, namespace),
+        "rules": rules,
+    }
+    if not bound:
+        return [role]
+    binding = {
+        "apiVersion": f"{_RBAC}/v1",
+        "kind": f"{kind}Binding",
+        "metadata": meta(name, namespace),
+        "roleRef": {"apiGroup": _RBAC, "kind": kind, "name": name},
+        "subjects": [_subject()],
+    }
+    return [role, binding]
+
+
+def rbac(options: InstallOptions | None = None) -> list[dict[str, Any]]:
+    """The ServiceAccount and every Role, ClusterRole and binding ``options`` need."""
+    options = options or InstallOptions()
+    rules = controller_rules(options)
+    docs: list[dict[str, Any]] = [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(SERVICE_ACCOUNT, NAMESPACE)}
+    ]
+    if options.cluster_wide:
+        everywhere = rules + (SECRET_RULES if options.secrets_in(None) else ())
+        docs += _role(NAME, _manifests(everywhere, options), None)
+        for namespace in () if options.secrets_in(None) else options.analysis_secrets:
+            docs += _role(f"{NAME}-secrets", _manifests(SECRET_RULES, options), namespace)
+    else:
+        namespaced = tuple(r for r in rules if not r.cluster_scoped)
+        for namespace in options.namespaces:
+            secrets = SECRET_RULES if options.secrets_in(namespace) else ()
+            docs += _role(NAME, _manifests(namespaced + secrets, options), namespace)
+        cluster = tuple(r for r in rules if r.cluster_scoped)
+        docs += _role(f"{NAME}-cluster", _manifests(cluster, options), None)
+    if options.leader_election:
+        docs += _role(
+            f"{NAME}-leader-election",
+            [r.manifest() for r in LEADER_ELECTION_RULES],
+            NAMESPACE,
+        )
+    if options.metrics_secure:
+        docs += _role(f"{NAME}-metrics-auth", [r.manifest() for r in METRICS_AUTH_RULES], None)
+        docs += _role(
+            METRICS_READER, [r.manifest() for r in METRICS_READER_RULES], None, bound=False
+        )
+    return docs

@@ -1,0 +1,141 @@
+"""``progressive controller --metrics-secure`` on the real API server: /metrics over
+HTTPS only for a bearer token the API server authenticates (TokenReview) and allows to
+get /metrics (SubjectAccessReview): the reader ClusterRole's; 401 without a token or
+with a bad one, 403 for a valid token without the right; the probes stay plain."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+import yaml
+
+from progressive import _deploy
+from progressive._cluster import LocalControlPlane
+from progressive._cluster._processes import free_ports
+from progressive._shell.clusters import NotFound, Ref
+from progressive._shell.kube import KubeCluster
+from progressive.cli._install import install_objects, manifests
+
+from ._e2e import narrowed, token_config, until
+
+pytestmark = pytest.mark.kube
+
+
+@pytest.fixture
+async def kube(control_plane: LocalControlPlane) -> AsyncIterator[KubeCluster]:
+    async with await KubeCluster.from_kubeconfig(control_plane.kubeconfig) as cluster:
+        await install_objects(cluster, manifests(crds_only=True))
+        yield cluster
+
+
+def token(config: dict[str, Any]) -> str:
+    value: str = config["users"][0]["user"]["token"]
+    return value
+
+
+async def account(kube: KubeCluster, namespace: str, name: str) -> None:
+    await kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": name, "namespace": namespace},
+        }
+    )
+
+
+async def test_secure_metrics_answer_only_authorized_tokens(
+    kube: KubeCluster, control_plane: LocalControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    reader_role = f"{_deploy.METRICS_READER}-{namespace}"  # homed by narrowed()
+    binding = Ref("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "", f"scraper-{namespace}")
+    async with narrowed(kube, control_plane, namespace, metrics_secure=True) as config:
+        for name in ("scraper", "nobody"):
+            await account(kube, namespace, name)
+        await kube.create(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRoleBinding",
+                "metadata": {"name": binding.name},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": reader_role,
+                },
+                "subjects": [{"kind": "ServiceAccount", "name": "scraper", "namespace": namespace}],
+            }
+        )
+        try:
+            scraper = token(await token_config(kube, control_plane, namespace, "scraper"))
+            nobody = token(await token_config(kube, control_plane, namespace, "nobody"))
+            own = tmp_path / "kubeconfig"
+            own.write_text(yaml.safe_dump(config))
+            port, health = free_ports(2)
+            argv = [
+                sys.executable,
+                "-m",
+                "progressive",
+                "controller",
+                f"--kubeconfig={own}",
+                f"--namespace={namespace}",
+                "--api-groups=progressive.dev",
+                f"--metrics-address=127.0.0.1:{port}",
+                "--metrics-secure",
+                f"--health-address=127.0.0.1:{health}",
+                "--shutdown-grace=5",
+            ]
+            env = {**os.environ, "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"}
+            process = await anyio.open_process(argv, env=env, stderr=subprocess.PIPE)
+            try:
+                async with httpx.AsyncClient(trust_env=False, timeout=5, verify=False) as http:
+
+                    async def ready() -> bool:
+                        try:
+                            answer = await http.get(f"http://127.0.0.1:{health}/readyz")
+                        except httpx.TransportError:
+                            return False
+                        return answer.status_code == 200
+
+                    await until("ready", ready, seconds=30)
+                    url = f"https://127.0.0.1:{port}/metrics"
+
+                    async def get(bearer: str | None) -> httpx.Response:
+                        headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+                        return await http.get(url, headers=headers)
+
+                    assert (await get(None)).status_code == 401
+                    assert (await get("not-a-token")).status_code == 401
+                    assert (await get(nobody)).status_code == 403
+
+                    async def allowed() -> httpx.Response | None:
+                        answer = await get(scraper)  # the new binding may take a moment
+                        return answer if answer.status_code == 200 else None
+
+                    scraped = await until("the scraper allowed", allowed, seconds=10)
+                    assert "progressive_leader" in scraped.text
+                    with pytest.raises(httpx.TransportError):
+                        await http.get(f"http://127.0.0.1:{port}/metrics")  # no plain HTTP
+                process.send_signal(signal.SIGTERM)
+                with anyio.fail_after(15):
+                    code = await process.wait()
+                assert process.stderr is not None
+                log = (await process.stderr.receive(65536)).decode() if code else ""
+                assert code == 0, log
+            finally:
+                if process.returncode is None:
+                    process.kill()
+                    await process.wait()
+                await process.aclose()
+        finally:
+            try:
+                await kube.delete(binding)
+            except NotFound:
+                pass

@@ -1,0 +1,130 @@
+"""Least privilege, as the API server's authorizer sees it: ``kubectl auth can-i
+--as=system:serviceaccount:...`` (the kubectl the control plane build made) for the
+default install and for a namespaced one, feature by feature."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from progressive import _deploy
+from progressive._cluster import LocalControlPlane
+from progressive._shell.clusters import Ref
+from progressive._shell.kube import KubeCluster
+from progressive.cli._install import install_objects, manifests
+
+from ._e2e import homed
+
+pytestmark = pytest.mark.kube
+
+SA = f"system:serviceaccount:{_deploy.NAMESPACE}:{_deploy.SERVICE_ACCOUNT}"
+
+
+class CanI:
+    def __init__(self, control_plane: LocalControlPlane, user: str) -> None:
+        self.kubectl = str(control_plane.build().path("kubectl"))
+        self.kubeconfig = str(control_plane.kubeconfig)
+        self.user = user
+
+    def __call__(
+        self, verb: str, resource: str, namespace: str | None = None, subresource: str = ""
+    ) -> bool:
+        where = ["--all-namespaces"] if namespace is None else ["--namespace", namespace]
+        if subresource:
+            where.append(f"--subresource={subresource}")
+        done = subprocess.run(
+            [
+                self.kubectl,
+                f"--kubeconfig={self.kubeconfig}",
+                "auth",
+                "can-i",
+                verb,
+                resource,
+                f"--as={self.user}",
+                *where,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        answer = done.stdout.strip()
+        assert answer in ("yes", "no"), done.stdout + done.stderr
+        return answer == "yes"
+
+    def eventually(self, verb: str, resource: str, namespace: str | None = None) -> bool:
+        """The authorizer learns of new bindings from a watch: wait for a yes (5 s)."""
+        deadline = time.monotonic() + 5.0
+        while not self(verb, resource, namespace):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+        return True
+
+
+@pytest.fixture
+async def admin(control_plane: LocalControlPlane) -> AsyncIterator[KubeCluster]:
+    async with await KubeCluster.from_kubeconfig(control_plane.kubeconfig) as cluster:
+        yield cluster
+
+
+async def test_the_default_install_never_reaches_secrets_pods_or_jobs(
+    admin: KubeCluster, control_plane: LocalControlPlane, namespace: str
+) -> None:
+    docs = [d for d in manifests() if d["kind"] != "Deployment"]
+    await install_objects(admin, docs)
+    can_i = CanI(control_plane, SA)
+    assert can_i.eventually("list", "rollouts.progressive.dev")
+    for where in (namespace, "kube-system", None):
+        assert can_i("watch", "rollouts.progressive.dev", where)
+        assert can_i("patch", "rollouts.progressive.dev", where, subresource="status")
+        assert can_i("create", "replicasets.apps", where)
+        assert can_i("patch", "services", where)
+        assert not can_i("get", "secrets", where)
+        assert not can_i("delete", "pods", where)
+        assert not can_i("create", "jobs.batch", where)
+        assert not can_i("patch", "rollouts.progressive.dev", where)
+        assert not can_i("delete", "services", where)
+        assert not can_i("create", "leases.coordination.k8s.io", where)
+    assert can_i("create", "leases.coordination.k8s.io", _deploy.NAMESPACE)
+    assert not can_i("create", "rolebindings.rbac.authorization.k8s.io", namespace)
+    assert not can_i("create", "tokenreviews.authentication.k8s.io")
+
+
+async def test_a_namespaced_install_reaches_its_namespace_only(
+    admin: KubeCluster, control_plane: LocalControlPlane, namespace: str
+) -> None:
+    options = _deploy.InstallOptions(
+        namespaces=[namespace],
+        analysis_secrets=[namespace],
+        job_provider=True,
+        restarts=True,
+        metrics_secure=True,
+    )
+    docs = homed(_deploy.rbac(options), namespace)
+    await install_objects(admin, docs)
+    try:
+        can_i = CanI(control_plane, f"system:serviceaccount:{namespace}:{_deploy.SERVICE_ACCOUNT}")
+        assert can_i.eventually("list", "rollouts.progressive.dev", namespace)
+        assert can_i("get", "secrets", namespace)
+        assert can_i("delete", "pods", namespace)
+        assert can_i("create", "jobs.batch", namespace)
+        assert can_i("create", "leases.coordination.k8s.io", namespace)
+        for where in ("kube-system", "default", None):
+            assert not can_i("list", "rollouts.progressive.dev", where)
+            assert not can_i("get", "secrets", where)
+            assert not can_i("delete", "pods", where)
+            assert not can_i("create", "jobs.batch", where)
+            assert not can_i("patch", "services", where)
+        # cluster-wide: the one cluster-scoped kind it reads, and the secure /metrics'
+        # reviews
+        assert can_i("list", "clusteranalysistemplates.progressive.dev")
+        assert can_i("create", "tokenreviews.authentication.k8s.io")
+        assert can_i("create", "subjectaccessreviews.authorization.k8s.io")
+        assert not can_i("list", "secrets")
+    finally:
+        for doc in docs:
+            if "namespace" not in doc["metadata"]:
+                await admin.delete(Ref.of(doc))
