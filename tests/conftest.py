@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import subprocess
 import time
 from collections.abc import AsyncIterator, Generator, Iterator
+from pathlib import Path
 
 import pytest
 from kubernetes_asyncio import client, config
@@ -77,3 +79,12 @@ async def namespace(kube_api: ApiClient) -> AsyncIterator[str]:
         yield name
     finally:
         await core.delete_namespace(name, propagation_policy="Background")
+
+
+@pytest.fixture(scope="session")
+def helm() -> str:
+    """The helm binary, built from its Go module by scripts/install-helm (cached)."""
+    script = Path(__file__).resolve().parent.parent / "scripts" / "install-helm"
+    done = subprocess.run([str(script)], capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()

@@ -21,15 +21,6 @@ ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "deploy" / "chart"
 
 
-@pytest.fixture(scope="session")
-def helm() -> str:
-    done = subprocess.run(
-        [str(ROOT / "scripts" / "install-helm")], capture_output=True, text=True, timeout=1800
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
-
-
 def helm_values(options: InstallOptions) -> dict[str, Any]:
     values = _deploy.values(options)
     if options.image is not None:
