@@ -69,14 +69,14 @@ def routed(namespace: str, routing: dict[str, Any]) -> dict[str, Any]:
 
 
 async def test_a_router_the_controller_does_not_implement_is_an_invalid_spec(
-    kube: KubeCluster, namespace: str
+    kube: KubeCluster, sa: KubeCluster, namespace: str
 ) -> None:
     await create_all(kube, *services(namespace), routed(namespace, {"alb": {"ingress": "web"}}))
     message = (
         "spec.strategy.canary.trafficRouting.alb: the alb router is not implemented "
         "(this controller implements nginx, istio, smi, gatewayAPI)"
     )
-    async with running(controller(kube, namespace)):
+    async with running(controller(sa, namespace)):
         assert await until("InvalidSpec", lambda: invalid_spec(kube, namespace)) == message
         seen = await until("the Warning Event", lambda: warnings(kube, namespace))
     assert seen == {f"InvalidSpec: {message}": 1}
@@ -124,7 +124,7 @@ async def smi_version_unserved(kube: KubeCluster, version: str) -> AsyncIterator
 
 
 async def test_a_router_kind_the_server_does_not_serve_is_an_invalid_spec_until_it_does(
-    kube: KubeCluster, namespace: str
+    kube: KubeCluster, sa: KubeCluster, namespace: str
 ) -> None:
     await create_all(kube, *services(namespace), routed(namespace, {"smi": {}}))
     message = (
@@ -133,7 +133,7 @@ async def test_a_router_kind_the_server_does_not_serve_is_an_invalid_spec_until_
     )
     async with smi_version_unserved(kube, "v1alpha1"):
         kube.discovery.invalidate()
-        async with running(controller(kube, namespace)):
+        async with running(controller(sa, namespace)):
             assert await until("InvalidSpec", lambda: invalid_spec(kube, namespace)) == message
             seen = await until("the Warning Event", lambda: warnings(kube, namespace))
             assert seen == {f"InvalidSpec: {message}": 1}
@@ -168,14 +168,14 @@ def template(namespace: str, name: str = "rate") -> dict[str, Any]:
 
 
 async def test_a_missing_analysis_template_is_named_and_its_creation_moves_the_rollout(
-    kube: KubeCluster, namespace: str
+    kube: KubeCluster, sa: KubeCluster, namespace: str
 ) -> None:
     steps = [{"setWeight": 50}, {"analysis": {"templates": [{"templateName": "rate"}]}}]
     await create_all(kube, *services(namespace), rollout(namespace, steps=steps, router=None))
     message = (
         "spec.strategy.canary.steps[1].analysis.templates[0]: AnalysisTemplate 'rate' not found"
     )
-    async with running(controller(kube, namespace)):
+    async with running(controller(sa, namespace)):
         assert await until("InvalidSpec", lambda: invalid_spec(kube, namespace)) == message
         seen = await until("the Warning Event", lambda: warnings(kube, namespace))
         assert seen == {f"InvalidSpec: {message}": 1}
