@@ -6,8 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
@@ -311,3 +316,45 @@ async def refused_nothing(
             if key[1] == "403" and n > before.get(key, 0)
         }
         assert not (strict and refused), f"the controller was refused {refused}"
+
+
+@contextlib.asynccontextmanager
+async def controller_process(
+    command: list[str], **kw: Any
+) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+    """``command`` (a controller) running inside the block, with no proxy for
+    127.0.0.1; yields ``stop()``: SIGTERM, and the exit status must be 0 (its stderr
+    in the failure).  Killed on the way out if still running."""
+    env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+    process = await anyio.open_process(command, env=env, stderr=subprocess.PIPE, **kw)
+
+    async def stop() -> None:
+        process.send_signal(signal.SIGTERM)
+        with anyio.fail_after(15):
+            code = await process.wait()
+        assert process.stderr is not None
+        log = (await process.stderr.receive(65536)).decode(errors="replace") if code else ""
+        assert code == 0, log
+
+    try:
+        yield stop
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await process.aclose()
+
+
+def progressive_controller(kubeconfig: Path, namespace: str, *flags: str) -> list[str]:
+    """``python -m progressive controller`` on one namespace, the progressive.dev group."""
+    return [
+        sys.executable,
+        "-m",
+        "progressive",
+        "controller",
+        f"--kubeconfig={kubeconfig}",
+        f"--namespace={namespace}",
+        "--api-groups=progressive.dev",
+        "--shutdown-grace=5",
+        *flags,
+    ]

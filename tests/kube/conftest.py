@@ -1,5 +1,7 @@
-"""The controller's identity in the end-to-end tests: the rights of a namespaced install
-on the test's namespace alone (tests/kube/_e2e.py: narrowed), never the admin's."""
+"""What the kube tests share: an admin client with the progressive.dev CRDs installed
+(``kube``), and the controller's identity in the end-to-end tests: the rights of a
+namespaced install on the test's namespace alone (tests/kube/_e2e.py: narrowed), never
+the admin's."""
 
 from __future__ import annotations
 
@@ -10,8 +12,17 @@ import pytest
 
 from progressive._cluster import LocalControlPlane
 from progressive._shell.kube import KubeCluster
+from progressive.cli._install import install_objects, manifests
 
 from ._e2e import narrowed, refused_nothing
+
+
+@pytest.fixture
+async def kube(control_plane: LocalControlPlane) -> AsyncIterator[KubeCluster]:
+    """An admin KubeCluster; the progressive.dev CRDs installed (Established)."""
+    async with await KubeCluster.from_kubeconfig(control_plane.kubeconfig) as cluster:
+        await install_objects(cluster, manifests(crds_only=True))
+        yield cluster
 
 
 @pytest.fixture

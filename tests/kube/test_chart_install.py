@@ -5,7 +5,6 @@ Rollout in the watched namespace, and `helm uninstall` removes it all."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
@@ -15,7 +14,6 @@ from progressive import _deploy
 from progressive._cluster import LocalControlPlane
 from progressive._shell.clusters import Ref
 from progressive._shell.kube import KubeCluster
-from progressive.cli._install import install_objects, manifests
 
 from ._e2e import (
     controller,
@@ -33,13 +31,6 @@ from .test_rbac_can_i import CanI
 pytestmark = pytest.mark.kube
 
 CHART = Path(__file__).resolve().parents[2] / "deploy" / "chart"
-
-
-@pytest.fixture
-async def kube(control_plane: LocalControlPlane) -> AsyncIterator[KubeCluster]:
-    async with await KubeCluster.from_kubeconfig(control_plane.kubeconfig) as cluster:
-        await install_objects(cluster, manifests(crds_only=True))
-        yield cluster
 
 
 async def test_helm_install_a_namespaced_release(

@@ -7,18 +7,15 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from progressive import client
-from progressive._cluster import LocalControlPlane
 from progressive._shell.clocks import WallClock
 from progressive._shell.clusters import Ref
 from progressive._shell.controller import INSTANCE_ID_LABELS, Controller
 from progressive._shell.kube import KubeCluster
-from progressive.cli._install import install_objects, manifests
 from progressive.core._analysis import build_analysis_run
 from progressive.core._analysis_model import AnalysisTemplate
 from progressive.metrics import ScriptedProvider
@@ -43,13 +40,6 @@ from ._e2e import (
 )
 
 pytestmark = pytest.mark.kube
-
-
-@pytest.fixture
-async def kube(control_plane: LocalControlPlane) -> AsyncIterator[KubeCluster]:
-    async with await KubeCluster.from_kubeconfig(control_plane.kubeconfig) as cluster:
-        await install_objects(cluster, manifests(crds_only=True))
-        yield cluster
 
 
 @pytest.mark.parametrize("router", ["smi", "nginx"])

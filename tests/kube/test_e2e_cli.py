@@ -4,11 +4,7 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +24,10 @@ from progressive.cli._install import install_objects, manifests
 from ._e2e import (
     as_service_account,
     controller,
+    controller_process,
     create_all,
     phase_is,
+    progressive_controller,
     rollout,
     running,
     services,
@@ -39,13 +37,6 @@ from ._e2e import (
 pytestmark = pytest.mark.kube
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-async def kube(control_plane: LocalControlPlane) -> AsyncIterator[KubeCluster]:
-    async with await KubeCluster.from_kubeconfig(control_plane.kubeconfig) as cluster:
-        await install_objects(cluster, manifests(crds_only=True))
-        yield cluster
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -63,14 +54,9 @@ async def test_progressive_controller_serves_metrics_and_stops_gracefully(
     port, health = free_ports(2)
     own = tmp_path / "kubeconfig"
     own.write_text(yaml.safe_dump(sa_config))
-    argv = [
-        sys.executable,
-        "-m",
-        "progressive",
-        "controller",
-        f"--kubeconfig={own}",
-        f"--namespace={namespace}",
-        "--api-groups=progressive.dev",
+    argv = progressive_controller(
+        own,
+        namespace,
         "--leader-elect",
         f"--lease-namespace={namespace}",
         "--lease-name=progressive-controller",
@@ -80,12 +66,9 @@ async def test_progressive_controller_serves_metrics_and_stops_gracefully(
         "--retry-period=0.5",
         f"--metrics-address=127.0.0.1:{port}",
         f"--health-address=127.0.0.1:{health}",
-        "--shutdown-grace=5",
-    ]
-    env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+    )
     await create_all(kube, *services(namespace), rollout(namespace, steps=[], router=None))
-    process = await anyio.open_process(argv, env=env, stderr=subprocess.PIPE)
-    try:
+    async with controller_process(argv) as stop:
         await until("Healthy", lambda: phase_is(kube, namespace, "Healthy"), seconds=30)
         async with httpx.AsyncClient(trust_env=False, timeout=5) as http:
             base, probes = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{health}"
@@ -99,17 +82,7 @@ async def test_progressive_controller_serves_metrics_and_stops_gracefully(
         assert got[("progressive_k8s_requests_total", (("code", "200"), ("verb", "list")))] >= 1
         assert ("progressive_workqueue_depth", (("name", "rollouts"),)) in got
         assert got[("progressive_leader", ())] == 1
-        process.send_signal(signal.SIGTERM)
-        with anyio.fail_after(10):
-            code = await process.wait()
-        assert process.stderr is not None
-        log = (await process.stderr.receive()).decode() if code else ""
-        assert code == 0, log
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-        await process.aclose()
+        await stop()
     lease = await kube.get(
         Ref("coordination.k8s.io/v1", "Lease", namespace, "progressive-controller")
     )

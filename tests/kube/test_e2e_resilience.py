@@ -6,7 +6,6 @@ it hands over within the lease duration)."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -18,7 +17,6 @@ from progressive._shell.clusters import Ref
 from progressive._shell.kube import KubeCluster
 from progressive._shell.leader import LeaderElector
 from progressive._shell.supervisor import supervise
-from progressive.cli._install import install_objects, manifests
 
 from ._e2e import (
     GROUP,
@@ -40,13 +38,6 @@ pytestmark = pytest.mark.kube
 
 NEW = "example.invalid/web:2"
 WRITES = ("create", "patch", "update", "delete")
-
-
-@pytest.fixture
-async def kube(control_plane: LocalControlPlane) -> AsyncIterator[KubeCluster]:
-    async with await KubeCluster.from_kubeconfig(control_plane.kubeconfig) as cluster:
-        await install_objects(cluster, manifests(crds_only=True))
-        yield cluster
 
 
 def writes(cluster: KubeCluster) -> int:

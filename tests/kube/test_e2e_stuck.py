@@ -10,10 +10,8 @@ from typing import Any
 
 import pytest
 
-from progressive._cluster import LocalControlPlane
 from progressive._shell.clusters import Ref
 from progressive._shell.kube import ApiNotFound, KubeCluster
-from progressive.cli._install import install_objects, manifests
 
 from ._e2e import (
     GROUP,
@@ -33,13 +31,6 @@ pytestmark = pytest.mark.kube
 SMI_CRD = Ref(
     "apiextensions.k8s.io/v1", "CustomResourceDefinition", "", "trafficsplits.split.smi-spec.io"
 )
-
-
-@pytest.fixture
-async def kube(control_plane: LocalControlPlane) -> AsyncIterator[KubeCluster]:
-    async with await KubeCluster.from_kubeconfig(control_plane.kubeconfig) as cluster:
-        await install_objects(cluster, manifests(crds_only=True))
-        yield cluster
 
 
 async def invalid_spec(kube: KubeCluster, namespace: str) -> str | None:

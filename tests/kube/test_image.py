@@ -8,23 +8,20 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 import yaml
 
 from progressive import _deploy
 from progressive._cluster._processes import free_ports
 from progressive._shell.kube import KubeCluster
-from progressive.cli._install import install_objects, manifests
 
-from ._e2e import create_all, phase_is, rollout, services, until
+from ._e2e import controller_process, create_all, phase_is, rollout, services, until
 
 pytestmark = pytest.mark.kube
 
@@ -60,13 +57,6 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
         timeout=300,
     )
     return where / "bundle"
-
-
-@pytest.fixture
-async def kube(control_plane: Any) -> Any:
-    async with await KubeCluster.from_kubeconfig(control_plane.kubeconfig) as cluster:
-        await install_objects(cluster, manifests(crds_only=True))
-        yield cluster
 
 
 async def test_the_image_entrypoint_reconciles_a_rollout(
@@ -108,20 +98,11 @@ async def test_the_image_entrypoint_reconciles_a_rollout(
         "--shutdown-grace=5",
     ]
     await create_all(kube, *services(namespace), rollout(namespace, steps=[], router=None))
-    process = await anyio.open_process(command, stderr=subprocess.PIPE)
     try:
-        await until("Healthy", lambda: phase_is(kube, namespace, "Healthy"), seconds=60)
-        process.send_signal(signal.SIGTERM)
-        with anyio.fail_after(15):
-            code = await process.wait()
-        assert process.stderr is not None
-        log = (await process.stderr.receive(65536)).decode(errors="replace") if code else ""
-        assert code == 0, log
+        async with controller_process(command) as stop:
+            await until("Healthy", lambda: phase_is(kube, namespace, "Healthy"), seconds=60)
+            await stop()
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-        await process.aclose()
         kubeconfig.unlink()
 
 

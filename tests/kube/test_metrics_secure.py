@@ -5,15 +5,9 @@ with a bad one, 403 for a valid token without the right; the probes stay plain."
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import httpx
 import pytest
 import yaml
@@ -23,18 +17,10 @@ from progressive._cluster import LocalControlPlane
 from progressive._cluster._processes import free_ports
 from progressive._shell.clusters import NotFound, Ref
 from progressive._shell.kube import KubeCluster
-from progressive.cli._install import install_objects, manifests
 
-from ._e2e import narrowed, token_config, until
+from ._e2e import controller_process, narrowed, progressive_controller, token_config, until
 
 pytestmark = pytest.mark.kube
-
-
-@pytest.fixture
-async def kube(control_plane: LocalControlPlane) -> AsyncIterator[KubeCluster]:
-    async with await KubeCluster.from_kubeconfig(control_plane.kubeconfig) as cluster:
-        await install_objects(cluster, manifests(crds_only=True))
-        yield cluster
 
 
 def token(config: dict[str, Any]) -> str:
@@ -79,61 +65,45 @@ async def test_secure_metrics_answer_only_authorized_tokens(
             own = tmp_path / "kubeconfig"
             own.write_text(yaml.safe_dump(config))
             port, health = free_ports(2)
-            argv = [
-                sys.executable,
-                "-m",
-                "progressive",
-                "controller",
-                f"--kubeconfig={own}",
-                f"--namespace={namespace}",
-                "--api-groups=progressive.dev",
+            argv = progressive_controller(
+                own,
+                namespace,
                 f"--metrics-address=127.0.0.1:{port}",
                 "--metrics-secure",
                 f"--health-address=127.0.0.1:{health}",
-                "--shutdown-grace=5",
-            ]
-            env = {**os.environ, "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"}
-            process = await anyio.open_process(argv, env=env, stderr=subprocess.PIPE)
-            try:
-                async with httpx.AsyncClient(trust_env=False, timeout=5, verify=False) as http:
+            )
+            async with (
+                controller_process(argv) as stop,
+                httpx.AsyncClient(trust_env=False, timeout=5, verify=False) as http,
+            ):
 
-                    async def ready() -> bool:
-                        try:
-                            answer = await http.get(f"http://127.0.0.1:{health}/readyz")
-                        except httpx.TransportError:
-                            return False
-                        return answer.status_code == 200
+                async def ready() -> bool:
+                    try:
+                        answer = await http.get(f"http://127.0.0.1:{health}/readyz")
+                    except httpx.TransportError:
+                        return False
+                    return answer.status_code == 200
 
-                    await until("ready", ready, seconds=30)
-                    url = f"https://127.0.0.1:{port}/metrics"
+                await until("ready", ready, seconds=30)
+                url = f"https://127.0.0.1:{port}/metrics"
 
-                    async def get(bearer: str | None) -> httpx.Response:
-                        headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
-                        return await http.get(url, headers=headers)
+                async def get(bearer: str | None) -> httpx.Response:
+                    headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+                    return await http.get(url, headers=headers)
 
-                    assert (await get(None)).status_code == 401
-                    assert (await get("not-a-token")).status_code == 401
-                    assert (await get(nobody)).status_code == 403
+                assert (await get(None)).status_code == 401
+                assert (await get("not-a-token")).status_code == 401
+                assert (await get(nobody)).status_code == 403
 
-                    async def allowed() -> httpx.Response | None:
-                        answer = await get(scraper)  # the new binding may take a moment
-                        return answer if answer.status_code == 200 else None
+                async def allowed() -> httpx.Response | None:
+                    answer = await get(scraper)  # the new binding may take a moment
+                    return answer if answer.status_code == 200 else None
 
-                    scraped = await until("the scraper allowed", allowed, seconds=10)
-                    assert "progressive_leader" in scraped.text
-                    with pytest.raises(httpx.TransportError):
-                        await http.get(f"http://127.0.0.1:{port}/metrics")  # no plain HTTP
-                process.send_signal(signal.SIGTERM)
-                with anyio.fail_after(15):
-                    code = await process.wait()
-                assert process.stderr is not None
-                log = (await process.stderr.receive(65536)).decode() if code else ""
-                assert code == 0, log
-            finally:
-                if process.returncode is None:
-                    process.kill()
-                    await process.wait()
-                await process.aclose()
+                scraped = await until("the scraper allowed", allowed, seconds=10)
+                assert "progressive_leader" in scraped.text
+                with pytest.raises(httpx.TransportError):
+                    await http.get(f"http://127.0.0.1:{port}/metrics")  # no plain HTTP
+                await stop()
         finally:
             try:
                 await kube.delete(binding)

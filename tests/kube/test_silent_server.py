@@ -93,9 +93,7 @@ def test_the_cli_takes_a_request_timeout_and_names_the_server(
     ):
         result = runner.invoke(main, ["--kubeconfig", str(silent_kubeconfig), *args])
         assert result.exit_code == 1, result.output
-        assert result.stderr.splitlines() == [
-            "error: " + no_answer(silent_server, DISCOVER)
-        ]
+        assert result.stderr.splitlines() == ["error: " + no_answer(silent_server, DISCOVER)]
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "nan", "soon"])

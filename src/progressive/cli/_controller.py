@@ -301,35 +301,36 @@ async def _main(
                         shutdown.set()
 
             tg.start_soon(signals)
-            probes = ("/healthz", "/readyz")
-            if address is not None:
-                secure = options["metrics_secure"]
-                port = await tg.start(
+
+            async def serve(
+                where: tuple[str, int], endpoints: tuple[str, ...], secure: bool = False
+            ) -> int:
+                port: int = await tg.start(
                     lambda task_status: serve_metrics(
                         metrics,
-                        host=address[0],
-                        port=address[1],
+                        host=where[0],
+                        port=where[1],
                         ready=ready,
-                        endpoints=ENDPOINTS if health is None else ("/metrics",),
+                        endpoints=endpoints,
                         tls=serving_context(options["metrics_cert_dir"]) if secure else None,
                         authorize=TokenAuthorizer(cluster) if secure else None,
                         task_status=task_status,
                     )
                 )
-                scheme = "https" if secure else "http"
-                log.info("metrics on %s://%s:%s/metrics", scheme, address[0], port)
-            if health is not None:
-                port = await tg.start(
-                    lambda task_status: serve_metrics(
-                        metrics,
-                        host=health[0],
-                        port=health[1],
-                        ready=ready,
-                        endpoints=probes,
-                        task_status=task_status,
-                    )
+                log.info(
+                    "%s on %s://%s:%s",
+                    ", ".join(endpoints),
+                    "https" if secure else "http",
+                    where[0],
+                    port,
                 )
-                log.info("probes on http://%s:%s/healthz and /readyz", health[0], port)
+                return port
+
+            if address is not None:
+                only = ENDPOINTS if health is None else ("/metrics",)
+                await serve(address, only, secure=options["metrics_secure"])
+            if health is not None:
+                await serve(health, ("/healthz", "/readyz"))
             code = 0
             try:
                 await supervise(
