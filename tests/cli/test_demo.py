@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from progressive.cli import main
@@ -45,3 +46,19 @@ def test_the_demo_prints_each_event_at_its_own_state() -> None:
         "01:02  12% of the traffic to the canary (held below 25% until the canary has the "
         "pods for it: 1 of 8 available carry 12%)   [Progressing, weight 12%]"
     ) in result.output
+
+
+def test_the_demo_is_not_paced_when_nobody_watches_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # in a pipe (a CI log) it runs as fast as it can; --speed still paces it
+    import progressive.cli._demo as demo_module
+
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    monkeypatch.setattr(demo_module.anyio, "sleep", sleep)
+    assert CliRunner().invoke(main, ["demo", "--plain"]).exit_code == 0
+    assert slept == []
+    assert CliRunner().invoke(main, ["demo", "--plain", "--speed", "600"]).exit_code == 0
+    assert slept and all(0 < s <= 1.0 for s in slept)

@@ -4,7 +4,8 @@ Two releases of a demo storefront run on the in-memory cluster with a virtual cl
 the first passes its smoke tests and its SLO burn-rate gate and is promoted; the
 second burns the error budget once it takes real traffic and rolls back by itself.
 Virtual minutes are shown in fractions of a wall second, so both take well under
-30 seconds.
+30 seconds on a terminal; when the output is not one (a CI log, a file) they run as
+fast as they can.
 
 With ``--prometheus`` the burn rate is real: a Prometheus server (found where
 ``scripts/install-prometheus`` puts it) and the demo app (:mod:`progressive._demo.app`)
@@ -58,6 +59,8 @@ EVENT_TEXT = {
     "Aborted": "ABORTED: traffic back to the stable revision",
     "ScaledDown": "old stack scaled down",
 }
+#: virtual seconds per wall second on a terminal
+DEFAULT_SPEED = 40.0
 # --prometheus: the SLO, and the canary's error ratio in each release
 SLO_OBJECTIVE = 0.999
 RELEASE_ERROR_RATES = (0.0005, 0.03)
@@ -184,9 +187,9 @@ class _NoLive:
 @click.option(
     "--speed",
     type=float,
-    default=40.0,
-    show_default=True,
-    help="Virtual seconds per wall second (0: as fast as possible).",
+    default=None,
+    help="Virtual seconds per wall second (0: as fast as possible).  "
+    "[default: 40 on a terminal, 0 when the output is not one]",
 )
 @click.option("--plain", is_flag=True, help="Print events line by line instead of a live view.")
 @click.option(
@@ -196,7 +199,7 @@ class _NoLive:
     help="Measure the burn rate on a real Prometheus scraping the demo app "
     "(needs the prometheus binary: scripts/install-prometheus).",
 )
-def demo(speed: float, plain: bool, with_prometheus: bool) -> None:
+def demo(speed: float | None, plain: bool, with_prometheus: bool) -> None:
     """Watch two releases of a demo storefront follow the seed's custom strategy.
 
     Scale the canary up with no traffic, route the X-Canary header to it, run smoke
@@ -206,6 +209,8 @@ def demo(speed: float, plain: bool, with_prometheus: bool) -> None:
     """
     console = make_console(highlight=True)
     live = console.is_terminal and not plain
+    if speed is None:  # a CI log or a file is read afterwards: no pacing there
+        speed = DEFAULT_SPEED if console.is_terminal else 0.0
     documents = _load("rollout.yaml")
     if with_prometheus:
         _demo_with_prometheus(console, documents, speed, live)
