@@ -36,8 +36,9 @@ from typing import TYPE_CHECKING, Any, Final
 import anyio
 import attrs
 
-from ._shell.clusters import Change, Cluster, Conflict, NotFound, Ref
+from ._shell.clusters import Change, Cluster, Conflict, NotFound, Ref, list_owned
 from .core._errors import ManifestError
+from .core._pod_templates import adopt_replica_set
 from .core._rollout import API_GROUPS, Rollout
 from .core._status import RolloutStatus
 from .core._workloads import with_workload
@@ -283,7 +284,11 @@ async def is_current(cluster: Cluster, state: RolloutState) -> bool:
         if workload is None:
             return True  # the status says it is missing
         rollout = with_workload(rollout, workload)
-    return state.current == rollout.template_hash()
+    if state.current == rollout.template_hash():
+        return True
+    # a template an undo copied from a ReplicaSet: that one's hash is the current one
+    owned = await list_owned(cluster, "apps/v1", "ReplicaSet", state.namespace, rollout.uid)
+    return state.current == adopt_replica_set(rollout, owned).template_hash()
 
 
 def _about(event: Mapping[str, Any], namespace: str, name: str) -> bool:

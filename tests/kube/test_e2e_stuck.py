@@ -5,13 +5,19 @@ own when the cause goes away."""
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 import pytest
 
+from progressive import client
+from progressive._cluster import LocalControlPlane
 from progressive._shell.clusters import Ref
 from progressive._shell.kube import ApiNotFound, KubeCluster
+from progressive.core._rollout import pod_template_hash
 
 from ._e2e import (
     GROUP,
@@ -19,6 +25,7 @@ from ._e2e import (
     controller,
     create_all,
     phase_is,
+    replica_sets,
     rollout,
     running,
     services,
@@ -177,3 +184,72 @@ async def test_a_missing_analysis_template_is_named_and_its_creation_moves_the_r
         assert since() < 5, "the template's creation queues the Rollout, without backoff"
     assert await invalid_spec(kube, namespace) is None
     assert await kube.list(GROUP, "AnalysisRun", namespace) == []  # none tried meanwhile
+
+
+def blue_green(namespace: str) -> dict[str, Any]:
+    obj = rollout(namespace, steps=[], router=None, replicas=2)
+    obj["spec"]["strategy"] = {
+        "blueGreen": {
+            "activeService": "web-stable",
+            "previewService": "web-canary",
+            "autoPromotionEnabled": False,
+            "scaleDownDelaySeconds": 1,
+        }
+    }
+    return obj
+
+
+async def undo(control_plane: LocalControlPlane, namespace: str) -> str:
+    """``progressive undo web``, as a user runs it."""
+    argv = [
+        sys.executable,
+        "-m",
+        "progressive",
+        f"--kubeconfig={control_plane.kubeconfig}",
+        f"--namespace={namespace}",
+        "undo",
+        "web",
+    ]
+    env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+    done = await anyio.run_process(argv, check=False, env=env)
+    assert done.returncode == 0, done.stderr.decode()
+    return done.stdout.decode()
+
+
+@pytest.mark.parametrize("strategy", ["canary", "blueGreen"])
+async def test_undo_on_a_real_cluster_reuses_the_old_replica_set(
+    kube: KubeCluster,
+    sa: KubeCluster,
+    namespace: str,
+    control_plane: LocalControlPlane,
+    strategy: str,
+) -> None:
+    paused_update = [{"setWeight": 50}, {"pause": {}}]
+    manifest = (
+        rollout(namespace, steps=paused_update, router=None, replicas=2)
+        if strategy == "canary"
+        else blue_green(namespace)
+    )
+    await create_all(kube, *services(namespace), manifest)
+    async with running(controller(sa, namespace)):
+        first = await until("Healthy", lambda: phase_is(kube, namespace, "Healthy"))
+        await client.set_image(kube, namespace, "web", "app", "example.invalid/web:2")
+        paused = await until("Paused", lambda: phase_is(kube, namespace, "Paused"))
+        assert paused.current != first.current
+        assert await undo(control_plane, namespace) == "rollout 'web' rolled back to revision 1\n"
+        # the template is revision 1's as the API server stored it: defaults filled in,
+        # another hash; the controller finds revision 1's ReplicaSet all the same
+        undone = await state(kube, namespace)
+        stored_template = undone.manifest["spec"]["template"]
+        assert pod_template_hash(stored_template) != first.current
+        final = await client.wait_for(kube, namespace, "web", timeout=30)
+        assert (final.current, final.stable) == (first.current, first.current)
+        want = {first.current: 2, paused.current: 0}
+        assert await until("no third ReplicaSet", lambda: sets_are(kube, namespace, want)) == want
+    reasons = await warnings(kube, namespace)
+    assert reasons == {}, "no Warning on the way"
+
+
+async def sets_are(kube: KubeCluster, namespace: str, want: dict[str | None, int]) -> Any:
+    found = await replica_sets(kube, namespace)
+    return found if found == want else None

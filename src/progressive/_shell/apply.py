@@ -35,6 +35,7 @@ from ..core._actions import (
     TerminateAnalysisRun,
 )
 from ..core._plan import Plan
+from ..core._pod_templates import TEMPLATE_DIGEST_ANNOTATION, template_digest
 from ..core._rollout import API_GROUPS, Rollout
 from ..core._status import RolloutStatus
 from ..core._times import format_time
@@ -295,7 +296,11 @@ async def _create_replica_set(cluster: Cluster, rollout: Rollout, action: Create
             "name": action.name,
             "namespace": rollout.namespace,
             "labels": dict(template_meta["labels"]),
-            "annotations": {REVISION_ANNOTATION: str(action.revision)},
+            "annotations": {
+                REVISION_ANNOTATION: str(action.revision),
+                # the template as the server will store it, for undo (cached RS have none)
+                TEMPLATE_DIGEST_ANNOTATION: template_digest(action.template),
+            },
             "ownerReferences": [owner_of(rollout)],
         },
         "spec": {

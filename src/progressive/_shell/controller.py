@@ -647,6 +647,7 @@ class Controller:
             observed = await observe_rollout(
                 view, rollout, traffic=self.traffic, now=now, workload=workload
             )
+            rollout = observed.rollout  # with the hash of the ReplicaSet an undo reuses
             plan = reconcile(observed)
             if self.on_plan is not None:
                 self.on_plan(rollout, plan)

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..core._observed import Observed, ObservedRun, ReplicaSetView, WorkloadView
+from ..core._pod_templates import adopt_replica_set
 from ..core._rollout import Rollout
 from ..core._times import parse_time
 from .apply import (
@@ -48,13 +49,16 @@ async def observe_rollout(
     workload: WorkloadView | None = None,
 ) -> Observed:
     """Everything ``rollout`` owns and refers to; ``workload`` is its ``workloadRef``'s
-    Deployment (resolved by the caller, which took the pod template from it)."""
+    Deployment (resolved by the caller, which took the pod template from it).
+
+    ``Observed.rollout`` is ``rollout``, with the hash of the ReplicaSet it reuses when
+    its template is one an ``undo`` copied from a ReplicaSet (:func:`adopt_replica_set`):
+    act on that one.
+    """
     ns = rollout.namespace
-    replica_sets = tuple(
-        view
-        for rs in await _owned(cluster, "apps/v1", "ReplicaSet", rollout)
-        if (view := replica_set_view(rs)) is not None
-    )
+    owned = await _owned(cluster, "apps/v1", "ReplicaSet", rollout)
+    rollout = adopt_replica_set(rollout, owned)
+    replica_sets = tuple(view for rs in owned if (view := replica_set_view(rs)) is not None)
     runs: list[ObservedRun] = []
     for kind in (ANALYSIS_RUN_KIND, EXPERIMENT_KIND):  # made in the Rollout's own group
         runs.extend(

@@ -158,6 +158,10 @@ class Rollout:
     paused: bool = False
     strategy: CanaryStrategy | BlueGreenStrategy = attrs.field(factory=CanaryStrategy)
     status: RolloutStatus = attrs.field(factory=RolloutStatus)
+    #: the pod-template hash of the ReplicaSet this template was copied from (``undo``):
+    #: equal to it once the API server's defaults are normalized, hashed differently
+    #: (set by ``_pod_templates.adopt_replica_set``; None: the template's own hash)
+    adopted_hash: str | None = None
 
     @property
     def canary(self) -> CanaryStrategy | None:
@@ -172,7 +176,8 @@ class Rollout:
         return f"{self.namespace}/{self.name}"
 
     def template_hash(self) -> str:
-        return pod_template_hash(self.template)
+        """The pod-template hash of this revision: its ReplicaSet's label."""
+        return self.adopted_hash or pod_template_hash(self.template)
 
     def steps_hash(self) -> str:
         """Changes whenever the canary steps change (a new revision for Argo too)."""
