@@ -188,6 +188,42 @@ def test_abort_retry_pause_and_restart(web: Kube) -> None:
     assert restart_at is not None and before + 59 <= restart_at <= time.time() + 61
 
 
+def test_a_rollout_being_deleted_is_refused_by_the_commands_that_change_it(web: Kube) -> None:
+    ref = Ref(GROUP, "Rollout", web.namespace, "web")
+    web.call(lambda c: c.patch(ref, {"metadata": {"finalizers": ["example.com/hold"]}}))
+    web.call(lambda c: c.delete(ref))  # held by the finalizer
+    since = web.get("Rollout", "web")["metadata"]["deletionTimestamp"]
+    try:
+        error = (
+            f"error: rollout 'web' is being deleted (since {since}, waiting for finalizers: "
+            "example.com/hold): the controller no longer acts on it\n"
+        )
+        for command in (
+            ["promote", "web"],
+            ["promote", "web", "--full"],
+            ["abort", "web"],
+            ["retry", "rollout", "web"],
+            ["pause", "web"],
+            ["restart", "web"],
+            ["undo", "web"],
+            ["set", "image", "web", "web=nginx:1.27"],
+            ["status", "web", "--timeout", "1s"],
+        ):
+            result = web.cli(*command)
+            assert (result.exit_code, result.stdout, result.stderr) == (1, "", error), command
+        ro = web.get("Rollout", "web")
+        assert ro["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.25"
+        assert "paused" not in ro["spec"] and "restartAt" not in ro["spec"]
+        assert not (ro.get("status") or {}).get("abort")
+        shown = web.cli("get", "rollout", "web")
+        assert shown.exit_code == 0 and "web" in shown.stdout
+        assert shown.stderr == error.replace("error:", "warning:").replace(
+            ": the controller no longer acts on it", ""
+        )
+    finally:
+        web.call(lambda c: c.patch(ref, {"metadata": {"finalizers": None}}))
+
+
 def test_set_image_changes_the_template(web: Kube) -> None:
     generation = web.get("Rollout", "web")["metadata"]["generation"]
     result = web.cli("set", "image", "web", "web=nginx:1.27")

@@ -6,6 +6,10 @@ Each works on a real cluster or, with ``--memory``, on the in-memory one (see
 :mod:`._target`).  The edits are the core's (:mod:`progressive.core._commands`) and
 :mod:`._edits`; what ``get`` shows is :mod:`._info`, drawn by :mod:`._tree`.
 
+A Rollout being deleted (its ``deletionTimestamp`` set, a finalizer holding it) is
+refused by the commands that change it or wait on it (the controller no longer acts on
+it); ``get rollout`` shows it with a warning.
+
 Exit status: 0 done, 1 an error (one ``error: ...`` line on standard error), 2 a usage
 error; ``status`` also exits 2 when the Rollout is Degraded, 3 when it is still Paused
 and 4 still Progressing when it gives up (``--timeout``, or at once on the settled
@@ -42,6 +46,7 @@ from ._target import (
     CliError,
     Session,
     Target,
+    being_deleted,
     complete_rollouts,
     connection_options,
     open_session,
@@ -182,6 +187,8 @@ def get_rollout(
     """
     target = _target()
 
+    warned: list[str] = []
+
     async def main() -> None:
         from ._info import rollout_info
         from ._tree import render_rollout
@@ -190,6 +197,9 @@ def get_rollout(
 
             async def draw() -> tuple[object, Text]:
                 rollout = await session.find_rollout(name)
+                if not warned and (why := being_deleted(rollout)) is not None:
+                    warned.append(why)  # once, also when watching
+                    click.echo(f"warning: rollout '{name}' {why}", err=True)
                 info = rollout_info(rollout, await collect(session, rollout), now=session.now())
                 return info.to_json(), render_rollout(info)
 
@@ -298,7 +308,7 @@ def _simple(
 
         async def main() -> None:
             async with open_session(target) as session:
-                obj = await session.find_rollout(rollout)
+                obj = await session.rollout_to_change(rollout)
                 spec_patch, status_patch = action(_rollout_model(obj))
                 await _patch_rollout(session, obj, spec_patch, status_patch)
                 click.echo(f"rollout '{rollout}' {done}")
@@ -385,7 +395,7 @@ def promote(rollout: str, full: bool) -> None:
         from progressive.core._commands import promote as core_promote
 
         async with open_session(target) as session:
-            obj = await session.find_rollout(rollout)
+            obj = await session.rollout_to_change(rollout)
             spec_patch, status_patch = core_promote(_rollout_model(obj), full=full)
             await _patch_rollout(session, obj, spec_patch, status_patch)
             click.echo(f"rollout '{rollout}' {'fully promoted' if full else 'promoted'}")
@@ -417,7 +427,7 @@ def restart(rollout: str, in_: str) -> None:
         from progressive.core._commands import restart as core_restart
 
         async with open_session(target) as session:
-            obj = await session.find_rollout(rollout)
+            obj = await session.rollout_to_change(rollout)
             spec_patch, status_patch = core_restart(_rollout_model(obj), session.now() + delay)
             await _patch_rollout(session, obj, spec_patch, status_patch)
             from progressive.core._durations import format_duration
@@ -464,7 +474,7 @@ async def _edit_template(
     from progressive._shell.clusters import Conflict, Ref
 
     for _ in range(5):
-        rollout = await session.find_rollout(rollout_name)
+        rollout = await session.rollout_to_change(rollout_name)
         owner, label = await _template_owner(session, rollout)
         patch = edit(owner, rollout)
         if not patch:
@@ -543,7 +553,7 @@ def undo(rollout: str, to_revision: int) -> None:
         from ._edits import EditError, revision_template, to_merge_patch
 
         async with open_session(target) as session:
-            obj = await session.find_rollout(rollout)
+            obj = await session.rollout_to_change(rollout)
             from ._info import owned_by
 
             namespace = obj["metadata"].get("namespace")
@@ -632,7 +642,7 @@ def status(ctx: click.Context, rollout: str, timeout: str, watch: bool, interval
                 spinner.start()
             try:
                 while True:
-                    obj = await session.find_rollout(rollout)
+                    obj = await session.rollout_to_change(rollout)
                     namespace = obj["metadata"].get("namespace")
                     sets = await list_objects(
                         session, "apps/v1", "ReplicaSet", namespace, HASH_LABEL

@@ -45,6 +45,7 @@ __all__ = [
     "RequestTimeout",
     "Session",
     "Target",
+    "being_deleted",
     "complete_rollouts",
     "connection_options",
     "default_state_path",
@@ -302,6 +303,18 @@ class Session:
     async def find_rollout(self, name: str) -> dict[str, Any]:
         return await self.find("Rollout", name)
 
+    async def rollout_to_change(self, name: str) -> dict[str, Any]:
+        """The Rollout ``name``, for a command that changes it or waits on it.
+
+        Raises:
+            CliError: there is none, or it is being deleted (a finalizer holds it): the
+                controller no longer acts on it, so the command would do nothing.
+        """
+        found = await self.find_rollout(name)
+        if (why := being_deleted(found)) is not None:
+            raise CliError(f"rollout '{name}' {why}: the controller no longer acts on it")
+        return found
+
     async def list_kind(
         self, kind: str, namespace: str | None, groups: Sequence[str] = ROLLOUT_GROUPS
     ) -> list[dict[str, Any]]:
@@ -383,6 +396,18 @@ class Session:
 
             memory.clock = VirtualClock(last_change[1])
         self._settled_at_writes = memory.writes
+
+
+def being_deleted(obj: Mapping[str, Any]) -> str | None:
+    """For an object with a ``deletionTimestamp``: ``is being deleted (since T, waiting
+    for finalizers: F)``; else None."""
+    meta = obj.get("metadata") or {}
+    since = meta.get("deletionTimestamp")
+    if not since:
+        return None
+    finalizers = ", ".join(str(f) for f in meta.get("finalizers") or ())
+    waiting = f", waiting for finalizers: {finalizers}" if finalizers else ""
+    return f"is being deleted (since {since}{waiting})"
 
 
 def _quiet_logs() -> None:
