@@ -259,12 +259,12 @@ async def token_config(
 
 
 async def _authorized(cluster: KubeCluster, namespace: str | None) -> None:
-    for _ in range(100):  # the authorizer learns of new bindings from a watch
+    for _ in range(200):  # the authorizer learns of new bindings from a watch
         try:
             await cluster.list(GROUP, "Rollout", namespace)
             return
         except Forbidden:
-            await anyio.sleep(0.1)
+            await anyio.sleep(0.05)
 
 
 @contextlib.asynccontextmanager

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 import yaml
@@ -17,8 +18,16 @@ from progressive._cluster import LocalControlPlane
 from progressive._cluster._processes import free_ports
 from progressive._shell.clusters import NotFound, Ref
 from progressive._shell.kube import KubeCluster
+from progressive._shell.metrics_auth import TokenAuthorizer
 
-from ._e2e import controller_process, narrowed, progressive_controller, token_config, until
+from ._e2e import (
+    controller_process,
+    narrowed,
+    progressive_controller,
+    refused_nothing,
+    token_config,
+    until,
+)
 
 pytestmark = pytest.mark.kube
 
@@ -109,3 +118,36 @@ async def test_secure_metrics_answer_only_authorized_tokens(
                 await kube.delete(binding)
             except NotFound:
                 pass
+
+
+async def test_decisions_are_cached_by_token_a_bounded_while(
+    kube: KubeCluster, control_plane: LocalControlPlane, namespace: str
+) -> None:
+    """TokenAuthorizer against the real API server: a decision is asked for once per
+    token and path within ``ttl``, the cache holds ``max_entries`` at most (the oldest
+    goes first), and an expired decision is asked for again."""
+    async with narrowed(kube, control_plane, namespace, metrics_secure=True) as config:
+        await account(kube, namespace, "nobody")
+        nobody = token(await token_config(kube, control_plane, namespace, "nobody"))
+        own = token(config)
+        async with refused_nothing(config, namespace) as cluster:
+            authorize = TokenAuthorizer(cluster, ttl=1.0, max_entries=2)
+
+            def reviews() -> int:
+                return cluster.requests.get(("create", "201"), 0)
+
+            assert await authorize(nobody, "/metrics") == 403
+            asked = reviews()
+            assert asked == 2, "a TokenReview and a SubjectAccessReview"
+            assert await authorize(nobody, "/metrics") == 403
+            assert reviews() == asked, "cached"
+            assert await authorize("not-a-token", "/metrics") == 401
+            assert reviews() == asked + 1, "no SubjectAccessReview for a bad token"
+            assert await authorize(own, "/metrics") == 403  # the controller may not read it
+            assert await authorize(nobody, "/metrics") == 403
+            assert reviews() == asked + 1 + 2 + 2, "the oldest went: asked again"
+            assert await authorize(nobody, "/metrics") == 403
+            before = reviews()
+            await anyio.sleep(1.1)
+            assert await authorize(nobody, "/metrics") == 403
+            assert reviews() == before + 2, "expired: asked again"
