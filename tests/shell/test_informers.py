@@ -315,3 +315,32 @@ async def test_what_the_cluster_wrote_is_cached_at_once_unless_older() -> None:
             assert await cached.get(Ref("v1", "ConfigMap", "ns", "gone")) is None
             tg.cancel_scope.cancel()
     assert changes == [("added", "new"), ("deleted", "new"), ("added", "gone"), ("deleted", "gone")]
+
+
+async def test_a_late_watch_event_does_not_take_the_cache_back_before_a_write() -> None:
+    """The controller wrote version 12; the watch then delivers version 11 (the write
+    before it), then 13: the cache goes 10, 12, 13, never back to 11."""
+    informer: Informer
+
+    class Late(Script):
+        async def watch(self, *args: Any, **kwargs: Any) -> AsyncGenerator[dict[str, Any], None]:
+            if self.watches:
+                informer.record_write(cm("a", "12", "ours"))
+            async for event in super().watch(*args, **kwargs):
+                yield event
+
+    script = Late(
+        [ListResult([cm("a", "10")], "10")],
+        [
+            [
+                {"type": "MODIFIED", "object": cm("a", "11", "earlier")},
+                {"type": "MODIFIED", "object": cm("a", "13", "later")},
+            ]
+        ],
+    )
+    informer = Informer(script, "v1", "ConfigMap", sleep=no_sleep)
+    seen: list[str] = []
+    informer.subscribe(lambda c: seen.append(c.obj["metadata"]["resourceVersion"]))
+    await run_until_done(informer, script)
+    assert seen == ["10", "12", "13"]
+    assert (informer.get("ns", "a") or {})["data"] == {"v": "later"}

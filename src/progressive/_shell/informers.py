@@ -338,6 +338,17 @@ class Informer:
         elif _rv(old) != _rv(trimmed) or old != trimmed:
             self._emit("modified", trimmed)
 
+    def _observe(self, obj: Mapping[str, Any]) -> None:
+        """A watch event's object, unless the cache holds a later version: this process
+        wrote it, and the event of an earlier write arrives late.  Taken anyway, it would
+        send the cache back in time, and the next reconcile would redo what it had done
+        (measure again, then fail with a conflict)."""
+        old = self._store.get(_key_of(obj))
+        rv = _rv(obj)
+        if old is not None and rv and rv != _rv(old) and _newer(_rv(old), rv):
+            return
+        self._upsert(obj)
+
     def _remove(self, obj: Mapping[str, Any]) -> None:
         key = _key_of(obj)
         old = self._pop(key)
@@ -493,7 +504,7 @@ class Informer:
                 delivered = True
                 rv = _rv(obj)
                 if type_ in ("ADDED", "MODIFIED"):
-                    self._upsert(obj)
+                    self._observe(obj)
                 elif type_ == "DELETED":
                     self._remove(obj)
                 if rv:
