@@ -12,6 +12,7 @@ import anyio
 
 from progressive._shell import Controller, Ref, WallClock
 from progressive._shell.pool import FairPool
+from progressive._shell.runs import advance_analysis_run
 from progressive.core._analysis import build_analysis_run
 from progressive.core._analysis_model import AnalysisTemplate
 from progressive.memory import MemoryCluster
@@ -141,3 +142,36 @@ async def test_the_pool_bounds_each_group_and_takes_the_groups_in_turn() -> None
         pool.close()
     assert peak == {"a": 2, "b": 1}
     assert pool.waiting == 0 and pool.busy == 0
+
+
+# -- a status written while measuring ------------------------------------------------------
+
+
+async def test_a_status_written_while_measuring_keeps_the_measurement() -> None:
+    """The pool may take a run the moment it is announced, before its creator has stored
+    its first status (a second write): the measurement is recorded on the run as it is
+    then, not thrown away and taken again."""
+    cluster = MemoryCluster()
+    run = analysis_run("run", "ns", "http://unused.invalid")
+    del run["status"]
+    await cluster.create(run)
+    ref = Ref(ARGO, "AnalysisRun", "ns", "run")
+    seen = await cluster.get(ref)
+    assert seen is not None
+    calls = 0
+
+    class Creator:
+        async def measure(self, metric: Any, run: Any) -> object:
+            nonlocal calls
+            calls += 1
+            stored = await cluster.get(ref)
+            assert stored is not None
+            await cluster.replace_status({**stored, "status": {"phase": "Running"}})
+            return True
+
+    wrote, _ = await advance_analysis_run(cluster, Creator(), seen, time.time())
+    assert (calls, wrote) == (1, 1)
+    stored = await cluster.get(ref)
+    assert stored is not None
+    (result,) = stored["status"]["metricResults"]
+    assert stored["status"]["phase"] == "Successful" and result["count"] == 1

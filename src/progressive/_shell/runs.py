@@ -358,24 +358,33 @@ async def advance_analysis_run(
             "completedAt": format_time(now),
         }
         return await _store_status(cluster, obj, status), None
-    if run.terminate:
-        run = terminate(run, now)
-    run = start(run, now)
-    poll_at: float | None = None
-    due = {m.name for m in due_metrics(run, now)}
+    run = _started(run, now)
+    outcomes: dict[str, object] = {}
     with redacting() as secrets:
-        for metric in run.metrics:
-            if metric.name not in due and not _in_flight(run, metric.name):
-                continue
-            outcome = await _measure(cluster, provider, run, metric.name)
-            if isinstance(outcome, MeasurementInProgress):
-                # a long measurement (a Job): in flight until the provider says it is over
-                run = start_measurement(run, metric.name, now)
-                if _in_flight(run, metric.name):
-                    poll_at = _earliest(poll_at, now + max(outcome.poll_after, MIN_MEASUREMENT_GAP))
-                continue
-            run = record(run, metric.name, outcome, now)
-    wrote = await _store_status(cluster, obj, _scrubbed(run.to_manifest()["status"], secrets))
+        for name in _to_measure(run, now):
+            outcomes[name] = await _measure(cluster, provider, run, name)
+    recorded, poll_at = _recorded(run, outcomes, now)
+    try:
+        wrote = await _store_status(
+            cluster, obj, _scrubbed(recorded.to_manifest()["status"], secrets)
+        )
+    except Conflict as conflict:
+        # written meanwhile (a run's creator stores its first status just after creating
+        # it, while the watch already announces it): the measurements stand, recorded
+        # once more on the run as it is now; a second conflict is the controller's
+        fresh = await cluster.get(Ref.of(obj))
+        if fresh is None:
+            return 0, None
+        try:
+            run = _started(AnalysisRun.from_manifest(fresh), now)
+        except ManifestError:
+            raise conflict from None  # looked at again, and stored as invalid, at once
+        wanted = _to_measure(run, now)
+        recorded, poll_at = _recorded(run, {n: o for n, o in outcomes.items() if n in wanted}, now)
+        wrote = await _store_status(
+            cluster, fresh, _scrubbed(recorded.to_manifest()["status"], secrets)
+        )
+    run = recorded
     when = next_measurement_at(run)
     if when is not None and not math.isinf(when):
         when = max(when, now + MIN_MEASUREMENT_GAP) if when <= now else when
@@ -384,6 +393,32 @@ async def advance_analysis_run(
     if not run.completed:
         when = _earliest(when, poll_at)
     return wrote, when
+
+
+def _started(run: AnalysisRun, now: float) -> AnalysisRun:
+    return start(terminate(run, now) if run.terminate else run, now)
+
+
+def _to_measure(run: AnalysisRun, now: float) -> list[str]:
+    """The metrics due now, and those with a measurement in flight (a Job), in order."""
+    due = {m.name for m in due_metrics(run, now)}
+    return [m.name for m in run.metrics if m.name in due or _in_flight(run, m.name)]
+
+
+def _recorded(
+    run: AnalysisRun, outcomes: Mapping[str, object], now: float
+) -> tuple[AnalysisRun, float | None]:
+    """``run`` with the outcomes recorded, and when to poll a measurement in flight."""
+    poll_at: float | None = None
+    for name, outcome in outcomes.items():
+        if isinstance(outcome, MeasurementInProgress):
+            # a long measurement (a Job): in flight until the provider says it is over
+            run = start_measurement(run, name, now)
+            if _in_flight(run, name):
+                poll_at = _earliest(poll_at, now + max(outcome.poll_after, MIN_MEASUREMENT_GAP))
+            continue
+        run = record(run, name, outcome, now)
+    return run, poll_at
 
 
 _FREE_TEXT: Final = frozenset({"message", "value"})
