@@ -9,8 +9,10 @@ import time
 from typing import Any
 
 import anyio
+from prometheus_client.parser import text_string_to_metric_families
 
 from progressive._shell import Controller, Ref, WallClock
+from progressive._shell.metrics import ControllerMetrics
 from progressive._shell.pool import FairPool
 from progressive._shell.runs import advance_analysis_run
 from progressive.core._analysis import build_analysis_run
@@ -175,3 +177,33 @@ async def test_a_status_written_while_measuring_keeps_the_measurement() -> None:
     assert stored is not None
     (result,) = stored["status"]["metricResults"]
     assert stored["status"]["phase"] == "Successful" and result["count"] == 1
+
+
+async def test_the_pool_reports_the_runs_waiting_for_a_slot() -> None:
+    metrics = ControllerMetrics()
+    clock = WallClock()
+    cluster = MemoryCluster(clock)
+    async with serve(trickle(seconds=20)) as slow:
+        for i in range(5):
+            await cluster.create(analysis_run(f"slow-{i}", "slow", slow.url))
+        controller = Controller(cluster, clock=clock, metrics=metrics)
+
+        def waiting() -> float:
+            for family in text_string_to_metric_families(metrics.render().decode()):
+                for sample in family.samples:
+                    if sample.name == "progressive_workqueue_depth" and sample.labels == {
+                        "name": "analyses"
+                    }:
+                        return sample.value
+            raise AssertionError("no analyses gauge")
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(
+                lambda: controller.run(
+                    analysis_workers=2, analysis_workers_per_namespace=2, resync=None
+                )
+            )
+            await until("two measured", lambda: len(slow.requests) == 2)
+            await until("three waiting", lambda: waiting() == 3)
+            tg.cancel_scope.cancel()
+    assert waiting() == 0  # the pool is gone with run()
