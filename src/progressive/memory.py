@@ -47,6 +47,7 @@ from ._shell.clusters import (
     Ref,
     Subscriber,
     copy_json,
+    copy_to_write,
     merge_patch,
     owner_reference,
     snapshot,
@@ -273,7 +274,7 @@ class MemoryCluster:
         wanted = (patch.get("metadata") or {}).get("resourceVersion")
         if wanted is not None and str(wanted) != current["metadata"]["resourceVersion"]:
             raise Conflict(f"{ref}: resourceVersion {wanted} is stale")
-        updated = merge_patch(current, patch)
+        updated = merge_patch(current, copy_to_write(patch, f"patch {ref}"))
         for key in ("name", "namespace", "uid", "creationTimestamp"):
             if key in current["metadata"]:
                 updated["metadata"][key] = current["metadata"][key]
@@ -300,7 +301,7 @@ class MemoryCluster:
         if wanted is not None and str(wanted) != current["metadata"]["resourceVersion"]:
             raise Conflict(f"{ref}: resourceVersion {wanted} is stale")
         updated = dict(current)
-        updated["status"] = copy_json(obj.get("status"))
+        updated["status"] = copy_to_write(obj.get("status"), f"replace status of {ref}")
         if updated["status"] is None:
             del updated["status"]
         self._put(ref, updated)
@@ -374,7 +375,7 @@ class MemoryCluster:
             self._notify("added" if added else "modified", ref, obj)
 
     def _insert(self, obj: Mapping[str, Any]) -> dict[str, Any]:
-        new = _copy(obj)
+        new: dict[str, Any] = copy_to_write(obj, f"create {Ref.of(obj)}")
         meta = new.setdefault("metadata", {})
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = f"{meta['generateName']}{_suffix(self._next_serial())}"

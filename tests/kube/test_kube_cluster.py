@@ -99,6 +99,17 @@ async def test_an_invalid_object_is_refused_with_the_servers_reason(
     assert "Not_A_Valid_Name" in invalid.value.message
 
 
+async def test_a_value_that_contains_itself_is_refused_before_it_is_sent(
+    kube: KubeCluster, namespace: str
+) -> None:
+    looped = config_map(namespace, "looped")
+    looped["data"] = {"loop": looped}
+    refused = r"create ConfigMap .*/looped: data\.loop: refers to a value"
+    with pytest.raises(ValueError, match=refused):
+        await kube.create(looped)
+    assert await kube.get(Ref("v1", "ConfigMap", namespace, "looped")) is None
+
+
 async def test_kinds_the_server_does_not_serve(kube: KubeCluster, namespace: str) -> None:
     ref = Ref("nothing.example.com/v1", "Widget", namespace, "w")
     assert await kube.get(ref) is None

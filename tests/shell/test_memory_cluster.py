@@ -183,3 +183,27 @@ async def test_subscribers_hear_of_every_change(clock: VirtualClock) -> None:
     unsubscribe()  # twice is harmless
     await cluster.create(replica_set(replicas=0))
     assert len(seen) == 2
+
+
+async def test_a_value_that_contains_itself_is_refused_with_the_field_that_does(
+    cluster: MemoryCluster,
+) -> None:
+    looped = replica_set()
+    looped["spec"]["template"]["spec"]["self"] = looped["spec"]["template"]
+    refused = r"create ReplicaSet default/web-abc: spec\.template\.spec\.self: refers to a value "
+    with pytest.raises(ValueError, match=refused):
+        await cluster.create(looped)
+    assert await cluster.list("apps/v1", "ReplicaSet", "default") == []
+
+    await cluster.create(replica_set())
+    items: list[Any] = []
+    items.append(items)
+    with pytest.raises(ValueError, match=r"patch .*: spec\.items\[0\]: refers to a value"):
+        await cluster.patch(RS, {"spec": {"items": items}})
+    status: dict[str, Any] = {"replicas": 1}
+    status["conditions"] = [status]
+    with pytest.raises(ValueError, match=r"status of .*: conditions\[0\]: refers to a value"):
+        await cluster.replace_status({**replica_set(), "status": status})
+    stored = await cluster.get(RS)
+    assert stored is not None and "items" not in stored["spec"]
+    assert stored["status"]["replicas"] == 3  # the simulator's, not the refused one

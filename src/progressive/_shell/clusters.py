@@ -26,6 +26,7 @@ from typing import Any, Final, Generic, Protocol, TypeVar
 
 import attrs
 
+from ..core._bounds import check_bounds
 from ..core._commands import merge_patch
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "Subscriber",
     "Watchable",
     "copy_json",
+    "copy_to_write",
     "list_owned",
     "merge_patch",
     "owned_by",
@@ -100,6 +102,8 @@ class Cluster(Protocol):
     """Async access to plain-dict Kubernetes objects.
 
     Every method returns copies: changing a returned dict never changes the cluster.
+    A write of a value that contains itself raises :class:`ValueError` naming the
+    field (:func:`copy_to_write`), before anything is stored or sent.
     """
 
     async def get(self, ref: Ref) -> dict[str, Any] | None:
@@ -235,6 +239,21 @@ def copy_json(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [copy_json(v) for v in value]
     return value
+
+
+def copy_to_write(value: Any, what: str, copy: Callable[[Any], Any] = copy_json) -> Any:
+    """``copy(value)`` of a body a caller asked to write, or a clear error.
+
+    A caller's own dict may contain itself or be nested without end; copying it would
+    recurse until Python gives up.  That is refused with a :class:`ValueError` that
+    names the field, as :func:`~progressive.core._bounds.check_bounds` words it for a
+    manifest (the check runs only then: an ordinary body costs nothing more).
+    """
+    try:
+        return copy(value)
+    except RecursionError:
+        unfit = check_bounds(value)
+        raise ValueError(f"{what}: {unfit or 'the value is nested too deeply'}") from None
 
 
 def snapshot(obj: Mapping[str, Any]) -> dict[str, Any]:

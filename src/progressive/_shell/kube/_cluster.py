@@ -35,7 +35,7 @@ import attrs
 from kubernetes_asyncio import config as kube_config
 from kubernetes_asyncio.client import ApiClient, Configuration
 
-from ..clusters import Ref
+from ..clusters import Ref, copy_to_write
 from ._api import DEFAULT_REQUEST_TIMEOUT, RequestHook, RetryPolicy, Transport
 from ._discovery import Discovery, ResourceInfo
 from ._errors import ApiConflict, ApiNotFound, KubeError, Unavailable
@@ -326,7 +326,7 @@ class KubeCluster:
         """
         ref = Ref.of(obj)
         info, ns = await self._resolved(ref)
-        body = _plain(obj)
+        body = copy_to_write(obj, f"create {_named(ref, ns)}", _plain)
         body.get("metadata", {}).pop("resourceVersion", None)
         status = body.get("status")
         created = await self.transport.call(
@@ -349,8 +349,8 @@ class KubeCluster:
             Conflict: the precondition failed.
         """
         info, ns = await self._resolved(ref)
-        body = _plain(patch)
         what = f"patch {_named(ref, ns)}"
+        body = copy_to_write(patch, what, _plain)
         if subresource is not None or "status" not in body or "status" not in info.subresources:
             result = await self.transport.call(
                 "patch",
@@ -413,7 +413,7 @@ class KubeCluster:
         info, ns = await self._resolved(ref)
         what = f"replace status of {_named(ref, ns)}"
         wanted = _meta(obj).get("resourceVersion")
-        status = _plain(obj.get("status"))
+        status = copy_to_write(obj.get("status"), what, _plain)
         for _ in range(_STATUS_RETRIES):
             minimal = (
                 wanted is not None
@@ -478,7 +478,7 @@ class KubeCluster:
             "PATCH",
             info.path(ns, ref.name),
             what=f"apply {_named(ref, ns)}",
-            body=_plain(obj),
+            body=copy_to_write(obj, f"apply {_named(ref, ns)}", _plain),
             content_type=APPLY_PATCH,
             query=query,
         )
