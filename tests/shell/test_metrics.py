@@ -56,8 +56,16 @@ def test_a_phase_change_replaces_the_rollouts_info_series() -> None:
         ]
         == 4
     )
+    # its error counter is there, at 0, before any error (rate() and alerts see it)
+    errors = (
+        "progressive_reconcile_errors_total",
+        (("kind", "Rollout"), ("name", "web"), ("namespace", "ns")),
+    )
+    assert got[errors] == 0
     m.forget_rollout("ns", "web")
-    assert not [k for k in samples(m.render().decode()) if k[0].startswith("progressive_rollout")]
+    left = samples(m.render().decode())
+    assert not [k for k in left if k[0].startswith("progressive_rollout")]
+    assert errors not in left, "a deleted Rollout's series go with it"
 
 
 async def test_the_endpoint_serves_every_metric() -> None:
@@ -67,11 +75,12 @@ async def test_the_endpoint_serves_every_metric() -> None:
         m.record_request("patch", code)
     with m.time_reconcile():
         pass
-    try:
-        with m.time_reconcile("AnalysisRun"):
-            raise RuntimeError("boom")
-    except RuntimeError:
-        pass
+    for kind, name in (("AnalysisRun", "web-abc-1"), ("Rollout", "web"), ("Rollout", "web")):
+        try:
+            with m.time_reconcile(kind, "default", name):
+                raise RuntimeError("boom")
+        except RuntimeError:
+            pass
     queue = WorkQueue[str]()
     for key in "abc":
         queue.add(key)
@@ -115,8 +124,13 @@ async def test_the_endpoint_serves_every_metric() -> None:
     )
     assert got[("progressive_k8s_requests_total", (("code", "200"), ("verb", "patch")))] == 2
     assert got[("progressive_k8s_requests_total", (("code", "409"), ("verb", "patch")))] == 1
-    assert got[("progressive_reconcile_duration_seconds_count", (("kind", "Rollout"),))] == 1
-    assert got[("progressive_reconcile_errors_total", (("kind", "AnalysisRun"),))] == 1
+    assert got[("progressive_reconcile_duration_seconds_count", (("kind", "Rollout"),))] == 3
+    # a Rollout's errors under its name; a run's (names without bound) by namespace
+    errors = {k[1]: v for k, v in got.items() if k[0] == "progressive_reconcile_errors_total"}
+    assert errors == {
+        (("kind", "AnalysisRun"), ("name", ""), ("namespace", "default")): 1,
+        (("kind", "Rollout"), ("name", "web"), ("namespace", "default")): 2,
+    }
     assert got[("progressive_workqueue_depth", (("name", "rollouts"),))] == 3
     assert (
         got[("progressive_events_total", (("reason", "RolloutAborted"), ("type", "Warning")))] == 1

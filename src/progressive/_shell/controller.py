@@ -573,7 +573,7 @@ class Controller:
     async def _timed(self, key: Key) -> tuple[int, float | None] | Conflict:
         """``_handle``, timed for the metrics; a conflict is returned, not an error."""
         with (
-            self.metrics.time_reconcile(key.kind)
+            self.metrics.time_reconcile(key.kind, key.namespace, key.name)
             if self.metrics is not None
             else contextlib.nullcontext()
         ):

@@ -11,7 +11,9 @@ process-wide instance once, on first use; importing this module registers nothin
                                                        ``rollout_info``)
 ``progressive_rollout_replicas{namespace,name,state}``  desired / updated / available
 ``progressive_reconcile_duration_seconds{kind}``       histogram
-``progressive_reconcile_errors_total{kind}``           reconciles that raised
+``progressive_reconcile_errors_total{kind,namespace,name}``  reconciles that raised
+                                                       (``name``: the Rollout's; "" for
+                                                       other keys)
 ``progressive_k8s_requests_total{verb,code}``          API requests (Argo's
                                                        ``controller_clientset_k8s_request_total``)
 ``progressive_workqueue_depth{name}``                  keys ready to be handled
@@ -23,6 +25,15 @@ process-wide instance once, on first use; importing this module registers nothin
 a small anyio HTTP server, loopback by default; over HTTPS and only to authorized bearer
 tokens when given a TLS context and an ``authorize`` check
 (:mod:`progressive._shell.metrics_auth`).
+
+Cardinality is bounded by what the cluster holds: the per-Rollout series (``namespace``,
+``name``) exist while the Rollout does and go with it (:meth:`forget_rollout`); the
+other labels take a few values each (kinds, verbs, codes, event reasons).  A Rollout's
+reconcile-error counter is made at 0 when the Rollout is first recorded, so that
+``rate()`` and alerts see it before its first error.  AnalysisRun and Experiment keys,
+whose names grow with every revision, count their errors by namespace alone.
+``deploy/grafana`` and ``deploy/prometheus`` query these series (a test checks that they
+exist with the labels queried).
 """
 
 from __future__ import annotations
@@ -56,6 +67,7 @@ __all__ = [
 ]
 
 DEFAULT_METRICS_PORT: Final = 8090  # Argo Rollouts' controller uses the same
+ROLLOUT: Final = "Rollout"
 _MAX_REQUEST: Final = 16 * 1024
 _BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -87,8 +99,8 @@ class ControllerMetrics:
         )
         self.reconcile_errors = Counter(
             "progressive_reconcile_errors",
-            "Reconciles that raised an error.",
-            ["kind"],
+            "Reconciles that raised an error, by key kind and, for a Rollout, its name.",
+            ["kind", "namespace", "name"],
             registry=r,
         )
         self.k8s_requests = Counter(
@@ -138,6 +150,7 @@ class ControllerMetrics:
                     self.rollout_info.remove(namespace, name, *old)
             self._rollouts[key] = (strategy, phase)
         self.rollout_info.labels(namespace, name, strategy, phase).set(1)
+        self.reconcile_errors.labels(ROLLOUT, namespace, name)  # 0 until its first error
         for state, value in (("desired", desired), ("updated", updated), ("available", available)):
             if value is not None:
                 self.rollout_replicas.labels(namespace, name, state).set(value)
@@ -152,16 +165,22 @@ class ControllerMetrics:
         for state in ("desired", "updated", "available"):
             with contextlib.suppress(KeyError):
                 self.rollout_replicas.remove(namespace, name, state)
+        with contextlib.suppress(KeyError):
+            self.reconcile_errors.remove(ROLLOUT, namespace, name)
 
     # -- the rest ----------------------------------------------------------------------
     @contextlib.contextmanager
-    def time_reconcile(self, kind: str = "Rollout") -> Iterator[None]:
-        """``with metrics.time_reconcile(): ...`` observes the duration, counts errors."""
+    def time_reconcile(
+        self, kind: str = ROLLOUT, namespace: str = "", name: str = ""
+    ) -> Iterator[None]:
+        """``with metrics.time_reconcile(kind, namespace, name): ...`` observes the
+        duration and counts an error: a Rollout's under its name, another key's under
+        its namespace only (their names are not bounded)."""
         start = time.perf_counter()
         try:
             yield
         except Exception:
-            self.reconcile_errors.labels(kind).inc()
+            self.reconcile_errors.labels(kind, namespace, name if kind == ROLLOUT else "").inc()
             raise
         finally:
             self.reconcile_duration.labels(kind).observe(time.perf_counter() - start)
