@@ -219,8 +219,15 @@ class MemoryCluster:
         return cluster
 
     def next_event_at(self) -> float | None:
-        """When a pod next becomes Ready or Available, or a Job finishes (None: never)."""
-        self._take_due(self.clock.now())  # the next move handles them
+        """When a pod next becomes Ready or Available, or a Job finishes (None: never).
+
+        A time already reached is returned as now until a move (:meth:`catch_up`, or
+        any read) has handled it: a caller that asks late (a loaded machine, a wall
+        clock) must still be told to look, or nothing would report those pods."""
+        now = self.clock.now()
+        self._take_due(now)  # the next move handles them
+        if self._dirty:
+            return now
         return self._timers[0][0] if self._timers else None
 
     def _take_due(self, now: float) -> None:

@@ -58,6 +58,22 @@ async def test_pods_turn_ready_after_the_delay(cluster: MemoryCluster, clock: Vi
     assert all(p["status"]["conditions"][0]["status"] == "True" for p in pods)
 
 
+async def test_a_due_time_asked_for_late_is_now_until_a_move_reports_it(
+    cluster: MemoryCluster, clock: VirtualClock
+) -> None:
+    """A controller on a wall clock asks for the next wake-up late when the machine is
+    loaded: the pods that turned ready meanwhile must still wake it (once)."""
+    await cluster.create(replica_set(replicas=3))
+    seen: list[str] = []
+    cluster.subscribe(lambda change: seen.append(change.kind))
+    clock.advance(5)  # past the pods' readiness, and nobody has looked
+    assert cluster.next_event_at() == clock.now(), "due: look now"
+    assert cluster.next_event_at() == clock.now(), "still due until something looks"
+    cluster.catch_up()
+    assert "ReplicaSet" in seen, "the move reported the ready pods"
+    assert cluster.next_event_at() is None
+
+
 async def test_min_ready_seconds_delays_availability(
     cluster: MemoryCluster, clock: VirtualClock
 ) -> None:
