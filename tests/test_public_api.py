@@ -8,11 +8,26 @@ import types
 import pytest
 
 import progressive
+import progressive.client
+import progressive.client.commands
+import progressive.client.follow
+import progressive.client.reading
+import progressive.client.state
 import progressive.core
 import progressive.metrics
 import progressive.routers
 
-PUBLIC = [progressive, progressive.core, progressive.metrics, progressive.routers]
+PUBLIC = [
+    progressive,
+    progressive.client,
+    progressive.client.commands,
+    progressive.client.follow,
+    progressive.client.reading,
+    progressive.client.state,
+    progressive.core,
+    progressive.metrics,
+    progressive.routers,
+]
 
 
 @pytest.mark.parametrize("module", PUBLIC, ids=lambda m: m.__name__)

@@ -87,21 +87,22 @@ async def test_set_image_in_the_rollout() -> None:
     cluster = MemoryCluster()
     await cluster.create(rollout())
     ref = Ref(API, "Rollout", "default", "web")
-    stored = await client.set_image(cluster, "default", "web", "app", "web:2")
-    containers = stored["spec"]["template"]["spec"]["containers"]
+    change = await client.set_image(cluster, "default", "web", "app", "web:2")
+    assert change.changed and change.ref == ref
+    containers = change.obj["spec"]["template"]["spec"]["containers"]
     assert containers == [
         {"name": "app", "image": "web:2"},
         {"name": "sidecar", "image": "proxy:1"},
     ]
     writes = cluster.writes
-    await client.set_image(cluster, "default", "web", "app", "web:2")
-    assert cluster.writes == writes, "the same image again writes nothing"
+    again = await client.set_image(cluster, "default", "web", "app", "web:2")
+    assert cluster.writes == writes and not again.changed, "the same image again writes nothing"
     await client.set_image(cluster, "default", "web", "init", "init:2")
     obj = await cluster.get(ref)
     assert obj is not None and obj["spec"]["template"]["spec"]["initContainers"][0]["image"] == (
         "init:2"
     )
-    with pytest.raises(ValueError, match="no container named 'nope'"):
+    with pytest.raises(client.EditError, match="unable to find container named 'nope'"):
         await client.set_image(cluster, "default", "web", "nope", "x:1")
     with pytest.raises(NotFound):
         await client.set_image(cluster, "default", "missing", "app", "x:1")
@@ -114,9 +115,9 @@ async def test_set_image_in_the_workload_ref_deployment() -> None:
     del manifest["spec"]["template"], manifest["spec"]["selector"]
     manifest["spec"]["workloadRef"] = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}
     await cluster.create(manifest)
-    stored = await client.set_image(cluster, "default", "web", "app", "web:2")
-    assert stored["kind"] == "Deployment"
-    assert stored["spec"]["template"]["spec"]["containers"][0]["image"] == "web:2"
+    change = await client.set_image(cluster, "default", "web", "app", "web:2")
+    assert change.ref == Ref("apps/v1", "Deployment", "default", "web")
+    assert change.obj["spec"]["template"]["spec"]["containers"][0]["image"] == "web:2"
 
 
 async def test_set_image_retries_a_conflict() -> None:
@@ -133,10 +134,10 @@ async def test_set_image_retries_a_conflict() -> None:
 
     cluster = Busy()
     await cluster.create(rollout())
-    stored = await client.set_image(cluster, "default", "web", "app", "web:2")
+    change = await client.set_image(cluster, "default", "web", "app", "web:2")
     assert cluster.conflicts == 2
-    assert stored["spec"]["template"]["spec"]["containers"][0]["image"] == "web:2"
-    assert stored["metadata"]["annotations"] == {"other": "x"}
+    assert change.obj["spec"]["template"]["spec"]["containers"][0]["image"] == "web:2"
+    assert change.obj["metadata"]["annotations"] == {"other": "x"}
 
 
 async def test_wait_for_the_new_revision_not_the_old_healthy() -> None:

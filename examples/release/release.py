@@ -44,8 +44,8 @@ async def release(
     stop_at_pause: bool = False,
 ) -> int:
     """Set the image, follow the rollout until its outcome; return the exit status."""
-    stored = await client.set_image(cluster, namespace, name, container, image)
-    say(f"set {container}={image} on {stored['kind']} {namespace}/{stored['metadata']['name']}")
+    change = await client.set_image(cluster, namespace, name, container, image)
+    say(f"set {container}={image} on {change.ref.kind} {namespace}/{change.ref.name}")
 
     def show(update: client.Update) -> None:
         prefix = "  event " if isinstance(update, client.RolloutEvent) else "  status"

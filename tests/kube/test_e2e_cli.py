@@ -133,7 +133,7 @@ async def test_the_release_example_reports_a_missing_rollout(
     ]
     done = await anyio.run_process(argv, check=False)
     assert done.returncode == 1
-    assert "Rollout" in done.stdout.decode() and "not found" in done.stdout.decode()
+    assert f'ERROR: rollout "nope" not found in namespace "{namespace}"' in done.stdout.decode()
 
 
 async def test_the_controller_runs_with_its_service_account_rights(

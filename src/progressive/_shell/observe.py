@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..core._lenient import as_int as _int
 from ..core._observed import Observed, ObservedRun, ReplicaSetView, WorkloadView
 from ..core._pod_templates import adopt_replica_set
 from ..core._rollout import Rollout
@@ -156,16 +157,3 @@ def _selector_hash(service: Mapping[str, Any]) -> str | None:
     selector = (service.get("spec") or {}).get("selector") or {}
     value = selector.get(HASH_LABEL)
     return value if isinstance(value, str) else None
-
-
-def _int(value: object) -> int:
-    if isinstance(value, bool):
-        return 0
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        try:
-            return int(value)
-        except ValueError:
-            return 0
-    return 0

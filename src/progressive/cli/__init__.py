@@ -57,6 +57,11 @@ _COMMANDS = {
     "undo": ("progressive.cli._rollouts", "undo", "Roll rollout NAME back to an earlier..."),
     "set": ("progressive.cli._rollouts", "set_", "Change a Rollout's pod template."),
     "pause": ("progressive.cli._rollouts", "pause", "Pause a Rollout (spec.paused)."),
+    "resume": (
+        "progressive.cli._rollouts",
+        "resume",
+        "Resume a Rollout paused with `pause` (clears spec.paused).",
+    ),
     "status": ("progressive.cli._rollouts", "status", "Wait until rollout NAME is Healthy or..."),
     "create": (
         "progressive.cli._rollouts",

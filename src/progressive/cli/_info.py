@@ -20,7 +20,9 @@ from typing import Any, Final
 
 import attrs
 
-from ..core._replicas import weight_note
+from ..client.state import canary_weights
+from ..core._lenient import as_int as _int
+from ..core._lenient import as_map as _map
 from ..core._times import parse_time
 
 __all__ = [
@@ -86,25 +88,8 @@ def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     return meta if isinstance(meta, Mapping) else {}
 
 
-def _map(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
 def _list(value: object) -> list[Any]:
     return value if isinstance(value, list) else []
-
-
-def _int(value: object, default: int = 0) -> int:
-    if isinstance(value, bool):
-        return default
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        try:
-            return int(value)
-        except ValueError:
-            return default
-    return default
 
 
 def _labels(obj: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -322,21 +307,6 @@ def _strategy(rollout: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
     return "Canary", _map(strategy.get("canary"))
 
 
-def _set_weight(rollout: Mapping[str, Any], steps: list[Any]) -> int:
-    """Argo's ``GetCurrentSetWeight``: the last setWeight at or before the current step;
-    100 past the last step (or with no steps); 0 while aborted."""
-    status = _map(rollout.get("status"))
-    if status.get("abort") is True:
-        return 0
-    index = _int(status.get("currentStepIndex"), 0)
-    if not steps or index >= len(steps):
-        return 100
-    for step in reversed(steps[: index + 1]):
-        if isinstance(step, Mapping) and isinstance(step.get("setWeight"), int):
-            return int(step["setWeight"])
-    return 0
-
-
 def _roles(rollout: Mapping[str, Any], rs: Mapping[str, Any], now: float) -> list[str]:
     status = _map(rollout.get("status"))
     pod_hash = _labels(rs).get(HASH_LABEL)
@@ -389,32 +359,12 @@ def summarize(rollout: Mapping[str, Any], objects: Objects | None = None, *, now
     note = ""
     if strategy == "Canary":
         steps = _list(config.get("steps"))
-        weight = _set_weight(rollout, steps)
         if steps:
-            index = status.get("currentStepIndex")
-            step = f"{_int(index, 0)}/{len(steps)}"
-        set_weight = str(weight)
-        actual = weight
-        complete = bool(status.get("stableRS")) and status.get("stableRS") == status.get(
-            "currentPodHash"
-        )
-        current = status.get("currentPodHash")
-        canary_available = sum(
-            _int(_map(rs.get("status")).get("availableReplicas"))
-            for rs in replica_sets
-            if current and _labels(rs).get(HASH_LABEL) == current
-        )
-        routed = bool(config.get("trafficRouting"))
-        pods = _int(spec.get("replicas"), 1) if routed else _int(status.get("availableReplicas"))
-        if routed:
-            canary = _map(_map(_map(status.get("canary")).get("weights")).get("canary"))
-            actual = 100 if complete else _int(canary.get("weight"), 0)
-        elif not complete:
-            # the canary's share of the available pods (none yet: 0)
-            actual = canary_available * 100 // pods if pods else 0
-        actual_weight = str(actual)
-        if not complete:
-            note = weight_note(actual, weight, routed=routed, canary=canary_available, pods=pods)
+            step = f"{_int(status.get('currentStepIndex'), 0)}/{len(steps)}"
+        weights = canary_weights(rollout, replica_sets)
+        if weights is not None:
+            set_weight, actual_weight = str(weights.set), str(weights.actual)
+            note = weights.note
     images: dict[str, list[str]] = {}
     for rs in replica_sets:
         roles = [r for r in _roles(rollout, rs, now) if not r.startswith("delay:")]

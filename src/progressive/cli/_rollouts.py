@@ -1,10 +1,11 @@
 """The kubectl-plugin commands on Rollouts: ``get``, ``list``, ``promote``, ``abort``,
 ``retry``, ``restart``, ``undo``, ``set image``, ``pause``, ``status``, ``create`` and
-``terminate``, as Argo's ``kubectl argo rollouts`` has them.
+``terminate``, as Argo's ``kubectl argo rollouts`` has them, and ``resume``.
 
 Each works on a real cluster or, with ``--memory``, on the in-memory one (see
-:mod:`._target`).  The edits are the core's (:mod:`progressive.core._commands`) and
-:mod:`._edits`; what ``get`` shows is :mod:`._info`, drawn by :mod:`._tree`.
+:mod:`._target`).  The edits are :mod:`progressive.client`'s (one implementation of
+each command, which the dashboard calls too); what ``get`` shows is :mod:`._info`,
+drawn by :mod:`._tree`.
 
 A Rollout being deleted (its ``deletionTimestamp`` set, a finalizer holding it) is
 refused by the commands that change it or wait on it (the controller no longer acts on
@@ -21,7 +22,7 @@ Module-level imports are click, :mod:`._target` and :mod:`._plugin` only: ``prog
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 import click
@@ -46,7 +47,6 @@ from ._target import (
     CliError,
     Session,
     Target,
-    being_deleted,
     complete_rollouts,
     connection_options,
     open_session,
@@ -66,6 +66,7 @@ __all__ = [
     "pause",
     "promote",
     "restart",
+    "resume",
     "retry",
     "set_",
     "status",
@@ -104,16 +105,6 @@ async def collect(session: Session, rollout: Mapping[str, Any]) -> Objects:
         jobs=await session.cluster.list("batch/v1", "Job", ns),
         workload=workload,
     )
-
-
-def _rollout_model(obj: Mapping[str, Any]) -> Any:
-    """The core's Rollout, read leniently (a Rollout with spec errors still has a status)."""
-    from progressive.core._rollout import read_rollout
-
-    rollout, _ = read_rollout(obj)
-    if rollout is None:
-        raise CliError(f"rollout {(obj.get('metadata') or {}).get('name')!r} cannot be read")
-    return rollout
 
 
 async def _after_write(session: Session, name: str) -> None:
@@ -197,6 +188,8 @@ def get_rollout(
 
             async def draw() -> tuple[object, Text]:
                 rollout = await session.find_rollout(name)
+                from progressive.client import being_deleted
+
                 if not warned and (why := being_deleted(rollout)) is not None:
                     warned.append(why)  # once, also when watching
                     click.echo(f"warning: rollout '{name}' {why}", err=True)
@@ -278,28 +271,15 @@ def list_rollouts(
 # -- the edits -----------------------------------------------------------------------------
 
 
-async def _patch_rollout(
-    session: Session,
-    rollout: Mapping[str, Any],
-    spec_patch: Mapping[str, Any],
-    status: Mapping[str, Any],
-) -> None:
-    from progressive._shell.clusters import Ref
-
-    ref = Ref.of(rollout)
-    if spec_patch:
-        await session.cluster.patch(ref, spec_patch)
-    if status:
-        await session.cluster.patch(ref, status)
-
-
 def _simple(
     name: str,
     summary: str,
-    action: Callable[[Any], tuple[dict[str, Any], dict[str, Any]]],
+    command_name: str,
     done: str,
     doc: str,
 ) -> click.Command:
+    """A command that calls ``progressive.client.<command_name>(cluster, ns, NAME)``."""
+
     @click.command(name, context_settings=CONTEXT, help=doc, short_help=summary)
     @click.argument("rollout", metavar="NAME", shell_complete=complete_rollouts)
     @connection_options
@@ -307,10 +287,10 @@ def _simple(
         target = _target()
 
         async def main() -> None:
+            from progressive import client
+
             async with open_session(target) as session:
-                obj = await session.rollout_to_change(rollout)
-                spec_patch, status_patch = action(_rollout_model(obj))
-                await _patch_rollout(session, obj, spec_patch, status_patch)
+                await getattr(client, command_name)(session.cluster, session.namespace, rollout)
                 click.echo(f"rollout '{rollout}' {done}")
                 await _after_write(session, rollout)
 
@@ -319,28 +299,10 @@ def _simple(
     return command
 
 
-def _abort(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    from progressive.core._commands import abort as core_abort
-
-    return core_abort(model)
-
-
-def _pause(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    from progressive.core._commands import pause as core_pause
-
-    return core_pause(model)
-
-
-def _retry(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    from progressive.core._commands import retry as core_retry
-
-    return core_retry(model)
-
-
 abort = _simple(
     "abort",
     "Abort a Rollout's update: back to the stable revision.",
-    _abort,
+    "abort",
     "aborted",
     """Abort the update of rollout NAME (sets status.abort).
 
@@ -352,9 +314,22 @@ abort = _simple(
 pause = _simple(
     "pause",
     "Pause a Rollout (spec.paused).",
-    _pause,
+    "pause",
     "paused",
-    """Pause rollout NAME (sets spec.paused): it stays where it is until `promote`.""",
+    """Pause rollout NAME (sets spec.paused): it stays where it is until `resume` or
+    `promote`.""",
+)
+
+resume = _simple(
+    "resume",
+    "Resume a Rollout paused with `pause` (clears spec.paused).",
+    "resume",
+    "resumed",
+    """Resume rollout NAME after `pause` (clears spec.paused).
+
+    Only the user's pause ends: a pause step or a blue-green promotion the Rollout
+    waits at still holds (`promote` ends those).
+    """,
 )
 
 
@@ -370,7 +345,7 @@ retry.add_command(
     _simple(
         "rollout",
         "Retry an aborted Rollout from its first step.",
-        _retry,
+        "retry",
         "retried",
         """Retry rollout NAME after an abort (clears status.abort): the update starts
         again from the first step.""",
@@ -392,12 +367,10 @@ def promote(rollout: str, full: bool) -> None:
     target = _target()
 
     async def main() -> None:
-        from progressive.core._commands import promote as core_promote
+        from progressive import client
 
         async with open_session(target) as session:
-            obj = await session.rollout_to_change(rollout)
-            spec_patch, status_patch = core_promote(_rollout_model(obj), full=full)
-            await _patch_rollout(session, obj, spec_patch, status_patch)
+            await client.promote(session.cluster, session.namespace, rollout, full=full)
             click.echo(f"rollout '{rollout}' {'fully promoted' if full else 'promoted'}")
             await _after_write(session, rollout)
 
@@ -424,14 +397,12 @@ def restart(rollout: str, in_: str) -> None:
     target = _target()
 
     async def main() -> None:
-        from progressive.core._commands import restart as core_restart
+        from progressive import client
+        from progressive.core._durations import format_duration
 
         async with open_session(target) as session:
-            obj = await session.rollout_to_change(rollout)
-            spec_patch, status_patch = core_restart(_rollout_model(obj), session.now() + delay)
-            await _patch_rollout(session, obj, spec_patch, status_patch)
-            from progressive.core._durations import format_duration
-
+            at = session.now() + delay
+            await client.restart(session.cluster, session.namespace, rollout, at=at)
             when = f" in {format_duration(delay)}" if delay else ""
             click.echo(f"rollout '{rollout}' restarts{when}")
             await _after_write(session, rollout)
@@ -439,53 +410,9 @@ def restart(rollout: str, in_: str) -> None:
     run(main)
 
 
-async def _template_owner(
-    session: Session, rollout: Mapping[str, Any]
-) -> tuple[dict[str, Any], str]:
-    """The object that holds the Rollout's pod template: the Rollout itself, or the
-    Deployment its workloadRef names; and how to call it in messages."""
-    from progressive._shell.clusters import Ref
-
-    ref = (rollout.get("spec") or {}).get("workloadRef")
-    if not isinstance(ref, Mapping):
-        return dict(rollout), f"rollout '{rollout['metadata']['name']}'"
-    namespace = str(rollout["metadata"].get("namespace") or session.namespace)
-    kind = str(ref.get("kind") or "Deployment")
-    name = str(ref.get("name") or "")
-    found = await session.cluster.get(
-        Ref(str(ref.get("apiVersion") or "apps/v1"), kind, namespace, name)
-    )
-    if found is None:
-        raise CliError(
-            f'{kind.lower()} "{name}" (the workloadRef of rollout '
-            f'"{rollout["metadata"]["name"]}") not found in namespace "{namespace}"'
-        )
-    return found, f"{kind.lower()} '{name}'"
-
-
-async def _edit_template(
-    session: Session,
-    rollout_name: str,
-    edit: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any] | None],
-) -> tuple[str, bool]:
-    """Read the template owner, compute a patch with ``edit(owner, rollout)``, and send
-    it with the resourceVersion read as a precondition, again on a conflict.  Returns
-    how to name the owner, and whether anything changed."""
-    from progressive._shell.clusters import Conflict, Ref
-
-    for _ in range(5):
-        rollout = await session.rollout_to_change(rollout_name)
-        owner, label = await _template_owner(session, rollout)
-        patch = edit(owner, rollout)
-        if not patch:
-            return label, False
-        guarded = {**patch, "metadata": {"resourceVersion": owner["metadata"]["resourceVersion"]}}
-        try:
-            await session.cluster.patch(Ref.of(owner), guarded)
-        except Conflict:
-            continue
-        return label, True
-    raise CliError(f"rollout '{rollout_name}': its template kept changing; try again")
+def _label(change: Any) -> str:
+    """How to name what holds the template: ``rollout 'web'``, ``deployment 'web'``."""
+    return f"{change.ref.kind.lower()} '{change.ref.name}'"
 
 
 @click.group("set", context_settings=CONTEXT)
@@ -505,7 +432,7 @@ def set_image(rollout: str, pairs: tuple[str, ...]) -> None:
     init and ephemeral containers included.  When the Rollout has a workloadRef, the
     referenced Deployment's template is changed (the Rollout follows it).
     """
-    from ._edits import EditError, parse_image_pairs
+    from progressive.core._edits import EditError, parse_image_pairs
 
     try:
         wanted = parse_image_pairs(pairs)
@@ -513,20 +440,13 @@ def set_image(rollout: str, pairs: tuple[str, ...]) -> None:
         raise click.BadParameter(str(exc), param_hint="CONTAINER=IMAGE") from None
     target = _target()
 
-    def edit(owner: dict[str, Any], rollout_obj: dict[str, Any]) -> dict[str, Any] | None:
-        from ._edits import set_images
-
-        template = (owner.get("spec") or {}).get("template") or {}
-        try:
-            _, patch = set_images(template, wanted)
-        except EditError as exc:
-            raise CliError(str(exc)) from None
-        return {"spec": {"template": patch}} if patch else None
-
     async def main() -> None:
+        from progressive import client
+
         async with open_session(target) as session:
-            label, changed = await _edit_template(session, rollout, edit)
-            click.echo(f"{label} image updated" if changed else f"{label} unchanged")
+            change = await client.set_images(session.cluster, session.namespace, rollout, wanted)
+            label = _label(change)
+            click.echo(f"{label} image updated" if change.changed else f"{label} unchanged")
             await _after_write(session, rollout)
 
     run(main)
@@ -550,31 +470,14 @@ def undo(rollout: str, to_revision: int) -> None:
     target = _target()
 
     async def main() -> None:
-        from ._edits import EditError, revision_template, to_merge_patch
+        from progressive import client
 
         async with open_session(target) as session:
-            obj = await session.rollout_to_change(rollout)
-            from ._info import owned_by
-
-            namespace = obj["metadata"].get("namespace")
-            sets = [
-                rs
-                for rs in await session.cluster.list("apps/v1", "ReplicaSet", namespace)
-                if owned_by(rs, obj)
-            ]
-            current = (obj.get("status") or {}).get("currentPodHash")
-            try:
-                revision, template = revision_template(sets, to_revision, current)
-            except EditError as exc:
-                raise CliError(f"rollout '{rollout}': {exc}") from None
-
-            def edit(owner: dict[str, Any], _: dict[str, Any]) -> dict[str, Any] | None:
-                current_template = (owner.get("spec") or {}).get("template") or {}
-                patch = to_merge_patch(current_template, template)
-                return {"spec": {"template": patch}} if patch else None
-
-            label, changed = await _edit_template(session, rollout, edit)
-            if changed:
+            change = await client.undo(
+                session.cluster, session.namespace, rollout, to_revision=to_revision
+            )
+            label, revision = _label(change), change.revision
+            if change.changed:
                 click.echo(f"{label} rolled back to revision {revision}")
             else:
                 click.echo(f"{label}: skipped (the template already is revision {revision}'s)")

@@ -45,7 +45,6 @@ __all__ = [
     "RequestTimeout",
     "Session",
     "Target",
-    "being_deleted",
     "complete_rollouts",
     "connection_options",
     "default_state_path",
@@ -307,13 +306,13 @@ class Session:
         """The Rollout ``name``, for a command that changes it or waits on it.
 
         Raises:
-            CliError: there is none, or it is being deleted (a finalizer holds it): the
-                controller no longer acts on it, so the command would do nothing.
+            NotFound: there is none.
+            BeingDeleted: it is being deleted (a finalizer holds it): the controller
+                no longer acts on it, so the command would do nothing.
         """
-        found = await self.find_rollout(name)
-        if (why := being_deleted(found)) is not None:
-            raise CliError(f"rollout '{name}' {why}: the controller no longer acts on it")
-        return found
+        from progressive.client import rollout_to_change
+
+        return await rollout_to_change(self.cluster, self.namespace, name)
 
     async def list_kind(
         self, kind: str, namespace: str | None, groups: Sequence[str] = ROLLOUT_GROUPS
@@ -396,18 +395,6 @@ class Session:
 
             memory.clock = VirtualClock(last_change[1])
         self._settled_at_writes = memory.writes
-
-
-def being_deleted(obj: Mapping[str, Any]) -> str | None:
-    """For an object with a ``deletionTimestamp``: ``is being deleted (since T, waiting
-    for finalizers: F)``; else None."""
-    meta = obj.get("metadata") or {}
-    since = meta.get("deletionTimestamp")
-    if not since:
-        return None
-    finalizers = ", ".join(str(f) for f in meta.get("finalizers") or ())
-    waiting = f", waiting for finalizers: {finalizers}" if finalizers else ""
-    return f"is being deleted (since {since}{waiting})"
 
 
 def _quiet_logs() -> None:
@@ -586,6 +573,7 @@ def run(main: Callable[[], Awaitable[T]]) -> T:
     import anyio
 
     from progressive._shell.clusters import ClusterError
+    from progressive.core._edits import EditError
 
     async def guarded() -> T:
         return await main()
@@ -596,7 +584,7 @@ def run(main: Callable[[], Awaitable[T]]) -> T:
         raise
     except KeyboardInterrupt:
         raise click.exceptions.Exit(130) from None
-    except ClusterError as exc:
+    except (ClusterError, EditError) as exc:  # no such Rollout, no such revision...
         raise CliError(_reason(exc)) from None
     except (OSError, TimeoutError) as exc:
         raise CliError(f"cannot reach the cluster: {_reason(exc)}") from None

@@ -6,7 +6,7 @@ import-linter contract checks it in CI), so it can be embedded anywhere: call
 """
 
 from . import _actions as actions
-from ._commands import abort, merge_patch, pause, promote, restart, retry
+from ._commands import abort, merge_patch, pause, promote, restart, resume, retry
 from ._durations import format_duration, parse_duration
 from ._errors import FieldError, ManifestError
 from ._experiments import Experiment, ExperimentStatus, reconcile_experiment
@@ -107,5 +107,6 @@ __all__ = [
     "reconcile_experiment",
     "reconcile_invalid",
     "restart",
+    "resume",
     "retry",
 ]

@@ -1,7 +1,8 @@
 """What the user commands do to a Rollout, as pure functions on its manifest.
 
 ``promote``, ``abort``, ``retry``, ``pause``, ``restart`` are the same edits Argo's
-kubectl plugin makes; the CLI, the in-memory cluster and embedders share them.  Each
+kubectl plugin makes, and ``resume`` ends a ``pause`` only; :mod:`progressive.client`
+(which the CLI and the dashboard call) sends them.  Each
 takes the Rollout manifest (a dict) and returns ``(spec_patch, status_patch)``: merge
 patches for the main resource and for its status subresource.
 """
@@ -15,7 +16,7 @@ from typing import Any
 from ._rollout import Rollout
 from ._times import format_time
 
-__all__ = ["abort", "merge_patch", "pause", "promote", "restart", "retry"]
+__all__ = ["abort", "merge_patch", "pause", "promote", "restart", "resume", "retry"]
 
 Patch = dict[str, Any]
 
@@ -54,6 +55,11 @@ def retry(rollout: Rollout) -> tuple[Patch, Patch]:
 def pause(rollout: Rollout) -> tuple[Patch, Patch]:
     """Hold the rollout where it is (``spec.paused``) until promoted."""
     return {"spec": {"paused": True}}, {}
+
+
+def resume(rollout: Rollout) -> tuple[Patch, Patch]:
+    """End a user's ``pause`` (``spec.paused``); the controller's pauses still hold."""
+    return ({"spec": {"paused": False}}, {}) if rollout.paused else ({}, {})
 
 
 def restart(rollout: Rollout, at: float) -> tuple[Patch, Patch]:

@@ -1,8 +1,9 @@
-"""The edits ``set image`` and ``undo`` make, as pure functions on plain objects.
+"""The edits to a pod template that ``set image`` and ``undo`` make, as pure functions
+on plain objects; :mod:`progressive.client.commands` sends them.
 
 Both change a pod template, the Rollout's or (with ``workloadRef``) its Deployment's,
-and send the change as a JSON merge patch carrying the ``resourceVersion`` read, so a
-concurrent edit is a conflict rather than lost.
+and the client sends the change as a JSON merge patch carrying the ``resourceVersion``
+read, so a concurrent edit is a conflict rather than lost.
 """
 
 from __future__ import annotations
