@@ -101,3 +101,11 @@ async def test_every_command_on_a_real_server(kube: KubeCluster, namespace: str)
 
     with pytest.raises(NotFound, match=f'rollout "nope" not found in namespace "{namespace}"'):
         await client.promote(kube, namespace, "nope")
+    # a Rollout whose deletion a finalizer holds: the controller no longer acts on it
+    ref = undone.ref
+    await kube.patch(ref, {"metadata": {"finalizers": ["example.com/hold"]}})
+    await kube.delete(ref)
+    for command in (client.promote, client.abort, client.undo, client.pause):
+        with pytest.raises(client.BeingDeleted, match="is being deleted .*example.com/hold"):
+            await command(kube, namespace, "web")
+    await kube.patch(ref, {"metadata": {"finalizers": None}})
