@@ -96,6 +96,27 @@ def test_the_cli_takes_a_request_timeout_and_names_the_server(
         assert result.stderr.splitlines() == ["error: " + no_answer(silent_server, DISCOVER)]
 
 
+def test_install_takes_a_request_timeout_and_names_the_server(
+    silent_server: str, silent_kubeconfig: Path
+) -> None:
+    """``install`` connects as every command does: the same options, before or after its
+    name, and the same one-line error."""
+    runner = CliRunner()
+    crds = "discover /apis/apiextensions.k8s.io/v1"  # what install asks first
+    for args in (
+        ["install", "--kubeconfig", str(silent_kubeconfig), "--request-timeout", str(TIMEOUT)],
+        ["--kubeconfig", str(silent_kubeconfig), f"--request-timeout={TIMEOUT}", "install"],
+    ):
+        result = runner.invoke(main, args)
+        assert result.exit_code == 1, result.output
+        assert result.stderr.splitlines() == ["error: " + no_answer(silent_server, crds)]
+    result = runner.invoke(main, ["install", "--request-timeout", "0"])
+    assert result.exit_code == 2 and "Invalid value for '--request-timeout'" in result.stderr
+    result = runner.invoke(main, ["--memory", "install", "--kubeconfig", str(silent_kubeconfig)])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: install writes to a real cluster, not the in-memory")
+
+
 @pytest.mark.parametrize("value", ["0", "-1", "nan", "soon"])
 def test_a_request_timeout_must_be_a_positive_duration(value: str) -> None:
     result = CliRunner().invoke(main, ["--request-timeout", value, "list", "rollouts"])

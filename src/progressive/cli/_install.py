@@ -15,6 +15,8 @@ chart in ``deploy/chart`` renders with its default values (all three come from
 on Argo's ``argoproj.io`` objects (for clusters where it, not Argo's controller,
 reconciles them); ``--service-monitor`` adds the Prometheus Operator ServiceMonitor.
 
+It connects as every command does (:func:`~progressive.cli._target.connect`:
+``--kubeconfig``, ``--context``, ``--request-timeout``, before or after its name).
 Objects are applied server side (field manager ``progressive-install``), so running it
 again updates what changed and nothing else.  ``--dry-run`` prints the YAML instead;
 ``progressive install --dry-run | kubectl apply -f -`` does the same as a plain run.
@@ -30,6 +32,8 @@ import anyio
 import click
 
 from progressive._deploy import manifests
+
+from ._target import CliError, Target, connect, kube_options, run
 
 if TYPE_CHECKING:
     from progressive._shell.kube import KubeCluster
@@ -85,8 +89,7 @@ async def install_objects(
 
 @click.command()
 @click.option("--dry-run", is_flag=True, help="Print the YAML instead of applying it.")
-@click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Default: $KUBECONFIG.")
-@click.option("--context", help="The kubeconfig context (default: its current one).")
+@kube_options
 @click.option("--crds-only", is_flag=True, help="Install the CRDs and nothing else.")
 @click.option(
     "--watch-namespace",
@@ -124,8 +127,6 @@ async def install_objects(
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for the CRDs.")
 def install(
     dry_run: bool,
-    kubeconfig: str | None,
-    context: str | None,
     crds_only: bool,
     timeout: float,
     **options: Any,
@@ -144,17 +145,15 @@ def install(
         click.echo(render(docs), nl=False)
         return
 
-    async def run() -> None:
-        from progressive._shell.kube import KubeCluster, KubeError
+    target = Target.from_context()
+    if target.memory:
+        raise CliError(
+            "install writes to a real cluster, not the in-memory one (--memory, "
+            "PROGRESSIVE_MEMORY); --dry-run prints what it would write"
+        )
 
-        try:
-            cluster = await KubeCluster.connect(kubeconfig, context, field_manager=FIELD_MANAGER)
-        except Exception as exc:  # a missing or unreadable kubeconfig
-            raise click.ClickException(f"cannot connect: {exc}") from None
-        async with cluster:
-            try:
-                await install_objects(cluster, docs, established_within=timeout, echo=click.echo)
-            except KubeError as exc:
-                raise click.ClickException(exc.message) from None
+    async def apply() -> None:
+        async with connect(target, field_manager=FIELD_MANAGER) as cluster:
+            await install_objects(cluster, docs, established_within=timeout, echo=click.echo)
 
-    anyio.run(run)
+    run(apply)

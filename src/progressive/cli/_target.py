@@ -37,6 +37,7 @@ import click
 
 if TYPE_CHECKING:
     from progressive._shell.clusters import Cluster
+    from progressive._shell.kube import KubeCluster
     from progressive.memory import MemoryCluster
 
 __all__ = [
@@ -46,8 +47,10 @@ __all__ = [
     "Session",
     "Target",
     "complete_rollouts",
+    "connect",
     "connection_options",
     "default_state_path",
+    "kube_options",
     "open_session",
     "run",
 ]
@@ -119,22 +122,9 @@ class RequestTimeout(_FloatParam):
         return seconds
 
 
-def connection_options(f: F) -> F:
-    """Add ``-n``, ``--context``, ``--kubeconfig``, ``--request-timeout``, ``--memory``,
-    ``--memory-state``.
-
-    On the group and on each command: the values are shared through ``ctx.meta``; one
-    given after the command name wins.
-    """
-    options = [
-        click.option(
-            "-n",
-            "--namespace",
-            metavar="NS",
-            expose_value=False,
-            callback=_remember("namespace"),
-            help="The namespace (default: the kubeconfig context's, else 'default').",
-        ),
+def _kube_options() -> list[Callable[[F], F]]:
+    """``--context``, ``--kubeconfig``, ``--request-timeout``: how to reach the cluster."""
+    return [
         click.option(
             "--context",
             metavar="NAME",
@@ -157,6 +147,39 @@ def connection_options(f: F) -> F:
             help="How long to wait for each answer of the API server: seconds, or 30s, "
             "1m (default: 30s).",
         ),
+    ]
+
+
+def _decorated(f: F, options: Sequence[Callable[[F], F]]) -> F:
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def kube_options(f: F) -> F:
+    """Add ``--context``, ``--kubeconfig`` and ``--request-timeout`` (shared through
+    ``ctx.meta`` with the group's, as :func:`connection_options`), for a command that
+    only ever talks to a real cluster (``install``); it connects with :func:`connect`."""
+    return _decorated(f, _kube_options())
+
+
+def connection_options(f: F) -> F:
+    """Add ``-n``, ``--context``, ``--kubeconfig``, ``--request-timeout``, ``--memory``,
+    ``--memory-state``.
+
+    On the group and on each command: the values are shared through ``ctx.meta``; one
+    given after the command name wins.
+    """
+    options = [
+        click.option(
+            "-n",
+            "--namespace",
+            metavar="NS",
+            expose_value=False,
+            callback=_remember("namespace"),
+            help="The namespace (default: the kubeconfig context's, else 'default').",
+        ),
+        *_kube_options(),
         click.option(
             "--memory",
             is_flag=True,
@@ -175,9 +198,7 @@ def connection_options(f: F) -> F:
             "${PROGRESSIVE_CACHE:-~/.cache/progressive}/memory.json).",
         ),
     ]
-    for option in reversed(options):
-        f = option(f)
-    return f
+    return _decorated(f, options)
 
 
 def default_state_path() -> Path:
@@ -470,26 +491,42 @@ async def open_session(target: Target) -> AsyncIterator[Session]:
         async with _memory_session(target) as session:
             yield session
         return
+    _check_kubeconfig(target.kubeconfig)  # before the kubeconfig is read for its namespace
+    namespace = target.namespace or _kubeconfig_namespace(target.kubeconfig, target.context)
+    async with connect(target) as cluster:
+        yield Session(
+            cluster, namespace or "default", explicit_namespace=target.namespace is not None
+        )
+
+
+@asynccontextmanager
+async def connect(target: Target, **options: Any) -> AsyncIterator[KubeCluster]:
+    """The real cluster of ``target``: how every command connects (its kubeconfig and
+    context, or the Pod's ServiceAccount; each request bounded by its request timeout,
+    transient failures retried for at most 5 seconds).  ``options`` go to
+    :meth:`~progressive._shell.kube.KubeCluster.connect` (``field_manager``).
+
+    Raises:
+        CliError: there is no kubeconfig, or it cannot be used.
+    """
     from progressive._shell.kube import DEFAULT_REQUEST_TIMEOUT, KubeCluster, RetryPolicy
 
     _quiet_logs()
     _check_kubeconfig(target.kubeconfig)
-    namespace = target.namespace or _kubeconfig_namespace(target.kubeconfig, target.context)
     try:
         cluster = await KubeCluster.connect(
             target.kubeconfig,
             target.context,
             retry=RetryPolicy(attempts=3, max_elapsed=5.0),
             request_timeout=target.request_timeout or DEFAULT_REQUEST_TIMEOUT,
+            **options,
         )
     except CliError:
         raise
     except Exception as exc:  # a missing kubeconfig, an unknown context, bad credentials
         raise CliError(f"cannot connect to the cluster: {_reason(exc)}") from None
     async with cluster:
-        yield Session(
-            cluster, namespace or "default", explicit_namespace=target.namespace is not None
-        )
+        yield cluster
 
 
 @asynccontextmanager
