@@ -136,6 +136,12 @@ def test_an_actual_weight_that_is_not_the_set_one_is_labelled_and_explained(
         "step 1/2  weight 33% actual, 20% set (no traffic router: the canary's share of "
         "the pods, 1 of 3)  updated 1/3"
     ) in updated.stdout
+    header = memory("get", "rollout", "rollouts-demo").stdout.splitlines()
+    assert "  SetWeight:     20" in header
+    assert (
+        "  ActualWeight:  33 (no traffic router: the canary's share of the pods, 1 of 3)"
+        in header
+    )
     shown = json.loads(memory("get", "rollout", "rollouts-demo", "-o", "json").stdout)
     assert (shown["actualWeight"], shown["setWeight"]) == ("33", "20")
     assert shown["weightNote"] == "no traffic router: the canary's share of the pods, 1 of 3"

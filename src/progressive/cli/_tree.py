@@ -71,7 +71,8 @@ def render_header(summary: Summary) -> Text:
     if summary.set_weight is not None:
         add_field(text, "SetWeight:", summary.set_weight, 2)
     if summary.actual_weight is not None:
-        add_field(text, "ActualWeight:", summary.actual_weight, 2)
+        why = f" ({summary.weight_note})" if summary.weight_note else ""
+        add_field(text, "ActualWeight:", summary.actual_weight + why, 2)
     if summary.images:
         for index, (image, roles) in enumerate(summary.images):
             shown = f"{image} ({', '.join(roles)})" if roles else image

@@ -55,7 +55,7 @@ def weight_note(actual: int, set_weight: int, *, routed: bool, canary: int, pods
     Without one the weight *is* the canary's share of the ``pods`` serving pods, which
     whole pods round (one pod of three is 33% at a ``setWeight: 20`` step).
     """
-    if actual == set_weight:
+    if actual == set_weight or pods <= 0:  # no pods serve yet: nothing to explain
         return ""
     if not routed:
         return f"no traffic router: the canary's share of the pods, {canary} of {pods}"
