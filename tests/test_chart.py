@@ -83,6 +83,11 @@ OPTIONS = {
         resources={"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "2Gi"}},
     ),
     "namespaced, secrets everywhere": InstallOptions(namespaces=["team-a"], analysis_secrets=["*"]),
+    "secure metrics on another port": InstallOptions(
+        metrics_secure=True, metrics_address="[::]:9443", service_monitor=True
+    ),
+    "no metrics endpoint": InstallOptions(metrics_address="0"),
+    "plain metrics on every interface": InstallOptions(metrics_address=":9090"),
     "cluster, secrets in two namespaces, restarts": InstallOptions(
         analysis_secrets=["x", "y"], restarts=True
     ),
@@ -131,6 +136,10 @@ def test_the_chart_renders_what_progressive_install_makes(
         ({"leaderElection": {"enabled": False}}, "more than one needs leaderElection"),
         ({"replicas": 0}, "at least 1"),
         ({"metrics": {"serviceMonitor": True}}, "needs metrics.secure"),
+        ({"metrics": {"address": "localhost"}}, 'HOST:PORT or "0" (none), got "localhost"'),
+        ({"metrics": {"address": "0.0.0.0:65536"}}, "expected HOST:PORT"),
+        ({"metrics": {"address": "a b:80"}}, "expected HOST:PORT"),
+        ({"metrics": {"address": 0, "secure": True}}, "metrics.secure: needs a metrics address"),
     ],
 )
 def test_the_chart_refuses_what_install_refuses(

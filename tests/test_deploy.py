@@ -196,6 +196,10 @@ def test_a_namespaced_install_has_a_role_per_namespace_and_no_cluster_wide_write
         ({"leader_election": False}, "more than one needs leader_election"),
         ({"replicas": 0}, "at least 1"),
         ({"service_monitor": True}, "needs metrics_secure"),
+        ({"metrics_address": "localhost"}, 'metrics_address: expected HOST:PORT or "0"'),
+        ({"metrics_address": ":0"}, "expected HOST:PORT"),
+        ({"metrics_address": "[::1]:99999"}, "expected HOST:PORT"),
+        ({"metrics_address": "0", "metrics_secure": True}, "needs a metrics address"),
     ],
 )
 def test_bad_options_are_refused(options: dict[str, Any], message: str) -> None:
@@ -224,6 +228,11 @@ def test_metrics_stay_on_loopback_unless_secure() -> None:
     assert {"--metrics-address=0.0.0.0:8443", "--metrics-secure"} <= set(secure["args"])
     service = _deploy.controller(secure_options)[1]
     assert service["spec"]["ports"][0]["port"] == 8443
+    assert [p["containerPort"] for p in secure["ports"]] == [8081, 8443]
+    moved = container(InstallOptions(metrics_secure=True, metrics_address="[::]:9443"))
+    assert {"--metrics-address=[::]:9443", "--metrics-secure"} <= set(moved["args"])
+    assert [p["containerPort"] for p in moved["ports"]] == [8081, 9443]
+    assert "--metrics-address=0" in container(InstallOptions(metrics_address="0"))["args"]
     monitor = _deploy.service_monitor()
     assert monitor["spec"]["endpoints"][0]["scheme"] == "https"
     assert (
@@ -242,6 +251,7 @@ def test_install_dry_run_renders_the_options() -> None:
             "--analysis-secrets=team-a",
             "--job-provider",
             "--image=registry.example/progressive:dev",
+            "--metrics-address=:9090",
         ],
     )
     assert out.exit_code == 0, out.output
@@ -251,6 +261,7 @@ def test_install_dry_run_renders_the_options() -> None:
         analysis_secrets=["team-a"],
         job_provider=True,
         image="registry.example/progressive:dev",
+        metrics_address=":9090",
     )
     assert docs == _deploy.manifests(options)
     refused = runner.invoke(main, ["install", "--dry-run", "--service-monitor"])

@@ -25,6 +25,20 @@ subjects:
 {{- if eq (toJson .Values.rbac.analysisSecrets) "[\"*\"]" }}true{{ end }}
 {{- end }}
 
+{{/* metrics.address as a string ("" when unset; --set metrics.address=0 is a number). */}}
+{{- define "progressive.metricsAddressValue" -}}
+{{- if not (kindIs "invalid" .Values.metrics.address) }}{{ toString .Values.metrics.address }}{{ end }}
+{{- end }}
+
+{{/* The controller's --metrics-address (progressive._deploy.InstallOptions.metrics_listen). */}}
+{{- define "progressive.metricsAddress" -}}
+{{- $address := include "progressive.metricsAddressValue" . }}
+{{- if $address }}{{ $address }}
+{{- else if .Values.metrics.secure }}0.0.0.0:8443
+{{- else }}127.0.0.1:8090
+{{- end }}
+{{- end }}
+
 {{/* The same checks as progressive._deploy.InstallOptions, with the same messages. */}}
 {{- define "progressive.validate" -}}
 {{- $r := .Values.rbac }}
@@ -49,5 +63,15 @@ subjects:
 {{- end }}
 {{- if and .Values.metrics.serviceMonitor (not .Values.metrics.secure) }}
 {{- fail "metrics.serviceMonitor: needs metrics.secure (nothing else is scrapable)" }}
+{{- end }}
+{{- $address := include "progressive.metricsAddressValue" . }}
+{{- if not (or (eq $address "") (eq $address "0")) }}
+{{- $port := regexFind "[0-9]+$" $address | default "0" | int }}
+{{- if or (not (regexMatch "^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]*):[0-9]{1,5}$" $address)) (lt $port 1) (gt $port 65535) }}
+{{- fail (printf "metrics.address: expected HOST:PORT or \"0\" (none), got %q" $address) }}
+{{- end }}
+{{- end }}
+{{- if and .Values.metrics.secure (eq $address "0") }}
+{{- fail "metrics.secure: needs a metrics address, not \"0\"" }}
 {{- end }}
 {{- end }}

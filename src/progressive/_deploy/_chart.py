@@ -51,7 +51,11 @@ def values(options: InstallOptions) -> dict[str, Any]:
             "argoproj": options.argoproj,
         },
         "leaderElection": {"enabled": options.leader_election},
-        "metrics": {"secure": options.metrics_secure, "serviceMonitor": options.service_monitor},
+        "metrics": {
+            "address": options.metrics_address,
+            "secure": options.metrics_secure,
+            "serviceMonitor": options.service_monitor,
+        },
         "resources": dict(options.resources),
     }
 
@@ -90,6 +94,9 @@ leaderElection:
   enabled: {j(d["leaderElection"]["enabled"])}
 
 metrics:
+  # Where /metrics listens, HOST:PORT ("0": nowhere); "" is 127.0.0.1:8090, or
+  # 0.0.0.0:8443 when secure (the Service then targets this port).
+  address: {j(d["metrics"]["address"])}
   # false: /metrics on the Pod's loopback only (kubectl port-forward reaches it).
   # true: HTTPS on port 8443 for bearer tokens allowed to get /metrics (bind the
   # progressive-metrics-reader ClusterRole), checked with TokenReview and

@@ -17,6 +17,7 @@ __all__ = [
     "LEASE_NAME",
     "METRICS_PORT",
     "NAME",
+    "NO_METRICS",
     "NAMESPACE",
     "SECURE_METRICS_PORT",
     "SERVICE_ACCOUNT",
@@ -41,6 +42,11 @@ DEFAULT_RESOURCES: Final[Mapping[str, Any]] = {
     "limits": {"memory": "512Mi"},
 }
 _DNS_LABEL: Final = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+#: ``metrics_address``: HOST:PORT (HOST a name, an IPv4 or a bracketed IPv6 address,
+#: or empty: every interface), or "0": no /metrics endpoint; the chart checks the same
+_ADDRESS: Final = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]*):([0-9]{1,5})$")
+#: ``metrics_address`` value: no /metrics endpoint at all
+NO_METRICS: Final = "0"
 
 
 def _names(value: Any) -> tuple[str, ...]:
@@ -79,6 +85,9 @@ class InstallOptions:
             tokens allowed ``get`` on the ``/metrics`` URL (TokenReview and
             SubjectAccessReview); otherwise plain HTTP on the Pod's loopback only.
         service_monitor: a Prometheus Operator ServiceMonitor (needs ``metrics_secure``).
+        metrics_address: where ``/metrics`` listens, ``HOST:PORT``, or ``"0"`` for
+            nowhere; empty: ``127.0.0.1:8090``, or ``0.0.0.0:8443`` with
+            ``metrics_secure`` (whose Service then targets this port).
         image: the controller image (default: this version's).
         resources: the controller container's resources.
     """
@@ -92,6 +101,7 @@ class InstallOptions:
     replicas: int = 2
     metrics_secure: bool = False
     service_monitor: bool = False
+    metrics_address: str = ""
     image: str | None = None
     resources: Mapping[str, Any] = attrs.field(factory=lambda: dict(DEFAULT_RESOURCES))
 
@@ -112,6 +122,31 @@ class InstallOptions:
             raise ValueError("replicas: more than one needs leader_election")
         if self.service_monitor and not self.metrics_secure:
             raise ValueError("service_monitor: needs metrics_secure (nothing else is scrapable)")
+        if self.metrics_address not in ("", NO_METRICS):
+            found = _ADDRESS.match(self.metrics_address)
+            if found is None or not 0 < int(found[2]) < 65536:
+                raise ValueError(
+                    f'metrics_address: expected HOST:PORT or "0" (none), got '
+                    f"{self.metrics_address!r}"
+                )
+        if self.metrics_secure and self.metrics_address == NO_METRICS:
+            raise ValueError('metrics_secure: needs a metrics address, not "0"')
+
+    @property
+    def metrics_listen(self) -> str:
+        """The controller's ``--metrics-address``."""
+        if self.metrics_address:
+            return self.metrics_address
+        if self.metrics_secure:
+            return f"0.0.0.0:{SECURE_METRICS_PORT}"
+        return f"127.0.0.1:{METRICS_PORT}"
+
+    @property
+    def metrics_port(self) -> int | None:
+        """The port ``/metrics`` listens on (None: it does not)."""
+        if self.metrics_listen == NO_METRICS:
+            return None
+        return int(self.metrics_listen.rpartition(":")[2])
 
     @property
     def cluster_wide(self) -> bool:

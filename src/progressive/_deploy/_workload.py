@@ -18,7 +18,6 @@ from ._options import (
     HEALTH_PORT,
     IMAGE_REPOSITORY,
     LEASE_NAME,
-    METRICS_PORT,
     NAME,
     NAMESPACE,
     SECURE_METRICS_PORT,
@@ -50,10 +49,9 @@ def controller_args(options: InstallOptions) -> list[str]:
             f"--lease-name={LEASE_NAME}",
             "--identity=$(POD_NAME)",
         ]
+    args += [f"--metrics-address={options.metrics_listen}"]
     if options.metrics_secure:
-        args += [f"--metrics-address=0.0.0.0:{SECURE_METRICS_PORT}", "--metrics-secure"]
-    else:
-        args += [f"--metrics-address=127.0.0.1:{METRICS_PORT}"]
+        args += ["--metrics-secure"]
     args += [f"--health-address=0.0.0.0:{HEALTH_PORT}"]
     return args
 
@@ -66,7 +64,7 @@ def _deployment(options: InstallOptions) -> dict[str, Any]:
     probe = {"httpGet": {"path": "/healthz", "port": "health"}, "periodSeconds": 10}
     ports = [{"name": "health", "containerPort": HEALTH_PORT, "protocol": "TCP"}]
     if options.metrics_secure:
-        ports.append({"name": "https", "containerPort": SECURE_METRICS_PORT, "protocol": "TCP"})
+        ports.append({"name": "https", "containerPort": options.metrics_port, "protocol": "TCP"})
     container = {
         "name": "controller",
         "image": options.image or image(),

@@ -123,6 +123,13 @@ async def install_objects(
     help="Serve /metrics over HTTPS to authorized bearer tokens (default: Pod loopback only).",
 )
 @click.option("--service-monitor", is_flag=True, help="Add a Prometheus Operator ServiceMonitor.")
+@click.option(
+    "--metrics-address",
+    default="",
+    metavar="HOST:PORT",
+    help="Where the controller serves /metrics ('0': nowhere; default: 127.0.0.1:8090, "
+    "0.0.0.0:8443 with --metrics-secure).",
+)
 @click.option("--image", help="The controller image (default: this version's).")
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for the CRDs.")
 def install(
