@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from progressive._shell.workqueue import QueueShutDown, WorkQueue
+from progressive._shell.workqueue import Priority, QueueShutDown, WorkQueue
 
 
 class ManualClock:
@@ -279,3 +279,42 @@ async def test_take_ready_hands_out_a_round_of_keys() -> None:
     queue.done("a")
     await clock.advance(5)
     assert queue.take_ready() == ["later"] and queue.next_due() is None
+
+
+async def test_the_most_urgent_key_is_taken_first_and_fifo_within_a_class() -> None:
+    q, _ = make()
+    q.add("resync", Priority.BACKGROUND)
+    q.add("change-1")
+    q.add("change-2")
+    q.add("due", Priority.URGENT)
+    assert q.depth == 4 and q.depth_of(Priority.NORMAL) == 2
+    assert [await q.get() for _ in range(4)] == ["due", "change-1", "change-2", "resync"]
+
+
+async def test_a_key_moves_up_when_added_more_urgently_and_never_down() -> None:
+    q, _ = make()
+    q.add("a", Priority.BACKGROUND)
+    q.add("b")
+    q.add("a", Priority.URGENT)  # a resync queued it; now its timer is due
+    q.add("b", Priority.BACKGROUND)  # stays NORMAL
+    assert q.depth == 2
+    assert [await q.get(), await q.get()] == ["a", "b"]
+    assert q.depth == 0 and not q.ready(), "the entry a left behind is not handed out"
+    # added while being handled: it comes back at the most urgent priority asked for
+    q.add("c")
+    q.add("x", Priority.BACKGROUND)
+    q.add("b", Priority.URGENT)
+    q.done("a")
+    q.done("b")
+    assert [await q.get() for _ in range(3)] == ["b", "c", "x"]
+
+
+async def test_a_timer_that_comes_due_is_urgent_and_a_retry_is_not() -> None:
+    q, clock = make()
+    q.add_after("pause-ends", 10)
+    q.add_rate_limited("failed")  # 5 ms
+    q.add_after("later", 20, Priority.BACKGROUND)
+    for key in ("one", "two"):
+        q.add(key)
+    await clock.advance(30)
+    assert q.take_ready() == ["pause-ends", "one", "two", "failed", "later"]

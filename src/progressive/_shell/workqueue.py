@@ -13,6 +13,13 @@ waits are one reconcile.  The rules, as in client-go:
   ``base_delay * 2**failures`` capped at ``max_delay`` (client-go: 5 ms up to 1000 s),
   and :meth:`WorkQueue.forget` resets it once the key succeeds.
 
+Unlike client-go's queue, keys have a :class:`Priority`: a worker takes the oldest key
+of the most urgent class.  A timer that came due (a pause ends) or a user's command (a
+new revision, an abort) is ``URGENT``; a change notification is ``NORMAL``; a periodic
+resync is ``BACKGROUND``.  Under load -- a burst of changes, a client-side rate limit
+-- the step that is due is therefore not queued behind hundreds of routine looks.  A
+key added again at a more urgent priority moves up; never down.
+
 :meth:`WorkQueue.run` runs ``workers`` concurrent handlers until :meth:`shut_down`
 (optionally draining what is queued first) or cancellation.  Time comes from a shell
 :class:`~progressive._shell.clocks.Clock`, so tests drive the queue on a clock of their
@@ -22,6 +29,7 @@ own and a handler's ``requeue_at`` is the core's ``Plan.requeue_at`` unchanged.
 from __future__ import annotations
 
 import collections
+import enum
 import heapq
 import itertools
 import logging
@@ -33,7 +41,7 @@ import anyio
 
 from .clocks import Clock, WallClock
 
-__all__ = ["QueueShutDown", "WorkQueue"]
+__all__ = ["Priority", "QueueShutDown", "WorkQueue"]
 
 log = logging.getLogger("progressive.workqueue")
 
@@ -41,6 +49,14 @@ K = TypeVar("K", bound=Hashable)
 
 #: A handler reconciles one key and returns when to do it again (None: only on change).
 Handler = Callable[[K], Awaitable[float | None]]
+
+
+class Priority(enum.IntEnum):
+    """Which keys a worker takes first (lowest value first; FIFO within a class)."""
+
+    URGENT = 0  # a timer that came due, a user's command (new revision, abort)
+    NORMAL = 1  # a change notification, a retry
+    BACKGROUND = 2  # a periodic resync
 
 
 class QueueShutDown(Exception):
@@ -69,10 +85,15 @@ class WorkQueue(Generic[K]):
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.on_error = on_error
-        self._queue: collections.deque[K] = collections.deque()
-        self._dirty: set[K] = set()
+        # one FIFO per priority, of (serial, key); an entry whose serial is no longer
+        # the key's (the key moved up, or was taken) is skipped
+        self._queues: tuple[collections.deque[tuple[int, K]], ...] = tuple(
+            collections.deque() for _ in Priority
+        )
+        self._queued: dict[K, int] = {}  # key -> serial of its live entry
+        self._dirty: dict[K, Priority] = {}  # to be handled (queued, or after done())
         self._processing: set[K] = set()
-        self._waiting: dict[K, float] = {}  # key -> when (the earliest asked for)
+        self._waiting: dict[K, tuple[float, Priority]] = {}  # the earliest asked for
         self._heap: list[tuple[float, int, K]] = []
         self._serial = itertools.count()
         self._failures: dict[K, int] = {}
@@ -86,10 +107,14 @@ class WorkQueue(Generic[K]):
     @property
     def depth(self) -> int:
         """Keys ready to be handled now (the ``workqueue_depth`` of client-go)."""
-        return len(self._queue)
+        return len(self._queued)
 
     def __len__(self) -> int:
-        return len(self._queue)
+        return len(self._queued)
+
+    def depth_of(self, priority: Priority) -> int:
+        """Keys ready to be handled now at ``priority``."""
+        return sum(1 for k, p in self._dirty.items() if p == priority and k in self._queued)
 
     @property
     def delayed(self) -> int:
@@ -114,35 +139,46 @@ class WorkQueue(Generic[K]):
             self._wakeup = None
 
     # -- adding ------------------------------------------------------------------------
-    def add(self, key: K) -> None:
-        """Queue ``key`` now (once, however often it is added before being handled)."""
+    def add(self, key: K, priority: Priority = Priority.NORMAL) -> None:
+        """Queue ``key`` now (once, however often it is added before being handled; at
+        the most urgent ``priority`` asked for)."""
         if self._shutting_down:
             return
-        if key in self._dirty:
+        current = self._dirty.get(key)
+        if current is not None and current <= priority:
             return
-        self.adds += 1
-        self._dirty.add(key)
+        if current is None:
+            self.adds += 1
+        self._dirty[key] = priority
         if key in self._processing:
             return  # queued again by done()
-        self._queue.append(key)
+        self._enqueue(key, priority)
+
+    def _enqueue(self, key: K, priority: Priority) -> None:
+        serial = next(self._serial)
+        self._queued[key] = serial
+        self._queues[priority].append((serial, key))
         self._notify()
 
-    def add_at(self, key: K, when: float) -> None:
-        """Queue ``key`` at clock time ``when`` (at once if that is past)."""
+    def add_at(self, key: K, when: float, priority: Priority = Priority.URGENT) -> None:
+        """Queue ``key`` at clock time ``when`` (at once if that is past), at
+        ``priority`` then (a timer that comes due is urgent by default)."""
         if self._shutting_down:
             return
         if when <= self.clock.now():
-            self.add(key)
+            self.add(key, priority)
             return
         current = self._waiting.get(key)
-        if current is not None and current <= when:
+        if current is not None and current[0] <= when:
+            if priority < current[1]:
+                self._waiting[key] = (current[0], priority)
             return
-        self._waiting[key] = when
+        self._waiting[key] = (when, priority if current is None else min(priority, current[1]))
         heapq.heappush(self._heap, (when, next(self._serial), key))
         self._notify()
 
-    def add_after(self, key: K, delay: float) -> None:
-        self.add_at(key, self.clock.now() + max(0.0, delay))
+    def add_after(self, key: K, delay: float, priority: Priority = Priority.URGENT) -> None:
+        self.add_at(key, self.clock.now() + max(0.0, delay), priority)
 
     def backoff(self, key: K) -> float:
         """The delay the next :meth:`add_rate_limited` of ``key`` would use."""
@@ -156,7 +192,7 @@ class WorkQueue(Generic[K]):
         delay = self.backoff(key)
         self._failures[key] = self._failures.get(key, 0) + 1
         self.retries += 1
-        self.add_after(key, delay)
+        self.add_after(key, delay, Priority.NORMAL)
 
     def forget(self, key: K) -> None:
         """``key`` succeeded: its next failure backs off from ``base_delay`` again."""
@@ -167,14 +203,31 @@ class WorkQueue(Generic[K]):
         now = self.clock.now()
         while self._heap and self._heap[0][0] <= now:
             when, _, key = heapq.heappop(self._heap)
-            if self._waiting.get(key) == when:
+            waiting = self._waiting.get(key)
+            if waiting is not None and waiting[0] == when:
                 del self._waiting[key]
-                self.add(key)
+                self.add(key, waiting[1])
 
     def _next_due(self) -> float | None:
-        while self._heap and self._waiting.get(self._heap[0][2]) != self._heap[0][0]:
+        while self._heap:
+            waiting = self._waiting.get(self._heap[0][2])
+            if waiting is not None and waiting[0] == self._heap[0][0]:
+                return self._heap[0][0]
             heapq.heappop(self._heap)  # superseded by an earlier time
-        return self._heap[0][0] if self._heap else None
+        return None
+
+    def _pop(self) -> K | None:
+        """The oldest live key of the most urgent class, now being handled."""
+        for fifo in self._queues:
+            while fifo:
+                serial, key = fifo.popleft()
+                if self._queued.get(key) != serial:
+                    continue  # moved up to a more urgent class
+                del self._queued[key]
+                del self._dirty[key]
+                self._processing.add(key)
+                return key
+        return None
 
     async def get(self) -> K:
         """The next key to handle; call :meth:`done` with it afterwards.
@@ -186,10 +239,8 @@ class WorkQueue(Generic[K]):
             if self._shutting_down and not self._drain:
                 raise QueueShutDown
             self._promote_due()
-            if self._queue:
-                key = self._queue.popleft()
-                self._processing.add(key)
-                self._dirty.discard(key)
+            key = self._pop()
+            if key is not None:
                 return key
             if self._shutting_down:
                 raise QueueShutDown
@@ -215,14 +266,12 @@ class WorkQueue(Generic[K]):
             tg.start_soon(waiter)
 
     def take_ready(self) -> list[K]:
-        """Every key ready now, in queue order, each marked as being handled (call
+        """Every key ready now, most urgent first, each marked as being handled (call
         :meth:`done` with each): one round of a single-task loop (``Controller.settle``)."""
         self._promote_due()
-        keys = list(self._queue)
-        self._queue.clear()
-        for key in keys:
-            self._processing.add(key)
-            self._dirty.discard(key)
+        keys = []
+        while (key := self._pop()) is not None:
+            keys.append(key)
         return keys
 
     def next_due(self) -> float | None:
@@ -232,14 +281,14 @@ class WorkQueue(Generic[K]):
     def ready(self) -> bool:
         """Whether a key can be handled now (delayed keys that are due included)."""
         self._promote_due()
-        return bool(self._queue)
+        return bool(self._queued)
 
     def done(self, key: K) -> None:
         """The worker is finished with ``key``; queued again if it was added meanwhile."""
         self._processing.discard(key)
-        if key in self._dirty:
-            self._queue.append(key)
-            self._notify()
+        priority = self._dirty.get(key)
+        if priority is not None:
+            self._enqueue(key, priority)
         elif self._shutting_down and not self._processing:
             self._notify()
 
