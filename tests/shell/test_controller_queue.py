@@ -18,6 +18,7 @@ from progressive._shell.controller import Key, api_versions
 from progressive._shell.leader import LEASE_API, LeaderElector, LeadershipLost
 from progressive._shell.metrics import ControllerMetrics
 from progressive._shell.supervisor import supervise
+from progressive._shell.workqueue import Priority
 from progressive.core import Rollout
 from progressive.memory import MemoryCluster
 
@@ -124,6 +125,39 @@ def test_a_change_queues_the_keys_it_concerns() -> None:
     # a deleted Rollout leaves the index
     assert controller.keys_for(change(ARGO, "Rollout", "web", manifest, "deleted")) == []
     assert controller.keys_for(change("apps/v1", "Deployment", "web")) == []
+
+
+async def test_commands_and_due_steps_go_before_routine_looks_and_resyncs() -> None:
+    cluster = MemoryCluster()
+    controller = Controller(cluster, clock=VirtualClock())
+    queue = controller.queue
+
+    def rollout_change(name: str, generation: int, abort: bool = False) -> Change:
+        obj = {"metadata": {"name": name, "generation": generation}, "status": {"abort": abort}}
+        return Change(ARGO, "Rollout", "default", name, "modified", obj)
+
+    for name in ("a", "b", "c", "d"):
+        controller._on_change(rollout_change(name, 1))  # first look: routine
+    assert queue.depth_of(Priority.NORMAL) == 4
+    for _ in range(4):
+        await queue.get()
+    controller._on_change(rollout_change("a", 1))  # status only (its own write, say)
+    controller._on_change(rollout_change("b", 2))  # a new spec: a new revision
+    controller._on_change(rollout_change("c", 1, abort=True))  # kubectl argo rollouts abort
+    for name in ("a", "b", "c", "d"):
+        queue.done(Key("Rollout", "default", name, ARGO))
+    assert queue.depth_of(Priority.URGENT) == 2 and queue.depth_of(Priority.NORMAL) == 1
+    assert [k.name for k in queue.take_ready()] == ["b", "c", "a"]
+    for name in ("a", "b", "c"):
+        queue.done(Key("Rollout", "default", name, ARGO))
+    # a resync queues everything in the background, behind a step that comes due
+    await cluster.create(canary_rollout("e", steps=[{"pause": {"duration": "10s"}}]))
+    await controller.resync()
+    assert queue.depth_of(Priority.BACKGROUND) == 1
+    e = Key("Rollout", "default", "e", ARGO)
+    queue.add_at(e, controller.clock.now())  # its pause ends now
+    assert queue.depth_of(Priority.URGENT) == 1
+    assert await queue.get() == e
 
 
 def test_api_groups_are_named_by_group_or_version() -> None:

@@ -20,6 +20,13 @@ come from three places:
   wrote may let it move on), one that failed is retried after a per-key exponential
   backoff, and one that hit a ``Conflict`` (someone wrote meanwhile) at once.
 
+Keys have a :class:`~progressive._shell.workqueue.Priority`: a timer that comes due (a
+pause ends, a measurement is due) and a user's command (a new spec generation: a new
+revision, a promote of an indefinite pause; ``status.abort`` set or cleared) are
+``URGENT``; other change notifications and follow-ups are ``NORMAL``; the periodic
+resync is ``BACKGROUND``.  Workers take the most urgent key first, so a due step waits
+for at most the reconciles in flight, not for every routine look queued before it.
+
 :meth:`Controller.run` handles the queue with N concurrent workers, a key by one worker
 at a time; one bad Rollout (an invalid spec: condition InvalidSpec through
 ``reconcile_invalid``; an error while applying: backed off) never stops the others.
@@ -63,7 +70,7 @@ from .pool import FairPool
 from .restarts import advance_restart, restarting
 from .runs import COMPLETED, advance_analysis_run, advance_experiments, missing_templates
 from .traffic import RouterTraffic, TrafficRouter
-from .workqueue import QueueShutDown, WorkQueue
+from .workqueue import Priority, QueueShutDown, WorkQueue
 
 if TYPE_CHECKING:
     from .metrics import ControllerMetrics
@@ -200,34 +207,48 @@ def _references(manifest: Mapping[str, Any]) -> frozenset[tuple[str, str]]:
     return frozenset(out)
 
 
+def _aborted(manifest: Mapping[str, Any]) -> bool:
+    status = manifest.get("status")
+    return isinstance(status, Mapping) and status.get("abort") is True
+
+
 class _Index:
     """The Rollouts known, by namespace and by what they name, so that a change to a
     Deployment or a Service finds the Rollouts it concerns without a read."""
 
     def __init__(self) -> None:
         self._generations: dict[Key, object] = {}
+        self._aborts: dict[Key, bool] = {}
         self._refs: dict[Key, frozenset[tuple[str, str]]] = {}
         self._by_ref: dict[tuple[str, str, str], set[Key]] = {}
         self._by_ns: dict[str, set[Key]] = {}
 
-    def update(self, key: Key, manifest: Mapping[str, Any]) -> bool:
-        """Index the Rollout; True when its spec changed since the last look (a new
-        ``metadata.generation``)."""
+    def update(self, key: Key, manifest: Mapping[str, Any]) -> tuple[bool, bool]:
+        """Index the Rollout; returns whether its spec changed since the last look (a
+        new ``metadata.generation``), and whether a user's command did (that, or
+        ``status.abort`` set or cleared)."""
         generation = _meta(manifest).get("generation")
         changed = self._generations.get(key, generation) != generation
         self._generations[key] = generation
+        aborted = _aborted(manifest)
+        commanded = changed or self._aborts.get(key, aborted) != aborted
+        self._aborts[key] = aborted
         refs = _references(manifest)
         if self._refs.get(key) == refs:
-            return changed
-        self.remove(key)
+            return changed, commanded
+        self._unlink(key)
         self._refs[key] = refs
         self._by_ns.setdefault(key.namespace, set()).add(key)
         for kind, name in refs:
             self._by_ref.setdefault((key.namespace, kind, name), set()).add(key)
-        return changed
+        return changed, commanded
 
     def remove(self, key: Key) -> None:
         self._generations.pop(key, None)
+        self._aborts.pop(key, None)
+        self._unlink(key)
+
+    def _unlink(self, key: Key) -> None:
         refs = self._refs.pop(key, None)
         if refs is None:
             return
@@ -419,6 +440,9 @@ class Controller:
 
     def keys_for(self, change: Change) -> list[Key]:
         """The keys a change concerns (and the index of Rollouts kept up to date)."""
+        return [key for key, _ in self._keys_for(change)]
+
+    def _keys_for(self, change: Change) -> list[tuple[Key, Priority]]:
         kind, ns, obj = change.kind, change.namespace, change.obj
         if self.namespace is not None and ns and ns != self.namespace:
             return []
@@ -432,9 +456,16 @@ class Controller:
                 if self.metrics is not None:
                     self.metrics.forget_rollout(ns, change.name)
                 return []
-            if self._index.update(key, obj):
+            changed, commanded = self._index.update(key, obj)
+            if changed:
                 self.queue.forget(key)  # a new spec: no backoff from the old one's failures
-            return [key]
+            return [(key, Priority.URGENT if commanded else Priority.NORMAL)]
+        return [(key, Priority.NORMAL) for key in self._related(change)]
+
+    def _related(self, change: Change) -> list[Key]:
+        """The keys a change to anything but a Rollout concerns."""
+        kind, ns, obj = change.kind, change.namespace, change.obj
+        in_group = change.api_version in self.api_groups
         keys = self._owners(obj, ns)
         if kind == ANALYSIS_RUN and in_group and change.type != "deleted":
             keys.append(Key(ANALYSIS_RUN, ns, change.name, change.api_version))
@@ -453,38 +484,39 @@ class Controller:
             keys.extend(self._index.naming(ns, kind, change.name))  # workloadRef
         return keys
 
-    def _add(self, key: Key) -> None:
+    def _add(self, key: Key, priority: Priority = Priority.NORMAL) -> None:
         """Queue ``key`` now, unless it is failing: its retry is scheduled, and what it
         wrote before it failed (changes it caused itself) must not bypass the backoff."""
         if not self.queue.num_requeues(key):
-            self.queue.add(key)
+            self.queue.add(key, priority)
 
     def _on_change(self, change: Change) -> None:
-        for key in self.keys_for(change):
-            self._add(key)
+        for key, priority in self._keys_for(change):
+            self._add(key, priority)
         if self._changed is not None:
             self._changed.set()
 
-    async def _seed(self) -> None:
-        """Queue every key there is (a new controller, a resync)."""
+    async def _seed(self, priority: Priority = Priority.NORMAL) -> None:
+        """Queue every key there is (a new controller; a resync, at ``BACKGROUND``)."""
         view, ns = self._view, self.namespace
         listed: set[Key] = set()
         for group in self.api_groups:
             for manifest in await view.list(group, ROLLOUT, ns):
                 key = _key_of(ROLLOUT, group, manifest)
                 listed.add(key)
-                if self._index.update(key, manifest):
+                changed, commanded = self._index.update(key, manifest)
+                if changed:
                     self.queue.forget(key)
-                self._add(key)
+                self._add(key, Priority.URGENT if commanded else priority)
             for run in await view.list(group, ANALYSIS_RUN, ns):
                 if (run.get("status") or {}).get("phase") not in COMPLETED:
-                    self._add(_key_of(ANALYSIS_RUN, group, run))
+                    self._add(_key_of(ANALYSIS_RUN, group, run), priority)
             for experiment in await view.list(group, EXPERIMENT, ns):
                 namespace = _key_of(EXPERIMENT, group, experiment).namespace
-                self._add(Key(EXPERIMENT, namespace, ""))
+                self._add(Key(EXPERIMENT, namespace, ""), priority)
         for rs in await view.list("apps/v1", REPLICA_SET, ns):
             if restarting(rs):
-                self._add(_key_of(REPLICA_SET, "apps/v1", rs))
+                self._add(_key_of(REPLICA_SET, "apps/v1", rs), priority)
         for gone in self._index.in_namespace(ns) - listed:  # deleted, unseen
             self._index.remove(gone)
             if self.metrics is not None:
@@ -612,7 +644,7 @@ class Controller:
         if writes:
             self.queue.add(key)  # what it wrote may let it move on
         if when is not None and math.isfinite(when):
-            self.queue.add_at(key, when)
+            self.queue.add_at(key, when, Priority.URGENT)  # a step comes due
         self.queue.done(key)
         return writes, None
 
@@ -868,10 +900,15 @@ class Controller:
                 continue
             await self._process(key)
 
+    async def resync(self) -> None:
+        """Queue every key again, behind everything else (``BACKGROUND``): a safety net
+        for changes nothing reported."""
+        await self._seed(Priority.BACKGROUND)
+
     async def _resync_loop(self, period: float) -> None:
         while True:
             await anyio.sleep(period)
-            await self._seed()
+            await self.resync()
 
     async def _wakeup_loop(self, wakeup: Wakeup) -> None:
         armed: float | None = None  # the earliest wake-up time asked for, not reached yet
