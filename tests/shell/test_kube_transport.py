@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import aiohttp
+import anyio
 import pytest
 from kubernetes_asyncio.client.exceptions import ApiException
 
@@ -21,8 +22,9 @@ from progressive._shell.kube import (
     Unavailable,
     error_from_response,
 )
+from progressive._shell.kube._api import lane_of
 from progressive._shell.kube._discovery import Discovery, parse_resource_list
-from progressive._shell.ratelimit import TokenBucket
+from progressive._shell.ratelimit import Limiter, TokenBucket, background
 
 
 def api_error(
@@ -240,6 +242,87 @@ def test_concurrent_reservations_queue_up() -> None:
     assert [bucket.reserve() for _ in range(4)] == pytest.approx([0.0, 0.5, 1.0, 1.5])
     assert not bucket.try_acquire()
     assert TokenBucket(0, 1).unlimited
+
+
+class SteppedTime:
+    """Time that moves only in :meth:`advance`, waking the sleepers it reaches."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.sleepers: list[tuple[float, anyio.Event]] = []
+
+    def monotonic(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        event = anyio.Event()
+        self.sleepers.append((self.t + seconds, event))
+        await event.wait()
+
+    async def advance(self, seconds: float) -> None:
+        self.t += seconds
+        for when, event in list(self.sleepers):
+            if when <= self.t + 1e-9:
+                self.sleepers.remove((when, event))
+                event.set()
+        await anyio.wait_all_tasks_blocked()
+
+
+async def test_background_requests_take_spare_tokens_only() -> None:
+    clock = SteppedTime()
+    bucket = TokenBucket(10, 1, monotonic=clock.monotonic, sleep=clock.sleep)
+    await bucket.acquire()  # the bucket is empty now
+    served: list[str] = []
+
+    async def take(who: str) -> None:
+        if who == "event":
+            with background():
+                await bucket.acquire()
+        else:
+            await bucket.acquire()
+        served.append(who)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(take, "event")  # waits first...
+        await anyio.wait_all_tasks_blocked()
+        tg.start_soon(take, "status")  # ...but a status write arriving later goes first
+        await anyio.wait_all_tasks_blocked()
+        await clock.advance(0.1)
+        assert served == ["status"]
+        await clock.advance(0.1)
+        assert served == ["status", "event"]
+    clock.t += 1.0  # idle: a spare token is there at once
+    with background():
+        assert await bucket.acquire() == 0.0
+
+
+def test_requests_are_limited_by_api_group_lane() -> None:
+    assert lane_of("/api/v1/namespaces/a/events") == "kubernetes"
+    assert lane_of("/apis/apps/v1/namespaces/a/replicasets/x") == "kubernetes"
+    assert lane_of("/apis/networking.k8s.io/v1/ingresses") == "kubernetes"
+    assert lane_of("/apis") == lane_of("/version") == "kubernetes"
+    assert lane_of("/apis/argoproj.io/v1alpha1/namespaces/a/rollouts/x/status") == "argoproj.io"
+    assert lane_of("/apis/split.smi-spec.io/v1alpha2") == "split.smi-spec.io"
+
+
+async def test_each_lane_has_its_own_bucket_and_the_ceiling_spans_them() -> None:
+    clock = FakeTime()
+    limiter = Limiter(10, 1, monotonic=clock.monotonic, sleep=clock.sleep)
+    api = FakeApi(*[{}] * 4)
+    t = Transport(api, qps=10, burst=1)  # type: ignore[arg-type]
+    t.limiter = limiter
+    await t.call("patch", "PATCH", "/apis/apps/v1/namespaces/a/replicasets/x", what="rs")
+    await t.call("patch", "PATCH", "/apis/split.smi-spec.io/v1alpha2/x", what="split")
+    await t.call("update", "PUT", "/apis/argoproj.io/v1alpha1/x/status", what="status")
+    assert clock.slept == [] and limiter.lanes == ["argoproj.io", "kubernetes", "split.smi-spec.io"]
+    await t.call("get", "GET", "/api/v1/namespaces/a/services/x", what="svc")
+    assert clock.slept == pytest.approx([0.1]) and limiter.waited == {"kubernetes": 0.1}
+    ceiling = Limiter(
+        10, 1, total_qps=10, total_burst=1, monotonic=clock.monotonic, sleep=clock.sleep
+    )
+    await ceiling.acquire("a")
+    await ceiling.acquire("b")
+    assert limiter.waited == {"kubernetes": 0.1} and ceiling.waited == {"b": pytest.approx(0.1)}
 
 
 async def test_discovery_is_cached_and_refreshed_for_missing_kinds() -> None:

@@ -18,6 +18,8 @@ process-wide instance once, on first use; importing this module registers nothin
                                                        ``controller_clientset_k8s_request_total``)
 ``progressive_workqueue_depth{name}``                  keys ready to be handled
 ``progressive_events_total{type,reason}``              Kubernetes Events emitted
+``progressive_k8s_client_wait_seconds_total{lane}``    time requests waited for a
+                                                       client-side token, by lane
 ``progressive_leader``                                 1 while this replica leads
 =====================================================  =================================
 
@@ -121,6 +123,13 @@ class ControllerMetrics:
             ["type", "reason"],
             registry=r,
         )
+        self.client_wait = Counter(
+            "progressive_k8s_client_wait_seconds",
+            "Seconds API requests waited for a client-side rate-limit token, by lane "
+            "(API group; 'kubernetes' for Kubernetes' own groups).",
+            ["lane"],
+            registry=r,
+        )
         self.leader = Gauge(
             "progressive_leader",
             "1 while this controller replica holds the leader Lease.",
@@ -195,6 +204,10 @@ class ControllerMetrics:
 
     def record_event(self, type_: str, reason: str) -> None:
         self.events.labels(type_, reason).inc()
+
+    def record_client_wait(self, lane: str, seconds: float) -> None:
+        """A :data:`~progressive._shell.ratelimit.WaitHook`: pass it as ``on_wait``."""
+        self.client_wait.labels(lane).inc(seconds)
 
     def set_leader(self, leading: bool) -> None:
         self.leader.set(1 if leading else 0)

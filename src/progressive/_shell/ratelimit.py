@@ -1,22 +1,52 @@
-"""A token bucket: client-side QPS and burst limits, like client-go's ``--qps/--burst``.
+"""Token buckets: client-side QPS and burst limits, like client-go's ``--qps/--burst``.
 
 :class:`TokenBucket` hands out one token per request.  The bucket holds at most
 ``burst`` tokens and refills at ``qps`` tokens a second; a request that finds it empty
 *reserves* the next token and sleeps until it is due, so concurrent waiters are served
 in arrival order without a lock (the reservation scheme of Go's ``x/time/rate``).
 Time comes from two injectable callables, so tests run it on a virtual clock.
+
+Requests made inside :func:`background` (the Event recorder's) take *spare* tokens
+only: a token that is there now with no request waiting for one.  They never queue
+ahead of, nor delay by more than one token, a request that is not in the background.
+
+:class:`Limiter` keeps one bucket per *lane*, each with the same ``qps``/``burst``, as
+client-go gives each clientset (Argo Rollouts' controller has one for Kubernetes' own
+groups, one for argoproj.io, one for SMI, a dynamic one...) its own bucket; and,
+optionally, a ceiling over all lanes together.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import anyio
 import anyio.lowlevel
 
-__all__ = ["TokenBucket"]
+__all__ = ["Limiter", "TokenBucket", "background"]
+
+_BACKGROUND: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "progressive_background_requests", default=False
+)
+
+
+@contextlib.contextmanager
+def background() -> Iterator[None]:
+    """Requests made in this context (this task, and tasks it starts) take spare
+    tokens only."""
+    token = _BACKGROUND.set(True)
+    try:
+        yield
+    finally:
+        _BACKGROUND.reset(token)
+
+
+def in_background() -> bool:
+    return _BACKGROUND.get()
 
 
 class TokenBucket:
@@ -73,17 +103,33 @@ class TokenBucket:
             return True
         return False
 
-    async def acquire(self) -> None:
-        """Wait for a token.  A cancelled wait gives its reservation back."""
+    async def acquire(self) -> float:
+        """Wait for a token (a spare one, in :func:`background`); returns the seconds
+        waited.  A cancelled wait gives its reservation back."""
+        if in_background():
+            return await self._acquire_spare()
         delay = self.reserve()
         if delay <= 0:
             await anyio.lowlevel.checkpoint()
-            return
+            return 0.0
         try:
             await self._sleep(delay)
         except BaseException:
             self._tokens = min(float(self.burst), self._tokens + 1.0)
             raise
+        return delay
+
+    async def _acquire_spare(self) -> float:
+        """Take a token only when one is there and no request waits for it (a waiting
+        request holds a reservation: the count is below one)."""
+        waited = 0.0
+        while not self.try_acquire():
+            # the reservations ahead are served first, then one more token
+            delay = (1.0 - self._tokens) / self.qps
+            await self._sleep(delay)
+            waited += delay
+        await anyio.lowlevel.checkpoint()
+        return waited
 
     @property
     def tokens(self) -> float:
@@ -92,3 +138,63 @@ class TokenBucket:
             return math.inf
         self._refill()
         return self._tokens
+
+
+#: Called with (lane, seconds) each time a request waited for a token.
+WaitHook = Callable[[str, float], None]
+
+
+class Limiter:
+    """One :class:`TokenBucket` per lane, created on first use, each ``qps``/``burst``;
+    with ``total_qps`` > 0, a request also takes a token of a bucket shared by every
+    lane (``total_qps``/``total_burst``).
+
+    Args:
+        on_wait: called with (lane, seconds) when a request waited for its tokens.
+    """
+
+    def __init__(
+        self,
+        qps: float = 40.0,
+        burst: int = 80,
+        *,
+        total_qps: float = 0.0,
+        total_burst: int | None = None,
+        on_wait: WaitHook | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ) -> None:
+        self.qps = float(qps)
+        self.burst = max(1, int(burst))
+        self.on_wait = on_wait
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._buckets: dict[str, TokenBucket] = {}
+        self.total: TokenBucket | None = None
+        if total_qps > 0 and not math.isinf(total_qps):
+            size = total_burst if total_burst is not None else max(1, round(2 * total_qps))
+            self.total = TokenBucket(total_qps, size, monotonic=monotonic, sleep=sleep)
+        self.waited: dict[str, float] = {}  # seconds, by lane
+        self.requests: dict[str, int] = {}  # by lane
+
+    def bucket(self, lane: str) -> TokenBucket:
+        found = self._buckets.get(lane)
+        if found is None:
+            found = TokenBucket(self.qps, self.burst, monotonic=self._monotonic, sleep=self._sleep)
+            self._buckets[lane] = found
+        return found
+
+    @property
+    def lanes(self) -> list[str]:
+        return sorted(self._buckets)
+
+    async def acquire(self, lane: str) -> None:
+        """Wait for a token of ``lane`` (and of the ceiling, if any)."""
+        waited = await self.bucket(lane).acquire()
+        if self.total is not None:
+            waited += await self.total.acquire()
+        self.requests[lane] = self.requests.get(lane, 0) + 1
+        if waited > 0:
+            self.waited[lane] = self.waited.get(lane, 0.0) + waited
+            if self.on_wait is not None:
+                self.on_wait(lane, waited)

@@ -145,8 +145,22 @@ def _leaves(exc: BaseException) -> list[BaseException]:
     type=click.IntRange(min=1),
     help="The most samples (all series, all points) a Prometheus metric may return.",
 )
-@click.option("--qps", default=40.0, show_default=True, help="API requests per second.")
-@click.option("--burst", default=80, show_default=True, help="API requests in a burst.")
+@click.option(
+    "--qps",
+    default=40.0,
+    show_default=True,
+    help="API requests per second, per API group (Kubernetes' own groups share one "
+    "budget), as client-go has it per clientset.",
+)
+@click.option(
+    "--burst", default=80, show_default=True, help="API requests in a burst, per API group."
+)
+@click.option(
+    "--total-qps",
+    default=0.0,
+    show_default=True,
+    help="A ceiling on API requests per second over all API groups together (0: none).",
+)
 @click.option("--leader-elect", is_flag=True, help="Work only while holding the Lease.")
 @click.option(
     "--lease-namespace",
@@ -244,8 +258,10 @@ async def _main(
             options["context"],
             qps=options["qps"],
             burst=options["burst"],
+            total_qps=options["total_qps"],
             on_request=metrics.record_request,
             request_timeout=options["request_timeout"],
+            on_wait=metrics.record_client_wait,
         )
     except Exception as exc:  # a missing or unreadable kubeconfig
         raise click.ClickException(f"cannot connect: {exc}") from None

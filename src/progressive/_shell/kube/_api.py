@@ -4,8 +4,13 @@
 (which holds the connection pool, TLS and credentials, refreshed tokens included) and
 adds what a controller needs around it:
 
-* a :class:`~progressive._shell.ratelimit.TokenBucket` (client-go's QPS/burst; Argo's
-  controller defaults to 40/80);
+* client-side rate limits (:class:`~progressive._shell.ratelimit.Limiter`): QPS and
+  burst per *lane*, as client-go has them per clientset (Argo's controller defaults to
+  40/80 for each of its clientsets).  A request's lane is its API group
+  (:func:`lane_of`); Kubernetes' own groups share the lane ``kubernetes``, each other
+  group (a CRD's: argoproj.io, split.smi-spec.io...) has its own.  So a burst of
+  router writes never waits behind ReplicaSet writes, and requests made in
+  :func:`~progressive._shell.ratelimit.background` (Events) take spare tokens only;
 * retries with tenacity for transient failures only: no response, 429 (honouring
   ``Retry-After``), 500, 502, 503, 504; never 400, 403, 404, 405, 409, 410 or 422, which
   would fail the same way again.  Attempts and total time are bounded;
@@ -31,10 +36,18 @@ import tenacity as _t
 from kubernetes_asyncio.client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from ..ratelimit import TokenBucket
+from ..ratelimit import Limiter, WaitHook
 from ._errors import KubeError, Unavailable, error_from_response
 
-__all__ = ["DEFAULT_REQUEST_TIMEOUT", "RequestHook", "RetryPolicy", "Transport"]
+__all__ = [
+    "DEFAULT_REQUEST_TIMEOUT",
+    "KUBERNETES_LANE",
+    "RequestHook",
+    "RetryPolicy",
+    "Transport",
+    "builtin_group",
+    "lane_of",
+]
 
 #: Seconds one API request may take, answer included (watches have their own).
 DEFAULT_REQUEST_TIMEOUT: Final = 30.0
@@ -53,6 +66,24 @@ _NETWORK_ERRORS: Final = (
 # aiohttp's timeout while connecting (3.10 and later); sock_read's is another
 _CONNECTING: Final = getattr(aiohttp, "ConnectionTimeoutError", ())
 _JSON: Final = "application/json"
+#: The lane of Kubernetes' own API groups (client-go's ``kubernetes.Clientset``).
+KUBERNETES_LANE: Final = "kubernetes"
+
+
+def builtin_group(group: str) -> bool:
+    """Kubernetes' own API groups: the core group, dotless ones (apps, batch...) and
+    ``*.k8s.io``."""
+    return group == "" or "." not in group or group.endswith(".k8s.io")
+
+
+def lane_of(path: str) -> str:
+    """The rate-limit lane of a request path: its API group, or
+    :data:`KUBERNETES_LANE` for Kubernetes' own groups and non-group paths."""
+    if path.startswith("/apis/"):
+        group = path[len("/apis/") :].split("/", 1)[0]
+        if group and not builtin_group(group):
+            return group
+    return KUBERNETES_LANE
 
 
 @attrs.frozen
@@ -98,7 +129,9 @@ class Transport:
 
     Args:
         api: the kubernetes-asyncio client (its configuration has host and credentials).
-        qps, burst: the client-side rate limit (``qps <= 0``: none).
+        qps, burst: the client-side rate limit of each lane (``qps <= 0``: none).
+        total_qps: a ceiling over all lanes together (0: none).
+        on_wait: called with (lane, seconds) when a request waited for a token.
         retry: the retry policy for transient failures.
         on_request: called with (verb, code) after every HTTP request.
         request_timeout: seconds for one request (watches have their own).
@@ -111,13 +144,15 @@ class Transport:
         *,
         qps: float = 40.0,
         burst: int = 80,
+        total_qps: float = 0.0,
         retry: RetryPolicy | None = None,
         on_request: RequestHook | None = None,
+        on_wait: WaitHook | None = None,
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
         self.api = api
-        self.bucket = TokenBucket(qps, burst)
+        self.limiter = Limiter(qps, burst, total_qps=total_qps, on_wait=on_wait)
         self.retry = retry if retry is not None else RetryPolicy()
         self.on_request = on_request
         self.request_timeout = request_timeout
@@ -186,7 +221,7 @@ class Transport:
         body: Any,
         content_type: str,
     ) -> Any:
-        await self.bucket.acquire()
+        await self.limiter.acquire(lane_of(path))
         try:
             result, status, _ = await self.api.call_api(
                 path,
@@ -224,7 +259,7 @@ class Transport:
         Raises:
             KubeError: the server refused the request, or the connection failed.
         """
-        await self.bucket.acquire()
+        await self.limiter.acquire(lane_of(path))
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=_WATCH_CONNECT_TIMEOUT, sock_read=read_timeout
         )

@@ -36,7 +36,8 @@ from kubernetes_asyncio import config as kube_config
 from kubernetes_asyncio.client import ApiClient, Configuration
 
 from ..clusters import Ref, copy_to_write
-from ._api import DEFAULT_REQUEST_TIMEOUT, RequestHook, RetryPolicy, Transport
+from ..ratelimit import WaitHook
+from ._api import DEFAULT_REQUEST_TIMEOUT, RequestHook, RetryPolicy, Transport, builtin_group
 from ._discovery import Discovery, ResourceInfo
 from ._errors import ApiConflict, ApiNotFound, KubeError, Unavailable
 from ._session import api_client
@@ -62,10 +63,6 @@ class ListResult:
     resource_version: str
 
 
-def _builtin_group(group: str) -> bool:
-    return group == "" or "." not in group or group.endswith(".k8s.io")
-
-
 def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     meta = obj.get("metadata")
     return meta if isinstance(meta, Mapping) else {}
@@ -79,9 +76,12 @@ class KubeCluster:
             ``owns_client`` (the named constructors set it).  The named constructors
             make one whose session resolves the environment's proxy once, not per
             request (:mod:`._session`); one passed here is used as it is.
-        qps, burst: client-side rate limit (Argo's controller: 40 and 80).
+        qps, burst: client-side rate limit of each API group's lane (Argo's controller:
+            40 and 80 for each of its clientsets; see :mod:`._api`).
+        total_qps: a ceiling over all lanes together (0: none).
         retry: retries of transient failures.
         on_request: called with (verb, HTTP code) after every request (metrics).
+        on_wait: called with (lane, seconds) when a request waited for a token.
         field_manager: the name server-side apply records as the owner of fields.
         request_timeout: seconds for one request.
         sleep: how retries wait (tests pass a fake).
@@ -93,8 +93,10 @@ class KubeCluster:
         *,
         qps: float = 40.0,
         burst: int = 80,
+        total_qps: float = 0.0,
         retry: RetryPolicy | None = None,
         on_request: RequestHook | None = None,
+        on_wait: WaitHook | None = None,
         field_manager: str = FIELD_MANAGER,
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
         owns_client: bool = False,
@@ -105,8 +107,10 @@ class KubeCluster:
             api,
             qps=qps,
             burst=burst,
+            total_qps=total_qps,
             retry=retry,
             on_request=on_request,
+            on_wait=on_wait,
             request_timeout=request_timeout,
             sleep=sleep,
         )
@@ -418,7 +422,7 @@ class KubeCluster:
             minimal = (
                 wanted is not None
                 and "status" in info.subresources
-                and not _builtin_group(info.group)
+                and not builtin_group(info.group)
             )
             if minimal:
                 # A custom resource's /status takes only the status from the body.
