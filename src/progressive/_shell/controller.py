@@ -381,6 +381,8 @@ class Controller:
                 cluster,
                 clock=clock,
                 on_event=metrics.record_event if metrics is not None else None,
+                on_drop=metrics.record_events_dropped if metrics is not None else None,
+                on_request=metrics.record_event_request if metrics is not None else None,
             )
         )
         self.backoff = backoff
@@ -722,7 +724,7 @@ class Controller:
         status = reconcile_invalid(stored, message, generation, now=now)
         wrote = await write_status(self._view, manifest, status, reread=self.cluster.get)
         if wrote:
-            await self.events.record(Involved.of(manifest), "Warning", "InvalidSpec", message)
+            await self.events.post(Involved.of(manifest), "Warning", "InvalidSpec", message)
         meta = _meta(manifest)
         self._record(
             str(meta.get("namespace") or ""), str(meta.get("name")), _strategy(manifest), status
@@ -856,8 +858,11 @@ class Controller:
         analyses = self._analyses = FairPool(
             _namespace_of, workers=analysis_workers, per_group=analysis_workers_per_namespace
         )
+        own_events = not self.events.running
         try:
             async with anyio.create_task_group() as tg:
+                if own_events:
+                    tg.start_soon(self.events.run)  # Events off the workers' path
                 with self._watching():
                     if hasattr(self.cluster, "list_with_version"):
                         await self._start_informers(tg)
@@ -879,6 +884,8 @@ class Controller:
             self._analyses = None
             self._changed = None
             self._view = self._filtered(self.cluster, set())
+            if own_events:
+                await self.events.close()  # what is still queued, within a short grace
 
     def stop(self) -> None:
         """Stop taking keys: :meth:`run` returns once the reconciles in flight are done."""

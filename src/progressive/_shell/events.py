@@ -10,6 +10,18 @@ An Event's name is derived from what it says (``<object>.<hash>``), so the
 de-duplication survives a controller restart: creating an Event that exists already
 turns into bumping it.  Recording never raises for a cluster error: an Event is
 information, and losing one must not fail a reconcile.
+
+While :meth:`EventRecorder.run` runs (the controller starts it), :meth:`EventRecorder.post`
+only queues the Event and returns: one task writes the queue, oldest first, with
+*spare* client-side tokens (:func:`~progressive._shell.ratelimit.background`), so an
+Event never delays a status or router write (client-go's broadcaster writes Events from
+a goroutine of its own, too).  The same Event posted again while queued is one write
+(its count goes up by the number of posts).  The queue is bounded (``buffer`` distinct
+Events); what it sheds is counted, never dropped silently: ``dropped["overflow"]`` (the
+queue was full), ``dropped["error"]`` (the server refused the write) and
+``dropped["shutdown"]`` (still queued when the recorder stopped and could not be
+written within its grace), each also passed to ``on_drop``.  Without a running
+recorder (``Controller.settle``, the simulator, tests) an Event is written at once.
 """
 
 from __future__ import annotations
@@ -21,12 +33,15 @@ import socket
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+import anyio
+import anyio.lowlevel
 import attrs
 
 from ..core._actions import EmitEvent
 from ..core._times import format_time
 from .clocks import Clock, WallClock
 from .clusters import AlreadyExists, Cluster, ClusterError, NotFound, Ref
+from .ratelimit import background
 
 __all__ = ["COMPONENT", "EventRecorder", "Involved"]
 
@@ -35,6 +50,10 @@ log = logging.getLogger("progressive.events")
 COMPONENT: Final = "progressive-controller"
 _MAX_MESSAGE: Final = 1024
 _MAX_NAME: Final = 253
+_DROP_LOG_EVERY: Final = 1000  # a warning for the first Event shed, then every 1000th
+
+#: Called with (reason, how many Events) when Events are shed.
+DropHook = Callable[[str, int], None]
 
 
 @attrs.frozen
@@ -65,6 +84,19 @@ class Involved:
         return out
 
 
+@attrs.define
+class _Pending:
+    """An Event waiting in the queue: ``posts`` times since it was queued."""
+
+    about: Involved
+    type: str
+    reason: str
+    message: str
+    first: str  # when first posted (RFC 3339)
+    last: str
+    posts: int = 1
+
+
 def event_name(involved: Involved, type_: str, reason: str, message: str) -> str:
     """``<name>.<16 hex digits>``: the same event on the same object, the same name."""
     digest = hashlib.sha256(
@@ -90,12 +122,15 @@ class EventRecorder:
         component: ``source.component`` / ``reportingComponent``.
         host: ``source.host`` (this Pod's name, say).
         clock: where timestamps come from.
-        on_event: called with (type, reason) for each event recorded (metrics).
+        on_event: called with (type, reason) for each event posted or recorded (metrics).
+        on_drop: called with (reason, count) when Events are shed (metrics).
+        on_request: called once per API request the recorder makes (metrics).
         cache_size: how many recent events' counts are remembered (beyond it, the
             count is read back from the cluster: a create that conflicts, a get and a
             patch instead of one patch).  A rollout update makes about 14 distinct
             events, so the default covers some 2,000 rollouts updating at once, in
             about 8 MB at most.
+        buffer: how many distinct Events may wait in the queue (about 1 KB each).
     """
 
     def __init__(
@@ -106,15 +141,37 @@ class EventRecorder:
         host: str | None = None,
         clock: Clock | None = None,
         on_event: Callable[[str, str], None] | None = None,
+        on_drop: DropHook | None = None,
+        on_request: Callable[[], None] | None = None,
         cache_size: int = 32_768,
+        buffer: int = 4096,
     ) -> None:
         self.cluster = cluster
         self.component = component
         self.host = host if host is not None else socket.gethostname()
         self.clock: Clock = clock if clock is not None else WallClock()
         self.on_event = on_event
+        self.on_drop = on_drop
+        self.on_request = on_request
         self._counts: collections.OrderedDict[tuple[str, str], int] = collections.OrderedDict()
         self._cache_size = cache_size
+        self.buffer = max(1, buffer)
+        self._queue: collections.OrderedDict[tuple[str, str], _Pending] = collections.OrderedDict()
+        self._wakeup: anyio.Event | None = None
+        self._running = False
+        self.dropped: collections.Counter[str] = collections.Counter()
+        self.merged = 0  # posts that joined an Event already queued
+        self.requests = 0
+
+    @property
+    def running(self) -> bool:
+        """Whether :meth:`run` writes the Events posted (else they are written at once)."""
+        return self._running
+
+    @property
+    def queued(self) -> int:
+        """Distinct Events waiting to be written."""
+        return len(self._queue)
 
     def _remember(self, key: tuple[str, str], count: int) -> None:
         self._counts[key] = count
@@ -122,59 +179,161 @@ class EventRecorder:
         while len(self._counts) > self._cache_size:
             self._counts.popitem(last=False)
 
-    async def record(
+    def _pending(
         self, involved: Involved | Mapping[str, Any], type_: str, reason: str, message: str
-    ) -> dict[str, Any] | None:
-        """Record an event; returns the Event as stored, or None if the cluster refused."""
+    ) -> _Pending:
         about = involved if isinstance(involved, Involved) else Involved.of(involved)
         message = message if len(message) <= _MAX_MESSAGE else message[: _MAX_MESSAGE - 3] + "..."
-        name = event_name(about, type_, reason, message)
-        key = (about.namespace, name)
-        ref = Ref("v1", "Event", about.namespace, name)
         stamp = format_time(int(self.clock.now()))
         if self.on_event is not None:
             self.on_event(type_, reason)
+        return _Pending(about, type_, reason, message, stamp, stamp)
+
+    async def record(
+        self, involved: Involved | Mapping[str, Any], type_: str, reason: str, message: str
+    ) -> dict[str, Any] | None:
+        """Write an event now; returns the Event as stored, or None if the cluster
+        refused (counted in ``dropped["error"]``)."""
+        return await self._write(self._pending(involved, type_, reason, message))
+
+    async def post(
+        self, involved: Involved | Mapping[str, Any], type_: str, reason: str, message: str
+    ) -> None:
+        """Queue an event for :meth:`run` to write (at once, when it is not running)."""
+        pending = self._pending(involved, type_, reason, message)
+        if not self._running:
+            await self._write(pending)
+            return
+        key = (pending.about.namespace, event_name(*self._identity(pending)))
+        queued = self._queue.get(key)
+        if queued is not None:
+            queued.posts += 1
+            queued.last = pending.last
+            self.merged += 1
+        elif len(self._queue) >= self.buffer:
+            self._drop("overflow", 1)
+        else:
+            self._queue[key] = pending
+            if self._wakeup is not None:
+                self._wakeup.set()
+        await anyio.lowlevel.checkpoint()
+
+    async def emit(self, involved: Involved | Mapping[str, Any], action: EmitEvent) -> None:
+        """Carry out the core's ``EmitEvent`` action."""
+        await self.post(involved, action.type, action.reason, action.message)
+
+    # -- the queue ------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Write the queued Events, oldest first, with spare tokens only, until
+        cancelled; what is still queued then is written within ``grace`` seconds
+        (:meth:`close`)."""
+        if self._running:
+            raise RuntimeError("this EventRecorder is running already")
+        self._running = True
+        try:
+            with background():
+                while True:
+                    if not self._queue:
+                        self._wakeup = anyio.Event()
+                        await self._wakeup.wait()
+                        continue
+                    await self._write_next()
+        finally:
+            self._running = False
+            self._wakeup = None
+
+    async def close(self, grace: float = 2.0) -> None:
+        """Write what is queued (at once, without waiting for spare tokens) for at
+        most ``grace`` seconds, even in a cancelled scope; the rest is shed
+        (``dropped["shutdown"]``)."""
+        with anyio.CancelScope(shield=True), anyio.move_on_after(grace):
+            while self._queue:
+                await self._write_next()
+        if self._queue:
+            self._drop("shutdown", sum(p.posts for p in self._queue.values()))
+            self._queue.clear()
+
+    async def _write_next(self) -> None:
+        """Write the oldest queued Event; cancelled meanwhile, it stays queued."""
+        key, pending = self._queue.popitem(last=False)
+        try:
+            await self._write(pending)
+        except BaseException:
+            if key in self._queue:  # posted again meanwhile: one Event, both counts
+                self._queue[key].posts += pending.posts
+            else:
+                self._queue[key] = pending
+            self._queue.move_to_end(key, last=False)
+            raise
+
+    def _drop(self, reason: str, count: int) -> None:
+        before = sum(self.dropped.values())
+        self.dropped[reason] += count
+        if before // _DROP_LOG_EVERY != (before + count) // _DROP_LOG_EVERY or not before:
+            log.warning(
+                "Events shed so far: %s (%s now: %d)",
+                dict(self.dropped),
+                reason,
+                count,
+            )
+        if self.on_drop is not None:
+            self.on_drop(reason, count)
+
+    # -- writing ----------------------------------------------------------------------------
+    @staticmethod
+    def _identity(p: _Pending) -> tuple[Involved, str, str, str]:
+        return p.about, p.type, p.reason, p.message
+
+    async def _write(self, p: _Pending) -> dict[str, Any] | None:
+        about = p.about
+        name = event_name(*self._identity(p))
+        key = (about.namespace, name)
+        ref = Ref("v1", "Event", about.namespace, name)
         try:
             known = self._counts.get(key)
             if known is not None:
                 try:
-                    stored = await self._bump(ref, known + 1, stamp)
+                    stored = await self._bump(ref, known + p.posts, p.last)
                 except NotFound:
-                    stored = await self._create(ref, about, type_, reason, message, stamp)
+                    stored = await self._create(ref, p)
             else:
                 try:
-                    stored = await self._create(ref, about, type_, reason, message, stamp)
+                    stored = await self._create(ref, p)
                 except AlreadyExists:
+                    self._requested()
                     existing = await self.cluster.get(ref) or {}
-                    stored = await self._bump(ref, int(existing.get("count") or 1) + 1, stamp)
+                    count = int(existing.get("count") or 1) + p.posts
+                    stored = await self._bump(ref, count, p.last)
         except ClusterError as exc:
-            log.warning("could not record event %s %s on %s: %s", type_, reason, about.name, exc)
+            log.warning("could not record event %s %s on %s: %s", p.type, p.reason, about.name, exc)
+            self._drop("error", p.posts)
             return None
         self._remember(key, int(stored.get("count") or 1))
         return stored
 
-    async def emit(self, involved: Involved | Mapping[str, Any], action: EmitEvent) -> None:
-        """Carry out the core's ``EmitEvent`` action."""
-        await self.record(involved, action.type, action.reason, action.message)
+    def _requested(self) -> None:
+        self.requests += 1
+        if self.on_request is not None:
+            self.on_request()
 
     async def _bump(self, ref: Ref, count: int, stamp: str) -> dict[str, Any]:
+        self._requested()
         return await self.cluster.patch(ref, {"count": count, "lastTimestamp": stamp})
 
-    async def _create(
-        self, ref: Ref, about: Involved, type_: str, reason: str, message: str, stamp: str
-    ) -> dict[str, Any]:
+    async def _create(self, ref: Ref, p: _Pending) -> dict[str, Any]:
+        self._requested()
         return await self.cluster.create(
             {
                 "apiVersion": "v1",
                 "kind": "Event",
                 "metadata": {"name": ref.name, "namespace": ref.namespace},
-                "involvedObject": about.manifest(),
-                "type": type_,
-                "reason": reason,
-                "message": message,
-                "count": 1,
-                "firstTimestamp": stamp,
-                "lastTimestamp": stamp,
+                "involvedObject": p.about.manifest(),
+                "type": p.type,
+                "reason": p.reason,
+                "message": p.message,
+                "count": p.posts,
+                "firstTimestamp": p.first,
+                "lastTimestamp": p.last,
                 "source": {"component": self.component, "host": self.host},
                 "reportingComponent": self.component,
                 "reportingInstance": self.host,

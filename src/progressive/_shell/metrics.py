@@ -18,6 +18,8 @@ process-wide instance once, on first use; importing this module registers nothin
                                                        ``controller_clientset_k8s_request_total``)
 ``progressive_workqueue_depth{name}``                  keys ready to be handled
 ``progressive_events_total{type,reason}``              Kubernetes Events emitted
+``progressive_events_dropped_total{reason}``           Events shed: overflow, error, shutdown
+``progressive_event_requests_total``                   API requests writing Events
 ``progressive_k8s_client_wait_seconds_total{lane}``    time requests waited for a
                                                        client-side token, by lane
 ``progressive_leader``                                 1 while this replica leads
@@ -123,6 +125,18 @@ class ControllerMetrics:
             ["type", "reason"],
             registry=r,
         )
+        self.events_dropped = Counter(
+            "progressive_events_dropped",
+            "Kubernetes Events shed: the queue was full (overflow), the server refused "
+            "them (error), or they were still queued at shutdown.",
+            ["reason"],
+            registry=r,
+        )
+        self.event_requests = Counter(
+            "progressive_event_requests",
+            "API requests writing Kubernetes Events (creates, count patches, reads).",
+            registry=r,
+        )
         self.client_wait = Counter(
             "progressive_k8s_client_wait_seconds",
             "Seconds API requests waited for a client-side rate-limit token, by lane "
@@ -204,6 +218,12 @@ class ControllerMetrics:
 
     def record_event(self, type_: str, reason: str) -> None:
         self.events.labels(type_, reason).inc()
+
+    def record_events_dropped(self, reason: str, count: int) -> None:
+        self.events_dropped.labels(reason).inc(count)
+
+    def record_event_request(self) -> None:
+        self.event_requests.inc()
 
     def record_client_wait(self, lane: str, seconds: float) -> None:
         """A :data:`~progressive._shell.ratelimit.WaitHook`: pass it as ``on_wait``."""

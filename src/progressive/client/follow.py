@@ -32,6 +32,12 @@ from .state import RolloutEvent, RolloutFailed, RolloutState, Update, needs_repl
 __all__ = ["is_current", "state_of", "wait_for", "watch"]
 
 _EVENT_POLL: Final = 2  # seconds between two looks at the Events on a real server
+# A controller writes Events in the background, a moment after the status they explain
+# (never before it: they must not delay it): the Events of the last step are looked
+# for this long after a wait is over (in-process, on a cluster that reports its
+# changes, the writer is at most a few loop turns behind).
+_EVENT_GRACE: Final = 1.0
+_EVENT_GRACE_IN_PROCESS: Final = 0.05
 ABORTED: Final = "RolloutAborted"  # how the message of an aborted Rollout starts
 
 
@@ -158,7 +164,16 @@ async def watch(
     Raises:
         NotFound: no such Rollout.
     """
-    follow = _Follower(cluster, namespace, name, events)
+    updates = _follow(_Follower(cluster, namespace, name, events), history, interval)
+    async with aclosing(updates):
+        async for update in updates:
+            yield update
+
+
+async def _follow(
+    follow: _Follower, history: bool, interval: float
+) -> AsyncGenerator[Update, None]:
+    cluster, namespace, name, events = follow.cluster, follow.namespace, follow.name, follow.events
     manifest = await find_rollout(cluster, namespace, name)
     ref = Ref.of(manifest)
     for update in await follow.rollout(manifest):
@@ -177,7 +192,6 @@ async def watch(
     async with aclosing(source):
         async for update in source:
             yield update
-
 
 
 async def _subscribed(
@@ -310,7 +324,8 @@ async def wait_for(
         timeout: seconds (None: no limit).
         fail_on: phases that end the wait with :class:`RolloutFailed` (default:
             Degraded, unless waited for).
-        on_update: called with every update on the way (states and Events).
+        on_update: called with every update on the way (states and Events; the Events
+            written within a second after the wanted phase too).
 
     Raises:
         RolloutFailed: the current revision reached a phase of ``fail_on``.
@@ -319,18 +334,32 @@ async def wait_for(
     """
     wanted = {phase} if isinstance(phase, str) else set(phase)
     failing = set(fail_on) if fail_on is not None else {"Degraded"} - wanted
-    updates = watch(cluster, namespace, name, events=on_update is not None)
+    follow = _Follower(cluster, namespace, name, on_update is not None)
+
+    async def tell(update: Update) -> None:
+        if on_update is not None:
+            maybe = on_update(update)
+            if maybe is not None:
+                await maybe
+
+    async def last_events() -> None:
+        if on_update is not None:
+            in_process = getattr(cluster, "subscribe", None) is not None
+            await anyio.sleep(_EVENT_GRACE_IN_PROCESS if in_process else _EVENT_GRACE)
+            for update in await follow.new_events(Ref("", "Rollout", namespace, name)):
+                await tell(update)
+
+    updates = _follow(follow, False, 1.0)
     with anyio.fail_after(timeout):
         async with aclosing(updates):
             async for update in updates:
-                if on_update is not None:
-                    maybe = on_update(update)
-                    if maybe is not None:
-                        await maybe
+                await tell(update)
                 if not isinstance(update, RolloutState) or not await is_current(cluster, update):
                     continue
                 if update.phase in wanted:
+                    await last_events()
                     return update
                 if update.phase in failing:
+                    await last_events()
                     raise RolloutFailed(update)
     raise NotFound(f'rollout "{name}" in namespace "{namespace}" was deleted')

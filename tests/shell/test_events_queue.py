@@ -1,0 +1,116 @@
+"""Events off the workers' path: while the recorder runs, posting queues an Event and
+returns; one task writes the queue with spare tokens; what is shed is counted."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+import anyio
+import pytest
+
+from progressive._shell.clocks import VirtualClock
+from progressive._shell.clusters import ClusterError
+from progressive._shell.events import EventRecorder, Involved
+from progressive._shell.ratelimit import in_background
+from progressive.memory import MemoryCluster
+
+ABOUT = Involved("progressive.dev/v1alpha1", "Rollout", "default", "web", "uid-1")
+
+
+class Gated(MemoryCluster):
+    """Event writes wait for ``gate``; each notes whether it ran in the background."""
+
+    def __init__(self) -> None:
+        super().__init__(VirtualClock(1_700_000_000))
+        self.gate = anyio.Event()
+        self.background: list[bool] = []
+        self.refuse = False
+
+    async def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        if obj.get("kind") == "Event":
+            self.background.append(in_background())
+            await self.gate.wait()
+            if self.refuse:
+                raise ClusterError("refused")
+        return await super().create(obj)
+
+
+def events(cluster: MemoryCluster) -> dict[str, int]:
+    return {e["message"]: e["count"] for e in cluster.objects("v1", "Event")}
+
+
+async def test_posts_queue_and_one_task_writes_them_in_the_background() -> None:
+    cluster = Gated()
+    dropped: Counter[str] = Counter()
+    recorder = EventRecorder(
+        cluster,
+        clock=cluster.clock,
+        buffer=2,
+        on_drop=lambda reason, n: dropped.update({reason: n}),
+    )
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(recorder.run)
+        await anyio.wait_all_tasks_blocked()
+        assert recorder.running
+        for message in ("a", "b", "b", "c", "b", "d"):
+            with anyio.fail_after(1):  # never waits for the write
+                await recorder.post(ABOUT, "Normal", "R", message)
+            await anyio.wait_all_tasks_blocked()  # the writer takes "a" and waits
+        # "a" is being written; "b" (posted 3 times) and "c" wait; "d" overflowed
+        assert recorder.queued == 2 and recorder.merged == 2
+        assert dropped == {"overflow": 1} and recorder.dropped == dropped
+        three = anyio.Event()
+        cluster.subscribe(lambda _: three.set() if len(events(cluster)) == 3 else None)
+        cluster.gate.set()
+        with anyio.fail_after(5):
+            await three.wait()
+        assert recorder.queued == 0
+        tg.cancel_scope.cancel()
+    assert events(cluster) == {"a": 1, "b": 3, "c": 1}
+    assert cluster.background == [True, True, True], "spare tokens only"
+    assert not recorder.running
+    await recorder.post(ABOUT, "Normal", "R", "b")  # not running: written at once
+    assert events(cluster)["b"] == 4 and recorder.requests == 4
+
+
+async def test_refused_and_unwritten_events_are_counted_not_lost_silently() -> None:
+    cluster = Gated()
+    recorder = EventRecorder(cluster, clock=cluster.clock)
+    cluster.refuse = True
+    cluster.gate.set()
+    assert await recorder.record(ABOUT, "Warning", "R", "refused") is None
+    assert recorder.dropped == {"error": 1}
+    cluster.refuse = False
+    cluster.gate = anyio.Event()  # the server hangs
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(recorder.run)
+        await anyio.wait_all_tasks_blocked()
+        for message in ("x", "y", "y"):
+            await recorder.post(ABOUT, "Normal", "R", message)
+        await anyio.wait_all_tasks_blocked()
+        tg.cancel_scope.cancel()
+    # "x" was being written when the recorder stopped: it goes back to the queue
+    assert recorder.queued == 2
+    with anyio.fail_after(5):
+        await recorder.close(grace=0.05)
+    assert recorder.dropped == {"error": 1, "shutdown": 3} and recorder.queued == 0
+    cluster.gate.set()
+    async with anyio.create_task_group() as tg:  # a recorder that stops writes what it can
+        tg.start_soon(recorder.run)
+        await anyio.wait_all_tasks_blocked()
+        await recorder.post(ABOUT, "Normal", "R", "z")
+        tg.cancel_scope.cancel()
+    await recorder.close()
+    assert events(cluster) == {"z": 1}
+
+
+async def test_a_recorder_runs_once() -> None:
+    recorder = EventRecorder(MemoryCluster())
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(recorder.run)
+        await anyio.wait_all_tasks_blocked()
+        with pytest.raises(RuntimeError, match="running already"):
+            await recorder.run()
+        tg.cancel_scope.cancel()
