@@ -19,8 +19,10 @@ from progressive._shell.informers import (
     trim_pod,
     trim_replica_set,
 )
-from progressive._shell.kube import ListResult, Unavailable
+from progressive._shell.kube import Forbidden, ListResult, Unavailable
+from progressive._shell.traffic import RouterTraffic
 from progressive.memory import MemoryCluster
+from progressive.routers import ObjectRef
 
 
 def cm(name: str, rv: str, value: str = "1") -> dict[str, Any]:
@@ -344,3 +346,76 @@ async def test_a_late_watch_event_does_not_take_the_cache_back_before_a_write() 
     await run_until_done(informer, script)
     assert seen == ["10", "12", "13"]
     assert (informer.get("ns", "a") or {})["data"] == {"v": "later"}
+
+
+class ByKind(Script):
+    """Lists by kind (``lists[(apiVersion, kind)]``, or the error to raise); watches idle."""
+
+    def __init__(self, lists: dict[tuple[str, str], Any]) -> None:
+        super().__init__([], [])
+        self.by_kind = lists
+        self.listed: list[tuple[str, str]] = []
+
+    async def list_with_version(
+        self, api_version: str, kind: str, namespace: Any = None, **_: Any
+    ) -> ListResult:
+        self.listed.append((api_version, kind))
+        found = self.by_kind[(api_version, kind)]
+        if isinstance(found, BaseException):
+            raise found
+        return ListResult(list(found), "7")
+
+
+async def test_router_objects_are_cached_on_demand_where_allowed() -> None:
+    split = {
+        "apiVersion": "split.smi-spec.io/v1alpha4",
+        "kind": "TrafficSplit",
+        "metadata": {"name": "web", "namespace": "ns", "resourceVersion": "5"},
+        "spec": {"backends": []},
+    }
+    memory = MemoryCluster()  # the server: holds no TrafficSplit, one VirtualService
+    service = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": {"name": "web", "namespace": "ns"},
+        "spec": {},
+    }
+    await memory.create(service)
+    source = ByKind(
+        {
+            ("split.smi-spec.io/v1alpha4", "TrafficSplit"): [split],
+            ("networking.istio.io/v1", "VirtualService"): Forbidden("no list", status=403),
+        }
+    )
+    informers = Informers(source, namespace="ns", sleep=no_sleep)
+    traffic = RouterTraffic(CachedCluster(memory, informers))
+    smi = ("split.smi-spec.io", ("v1alpha4", "v1alpha2"), "TrafficSplit", "ns")
+    istio = ObjectRef("networking.istio.io", ("v1",), "VirtualService", "ns", "web")
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(informers.run)
+            got = await traffic._get(ObjectRef(*smi, "web"))
+            assert got is not None and got["spec"] == split["spec"], "read from the cache"
+            # another object of a cached kind: absent from the cache, so absent in every
+            # version; no other version is listed nor read
+            assert await traffic._get(ObjectRef(*smi, "other")) is None
+            # a kind it may not list: read from the server, and not listed again
+            for _ in range(2):
+                assert (await traffic._get(istio) or {}).get("kind") == "VirtualService"
+            tg.cancel_scope.cancel()
+    assert source.listed == [
+        ("split.smi-spec.io/v1alpha4", "TrafficSplit"),
+        ("networking.istio.io/v1", "VirtualService"),
+    ]
+
+
+async def test_a_cached_cluster_says_what_its_server_serves() -> None:
+    class Serving(MemoryCluster):
+        async def serves(self, api_version: str, kind: str) -> bool:
+            return kind != "VirtualService"
+
+    informers = Informers(ByKind({}), sleep=no_sleep)
+    assert await CachedCluster(MemoryCluster(), informers).serves("a/v1", "VirtualService")
+    cached = CachedCluster(Serving(), informers)
+    assert await cached.serves("split.smi-spec.io/v1alpha4", "TrafficSplit")
+    assert not await cached.serves("networking.istio.io/v1", "VirtualService")

@@ -361,6 +361,7 @@ class Controller:
         self.cluster = cluster
         self.clock = clock
         self.traffic: TrafficRouter = traffic if traffic is not None else RouterTraffic(cluster)
+        self._own_traffic = traffic is None
         if provider is None:
             from ..metrics import default_registry  # the providers import the shell
 
@@ -884,6 +885,8 @@ class Controller:
             self._analyses = None
             self._changed = None
             self._view = self._filtered(self.cluster, set())
+            if self._own_traffic:
+                self._route_through(self.cluster)
             if own_events:
                 await self.events.close()  # what is still queued, within a short grace
 
@@ -969,7 +972,15 @@ class Controller:
             informers.informer(api_version, kind, seed=seed).subscribe(self._on_change)
         tg.start_soon(informers.run)
         await informers.wait_synced()
-        self._view = self._filtered(CachedCluster(self.cluster, informers), hidden)
+        cached = CachedCluster(self.cluster, informers)
+        self._view = self._filtered(cached, hidden)
+        if self._own_traffic:  # router objects read through caches started on demand
+            self._route_through(cached)
+
+    def _route_through(self, cluster: Cluster) -> None:
+        traffic = self.traffic
+        if isinstance(traffic, RouterTraffic):
+            traffic.cluster = cluster
 
 
 def _key_of(kind: str, api_version: str, obj: Mapping[str, Any]) -> Key:

@@ -20,7 +20,9 @@ is most of a large cluster's memory.  Each change is reported as a :class:`Chang
 
 :class:`Informers` shares one informer per kind; :class:`CachedCluster` is a
 :class:`~progressive._shell.clusters.Cluster` that reads through them and writes to the
-API server.
+API server, and starts an informer on demand for a kind asked for with
+:meth:`CachedCluster.watch_kind` (the traffic routers' objects: a TrafficSplit, a
+VirtualService), so that a reconcile that changes nothing reads nothing from the server.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import anyio.abc
 
 from .clusters import Change, Cluster, OwnerIndex, Ref, Subscriber, list_owned, snapshot
 from .kube._cluster import ListResult, UnknownKind
-from .kube._errors import Gone, KubeError
+from .kube._errors import Forbidden, Gone, KubeError
 
 __all__ = [
     "TRIMS",
@@ -56,6 +58,8 @@ __all__ = [
 log = logging.getLogger("progressive.informers")
 
 LAST_APPLIED: Final = "kubectl.kubernetes.io/last-applied-configuration"
+#: Seconds before a kind that could not be cached (not served, not listable) is tried again.
+RETRY_UNCACHED: Final = 300.0
 _META_KEEP: Final = (
     "name",
     "namespace",
@@ -562,6 +566,11 @@ class Informers:
     def find(self, api_version: str, kind: str) -> Informer | None:
         return self._informers.get((api_version, kind))
 
+    @property
+    def running(self) -> bool:
+        """Whether :meth:`run` runs (an informer created now starts at once)."""
+        return self._group is not None
+
     def __iter__(self) -> Any:
         return iter(list(self._informers.values()))
 
@@ -597,6 +606,46 @@ class CachedCluster:
         self.cluster = cluster
         self.informers = informers
         self.write_through = write_through
+        # kinds it may not list or watch, or not served: when it last tried
+        self._uncached: dict[tuple[str, str], float] = {}
+        self._starting: dict[tuple[str, str], anyio.Lock] = {}
+
+    async def serves(self, api_version: str, kind: str) -> bool:
+        """Whether the server serves the kind (what ``cluster`` says; True when it
+        cannot tell)."""
+        ask = getattr(self.cluster, "serves", None)
+        return True if ask is None else bool(await ask(api_version, kind))
+
+    async def watch_kind(self, api_version: str, kind: str) -> bool:
+        """Cache ``kind`` from now on: list it once and keep an informer watching it
+        (started by :meth:`Informers.run`).  True when reads of it are served from the
+        cache; False when it is not served or may not be listed and watched (reads then
+        go to the server, as before; tried again after :data:`RETRY_UNCACHED` seconds),
+        or the list failed (tried again next time)."""
+        key = (api_version, kind)
+        if self._cache(api_version, kind) is not None:
+            return True
+        tried = self._uncached.get(key)
+        if tried is not None and time.monotonic() - tried < RETRY_UNCACHED:
+            return False
+        lock = self._starting.setdefault(key, anyio.Lock())
+        async with lock:
+            if self.informers.find(api_version, kind) is None:
+                try:
+                    seed = await self.informers.source.list_with_version(
+                        api_version, kind, self.informers.namespace
+                    )
+                except (UnknownKind, Forbidden) as exc:
+                    log.info("not caching %s %s: %s", kind, api_version, exc)
+                    self._uncached[key] = time.monotonic()
+                    return False
+                except KubeError as exc:
+                    log.warning("could not list %s %s: %s", kind, api_version, exc)
+                    return False
+                informer = self.informers.informer(api_version, kind, seed=seed)
+                if self.informers.running:
+                    await informer.wait_synced()  # at once: the seed is its first list
+        return self._cache(api_version, kind) is not None
 
     def _written(self, obj: dict[str, Any]) -> dict[str, Any]:
         if self.write_through and obj:

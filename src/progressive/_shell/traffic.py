@@ -409,10 +409,16 @@ class RouterTraffic:
 
     # -- reading ------------------------------------------------------------------------
     async def _get(self, ref: ObjectRef) -> dict[str, Any] | None:
+        # A cluster that can cache a kind (the controller's informers) is asked to: a
+        # reconcile then reads its router objects from memory.  The versions of one
+        # kind are views of the same objects: a cache of one that lacks the object
+        # answers for all of them.
+        cache = getattr(self.cluster, "watch_kind", None)
         for version in ref.versions:
             where = Ref(ref.api_version_of(version), ref.kind, ref.namespace, ref.name)
+            cached = cache is not None and await cache(where.api_version, where.kind)
             obj = await self.cluster.get(where)
-            if obj is not None:
+            if obj is not None or cached:
                 return obj
         return None
 
