@@ -16,12 +16,13 @@ STEPS = 5
 GROUP = "progressive.dev"
 
 
-def documents(i: int, image: str) -> list[dict[str, Any]]:
-    """Rollout ``app-<i>`` running ``image``, after its two Services."""
+def documents(i: int, image: str, group: str = GROUP) -> list[dict[str, Any]]:
+    """Rollout ``app-<i>`` (of API group ``group``: progressive.dev or Argo's
+    argoproj.io) running ``image``, after its two Services."""
     name = f"app-{i}"
     labels = {"app": name}
     rollout = {
-        "apiVersion": f"{GROUP}/v1alpha1",
+        "apiVersion": f"{group}/v1alpha1",
         "kind": "Rollout",
         "metadata": {"name": name, "namespace": NAMESPACE},
         "spec": {
@@ -60,5 +61,24 @@ def documents(i: int, image: str) -> list[dict[str, Any]]:
 
 
 def new_template(i: int, image: str) -> dict[str, Any]:
-    """The merge patch that moves rollout ``i`` to ``image``."""
+    """The merge patch that moves rollout ``i`` to ``image`` (either API group)."""
     return {"spec": {"template": documents(i, image)[-1]["spec"]["template"]}}
+
+
+def analysis_template(url: str, group: str = GROUP) -> dict[str, Any]:
+    """The AnalysisTemplate ``check``: one ``web`` metric against ``url``, which must
+    answer ``{"value": v}`` with v > 0.9."""
+    return {
+        "apiVersion": f"{group}/v1alpha1",
+        "kind": "AnalysisTemplate",
+        "metadata": {"name": "check", "namespace": NAMESPACE},
+        "spec": {
+            "metrics": [
+                {
+                    "name": "check",
+                    "successCondition": "result > 0.9",
+                    "provider": {"web": {"url": url, "jsonPath": "{$.value}"}},
+                }
+            ]
+        },
+    }

@@ -1,8 +1,8 @@
 """The controller on a real local control plane: N rollouts with kwok pods.
 
     python bench/kube_controller.py --rollouts 100 [--rollouts 1000 ...]
-        [--workers 4 --qps 40 --burst 80] [--steady 60] [--timeout 1200]
-        [--profile controller.prof] [--keep]
+        [--workers 4 --qps 40 --burst 80 --total-qps 0] [--resync 300] [--steady 60]
+        [--timeout 1200] [--profile controller.prof] [--controller-src DIR] [--keep]
 
 For each N a fresh control plane (progressive._cluster: etcd, kube-apiserver,
 kube-controller-manager, kube-scheduler, kwok) comes up; ``progressive controller`` runs
@@ -44,7 +44,12 @@ The figures:
 ``--timeout`` bounds each phase; the plane is brought down even on failure (its
 directory and the controller's log are then kept, as with ``--keep``).  Prints the
 per-phase tables and progress on stderr, one line per N and then one JSON line on
-stdout.
+stdout.  ``--controller-src`` runs the controller from another checkout's ``src``
+(a before/after comparison on the same machine).  The machine's load average
+(``/proc/loadavg``) is recorded before and after each run.
+
+The controller measured is a :class:`Subject`; :data:`PROGRESSIVE` is this project's,
+``bench/versus_argo.py`` measures Argo Rollouts' beside it with the same workload.
 """
 
 from __future__ import annotations
@@ -71,14 +76,13 @@ from typing import Any
 
 import anyio
 import httpx
-from _workload import GROUP, NAMESPACE, PAUSE, STEPS, documents, new_template
+from _workload import GROUP, NAMESPACE, PAUSE, STEPS, analysis_template, documents, new_template
 
 from progressive import _deploy
 from progressive._cluster import Kubeconfig, LocalControlPlane, install_crds
 from progressive.cli._install import manifests
 from progressive.client import RolloutState
 
-ROLLOUTS = f"/apis/{GROUP}/v1alpha1/namespaces/{NAMESPACE}/rollouts"
 REPLICA_SETS = f"/apis/apps/v1/namespaces/{NAMESPACE}/replicasets"
 HASH = "rollouts-pod-template-hash"
 WRITES = frozenset({"POST", "PUT", "PATCH", "APPLY", "DELETE", "DELETECOLLECTION"})
@@ -86,61 +90,48 @@ CONCURRENCY = 16  # this script's requests in flight while creating and patching
 SETTLE = 5.0  # seconds without a Rollout changing that end a phase
 
 TRAFFIC_SPLITS = ("split.smi-spec.io", "trafficsplits", "")
-# (group, resource, subresource) the controller may write and nobody else does; and
-# those it writes that other components write too.
-CONTROLLER_ONLY = {
-    (GROUP, "rollouts", ""),
-    (GROUP, "rollouts", "status"),
-    (GROUP, "analysisruns", ""),
-    (GROUP, "analysisruns", "status"),
-    ("apps", "replicasets", ""),
-    ("", "services", ""),
-    TRAFFIC_SPLITS,
-}
 SHARED = {("", "events", "")}  # kube-controller-manager's too (the scheduler's: events.k8s.io)
-# What the controller's informers list and watch (kube-controller-manager's garbage
-# collector watches them too, but a watch counts only when it ends, every 5-10 min).
-WATCHED = {
-    *(
-        (GROUP, r, "")
-        for r in (
-            "rollouts",
-            "analysisruns",
-            "analysistemplates",
-            "clusteranalysistemplates",
-            "experiments",
-        )
-    ),
-    ("apps", "replicasets", ""),
-    ("apps", "deployments", ""),
-    ("", "services", ""),
-}
+
+
+def rollouts_path(group: str) -> str:
+    return f"/apis/{group}/v1alpha1/namespaces/{NAMESPACE}/rollouts"
+
+
+def controller_only(group: str) -> set[tuple[str, str, str]]:
+    """(group, resource, subresource) the controller may write and nobody else does."""
+    return {
+        (group, "rollouts", ""),
+        (group, "rollouts", "status"),
+        (group, "analysisruns", ""),
+        (group, "analysisruns", "status"),
+        ("apps", "replicasets", ""),
+        ("", "services", ""),
+        TRAFFIC_SPLITS,
+    }
+
+
+def watched(group: str) -> set[tuple[str, str, str]]:
+    """What the controllers' informers list and watch (kube-controller-manager's garbage
+    collector watches them too, but a watch counts only when it ends, every 5-10 min)."""
+    kinds = ("rollouts", "analysisruns", "analysistemplates", "clusteranalysistemplates")
+    return {
+        *((group, r, "") for r in (*kinds, "experiments")),
+        ("apps", "replicasets", ""),
+        ("apps", "deployments", ""),
+        ("", "services", ""),
+        TRAFFIC_SPLITS,
+        ("", "configmaps", ""),  # Argo's notification settings
+        ("", "secrets", ""),
+        ("batch", "jobs", ""),  # Argo's job metric provider
+        ("networking.k8s.io", "ingresses", ""),
+    }
+
 
 Key = tuple[str, str, str, str]  # verb, group, resource, subresource
 
 
 def say(*parts: object) -> None:
     print(*parts, file=sys.stderr, flush=True)
-
-
-# -- the manifests ----------------------------------------------------------------------------
-
-
-def template(url: str) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/v1alpha1",
-        "kind": "AnalysisTemplate",
-        "metadata": {"name": "check", "namespace": NAMESPACE},
-        "spec": {
-            "metrics": [
-                {
-                    "name": "check",
-                    "successCondition": "result > 0.9",
-                    "provider": {"web": {"url": url, "jsonPath": "{$.value}"}},
-                }
-            ]
-        },
-    }
 
 
 # -- the analysis endpoint --------------------------------------------------------------------
@@ -412,19 +403,69 @@ def _parse_time(value: object) -> float | None:
 _LABELS = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
-def series(text: str, name: str) -> Iterable[tuple[dict[str, str], float]]:
+def series(text: str, name: str, *, bare: bool = False) -> Iterable[tuple[dict[str, str], float]]:
+    """``name{labels} value`` lines (with ``bare``, ``name value`` lines too)."""
     prefix = name + "{"
     for line in text.splitlines():
         if line.startswith(prefix):
             labels, _, value = line[len(prefix) :].rpartition("} ")
             yield dict(_LABELS.findall(labels)), float(value)
+        elif bare and line.startswith(name + " "):
+            yield {}, float(line.split()[-1])
+
+
+class Own:
+    """What a controller counts itself, from its /metrics text."""
+
+    def __init__(
+        self,
+        requests: collections.Counter[str],
+        events: int,
+        event_requests: int,
+        events_dropped: collections.Counter[str],
+        reconciles: int,
+        reasons: collections.Counter[str] | None = None,
+    ) -> None:
+        self.requests = requests  # API requests by verb
+        self.events = events  # Events emitted (recorded)
+        self.event_requests = event_requests  # API requests writing Events
+        self.events_dropped = events_dropped  # by reason
+        self.reconciles = reconciles
+        self.reasons = reasons if reasons is not None else collections.Counter()
+
+
+def own_progressive(text: str) -> Own:
+    requests: collections.Counter[str] = collections.Counter()
+    for labels, value in series(text, "progressive_k8s_requests_total"):
+        requests[labels["verb"]] += int(value)
+    reasons: collections.Counter[str] = collections.Counter()
+    for labels, value in series(text, "progressive_events_total"):
+        reasons[labels["reason"]] += int(value)
+    dropped: collections.Counter[str] = collections.Counter()
+    for labels, value in series(text, "progressive_events_dropped_total"):
+        dropped[labels["reason"]] += int(value)
+    event_requests = [v for _, v in series(text, "progressive_event_requests_total", bare=True)]
+    emitted = sum(reasons.values())
+    return Own(
+        requests,
+        emitted,
+        # before the recorder counted its requests, each Event was written once
+        int(event_requests[0]) if event_requests else emitted,
+        dropped,
+        int(sum(v for _, v in series(text, "progressive_reconcile_duration_seconds_count"))),
+        reasons,
+    )
 
 
 class Snapshot:
     """The API server's counters, the controller's own, and process figures, at once."""
 
     def __init__(
-        self, apiserver: str, controller: str, cpu: dict[str, float], bench: Iterable[Any]
+        self,
+        apiserver: str,
+        own: Own,
+        cpu: dict[str, float],
+        bench: Iterable[Any],
     ) -> None:
         self.time = time.monotonic()
         self.requests: collections.Counter[Key] = collections.Counter()
@@ -439,22 +480,15 @@ class Snapshot:
         self.flows: collections.Counter[str] = collections.Counter()
         for labels, value in series(apiserver, "apiserver_flowcontrol_dispatched_requests_total"):
             self.flows[labels["flow_schema"]] += int(value)
-        self.own: collections.Counter[str] = collections.Counter()
-        for labels, value in series(controller, "progressive_k8s_requests_total"):
-            self.own[labels["verb"]] += int(value)
-        self.reasons: collections.Counter[str] = collections.Counter()
-        for labels, value in series(controller, "progressive_events_total"):
-            self.reasons[labels["reason"]] += int(value)
-        self.events = sum(self.reasons.values())
-        self.reconciles = sum(
-            v for _, v in series(controller, "progressive_reconcile_duration_seconds_count")
-        )
+        self.own = own
         self.cpu = dict(cpu)
         self.bench: collections.Counter[Key] = collections.Counter(dict(bench))
 
 
-def diff(after: Snapshot, before: Snapshot) -> dict[str, Any]:
+def diff(after: Snapshot, before: Snapshot, group: str = GROUP) -> dict[str, Any]:
     """What happened between two snapshots, less this script's own requests."""
+    only, reads = controller_only(group), watched(group)
+    now, then = after.own, before.own
     requests = after.requests - before.requests
     requests.subtract(after.bench - before.bench)
     rows = []
@@ -464,12 +498,12 @@ def diff(after: Snapshot, before: Snapshot) -> dict[str, Any]:
         where = (group, resource, sub)
         if where in SHARED:
             who = "shared"
-        elif verb in WRITES and where in CONTROLLER_ONLY:
+        elif verb in WRITES and where in only:
             who = "controller"
-        elif verb in ("LIST", "WATCH") and where in WATCHED:
+        elif verb in ("LIST", "WATCH") and where in reads:
             who = "controller"
         elif verb == "GET" and where == TRAFFIC_SPLITS:
-            who = "controller"  # read on every reconcile: no informer (an audit log says so)
+            who = "controller"  # read by reconciles when not cached (an audit log says so)
         else:
             who = "others"  # GET rollouts: the garbage collector, checking new objects' owner
         errors = after.errors[(verb, *where)] - before.errors[(verb, *where)]
@@ -489,10 +523,12 @@ def diff(after: Snapshot, before: Snapshot) -> dict[str, Any]:
         "controller_requests_apiserver": (
             after.flows["service-accounts"] - before.flows["service-accounts"]
         ),
-        "controller_requests_own": dict(after.own - before.own),
-        "controller_events": int(after.events - before.events),
-        "controller_events_by_reason": dict((after.reasons - before.reasons).most_common()),
-        "reconciles": int(after.reconciles - before.reconciles),
+        "controller_requests_own": dict(now.requests - then.requests),
+        "controller_events": now.events - then.events,
+        "controller_event_requests": now.event_requests - then.event_requests,
+        "controller_events_dropped": dict(now.events_dropped - then.events_dropped),
+        "controller_events_by_reason": dict((now.reasons - then.reasons).most_common()),
+        "reconciles": now.reconciles - then.reconciles,
         "cpu_s": {k: round(after.cpu.get(k, 0.0) - v, 1) for k, v in before.cpu.items()},
     }
 
@@ -510,7 +546,7 @@ def summary(phase: dict[str, Any], divisor: float) -> dict[str, Any]:
             (writes if row["verb"] in WRITES else reads)[label] += row["count"]
         elif row["verb"] in WRITES:
             others[label + (" (shared)" if row["who"] == "shared" else "")] += row["count"]
-    events = phase["controller_events"]
+    events = phase["controller_event_requests"]
     if events:
         writes["events (own count)"] += events
 
@@ -561,25 +597,15 @@ def free_port() -> int:
         return port
 
 
-def start_controller(
-    kubeconfig: Path, port: int, log: Path, args: argparse.Namespace
-) -> subprocess.Popen[bytes]:
-    command = [sys.executable]
-    if args.profile:
-        command += ["-m", "cProfile", "-o", str(Path(args.profile).resolve())]
-    command += [
-        "-m", "progressive", "controller",
-        f"--kubeconfig={kubeconfig}",
-        f"--namespace={NAMESPACE}",
-        f"--api-groups={GROUP}",
-        f"--workers={args.workers}",
-        f"--qps={args.qps}",
-        f"--burst={args.burst}",
-        f"--metrics-address=127.0.0.1:{port}",
-    ]  # fmt: skip
+def controller_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
     env.pop("KUBECONFIG", None)
+    env.update(extra or {})
+    return env
+
+
+def start_process(command: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env
@@ -619,15 +645,7 @@ async def in_parallel(jobs: Iterable[Callable[[], Awaitable[Any]]]) -> None:
             tg.start_soon(one, job)
 
 
-async def setup(api: Api, kubeconfig: Path, checks: Checks) -> str:
-    """progressive's CRDs and RBAC (not its Deployment), the namespace, the template;
-    returns a token of the controller's ServiceAccount."""
-    from progressive._shell.kube import KubeCluster
-    from progressive.cli._install import install_objects
-
-    docs = [d for d in manifests() if d["kind"] not in ("Deployment", "Service")]
-    async with await KubeCluster.from_kubeconfig(kubeconfig) as cluster:
-        await install_objects(cluster, docs, established_within=60.0)
+async def create_namespace(api: Api) -> None:
     await api.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
 
     async def default_account() -> bool:
@@ -635,10 +653,11 @@ async def setup(api: Api, kubeconfig: Path, checks: Checks) -> str:
         return (await api.client.get(path)).status_code == 200
 
     await until("the default ServiceAccount", default_account, 60.0)
-    await api.create(template(checks.url))
-    ns, sa = _deploy.NAMESPACE, _deploy.SERVICE_ACCOUNT
+
+
+async def service_account_token(api: Api, namespace: str, name: str) -> str:
     response = await api.client.post(
-        f"/api/v1/namespaces/{ns}/serviceaccounts/{sa}/token",
+        f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
         json={
             "apiVersion": "authentication.k8s.io/v1",
             "kind": "TokenRequest",
@@ -650,6 +669,73 @@ async def setup(api: Api, kubeconfig: Path, checks: Checks) -> str:
     return token
 
 
+class Subject:
+    """A controller under measurement: how it is installed, started and read."""
+
+    name = "progressive"
+    group = GROUP
+
+    async def install(self, api: Api, kubeconfig: Path, checks: Checks) -> str:
+        """CRDs, RBAC, the namespace and the AnalysisTemplate; returns a token of the
+        controller's ServiceAccount."""
+        from progressive._shell.kube import KubeCluster
+        from progressive.cli._install import install_objects
+
+        docs = [d for d in manifests() if d["kind"] not in ("Deployment", "Service")]
+        async with await KubeCluster.from_kubeconfig(kubeconfig) as cluster:
+            await install_objects(cluster, docs, established_within=60.0)
+        await create_namespace(api)
+        await api.create(analysis_template(checks.url, self.group))
+        return await service_account_token(api, _deploy.NAMESPACE, _deploy.SERVICE_ACCOUNT)
+
+    def start(
+        self, kubeconfig: Path, port: int, log: Path, args: argparse.Namespace
+    ) -> subprocess.Popen[bytes]:
+        command = [sys.executable]
+        if args.profile:
+            command += ["-m", "cProfile", "-o", str(Path(args.profile).resolve())]
+        command += [
+            "-m", "progressive", "controller",
+            f"--kubeconfig={kubeconfig}",
+            f"--namespace={NAMESPACE}",
+            f"--api-groups={self.group}",
+            f"--workers={args.workers}",
+            f"--qps={args.qps}",
+            f"--burst={args.burst}",
+            f"--resync={args.resync}",
+            f"--metrics-address=127.0.0.1:{port}",
+        ]  # fmt: skip
+        if getattr(args, "total_qps", 0):
+            command.append(f"--total-qps={args.total_qps}")
+        extra = {}
+        if args.controller_src:
+            extra["PYTHONPATH"] = str(Path(args.controller_src).resolve())
+        return start_process(command, log, controller_env(extra))
+
+    async def ready(self, plain: httpx.AsyncClient) -> bool:
+        return (await plain.get("/readyz")).status_code == 200
+
+    def own(self, text: str) -> Own:
+        return own_progressive(text)
+
+    def settings(self, args: argparse.Namespace) -> dict[str, Any]:
+        return {
+            "workers": args.workers,
+            "qps": args.qps,
+            "burst": args.burst,
+            "total_qps": getattr(args, "total_qps", 0),
+            "resync": args.resync,
+        }
+
+
+PROGRESSIVE = Subject()
+
+
+def load_average() -> list[float]:
+    with open("/proc/loadavg") as f:
+        return [float(v) for v in f.read().split()[:3]]
+
+
 def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -657,8 +743,9 @@ def percentile(values: list[float], q: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, max(0, int(len(ordered) * q + 0.5) - 1))], 3)
 
 
-async def run(n: int, args: argparse.Namespace) -> dict[str, Any]:
-    directory = Path(tempfile.mkdtemp(prefix=f"kube-bench-{n}-"))
+async def run(n: int, args: argparse.Namespace, subject: Subject = PROGRESSIVE) -> dict[str, Any]:
+    directory = Path(tempfile.mkdtemp(prefix=f"kube-bench-{subject.name}-{n}-"))
+    load_before = load_average()
     plane = LocalControlPlane(directory / "plane", startup_timeout=120.0, progress=say)
     checks = Checks()
     controller: subprocess.Popen[bytes] | None = None
@@ -669,7 +756,7 @@ async def run(n: int, args: argparse.Namespace) -> dict[str, Any]:
         config = Kubeconfig.load(plane.kubeconfig)
         api = Api(config)
         try:
-            token = await setup(api, plane.kubeconfig, checks)
+            token = await subject.install(api, plane.kubeconfig, checks)
             own = directory / "controller.kubeconfig"
             Kubeconfig(server=config.server, token=token).write(own)
             async with httpx.AsyncClient(
@@ -680,12 +767,14 @@ async def run(n: int, args: argparse.Namespace) -> dict[str, Any]:
             ) as as_sa:
 
                 async def may_list() -> bool:  # the authorizer learns of bindings late
-                    return (await as_sa.get(ROLLOUTS)).status_code == 200
+                    return (await as_sa.get(rollouts_path(subject.group))).status_code == 200
 
                 await until("the controller's RBAC", may_list, 30.0)
             port = free_port()
-            controller = start_controller(own, port, directory / "controller.log", args)
-            result = await measure(n, args, api, plane, controller, port, checks)
+            controller = subject.start(own, port, directory / "controller.log", args)
+            result = await measure(n, args, api, plane, controller, port, checks, subject)
+            result["controller"] = subject.name
+            result["load_average"] = {"before": load_before, "after": load_average()}
             ok = True
             return result
         finally:
@@ -709,6 +798,7 @@ async def measure(
     controller: subprocess.Popen[bytes],
     port: int,
     checks: Checks,
+    subject: Subject,
 ) -> dict[str, Any]:
     state = plane.state
     assert state is not None
@@ -720,7 +810,7 @@ async def measure(
             if controller.poll() is not None:
                 raise RuntimeError(f"the controller exited ({controller.returncode})")
             with contextlib.suppress(httpx.HTTPError):
-                return (await plain.get("/readyz")).status_code == 200
+                return await subject.ready(plain)
             return False
 
         await until("the controller's informers synced", ready, 60.0)
@@ -729,7 +819,7 @@ async def measure(
 
         async def snapshot() -> Snapshot:
             text = await api.metrics()
-            own = (await plain.get("/metrics")).text
+            own = subject.own((await plain.get("/metrics")).text)
             cpu = {name: cpu_seconds(pid) for name, pid in pids.items()}
             return Snapshot(text, own, cpu, api.counts.items())
 
@@ -737,7 +827,12 @@ async def measure(
         async with anyio.create_task_group() as tg:
             listed = [anyio.Event(), anyio.Event()]
             tg.start_soon(
-                watch, api, ROLLOUTS, (GROUP, "rollouts", ""), tracker.on_rollout, listed[0]
+                watch,
+                api,
+                rollouts_path(subject.group),
+                (subject.group, "rollouts", ""),
+                tracker.on_rollout,
+                listed[0],
             )
             tg.start_soon(
                 watch, api, REPLICA_SETS, ("apps", "replicasets", ""), tracker.on_replica_set,
@@ -745,7 +840,7 @@ async def measure(
             )  # fmt: skip
             for event in listed:
                 await event.wait()
-            result = await phases(n, args, api, tracker, snapshot, controller, checks)
+            result = await phases(n, args, api, tracker, snapshot, controller, checks, subject)
             tg.cancel_scope.cancel()
     result["rss_kb"] = {"synced_empty": rss_empty["VmRSS"], **result["rss_kb"]}
     result["kb_per_rollout"] = round((result["rss_kb"]["healthy"] - rss_empty["VmRSS"]) / n, 1)
@@ -760,8 +855,10 @@ async def phases(
     snapshot: Callable[[], Awaitable[Snapshot]],
     controller: subprocess.Popen[bytes],
     checks: Checks,
+    subject: Subject,
 ) -> dict[str, Any]:
     timeout = args.timeout
+    group = subject.group
 
     async def wait(event: anyio.Event, what: str) -> bool:
         with anyio.move_on_after(timeout):
@@ -778,7 +875,7 @@ async def phases(
     s0 = await snapshot()
     say(f"N={n}: creating {n} rollouts")
     started = time.monotonic()
-    objects = [documents(i, "app:1") for i in range(n)]
+    objects = [documents(i, "app:1", group) for i in range(n)]
     await in_parallel(functools.partial(api.create, doc) for docs in objects for doc in docs[:-1])
     await in_parallel(functools.partial(api.create, docs[-1]) for docs in objects)
     created_s = time.monotonic() - started
@@ -806,9 +903,9 @@ async def phases(
         tracker.patched_at[name] = time.time()
         await api.send(
             "PATCH",
-            (GROUP, "rollouts", ""),
+            (group, "rollouts", ""),
             "PATCH",
-            f"{ROLLOUTS}/{name}",
+            f"{rollouts_path(group)}/{name}",
             content=body,
             headers={"Content-Type": "application/merge-patch+json"},
         )
@@ -829,18 +926,16 @@ async def phases(
     await anyio.sleep(args.steady)
     s4 = await snapshot()
 
-    update = diff(s3, s2)
+    update = diff(s3, s2, group)
     delays = [
         tracker.first_write[name] - tracker.patched_at[name]
         for name in tracker.first_write
         if name in tracker.patched_at
     ]
-    steady_deploy, steady_update = diff(s2, s1), diff(s4, s3)
+    steady_deploy, steady_update = diff(s2, s1, group), diff(s4, s3, group)
     return {
         "rollouts": n,
-        "workers": args.workers,
-        "qps": args.qps,
-        "burst": args.burst,
+        "settings": subject.settings(args),
         "create_s": round(created_s, 1),
         "deploy_s": round(deploy_s, 1),
         "deploy_healthy": deploy_healthy,
@@ -870,7 +965,7 @@ async def phases(
             "peak": rss_updated["VmHWM"],
         },
         "phases": {
-            "deploy": diff(s1, s0),
+            "deploy": diff(s1, s0, group),
             "steady_after_deploy": steady_deploy,
             "update": update,
             "steady_after_update": steady_update,
@@ -889,10 +984,13 @@ def line(r: dict[str, Any]) -> str:
     )
     writes = ", ".join(f"{k} {v:g}" for k, v in step["writes_by"].items() if v >= 0.01)
     reads = ", ".join(f"{k} {v:g}" for k, v in step["reads_by"].items() if v >= 0.01)
+    settings = ", ".join(f"{k} {v}" for k, v in r["settings"].items())
+    load = r["load_average"]
     return (
-        f"N={r['rollouts']} (workers {r['workers']}, qps {r['qps']:g}, burst {r['burst']}): "
-        f"deploy {r['deploy_s']} s ({r['deploy_healthy']} Healthy); update {r['update_s']} s "
-        f"to Healthy ({r['update_healthy']}), {r['update_quiet_s']} s to old ReplicaSets "
+        f"{r['controller']} N={r['rollouts']} ({settings}; load average {load['before'][0]} "
+        f"before, {load['after'][0]} after): deploy {r['deploy_s']} s "
+        f"({r['deploy_healthy']} Healthy); update {r['update_s']} s to Healthy "
+        f"({r['update_healthy']}), {r['update_quiet_s']} s to old ReplicaSets "
         f"gone; per step: {step['writes']:g} writes ({writes}), {step['reads']:g} reads "
         f"({reads}), {step['requests']:g} requests in all, {step['reconciles']:g} "
         f"reconciles; steady state per min: {deployed['writes']:g} writes and "
@@ -918,8 +1016,10 @@ def table(r: dict[str, Any]) -> str:
             f"N={n} {key} ({phase['seconds']} s), {unit}, less the bench's own requests; "
             f"controller: {phase['controller_requests_apiserver']} requests as the API "
             f"server counts them, {sum(phase['controller_requests_own'].values())} as it "
-            f"does, {phase['controller_events']} events, {phase['reconciles']} reconciles; "
-            f"CPU s {phase['cpu_s']}"
+            f"does, {phase['controller_events']} events emitted, "
+            f"{phase['controller_event_requests']} Event requests, "
+            f"{phase['controller_events_dropped'] or 'none'} shed, "
+            f"{phase['reconciles']} reconciles; CPU s {phase['cpu_s']}"
         )
         for row in phase["rows"]:
             errors = f"  ({row['errors']} errors)" if row["errors"] else ""
@@ -930,19 +1030,31 @@ def table(r: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def main() -> None:
+def arguments(description: str | None) -> argparse.ArgumentParser:
+    """The options this bench and bench/versus_argo.py share."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rollouts", type=int, action="append")
     parser.add_argument("--workers", type=int, default=4, help="the controller's --workers")
     parser.add_argument("--qps", type=float, default=40.0, help="the controller's --qps")
     parser.add_argument("--burst", type=int, default=80, help="the controller's --burst")
+    parser.add_argument(
+        "--total-qps", type=float, default=0.0, help="the controller's --total-qps (0: none)"
+    )
+    parser.add_argument("--resync", type=float, default=300.0, help="the controller's --resync")
     parser.add_argument("--steady", type=float, default=60.0, help="seconds of each steady window")
     parser.add_argument("--timeout", type=float, default=1200.0, help="seconds per phase at most")
     parser.add_argument("--profile", help="run the controller under cProfile, into this file")
+    parser.add_argument(
+        "--controller-src", help="run the controller from this src folder (another checkout)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the plane's directory")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = arguments(__doc__).parse_args()
     results = []
     for n in args.rollouts or [100]:
         result = anyio.run(run, n, args)
