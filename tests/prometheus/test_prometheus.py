@@ -3,6 +3,7 @@ the real Prometheus provider, on the wall clock (intervals of a second)."""
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -146,7 +147,8 @@ async def test_a_healthy_canary_passes_and_is_promoted(stack: Stack) -> None:
     assert outcome.run["status"]["phase"] == "Successful", outcome.run["status"]
     assert outcome.status["phase"] == "Healthy", outcome.status
     assert outcome.replicas == {"web:1": 0, "web:2": 2}
-    values = [m["value"][0] for m in outcome.measurements]
+    # the value is a string, as Argo stores it
+    values = [json.loads(m["value"])[0] for m in outcome.measurements]
     assert len(values) == 3 and all(0 <= v < 0.01 for v in values), values
 
 
@@ -157,7 +159,7 @@ async def test_a_canary_at_20_percent_errors_fails_and_aborts(stack: Stack) -> N
     assert outcome.replicas == {"web:1": 2, "web:2": 0}  # weight back to 0
     (measurement,) = outcome.measurements
     assert measurement["phase"] == "Failed"
-    assert measurement["value"][0] == pytest.approx(0.2, abs=0.02)
+    assert json.loads(measurement["value"])[0] == pytest.approx(0.2, abs=0.02)
 
 
 async def test_prometheus_stopped_during_an_analysis_aborts_the_rollout(
@@ -224,7 +226,7 @@ async def test_the_slo_burn_rate_gate(stack: Stack, service: str, passes: bool) 
     names = [f"{slo.name}-burn-rate-5m-1h", f"{slo.name}-burn-rate-30m-6h"]
     # a failing first metric ends the run before the second is judged
     assert [r["name"] for r in results] == (names if passes else names[:1])
-    values = results[0]["measurements"][0]["value"]
+    values = json.loads(results[0]["measurements"][0]["value"])
     assert len(values) == 2  # [short, long] burn rates
     if passes:
         assert all(0 < v < 1 for v in values), values  # 0.5x the budget
