@@ -363,7 +363,7 @@ async def advance_analysis_run(
     with redacting() as secrets:
         for name in _to_measure(run, now):
             outcomes[name] = await _measure(cluster, provider, run, name)
-    recorded, poll_at = _recorded(run, outcomes, now)
+    recorded, poll_at = _recorded(run, outcomes, now, secrets)
     try:
         wrote = await _store_status(
             cluster, obj, _scrubbed(recorded.to_manifest()["status"], secrets)
@@ -380,7 +380,8 @@ async def advance_analysis_run(
         except ManifestError:
             raise conflict from None  # looked at again, and stored as invalid, at once
         wanted = _to_measure(run, now)
-        recorded, poll_at = _recorded(run, {n: o for n, o in outcomes.items() if n in wanted}, now)
+        again = {n: o for n, o in outcomes.items() if n in wanted}
+        recorded, poll_at = _recorded(run, again, now, secrets)
         wrote = await _store_status(
             cluster, fresh, _scrubbed(recorded.to_manifest()["status"], secrets)
         )
@@ -406,9 +407,10 @@ def _to_measure(run: AnalysisRun, now: float) -> list[str]:
 
 
 def _recorded(
-    run: AnalysisRun, outcomes: Mapping[str, object], now: float
+    run: AnalysisRun, outcomes: Mapping[str, object], now: float, secrets: Redactor
 ) -> tuple[AnalysisRun, float | None]:
-    """``run`` with the outcomes recorded, and when to poll a measurement in flight."""
+    """``run`` with the outcomes recorded (the values' secrets masked before a long one
+    is cut short), and when to poll a measurement in flight."""
     poll_at: float | None = None
     for name, outcome in outcomes.items():
         if isinstance(outcome, MeasurementInProgress):
@@ -417,7 +419,7 @@ def _recorded(
             if _in_flight(run, name):
                 poll_at = _earliest(poll_at, now + max(outcome.poll_after, MIN_MEASUREMENT_GAP))
             continue
-        run = record(run, name, outcome, now)
+        run = record(run, name, outcome, now, redact=secrets.scrub_json if secrets else None)
     return run, poll_at
 
 

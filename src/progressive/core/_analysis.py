@@ -101,6 +101,7 @@ from ._analysis_model import (
     substitute_args,
 )
 from ._errors import FieldError, ManifestError
+from ._stored_values import bounded, stored_value
 
 __all__ = [
     "API_GROUPS",
@@ -363,7 +364,7 @@ def _settle(run: AnalysisRun, terminating: bool, now: float) -> AnalysisRun:
         if len(result.measurements) > limit:
             result = attrs.evolve(result, measurements=result.measurements[-limit:])
         results.append(result)
-    return _with_results(run, results)
+    return _with_results(run, bounded(results))
 
 
 def _tally(summary: RunSummary, phase: AnalysisPhase | None) -> RunSummary:
@@ -533,7 +534,14 @@ def start_measurement(run: AnalysisRun, metric_name: str, now: float) -> Analysi
     return _assess(run, now)
 
 
-def record(run: AnalysisRun, metric_name: str, outcome: object, now: float) -> AnalysisRun:
+def record(
+    run: AnalysisRun,
+    metric_name: str,
+    outcome: object,
+    now: float,
+    *,
+    redact: Callable[[object], object] | None = None,
+) -> AnalysisRun:
     """Add one finished measurement of ``metric_name`` and re-assess the run.
 
     ``outcome`` is the provider's value (a float, an int, a list of floats, None or
@@ -541,6 +549,10 @@ def record(run: AnalysisRun, metric_name: str, outcome: object, now: float) -> A
     :class:`MeasurementOutcome` (a phase the provider decided).  It
     completes the measurement in flight, if any, or adds a new one.  A completed run or
     metric ignores it.
+
+    The conditions judge the whole value; the measurement keeps it within the bounds of
+    :mod:`~progressive.core._stored_values` (a long value's beginning and a marker), after
+    ``redact`` (the shell's secret masking: a secret cut in two would not be found).
 
     Raises:
         KeyError: the run has no metric ``metric_name``.
@@ -561,6 +573,9 @@ def record(run: AnalysisRun, metric_name: str, outcome: object, now: float) -> A
     else:
         phase, message = evaluate_measurement(run.metric(metric_name), outcome)
         value = freeze(outcome)
+    if redact is not None and value is not None:
+        value = freeze(redact(value))
+    value = stored_value(value)
     started = last.started_at if last is not None and in_flight else None
     measurement = Measurement(phase, value, message, now if started is None else started, now)
     kept = result.measurements[:-1] if in_flight else result.measurements

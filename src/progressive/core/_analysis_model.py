@@ -450,10 +450,19 @@ _NON_FINITE: Final = {"NaN": math.nan, "+Inf": math.inf, "-Inf": -math.inf}
 def _encode_value(value: Any) -> str:
     if isinstance(value, str):
         return value
+    if not isinstance(value, float):
+        try:  # JSON in C, for a long vector; NaN or an infinity in it: the walk below
+            return json.dumps(value, separators=(",", ":"), allow_nan=False, default=_as_json)
+        except ValueError:
+            pass
     finite = _finite(value)
     if isinstance(finite, str):
         return finite
     return json.dumps(finite, separators=(",", ":"), default=str)
+
+
+def _as_json(value: object) -> object:
+    return dict(value) if isinstance(value, Mapping) else str(value)
 
 
 def _finite(value: Any) -> Any:
