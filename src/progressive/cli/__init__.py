@@ -78,6 +78,11 @@ _COMMANDS = {
         "version",
         "Show the version of progressive and what it runs on.",
     ),
+    "dashboard": (
+        "progressive.cli._dashboard",
+        "dashboard",
+        "Serve a web page of the Rollouts, live: status,...",
+    ),
     "migrate": (
         "progressive.cli._migrate",
         "migrate",
