@@ -74,6 +74,7 @@ from .workqueue import Priority, QueueShutDown, WorkQueue
 
 if TYPE_CHECKING:
     from .metrics import ControllerMetrics
+    from .notifier import Notifier
 
 __all__ = [
     "ANALYSIS_WORKERS",
@@ -340,6 +341,9 @@ class Controller:
         backoff: the first and the longest retry delay of a key that failed.
         informer_options: passed to the informers on a real server (``watch_timeout``,
             ``backoff_max``...).
+        notifier: sends the notifications Rollouts subscribe to
+            (:class:`~progressive._shell.notifier.Notifier`); it is told every change and
+            runs beside the workers in :meth:`run` (:meth:`settle` does not send).
     """
 
     def __init__(
@@ -357,6 +361,7 @@ class Controller:
         events: EventRecorder | None = None,
         backoff: tuple[float, float] = (0.005, 1000.0),
         informer_options: Mapping[str, Any] | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.cluster = cluster
         self.clock = clock
@@ -386,6 +391,9 @@ class Controller:
                 on_request=metrics.record_event_request if metrics is not None else None,
             )
         )
+        self.notifier = notifier
+        if notifier is not None and notifier.own_events:
+            notifier.events = self.events  # written off the workers' path, as ours
         self.backoff = backoff
         self.informer_options = dict(informer_options or {})
         self.queue: WorkQueue[Key] = self._new_queue()
@@ -496,8 +504,21 @@ class Controller:
     def _on_change(self, change: Change) -> None:
         for key, priority in self._keys_for(change):
             self._add(key, priority)
+        if self.notifier is not None and self._notifies(change):
+            self.notifier.observe(change)
         if self._changed is not None:
             self._changed.set()
+
+    def _notifies(self, change: Change) -> bool:
+        """Whether the notifier hears of ``change``: Rollouts this controller reconciles
+        (and their deletion), and anything else (the notifier picks what it needs)."""
+        if change.kind != ROLLOUT or change.type == "deleted":
+            return True
+        if change.api_version not in self.api_groups:
+            return False
+        if self.namespace is not None and change.namespace != self.namespace:
+            return False
+        return self._mine(change.obj)
 
     async def _seed(self, priority: Priority = Priority.NORMAL) -> None:
         """Queue every key there is (a new controller; a resync, at ``BACKGROUND``)."""
@@ -511,6 +532,8 @@ class Controller:
                 if changed:
                     self.queue.forget(key)
                 self._add(key, Priority.URGENT if commanded else priority)
+                if self.notifier is not None and self._mine(manifest):
+                    self.notifier.observe_rollout(group, manifest)
             for run in await view.list(group, ANALYSIS_RUN, ns):
                 if (run.get("status") or {}).get("phase") not in COMPLETED:
                     self._add(_key_of(ANALYSIS_RUN, group, run), priority)
@@ -875,6 +898,8 @@ class Controller:
                     if wakeup is not None:
                         self._changed = anyio.Event()
                         tg.start_soon(self._wakeup_loop, wakeup)
+                    if self.notifier is not None:
+                        tg.start_soon(self.notifier.run, self._view)
                     async with anyio.create_task_group() as pool:
                         pool.start_soon(analyses.run, self._process)
                         for _ in range(max(1, workers)):

@@ -22,6 +22,8 @@ process-wide instance once, on first use; importing this module registers nothin
 ``progressive_event_requests_total``                   API requests writing Events
 ``progressive_k8s_client_wait_seconds_total{lane}``    time requests waited for a
                                                        client-side token, by lane
+``progressive_notifications_total{service,...}``      deliveries by service, trigger and
+                                                       outcome: sent, retried, failed
 ``progressive_leader``                                 1 while this replica leads
 =====================================================  =================================
 
@@ -144,6 +146,12 @@ class ControllerMetrics:
             ["lane"],
             registry=r,
         )
+        self.notifications = Counter(
+            "progressive_notifications",
+            "Notification deliveries by service, trigger and outcome (sent, retried, failed).",
+            ["service", "trigger", "outcome"],
+            registry=r,
+        )
         self.leader = Gauge(
             "progressive_leader",
             "1 while this controller replica holds the leader Lease.",
@@ -228,6 +236,10 @@ class ControllerMetrics:
     def record_client_wait(self, lane: str, seconds: float) -> None:
         """A :data:`~progressive._shell.ratelimit.WaitHook`: pass it as ``on_wait``."""
         self.client_wait.labels(lane).inc(seconds)
+
+    def record_notification(self, service: str, trigger: str, outcome: str) -> None:
+        """A delivery attempt's outcome: ``sent``, ``retried`` or ``failed`` (given up)."""
+        self.notifications.labels(service, trigger, outcome).inc()
 
     def set_leader(self, leading: bool) -> None:
         self.leader.set(1 if leading else 0)

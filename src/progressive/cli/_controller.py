@@ -21,6 +21,10 @@ serves the probes alone, which carry no data, for the kubelet.
 
 ``--namespace`` may be repeated: one controller per namespace, in one process, under
 one Lease (what a namespaced install, with a Role per namespace, runs).
+
+Notifications (docs/notifications.md) are sent as the ConfigMap
+``argo-rollouts-notification-configmap`` (or ``progressive-notification-configmap``) in
+``--notifications-namespace`` says, when it exists; ``--no-notifications`` turns them off.
 """
 
 from __future__ import annotations
@@ -198,6 +202,18 @@ def _leaves(exc: BaseException) -> list[BaseException]:
     default="",
     help="HOST:PORT for /healthz and /readyz alone [default: on --metrics-address].",
 )
+@click.option(
+    "--notifications/--no-notifications",
+    default=True,
+    show_default=True,
+    help="Send the notifications Rollouts subscribe to (when the ConfigMap exists).",
+)
+@click.option(
+    "--notifications-namespace",
+    default=lambda: os.environ.get("POD_NAMESPACE") or "progressive-system",
+    show_default="$POD_NAMESPACE or progressive-system",
+    help="Where the notification ConfigMap and Secret are.",
+)
 @click.option("--resync", default=300.0, show_default=True, help="Seconds between resyncs.")
 @click.option(
     "--shutdown-grace",
@@ -247,6 +263,7 @@ async def _main(
     from progressive._shell.leader import LeaderElector, LeadershipLost
     from progressive._shell.metrics import ENDPOINTS, ControllerMetrics, serve_metrics
     from progressive._shell.metrics_auth import TokenAuthorizer, serving_context
+    from progressive._shell.notifier import Notifier
     from progressive._shell.supervisor import supervise
     from progressive.metrics import ResponseLimits, default_registry
 
@@ -273,15 +290,24 @@ async def _main(
                 max_samples=options["max_samples"],
             )
             provider = default_registry(cluster, limits=limits)
+            clock = WallClock()
             ctls = [
                 Controller(
                     cluster,
-                    clock=WallClock(),
+                    clock=clock,
                     provider=provider,
                     namespace=namespace,
                     instance_id=options["instance_id"] or None,
                     api_groups=groups,
                     metrics=metrics,
+                    notifier=Notifier(
+                        cluster,
+                        namespace=options["notifications_namespace"],
+                        clock=clock,
+                        metrics=metrics,
+                    )
+                    if options["notifications"]
+                    else None,
                 )
                 for namespace in options["namespaces"] or (None,)
             ]
