@@ -3,6 +3,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import anyio
+
 IMAGE = "example/web:1.0"
 
 
@@ -84,3 +86,14 @@ def stored(cluster: Any) -> Any:
         return None
 
     return get
+
+
+async def until(what: str, check: Any, seconds: float = 5.0) -> None:
+    """Await ``check()`` (a bool, or an awaitable of one) every 10 ms until it is true,
+    for at most ``seconds``."""
+    for _ in range(int(seconds / 0.01)):
+        found = check()
+        if await found if hasattr(found, "__await__") else found:
+            return
+        await anyio.sleep(0.01)
+    raise AssertionError(f"timed out after {seconds}s waiting for {what}")

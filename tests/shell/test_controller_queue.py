@@ -22,7 +22,7 @@ from progressive._shell.workqueue import Priority
 from progressive.core import Rollout
 from progressive.memory import MemoryCluster
 
-from .helpers import canary_rollout, service, with_image
+from .helpers import canary_rollout, service, until, with_image
 
 ARGO = "argoproj.io/v1alpha1"
 PROGRESSIVE = "progressive.dev/v1alpha1"
@@ -72,16 +72,6 @@ async def settle(controller: Controller, cluster: MemoryCluster, seconds: float 
     clock = controller.clock
     result = await controller.settle(wakeup=cluster.next_event_at, until=clock.now() + seconds)
     return result
-
-
-async def until(what: str, check: Any, seconds: float = 5.0) -> None:
-    """Await ``check()`` every 10 ms until it is true, for at most ``seconds``."""
-    for _ in range(int(seconds / 0.01)):
-        found = check()
-        if await found if hasattr(found, "__await__") else found:
-            return
-        await anyio.sleep(0.01)
-    raise AssertionError(f"timed out after {seconds}s waiting for {what}")
 
 
 # -- keys --------------------------------------------------------------------------------
