@@ -19,7 +19,7 @@ from progressive._shell.informers import (
     trim_pod,
     trim_replica_set,
 )
-from progressive._shell.kube import Forbidden, ListResult, Unavailable
+from progressive._shell.kube import ApiForbidden, ListResult, Unavailable
 from progressive._shell.traffic import RouterTraffic
 from progressive.memory import MemoryCluster
 from progressive.routers import ObjectRef
@@ -384,7 +384,7 @@ async def test_router_objects_are_cached_on_demand_where_allowed() -> None:
     source = ByKind(
         {
             ("split.smi-spec.io/v1alpha4", "TrafficSplit"): [split],
-            ("networking.istio.io/v1", "VirtualService"): Forbidden("no list", status=403),
+            ("networking.istio.io/v1", "VirtualService"): ApiForbidden("no list", status=403),
         }
     )
     informers = Informers(source, namespace="ns", sleep=no_sleep)

@@ -19,6 +19,7 @@ from ._files import HEADER, deploy_files, dump, main, manifests, render
 from ._objects import LABELS
 from ._options import (
     ALL_NAMESPACES,
+    GRANTS,
     HEALTH_PORT,
     IMAGE_REPOSITORY,
     LEASE_NAME,
@@ -29,6 +30,7 @@ from ._options import (
     SECURE_METRICS_PORT,
     SERVICE_ACCOUNT,
     InstallOptions,
+    how_to_grant,
 )
 from ._rbac import (
     ARGO_GROUP,
@@ -52,6 +54,7 @@ __all__ = [
     "ARGO_GROUP",
     "CHART_NAME",
     "CRD_RULES",
+    "GRANTS",
     "HEADER",
     "HEALTH_PORT",
     "IMAGE_REPOSITORY",
@@ -79,6 +82,7 @@ __all__ = [
     "controller_rules",
     "deploy_files",
     "dump",
+    "how_to_grant",
     "image",
     "main",
     "manifests",

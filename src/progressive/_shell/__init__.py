@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from .apply import ApplyError, apply_action, apply_plan, write_status
 from .clocks import Clock, VirtualClock, WallClock
-from .clusters import AlreadyExists, Cluster, ClusterError, Conflict, NotFound, Ref, merge_patch
+from .clusters import (
+    AlreadyExists,
+    Cluster,
+    ClusterError,
+    Conflict,
+    Forbidden,
+    NotFound,
+    Ref,
+    merge_patch,
+)
 from .controller import Controller, PassResult, RolloutError, SettleResult
 from .observe import observe, observe_rollout
 from .traffic import MemoryTraffic, TrafficRouter
@@ -21,6 +30,7 @@ __all__ = [
     "Cluster",
     "ClusterError",
     "Conflict",
+    "Forbidden",
     "Controller",
     "MemoryTraffic",
     "NotFound",

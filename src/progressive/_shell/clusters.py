@@ -35,6 +35,7 @@ __all__ = [
     "Cluster",
     "ClusterError",
     "Conflict",
+    "Forbidden",
     "NotFound",
     "OwnerIndex",
     "OwnerIndexed",
@@ -69,6 +70,11 @@ class AlreadyExists(ClusterError):
 
 class Conflict(ClusterError):
     """``metadata.resourceVersion`` did not match: someone wrote the object meanwhile."""
+
+
+class Forbidden(ClusterError):
+    """The cluster refused the caller the right to do it (RBAC): trying again, unchanged,
+    fails the same way."""
 
 
 @attrs.frozen

@@ -63,11 +63,17 @@ from ..core._workloads import with_workload
 from ..metrics._protocol import MetricProvider
 from .apply import apply_plan, write_status
 from .clocks import Clock
-from .clusters import Change, Cluster, Conflict, Ref, list_owned
+from .clusters import Change, Cluster, Conflict, Forbidden, Ref, list_owned
 from .events import EventRecorder, Involved
 from .observe import observe_rollout, workload_view
 from .pool import FairPool
-from .restarts import advance_restart, restarting
+from .restarts import (
+    REFUSED_RETRY_SECONDS,
+    RESTART_REFUSED,
+    advance_restart,
+    refused_restart,
+    restarting,
+)
 from .runs import COMPLETED, advance_analysis_run, advance_experiments, missing_templates
 from .traffic import RouterTraffic, TrafficRouter
 from .workqueue import Priority, QueueShutDown, WorkQueue
@@ -402,6 +408,7 @@ class Controller:
         self._view: Cluster = self._filtered(cluster, set())
         self._index = _Index()
         self._conflicts: dict[Key, int] = {}
+        self._refused: dict[Key, float] = {}  # restarts refused: not tried again before
         self._changed: anyio.Event | None = None
         self._watched = False
         self._analyses: FairPool[Key] | None = None  # run() measures there
@@ -599,11 +606,30 @@ class Controller:
             result = await advance_experiments(self._view, now, key.namespace)
             return result.writes, result.next_at
         if key.kind == REPLICA_SET:
-            rs = await self._view.get(key.ref)
-            if rs is None:
-                return 0, None
-            return await advance_restart(self._view, rs), None
+            return await self._restart(key, now)
         raise ValueError(f"unknown key {key}")
+
+    async def _restart(self, key: Key, now: float) -> tuple[int, float | None]:
+        """The next batch of a marked ReplicaSet's restart.  Refused (no ``--restarts``):
+        a Warning Event on its Rollout says how to grant it, and it waits
+        ``REFUSED_RETRY_SECONDS`` whatever changes meanwhile."""
+        rs = await self._view.get(key.ref)
+        if rs is None or not restarting(rs):
+            self._refused.pop(key, None)
+            return 0, None
+        not_before = self._refused.get(key)
+        if not_before is not None and now < not_before:
+            return 0, not_before
+        try:
+            writes = await advance_restart(self._view, rs)
+        except Forbidden as exc:
+            involved, message = refused_restart(rs, exc)
+            log.warning("%s", message)
+            await self.events.post(involved, "Warning", RESTART_REFUSED, message)
+            self._refused[key] = now + REFUSED_RETRY_SECONDS
+            return 0, now + REFUSED_RETRY_SECONDS
+        self._refused.pop(key, None)
+        return writes, None
 
     async def _mine_by_owner(self, obj: Mapping[str, Any]) -> bool:
         """Sharding for runs and experiments: their Rollout's labels decide, or their own

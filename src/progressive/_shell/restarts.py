@@ -6,6 +6,13 @@ controller looks at the marked ReplicaSet (its status changes as pods come and g
 to ``max-unavailable`` pods created before the mark's time, but only while the
 ReplicaSet is fully available, so each batch is replaced before the next goes.  The
 mark is removed once no old pod is left.  Crash-safe: the mark is the state.
+
+Listing and deleting pods is a right the least-privilege install leaves out
+(``progressive install --restarts`` grants it).  Without it the API server refuses
+(:class:`~progressive._shell.clusters.Forbidden`); :func:`refused_restart` says to whom
+(the Rollout that owns the ReplicaSet) and what (how to grant it), and the controller
+posts that as one Warning Event and tries again only every
+:data:`REFUSED_RETRY_SECONDS`, the mark kept: granted the right, the restart goes on.
 """
 
 from __future__ import annotations
@@ -13,21 +20,31 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from .._deploy import how_to_grant
 from ..core._actions import RestartPods
+from ..core._durations import format_duration
 from ..core._times import format_time, parse_time
-from .clusters import Cluster, NotFound, Ref, owned_by
+from .clusters import Cluster, Forbidden, NotFound, Ref, owned_by
+from .events import Involved
 
 __all__ = [
+    "REFUSED_RETRY_SECONDS",
     "RESTART_BEFORE",
     "RESTART_MAX_UNAVAILABLE",
+    "RESTART_REFUSED",
     "advance_restart",
     "advance_restarts",
     "mark_restart",
+    "refused_restart",
     "restarting",
 ]
 
 RESTART_BEFORE: Final = "progressive.dev/restart-before"
 RESTART_MAX_UNAVAILABLE: Final = "progressive.dev/restart-max-unavailable"
+#: The Warning Event's reason when the controller may not restart pods.
+RESTART_REFUSED: Final = "RestartForbidden"
+#: How long a restart the API server refused waits before it is tried again.
+REFUSED_RETRY_SECONDS: Final = 300.0
 
 
 async def mark_restart(cluster: Cluster, namespace: str, action: RestartPods) -> None:
@@ -111,3 +128,27 @@ async def advance_restart(cluster: Cluster, rs: Mapping[str, Any]) -> int:
 
 def _created(obj: Mapping[str, Any]) -> float | None:
     return parse_time((obj.get("metadata") or {}).get("creationTimestamp"))
+
+
+def refused_restart(rs: Mapping[str, Any], refused: Forbidden) -> tuple[Involved, str]:
+    """Whom to tell that the pods of ``rs`` could not be restarted (the Rollout that owns
+    it, else ``rs``), and what: how to grant the right, and when it is tried again."""
+    meta = rs.get("metadata") or {}
+    namespace = str(meta.get("namespace") or "")
+    involved = Involved.of(rs)
+    for owner in meta.get("ownerReferences") or ():
+        if isinstance(owner, Mapping) and owner.get("kind") == "Rollout":
+            involved = Involved(
+                str(owner.get("apiVersion")),
+                "Rollout",
+                namespace,
+                str(owner.get("name")),
+                str(owner.get("uid") or ""),
+            )
+    message = (
+        f"cannot restart the pods of ReplicaSet {meta.get('name')}: the controller may not "
+        f"list and delete pods in namespace {namespace}: install it with "
+        f"{how_to_grant('restarts')}; trying again every "
+        f"{format_duration(REFUSED_RETRY_SECONDS)} ({refused})"
+    )
+    return involved, message

@@ -14,6 +14,10 @@ Job) and ``spec`` (a ``batch/v1`` JobSpec).  One measurement:
    judges, the metric's conditions are not evaluated (Argo's job provider does the
    same).
 
+A controller installed without the right to create Jobs (the default) gets an Error
+measurement that says how to grant it (``progressive install --job-provider``, Helm
+``rbac.jobProvider``), which the run's and the Rollout's messages repeat.
+
 A Job still running when its run is terminated is left to finish (it is deleted with
 the run).  On the in-memory cluster, Jobs are simulated (see
 :mod:`progressive.memory`: ``sim.progressive.dev/job-seconds`` and ``job-result``).
@@ -26,7 +30,15 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from .._shell.clusters import AlreadyExists, Cluster, ClusterError, Ref, owner_reference
+from .._deploy import how_to_grant
+from .._shell.clusters import (
+    AlreadyExists,
+    Cluster,
+    ClusterError,
+    Forbidden,
+    Ref,
+    owner_reference,
+)
 from ..core._analysis import AnalysisPhase
 from ..core._analysis_model import API_GROUPS, AnalysisRun, Metric
 from ._protocol import MeasurementError, MeasurementInProgress, MeasurementOutcome
@@ -98,6 +110,11 @@ class JobProvider:
             if job is None:
                 await self._create(config, run, metric, name)
                 return MeasurementInProgress(self.poll_interval, f"job {name} created")
+        except Forbidden as exc:
+            return MeasurementError(
+                f"job {name}: the controller may not run Jobs in namespace {run.namespace}: "
+                f"install it with {how_to_grant('job_provider')} ({exc})"
+            )
         except ClusterError as exc:
             return MeasurementError(f"job {name}: {exc}")
         failed = _condition(job, "Failed")

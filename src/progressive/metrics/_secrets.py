@@ -36,7 +36,8 @@ import urllib.parse
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
-from .._shell.clusters import Cluster, Ref
+from .._deploy import how_to_grant
+from .._shell.clusters import Cluster, Forbidden, Ref
 from ._protocol import MeasurementError
 
 __all__ = [
@@ -167,8 +168,15 @@ def is_secret_ref(value: object) -> bool:
 async def read_secret(
     cluster: Cluster, namespace: str, name: str, key: str
 ) -> str | MeasurementError:
-    """The decoded value of ``key`` in Secret ``namespace/name``, or why not."""
-    secret = await cluster.get(Ref("v1", "Secret", namespace, name))
+    """The decoded value of ``key`` in Secret ``namespace/name``, or why not (for a
+    controller that may not read Secrets there: how to grant it)."""
+    try:
+        secret = await cluster.get(Ref("v1", "Secret", namespace, name))
+    except Forbidden as exc:
+        return MeasurementError(
+            f"secret {namespace}/{name}: the controller may not read Secrets in namespace "
+            f"{namespace}: install it with {how_to_grant('analysis_secrets', namespace)} ({exc})"
+        )
     if secret is None:
         return MeasurementError(f"secret {namespace}/{name} not found")
     string_data = secret.get("stringData") or {}

@@ -11,7 +11,7 @@ code written against the in-memory cluster handles a real one unchanged::
         ├── ApiAlreadyExists (AlreadyExists)   409 from a create
         ├── ApiConflict (Conflict)     409 from a stale resourceVersion
         ├── Gone                       410: a watch or list resourceVersion too old
-        ├── Forbidden                  401, 403
+        ├── ApiForbidden (Forbidden)   401, 403
         ├── Invalid                    400, 405, 415, 422
         └── Unavailable                429, 5xx, no response: transient
 """
@@ -21,12 +21,13 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from ..clusters import AlreadyExists, ClusterError, Conflict, NotFound
+from ..clusters import AlreadyExists, ClusterError, Conflict, Forbidden, NotFound
 
 __all__ = [
     "TRANSIENT_STATUSES",
     "ApiAlreadyExists",
     "ApiConflict",
+    "ApiForbidden",
     "ApiNotFound",
     "Forbidden",
     "Gone",
@@ -79,7 +80,7 @@ class Gone(KubeError):
     """410: the resourceVersion asked for is older than etcd keeps; list again."""
 
 
-class Forbidden(KubeError):
+class ApiForbidden(KubeError, Forbidden):
     pass
 
 
@@ -147,7 +148,7 @@ def error_from_response(
     elif status == 410:
         cls = Gone
     elif status in (401, 403):
-        cls = Forbidden
+        cls = ApiForbidden
     elif status in TRANSIENT_STATUSES:
         cls = Unavailable
     elif 400 <= status < 500:
