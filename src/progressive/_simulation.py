@@ -58,6 +58,7 @@ from ._shell.traffic import RouterTraffic
 from .core import actions
 from .core._canary import weight_at
 from .core._commands import promote
+from .core._names import HASH_LABEL
 from .core._plan import Plan
 from .core._replicas import weight_note
 from .core._rollout import Rollout
@@ -76,7 +77,6 @@ __all__ = [
     "simulate",
 ]
 
-HASH_LABEL: Final = "rollouts-pod-template-hash"
 MAX_SECONDS: Final = 7 * 24 * 3600.0
 MAX_PASSES: Final = 20_000
 MAX_PROMOTIONS: Final = 100

@@ -25,8 +25,9 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from progressive._cluster._processes import free_ports
-from progressive._shell.controller import ANALYSIS_RUN, EXPERIMENT, REPLICA_SET, ROLLOUT
+from progressive._shell.controller import REPLICA_SET
 from progressive._shell.kube import KubeCluster
+from progressive.core._names import ANALYSIS_RUN, EXPERIMENT, ROLLOUT
 from progressive.core._status import Phase
 
 from ._e2e import (

@@ -34,9 +34,19 @@ from ..core._actions import (
     SetWeight,
     TerminateAnalysisRun,
 )
+from ..core._names import (
+    ACKNOWLEDGED_ANNOTATION,
+    ANALYSIS_RUN,
+    API_GROUPS,
+    EXPERIMENT,
+    HASH_LABEL,
+    MANAGED_BY_ANNOTATION,
+    REVISION_ANNOTATION,
+    SCALE_DOWN_DEADLINE_ANNOTATION,
+)
 from ..core._plan import Plan
 from ..core._pod_templates import TEMPLATE_DIGEST_ANNOTATION, template_digest
-from ..core._rollout import API_GROUPS, Rollout
+from ..core._rollout import Rollout
 from ..core._status import RolloutStatus
 from ..core._times import format_time
 from ..routers import RouterError
@@ -48,25 +58,11 @@ from .runs import create_analysis_run, create_experiment, create_service
 from .traffic import TrafficRouter
 
 __all__ = [
-    "ACKNOWLEDGED_ANNOTATION",
-    "HASH_LABEL",
-    "MANAGED_BY_ANNOTATION",
-    "REVISION_ANNOTATION",
-    "SCALE_DOWN_DEADLINE_ANNOTATION",
     "ApplyError",
     "apply_action",
     "apply_plan",
     "write_status",
 ]
-
-HASH_LABEL: Final = "rollouts-pod-template-hash"
-REVISION_ANNOTATION: Final = "rollout.argoproj.io/revision"
-SCALE_DOWN_DEADLINE_ANNOTATION: Final = "scale-down-deadline"
-MANAGED_BY_ANNOTATION: Final = "argo-rollouts.argoproj.io/managed-by-rollouts"
-#: on an AnalysisRun or Experiment a user promoted the rollout past (AcknowledgeRun)
-ACKNOWLEDGED_ANNOTATION: Final = "progressive.dev/acknowledged"
-EXPERIMENT_KIND: Final = "Experiment"
-ANALYSIS_RUN_KIND: Final = "AnalysisRun"
 
 
 class ApplyError(Exception):
@@ -336,7 +332,7 @@ async def _patch_run(
     cluster: Cluster, rollout: Rollout, name: str, patch: Mapping[str, Any]
 ) -> None:
     """Patch the AnalysisRun (or Experiment) ``name``, if it exists."""
-    for kind in (ANALYSIS_RUN_KIND, EXPERIMENT_KIND):
+    for kind in (ANALYSIS_RUN, EXPERIMENT):
         for api_version in (rollout.api_version, *_other_groups(rollout)):
             ref = Ref(api_version, kind, rollout.namespace, name)
             try:

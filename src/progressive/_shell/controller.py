@@ -54,10 +54,11 @@ import anyio.lowlevel
 import attrs
 
 from ..core._errors import FieldError, ManifestError
+from ..core._names import ANALYSIS_RUN, API_GROUPS, EXPERIMENT, ROLLOUT
 from ..core._observed import WorkloadView
 from ..core._plan import Plan
 from ..core._reconcile import reconcile, reconcile_invalid
-from ..core._rollout import API_GROUPS, Rollout, read_rollout
+from ..core._rollout import Rollout, read_rollout
 from ..core._status import RolloutStatus
 from ..core._workloads import with_workload
 from ..metrics._protocol import MetricProvider
@@ -108,9 +109,6 @@ ANALYSIS_WORKERS_PER_NAMESPACE: Final = 4
 #: seconds between two looks at a Rollout whose routers' kinds the server does not serve
 #: (discovery is asked again at most every 5 seconds too)
 RECHECK_UNSERVED: Final = 5.0
-ROLLOUT: Final = "Rollout"
-ANALYSIS_RUN: Final = "AnalysisRun"
-EXPERIMENT: Final = "Experiment"
 REPLICA_SET: Final = "ReplicaSet"
 # the order of one pass: runs and experiments first, so that the Rollouts of the same
 # pass see their verdicts (as the poll-everything controller did)

@@ -63,6 +63,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from ..core._names import ROLLOUT
+
 __all__ = [
     "DEFAULT_METRICS_PORT",
     "ENDPOINTS",
@@ -73,7 +75,6 @@ __all__ = [
 ]
 
 DEFAULT_METRICS_PORT: Final = 8090  # Argo Rollouts' controller uses the same
-ROLLOUT: Final = "Rollout"
 _MAX_REQUEST: Final = 16 * 1024
 _BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 

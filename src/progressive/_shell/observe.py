@@ -12,18 +12,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..core._lenient import as_int as _int
-from ..core._observed import Observed, ObservedRun, ReplicaSetView, WorkloadView
-from ..core._pod_templates import adopt_replica_set
-from ..core._rollout import Rollout
-from ..core._times import parse_time
-from .apply import (
+from ..core._names import (
     ACKNOWLEDGED_ANNOTATION,
-    ANALYSIS_RUN_KIND,
-    EXPERIMENT_KIND,
+    ANALYSIS_RUN,
+    EXPERIMENT,
     HASH_LABEL,
     REVISION_ANNOTATION,
     SCALE_DOWN_DEADLINE_ANNOTATION,
 )
+from ..core._observed import Observed, ObservedRun, ReplicaSetView, WorkloadView
+from ..core._pod_templates import adopt_replica_set
+from ..core._rollout import Rollout
+from ..core._times import parse_time
 from .clusters import Cluster, Ref, list_owned
 from .traffic import TrafficRouter
 
@@ -61,7 +61,7 @@ async def observe_rollout(
     rollout = adopt_replica_set(rollout, owned)
     replica_sets = tuple(view for rs in owned if (view := replica_set_view(rs)) is not None)
     runs: list[ObservedRun] = []
-    for kind in (ANALYSIS_RUN_KIND, EXPERIMENT_KIND):  # made in the Rollout's own group
+    for kind in (ANALYSIS_RUN, EXPERIMENT):  # made in the Rollout's own group
         runs.extend(
             _run_view(obj) for obj in await _owned(cluster, rollout.api_version, kind, rollout)
         )

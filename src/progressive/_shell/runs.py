@@ -60,9 +60,16 @@ from ..core._experiments import (
     experiment_for_step,
     reconcile_experiment,
 )
+from ..core._names import (
+    API_GROUPS,
+    EXPERIMENT,
+    HASH_LABEL,
+    STABLE_HASH_ANNOTATION,
+    STEP_INDEX_ANNOTATION,
+)
 from ..core._observed import ObservedRun
 from ..core._references import missing_templates as check_missing_templates
-from ..core._rollout import API_GROUPS, Rollout, analyses_of
+from ..core._rollout import Rollout, analyses_of
 from ..core._steps import AnalysisArg, TemplateRef
 from ..core._times import format_time
 from ..metrics._protocol import MeasurementInProgress, MetricProvider
@@ -77,6 +84,7 @@ from .clusters import (
     owned_by,
     owner_reference,
 )
+from .observe import replica_set_view
 
 __all__ = [
     "MIN_MEASUREMENT_GAP",
@@ -92,7 +100,6 @@ __all__ = [
     "missing_templates",
 ]
 
-HASH_LABEL: Final = "rollouts-pod-template-hash"
 COMPLETED: Final = frozenset({"Successful", "Failed", "Error", "Inconclusive"})
 # A metric measured with a zero interval is measured again no sooner than this.
 MIN_MEASUREMENT_GAP: Final = 1.0
@@ -209,9 +216,7 @@ async def create_analysis_run(
     meta = manifest["metadata"]
     meta["ownerReferences"] = [dict(owner)]
     if action.step_index is not None:
-        meta.setdefault("annotations", {})["rollout.argoproj.io/step-index"] = str(
-            action.step_index
-        )
+        meta.setdefault("annotations", {})[STEP_INDEX_ANNOTATION] = str(action.step_index)
     try:
         await cluster.create(manifest)
     except AlreadyExists:
@@ -506,9 +511,6 @@ async def _store_status(cluster: Cluster, obj: Mapping[str, Any], status: Mappin
 
 # -- experiments ---------------------------------------------------------------------------
 
-EXPERIMENT_KIND: Final = "Experiment"
-STABLE_HASH_ANNOTATION: Final = "rollout.argoproj.io/stable-hash"
-
 
 async def create_experiment(
     cluster: Cluster,
@@ -627,7 +629,7 @@ async def advance_experiments(
     next_at: float | None = None
     seen: dict[str, _Namespace] = {}
     for group in API_GROUPS:
-        for obj in await cluster.list(group, EXPERIMENT_KIND, namespace):
+        for obj in await cluster.list(group, EXPERIMENT, namespace):
             meta = obj.get("metadata") or {}
             if meta.get("deletionTimestamp"):
                 continue
@@ -649,8 +651,6 @@ async def advance_experiments(
 async def _advance_experiment(
     cluster: Cluster, obj: Mapping[str, Any], here: _Namespace, now: float
 ) -> tuple[int, float | None]:
-    from .observe import replica_set_view  # observe imports apply, which imports us
-
     status = obj.get("status") or {}
     try:
         experiment = Experiment.from_manifest(obj)
@@ -681,7 +681,7 @@ async def _advance_experiment(
     )
     plan = reconcile_experiment(ObservedExperiment(experiment, now, sets, runs, here.services))
     source = _ExperimentSource.of(obj)
-    owner = owner_reference(source.api_version, EXPERIMENT_KIND, source.name, uid)
+    owner = owner_reference(source.api_version, EXPERIMENT, source.name, uid)
     done = 0
     try:
         for action in plan.actions:
@@ -776,7 +776,7 @@ async def _experiment_event(
             "metadata": {"generateName": f"{source.name}.", "namespace": source.namespace},
             "involvedObject": {
                 "apiVersion": source.api_version,
-                "kind": EXPERIMENT_KIND,
+                "kind": EXPERIMENT,
                 "name": source.name,
                 "namespace": source.namespace,
                 "uid": source.uid,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import click
 
+from ..core._names import HASH_LABEL
 from ._plugin import CONTEXT, list_objects, output_option, show, watch_options
 from ._target import Session, Target, connection_options, open_session, run
 
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 
 __all__ = ["experiment_summary", "get_experiment", "list_experiments"]
 
-HASH_LABEL: Final = "rollouts-pod-template-hash"
 COMPLETED: Final = frozenset({"Successful", "Failed", "Error", "Inconclusive"})
 
 

@@ -23,6 +23,7 @@ import attrs
 from ..client.state import canary_weights
 from ..core._lenient import as_int as _int
 from ..core._lenient import as_map as _map
+from ..core._names import HASH_LABEL, REVISION_ANNOTATION, SCALE_DOWN_DEADLINE_ANNOTATION
 from ..core._times import parse_time
 
 __all__ = [
@@ -39,9 +40,6 @@ __all__ = [
     "summarize",
 ]
 
-HASH_LABEL: Final = "rollouts-pod-template-hash"
-REVISION_ANNOTATION: Final = "rollout.argoproj.io/revision"
-SCALE_DOWN_DEADLINE: Final = "scale-down-deadline"
 
 KIND_ICONS: Final = {
     "Rollout": "⟳",
@@ -324,7 +322,7 @@ def _roles(rollout: Mapping[str, Any], rs: Mapping[str, Any], now: float) -> lis
             roles.append("preview")
     elif pod_hash and pod_hash == status.get("currentPodHash") and pod_hash != stable:
         roles.append("canary")
-    deadline = parse_time(_annotations(rs).get(SCALE_DOWN_DEADLINE))
+    deadline = parse_time(_annotations(rs).get(SCALE_DOWN_DEADLINE_ANNOTATION))
     if deadline is not None and _int(_map(rs.get("spec")).get("replicas")) > 0:
         left = deadline - now
         roles.append(f"delay:{_short_duration(left)}" if left > 0 else "delay:passed")

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import click
 
+from ..core._names import HASH_LABEL
 from ._analysis_runs import create_analysis_run
 from ._experiments import get_experiment, list_experiments
 from ._plugin import (
@@ -74,7 +75,6 @@ __all__ = [
     "undo",
 ]
 
-HASH_LABEL: Final = "rollouts-pod-template-hash"
 EXIT_DEGRADED: Final = 2
 EXIT_PAUSED: Final = 3
 EXIT_PROGRESSING: Final = 4

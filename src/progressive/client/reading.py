@@ -7,10 +7,10 @@ ReplicaSets, its AnalysisRuns and its Events, on any cluster (a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
 from .._shell.clusters import Cluster, ClusterError, NotFound, Ref, list_owned, owned_by
-from ..core._rollout import API_GROUPS
+from ..core._names import API_GROUPS, HASH_LABEL
 
 __all__ = [
     "BeingDeleted",
@@ -23,8 +23,6 @@ __all__ = [
     "replica_sets",
     "rollout_to_change",
 ]
-
-HASH_LABEL: Final = "rollouts-pod-template-hash"
 
 
 async def get_rollout(cluster: Cluster, namespace: str, name: str) -> dict[str, Any] | None:
@@ -164,4 +162,3 @@ def _written_at(event: Mapping[str, Any]) -> tuple[str, int]:
     meta = event.get("metadata") or {}
     version = str(meta.get("resourceVersion") or "")
     return (str(event.get("lastTimestamp") or ""), int(version) if version.isdigit() else 0)
-

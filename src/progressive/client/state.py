@@ -18,6 +18,7 @@ import attrs
 from ..core._durations import parse_duration
 from ..core._lenient import as_int as _int
 from ..core._lenient import as_map as _map
+from ..core._names import HASH_LABEL
 from ..core._replicas import weight_note
 from ..core._status import PauseReason, RolloutStatus
 from ..core._times import parse_time
@@ -39,7 +40,6 @@ __all__ = [
 #: the controller's (:class:`~progressive.core.PauseReason`: a pause step, a blue-green
 #: promotion, an inconclusive analysis).
 MANUAL_PAUSE: Final = "Manual"
-HASH_LABEL: Final = "rollouts-pod-template-hash"
 
 
 def _canary(manifest: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -106,9 +106,9 @@ def canary_weights(
     if complete:
         return CanaryWeights(weight, 100 if routed else weight)
     if routed:
-        actual = _int(_map(_map(_map(status.get("canary")).get("weights")).get("canary")).get(
-            "weight"
-        ))
+        actual = _int(
+            _map(_map(_map(status.get("canary")).get("weights")).get("canary")).get("weight")
+        )
     else:
         actual = canary_available * 100 // pods if pods else 0
     note = weight_note(actual, weight, routed=routed, canary=canary_available, pods=pods)

@@ -73,7 +73,6 @@ from typing import Final
 import attrs
 
 from ._analysis_model import (
-    API_GROUPS,
     DEFAULT_CONSECUTIVE_ERROR_LIMIT,
     DEFAULT_EMPTY_RESULT,
     DEFAULT_MEASUREMENT_RETENTION,
@@ -104,7 +103,6 @@ from ._errors import FieldError, ManifestError
 from ._stored_values import bounded, stored_value
 
 __all__ = [
-    "API_GROUPS",
     "DEFAULT_CONSECUTIVE_ERROR_LIMIT",
     "DEFAULT_EMPTY_RESULT",
     "DEFAULT_MEASUREMENT_RETENTION",

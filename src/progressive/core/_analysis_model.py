@@ -36,11 +36,11 @@ from ._durations import format_duration, parse_duration
 from ._errors import FieldError, ManifestError
 from ._expressions import EvaluationError, Expression, ExpressionError, parse_condition
 from ._fields import Fields, describe
+from ._names import API_GROUPS
 from ._steps import AnalysisArg, TemplateRef
 from ._times import format_time
 
 __all__ = [
-    "API_GROUPS",
     "DEFAULT_CONSECUTIVE_ERROR_LIMIT",
     "DEFAULT_EMPTY_RESULT",
     "DEFAULT_MEASUREMENT_RETENTION",
@@ -67,7 +67,6 @@ __all__ = [
     "template_refs_of",
 ]
 
-API_GROUPS: Final = ("argoproj.io/v1alpha1", "progressive.dev/v1alpha1")
 DEFAULT_CONSECUTIVE_ERROR_LIMIT: Final = 4
 DEFAULT_MEASUREMENT_RETENTION: Final = 10
 #: What an empty result (``emptyResult``) or a result holding NaN (``nanResult``) makes

@@ -12,6 +12,8 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from ._names import HASH_LABEL, REVISION_ANNOTATION
+
 __all__ = [
     "CONTAINER_KINDS",
     "EditError",
@@ -22,8 +24,6 @@ __all__ = [
 ]
 
 CONTAINER_KINDS: Final = ("initContainers", "containers", "ephemeralContainers")
-HASH_LABEL: Final = "rollouts-pod-template-hash"
-REVISION_ANNOTATION: Final = "rollout.argoproj.io/revision"
 
 
 class EditError(ValueError):

@@ -42,8 +42,9 @@ from ._bounds import check_bounds
 from ._durations import format_duration
 from ._errors import FieldError, ManifestError
 from ._fields import Fields
+from ._names import API_GROUPS, HASH_LABEL
 from ._observed import ObservedRun, ReplicaSetView
-from ._rollout import API_GROUPS, POD_TEMPLATE_HASH_LABEL, pod_template_hash
+from ._rollout import pod_template_hash
 from ._status import Condition
 from ._steps import AnalysisArg, RolloutAnalysis, TemplateRef
 from ._times import format_time, parse_time
@@ -340,9 +341,7 @@ def reconcile_experiment(observed: ObservedExperiment) -> ExperimentPlan:
         elif rs is not None and want is not None and rs.replicas != want:
             out.append(ScaleReplicaSet(name, want))
         if t.service is not None and t.service not in observed.services and not done:
-            out.append(
-                CreateService(t.service, {POD_TEMPLATE_HASH_LABEL: pod_hash}, service_ports(t))
-            )
+            out.append(CreateService(t.service, {HASH_LABEL: pod_hash}, service_ports(t)))
         available = rs.available_replicas if rs is not None else 0
         state = "Running" if available >= t.replicas else "Progressing"
         if done:
@@ -466,11 +465,11 @@ def service_ports(template: ExperimentTemplate) -> tuple[dict[str, Any], ...]:
 def _create(exp: Experiment, t: ExperimentTemplate, name: str, pod_hash: str) -> CreateReplicaSet:
     template = copy.deepcopy(t.template)
     meta = template.setdefault("metadata", {})
-    meta["labels"] = {**(meta.get("labels") or {}), POD_TEMPLATE_HASH_LABEL: pod_hash}
+    meta["labels"] = {**(meta.get("labels") or {}), HASH_LABEL: pod_hash}
     selector = copy.deepcopy(t.selector) or {"matchLabels": dict(meta["labels"])}
     selector["matchLabels"] = {
         **(selector.get("matchLabels") or {}),
-        POD_TEMPLATE_HASH_LABEL: pod_hash,
+        HASH_LABEL: pod_hash,
     }
     return CreateReplicaSet(name, pod_hash, 1, t.replicas, template, selector, t.min_ready_seconds)
 

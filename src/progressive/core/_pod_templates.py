@@ -32,7 +32,8 @@ from typing import Any, Final
 
 import attrs
 
-from ._rollout import POD_TEMPLATE_HASH_LABEL, Rollout, pod_template_hash
+from ._names import HASH_LABEL
+from ._rollout import Rollout, pod_template_hash
 
 __all__ = [
     "TEMPLATE_DIGEST_ANNOTATION",
@@ -111,7 +112,7 @@ def normalized(template: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(meta, dict):
         labels = meta.get("labels")
         if isinstance(labels, dict):
-            labels.pop(POD_TEMPLATE_HASH_LABEL, None)
+            labels.pop(HASH_LABEL, None)
         for key in ("labels", "annotations"):
             if meta.get(key) == {}:
                 del meta[key]
@@ -164,7 +165,7 @@ def _digest_of(rs: Mapping[str, Any]) -> str | None:
 
 def _hash_of(rs: Mapping[str, Any]) -> str | None:
     labels = (rs.get("metadata") or {}).get("labels") or {}
-    value = labels.get(POD_TEMPLATE_HASH_LABEL)
+    value = labels.get(HASH_LABEL)
     return value if isinstance(value, str) and value else None
 
 

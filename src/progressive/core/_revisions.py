@@ -8,8 +8,9 @@ import attrs
 from . import _state
 from ._actions import CreateReplicaSet, DeleteReplicaSet, SetReplicaSetRevision
 from ._builder import Builder
+from ._names import HASH_LABEL
 from ._observed import ReplicaSetView
-from ._rollout import POD_TEMPLATE_HASH_LABEL, Rollout
+from ._rollout import Rollout
 from ._status import RolloutStatus
 
 __all__ = [
@@ -100,12 +101,12 @@ def ensure_new_replica_set(
     if rev.new_rs is None:
         template = dict(rollout.template)
         meta = dict(template.get("metadata") or {})
-        meta["labels"] = {**(meta.get("labels") or {}), POD_TEMPLATE_HASH_LABEL: rev.new_hash}
+        meta["labels"] = {**(meta.get("labels") or {}), HASH_LABEL: rev.new_hash}
         template["metadata"] = meta
         selector = dict(rollout.selector)
         selector["matchLabels"] = {
             **(selector.get("matchLabels") or {}),
-            POD_TEMPLATE_HASH_LABEL: rev.new_hash,
+            HASH_LABEL: rev.new_hash,
         }
         return b.create(
             CreateReplicaSet(

@@ -14,6 +14,7 @@ import attrs
 from ._bounds import check_bounds
 from ._errors import FieldError, ManifestError
 from ._fields import Fields
+from ._names import API_GROUPS
 from ._status import RolloutStatus
 from ._steps import (
     AnalysisStep,
@@ -27,7 +28,6 @@ from ._steps import (
 )
 
 __all__ = [
-    "API_GROUPS",
     "BlueGreenStrategy",
     "CanaryStrategy",
     "Rollout",
@@ -36,8 +36,6 @@ __all__ = [
     "pod_template_hash",
 ]
 
-API_GROUPS: Final = ("argoproj.io/v1alpha1", "progressive.dev/v1alpha1")
-POD_TEMPLATE_HASH_LABEL: Final = "rollouts-pod-template-hash"
 ROUTER_KEYS: Final = (
     "nginx",
     "istio",

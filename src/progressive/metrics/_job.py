@@ -40,7 +40,8 @@ from .._shell.clusters import (
     owner_reference,
 )
 from ..core._analysis import AnalysisPhase
-from ..core._analysis_model import API_GROUPS, AnalysisRun, Metric
+from ..core._analysis_model import AnalysisRun, Metric
+from ..core._names import API_GROUPS
 from ._protocol import MeasurementError, MeasurementInProgress, MeasurementOutcome
 
 __all__ = ["JOB_API", "METRIC_LABEL", "RUN_LABEL", "JobProvider", "job_name"]

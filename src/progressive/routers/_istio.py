@@ -40,11 +40,10 @@ from typing import Any, Final
 import attrs
 
 from ..core._errors import FieldError
+from ..core._names import HASH_LABEL, MANAGED_BY_ANNOTATION
 from ..core._rollout import Rollout
 from ..core._steps import HeaderMatch
 from ._objects import (
-    HASH_LABEL,
-    MANAGED_BY_ANNOTATION,
     canary_of,
     combine,
     config_of,

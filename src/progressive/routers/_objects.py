@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Final
+from typing import Any
 
 import attrs
 
@@ -20,8 +20,6 @@ from ..core._steps import ExperimentStep, HeaderMatch
 from ._protocol import ObjectRef, Patch, RouterError, RouterState, Write
 
 __all__ = [
-    "HASH_LABEL",
-    "MANAGED_BY_ANNOTATION",
     "canary_of",
     "check_controlled",
     "combine",
@@ -41,9 +39,6 @@ __all__ = [
     "string_match_of",
     "string_match_value",
 ]
-
-HASH_LABEL: Final = "rollouts-pod-template-hash"
-MANAGED_BY_ANNOTATION: Final = "argo-rollouts.argoproj.io/managed-by-rollouts"
 
 
 def canary_of(rollout: Rollout) -> CanaryStrategy:

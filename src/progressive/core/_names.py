@@ -1,0 +1,50 @@
+"""The names progressive shares with Argo Rollouts and Kubernetes, each defined once:
+the API groups it serves, the kinds of its own objects, and the labels and annotations
+it reads and writes on other objects.
+
+Argo's names are Argo's, spelled as Argo spells them, so that a cluster moves from
+Argo's controller to this one (and back) with its objects as they are; the
+``progressive.dev/`` ones are this project's own.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "ACKNOWLEDGED_ANNOTATION",
+    "ANALYSIS_RUN",
+    "API_GROUPS",
+    "EXPERIMENT",
+    "HASH_LABEL",
+    "MANAGED_BY_ANNOTATION",
+    "REVISION_ANNOTATION",
+    "ROLLOUT",
+    "SCALE_DOWN_DEADLINE_ANNOTATION",
+    "STABLE_HASH_ANNOTATION",
+    "STEP_INDEX_ANNOTATION",
+]
+
+#: The API groups (with their version) of Rollouts, AnalysisTemplates, AnalysisRuns and
+#: Experiments: Argo's first (the default for what progressive creates), then its own.
+API_GROUPS: Final = ("argoproj.io/v1alpha1", "progressive.dev/v1alpha1")
+
+ROLLOUT: Final = "Rollout"
+ANALYSIS_RUN: Final = "AnalysisRun"
+EXPERIMENT: Final = "Experiment"
+
+#: on a ReplicaSet, its pods and the selectors of the Services routing to them: the hash
+#: of the pod template (:func:`progressive.core.pod_template_hash`)
+HASH_LABEL: Final = "rollouts-pod-template-hash"
+#: on a ReplicaSet: the revision of the Rollout whose template it runs
+REVISION_ANNOTATION: Final = "rollout.argoproj.io/revision"
+#: on a ReplicaSet: when (RFC 3339) an old ReplicaSet is to be scaled down
+SCALE_DOWN_DEADLINE_ANNOTATION: Final = "scale-down-deadline"
+#: on a Service or route object: the Rollout that manages it
+MANAGED_BY_ANNOTATION: Final = "argo-rollouts.argoproj.io/managed-by-rollouts"
+#: on an AnalysisRun or Experiment a user promoted the Rollout past (AcknowledgeRun)
+ACKNOWLEDGED_ANNOTATION: Final = "progressive.dev/acknowledged"
+#: on an Experiment a Rollout's step started: the stable revision's hash at the time
+STABLE_HASH_ANNOTATION: Final = "rollout.argoproj.io/stable-hash"
+#: on an AnalysisRun a step started: that step's index
+STEP_INDEX_ANNOTATION: Final = "rollout.argoproj.io/step-index"
