@@ -42,6 +42,7 @@ import anyio.lowlevel
 import attrs
 
 from ..core._gotemplate import RenderError
+from ..core._names import HASH_LABEL
 from ..core._notifications import (
     ANNOTATION_PREFIXES,
     Destination,
@@ -57,7 +58,6 @@ from ..core._notifications import (
     template_vars,
 )
 from ..metrics._secrets import redacting
-from .apply import HASH_LABEL
 from .clocks import Clock
 from .clusters import Change, Cluster, ClusterError, NotFound, Ref, list_owned
 from .events import EventRecorder, Involved

@@ -17,8 +17,9 @@ from typing import Any, Final
 from ...client.state import pause_of
 from ...core._durations import format_duration, parse_duration
 from ...core._lenient import as_int, as_map
+from ...core._names import REVISION_ANNOTATION
 from ...core._times import format_time, parse_time
-from .._info import REVISION_ANNOTATION, Objects, human_duration, rollout_info, summarize
+from .._info import Objects, human_duration, rollout_info, summarize
 
 __all__ = ["analysis_runs", "event_rows", "rollout_page", "rollout_rows", "steps"]
 
