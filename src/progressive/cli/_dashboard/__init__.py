@@ -70,6 +70,7 @@ def dashboard(address: str, port: int, all_namespaces: bool) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((address, port))
+            sock.listen(128)  # from now on connections wait for the server, not refused
         except OSError as exc:
             sock.close()
             raise click.ClickException(
