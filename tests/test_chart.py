@@ -78,6 +78,7 @@ OPTIONS = {
         job_provider=True,
         restarts=True,
         argoproj=True,
+        notifications=True,
         metrics_secure=True,
         service_monitor=True,
         resources={"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "2Gi"}},
@@ -96,6 +97,7 @@ OPTIONS = {
         replicas=1,
         analysis_secrets=["*"],
         argoproj=True,
+        notifications=True,
         image="registry.example/progressive:dev",
     ),
 }

@@ -130,6 +130,7 @@ def test_each_feature_adds_its_rule_and_nothing_else() -> None:
         (InstallOptions(restarts=True), {("", "pods"): {"list", "delete"}}),
         (InstallOptions(job_provider=True), {("batch", "jobs"): {"get", "create"}}),
         (InstallOptions(analysis_secrets=["*"]), {("", "secrets"): {"get"}}),
+        (InstallOptions(notifications=True), {}),  # patch on rollouts: see below
         (
             InstallOptions(metrics_secure=True),
             {
@@ -146,6 +147,29 @@ def test_each_feature_adds_its_rule_and_nothing_else() -> None:
     assert {r for g, r in argo if g == "argoproj.io"} == {
         r for g, r in base if g == "progressive.dev"
     }
+
+
+def test_notifications_read_their_configmap_and_secret_by_name_and_patch_rollouts() -> None:
+    base = grants(_deploy.rbac(InstallOptions(argoproj=True)))
+    docs = _deploy.rbac(InstallOptions(argoproj=True, notifications=True))
+    added = {k: v - base.get(k, set()) for k, v in grants(docs).items()}
+    assert {k: v for k, v in added.items() if v} == {
+        ("ClusterRole", "", "progressive.dev", "rollouts"): {"patch"},
+        ("ClusterRole", "", "argoproj.io", "rollouts"): {"patch"},
+        ("Role", _deploy.NAMESPACE, "", "configmaps"): {"get"},
+        ("Role", _deploy.NAMESPACE, "", "secrets"): {"get"},
+    }
+    (role,) = [d for d in docs if d["metadata"]["name"].endswith("-notifications") and "rules" in d]
+    assert role["kind"] == "Role"
+    assert {tuple(r["resourceNames"]) for r in role["rules"]} == {
+        ("argo-rollouts-notification-configmap", "progressive-notification-configmap"),
+        ("argo-rollouts-notification-secret", "progressive-notification-secret"),
+    }
+    args = _deploy.controller_args(InstallOptions())
+    assert "--no-notifications" in args
+    assert "--no-notifications" not in _deploy.controller_args(InstallOptions(notifications=True))
+    namespaced = grants(_deploy.rbac(InstallOptions(namespaces=["a"], notifications=True)))
+    assert namespaced[("Role", "a", "progressive.dev", "rollouts")] >= {"patch"}
 
 
 def test_secrets_only_in_the_namespaces_named() -> None:

@@ -128,3 +128,32 @@ async def test_a_namespaced_install_reaches_its_namespace_only(
         for doc in docs:
             if "namespace" not in doc["metadata"]:
                 await admin.delete(Ref.of(doc))
+
+
+async def test_notifications_read_their_configmap_and_secret_and_nothing_else(
+    admin: KubeCluster, control_plane: LocalControlPlane, namespace: str
+) -> None:
+    """``--notifications``: the ConfigMap and Secret by name in the controller's own
+    namespace (homed into the test's), and patching Rollouts where it reconciles."""
+    options = _deploy.InstallOptions(namespaces=[namespace], notifications=True)
+    docs = homed(_deploy.rbac(options), namespace)
+    await install_objects(admin, docs)
+    try:
+        can_i = CanI(control_plane, f"system:serviceaccount:{namespace}:{_deploy.SERVICE_ACCOUNT}")
+        assert can_i.eventually("get", "configmaps/argo-rollouts-notification-configmap", namespace)
+        for name in ("progressive-notification-configmap",):
+            assert can_i("get", f"configmaps/{name}", namespace)
+        for name in ("argo-rollouts-notification-secret", "progressive-notification-secret"):
+            assert can_i("get", f"secrets/{name}", namespace)
+        assert can_i.eventually("patch", "rollouts.progressive.dev", namespace)  # another Role
+        assert not can_i("get", "secrets/another-secret", namespace)
+        assert not can_i("get", "configmaps/another-configmap", namespace)
+        assert not can_i("list", "secrets", namespace)
+        assert not can_i("list", "configmaps", namespace)
+        for where in ("kube-system", None):
+            assert not can_i("get", "secrets/argo-rollouts-notification-secret", where)
+            assert not can_i("patch", "rollouts.progressive.dev", where)
+    finally:
+        for doc in docs:
+            if "namespace" not in doc["metadata"]:
+                await admin.delete(Ref.of(doc))

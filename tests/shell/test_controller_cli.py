@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def options() -> set[str]:
-    return {opt for param in controller.params for opt in param.opts}
+    return {opt for param in controller.params for opt in (*param.opts, *param.secondary_opts)}
 
 
 def test_the_deployment_passes_flags_the_command_has() -> None:
@@ -36,6 +36,7 @@ def test_the_deployment_passes_flags_the_command_has() -> None:
     assert context.params["leader_elect"] is True
     assert context.params["metrics_address"] == "127.0.0.1:8090"
     assert context.params["health_address"] == "0.0.0.0:8081"
+    assert context.params["notifications"] is False  # install's default: no such rights
 
 
 def test_the_documented_flags_exist() -> None:

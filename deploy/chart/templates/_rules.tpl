@@ -368,6 +368,42 @@
   verbs:
     - get
 {{- end }}
+{{- define "progressive.rules.notified" -}}
+- apiGroups:
+    - progressive.dev
+  resources:
+    - rollouts
+  verbs:
+    - patch
+{{- end }}
+{{- define "progressive.rules.notified.argoproj" -}}
+- apiGroups:
+    - argoproj.io
+  resources:
+    - rollouts
+  verbs:
+    - patch
+{{- end }}
+{{- define "progressive.rules.notifications" -}}
+- apiGroups:
+    - ''
+  resources:
+    - configmaps
+  verbs:
+    - get
+  resourceNames:
+    - argo-rollouts-notification-configmap
+    - progressive-notification-configmap
+- apiGroups:
+    - ''
+  resources:
+    - secrets
+  verbs:
+    - get
+  resourceNames:
+    - argo-rollouts-notification-secret
+    - progressive-notification-secret
+{{- end }}
 {{- define "progressive.rules.leaderElection" -}}
 - apiGroups:
     - coordination.k8s.io

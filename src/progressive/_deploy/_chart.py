@@ -25,6 +25,8 @@ from ._rbac import (
     LEADER_ELECTION_RULES,
     METRICS_AUTH_RULES,
     METRICS_READER_RULES,
+    NOTIFICATION_RULES,
+    NOTIFIED_RULES,
     RESTART_RULES,
     SECRET_RULES,
     WORKLOAD_RULES,
@@ -51,6 +53,7 @@ def values(options: InstallOptions) -> dict[str, Any]:
             "argoproj": options.argoproj,
         },
         "leaderElection": {"enabled": options.leader_election},
+        "notifications": {"enabled": options.notifications},
         "metrics": {
             "address": options.metrics_address,
             "secure": options.metrics_secure,
@@ -92,6 +95,12 @@ rbac:
 
 leaderElection:
   enabled: {j(d["leaderElection"]["enabled"])}
+
+# Send the notifications Rollouts subscribe to (docs/notifications.md): the controller
+# reads the notification ConfigMap and Secret in its namespace (by name) and records
+# what it sent in an annotation of each Rollout (patch on rollouts).
+notifications:
+  enabled: {j(d["notifications"]["enabled"])}
 
 metrics:
   # Where /metrics listens, HOST:PORT ("0": nowhere); "" is 127.0.0.1:8090, or
@@ -145,6 +154,9 @@ def _rules_tpl(dump: Dump) -> str:
         "restarts": _rules(RESTART_RULES),
         "jobs": _rules(JOB_RULES),
         "secrets": _rules(SECRET_RULES),
+        "notified": _rules(NOTIFIED_RULES),
+        "notified.argoproj": _rules(NOTIFIED_RULES, group=ARGO_GROUP),
+        "notifications": _rules(NOTIFICATION_RULES),
         "leaderElection": _rules(LEADER_ELECTION_RULES),
         "metricsAuth": _rules(METRICS_AUTH_RULES),
         "metricsReader": _rules(METRICS_READER_RULES),

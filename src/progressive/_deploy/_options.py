@@ -81,6 +81,10 @@ class InstallOptions:
             old pods: grants listing and deleting pods where Rollouts are reconciled
             (the only feature that deletes pods).
         argoproj: also reconcile Argo's ``argoproj.io`` objects.
+        notifications: send the notifications Rollouts subscribe to: grants ``get`` on
+            the notification ConfigMap and Secret (by name) in ``NAMESPACE`` and
+            ``patch`` on Rollouts (their notified annotation); without it the controller
+            runs with ``--no-notifications``.
         leader_election: two or more replicas, one working (a Lease in ``NAMESPACE``).
         replicas: the Deployment's replicas.
         metrics_secure: serve ``/metrics`` over HTTPS on every interface to bearer
@@ -99,6 +103,7 @@ class InstallOptions:
     job_provider: bool = False
     restarts: bool = False
     argoproj: bool = False
+    notifications: bool = False
     leader_election: bool = True
     replicas: int = 2
     metrics_secure: bool = False

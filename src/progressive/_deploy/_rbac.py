@@ -10,12 +10,16 @@ reads).  The rest is granted only with the feature that needs it:
   ``analysis_secrets``: analyses' ``secretKeyRef``;
 * :data:`JOB_RULES` (create Jobs) only with ``job_provider``;
 * :data:`RESTART_RULES` (list and delete pods) only with ``restarts`` (``spec.restartAt``);
+* :data:`NOTIFIED_RULES` (``patch`` Rollouts: their notified annotation) and, in the
+  controller's own namespace only, :data:`NOTIFICATION_RULES` (``get`` the notification
+  ConfigMap and Secret, by name) only with ``notifications``;
 * :data:`LEADER_ELECTION_RULES` (Leases) in the controller's own namespace only;
 * :data:`METRICS_AUTH_RULES` (TokenReviews, SubjectAccessReviews) only with
   ``metrics_secure``, and :data:`METRICS_READER_RULES` for whoever scrapes it.
 
 It never deletes Services, Rollouts or templates, never writes Secrets, and writes
-Rollouts only through ``/status``.  ``/finalizers`` ``update`` is what the
+Rollouts only through ``/status`` (and, with ``notifications``, the one annotation that
+records what was sent).  ``/finalizers`` ``update`` is what the
 ``OwnerReferencesPermissionEnforcement`` admission plugin asks of a controller that
 sets ``blockOwnerDeletion`` on the objects it owns.
 """
@@ -27,6 +31,7 @@ from typing import Any, Final
 import attrs
 
 from .._crds import GROUP
+from ..core._notifications import CONFIGMAPS, SECRETS
 from ._objects import meta
 from ._options import NAME, NAMESPACE, SERVICE_ACCOUNT, InstallOptions
 
@@ -38,6 +43,8 @@ __all__ = [
     "METRICS_AUTH_RULES",
     "METRICS_READER",
     "METRICS_READER_RULES",
+    "NOTIFICATION_RULES",
+    "NOTIFIED_RULES",
     "RESTART_RULES",
     "SECRET_RULES",
     "WORKLOAD_RULES",
@@ -63,15 +70,19 @@ class Rule:
     why: str
     non_resource_urls: tuple[str, ...] = ()
     cluster_scoped: bool = False
+    resource_names: tuple[str, ...] = ()
 
     def manifest(self, group: str | None = None) -> dict[str, Any]:
         if self.non_resource_urls:
             return {"nonResourceURLs": list(self.non_resource_urls), "verbs": list(self.verbs)}
-        return {
+        out = {
             "apiGroups": [self.group if group is None else group],
             "resources": list(self.resources),
             "verbs": list(self.verbs),
         }
+        if self.resource_names:
+            out["resourceNames"] = list(self.resource_names)
+        return out
 
 
 _WATCH: Final = ("get", "list", "watch")
@@ -126,6 +137,15 @@ RESTART_RULES: Final = (
 JOB_RULES: Final = (Rule("batch", ("jobs",), ("get", "create"), "the job metric provider"),)
 #: ``analysis_secrets``: analysis arguments and provider fields from ``secretKeyRef``.
 SECRET_RULES: Final = (Rule("", ("secrets",), ("get",), "analysis secretKeyRef values"),)
+#: ``notifications``: what was sent is recorded in each Rollout's notified annotation.
+NOTIFIED_RULES: Final = (
+    Rule(GROUP, ("rollouts",), ("patch",), "notifications: the annotation of what was sent"),
+)
+#: ``notifications``, in the controller's own namespace only: its configuration.
+NOTIFICATION_RULES: Final = (
+    Rule("", ("configmaps",), ("get",), "the notification ConfigMap", resource_names=CONFIGMAPS),
+    Rule("", ("secrets",), ("get",), "the notification Secret", resource_names=SECRETS),
+)
 #: In the controller's own namespace only.
 LEADER_ELECTION_RULES: Final = (
     Rule("coordination.k8s.io", ("leases",), ("get", "create", "patch"), "leader election"),
@@ -160,6 +180,7 @@ def controller_rules(options: InstallOptions) -> tuple[Rule, ...]:
         *WORKLOAD_RULES,
         *(RESTART_RULES if options.restarts else ()),
         *(JOB_RULES if options.job_provider else ()),
+        *(NOTIFIED_RULES if options.notifications else ()),
     )
 
 
@@ -221,6 +242,10 @@ def rbac(options: InstallOptions | None = None) -> list[dict[str, Any]]:
             f"{NAME}-leader-election",
             [r.manifest() for r in LEADER_ELECTION_RULES],
             NAMESPACE,
+        )
+    if options.notifications:
+        docs += _role(
+            f"{NAME}-notifications", [r.manifest() for r in NOTIFICATION_RULES], NAMESPACE
         )
     if options.metrics_secure:
         docs += _role(f"{NAME}-metrics-auth", [r.manifest() for r in METRICS_AUTH_RULES], None)

@@ -52,6 +52,8 @@ def controller_args(options: InstallOptions) -> list[str]:
     args += [f"--metrics-address={options.metrics_listen}"]
     if options.metrics_secure:
         args += ["--metrics-secure"]
+    if not options.notifications:
+        args += ["--no-notifications"]
     args += [f"--health-address=0.0.0.0:{HEALTH_PORT}"]
     return args
 

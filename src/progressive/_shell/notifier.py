@@ -45,6 +45,8 @@ from ..core._gotemplate import RenderError
 from ..core._names import HASH_LABEL
 from ..core._notifications import (
     ANNOTATION_PREFIXES,
+    CONFIGMAPS,
+    SECRETS,
     Destination,
     Notification,
     Verdict,
@@ -61,7 +63,7 @@ from ..metrics._secrets import redacting
 from .clocks import Clock
 from .clusters import Change, Cluster, ClusterError, NotFound, Ref, list_owned
 from .events import EventRecorder, Involved
-from .notify_services import CONFIGMAPS, SECRETS, DeliveryFailed, LoadedConfig, load_config
+from .notify_services import DeliveryFailed, LoadedConfig, load_config
 from .pool import FairPool
 from .workqueue import WorkQueue
 

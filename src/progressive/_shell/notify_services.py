@@ -36,15 +36,20 @@ from typing import Any, Final, Protocol
 import attrs
 
 from .._safe_load import parse
-from ..core._notifications import Destination, Notification, NotificationConfig, read_config
+from ..core._notifications import (
+    CONFIGMAPS,
+    SECRETS,
+    Destination,
+    Notification,
+    NotificationConfig,
+    read_config,
+)
 from ..metrics._http import RequestFailed, ResponseLimits, RetryPolicy, Session
 from ..metrics._secrets import Redactor
 from .clusters import Cluster, Ref
 from .events import Involved
 
 __all__ = [
-    "CONFIGMAPS",
-    "SECRETS",
     "DeliveryFailed",
     "LoadedConfig",
     "Service",
@@ -54,9 +59,6 @@ __all__ = [
     "read_services",
 ]
 
-#: Argo's name first: progressive's, read second, wins key by key.
-CONFIGMAPS: Final = ("argo-rollouts-notification-configmap", "progressive-notification-configmap")
-SECRETS: Final = ("argo-rollouts-notification-secret", "progressive-notification-secret")
 SLACK_API: Final = "https://slack.com/api/"
 #: The most of a service's answer that is read.
 MAX_ANSWER: Final = 64 * 1024

@@ -111,6 +111,12 @@ async def install_objects(
     "--argoproj", is_flag=True, help="Also let the controller reconcile argoproj.io objects."
 )
 @click.option(
+    "--notifications",
+    is_flag=True,
+    help="Send the notifications Rollouts subscribe to: read the notification ConfigMap "
+    "and Secret, annotate Rollouts.",
+)
+@click.option(
     "--leader-election/--no-leader-election",
     default=True,
     show_default=True,

@@ -46,8 +46,10 @@ from ._template_funcs import go_print
 __all__ = [
     "ANNOTATION_PREFIXES",
     "BUILTIN_TRIGGERS",
+    "CONFIGMAPS",
     "MAX_FIELD",
     "MAX_NOTIFIED",
+    "SECRETS",
     "TEMPLATE_VARIABLES",
     "Condition",
     "Destination",
@@ -70,6 +72,10 @@ __all__ = [
 ]
 
 ANNOTATION_PREFIXES: Final = ("notifications.argoproj.io", "notifications.progressive.dev")
+#: Where the configuration is, in the controller's namespace: Argo's name first, then
+#: progressive's, whose keys win.
+CONFIGMAPS: Final = ("argo-rollouts-notification-configmap", "progressive-notification-configmap")
+SECRETS: Final = ("argo-rollouts-notification-secret", "progressive-notification-secret")
 #: The keys kept in the notified annotation, the oldest dropped first (markers last).
 MAX_NOTIFIED: Final = 100
 #: The longest a rendered field (a message, a body) may be, in characters.
