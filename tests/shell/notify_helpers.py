@@ -107,7 +107,10 @@ slack:
 
 
 def configmap(
-    url: str, name: str = "argo-rollouts-notification-configmap", **data: str
+    url: str,
+    name: str = "argo-rollouts-notification-configmap",
+    namespace: str = NAMESPACE,
+    **data: str,
 ) -> dict[str, Any]:
     """Argo's ConfigMap as a user writes it: a generic webhook ``ci``, Slack's Web API
     (``slack``) and an incoming webhook (``team``), the secrets as ``$keys``."""
@@ -127,12 +130,14 @@ apiURL: {url}/api/
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": name, "namespace": NAMESPACE},
+        "metadata": {"name": name, "namespace": namespace},
         "data": {**TEMPLATES, **services, **data},
     }
 
 
-def secret(url: str, name: str = "argo-rollouts-notification-secret") -> dict[str, Any]:
+def secret(
+    url: str, name: str = "argo-rollouts-notification-secret", namespace: str = NAMESPACE
+) -> dict[str, Any]:
     values = {
         "slack-token": TOKEN,
         "ci-token": HEADER_SECRET,
@@ -141,7 +146,7 @@ def secret(url: str, name: str = "argo-rollouts-notification-secret") -> dict[st
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": name, "namespace": NAMESPACE},
+        "metadata": {"name": name, "namespace": namespace},
         "data": {k: base64.b64encode(v.encode()).decode() for k, v in values.items()},
     }
 

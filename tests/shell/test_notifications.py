@@ -9,16 +9,20 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+import yaml
 
 from progressive._shell import Controller, Ref, WallClock
 from progressive._shell.events import EventRecorder
 from progressive._shell.metrics import ControllerMetrics
 from progressive._shell.notifier import Notifier
+from progressive._shell.notify_services import load_config
 from progressive.memory import MemoryCluster
 
 from .helpers import canary_rollout, with_image
@@ -39,6 +43,7 @@ ARGO = "argoproj.io/v1alpha1"
 NOTIFIED = "notified.notifications.argoproj.io"
 STEPS = [{"setWeight": 25}, {"pause": {"duration": "200ms"}}, {"setWeight": 75}]
 SECRETS = (TOKEN, HOOK_SECRET, HEADER_SECRET)
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "notifications.md"
 
 
 async def until(what: str, check: Any, seconds: float = 20.0) -> None:
@@ -357,3 +362,25 @@ async def test_problems_are_events_on_the_configmap_and_on_the_rollout() -> None
         "service pager is not configured",
         "trigger on-nothing is not configured",
     ]
+
+
+async def test_the_example_of_the_docs_reads_without_a_problem() -> None:
+    """docs/notifications.md's ConfigMap and Secret, as a user copies them."""
+    text = DOCS.read_text()
+    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "kind: ConfigMap" in b]
+    cluster = MemoryCluster()
+    for obj in yaml.safe_load_all(block):
+        await cluster.create(obj)
+    config = await load_config(cluster, NAMESPACE)
+    assert config is not None and config.problems == ()
+    assert set(config.services) == {"ci", "slack", "team"}
+    assert set(config.notification.triggers) == {
+        "on-rollout-completed",
+        "on-rollout-step-completed",
+        "on-purple",
+    }
+    assert config.secrets == {
+        "<token>",
+        "xoxb-<token>",
+        "https://hooks.slack.com/services/<secret path>",
+    }
