@@ -20,8 +20,8 @@ import anyio
 import pytest
 
 from progressive import client
+from progressive._clusters import Conflict, NotFound
 from progressive._shell import Controller, Ref, VirtualClock, WallClock
-from progressive._shell.clusters import Conflict, NotFound
 from progressive.core import PauseReason
 from progressive.memory import MemoryCluster
 

@@ -34,7 +34,7 @@ from typing import Any
 import pytest
 
 from progressive._cluster import LocalControlPlane, cache_root
-from progressive._shell.clusters import Ref
+from progressive._clusters import Ref
 from tests.cli.conftest import kube_call
 
 ROOT = Path(__file__).resolve().parent.parent

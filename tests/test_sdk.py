@@ -15,8 +15,8 @@ import pytest
 
 import progressive
 from progressive import client
+from progressive._clusters import Conflict, NotFound
 from progressive._shell import Controller, Ref, WallClock
-from progressive._shell.clusters import Conflict, NotFound
 from progressive.core import Rollout
 from progressive.memory import MemoryCluster
 from progressive.metrics import ScriptedProvider

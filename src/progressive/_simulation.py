@@ -51,8 +51,8 @@ from typing import Any, Final
 import anyio
 import attrs
 
+from ._clusters import Ref
 from ._shell.clocks import VirtualClock
-from ._shell.clusters import Ref
 from ._shell.controller import Controller, PassResult
 from ._shell.traffic import RouterTraffic
 from .core import actions

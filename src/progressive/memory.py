@@ -1,6 +1,6 @@
 """An in-memory cluster with a pod simulator, for tests, ``simulate`` and ``demo``.
 
-:class:`MemoryCluster` implements :class:`~progressive._shell.clusters.Cluster` over
+:class:`MemoryCluster` implements :class:`~progressive._clusters.Cluster` over
 plain dicts: resourceVersions, uids, generations, ownerReferences with cascading
 deletes.  ReplicaSets behave as on a real cluster, minus the scheduler: each one's
 ``spec.replicas`` becomes Pods that turn Ready ``pod_ready_seconds`` after they are
@@ -18,7 +18,7 @@ needs nothing else.
 
 Change notifications (:meth:`MemoryCluster.subscribe`): every object stored or deleted,
 the simulator's pods and statuses included, is reported as a
-:class:`~progressive._shell.clusters.Change`, as a real cluster's watches report it.
+:class:`~progressive._clusters.Change`, as a real cluster's watches report it.
 The simulator moves lazily, on the next read or write; :meth:`MemoryCluster.catch_up`
 brings it to the clock's ``now`` (and so reports the pods that became ready meanwhile).
 
@@ -37,8 +37,7 @@ from typing import Any, Final
 
 import anyio.lowlevel
 
-from ._shell.clocks import Clock, VirtualClock
-from ._shell.clusters import (
+from ._clusters import (
     AlreadyExists,
     Change,
     Conflict,
@@ -52,6 +51,7 @@ from ._shell.clusters import (
     owner_reference,
     snapshot,
 )
+from ._shell.clocks import Clock, VirtualClock
 from .core._times import format_time, parse_time
 
 __all__ = ["JOB_RESULT", "JOB_SECONDS", "MemoryCluster", "SimulatedCrash"]
@@ -79,7 +79,7 @@ class SimulatedCrash(BaseException):
 
 
 class MemoryCluster:
-    """A :class:`~progressive._shell.clusters.Cluster` held in memory.
+    """A :class:`~progressive._clusters.Cluster` held in memory.
 
     Args:
         clock: where creation times and pod readiness come from (a fresh
@@ -114,7 +114,7 @@ class MemoryCluster:
 
     # -- change notifications ----------------------------------------------------------
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
-        """Call ``subscriber`` with a :class:`~progressive._shell.clusters.Change` for
+        """Call ``subscriber`` with a :class:`~progressive._clusters.Change` for
         every object stored or deleted from now on; returns the unsubscribe function.
 
         It runs synchronously, inside the write: keep it quick, and do not change

@@ -98,7 +98,7 @@ def crds(control_plane: Any) -> Path:
 @pytest.fixture
 def kube_namespace(crds: Path) -> Iterator[str]:
     """A fresh namespace, deleted afterwards (without waiting)."""
-    from progressive._shell.clusters import Ref
+    from progressive._clusters import Ref
 
     name = f"c-{secrets.token_hex(4)}"
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from progressive._clusters import Ref
 from progressive._shell.clocks import VirtualClock
-from progressive._shell.clusters import Ref
 from progressive.memory import MemoryCluster
 
 

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from progressive._shell.clusters import Ref
+from progressive._clusters import Ref
 from progressive.cli import main
 from progressive.core._times import format_time, parse_time
 from tests.cli.conftest import kube_call

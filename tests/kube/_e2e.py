@@ -20,8 +20,8 @@ import yaml
 
 from progressive import _deploy
 from progressive._cluster import LocalControlPlane
+from progressive._clusters import NotFound, Ref
 from progressive._shell.clocks import WallClock
-from progressive._shell.clusters import NotFound, Ref
 from progressive._shell.controller import Controller
 from progressive._shell.kube import Forbidden, KubeCluster
 from progressive.cli._install import install_objects

@@ -12,7 +12,7 @@ import pytest
 
 from progressive import _deploy
 from progressive._cluster import LocalControlPlane
-from progressive._shell.clusters import Ref
+from progressive._clusters import Ref
 from progressive._shell.kube import KubeCluster
 
 from ._e2e import (

@@ -12,7 +12,7 @@ import pytest
 
 from progressive import client
 from progressive._cluster import LocalControlPlane
-from progressive._shell.clusters import NotFound
+from progressive._clusters import NotFound
 from progressive._shell.kube import KubeCluster
 from progressive.cli._install import install_objects, manifests
 from progressive.core import PauseReason
@@ -35,8 +35,9 @@ async def kube(control_plane: LocalControlPlane) -> AsyncIterator[KubeCluster]:
 async def test_every_command_on_a_real_server(kube: KubeCluster, namespace: str) -> None:
     steps = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 50}, {"pause": {"duration": "1h"}}]
     # no traffic router: the actual weight is the canary's share of the pods
-    await create_all(kube, *services(namespace), rollout(namespace, steps=steps, router=None,
-                                                         replicas=3))
+    await create_all(
+        kube, *services(namespace), rollout(namespace, steps=steps, router=None, replicas=3)
+    )
 
     async def wait(phase: str) -> client.RolloutState:
         return await client.wait_for(kube, namespace, "web", phase=phase, timeout=30)

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from kubernetes_asyncio.client import ApiClient
 
 from progressive._cluster import LocalControlPlane
-from progressive._shell.clusters import Ref
+from progressive._clusters import Ref
 from progressive._shell.kube import Invalid, KubeCluster
 from progressive.cli import main
 from progressive.cli._install import install_objects, manifests

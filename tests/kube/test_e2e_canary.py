@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from progressive import client
+from progressive._clusters import Ref
 from progressive._shell.clocks import WallClock
-from progressive._shell.clusters import Ref
 from progressive._shell.controller import INSTANCE_ID_LABELS, Controller
 from progressive._shell.kube import KubeCluster
 from progressive.core._analysis import build_analysis_run

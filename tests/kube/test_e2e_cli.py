@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from progressive import client
 from progressive._cluster import LocalControlPlane
 from progressive._cluster._processes import free_ports
-from progressive._shell.clusters import Ref
+from progressive._clusters import Ref
 from progressive._shell.kube import KubeCluster
 from progressive.cli._install import install_objects, manifests
 

@@ -13,7 +13,7 @@ import pytest
 
 from progressive import client
 from progressive._cluster import LocalControlPlane
-from progressive._shell.clusters import Ref
+from progressive._clusters import Ref
 from progressive._shell.kube import KubeCluster
 from progressive._shell.leader import LeaderElector
 from progressive._shell.supervisor import supervise

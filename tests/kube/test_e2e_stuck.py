@@ -15,7 +15,7 @@ import pytest
 
 from progressive import client
 from progressive._cluster import LocalControlPlane
-from progressive._shell.clusters import Ref
+from progressive._clusters import Ref
 from progressive._shell.kube import ApiNotFound, KubeCluster
 from progressive.core._rollout import pod_template_hash
 

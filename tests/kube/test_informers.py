@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from progressive._cluster import LocalControlPlane
-from progressive._shell.clusters import Ref
+from progressive._clusters import Ref
 from progressive._shell.informers import CachedCluster, Change, Informer, Informers
 from progressive._shell.kube import KubeCluster, ListResult
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from progressive._cluster import LocalControlPlane
-from progressive._shell.clusters import AlreadyExists, Conflict, NotFound, Ref
+from progressive._clusters import AlreadyExists, Conflict, NotFound, Ref
 from progressive._shell.kube import ApiConflict, Invalid, KubeCluster, UnknownKind
 
 pytestmark = pytest.mark.kube

@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from progressive._cluster import LocalControlPlane
-from progressive._shell.clusters import Ref
+from progressive._clusters import Ref
 from progressive._shell.kube import KubeCluster
 from progressive._shell.leader import LEASE_API, LeaderElector, LeadershipLost
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from progressive._clusters import Ref
 from progressive._shell.clocks import VirtualClock
-from progressive._shell.clusters import Ref
 from progressive._shell.controller import Controller
 from progressive._shell.kube import KubeCluster
 from progressive._shell.restarts import REFUSED_RETRY_SECONDS, RESTART_BEFORE, RESTART_REFUSED

@@ -15,8 +15,8 @@ import yaml
 
 from progressive import _deploy
 from progressive._cluster import LocalControlPlane
+from progressive._clusters import Ref
 from progressive._shell.clocks import WallClock
-from progressive._shell.clusters import Ref
 from progressive._shell.controller import Controller
 from progressive._shell.kube import Forbidden, KubeCluster
 from progressive.cli._install import install_objects, manifests

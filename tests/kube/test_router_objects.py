@@ -36,7 +36,7 @@ import pytest
 import yaml
 
 from progressive._cluster import LocalControlPlane
-from progressive._shell.clusters import Ref
+from progressive._clusters import Ref
 from progressive._shell.kube import KubeCluster
 from progressive._shell.traffic import RouterTraffic
 from progressive.cli._install import install_objects, manifests

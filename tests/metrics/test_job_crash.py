@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from progressive._shell.clusters import Ref
+from progressive._clusters import Ref
 from progressive._simulation import MAX_PASSES, MAX_SECONDS
 
 from ..shell.test_crash_examples import CheckedSimulation, run

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from progressive._shell.clusters import Ref
+from progressive._clusters import Ref
 from progressive._simulation import simulate
 from progressive.core._analysis import AnalysisPhase, Metric
 from progressive.memory import JOB_RESULT, JOB_SECONDS, MemoryCluster

@@ -13,8 +13,8 @@ import anyio
 import attrs
 import pytest
 
+from progressive._clusters import Ref
 from progressive._shell.clocks import WallClock
-from progressive._shell.clusters import Ref
 from progressive._shell.controller import Controller, PassResult
 from progressive.core._analysis import (
     AnalysisPhase,

@@ -12,8 +12,8 @@ import anyio
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from progressive._clusters import Change, Conflict
 from progressive._shell import Controller, MemoryTraffic, Ref, VirtualClock, WallClock
-from progressive._shell.clusters import Change, Conflict
 from progressive._shell.controller import Key, api_versions
 from progressive._shell.leader import LEASE_API, LeaderElector, LeadershipLost
 from progressive._shell.metrics import ControllerMetrics

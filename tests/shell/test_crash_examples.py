@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
+from progressive._clusters import Ref
 from progressive._loader import load_documents
-from progressive._shell.clusters import Ref
 from progressive._shell.controller import PassResult
 from progressive._shell.traffic import read_traffic
 from progressive._simulation import MAX_PASSES, MAX_SECONDS, _Simulation

@@ -10,8 +10,8 @@ from typing import Any
 import anyio
 import pytest
 
+from progressive._clusters import ClusterError
 from progressive._shell.clocks import VirtualClock
-from progressive._shell.clusters import ClusterError
 from progressive._shell.events import EventRecorder, Involved
 from progressive._shell.ratelimit import in_background
 from progressive.memory import MemoryCluster

@@ -7,8 +7,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from progressive._clusters import Ref, owned_by
 from progressive._shell.clocks import VirtualClock
-from progressive._shell.clusters import Ref, owned_by
 from progressive._shell.controller import Controller
 from progressive.core import Rollout
 from progressive.core._commands import abort, promote

@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 import pytest
 
-from progressive._shell.clusters import Ref
+from progressive._clusters import Ref
 from progressive._shell.informers import (
     CachedCluster,
     Change,

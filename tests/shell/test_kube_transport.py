@@ -11,7 +11,7 @@ import anyio
 import pytest
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from progressive._shell.clusters import AlreadyExists, Conflict, NotFound
+from progressive._clusters import AlreadyExists, Conflict, NotFound
 from progressive._shell.kube import (
     ApiConflict,
     Forbidden,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from progressive._clusters import Ref
 from progressive._shell.clocks import VirtualClock
-from progressive._shell.clusters import Ref
 from progressive._shell.events import EventRecorder, Involved, event_name
 from progressive._shell.leader import LEASE_API, LeaderElector, micro_time
 from progressive.memory import MemoryCluster

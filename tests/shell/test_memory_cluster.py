@@ -178,7 +178,7 @@ def test_simulated_crash_is_not_an_ordinary_exception() -> None:
 
 
 async def test_subscribers_hear_of_every_change(clock: VirtualClock) -> None:
-    from progressive._shell.clusters import Change
+    from progressive._clusters import Change
 
     cluster = MemoryCluster(clock, pod_ready_seconds=2)
     seen: list[Change] = []

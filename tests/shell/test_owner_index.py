@@ -10,8 +10,8 @@ import anyio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from progressive._clusters import Cluster, list_owned, owned_by
 from progressive._shell import Ref, VirtualClock
-from progressive._shell.clusters import Cluster, list_owned, owned_by
 from progressive._shell.informers import Informer
 from progressive.memory import MemoryCluster
 

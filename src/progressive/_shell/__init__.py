@@ -1,15 +1,13 @@
 """The async I/O shell around the pure core.
 
-It observes a :class:`~progressive._shell.clusters.Cluster`, calls
+It observes a :class:`~progressive._clusters.Cluster`, calls
 ``progressive.core.reconcile``, applies the plan in one place
 (:mod:`progressive._shell.apply`) and requeues.  Only this package talks to a cluster.
 """
 
 from __future__ import annotations
 
-from .apply import ApplyError, apply_action, apply_plan, write_status
-from .clocks import Clock, VirtualClock, WallClock
-from .clusters import (
+from .._clusters import (
     AlreadyExists,
     Cluster,
     ClusterError,
@@ -19,6 +17,8 @@ from .clusters import (
     Ref,
     merge_patch,
 )
+from .apply import ApplyError, apply_action, apply_plan, write_status
+from .clocks import Clock, VirtualClock, WallClock
 from .controller import Controller, PassResult, RolloutError, SettleResult
 from .observe import observe, observe_rollout
 from .traffic import MemoryTraffic, TrafficRouter

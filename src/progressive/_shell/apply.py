@@ -13,6 +13,7 @@ import copy
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final, assert_never
 
+from .._clusters import AlreadyExists, Cluster, Conflict, NotFound, Ref, owned_by, owner_reference
 from ..core._actions import (
     AcknowledgeRun,
     Action,
@@ -51,7 +52,6 @@ from ..core._status import RolloutStatus
 from ..core._times import format_time
 from ..routers import RouterError
 from .clocks import VirtualClock
-from .clusters import AlreadyExists, Cluster, Conflict, NotFound, Ref, owned_by, owner_reference
 from .events import EventRecorder, Involved
 from .restarts import mark_restart
 from .runs import create_analysis_run, create_experiment, create_service

@@ -53,6 +53,7 @@ import anyio.abc
 import anyio.lowlevel
 import attrs
 
+from .._clusters import Change, Cluster, Conflict, Forbidden, Ref, list_owned
 from ..core._errors import FieldError, ManifestError
 from ..core._names import ANALYSIS_RUN, API_GROUPS, EXPERIMENT, ROLLOUT
 from ..core._observed import WorkloadView
@@ -64,7 +65,6 @@ from ..core._workloads import with_workload
 from ..metrics._protocol import MetricProvider
 from .apply import apply_plan, write_status
 from .clocks import Clock
-from .clusters import Change, Cluster, Conflict, Forbidden, Ref, list_owned
 from .events import EventRecorder, Involved
 from .observe import observe_rollout, workload_view
 from .pool import FairPool

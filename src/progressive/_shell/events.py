@@ -37,10 +37,10 @@ import anyio
 import anyio.lowlevel
 import attrs
 
+from .._clusters import AlreadyExists, Cluster, ClusterError, NotFound, Ref
 from ..core._actions import EmitEvent
 from ..core._times import format_time
 from .clocks import Clock, WallClock
-from .clusters import AlreadyExists, Cluster, ClusterError, NotFound, Ref
 from .ratelimit import background
 
 __all__ = ["COMPONENT", "EventRecorder", "Involved"]

@@ -19,7 +19,7 @@ is most of a large cluster's memory.  Each change is reported as a :class:`Chang
 (kind, namespace, name) to subscribers, typically a work queue's ``add``.
 
 :class:`Informers` shares one informer per kind; :class:`CachedCluster` is a
-:class:`~progressive._shell.clusters.Cluster` that reads through them and writes to the
+:class:`~progressive._clusters.Cluster` that reads through them and writes to the
 API server, and starts an informer on demand for a kind asked for with
 :meth:`CachedCluster.watch_kind` (the traffic routers' objects: a TrafficSplit, a
 VirtualService), so that a reconcile that changes nothing reads nothing from the server.
@@ -39,7 +39,7 @@ from typing import Any, Final, Protocol
 import anyio
 import anyio.abc
 
-from .clusters import Change, Cluster, OwnerIndex, Ref, Subscriber, list_owned, snapshot
+from .._clusters import Change, Cluster, OwnerIndex, Ref, Subscriber, list_owned, snapshot
 from .kube._cluster import ListResult, UnknownKind
 from .kube._errors import Forbidden, Gone, KubeError
 
@@ -591,7 +591,7 @@ class Informers:
 
 
 class CachedCluster:
-    """A :class:`~progressive._shell.clusters.Cluster` that reads synced informers' caches
+    """A :class:`~progressive._clusters.Cluster` that reads synced informers' caches
     and sends everything else (writes, kinds without an informer) to ``cluster``.
 
     Reads may lag the cluster by a watch event: writes that depend on what was read

@@ -30,8 +30,8 @@ from typing import Any, Final
 
 import anyio
 
+from .._clusters import AlreadyExists, Cluster, ClusterError, Conflict, Ref
 from .clocks import Clock, WallClock
-from .clusters import AlreadyExists, Cluster, ClusterError, Conflict, Ref
 
 __all__ = ["LEASE_API", "LeaderElector", "LeadershipLost", "default_identity", "micro_time"]
 

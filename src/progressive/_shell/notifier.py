@@ -41,6 +41,7 @@ import anyio.abc
 import anyio.lowlevel
 import attrs
 
+from .._clusters import Change, Cluster, ClusterError, NotFound, Ref, list_owned
 from ..core._gotemplate import RenderError
 from ..core._names import HASH_LABEL
 from ..core._notifications import (
@@ -61,7 +62,6 @@ from ..core._notifications import (
 )
 from ..metrics._secrets import redacting
 from .clocks import Clock
-from .clusters import Change, Cluster, ClusterError, NotFound, Ref, list_owned
 from .events import EventRecorder, Involved
 from .notify_services import DeliveryFailed, LoadedConfig, load_config
 from .pool import FairPool

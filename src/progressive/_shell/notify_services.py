@@ -35,6 +35,7 @@ from typing import Any, Final, Protocol
 
 import attrs
 
+from .._clusters import Cluster, Ref
 from .._safe_load import parse
 from ..core._notifications import (
     CONFIGMAPS,
@@ -46,7 +47,6 @@ from ..core._notifications import (
 )
 from ..metrics._http import RequestFailed, ResponseLimits, RetryPolicy, Session
 from ..metrics._secrets import Redactor
-from .clusters import Cluster, Ref
 from .events import Involved
 
 __all__ = [

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .._clusters import Cluster, Ref, list_owned
 from ..core._lenient import as_int as _int
 from ..core._names import (
     ACKNOWLEDGED_ANNOTATION,
@@ -24,7 +25,6 @@ from ..core._observed import Observed, ObservedRun, ReplicaSetView, WorkloadView
 from ..core._pod_templates import adopt_replica_set
 from ..core._rollout import Rollout
 from ..core._times import parse_time
-from .clusters import Cluster, Ref, list_owned
 from .traffic import TrafficRouter
 
 __all__ = ["observe", "observe_rollout", "replica_set_view", "workload_view"]

@@ -27,6 +27,16 @@ from typing import Any, Final, Protocol
 
 import attrs
 
+from .._clusters import (
+    AlreadyExists,
+    Cluster,
+    ClusterError,
+    Conflict,
+    NotFound,
+    Ref,
+    owned_by,
+    owner_reference,
+)
 from ..core._actions import (
     Action,
     CreateAnalysisRun,
@@ -74,16 +84,6 @@ from ..core._steps import AnalysisArg, TemplateRef
 from ..core._times import format_time
 from ..metrics._protocol import MeasurementInProgress, MetricProvider
 from ..metrics._secrets import Redactor, read_secret, redacting
-from .clusters import (
-    AlreadyExists,
-    Cluster,
-    ClusterError,
-    Conflict,
-    NotFound,
-    Ref,
-    owned_by,
-    owner_reference,
-)
 from .observe import replica_set_view
 
 __all__ = [

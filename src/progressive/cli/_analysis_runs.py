@@ -169,7 +169,7 @@ def create_analysis_run(
             if instance_id:
                 label = INSTANCE_ID_LABELS[0 if group == ROLLOUT_GROUPS[1] else 1]
                 meta.setdefault("labels", {})[label] = instance_id
-            from progressive._shell.clusters import AlreadyExists
+            from progressive._clusters import AlreadyExists
 
             try:
                 created = await session.cluster.create(manifest)
@@ -184,7 +184,7 @@ def create_analysis_run(
 async def _find_template(
     session: Session, kind: str, name: str, cluster_scope: bool
 ) -> dict[str, Any]:
-    from progressive._shell.clusters import Ref
+    from progressive._clusters import Ref
 
     where = "" if cluster_scope else session.namespace
     for group in ROLLOUT_GROUPS:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from progressive._shell.clusters import Cluster, Ref, owned_by, owner_reference
+from progressive._clusters import Cluster, Ref, owned_by, owner_reference
 from progressive.core._rollout import pod_template_hash
 
 __all__ = ["DEPLOYMENT_HASH_LABEL", "sync_deployments"]

@@ -58,7 +58,7 @@ async def install_objects(
 ) -> None:
     """Apply ``docs`` with ``cluster``, CRDs first, waiting (at most
     ``established_within`` seconds) until they are Established before the rest."""
-    from progressive._shell.clusters import Ref
+    from progressive._clusters import Ref
 
     say = echo or (lambda _: None)
     timeout = established_within

@@ -422,7 +422,7 @@ def migrate_deployment(
     target = Target.from_context(click.get_current_context())
 
     async def main() -> None:
-        from progressive._shell.clusters import AlreadyExists, Ref
+        from progressive._clusters import AlreadyExists, Ref
 
         async with open_session(target) as session:
             ns = session.namespace
@@ -489,7 +489,7 @@ async def _rollout_group(session: Session) -> str:
 
 
 async def _report_memory(session: Session, rollout: str, deployment: str) -> None:
-    from progressive._shell.clusters import Ref
+    from progressive._clusters import Ref
 
     from ._rollouts import _after_write
 

@@ -85,7 +85,7 @@ EXIT_PROGRESSING: Final = 4
 
 async def collect(session: Session, rollout: Mapping[str, Any]) -> Objects:
     """The objects ``get rollout`` draws around ``rollout``."""
-    from progressive._shell.clusters import Ref
+    from progressive._clusters import Ref
 
     from ._info import Objects
 
@@ -116,7 +116,7 @@ async def _after_write(session: Session, name: str) -> None:
 
     start = session.now()
     await session.settle()
-    from progressive._shell.clusters import ClusterError
+    from progressive._clusters import ClusterError
 
     try:
         rollout = await session.find_rollout(name)
@@ -646,7 +646,7 @@ def create(ctx: click.Context, filenames: tuple[str, ...]) -> None:
     async def main() -> int:
         import copy
 
-        from progressive._shell.clusters import AlreadyExists, ClusterError
+        from progressive._clusters import AlreadyExists, ClusterError
 
         failures = 0
         rollouts: list[str] = []
@@ -738,7 +738,7 @@ def _terminate(kind: str) -> click.Command:
         target = _target()
 
         async def main() -> None:
-            from progressive._shell.clusters import Ref
+            from progressive._clusters import Ref
 
             async with open_session(target) as session:
                 obj = await session.find(kind, name)

@@ -36,7 +36,7 @@ from typing import IO, TYPE_CHECKING, Any, Final, TypeVar
 import click
 
 if TYPE_CHECKING:
-    from progressive._shell.clusters import Cluster
+    from progressive._clusters import Cluster
     from progressive._shell.kube import KubeCluster
     from progressive.memory import MemoryCluster
 
@@ -289,7 +289,7 @@ class Session:
 
     async def namespaced(self, api_version: str, kind: str) -> bool:
         if self.memory is not None:
-            from progressive._shell.clusters import CLUSTER_SCOPED
+            from progressive._clusters import CLUSTER_SCOPED
 
             return kind not in CLUSTER_SCOPED
         from progressive._shell.kube import KubeCluster
@@ -306,7 +306,7 @@ class Session:
         Raises:
             CliError: there is none (saying so when no group serves the kind at all).
         """
-        from progressive._shell.clusters import Ref
+        from progressive._clusters import Ref
 
         for api_version in groups:
             found = await self.cluster.get(Ref(api_version, kind, self.namespace, name))
@@ -609,7 +609,7 @@ def run(main: Callable[[], Awaitable[T]]) -> T:
     (exit 1), Ctrl-C exits 130 quietly."""
     import anyio
 
-    from progressive._shell.clusters import ClusterError
+    from progressive._clusters import ClusterError
     from progressive.core._edits import EditError
 
     async def guarded() -> T:

@@ -28,7 +28,7 @@ from typing import Any, Final
 import anyio
 import attrs
 
-from .._shell.clusters import Cluster, Conflict, NotFound, Ref
+from .._clusters import Cluster, Conflict, NotFound, Ref
 from ..core import _commands
 from ..core._edits import EditError, revision_template, to_merge_patch
 from ..core._edits import set_images as edit_images
@@ -228,9 +228,7 @@ class TemplateChange:
     revision: int | None = None  # undo: the revision whose template it is now
 
 
-async def _template_owner(
-    cluster: Cluster, rollout: Mapping[str, Any]
-) -> dict[str, Any]:
+async def _template_owner(cluster: Cluster, rollout: Mapping[str, Any]) -> dict[str, Any]:
     """The object that holds the Rollout's pod template: the Rollout itself, or the
     Deployment its workloadRef names."""
     ref = (rollout.get("spec") or {}).get("workloadRef")

@@ -19,7 +19,7 @@ from typing import Any, Final
 
 import anyio
 
-from .._shell.clusters import Change, Cluster, NotFound, Ref, list_owned
+from .._clusters import Change, Cluster, NotFound, Ref, list_owned
 from ..core._errors import ManifestError
 from ..core._pod_templates import adopt_replica_set
 from ..core._rollout import Rollout

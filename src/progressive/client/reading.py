@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .._shell.clusters import Cluster, ClusterError, NotFound, Ref, list_owned, owned_by
+from .._clusters import Cluster, ClusterError, NotFound, Ref, list_owned, owned_by
 from ..core._names import API_GROUPS, HASH_LABEL
 
 __all__ = [

@@ -14,7 +14,7 @@ Also here, re-exported from the pure core for convenience: SLO burn-rate gates
 
 from __future__ import annotations
 
-from .._shell.clusters import Cluster
+from .._clusters import Cluster
 from ..core._judge import (
     Classification,
     Direction,

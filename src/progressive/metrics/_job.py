@@ -30,8 +30,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from .._deploy import how_to_grant
-from .._shell.clusters import (
+from .._clusters import (
     AlreadyExists,
     Cluster,
     ClusterError,
@@ -39,6 +38,7 @@ from .._shell.clusters import (
     Ref,
     owner_reference,
 )
+from .._deploy import how_to_grant
 from ..core._analysis import AnalysisPhase
 from ..core._analysis_model import AnalysisRun, Metric
 from ..core._names import API_GROUPS

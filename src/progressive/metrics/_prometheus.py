@@ -40,7 +40,7 @@ from typing import Any, Final
 
 import httpx
 
-from .._shell.clusters import Cluster
+from .._clusters import Cluster
 from ..core._analysis_model import AnalysisRun, Metric
 from ..core._durations import parse_duration
 from ._http import (

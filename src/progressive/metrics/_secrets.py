@@ -36,8 +36,8 @@ import urllib.parse
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
+from .._clusters import Cluster, Forbidden, Ref
 from .._deploy import how_to_grant
-from .._shell.clusters import Cluster, Forbidden, Ref
 from ._protocol import MeasurementError
 
 __all__ = [

@@ -31,7 +31,7 @@ from typing import Any, Final
 
 import httpx
 
-from .._shell.clusters import Cluster
+from .._clusters import Cluster
 from ..core._analysis_model import AnalysisRun, Metric
 from ._http import (
     DEFAULT_LIMITS,

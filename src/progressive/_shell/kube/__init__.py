@@ -1,6 +1,6 @@
 """The shell on a real Kubernetes API server (kubernetes-asyncio).
 
-:class:`KubeCluster` implements :class:`~progressive._shell.clusters.Cluster` for any
+:class:`KubeCluster` implements :class:`~progressive._clusters.Cluster` for any
 kind; its errors are the shell's (``NotFound``, ``AlreadyExists``, ``Conflict``), each a
 :class:`KubeError` with the HTTP status and the server's message.
 """

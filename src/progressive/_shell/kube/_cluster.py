@@ -1,4 +1,4 @@
-""":class:`KubeCluster`: the shell's :class:`~progressive._shell.clusters.Cluster` on a
+""":class:`KubeCluster`: the shell's :class:`~progressive._clusters.Cluster` on a
 real API server, for any kind, built-in or custom.
 
 Paths come from discovery (:mod:`._discovery`), so one code path serves ReplicaSets,
@@ -8,7 +8,7 @@ cluster does, and how:
 * ``patch`` is a JSON merge patch (``application/merge-patch+json``; never the
   JSON-patch default of kubernetes-asyncio, which the server reads differently).  A
   ``metadata.resourceVersion`` in the patch is a precondition: a stale one is a 409,
-  raised as :class:`~progressive._shell.clusters.Conflict`.  A ``status`` in the patch of
+  raised as :class:`~progressive._clusters.Conflict`.  A ``status`` in the patch of
   a kind with a ``/status`` subresource goes to ``/status`` (the main resource would
   ignore it).
 * ``create`` of an object with a ``status`` writes that status through ``/status`` too.
@@ -35,7 +35,7 @@ import attrs
 from kubernetes_asyncio import config as kube_config
 from kubernetes_asyncio.client import ApiClient, Configuration
 
-from ..clusters import Ref, copy_to_write
+from ..._clusters import Ref, copy_to_write
 from ..ratelimit import WaitHook
 from ._api import DEFAULT_REQUEST_TIMEOUT, RequestHook, RetryPolicy, Transport, builtin_group
 from ._discovery import Discovery, ResourceInfo
@@ -69,7 +69,7 @@ def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 class KubeCluster:
-    """A :class:`~progressive._shell.clusters.Cluster` backed by a Kubernetes API server.
+    """A :class:`~progressive._clusters.Cluster` backed by a Kubernetes API server.
 
     Args:
         api: a kubernetes-asyncio ``ApiClient``; closed by :meth:`close` only when

@@ -1,4 +1,4 @@
-"""The API server's refusals as the shell's :class:`~progressive._shell.clusters.ClusterError`.
+"""The API server's refusals as the shell's :class:`~progressive._clusters.ClusterError`.
 
 Every error carries the HTTP ``status`` (0 when no response came back), the server's
 ``reason`` (``NotFound``, ``Conflict``, ``Expired``...) and ``message``.  The classes
@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from ..clusters import AlreadyExists, ClusterError, Conflict, Forbidden, NotFound
+from ..._clusters import AlreadyExists, ClusterError, Conflict, Forbidden, NotFound
 
 __all__ = [
     "TRANSIENT_STATUSES",

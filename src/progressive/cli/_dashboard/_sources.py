@@ -22,12 +22,12 @@ import anyio
 import anyio.abc
 
 from ... import client
-from ..._shell.clusters import Ref
+from ..._clusters import Ref
 from .._info import Objects
 from .._target import ROLLOUT_GROUPS, CliError, Session, Target, _read_state, open_session
 
 if TYPE_CHECKING:
-    from ..._shell.clusters import Change, Cluster
+    from ..._clusters import Change, Cluster
     from ..._shell.informers import Informer
     from ...memory import MemoryCluster
 

@@ -1,4 +1,6 @@
-"""The one interface the shell talks to a cluster through.
+"""The one interface everything talks to a cluster through: the shell, the metric
+providers (a Job, a Secret), the client and the CLI.  It holds no I/O and sits below
+all of them, just above the core (the layers are in ``docs/architecture.md``).
 
 A :class:`Cluster` stores plain-dict Kubernetes objects keyed by apiVersion, kind,
 namespace and name (a :class:`Ref`).  Writes use optimistic concurrency the way the
@@ -26,8 +28,8 @@ from typing import Any, Final, Generic, Protocol, TypeVar
 
 import attrs
 
-from ..core._bounds import check_bounds
-from ..core._commands import merge_patch
+from .core._bounds import check_bounds
+from .core._commands import merge_patch
 
 __all__ = [
     "AlreadyExists",
