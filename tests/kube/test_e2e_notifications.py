@@ -12,8 +12,8 @@ import pytest
 
 from progressive import client
 from progressive._cluster import LocalControlPlane
+from progressive._clusters import Ref
 from progressive._shell.clocks import WallClock
-from progressive._shell.clusters import Ref
 from progressive._shell.kube import KubeCluster
 from progressive._shell.notifier import Notifier
 
