@@ -212,6 +212,29 @@ async def test_a_failing_receiver_is_retried_with_backoff_and_the_rollout_does_n
     assert env.events("NotificationFailed") == []
 
 
+async def test_deliveries_beyond_the_bound_wait_and_are_sent_later() -> None:
+    """At most ``max_pending`` deliveries at once; the others wait, and go once a slot
+    frees (here the first fails for good: nothing else changes on the Rollout)."""
+    env = Env()
+    async with receiver() as got:
+        await configure(env, got)
+        got.gate = anyio.Event()
+        got.fail, got.failing = 1, ("/hooks",)
+        await env.cluster.create(
+            subscribe(
+                canary_rollout(), **{"on-rollout-completed.ci": "", "on-rollout-completed.team": ""}
+            )
+        )
+        async with env.running(max_pending=1, attempts=1) as notifier:
+            await until("one delivery held", lambda: got.requests == 1)
+            await anyio.sleep(0.2)  # what a second delivery would need to get there
+            assert got.requests == 1 and len(notifier._deliveries) == 1
+            got.gate.set()
+            await until("the second sent", lambda: len(got.incoming) == 1)
+            await until("idle", lambda: notifier.idle)
+    assert env.counted("sent") == 1 and env.counted("failed") == 1
+
+
 async def test_a_delivery_that_keeps_failing_is_an_event_and_a_metric_never_a_secret(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -75,7 +75,7 @@ __all__ = ["ATTEMPTS", "MAX_PENDING", "MAX_VERSIONS", "Notifier"]
 log = logging.getLogger("progressive.notifications")
 
 #: Versions of one Rollout kept to be looked at (beyond, the oldest are dropped).
-MAX_VERSIONS: Final = 64
+MAX_VERSIONS: Final = 16
 #: Deliveries queued or under way at most; beyond, Rollouts wait to be looked at.
 MAX_PENDING: Final = 1000
 #: Attempts of one delivery, and the backoff between two (first, longest; seconds).
@@ -84,6 +84,7 @@ BACKOFF: Final = (2.0, 300.0)
 #: Seconds the ConfigMap and Secret, once read, are used before being read again.
 CONFIG_TTL: Final = 10.0
 _MAX_REPORTED: Final = 100  # problems reported per Rollout, at most
+_MAX_GIVEN_UP: Final = 100  # deliveries given up remembered per Rollout (the oldest go)
 _SUBSCRIBE: Final = tuple(f"{p}/subscri" for p in ANNOTATION_PREFIXES)
 
 _Key = tuple[str, str, str]  # apiVersion, namespace, name of a Rollout
@@ -99,7 +100,7 @@ class _State:
     sent: dict[str, int]
     stored: str  # the annotation's text as last seen or written
     inflight: set[str] = attrs.Factory(set)
-    given_up: set[str] = attrs.Factory(set)
+    given_up: dict[str, None] = attrs.Factory(dict)  # insertion-ordered
     reported: set[str] = attrs.Factory(set)
 
 
@@ -380,7 +381,7 @@ class Notifier:
                     continue
                 await self._start(uid, state, involved, verdict, obj, runs, config)
             elif verdict.triggered is False and verdict.condition.once_per is None:
-                state.given_up.discard(sent_key)  # false again: may fire again
+                state.given_up.pop(sent_key, None)  # false again: may fire again
                 if state.sent.pop(sent_key, None) is not None:
                     self._persist.add(uid)
 
@@ -507,7 +508,9 @@ class Notifier:
         state = self._states.get(delivery.uid)
         if state is not None:
             state.inflight.discard(delivery.key)
-            state.given_up.add(delivery.key)
+            state.given_up[delivery.key] = None
+            while len(state.given_up) > _MAX_GIVEN_UP:
+                del state.given_up[next(iter(state.given_up))]
         config = self._config
         where = config.scrub(str(delivery.destination)) if config else delivery.destination.service
         message = f"{delivery.trigger} to {where}: {why}"
