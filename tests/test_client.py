@@ -20,9 +20,9 @@ import anyio
 import pytest
 
 from progressive import client
-from progressive._clusters import Conflict, NotFound
 from progressive._shell import Controller, Ref, VirtualClock, WallClock
 from progressive.core import PauseReason
+from progressive.errors import Conflict, NotFound
 from progressive.memory import MemoryCluster
 
 API = "progressive.dev/v1alpha1"

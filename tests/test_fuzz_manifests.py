@@ -23,7 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from progressive._loader import Documents, load_documents, parse_documents
-from progressive.core import FieldError, ManifestError, Rollout, read_rollout
+from progressive.core import Rollout, read_rollout
+from progressive.errors import FieldError, ManifestError
 
 FUZZ = settings(
     max_examples=300,

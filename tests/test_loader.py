@@ -15,9 +15,10 @@ import yaml
 
 from progressive._loader import Documents, Problem, load_documents, parse_documents
 from progressive._safe_load import MAX_FILE_BYTES, read_file
-from progressive.core import FieldError, Rollout
+from progressive.core import Rollout
 from progressive.core._bounds import MAX_DEPTH
 from progressive.core._rollout import BlueGreenStrategy, CanaryStrategy
+from progressive.errors import FieldError
 
 ROLLOUT = """\
 apiVersion: argoproj.io/v1alpha1

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import pkgutil
+import re
 import types
 
 import pytest
@@ -14,6 +17,7 @@ import progressive.client.follow
 import progressive.client.reading
 import progressive.client.state
 import progressive.core
+import progressive.errors
 import progressive.metrics
 import progressive.routers
 
@@ -25,6 +29,7 @@ PUBLIC = [
     progressive.client.reading,
     progressive.client.state,
     progressive.core,
+    progressive.errors,
     progressive.metrics,
     progressive.routers,
 ]
@@ -59,3 +64,76 @@ def test_nothing_public_is_left_out_of_progressive_core_all() -> None:
         if not name.startswith("_") and not isinstance(obj, types.ModuleType)
     }
     assert public - set(progressive.core.__all__) == set()
+
+
+def _exception_classes() -> list[type[BaseException]]:
+    """Every exception class defined in a module of progressive."""
+    found: dict[str, type[BaseException]] = {}
+    for info in pkgutil.walk_packages(progressive.__path__, "progressive."):
+        if info.name.endswith("__main__"):
+            continue
+        module = importlib.import_module(info.name)
+        for obj in vars(module).values():
+            if (
+                inspect.isclass(obj)
+                and issubclass(obj, BaseException)
+                and obj.__module__ == info.name
+            ):
+                found[f"{obj.__module__}.{obj.__qualname__}"] = obj
+    return list(found.values())
+
+
+# Not under the root, each for a reason: a simulated process death must escape every
+# ``except Exception``; the CLI's one-line error is click's, turned into an exit code.
+OUTSIDE_THE_TREE = {"progressive.memory.SimulatedCrash", "progressive.cli._target.CliError"}
+
+
+def test_every_error_progressive_raises_is_a_progressive_error() -> None:
+    classes = _exception_classes()
+    assert len(classes) > 30  # the walk found the package's errors
+    stray = [
+        f"{cls.__module__}.{cls.__qualname__}"
+        for cls in classes
+        if not issubclass(cls, progressive.errors.ProgressiveError)
+        and not cls.__name__.startswith("_")  # a module's own control flow
+        and f"{cls.__module__}.{cls.__qualname__}" not in OUTSIDE_THE_TREE
+    ]
+    assert stray == []
+
+
+def test_the_tree_drawn_in_progressive_errors_is_the_real_one() -> None:
+    doc = progressive.errors.__doc__ or ""
+    drawn: dict[str, str] = {}  # class -> the class drawn above it
+    column: list[tuple[int, str]] = [(0, "ProgressiveError")]
+    for line in doc.splitlines():
+        match = re.search(r"[├└]── ([A-Z]\w+)", line)
+        if match is None:
+            continue
+        at = match.start()
+        while column[-1][0] >= at:
+            column.pop()
+        drawn[match[1]] = column[-1][1]
+        column.append((at, match[1]))
+    errors = {
+        name
+        for name in progressive.errors.__all__
+        if inspect.isclass(getattr(progressive.errors, name))
+        and issubclass(getattr(progressive.errors, name), BaseException)
+    }
+    assert errors - {"ProgressiveError"} <= set(drawn), "every error is drawn"
+    for name, parent in drawn.items():
+        cls = getattr(progressive.errors, name, None) or getattr(progressive.client, name)
+        assert parent in {b.__name__ for b in cls.__mro__}, (name, parent)
+        assert cls.__bases__[0].__name__ == parent, (name, parent)
+
+
+def test_one_except_catches_what_the_core_the_cluster_and_the_client_raise() -> None:
+    from progressive import client
+    from progressive.core import Rollout
+
+    with pytest.raises(progressive.errors.ProgressiveError):
+        Rollout.from_manifest({"kind": "Rollout"})
+    with pytest.raises(ValueError):  # still the built-in it was
+        Rollout.from_manifest({"kind": "Rollout"})
+    assert issubclass(progressive.errors.ApiConflict, progressive.errors.Conflict)
+    assert issubclass(client.RolloutFailed, progressive.errors.ProgressiveError)

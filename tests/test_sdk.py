@@ -15,9 +15,9 @@ import pytest
 
 import progressive
 from progressive import client
-from progressive._clusters import Conflict, NotFound
 from progressive._shell import Controller, Ref, WallClock
 from progressive.core import Rollout
+from progressive.errors import Conflict, NotFound
 from progressive.memory import MemoryCluster
 from progressive.metrics import ScriptedProvider
 

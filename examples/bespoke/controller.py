@@ -33,7 +33,7 @@ from progressive import (
     RouterTraffic,
     VirtualClock,
 )
-from progressive.core import FieldError
+from progressive.errors import FieldError
 from progressive.metrics import MeasurementError, ProviderRegistry
 from progressive.routers import ROUTERS, ObjectRef, Objects, Patch, RouterState, Write
 

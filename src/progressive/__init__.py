@@ -29,9 +29,7 @@ from .core import (
     CanaryStrategy,
     Condition,
     ExperimentStep,
-    FieldError,
     HeaderMatch,
-    ManifestError,
     Observed,
     ObservedRun,
     Pause,
@@ -63,6 +61,7 @@ from .core._analysis import (
     Metric,
     MetricResult,
 )
+from .errors import FieldError, ManifestError
 
 if TYPE_CHECKING:
     from . import client

@@ -32,13 +32,8 @@ from .core._bounds import check_bounds
 from .core._commands import merge_patch
 
 __all__ = [
-    "AlreadyExists",
     "Change",
     "Cluster",
-    "ClusterError",
-    "Conflict",
-    "Forbidden",
-    "NotFound",
     "OwnerIndex",
     "OwnerIndexed",
     "Ref",
@@ -56,27 +51,6 @@ __all__ = [
 
 # Kinds that live outside namespaces (their Ref has namespace "").
 CLUSTER_SCOPED: Final = frozenset({"ClusterAnalysisTemplate", "Namespace", "Node"})
-
-
-class ClusterError(Exception):
-    """A request the cluster refused."""
-
-
-class NotFound(ClusterError):
-    pass
-
-
-class AlreadyExists(ClusterError):
-    pass
-
-
-class Conflict(ClusterError):
-    """``metadata.resourceVersion`` did not match: someone wrote the object meanwhile."""
-
-
-class Forbidden(ClusterError):
-    """The cluster refused the caller the right to do it (RBAC): trying again, unchanged,
-    fails the same way."""
 
 
 @attrs.frozen

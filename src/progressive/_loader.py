@@ -51,10 +51,10 @@ from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 import attrs
 
 from ._safe_load import Parsed, Unreadable, parse, read_file, read_stream
-from .core._errors import FieldError, Severity
 from .core._names import API_GROUPS
 from .core._references import TemplatePool, check_references, check_template_references
 from .core._rollout import Rollout, read_rollout
+from .errors import FieldError, Severity
 from .routers import ALL_ROUTERS, unimplemented
 
 if TYPE_CHECKING:

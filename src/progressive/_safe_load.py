@@ -38,7 +38,7 @@ import attrs
 import yaml
 
 from .core._bounds import MAX_DEPTH, MAX_VALUES, check_bounds
-from .core._errors import FieldError
+from .errors import FieldError, ProgressiveError
 
 __all__ = [
     "MAX_DEPTH",
@@ -67,7 +67,7 @@ _MIB: Final = 1024 * 1024
 # -- files ---------------------------------------------------------------------------------
 
 
-class Unreadable(Exception):
+class Unreadable(ProgressiveError):
     """A file that is not read at all; the message says why (``cannot read: ...``)."""
 
     def __init__(self, message: str) -> None:

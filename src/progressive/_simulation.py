@@ -63,13 +63,13 @@ from .core._plan import Plan
 from .core._replicas import weight_note
 from .core._rollout import Rollout
 from .core._status import Phase
+from .errors import SimulationError
 from .memory import MemoryCluster, SimulatedCrash
 from .metrics import ScriptedProvider, default_registry
 from .routers import unimplemented
 
 __all__ = [
     "EXIT_CODES",
-    "SimulationError",
     "SimulationResult",
     "TimelineRecord",
     "previous_template",
@@ -106,10 +106,6 @@ ANNOUNCES: Final[Mapping[str, frozenset[str]]] = {
     "Aborted": _PHASE | _WEIGHT,
     "ScaledDown": _REPLICAS,
 }
-
-
-class SimulationError(Exception):
-    """The documents cannot be simulated (no Rollout, two Rollouts, a controller error)."""
 
 
 @attrs.frozen

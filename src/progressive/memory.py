@@ -38,10 +38,7 @@ from typing import Any, Final
 import anyio.lowlevel
 
 from ._clusters import (
-    AlreadyExists,
     Change,
-    Conflict,
-    NotFound,
     OwnerIndex,
     Ref,
     Subscriber,
@@ -53,6 +50,7 @@ from ._clusters import (
 )
 from ._shell.clocks import Clock, VirtualClock
 from .core._times import format_time, parse_time
+from .errors import AlreadyExists, Conflict, NotFound
 
 __all__ = ["JOB_RESULT", "JOB_SECONDS", "MemoryCluster", "SimulatedCrash"]
 

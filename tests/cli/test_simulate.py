@@ -8,8 +8,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from progressive._simulation import SimulationError, previous_template, simulate
+from progressive._simulation import previous_template, simulate
 from progressive.cli import main
+from progressive.errors import SimulationError
 
 ROLLOUT = """
 apiVersion: argoproj.io/v1alpha1

@@ -33,9 +33,9 @@ from progressive.core._analysis import (
     start_measurement,
     terminate,
 )
-from progressive.core._errors import ManifestError
 from progressive.core._references import missing_templates
 from progressive.core._rollout import Rollout
+from progressive.errors import ManifestError
 
 from .world import canary_manifest
 

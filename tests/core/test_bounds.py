@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from progressive.core import Experiment, ManifestError, Observed, Rollout, reconcile
+from progressive.core import Experiment, Observed, Rollout, reconcile
 from progressive.core._analysis import AnalysisRun, AnalysisTemplate
 from progressive.core._bounds import MAX_DEPTH, MAX_VALUES, check_bounds
+from progressive.errors import ManifestError
 
 from .test_validation import canary
 

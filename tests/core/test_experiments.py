@@ -7,7 +7,7 @@ from typing import Any
 import attrs
 import pytest
 
-from progressive.core import ManifestError, ObservedRun, ReplicaSetView, actions
+from progressive.core import ObservedRun, ReplicaSetView, actions
 from progressive.core._experiments import (
     Experiment,
     ExperimentPlan,
@@ -15,6 +15,7 @@ from progressive.core._experiments import (
     experiment_for_step,
     reconcile_experiment,
 )
+from progressive.errors import ManifestError
 
 POD = {
     "metadata": {"labels": {"app": "web"}},

@@ -12,12 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from progressive.core import _expressions
-from progressive.core._expressions import (
-    EvaluationError,
-    Expression,
-    ExpressionError,
-    parse_condition,
-)
+from progressive.core._expressions import Expression, parse_condition
+from progressive.errors import EvaluationError, ExpressionError
 
 NAN = math.nan
 INF = math.inf

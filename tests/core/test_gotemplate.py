@@ -16,7 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from progressive.core import _gotemplate
-from progressive.core._gotemplate import GoTemplate, RenderError, TemplateError
+from progressive.core._gotemplate import GoTemplate
+from progressive.errors import RenderError, TemplateError
 
 
 def render(source: str, data: Any = None) -> str:

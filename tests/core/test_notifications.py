@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 import yaml
 
-from progressive.core._gotemplate import RenderError
 from progressive.core._notifications import (
     BUILTIN_TRIGGERS,
     Destination,
@@ -24,6 +23,7 @@ from progressive.core._notifications import (
     subscriptions,
     template_vars,
 )
+from progressive.errors import RenderError
 
 from .test_gotemplate import argo_notifications_install
 

@@ -24,7 +24,6 @@ from progressive.core._analysis_model import (
     read_analysis_run,
     read_analysis_template,
 )
-from progressive.core._errors import FieldError, ManifestError
 from progressive.core._experiments import Experiment
 from progressive.core._rollout import (
     _BLUE_GREEN_FIELDS,
@@ -42,6 +41,7 @@ from progressive.core._schema import (
     openapi,
 )
 from progressive.core._steps import STEP_KINDS
+from progressive.errors import FieldError, ManifestError
 
 # -- the known-field sets ---------------------------------------------------------------------
 

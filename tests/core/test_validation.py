@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from progressive.core import FieldError, ManifestError, Rollout, read_rollout
+from progressive.core import Rollout, read_rollout
 from progressive.core._analysis import AnalysisTemplate
 from progressive.core._references import check_references, check_template_references
+from progressive.errors import FieldError, ManifestError
 
 
 def manifest(strategy: Any, **spec: Any) -> dict[str, Any]:

@@ -9,8 +9,8 @@ import yaml
 
 from progressive._simulation import simulate
 from progressive.core import Rollout
-from progressive.core._errors import ManifestError
 from progressive.core._steps import VerdictActions
+from progressive.errors import ManifestError
 
 ROLLOUT = """
 apiVersion: argoproj.io/v1alpha1

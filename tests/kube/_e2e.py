@@ -20,12 +20,13 @@ import yaml
 
 from progressive import _deploy
 from progressive._cluster import LocalControlPlane
-from progressive._clusters import NotFound, Ref
+from progressive._clusters import Ref
 from progressive._shell.clocks import WallClock
 from progressive._shell.controller import Controller
-from progressive._shell.kube import Forbidden, KubeCluster
+from progressive._shell.kube import KubeCluster
 from progressive.cli._install import install_objects
 from progressive.client import RolloutState, get_rollout
+from progressive.errors import Forbidden, NotFound
 
 GROUP = "progressive.dev/v1alpha1"
 HASH = "rollouts-pod-template-hash"

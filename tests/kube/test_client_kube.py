@@ -12,11 +12,11 @@ import pytest
 
 from progressive import client
 from progressive._cluster import LocalControlPlane
-from progressive._clusters import NotFound
 from progressive._shell.kube import KubeCluster
 from progressive.cli._install import install_objects, manifests
 from progressive.core import PauseReason
 from progressive.core._times import parse_time
+from progressive.errors import NotFound
 
 from ._e2e import controller, create_all, rollout, running, services
 

@@ -16,9 +16,10 @@ from kubernetes_asyncio.client import ApiClient
 
 from progressive._cluster import LocalControlPlane
 from progressive._clusters import Ref
-from progressive._shell.kube import Invalid, KubeCluster
+from progressive._shell.kube import KubeCluster
 from progressive.cli import main
 from progressive.cli._install import install_objects, manifests
+from progressive.errors import Invalid
 
 pytestmark = pytest.mark.kube
 

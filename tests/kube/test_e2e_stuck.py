@@ -16,8 +16,9 @@ import pytest
 from progressive import client
 from progressive._cluster import LocalControlPlane
 from progressive._clusters import Ref
-from progressive._shell.kube import ApiNotFound, KubeCluster
+from progressive._shell.kube import KubeCluster
 from progressive.core._rollout import pod_template_hash
+from progressive.errors import ApiNotFound
 
 from ._e2e import (
     GROUP,

@@ -15,8 +15,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from progressive._shell.kube import KubeCluster, RetryPolicy, Unavailable
+from progressive._shell.kube import KubeCluster, RetryPolicy
 from progressive._shell.kube._session import env_proxy, untrust_env
+from progressive.errors import Unavailable
 
 _PROXY_VARS = ("http_proxy", "https_proxy", "no_proxy", "all_proxy", "request_method")
 

@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from progressive._cluster import LocalControlPlane
-from progressive._clusters import AlreadyExists, Conflict, NotFound, Ref
-from progressive._shell.kube import ApiConflict, Invalid, KubeCluster, UnknownKind
+from progressive._clusters import Ref
+from progressive._shell.kube import KubeCluster
+from progressive.errors import AlreadyExists, ApiConflict, Conflict, Invalid, NotFound, UnknownKind
 
 pytestmark = pytest.mark.kube
 

@@ -13,7 +13,8 @@ import pytest
 from progressive._cluster import LocalControlPlane
 from progressive._clusters import Ref
 from progressive._shell.kube import KubeCluster
-from progressive._shell.leader import LEASE_API, LeaderElector, LeadershipLost
+from progressive._shell.leader import LEASE_API, LeaderElector
+from progressive.errors import LeadershipLost
 
 pytestmark = pytest.mark.kube
 

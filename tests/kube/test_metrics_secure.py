@@ -16,9 +16,10 @@ import yaml
 from progressive import _deploy
 from progressive._cluster import LocalControlPlane
 from progressive._cluster._processes import free_ports
-from progressive._clusters import NotFound, Ref
+from progressive._clusters import Ref
 from progressive._shell.kube import KubeCluster
 from progressive._shell.metrics_auth import TokenAuthorizer
+from progressive.errors import NotFound
 
 from ._e2e import (
     controller_process,

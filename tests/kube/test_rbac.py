@@ -18,8 +18,9 @@ from progressive._cluster import LocalControlPlane
 from progressive._clusters import Ref
 from progressive._shell.clocks import WallClock
 from progressive._shell.controller import Controller
-from progressive._shell.kube import Forbidden, KubeCluster
+from progressive._shell.kube import KubeCluster
 from progressive.cli._install import install_objects, manifests
+from progressive.errors import Forbidden
 
 pytestmark = pytest.mark.kube
 

@@ -42,7 +42,8 @@ from progressive._shell.traffic import RouterTraffic
 from progressive.cli._install import install_objects, manifests
 from progressive.core import Rollout
 from progressive.core._actions import SetWeight
-from progressive.routers import ROUTERS, ObjectRef, RouterError, RouterState, TrafficRouter
+from progressive.errors import RouterError
+from progressive.routers import ROUTERS, ObjectRef, RouterState, TrafficRouter
 
 from ..routers.cases import CANARY, NS, STABLE, UID, rollout_manifest
 from ..routers.test_golden import GOLDEN, SCENARIOS, steps_of

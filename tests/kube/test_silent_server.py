@@ -14,8 +14,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from progressive._shell.kube import KubeCluster, RetryPolicy, Unavailable
+from progressive._shell.kube import KubeCluster, RetryPolicy
 from progressive.cli import main
+from progressive.errors import Unavailable
 
 from .test_kube_client_session import dead_port, kubeconfig
 

@@ -9,8 +9,9 @@ import httpx
 import pytest
 
 from progressive.core._analysis import AnalysisPhase, Metric, evaluate_measurement
+from progressive.errors import JsonPathError
 from progressive.metrics import MeasurementError, WebProvider
-from progressive.metrics._jsonpath import JsonPath, JsonPathError
+from progressive.metrics._jsonpath import JsonPath
 
 from .helpers import FakeServer, run_for
 

@@ -20,14 +20,8 @@ import pytest
 from progressive.core import HeaderMatch
 from progressive.core._rollout import HEADER_ROUTERS as CORE_HEADER_ROUTERS
 from progressive.core._rollout import MIRROR_ROUTERS as CORE_MIRROR_ROUTERS
-from progressive.routers import (
-    ALL_ROUTERS,
-    HeaderRoute,
-    MirrorRoute,
-    RouterError,
-    RouterState,
-    TrafficRouter,
-)
+from progressive.errors import RouterError
+from progressive.routers import ALL_ROUTERS, HeaderRoute, MirrorRoute, RouterState, TrafficRouter
 from progressive.routers._objects import merge_diff
 
 from .cases import EXPERIMENT_ROUTERS, HEADER_ROUTERS, MIRROR_ROUTERS, Store, case, rollout

@@ -8,13 +8,8 @@ from typing import Any
 import pytest
 
 from progressive.core import HeaderMatch
-from progressive.routers import (
-    HeaderRoute,
-    IstioRouter,
-    MirrorRoute,
-    RouterError,
-    RouterState,
-)
+from progressive.errors import RouterError
+from progressive.routers import HeaderRoute, IstioRouter, MirrorRoute, RouterState
 
 from .cases import CANARY, NS, STABLE, Store, rollout, virtual_service
 

@@ -8,13 +8,8 @@ from typing import Any
 import pytest
 
 from progressive.core import HeaderMatch
-from progressive.routers import (
-    HeaderRoute,
-    NginxRouter,
-    RouterError,
-    RouterState,
-    cookie_match,
-)
+from progressive.errors import RouterError
+from progressive.routers import HeaderRoute, NginxRouter, RouterState, cookie_match
 
 from .cases import NS, Store, rollout, stable_ingress
 

@@ -18,13 +18,13 @@ from progressive._shell.traffic import RouterTraffic, read_traffic, traffic_view
 from progressive._simulation import simulate
 from progressive.cli import main
 from progressive.core import Rollout, TrafficView, actions, promote
+from progressive.errors import RouterError
 from progressive.memory import MemoryCluster
 from progressive.routers import (
     ROUTERS,
     HeaderRoute,
     ObjectRef,
     Objects,
-    RouterError,
     RouterState,
     TrafficRouter,
     Write,
@@ -345,7 +345,8 @@ def test_a_controller_with_a_router_of_its_own_accepts_its_key() -> None:
 
 
 async def test_a_service_another_rollout_manages_is_not_taken_over() -> None:
-    from progressive._shell import ApplyError, apply_action
+    from progressive._shell import apply_action
+    from progressive.errors import ApplyError
 
     cluster, rollout = await world(two_routers())
     await cluster.patch(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from progressive.routers import RouterError, RouterState, SmiRouter
+from progressive.errors import RouterError
+from progressive.routers import RouterState, SmiRouter
 
 from .cases import NS, Store, rollout
 

@@ -8,14 +8,7 @@ from typing import Any
 import attrs
 import pytest
 
-from progressive._shell import (
-    ApplyError,
-    MemoryTraffic,
-    Ref,
-    VirtualClock,
-    apply_action,
-    write_status,
-)
+from progressive._shell import MemoryTraffic, Ref, VirtualClock, apply_action, write_status
 from progressive._shell.observe import observe_rollout
 from progressive.core import (
     AnalysisArg,
@@ -26,6 +19,7 @@ from progressive.core import (
     actions,
 )
 from progressive.core import HeaderMatch as Match
+from progressive.errors import ApplyError
 from progressive.memory import MemoryCluster
 
 ROLLOUT = Ref("argoproj.io/v1alpha1", "Rollout", "default", "web")

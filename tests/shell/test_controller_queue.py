@@ -12,14 +12,15 @@ import anyio
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from progressive._clusters import Change, Conflict
+from progressive._clusters import Change
 from progressive._shell import Controller, MemoryTraffic, Ref, VirtualClock, WallClock
 from progressive._shell.controller import Key, api_versions
-from progressive._shell.leader import LEASE_API, LeaderElector, LeadershipLost
+from progressive._shell.leader import LEASE_API, LeaderElector
 from progressive._shell.metrics import ControllerMetrics
 from progressive._shell.supervisor import supervise
 from progressive._shell.workqueue import Priority
 from progressive.core import Rollout
+from progressive.errors import Conflict, LeadershipLost
 from progressive.memory import MemoryCluster
 
 from .helpers import canary_rollout, service, until, with_image

@@ -10,10 +10,10 @@ from typing import Any
 import anyio
 import pytest
 
-from progressive._clusters import ClusterError
 from progressive._shell.clocks import VirtualClock
 from progressive._shell.events import EventRecorder, Involved
 from progressive._shell.ratelimit import in_background
+from progressive.errors import ClusterError
 from progressive.memory import MemoryCluster
 
 ABOUT = Involved("progressive.dev/v1alpha1", "Rollout", "default", "web", "uid-1")

@@ -19,8 +19,9 @@ from progressive._shell.informers import (
     trim_pod,
     trim_replica_set,
 )
-from progressive._shell.kube import ApiForbidden, ListResult, Unavailable
+from progressive._shell.kube import ListResult
 from progressive._shell.traffic import RouterTraffic
+from progressive.errors import ApiForbidden, Unavailable
 from progressive.memory import MemoryCluster
 from progressive.routers import ObjectRef
 

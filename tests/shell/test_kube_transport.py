@@ -11,20 +11,20 @@ import anyio
 import pytest
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from progressive._clusters import AlreadyExists, Conflict, NotFound
-from progressive._shell.kube import (
-    ApiConflict,
-    Forbidden,
-    Gone,
-    Invalid,
-    RetryPolicy,
-    Transport,
-    Unavailable,
-    error_from_response,
-)
+from progressive._shell.kube import RetryPolicy, Transport, error_from_response
 from progressive._shell.kube._api import lane_of
 from progressive._shell.kube._discovery import Discovery, parse_resource_list
 from progressive._shell.ratelimit import Limiter, TokenBucket, background
+from progressive.errors import (
+    AlreadyExists,
+    ApiConflict,
+    Conflict,
+    Forbidden,
+    Gone,
+    Invalid,
+    NotFound,
+    Unavailable,
+)
 
 
 def api_error(

@@ -4,7 +4,8 @@ from typing import Any
 
 import pytest
 
-from progressive._shell import AlreadyExists, Conflict, NotFound, Ref, VirtualClock
+from progressive._shell import Ref, VirtualClock
+from progressive.errors import AlreadyExists, Conflict, NotFound
 from progressive.memory import MemoryCluster, SimulatedCrash
 
 

@@ -16,6 +16,7 @@ routers' CRDs are read from their Go modules at run time (:mod:`._crds`)::
 or ``progressive cluster build|up|down|crds`` on the command line.
 """
 
+from ..errors import ControlPlaneError
 from ._build import (
     BINARIES,
     ETCD_VERSION,
@@ -38,7 +39,6 @@ from ._crds import (
     smi_crds,
     smi_v1beta1_to_v1,
 )
-from ._errors import ControlPlaneError
 from ._plane import COMPONENTS, ControlPlaneState, LocalControlPlane
 from ._processes import ProcessRecord, is_running
 from ._rest import Kubeconfig

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import attrs
 
-from ._errors import ControlPlaneError
+from ..errors import ControlPlaneError
 from ._gomod import go_binary, go_env, module_download, required_version, staging_modules
 
 __all__ = [

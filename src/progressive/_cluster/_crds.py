@@ -33,7 +33,7 @@ from typing import Any
 import attrs
 import yaml
 
-from ._errors import ControlPlaneError
+from ..errors import ControlPlaneError
 from ._gomod import module_download
 from ._rest import Kubeconfig, KubeRest
 

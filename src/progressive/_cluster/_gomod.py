@@ -16,7 +16,7 @@ from pathlib import Path
 
 import attrs
 
-from ._errors import ControlPlaneError
+from ..errors import ControlPlaneError
 
 __all__ = [
     "ModuleInfo",

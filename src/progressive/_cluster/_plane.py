@@ -24,8 +24,8 @@ from typing import Any
 import attrs
 import httpx
 
+from ..errors import ControlPlaneError
 from ._build import Binaries, Versions, cached_binaries, ensure_binaries
-from ._errors import ControlPlaneError
 from ._kwok import KWOK_ANNOTATION, fake_node, stages_config
 from ._processes import ProcessRecord, free_ports, is_running, spawn, stop_all, tail, wait_until
 from ._rest import Kubeconfig, KubeRest

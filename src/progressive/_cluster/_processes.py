@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import attrs
 
-from ._errors import ControlPlaneError
+from ..errors import ControlPlaneError
 
 __all__ = [
     "ProcessRecord",

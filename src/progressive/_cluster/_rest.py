@@ -13,7 +13,7 @@ import attrs
 import httpx
 import yaml
 
-from ._errors import ControlPlaneError
+from ..errors import ControlPlaneError
 
 __all__ = ["Kubeconfig", "KubeRest"]
 

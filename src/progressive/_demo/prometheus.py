@@ -24,6 +24,8 @@ from typing import Any, Final
 import httpx
 import yaml
 
+from ..errors import ProgressiveError
+
 __all__ = ["INSTALL_HINT", "PrometheusError", "PrometheusServer", "find_prometheus"]
 
 INSTALL_HINT: Final = (
@@ -33,7 +35,7 @@ INSTALL_HINT: Final = (
 _POLL: Final = 0.1
 
 
-class PrometheusError(RuntimeError):
+class PrometheusError(ProgressiveError, RuntimeError):
     """The server did not start, or a wait ran out of time (the log tail is included)."""
 
 

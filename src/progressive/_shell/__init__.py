@@ -7,17 +7,9 @@ It observes a :class:`~progressive._clusters.Cluster`, calls
 
 from __future__ import annotations
 
-from .._clusters import (
-    AlreadyExists,
-    Cluster,
-    ClusterError,
-    Conflict,
-    Forbidden,
-    NotFound,
-    Ref,
-    merge_patch,
-)
-from .apply import ApplyError, apply_action, apply_plan, write_status
+from .._clusters import Cluster, Ref, merge_patch
+from ..errors import AlreadyExists, ApplyError, ClusterError, Conflict, Forbidden, NotFound
+from .apply import apply_action, apply_plan, write_status
 from .clocks import Clock, VirtualClock, WallClock
 from .controller import Controller, PassResult, RolloutError, SettleResult
 from .observe import observe, observe_rollout

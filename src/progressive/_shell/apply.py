@@ -13,7 +13,7 @@ import copy
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final, assert_never
 
-from .._clusters import AlreadyExists, Cluster, Conflict, NotFound, Ref, owned_by, owner_reference
+from .._clusters import Cluster, Ref, owned_by, owner_reference
 from ..core._actions import (
     AcknowledgeRun,
     Action,
@@ -50,7 +50,7 @@ from ..core._pod_templates import TEMPLATE_DIGEST_ANNOTATION, template_digest
 from ..core._rollout import Rollout
 from ..core._status import RolloutStatus
 from ..core._times import format_time
-from ..routers import RouterError
+from ..errors import AlreadyExists, ApplyError, Conflict, NotFound, RouterError
 from .clocks import VirtualClock
 from .events import EventRecorder, Involved
 from .restarts import mark_restart
@@ -58,15 +58,10 @@ from .runs import create_analysis_run, create_experiment, create_service
 from .traffic import TrafficRouter
 
 __all__ = [
-    "ApplyError",
     "apply_action",
     "apply_plan",
     "write_status",
 ]
-
-
-class ApplyError(Exception):
-    """An action could not be carried out (a missing Service, a foreign ReplicaSet)."""
 
 
 def owner_of(rollout: Rollout) -> dict[str, Any]:

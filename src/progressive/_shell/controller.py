@@ -53,8 +53,7 @@ import anyio.abc
 import anyio.lowlevel
 import attrs
 
-from .._clusters import Change, Cluster, Conflict, Forbidden, Ref, list_owned
-from ..core._errors import FieldError, ManifestError
+from .._clusters import Change, Cluster, Ref, list_owned
 from ..core._names import ANALYSIS_RUN, API_GROUPS, EXPERIMENT, ROLLOUT
 from ..core._observed import WorkloadView
 from ..core._plan import Plan
@@ -62,6 +61,7 @@ from ..core._reconcile import reconcile, reconcile_invalid
 from ..core._rollout import Rollout, read_rollout
 from ..core._status import RolloutStatus
 from ..core._workloads import with_workload
+from ..errors import Conflict, FieldError, Forbidden, ManifestError
 from ..metrics._protocol import MetricProvider
 from .apply import apply_plan, write_status
 from .clocks import Clock
@@ -987,8 +987,8 @@ class Controller:
 
     async def _start_informers(self, tg: anyio.abc.TaskGroup) -> None:
         """Informers for what reconciles read, on a real server; reads go through them."""
+        from ..errors import Forbidden, UnknownKind
         from .informers import CachedCluster, Informers
-        from .kube import Forbidden, UnknownKind
 
         source: Any = self.cluster
         informers = Informers(source, namespace=self.namespace, **self.informer_options)

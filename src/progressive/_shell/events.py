@@ -37,9 +37,10 @@ import anyio
 import anyio.lowlevel
 import attrs
 
-from .._clusters import AlreadyExists, Cluster, ClusterError, NotFound, Ref
+from .._clusters import Cluster, Ref
 from ..core._actions import EmitEvent
 from ..core._times import format_time
+from ..errors import AlreadyExists, ClusterError, NotFound
 from .clocks import Clock, WallClock
 from .ratelimit import background
 

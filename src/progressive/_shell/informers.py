@@ -40,8 +40,8 @@ import anyio
 import anyio.abc
 
 from .._clusters import Change, Cluster, OwnerIndex, Ref, Subscriber, list_owned, snapshot
-from .kube._cluster import ListResult, UnknownKind
-from .kube._errors import Forbidden, Gone, KubeError
+from ..errors import Forbidden, Gone, KubeError, UnknownKind
+from .kube._cluster import ListResult
 
 __all__ = [
     "TRIMS",

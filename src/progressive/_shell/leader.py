@@ -30,7 +30,8 @@ from typing import Any, Final
 
 import anyio
 
-from .._clusters import AlreadyExists, Cluster, ClusterError, Conflict, Ref
+from .._clusters import Cluster, Ref
+from ..errors import AlreadyExists, ClusterError, Conflict, LeadershipLost
 from .clocks import Clock, WallClock
 
 __all__ = ["LEASE_API", "LeaderElector", "LeadershipLost", "default_identity", "micro_time"]
@@ -38,10 +39,6 @@ __all__ = ["LEASE_API", "LeaderElector", "LeadershipLost", "default_identity", "
 log = logging.getLogger("progressive.leader")
 
 LEASE_API: Final = "coordination.k8s.io/v1"
-
-
-class LeadershipLost(Exception):
-    """The Lease could not be renewed in time, or another holder took it."""
 
 
 def default_identity() -> str:

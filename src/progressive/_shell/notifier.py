@@ -41,8 +41,7 @@ import anyio.abc
 import anyio.lowlevel
 import attrs
 
-from .._clusters import Change, Cluster, ClusterError, NotFound, Ref, list_owned
-from ..core._gotemplate import RenderError
+from .._clusters import Change, Cluster, Ref, list_owned
 from ..core._names import HASH_LABEL
 from ..core._notifications import (
     ANNOTATION_PREFIXES,
@@ -60,10 +59,11 @@ from ..core._notifications import (
     subscriptions,
     template_vars,
 )
+from ..errors import ClusterError, DeliveryFailed, NotFound, RenderError
 from ..metrics._secrets import redacting
 from .clocks import Clock
 from .events import EventRecorder, Involved
-from .notify_services import DeliveryFailed, LoadedConfig, load_config
+from .notify_services import LoadedConfig, load_config
 from .pool import FairPool
 from .workqueue import WorkQueue
 

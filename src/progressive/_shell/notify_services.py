@@ -45,12 +45,12 @@ from ..core._notifications import (
     NotificationConfig,
     read_config,
 )
-from ..metrics._http import RequestFailed, ResponseLimits, RetryPolicy, Session
+from ..errors import DeliveryFailed, RequestFailed
+from ..metrics._http import ResponseLimits, RetryPolicy, Session
 from ..metrics._secrets import Redactor
 from .events import Involved
 
 __all__ = [
-    "DeliveryFailed",
     "LoadedConfig",
     "Service",
     "SlackService",
@@ -72,16 +72,6 @@ _IGNORED: Final = {
     "webhook": ("retryWaitMin", "retryWaitMax", "retryMax"),
     "slack": ("signingSecret", "channels"),
 }
-
-
-class DeliveryFailed(Exception):
-    """A delivery did not succeed: ``transient`` when trying again may help
-    (``retry_after``: the service asked to wait that many seconds)."""
-
-    def __init__(self, message: str, *, transient: bool, retry_after: float | None = None):
-        super().__init__(message)
-        self.transient = transient
-        self.retry_after = retry_after
 
 
 class Service(Protocol):

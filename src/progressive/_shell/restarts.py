@@ -9,7 +9,7 @@ mark is removed once no old pod is left.  Crash-safe: the mark is the state.
 
 Listing and deleting pods is a right the least-privilege install leaves out
 (``progressive install --restarts`` grants it).  Without it the API server refuses
-(:class:`~progressive._clusters.Forbidden`); :func:`refused_restart` says to whom
+(:class:`~progressive.errors.Forbidden`); :func:`refused_restart` says to whom
 (the Rollout that owns the ReplicaSet) and what (how to grant it), and the controller
 posts that as one Warning Event and tries again only every
 :data:`REFUSED_RETRY_SECONDS`, the mark kept: granted the right, the restart goes on.
@@ -20,11 +20,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from .._clusters import Cluster, Forbidden, NotFound, Ref, owned_by
+from .._clusters import Cluster, Ref, owned_by
 from .._deploy import how_to_grant
 from ..core._actions import RestartPods
 from ..core._durations import format_duration
 from ..core._times import format_time, parse_time
+from ..errors import Forbidden, NotFound
 from .events import Involved
 
 __all__ = [

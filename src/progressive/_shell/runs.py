@@ -27,16 +27,7 @@ from typing import Any, Final, Protocol
 
 import attrs
 
-from .._clusters import (
-    AlreadyExists,
-    Cluster,
-    ClusterError,
-    Conflict,
-    NotFound,
-    Ref,
-    owned_by,
-    owner_reference,
-)
+from .._clusters import Cluster, Ref, owned_by, owner_reference
 from ..core._actions import (
     Action,
     CreateAnalysisRun,
@@ -63,7 +54,6 @@ from ..core._analysis import (
     terminate,
 )
 from ..core._analysis_model import template_refs_of
-from ..core._errors import FieldError, ManifestError
 from ..core._experiments import (
     Experiment,
     ObservedExperiment,
@@ -82,6 +72,7 @@ from ..core._references import missing_templates as check_missing_templates
 from ..core._rollout import Rollout, analyses_of
 from ..core._steps import AnalysisArg, TemplateRef
 from ..core._times import format_time
+from ..errors import AlreadyExists, ClusterError, Conflict, FieldError, ManifestError, NotFound
 from ..metrics._protocol import MeasurementInProgress, MetricProvider
 from ..metrics._secrets import Redactor, read_secret, redacting
 from .observe import replica_set_view

@@ -23,8 +23,9 @@ from collections.abc import Sequence
 
 import anyio
 
+from ..errors import LeadershipLost
 from .controller import ANALYSIS_WORKERS, ANALYSIS_WORKERS_PER_NAMESPACE, Controller
-from .leader import LeaderElector, LeadershipLost
+from .leader import LeaderElector
 from .metrics import ControllerMetrics
 
 __all__ = ["supervise"]

@@ -27,12 +27,12 @@ from typing import Any, Final, Protocol, assert_never
 import attrs
 
 from .. import routers
-from .._clusters import AlreadyExists, Cluster, Conflict, NotFound, Ref, owner_reference
+from .._clusters import Cluster, Ref, owner_reference
 from ..core._actions import SetHeaderRoute, SetMirrorRoute, SetWeight
-from ..core._errors import FieldError
 from ..core._observed import TrafficView
 from ..core._rollout import Rollout
-from ..routers import HeaderRoute, MirrorRoute, ObjectRef, RouterError, RouterState
+from ..errors import AlreadyExists, Conflict, FieldError, NotFound, RouterError
+from ..routers import HeaderRoute, MirrorRoute, ObjectRef, RouterState
 
 __all__ = [
     "TRAFFIC_STATE_API",

@@ -39,6 +39,7 @@ from typing import Generic, TypeVar
 
 import anyio
 
+from ..errors import ProgressiveError
 from .clocks import Clock, WallClock
 
 __all__ = ["Priority", "QueueShutDown", "WorkQueue"]
@@ -59,7 +60,7 @@ class Priority(enum.IntEnum):
     BACKGROUND = 2  # a periodic resync
 
 
-class QueueShutDown(Exception):
+class QueueShutDown(ProgressiveError):
     """The queue was shut down and (when draining) is empty."""
 
 

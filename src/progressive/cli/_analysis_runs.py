@@ -64,7 +64,8 @@ async def _templates(
     from progressive._shell.runs import fetch_templates
     from progressive.core._analysis import collect_templates
     from progressive.core._analysis_model import AnalysisTemplate, TemplateRef, template_refs_of
-    from progressive.core._errors import ManifestError
+
+    from ..errors import ManifestError
 
     composed = await fetch_templates(session.cluster, session.namespace, template_refs_of(root))
     name = str((root.get("metadata") or {}).get("name") or "")
@@ -133,8 +134,9 @@ def create_analysis_run(
     async def main() -> None:
         from progressive._shell.controller import INSTANCE_ID_LABELS
         from progressive.core._analysis import build_analysis_run
-        from progressive.core._errors import ManifestError
         from progressive.core._steps import AnalysisArg
+
+        from ..errors import ManifestError
 
         async with open_session(target) as session:
             template = root
@@ -169,7 +171,7 @@ def create_analysis_run(
             if instance_id:
                 label = INSTANCE_ID_LABELS[0 if group == ROLLOUT_GROUPS[1] else 1]
                 meta.setdefault("labels", {})[label] = instance_id
-            from progressive._clusters import AlreadyExists
+            from ..errors import AlreadyExists
 
             try:
                 created = await session.cluster.create(manifest)

@@ -53,7 +53,9 @@ def cluster() -> None:
 def build(jobs: int) -> None:
     """Build (or find cached) kube-apiserver, kube-controller-manager,
     kube-scheduler, kubectl, etcd and kwok; print their folder."""
-    from progressive._cluster import ControlPlaneError, cached_binaries, ensure_binaries
+    from progressive._cluster import cached_binaries, ensure_binaries
+
+    from ..errors import ControlPlaneError
 
     try:
         cached = cached_binaries()
@@ -74,7 +76,9 @@ def build(jobs: int) -> None:
 def up(directory: Path | None, nodes: int, crds: bool, timeout: float) -> None:
     """Start the control plane (building it first if needed) and print
     `export KUBECONFIG=...`; it keeps running until `progressive cluster down`."""
-    from progressive._cluster import ControlPlaneError, LocalControlPlane, install_crds
+    from progressive._cluster import LocalControlPlane, install_crds
+
+    from ..errors import ControlPlaneError
 
     plane = LocalControlPlane(
         directory or _default_dir(), nodes=nodes, startup_timeout=timeout, progress=_say
@@ -100,7 +104,9 @@ def up(directory: Path | None, nodes: int, crds: bool, timeout: float) -> None:
 @click.option("--timeout", default=15.0, show_default=True, help="Seconds before SIGKILL.")
 def down(directory: Path | None, timeout: float) -> None:
     """Stop the processes `progressive cluster up` started in DIR."""
-    from progressive._cluster import ControlPlaneError, LocalControlPlane
+    from progressive._cluster import LocalControlPlane
+
+    from ..errors import ControlPlaneError
 
     plane = LocalControlPlane(directory or _default_dir())
     state = plane.state
@@ -126,7 +132,9 @@ def down(directory: Path | None, timeout: float) -> None:
 def crds(directory: Path | None, install: bool, timeout: float) -> None:
     """List the router CRDs (Istio, Gateway API, SMI) read from their Go modules
     with the versions each serves, or install them with --install."""
-    from progressive._cluster import ControlPlaneError, LocalControlPlane, install_crds, router_crds
+    from progressive._cluster import LocalControlPlane, install_crds, router_crds
+
+    from ..errors import ControlPlaneError
 
     try:
         documents = router_crds()

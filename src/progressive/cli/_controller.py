@@ -260,12 +260,14 @@ async def _main(
     from progressive._shell.clocks import WallClock
     from progressive._shell.controller import Controller
     from progressive._shell.kube import KubeCluster
-    from progressive._shell.leader import LeaderElector, LeadershipLost
+    from progressive._shell.leader import LeaderElector
     from progressive._shell.metrics import ENDPOINTS, ControllerMetrics, serve_metrics
     from progressive._shell.metrics_auth import TokenAuthorizer, serving_context
     from progressive._shell.notifier import Notifier
     from progressive._shell.supervisor import supervise
     from progressive.metrics import ResponseLimits, default_registry
+
+    from ..errors import LeadershipLost
 
     metrics = ControllerMetrics()
     groups = [g for g in options["api_groups"].split(",") if g.strip()] or None

@@ -422,7 +422,9 @@ def migrate_deployment(
     target = Target.from_context(click.get_current_context())
 
     async def main() -> None:
-        from progressive._clusters import AlreadyExists, Ref
+        from progressive._clusters import Ref
+
+        from ..errors import AlreadyExists
 
         async with open_session(target) as session:
             ns = session.namespace

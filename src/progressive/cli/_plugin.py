@@ -129,7 +129,9 @@ async def list_objects(
 ) -> list[dict[str, Any]]:
     """Objects of a kind; on a real cluster filtered server-side by ``selector``."""
     if selector is not None and not session.is_memory:
-        from progressive._shell.kube import KubeCluster, UnknownKind
+        from progressive._shell.kube import KubeCluster
+
+        from ..errors import UnknownKind
 
         cluster = session.cluster
         assert isinstance(cluster, KubeCluster)

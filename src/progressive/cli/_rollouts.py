@@ -116,7 +116,7 @@ async def _after_write(session: Session, name: str) -> None:
 
     start = session.now()
     await session.settle()
-    from progressive._clusters import ClusterError
+    from ..errors import ClusterError
 
     try:
         rollout = await session.find_rollout(name)
@@ -432,7 +432,9 @@ def set_image(rollout: str, pairs: tuple[str, ...]) -> None:
     init and ephemeral containers included.  When the Rollout has a workloadRef, the
     referenced Deployment's template is changed (the Rollout follows it).
     """
-    from progressive.core._edits import EditError, parse_image_pairs
+    from progressive.core._edits import parse_image_pairs
+
+    from ..errors import EditError
 
     try:
         wanted = parse_image_pairs(pairs)
@@ -646,7 +648,7 @@ def create(ctx: click.Context, filenames: tuple[str, ...]) -> None:
     async def main() -> int:
         import copy
 
-        from progressive._clusters import AlreadyExists, ClusterError
+        from ..errors import AlreadyExists, ClusterError
 
         failures = 0
         rollouts: list[str] = []

@@ -10,15 +10,11 @@ import click
 import yaml
 
 from .._loader import load_documents
-from .._simulation import (
-    AUTO_PROMOTED,
-    SimulationError,
-    SimulationResult,
-    TimelineRecord,
-)
+from .._simulation import AUTO_PROMOTED, SimulationResult, TimelineRecord
 from .._simulation import (
     simulate as run,
 )
+from ..errors import SimulationError
 from ..metrics import ScriptedProvider
 
 __all__ = ["simulate"]

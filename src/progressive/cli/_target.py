@@ -609,8 +609,7 @@ def run(main: Callable[[], Awaitable[T]]) -> T:
     (exit 1), Ctrl-C exits 130 quietly."""
     import anyio
 
-    from progressive._clusters import ClusterError
-    from progressive.core._edits import EditError
+    from ..errors import ClusterError, EditError
 
     async def guarded() -> T:
         return await main()

@@ -28,12 +28,13 @@ from typing import Any, Final
 import anyio
 import attrs
 
-from .._clusters import Cluster, Conflict, NotFound, Ref
+from .._clusters import Cluster, Ref
 from ..core import _commands
-from ..core._edits import EditError, revision_template, to_merge_patch
+from ..core._edits import revision_template, to_merge_patch
 from ..core._edits import set_images as edit_images
 from ..core._rollout import Rollout, read_rollout
-from .reading import BeingDeleted, replica_sets, rollout_to_change
+from ..errors import BeingDeleted, Conflict, EditError, NotFound
+from .reading import replica_sets, rollout_to_change
 
 __all__ = [
     "BeingDeleted",

@@ -19,12 +19,12 @@ from typing import Any, Final
 
 import anyio
 
-from .._clusters import Change, Cluster, NotFound, Ref, list_owned
-from ..core._errors import ManifestError
+from .._clusters import Change, Cluster, Ref, list_owned
 from ..core._pod_templates import adopt_replica_set
 from ..core._rollout import Rollout
 from ..core._status import Phase
 from ..core._workloads import with_workload
+from ..errors import ManifestError, NotFound
 from .reading import events as rollout_events
 from .reading import find_rollout, is_about, replica_sets
 from .state import RolloutEvent, RolloutFailed, RolloutState, Update, needs_replica_sets
@@ -125,7 +125,7 @@ class _Follower:
 
     async def new_events(self, ref: Ref) -> list[Update]:
         """The Events about the Rollout not yielded yet (none when they cannot be read)."""
-        from .._shell.kube import KubeError
+        from ..errors import KubeError
 
         if not self.events:
             return []
@@ -238,7 +238,7 @@ async def _subscribed(
 async def _watched(cluster: Any, ref: Ref, follow: _Follower) -> AsyncGenerator[Update, None]:
     """A real server: watch the Rollout (each watch ends after a couple of seconds, so
     the Events are looked at in between) and resume from the last resourceVersion."""
-    from .._shell.kube import Gone, KubeError
+    from ..errors import Gone, KubeError
 
     version = ""
     failures = 0

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .._clusters import Cluster, ClusterError, NotFound, Ref, list_owned, owned_by
+from .._clusters import Cluster, Ref, list_owned, owned_by
 from ..core._names import API_GROUPS, HASH_LABEL
+from ..errors import BeingDeleted, NotFound
 
 __all__ = [
-    "BeingDeleted",
     "analysis_runs",
     "being_deleted",
     "events",
@@ -51,11 +51,6 @@ async def find_rollout(cluster: Cluster, namespace: str, name: str) -> dict[str,
             "installed? (progressive install --crds-only)"
         )
     raise NotFound(f'rollout "{name}" not found in namespace "{namespace}"')
-
-
-class BeingDeleted(ClusterError):
-    """The Rollout is being deleted (a finalizer holds it): the controller no longer
-    acts on it, so a command would change nothing."""
 
 
 def being_deleted(obj: Mapping[str, Any]) -> str | None:

@@ -22,6 +22,7 @@ from ..core._names import HASH_LABEL
 from ..core._replicas import weight_note
 from ..core._status import PauseReason, RolloutStatus
 from ..core._times import parse_time
+from ..errors import ProgressiveError
 
 __all__ = [
     "MANUAL_PAUSE",
@@ -314,7 +315,7 @@ class RolloutEvent:
 Update = RolloutState | RolloutEvent
 
 
-class RolloutFailed(Exception):
+class RolloutFailed(ProgressiveError):
     """The current revision reached a failing phase (Degraded: aborted, invalid spec)."""
 
     def __init__(self, state: RolloutState) -> None:

@@ -5,10 +5,10 @@ import-linter contract checks it in CI), so it can be embedded anywhere: call
 ``reconcile(Observed(...))`` and apply the returned :class:`Plan` however you like.
 """
 
+from ..errors import FieldError, ManifestError
 from . import _actions as actions
 from ._commands import abort, merge_patch, pause, promote, restart, resume, retry
 from ._durations import format_duration, parse_duration
-from ._errors import FieldError, ManifestError
 from ._experiments import Experiment, ExperimentStatus, reconcile_experiment
 from ._judge import Classification, Direction, Judgement, MetricConfig, judge, mann_whitney_u
 from ._observed import Observed, ObservedRun, ReplicaSetView, TrafficView, WorkloadView

@@ -72,6 +72,7 @@ from typing import Final
 
 import attrs
 
+from ..errors import EvaluationError, ExpressionError, FieldError, ManifestError
 from ._analysis_model import (
     DEFAULT_CONSECUTIVE_ERROR_LIMIT,
     DEFAULT_EMPTY_RESULT,
@@ -83,8 +84,6 @@ from ._analysis_model import (
     AnalysisRunStatus,
     AnalysisTemplate,
     Arg,
-    EvaluationError,
-    ExpressionError,
     Measurement,
     MeasurementRetention,
     Metric,
@@ -99,7 +98,6 @@ from ._analysis_model import (
     rule_matches,
     substitute_args,
 )
-from ._errors import FieldError, ManifestError
 from ._stored_values import bounded, stored_value
 
 __all__ = [

@@ -2,7 +2,7 @@
 
 ``AnalysisTemplate.from_manifest`` and ``AnalysisRun.from_manifest`` read untrusted plain
 data (as ``yaml.safe_load`` returns it) and either return a frozen value or raise one
-:class:`~progressive.core._errors.ManifestError` listing every problem with its field path.
+:class:`~progressive.errors.ManifestError` listing every problem with its field path.
 Nothing else escapes them, whatever the input.  The engine that moves a run forward lives
 in :mod:`progressive.core._analysis`.
 
@@ -31,10 +31,10 @@ from typing import Any, Final
 
 import attrs
 
+from ..errors import EvaluationError, ExpressionError, FieldError, ManifestError
 from ._bounds import check_bounds
 from ._durations import format_duration, parse_duration
-from ._errors import FieldError, ManifestError
-from ._expressions import EvaluationError, Expression, ExpressionError, parse_condition
+from ._expressions import Expression, parse_condition
 from ._fields import Fields, describe
 from ._names import API_GROUPS
 from ._steps import AnalysisArg, TemplateRef

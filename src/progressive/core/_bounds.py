@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from ._errors import FieldError
+from ..errors import FieldError
 from ._fields import describe
 
 __all__ = ["MAX_DEPTH", "MAX_VALUES", "check_bounds"]

@@ -12,11 +12,11 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from ..errors import EditError
 from ._names import HASH_LABEL, REVISION_ANNOTATION
 
 __all__ = [
     "CONTAINER_KINDS",
-    "EditError",
     "parse_image_pairs",
     "revision_template",
     "set_images",
@@ -24,10 +24,6 @@ __all__ = [
 ]
 
 CONTAINER_KINDS: Final = ("initContainers", "containers", "ephemeralContainers")
-
-
-class EditError(ValueError):
-    """The edit cannot be made (no such container, no such revision)."""
 
 
 def parse_image_pairs(pairs: Sequence[str]) -> list[tuple[str, str]]:

@@ -29,6 +29,7 @@ from typing import Any, Final
 
 import attrs
 
+from ..errors import FieldError, ManifestError
 from ._actions import (
     Action,
     CreateAnalysisRun,
@@ -40,7 +41,6 @@ from ._actions import (
 )
 from ._bounds import check_bounds
 from ._durations import format_duration
-from ._errors import FieldError, ManifestError
 from ._fields import Fields
 from ._names import API_GROUPS, HASH_LABEL
 from ._observed import ObservedRun, ReplicaSetView

@@ -56,6 +56,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Final, NamedTuple, TypeGuard, final
 
+from ..errors import EvaluationError, ExpressionError
+
 __all__ = ["EvaluationError", "Expression", "ExpressionError", "parse_condition"]
 
 MAX_SOURCE_LENGTH: Final = 4096
@@ -67,14 +69,6 @@ MAX_PATTERN_LENGTH: Final = 256
 MAX_SUBJECT_LENGTH: Final = 10_000
 REGEX_BUDGET: Final = 10**8
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
-
-
-class ExpressionError(ValueError):
-    """The expression is malformed or not allowed; the message says what and where."""
-
-
-class EvaluationError(ValueError):
-    """Evaluation failed: type error, bad index, unknown name or exhausted budget."""
 
 
 class _Fail(Exception):

@@ -12,8 +12,8 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from ..errors import FieldError
 from ._durations import parse_duration
-from ._errors import FieldError
 
 __all__ = ["Fields", "describe"]
 

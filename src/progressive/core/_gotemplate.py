@@ -38,6 +38,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple
 
+from ..errors import RenderError, TemplateError
 from ._template_funcs import FUNCTIONS, TemplateFailure, go_print, truth, type_name
 
 __all__ = [
@@ -47,8 +48,6 @@ __all__ = [
     "MAX_SOURCE",
     "MAX_STEPS",
     "GoTemplate",
-    "RenderError",
-    "TemplateError",
 ]
 
 MAX_SOURCE: Final = 64 * 1024
@@ -72,14 +71,6 @@ _VAR_RE: Final = re.compile(r"\$[A-Za-z0-9_]*")
 _CHAR_RE: Final = re.compile(r"'(\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|[0-7]{3}|.)|[^\\'\n])'")
 _SPACE: Final = " \t\r\n"
 _SPACES: Final = frozenset(_SPACE)
-
-
-class TemplateError(ValueError):
-    """The template's text is invalid or uses something not supported."""
-
-
-class RenderError(ValueError):
-    """Executing the template failed (a bad value, a bound reached)."""
 
 
 # -- tokens ----------------------------------------------------------------------------------

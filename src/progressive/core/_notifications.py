@@ -39,8 +39,9 @@ from typing import Any, Final
 
 import attrs
 
-from ._expressions import EvaluationError, Expression, ExpressionError
-from ._gotemplate import GoTemplate, RenderError, TemplateError
+from ..errors import EvaluationError, ExpressionError, RenderError, TemplateError
+from ._expressions import Expression
+from ._gotemplate import GoTemplate
 from ._template_funcs import go_print
 
 __all__ = [

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Set
 from typing import TYPE_CHECKING, TypeAlias
 
-from ._errors import FieldError, ManifestError
+from ..errors import FieldError, ManifestError
 from ._rollout import Rollout, analyses_of
 from ._steps import RolloutAnalysis, TemplateRef
 

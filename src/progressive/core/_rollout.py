@@ -11,8 +11,8 @@ from typing import Any, Final
 
 import attrs
 
+from ..errors import FieldError, ManifestError
 from ._bounds import check_bounds
-from ._errors import FieldError, ManifestError
 from ._fields import Fields
 from ._names import API_GROUPS
 from ._status import RolloutStatus

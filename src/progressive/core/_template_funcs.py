@@ -28,10 +28,12 @@ import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from typing import Final, TypeGuard
 
+from ..errors import ProgressiveError
+
 __all__ = ["FUNCTIONS", "TemplateFailure", "go_print", "go_sprint", "truth", "type_name"]
 
 
-class TemplateFailure(Exception):
+class TemplateFailure(ProgressiveError):
     """A function or a value could not do what was asked (the executor adds where)."""
 
 

@@ -33,15 +33,15 @@ import attrs
 import httpx
 import tenacity as _t
 
+from ..errors import RequestFailed, ResponseTooLarge
+
 __all__ = [
     "DEFAULT_LIMITS",
     "DEFAULT_RETRY",
     "MAX_CONNECT_SECONDS",
     "RETRIED_STATUSES",
     "Reply",
-    "RequestFailed",
     "ResponseLimits",
-    "ResponseTooLarge",
     "RetryPolicy",
     "Session",
     "deadline",
@@ -121,15 +121,6 @@ def deadline(timeout: float, policy: RetryPolicy = DEFAULT_RETRY) -> float:
     time to connect once more (at most :data:`MAX_CONNECT_SECONDS`), which leaves room
     for the waits between attempts."""
     return timeout * policy.attempts + min(timeout, MAX_CONNECT_SECONDS)
-
-
-class RequestFailed(Exception):
-    """No usable response (connection refused, no complete answer in time, too
-    large...), after the retries."""
-
-
-class ResponseTooLarge(RequestFailed):
-    """The body is larger than :attr:`ResponseLimits.max_body_bytes` (never retried)."""
 
 
 def _size(n: int) -> str:

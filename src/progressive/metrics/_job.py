@@ -30,18 +30,12 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from .._clusters import (
-    AlreadyExists,
-    Cluster,
-    ClusterError,
-    Forbidden,
-    Ref,
-    owner_reference,
-)
+from .._clusters import Cluster, Ref, owner_reference
 from .._deploy import how_to_grant
 from ..core._analysis import AnalysisPhase
 from ..core._analysis_model import AnalysisRun, Metric
 from ..core._names import API_GROUPS
+from ..errors import AlreadyExists, ClusterError, Forbidden
 from ._protocol import MeasurementError, MeasurementInProgress, MeasurementOutcome
 
 __all__ = ["JOB_API", "METRIC_LABEL", "RUN_LABEL", "JobProvider", "job_name"]

@@ -19,6 +19,8 @@ from typing import Final
 
 import attrs
 
+from ..errors import JsonPathError
+
 __all__ = ["JsonPath", "JsonPathError"]
 
 _NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
@@ -29,10 +31,6 @@ _MAX_LENGTH: Final = 1024
 _MAX_MATCHES: Final = 100_000
 
 Step = str | int | None  # a key, an index, or None for a wildcard
-
-
-class JsonPathError(ValueError):
-    """The path is malformed, unsupported, or selects nothing."""
 
 
 @attrs.frozen

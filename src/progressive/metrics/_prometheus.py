@@ -43,15 +43,8 @@ import httpx
 from .._clusters import Cluster
 from ..core._analysis_model import AnalysisRun, Metric
 from ..core._durations import parse_duration
-from ._http import (
-    DEFAULT_LIMITS,
-    DEFAULT_RETRY,
-    Reply,
-    RequestFailed,
-    ResponseLimits,
-    RetryPolicy,
-    Session,
-)
+from ..errors import RequestFailed
+from ._http import DEFAULT_LIMITS, DEFAULT_RETRY, Reply, ResponseLimits, RetryPolicy, Session
 from ._protocol import MeasurementError
 from ._secrets import request_headers
 

@@ -36,8 +36,9 @@ import urllib.parse
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
-from .._clusters import Cluster, Forbidden, Ref
+from .._clusters import Cluster, Ref
 from .._deploy import how_to_grant
+from ..errors import Forbidden
 from ._protocol import MeasurementError
 
 __all__ = [

@@ -33,15 +33,9 @@ import httpx
 
 from .._clusters import Cluster
 from ..core._analysis_model import AnalysisRun, Metric
-from ._http import (
-    DEFAULT_LIMITS,
-    DEFAULT_RETRY,
-    RequestFailed,
-    ResponseLimits,
-    RetryPolicy,
-    Session,
-)
-from ._jsonpath import JsonPath, JsonPathError
+from ..errors import JsonPathError, RequestFailed
+from ._http import DEFAULT_LIMITS, DEFAULT_RETRY, ResponseLimits, RetryPolicy, Session
+from ._jsonpath import JsonPath
 from ._protocol import MeasurementError
 from ._secrets import request_headers
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Final
 
-from ..core._errors import FieldError
 from ..core._rollout import Rollout
+from ..errors import FieldError, RouterError
 from ._gateway_api import GatewayApiRouter
 from ._istio import IstioRouter
 from ._nginx import NginxRouter, cookie_match
@@ -25,7 +25,6 @@ from ._protocol import (
     ObjectRef,
     Objects,
     Patch,
-    RouterError,
     RouterState,
     TrafficRouter,
     Write,

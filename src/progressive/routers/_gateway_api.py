@@ -32,11 +32,11 @@ from typing import Any, Final
 
 import attrs
 
-from ..core._errors import FieldError
 from ..core._rollout import Rollout
 from ..core._steps import HeaderMatch
 from ..core._steps import SetHeaderRoute as HeaderStep
 from ..core._steps import SetMirrorRoute as MirrorStep
+from ..errors import FieldError, RouterError
 from ._objects import (
     canary_of,
     config_of,
@@ -52,15 +52,7 @@ from ._objects import (
     string_match_of,
     string_match_value,
 )
-from ._protocol import (
-    HeaderRoute,
-    MirrorRoute,
-    ObjectRef,
-    Objects,
-    RouterError,
-    RouterState,
-    Write,
-)
+from ._protocol import HeaderRoute, MirrorRoute, ObjectRef, Objects, RouterState, Write
 
 __all__ = ["GatewayApiRouter"]
 

@@ -39,10 +39,10 @@ from typing import Any, Final
 
 import attrs
 
-from ..core._errors import FieldError
 from ..core._names import HASH_LABEL, MANAGED_BY_ANNOTATION
 from ..core._rollout import Rollout
 from ..core._steps import HeaderMatch
+from ..errors import FieldError, RouterError
 from ._objects import (
     canary_of,
     combine,
@@ -56,15 +56,7 @@ from ._objects import (
     string_match_of,
     string_match_value,
 )
-from ._protocol import (
-    HeaderRoute,
-    MirrorRoute,
-    ObjectRef,
-    Objects,
-    RouterError,
-    RouterState,
-    Write,
-)
+from ._protocol import HeaderRoute, MirrorRoute, ObjectRef, Objects, RouterState, Write
 
 __all__ = ["IstioRouter"]
 

@@ -33,10 +33,10 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from ..core._errors import FieldError
 from ..core._rollout import Rollout
 from ..core._steps import HeaderMatch
 from ..core._steps import SetHeaderRoute as HeaderStep
+from ..errors import FieldError, RouterError
 from ._objects import (
     canary_of,
     check_controlled,
@@ -51,15 +51,7 @@ from ._objects import (
     routes_in_force,
     scaled,
 )
-from ._protocol import (
-    Create,
-    HeaderRoute,
-    ObjectRef,
-    Objects,
-    RouterError,
-    RouterState,
-    Write,
-)
+from ._protocol import Create, HeaderRoute, ObjectRef, Objects, RouterState, Write
 
 __all__ = ["HEADER_ROUTE_ANNOTATION", "NginxRouter", "cookie_match"]
 

@@ -14,10 +14,10 @@ from typing import Any
 import attrs
 
 from ..core._canary import routes_at
-from ..core._errors import FieldError
 from ..core._rollout import CanaryStrategy, Rollout
 from ..core._steps import ExperimentStep, HeaderMatch
-from ._protocol import ObjectRef, Patch, RouterError, RouterState, Write
+from ..errors import FieldError, RouterError
+from ._protocol import ObjectRef, Patch, RouterState, Write
 
 __all__ = [
     "canary_of",

@@ -23,9 +23,9 @@ from typing import Any, Protocol, final
 
 import attrs
 
-from ..core._errors import FieldError
 from ..core._rollout import Rollout
 from ..core._steps import HeaderMatch
+from ..errors import FieldError
 
 __all__ = [
     "Create",
@@ -34,16 +34,10 @@ __all__ = [
     "ObjectRef",
     "Objects",
     "Patch",
-    "RouterError",
     "RouterState",
     "TrafficRouter",
     "Write",
 ]
-
-
-class RouterError(Exception):
-    """A router cannot bring its objects to the state wanted: a missing or foreign
-    object, a route it cannot find, a route it cannot express."""
 
 
 @attrs.frozen

@@ -26,8 +26,8 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from ..core._errors import FieldError
 from ..core._rollout import Rollout
+from ..errors import FieldError, RouterError
 from ._objects import (
     canary_of,
     check_controlled,
@@ -38,7 +38,7 @@ from ._objects import (
     patch_to,
     scaled,
 )
-from ._protocol import Create, ObjectRef, Objects, RouterError, RouterState, Write
+from ._protocol import Create, ObjectRef, Objects, RouterState, Write
 
 __all__ = ["API_VERSIONS", "SmiRouter"]
 

@@ -7,10 +7,7 @@ kind; its errors are the shell's (``NotFound``, ``AlreadyExists``, ``Conflict``)
 
 from __future__ import annotations
 
-from ._api import DEFAULT_REQUEST_TIMEOUT, RequestHook, RetryPolicy, Transport
-from ._cluster import FIELD_MANAGER, KubeCluster, ListResult, UnknownKind
-from ._discovery import Discovery, ResourceInfo
-from ._errors import (
+from ...errors import (
     TRANSIENT_STATUSES,
     ApiAlreadyExists,
     ApiConflict,
@@ -21,8 +18,12 @@ from ._errors import (
     Invalid,
     KubeError,
     Unavailable,
-    error_from_response,
+    UnknownKind,
 )
+from ._api import DEFAULT_REQUEST_TIMEOUT, RequestHook, RetryPolicy, Transport
+from ._cluster import FIELD_MANAGER, KubeCluster, ListResult
+from ._discovery import Discovery, ResourceInfo
+from ._errors import error_from_response
 
 __all__ = [
     "DEFAULT_REQUEST_TIMEOUT",

@@ -36,8 +36,9 @@ import tenacity as _t
 from kubernetes_asyncio.client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from ...errors import KubeError, Unavailable
 from ..ratelimit import Limiter, WaitHook
-from ._errors import KubeError, Unavailable, error_from_response
+from ._errors import error_from_response
 
 __all__ = [
     "DEFAULT_REQUEST_TIMEOUT",

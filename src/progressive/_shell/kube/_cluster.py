@@ -8,7 +8,7 @@ cluster does, and how:
 * ``patch`` is a JSON merge patch (``application/merge-patch+json``; never the
   JSON-patch default of kubernetes-asyncio, which the server reads differently).  A
   ``metadata.resourceVersion`` in the patch is a precondition: a stale one is a 409,
-  raised as :class:`~progressive._clusters.Conflict`.  A ``status`` in the patch of
+  raised as :class:`~progressive.errors.Conflict`.  A ``status`` in the patch of
   a kind with a ``/status`` subresource goes to ``/status`` (the main resource would
   ignore it).
 * ``create`` of an object with a ``status`` writes that status through ``/status`` too.
@@ -36,10 +36,10 @@ from kubernetes_asyncio import config as kube_config
 from kubernetes_asyncio.client import ApiClient, Configuration
 
 from ..._clusters import Ref, copy_to_write
+from ...errors import ApiConflict, ApiNotFound, KubeError, Unavailable, UnknownKind
 from ..ratelimit import WaitHook
 from ._api import DEFAULT_REQUEST_TIMEOUT, RequestHook, RetryPolicy, Transport, builtin_group
 from ._discovery import Discovery, ResourceInfo
-from ._errors import ApiConflict, ApiNotFound, KubeError, Unavailable
 from ._session import api_client
 
 __all__ = ["FIELD_MANAGER", "KubeCluster", "ListResult", "UnknownKind"]
@@ -49,10 +49,6 @@ MERGE_PATCH: Final = "application/merge-patch+json"
 APPLY_PATCH: Final = "application/apply-patch+yaml"
 _PAGE: Final = 500
 _STATUS_RETRIES: Final = 5
-
-
-class UnknownKind(ApiNotFound):
-    """The server serves no such apiVersion and kind (is its CRD installed?)."""
 
 
 @attrs.frozen

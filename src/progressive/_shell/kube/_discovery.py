@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import attrs
 
-from ._errors import ApiNotFound
+from ...errors import ApiNotFound
 
 __all__ = ["Discovery", "ResourceInfo", "group_version_path", "split_api_version"]
 
@@ -71,7 +71,7 @@ class Discovery:
 
     Args:
         fetch: GETs a discovery path and returns the parsed JSON; raises
-            :class:`~progressive._shell.kube._errors.ApiNotFound` for a group version
+            :class:`~progressive.errors.ApiNotFound` for a group version
             that is not served.
         refresh_after: the least time between two fetches of one group version when a
             kind is missing from it.

@@ -1,95 +1,32 @@
-"""The API server's refusals as the shell's :class:`~progressive._clusters.ClusterError`.
+"""The API server's refusals as the errors of :mod:`progressive.errors`.
 
-Every error carries the HTTP ``status`` (0 when no response came back), the server's
-``reason`` (``NotFound``, ``Conflict``, ``Expired``...) and ``message``.  The classes
-are the shell's own (:class:`NotFound`, :class:`AlreadyExists`, :class:`Conflict`) so
-code written against the in-memory cluster handles a real one unchanged::
-
-    ClusterError
-    └── KubeError                      status, reason, message, retry_after
-        ├── ApiNotFound (NotFound)     404
-        ├── ApiAlreadyExists (AlreadyExists)   409 from a create
-        ├── ApiConflict (Conflict)     409 from a stale resourceVersion
-        ├── Gone                       410: a watch or list resourceVersion too old
-        ├── ApiForbidden (Forbidden)   401, 403
-        ├── Invalid                    400, 405, 415, 422
-        └── Unavailable                429, 5xx, no response: transient
+:func:`error_from_response` turns an HTTP status and the server's Status body into
+the :class:`~progressive.errors.KubeError` of that status (the tree is drawn in
+:mod:`progressive.errors`), carrying the ``status`` (0 when no response came back),
+the server's ``reason`` (``NotFound``, ``Conflict``, ``Expired``...), its
+``message`` and ``Retry-After``.  A 404 is also a ``NotFound``, a 409 an
+``AlreadyExists`` or a ``Conflict``, so code written against the in-memory cluster
+handles a real one unchanged.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Final
+from typing import Any
 
-from ..._clusters import AlreadyExists, ClusterError, Conflict, Forbidden, NotFound
+from ...errors import (
+    TRANSIENT_STATUSES,
+    ApiAlreadyExists,
+    ApiConflict,
+    ApiForbidden,
+    ApiNotFound,
+    Gone,
+    Invalid,
+    KubeError,
+    Unavailable,
+)
 
-__all__ = [
-    "TRANSIENT_STATUSES",
-    "ApiAlreadyExists",
-    "ApiConflict",
-    "ApiForbidden",
-    "ApiNotFound",
-    "Forbidden",
-    "Gone",
-    "Invalid",
-    "KubeError",
-    "Unavailable",
-    "error_from_response",
-]
-
-#: Statuses worth retrying (api-conventions): throttled, or the server/gateway failed.
-TRANSIENT_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
-
-
-class KubeError(ClusterError):
-    """A request the API server refused, or that got no answer (``status`` 0)."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int = 0,
-        reason: str = "",
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.reason = reason
-        self.retry_after = retry_after
-
-    @property
-    def transient(self) -> bool:
-        """Whether trying again, unchanged, may succeed."""
-        return self.status == 0 or self.status in TRANSIENT_STATUSES
-
-
-class ApiNotFound(KubeError, NotFound):
-    pass
-
-
-class ApiAlreadyExists(KubeError, AlreadyExists):
-    pass
-
-
-class ApiConflict(KubeError, Conflict):
-    pass
-
-
-class Gone(KubeError):
-    """410: the resourceVersion asked for is older than etcd keeps; list again."""
-
-
-class ApiForbidden(KubeError, Forbidden):
-    pass
-
-
-class Invalid(KubeError):
-    pass
-
-
-class Unavailable(KubeError):
-    pass
+__all__ = ["error_from_response"]
 
 
 def _status_body(body: object) -> dict[str, Any]:

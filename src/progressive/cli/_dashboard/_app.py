@@ -35,9 +35,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..._clusters import ClusterError, Conflict, NotFound
-from ...client import BeingDeleted
-from ...core._edits import EditError
+from ...errors import BeingDeleted, ClusterError, Conflict, EditError, NotFound
 from . import _views
 from ._sources import ACTIONS, Source
 
