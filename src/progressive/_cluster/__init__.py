@@ -32,6 +32,7 @@ from ._build import (
 from ._crds import (
     CrdSources,
     argo_crds,
+    argo_rollouts_dir,
     gateway_api_crds,
     install_crds,
     istio_crds,
@@ -58,6 +59,7 @@ __all__ = [
     "ProcessRecord",
     "Versions",
     "argo_crds",
+    "argo_rollouts_dir",
     "cache_root",
     "cached_binaries",
     "ensure_binaries",

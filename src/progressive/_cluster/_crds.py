@@ -43,6 +43,7 @@ __all__ = [
     "ISTIO_KINDS",
     "CrdSources",
     "argo_crds",
+    "argo_rollouts_dir",
     "gateway_api_crds",
     "install_crds",
     "istio_crds",
@@ -181,11 +182,19 @@ def smi_crds(version: str, *, serve_all_versions: bool = True) -> list[dict[str,
     return converted
 
 
+def argo_rollouts_dir(version: str | None = None) -> Path:
+    """The folder of ``github.com/argoproj/argo-rollouts`` at ``version`` (default:
+    :attr:`CrdSources.argo_rollouts`) in the Go module cache: its CRDs, ``examples/``,
+    ``test/e2e/`` and ``docs/``, which tests read and never copy."""
+    version = version or CrdSources().argo_rollouts
+    return module_download("github.com/argoproj/argo-rollouts", version).dir
+
+
 def argo_crds(version: str | None = None) -> list[dict[str, Any]]:
     """Argo Rollouts' ``argoproj.io`` CRDs, as its release ``version`` publishes them
     (default: :attr:`CrdSources.argo_rollouts`)."""
     version = version or CrdSources().argo_rollouts
-    folder = module_download("github.com/argoproj/argo-rollouts", version).dir / "manifests/crds"
+    folder = argo_rollouts_dir(version) / "manifests/crds"
     docs: list[dict[str, Any]] = []
     for name in ARGO_CRD_FILES:
         path = folder / name
