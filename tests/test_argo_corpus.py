@@ -65,7 +65,6 @@ REFUSED: Final[Mapping[str, frozenset[str]]] = {
         "examples/ambassador/rollout.yaml": {"the `ambassador` router"},
         "examples/apisix/rollout.yaml": {"the `apisix` router", "GAP: several actions in one step"},
         "examples/appmesh/canary-rollout.yaml": {"the `appMesh` router"},
-        "examples/istio/istio-subset-split.yaml": {"GAP: services optional"},
         "examples/traffic-routing-experiment-step/rollout-alb-experiment-step.yaml": {
             "the `alb` router"
         },
@@ -100,12 +99,6 @@ REFUSED: Final[Mapping[str, frozenset[str]]] = {
         "test/e2e/header-routing/alb-header-route-multi-ingress.yaml": {"the `alb` router"},
         "test/e2e/header-routing/alb-header-route.yaml": {"the `alb` router"},
         "test/e2e/istio/istio-host-split-ping-pong.yaml": {"GAP: services optional"},
-        "test/e2e/istio/istio-subset-split-experiment-step.yaml": {"GAP: services optional"},
-        "test/e2e/istio/istio-subset-split-in-stable-downscale-after-canary-abort.yaml": {
-            "GAP: services optional"
-        },
-        "test/e2e/istio/istio-subset-split-single-route.yaml": {"GAP: services optional"},
-        "test/e2e/istio/istio-subset-split.yaml": {"GAP: services optional"},
         "test/e2e/step-plugin/disabled-rollout.yaml": {"step plugins"},
         "test/e2e/step-plugin/invalid-rollout.yaml": {"step plugins"},
         "test/e2e/step-plugin/template-rollout.yaml": {"step plugins"},
@@ -131,6 +124,7 @@ NOT_HEALTHY_YET: Final = {
         "indefinite experiment"
     ),
     "test/e2e/istio/istio-host-split-experiment-step.yaml": "indefinite experiment",
+    "test/e2e/istio/istio-subset-split-experiment-step.yaml": "indefinite experiment",
     "test/e2e/smi/rollout-smi-experiment.yaml": "indefinite experiment",
 }
 

@@ -54,7 +54,7 @@ import attrs
 from ._clusters import Ref
 from ._shell.clocks import VirtualClock
 from ._shell.controller import Controller, PassResult
-from ._shell.traffic import RouterTraffic
+from ._shell.traffic import RouterTraffic, traffic_view
 from .core import actions
 from .core._canary import weight_at
 from .core._commands import promote
@@ -570,10 +570,15 @@ class _Simulation:
         if canary is not None and canary.traffic_routing is not None:
             if status.get("stableRS") == self.new_hash:
                 return 100
-            svc = await self.cluster.get(Ref("v1", "Service", ns, canary.canary_service or ""))
-            if ((svc or {}).get("spec") or {}).get("selector", {}).get(HASH_LABEL) != self.new_hash:
-                return 0  # the canary Service does not lead to the new pods
-            weight = (await self.traffic.observe(self.model)).weight or 0
+            states = await self.traffic.states(self.model)
+            if canary.canary_service:
+                svc = await self.cluster.get(Ref("v1", "Service", ns, canary.canary_service))
+                leads_to = {((svc or {}).get("spec") or {}).get("selector", {}).get(HASH_LABEL)}
+            else:  # subset-level routing: the canary subsets select the pods
+                leads_to = {s.canary_hash for s in states if s.canary_hash is not None}
+            if leads_to != {self.new_hash}:
+                return 0  # the canary's traffic does not lead to the new pods
+            weight = traffic_view(states).weight or 0
             return round(weight * 100 / canary.traffic_routing.max_traffic_weight)
         ready = {
             (rs["metadata"].get("labels") or {}).get(HASH_LABEL): int(

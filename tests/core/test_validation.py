@@ -35,6 +35,7 @@ def canary(steps: Any = None, **fields: Any) -> dict[str, Any]:
     return manifest({"canary": {"steps": [] if steps is None else steps, **fields}})
 
 
+SUBSETS: dict[str, Any] = {"name": "a", "canarySubsetName": "c", "stableSubsetName": "s"}
 ROUTED: dict[str, Any] = {
     "canaryService": "app-canary",
     "stableService": "app-stable",
@@ -134,6 +135,27 @@ BAD = [
         canary(stableService="app-stable", trafficRouting={"nginx": {"stableIngress": "app"}}),
         ["spec.strategy.canary.canaryService: is required with trafficRouting"],
         id="trafficRouting-without-canaryService",
+    ),
+    pytest.param(
+        canary(trafficRouting={"istio": {"virtualService": {"name": "app"}}}),
+        [
+            "spec.strategy.canary.canaryService: is required with trafficRouting",
+            "spec.strategy.canary.stableService: is required with trafficRouting",
+        ],
+        id="istio-host-level-without-services",
+    ),
+    pytest.param(
+        canary(
+            trafficRouting={
+                "istio": {"virtualService": {"name": "app"}, "destinationRule": SUBSETS},
+                "nginx": {"stableIngress": "app"},
+            }
+        ),
+        [
+            "spec.strategy.canary.canaryService: is required with trafficRouting",
+            "spec.strategy.canary.stableService: is required with trafficRouting",
+        ],
+        id="istio-subsets-and-nginx-without-services",
     ),
     pytest.param(
         canary(
@@ -313,6 +335,10 @@ def test_the_valid_rows_are_valid() -> None:
         ),
         canary(
             canaryService="c", stableService="s", trafficRouting={"nginx": {"stableIngress": "a"}}
+        ),
+        # Istio subsets select the pods: no Services needed (Argo's rule)
+        canary(
+            trafficRouting={"istio": {"virtualService": {"name": "a"}, "destinationRule": SUBSETS}}
         ),
         manifest({"blueGreen": {"activeService": "active", "previewService": "preview"}}),
     ):

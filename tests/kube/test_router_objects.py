@@ -46,7 +46,7 @@ from progressive.errors import RouterError
 from progressive.routers import ROUTERS, ObjectRef, RouterState, TrafficRouter
 
 from ..routers.cases import CANARY, NS, STABLE, UID, rollout_manifest
-from ..routers.test_golden import GOLDEN, SCENARIOS, steps_of
+from ..routers.test_golden import GOLDEN, NO_SERVICES, SCENARIOS, steps_of
 
 pytestmark = pytest.mark.kube
 
@@ -138,10 +138,11 @@ class Live:
             return [self.localize(v) for v in value]
         return value
 
-    async def rollout(self, routing: dict[str, Any]) -> Rollout:
-        """Create the Rollout (and the two Services) and return its model as stored."""
+    async def rollout(self, routing: dict[str, Any], *, services: bool = True) -> Rollout:
+        """Create the Rollout (and the two Services) and return its model as stored;
+        without ``services`` it names neither (Istio subsets)."""
         routing = self.localize(copy.deepcopy(routing))
-        manifest = rollout_manifest(routing)
+        manifest = rollout_manifest(routing, services=services)
         manifest["apiVersion"] = GROUP
         manifest["metadata"] = {"name": "web", "namespace": self.namespace}
         stored = await self.kube.create(manifest)
@@ -209,7 +210,7 @@ async def test_a_golden_scenario_replays_on_the_real_server(
     steps = steps_of(scenario)
     assert [s["step"] for s in golden] == [label for label, _ in steps]
     live = Live(kube, namespace)
-    rollout = await live.rollout(routing)
+    rollout = await live.rollout(routing, services=scenario not in NO_SERVICES)
     assert router.validate(rollout) == []
     for obj in objects:
         await kube.create(live.localize(copy.deepcopy(obj)))

@@ -27,19 +27,22 @@ UID = "00000000-0000-4000-8000-000000000001"
 CANARY, STABLE = "web-canary", "web-stable"
 HEADER_ROUTERS = frozenset({"nginx", "istio", "gatewayAPI"})
 MIRROR_ROUTERS = frozenset({"istio", "gatewayAPI"})
-#: Routers that send traffic to experiment templates (istio: host-level routing only).
+#: Routers that send traffic to experiment templates.
 EXPERIMENT_ROUTERS = frozenset({"smi", "istio"})
 
 
-def rollout(routing: dict[str, Any], steps: list[dict[str, Any]] | None = None) -> Rollout:
-    return Rollout.from_manifest(rollout_manifest(routing, steps))
+def rollout(
+    routing: dict[str, Any], steps: list[dict[str, Any]] | None = None, *, services: bool = True
+) -> Rollout:
+    return Rollout.from_manifest(rollout_manifest(routing, steps, services=services))
 
 
 def rollout_manifest(
-    routing: dict[str, Any], steps: list[dict[str, Any]] | None = None
+    routing: dict[str, Any], steps: list[dict[str, Any]] | None = None, *, services: bool = True
 ) -> dict[str, Any]:
-    """The Rollout of the router tests (``web`` in ``default``, uid :data:`UID`)."""
-    return {
+    """The Rollout of the router tests (``web`` in ``default``, uid :data:`UID`);
+    without ``services``, it names no canaryService nor stableService (Istio subsets)."""
+    manifest = {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Rollout",
         "metadata": {"name": "web", "namespace": NS, "uid": UID},
@@ -60,6 +63,10 @@ def rollout_manifest(
             },
         },
     }
+    if not services:
+        canary = manifest["spec"]["strategy"]["canary"]
+        del canary["canaryService"], canary["stableService"]
+    return manifest
 
 
 def stable_ingress() -> dict[str, Any]:

@@ -21,10 +21,26 @@ from progressive.core import HeaderMatch
 from progressive.core._rollout import HEADER_ROUTERS as CORE_HEADER_ROUTERS
 from progressive.core._rollout import MIRROR_ROUTERS as CORE_MIRROR_ROUTERS
 from progressive.errors import RouterError
-from progressive.routers import ALL_ROUTERS, HeaderRoute, MirrorRoute, RouterState, TrafficRouter
+from progressive.routers import (
+    ALL_ROUTERS,
+    ROUTERS,
+    HeaderRoute,
+    MirrorRoute,
+    RouterState,
+    TrafficRouter,
+)
 from progressive.routers._objects import merge_diff
 
-from .cases import EXPERIMENT_ROUTERS, HEADER_ROUTERS, MIRROR_ROUTERS, Store, case, rollout
+from .cases import (
+    EXPERIMENT_ROUTERS,
+    HEADER_ROUTERS,
+    MIRROR_ROUTERS,
+    NS,
+    Store,
+    case,
+    rollout,
+    virtual_service,
+)
 
 HEADER = HeaderRoute("testers", (HeaderMatch("X-Canary", exact="yes"),))
 MIRROR = MirrorRoute("shadow", ({"method": {"exact": "GET"}, "path": {"prefix": "/api"}},), 30)
@@ -291,8 +307,22 @@ def test_a_router_that_weighs_experiments_accepts_the_step(name: str) -> None:
     assert router.validate(_weighted_experiment(name)) == []
 
 
-def test_istio_weighs_experiments_with_host_level_routing_only() -> None:
-    router, _, store = case("istio")
+def test_istio_weighs_experiments_with_subset_level_routing_too() -> None:
+    """With a DestinationRule (and no canary or stable Service, as Argo allows), the
+    experiment templates' Services are destinations of their own beside the subsets."""
+    router = ROUTERS["istio"]
+    vs = virtual_service()
+    vs["spec"]["http"][1]["route"] = [
+        {"destination": {"host": "web", "subset": "stable"}, "weight": 100},
+        {"destination": {"host": "web", "subset": "canary"}, "weight": 0},
+    ]
+    rule = {
+        "apiVersion": "networking.istio.io/v1beta1",
+        "kind": "DestinationRule",
+        "metadata": {"name": "web", "namespace": NS},
+        "spec": {"host": "web", "subsets": [{"name": "stable"}, {"name": "canary"}]},
+    }
+    store = Store([vs, rule])
     ro = rollout(
         {
             "istio": {
@@ -305,14 +335,25 @@ def test_istio_weighs_experiments_with_host_level_routing_only() -> None:
             }
         },
         [{"experiment": {"templates": [{"name": "a", "specRef": "canary", "weight": 5}]}}],
+        services=False,
     )
-    (error,) = router.validate(ro)
-    assert error.path == "spec.strategy.canary.steps[0].experiment.templates[0].weight"
-    assert "host-level" in error.message
-    with pytest.raises(RouterError, match="experiment"):
-        router.plan(
-            ro, RouterState(weight=0, experiment_weights=EXPERIMENT), store.view(router, ro)
-        )
+    assert router.validate(ro) == []
+    state = RouterState(weight=20, canary_hash="c4n4ry", stable_hash="st4bl3")
+    state = settled(router, ro, store, attrs.evolve(state, experiment_weights=EXPERIMENT))
+    assert (state.weight, state.experiment_weights) == (20, EXPERIMENT)
+    assert (state.canary_hash, state.stable_hash) == ("c4n4ry", "st4bl3")
+    primary = store.objects[("networking.istio.io", "VirtualService", NS, "web")]["spec"]
+    assert [
+        (d["destination"]["host"], d["destination"].get("subset"), d["weight"])
+        for d in primary["http"][1]["route"]
+    ] == [
+        ("web", "stable", 65),
+        ("web", "canary", 20),
+        ("web-exp-baseline", None, 10),
+        ("web-exp-canary", None, 5),
+    ]
+    state = settled(router, ro, store, RouterState(weight=0))
+    assert (state.weight, state.experiment_weights) == (0, ())
 
 
 def test_the_stable_service_gets_what_the_canary_and_the_experiment_leave() -> None:

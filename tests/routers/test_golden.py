@@ -89,6 +89,8 @@ SCENARIOS["istio-subsets"] = (
     },
     _subset_objects(),
 )
+#: Scenarios whose Rollout names no canaryService nor stableService.
+NO_SERVICES = frozenset({"istio-subsets"})
 SCENARIOS["smi-v1alpha3"] = (
     "smi",
     {"smi": {"apiVersion": "v1alpha3", "rootService": "web", "trafficSplitName": "web-split"}},
@@ -145,7 +147,7 @@ def steps_of(scenario: str) -> list[tuple[str, RouterState]]:
     steps: list[tuple[str, RouterState]] = [
         ("setWeight 25", RouterState(weight=weight, canary_hash="c4n4ry", stable_hash="st4bl3"))
     ]
-    if router_name in EXPERIMENT_ROUTERS and "destinationRule" not in routing.get("istio", {}):
+    if router_name in EXPERIMENT_ROUTERS:
         steps.append(
             (
                 "experiment: baseline 10, canary 5",
@@ -173,7 +175,7 @@ def steps_of(scenario: str) -> list[tuple[str, RouterState]]:
 def run(scenario: str) -> list[dict[str, Any]]:
     router_name, routing, objects = SCENARIOS[scenario]
     router = ROUTERS[router_name]
-    ro = rollout(copy.deepcopy(routing))
+    ro = rollout(copy.deepcopy(routing), services=scenario not in NO_SERVICES)
     store = Store(objects)
     out = []
     for label, state in steps_of(scenario):

@@ -459,8 +459,12 @@ class RouterTraffic:
         return _Held(held.router, objects, held.router.read(rollout, objects))
 
     async def observe(self, rollout: Rollout) -> TrafficView:
-        held = await self._read_all(rollout)
-        return traffic_view([h.state for h in held])
+        return traffic_view(await self.states(rollout))
+
+    async def states(self, rollout: Rollout) -> list[RouterState]:
+        """What each router of ``rollout`` holds now (with the pod-template hashes of
+        the routers that pin them: Istio's subsets)."""
+        return [h.state for h in await self._read_all(rollout)]
 
     async def objects(self, rollout: Rollout) -> list[dict[str, Any]]:
         """Every router object of ``rollout`` that exists, as stored."""

@@ -387,6 +387,16 @@ def _read_traffic_routing(f: Fields) -> TrafficRouting:
     return TrafficRouting(routers, routes, max_weight, f.has("maxTrafficWeight"))
 
 
+def _needs_services(routing: TrafficRouting) -> bool:
+    """Whether the routers need ``canaryService`` and ``stableService`` (Argo's
+    ``requireCanaryStableServices``): all do but Istio with a ``destinationRule``, whose
+    subsets select the pods by their pod-template hash."""
+    return any(
+        key != "istio" or not isinstance(config.get("destinationRule"), Mapping)
+        for key, config in routing.routers.items()
+    )
+
+
 def _read_canary(f: Fields) -> CanaryStrategy:
     f.unknown(_CANARY_FIELDS)
     steps: list[Step] = []
@@ -400,13 +410,13 @@ def _read_canary(f: Fields) -> CanaryStrategy:
     routing = _read_traffic_routing(routing_fields) if routing_fields else None
     canary_service = f.str("canaryService")
     stable_service = f.str("stableService")
-    if routing is not None:
+    if routing is not None and _needs_services(routing):
         if not canary_service:
             f.error("is required with trafficRouting", "canaryService")
         if not stable_service:
             f.error("is required with trafficRouting", "stableService")
-        if canary_service and canary_service == stable_service:
-            f.error("must differ from canaryService", "stableService")
+    if canary_service and canary_service == stable_service:
+        f.error("must differ from canaryService", "stableService")
     max_surge = f.int_or_percent("maxSurge", "25%")
     max_unavailable = f.int_or_percent("maxUnavailable", "25%")
     if max_surge in (0, "0%") and max_unavailable in (0, "0%"):

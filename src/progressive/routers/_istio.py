@@ -12,9 +12,10 @@ For each VirtualService (``virtualService`` or ``virtualServices``; a name may b
   minus the weight minus the weights of ``additionalSubsetNames`` destinations (which
   keep theirs) minus the experiment weights; during an experiment step, each weighted
   experiment template's Service gets a destination ``{host: <service>}`` with its
-  weight, after the others (host-level routing only: with a ``destinationRule`` a
-  weighted experiment template is a validation error); any other destination is
-  removed, as Argo does;
+  weight, after the others (with a ``destinationRule`` too: the template's pods are
+  reached through their own Service, as in Argo, which also adds a subset named after
+  that Service to the DestinationRule that no route refers to, and which progressive
+  leaves out); any other destination is removed, as Argo does;
 * the managed routes: a header route ``{name, match: [{headers: {h: {exact|regex|prefix:
   v}}}...], route: [{destination: {host, subset?, port?}, weight: 100}]}`` and a mirror
   route ``{name, match: [{method, uri, headers}], route: <the weighted destinations>,
@@ -25,7 +26,10 @@ For each VirtualService (``virtualService`` or ``virtualServices``; a name may b
 
 The DestinationRule (``destinationRule``) gets ``rollouts-pod-template-hash`` on its
 canary and stable subsets.  Unlike Argo's code, which rewrites the subset list with
-only those two, every other subset is kept as it is.
+only those two, every other subset is kept as it is.  With a DestinationRule,
+``canaryService`` and ``stableService`` are optional (subset-level routing): the
+subsets select the pods, and the header and mirror routes go to the DestinationRule's
+host and canary subset.
 
 Weights are written in units of ``maxTrafficWeight`` (canary + stable = it), so with
 the default 100 they are percentages.  Both objects are patched, never created.
@@ -47,11 +51,9 @@ from ._objects import (
     canary_of,
     combine,
     config_of,
-    experiment_weight_errors,
     header_match_of,
     int_of,
     max_weight,
-    no_experiment_weights,
     patch_to,
     string_match_of,
     string_match_value,
@@ -158,12 +160,6 @@ class IstioRouter:
             ):
                 if not value:
                     errors.append(FieldError(f"{_PATH}.destinationRule.{key}", "is required"))
-            errors += experiment_weight_errors(
-                rollout,
-                "istio",
-                "istio sends traffic to experiment templates with host-level routing only "
-                "(no destinationRule); remove the weight",
-            )
         return errors
 
     def refs(self, rollout: Rollout) -> tuple[ObjectRef, ...]:
@@ -239,10 +235,10 @@ class IstioRouter:
 
     def _is_experiment(self, rollout: Rollout, destination: Mapping[str, Any]) -> bool:
         """A destination of a weighted route that is an experiment template's Service:
-        neither canary nor stable, by host (host-level routing only)."""
+        a host without a subset, neither canary nor stable."""
         return (
-            _destination_rule(rollout) is None
-            and bool(_host(destination))
+            bool(_host(destination))
+            and not _subset(destination)
             and not self._is_canary(rollout, destination)
             and not self._is_stable(rollout, destination)
         )
@@ -313,7 +309,6 @@ class IstioRouter:
         rule = _destination_rule(rollout)
         rule_host = None
         if rule is not None:
-            no_experiment_weights(desired, "istio with a destinationRule (subset-level routing)")
             dr = objects.get(rule.ref)
             if dr is None:
                 raise RouterError(f"DestinationRule {rule.namespace}/{rule.name} not found")
