@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from progressive._loader import Documents, load_documents, parse_documents
 from progressive.core import Rollout, read_rollout
-from progressive.errors import FieldError, ManifestError
+from progressive.errors import FieldProblem, ManifestError
 
 FUZZ = settings(
     max_examples=300,
@@ -262,7 +262,7 @@ manifests = st.one_of(mutated(), mutated(), junk)
 def _check_errors(errors: object) -> None:
     assert isinstance(errors, list | tuple)
     for error in errors:
-        assert isinstance(error, FieldError)
+        assert isinstance(error, FieldProblem)
         assert isinstance(error.path, str) and isinstance(error.message, str)
         assert error.message
         assert error.severity in ("error", "warning")

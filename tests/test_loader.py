@@ -18,7 +18,7 @@ from progressive._safe_load import MAX_FILE_BYTES, read_file
 from progressive.core import Rollout
 from progressive.core._bounds import MAX_DEPTH
 from progressive.core._rollout import BlueGreenStrategy, CanaryStrategy
-from progressive.errors import FieldError
+from progressive.errors import FieldProblem
 
 ROLLOUT = """\
 apiVersion: argoproj.io/v1alpha1
@@ -428,7 +428,7 @@ def test_missing_file(tmp_path: Path) -> None:
     missing = tmp_path / "nope.yaml"
     docs = load_documents([missing])
     assert lines(docs) == [f"{missing}: cannot read: No such file or directory"]
-    assert docs.problems[0].error == FieldError(
+    assert docs.problems[0].error == FieldProblem(
         str(missing), "cannot read: No such file or directory"
     )
 
@@ -455,7 +455,9 @@ def test_a_single_document_file_is_located_by_its_name() -> None:
     ]
     assert problems[0] == Problem(
         "m.yaml",
-        FieldError("spec.strategy.canary.steps[0].setWeight", "must be between 0 and 100, got 200"),
+        FieldProblem(
+            "spec.strategy.canary.steps[0].setWeight", "must be between 0 and 100, got 200"
+        ),
     )
 
 

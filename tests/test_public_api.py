@@ -137,3 +137,22 @@ def test_one_except_catches_what_the_core_the_cluster_and_the_client_raise() -> 
         Rollout.from_manifest({"kind": "Rollout"})
     assert issubclass(progressive.errors.ApiConflict, progressive.errors.Conflict)
     assert issubclass(client.RolloutFailed, progressive.errors.ProgressiveError)
+
+
+@pytest.mark.parametrize(
+    ("module", "old", "new"),
+    [
+        (progressive, "FieldError", "FieldProblem"),
+        (progressive, "MeasurementError", "MeasurementFailure"),
+        (progressive.core, "FieldError", "FieldProblem"),
+        (progressive.metrics, "MeasurementError", "MeasurementFailure"),
+    ],
+)
+def test_a_value_renamed_from_an_error_name_still_answers_with_a_warning(
+    module: types.ModuleType, old: str, new: str
+) -> None:
+    with pytest.warns(DeprecationWarning, match=f"{module.__name__}.{old} is deprecated"):
+        assert getattr(module, old) is getattr(module, new)
+    assert old not in module.__all__
+    with pytest.raises(AttributeError):
+        getattr(module, old + "s")

@@ -33,8 +33,8 @@ from progressive import (
     RouterTraffic,
     VirtualClock,
 )
-from progressive.errors import FieldError
-from progressive.metrics import MeasurementError, ProviderRegistry
+from progressive.errors import FieldProblem
+from progressive.metrics import MeasurementFailure, ProviderRegistry
 from progressive.routers import ROUTERS, ObjectRef, Objects, Patch, RouterState, Write
 
 HERE = Path(__file__).resolve().parent
@@ -56,11 +56,11 @@ class TraefikRouter:
             str(config.get("weightedTraefikServiceName")),
         )
 
-    def validate(self, rollout: Rollout) -> list[FieldError]:
+    def validate(self, rollout: Rollout) -> list[FieldProblem]:
         config = rollout.canary.traffic_routing.routers["traefik"]  # type: ignore[union-attr]
         if not config.get("weightedTraefikServiceName"):
             return [
-                FieldError(
+                FieldProblem(
                     "spec.strategy.canary.trafficRouting.traefik.weightedTraefikServiceName",
                     "is required",
                 )
@@ -117,10 +117,10 @@ class SyntheticChecks:
     def __init__(self, ratios: Mapping[str, float]) -> None:
         self.ratios = ratios
 
-    async def measure(self, metric: Metric, run: AnalysisRun) -> object | MeasurementError:
+    async def measure(self, metric: Metric, run: AnalysisRun) -> object | MeasurementFailure:
         journey = str(metric.provider["synthetic"].get("journey"))
         if journey not in self.ratios:
-            return MeasurementError(f"no synthetic journey {journey!r}")
+            return MeasurementFailure(f"no synthetic journey {journey!r}")
         return self.ratios[journey]
 
 

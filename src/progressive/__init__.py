@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._deprecated import renamed as _renamed_in
 from .core import (
     AnalysisArg,
     AnalysisStep,
@@ -57,11 +58,11 @@ from .core._analysis import (
     AnalysisRun,
     AnalysisTemplate,
     Measurement,
-    MeasurementError,
+    MeasurementFailure,
     Metric,
     MetricResult,
 )
-from .errors import FieldError, ManifestError
+from .errors import FieldProblem, ManifestError
 
 if TYPE_CHECKING:
     from . import client
@@ -88,11 +89,11 @@ __all__ = [
     "RouterTraffic",
     "Documents",
     "ExperimentStep",
-    "FieldError",
+    "FieldProblem",
     "HeaderMatch",
     "ManifestError",
     "Measurement",
-    "MeasurementError",
+    "MeasurementFailure",
     "MemoryCluster",
     "Metric",
     "MetricResult",
@@ -152,6 +153,11 @@ _LAZY = {
     "watch": ".client",
 }
 
+# renamed because they are values, not exceptions; the old names go after a release
+_renamed = _renamed_in(
+    __name__, globals(), {"FieldError": "FieldProblem", "MeasurementError": "MeasurementFailure"}
+)
+
 
 def __getattr__(name: str) -> Any:
     import importlib
@@ -162,7 +168,7 @@ def __getattr__(name: str) -> Any:
         return value
     module = _LAZY.get(name)
     if module is None:
-        raise AttributeError(f"module 'progressive' has no attribute {name!r}")
+        return _renamed(name)
     value = getattr(importlib.import_module(module, __name__), name)
     globals()[name] = value
     return value

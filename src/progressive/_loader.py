@@ -4,7 +4,7 @@
 ``kubectl apply -f`` does, and never raises for bad content: an unreadable file, a YAML
 syntax error, bytes that are not UTF-8, a document that is not an object, an object
 with errors -- each becomes a :class:`Problem` (a file and a
-:class:`~progressive.core.FieldError`), listed in file order in
+:class:`~progressive.core.FieldProblem`), listed in file order in
 :attr:`Documents.problems`, next to everything that could be read.
 
 Where a problem is:
@@ -54,7 +54,7 @@ from ._safe_load import Parsed, Unreadable, parse, read_file, read_stream
 from .core._names import API_GROUPS
 from .core._references import TemplatePool, check_references, check_template_references
 from .core._rollout import Rollout, read_rollout
-from .errors import FieldError, Severity
+from .errors import FieldProblem, Severity
 from .routers import ALL_ROUTERS, unimplemented
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ class Problem:
     """
 
     file: str
-    error: FieldError
+    error: FieldProblem
     document: int | None = None
 
     @property
@@ -376,7 +376,7 @@ def _expand(given: str | Path) -> Iterator[tuple[str, str | _NotRead | None, boo
 # -- reading objects ---------------------------------------------------------------------
 
 
-Reader = Callable[[object], "tuple[object | None, list[FieldError]]"]
+Reader = Callable[[object], "tuple[object | None, list[FieldProblem]]"]
 
 
 def _reader(kind: str) -> Reader | None:
@@ -401,7 +401,7 @@ class _Entry:
     index: int
     item: int | None = None
     document: Document | None = None
-    errors: list[FieldError] = attrs.Factory(list)  # paths inside the object
+    errors: list[FieldProblem] = attrs.Factory(list)  # paths inside the object
     doc_errors: list[tuple[str, Severity]] = attrs.Factory(list)  # about the document
     model: object = None  # read even with errors, for the reference checks
     check_references: bool = False
@@ -410,7 +410,7 @@ class _Entry:
         if self.item is not None:
             path = f"items[{self.item}].{path}" if path else f"items[{self.item}]"
         if path:
-            self.errors.append(FieldError(path, message, severity))
+            self.errors.append(FieldProblem(path, message, severity))
         else:
             self.doc_errors.append((message, severity))
 
@@ -419,7 +419,7 @@ class _Entry:
 class _File:
     name: str
     entries: list[_Entry] = attrs.Factory(list)
-    errors: list[FieldError] = attrs.Factory(list)
+    errors: list[FieldProblem] = attrs.Factory(list)
 
     @property
     def multi(self) -> bool:
@@ -436,14 +436,14 @@ class _Builder:
         self.routers = routers
 
     def add_file_error(self, file: str, message: str, severity: Severity = "error") -> None:
-        self.files.append(_File(file, errors=[FieldError(file, message, severity)]))
+        self.files.append(_File(file, errors=[FieldProblem(file, message, severity)]))
 
     def add_source(self, file: str, content: str | bytes, *, found_in_folder: bool = False) -> None:
         record = _File(file)
         self.files.append(record)
         documents, stop = parse(file, content)
         if found_in_folder and stop is None and _not_a_manifest(documents):
-            record.errors.append(FieldError(file, NOT_A_MANIFEST, "warning"))
+            record.errors.append(FieldProblem(file, NOT_A_MANIFEST, "warning"))
             return
         for document in documents:
             if document.value is None:
@@ -459,7 +459,7 @@ class _Builder:
             if not document.refused:
                 self._add_value(record, entry, data)
         if stop is not None:
-            record.errors.append(FieldError(file, stop))
+            record.errors.append(FieldProblem(file, stop))
 
     def _add_value(self, record: _File, entry: _Entry, data: dict[str, Any]) -> None:
         kind = data.get("kind")
@@ -582,7 +582,7 @@ class _Builder:
                     documents.append(entry.document)
                 for message, severity in entry.doc_errors:
                     problems.append(
-                        Problem(record.name, FieldError(location, message, severity), document)
+                        Problem(record.name, FieldProblem(location, message, severity), document)
                     )
                 problems.extend(Problem(record.name, e, document) for e in entry.errors)
             problems.extend(Problem(record.name, e) for e in record.errors)

@@ -38,7 +38,7 @@ import attrs
 import yaml
 
 from .core._bounds import MAX_DEPTH, MAX_VALUES, check_bounds
-from .errors import FieldError, ProgressiveError
+from .errors import FieldProblem, ProgressiveError
 
 __all__ = [
     "MAX_DEPTH",
@@ -153,7 +153,7 @@ class Parsed:
 
     index: int
     value: object
-    errors: tuple[FieldError, ...] = ()
+    errors: tuple[FieldProblem, ...] = ()
     refused: bool = False
 
 
@@ -184,7 +184,7 @@ def parse(name: str, content: str | bytes) -> tuple[list[Parsed], str | None]:
 
 # A document as a reader yields it: (index, value, duplicate keys, None), or, last,
 # (index, None, (), the error that stopped reading).
-_Read = tuple[int, object, tuple[FieldError, ...], "str | None"]
+_Read = tuple[int, object, tuple[FieldProblem, ...], "str | None"]
 
 
 def _decode(data: bytes) -> tuple[str | None, str | None]:
@@ -226,7 +226,7 @@ def _repeated(key: str) -> str:
 class _Checks:
     """What the loaders add to PyYAML's safe loader (see the module docstring)."""
 
-    duplicates: list[FieldError]
+    duplicates: list[FieldProblem]
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         first: dict[str, yaml.Mark] = {}
@@ -235,7 +235,7 @@ class _Checks:
                 continue
             if key_node.value in first:
                 self.duplicates.append(
-                    FieldError(
+                    FieldProblem(
                         "",
                         f"{_at(key_node.start_mark)}: {_repeated(key_node.value)} "
                         f"(first at {_at(first[key_node.value])}); Kubernetes refuses it",
@@ -382,13 +382,13 @@ class _JsonObjects:
             self.repeated[id(obj)] = (obj, list(repeated))
         return obj
 
-    def errors(self, document: object) -> tuple[FieldError, ...]:
+    def errors(self, document: object) -> tuple[FieldProblem, ...]:
         """The repeated keys of ``document``'s objects, with each object's field path;
         forgets them.  (A JSON document is a tree as long as its text: the walk is
         bounded by it, and stops once every such object is found.)"""
         if not self.repeated:
             return ()
-        out: list[FieldError] = []
+        out: list[FieldProblem] = []
         left = len(self.repeated)
         stack: list[tuple[object, str]] = [(document, "")]
         while stack and left:
@@ -397,7 +397,7 @@ class _JsonObjects:
                 if (found := self.repeated.get(id(node))) is not None and found[0] is node:
                     left -= 1
                     out.extend(
-                        FieldError(path, f"{_repeated(key)}; Kubernetes refuses it")
+                        FieldProblem(path, f"{_repeated(key)}; Kubernetes refuses it")
                         for key in found[1]
                     )
                 stack.extend((v, f"{path}.{k}" if path else k) for k, v in node.items())

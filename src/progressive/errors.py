@@ -5,7 +5,7 @@ class in brackets is a second base, so code that catches it keeps working::
 
     ProgressiveError
     ├── ManifestError (ValueError)      a manifest cannot be used; ``errors`` lists
-    │                                   every problem, each a FieldError with its path
+    │                                   every problem, each a FieldProblem with its path
     ├── EditError (ValueError)          an edit cannot be made (no such container)
     ├── ExpressionError (ValueError)    an analysis condition does not compile
     ├── EvaluationError (ValueError)    an analysis condition failed on its values
@@ -69,7 +69,7 @@ __all__ = [
     "EditError",
     "EvaluationError",
     "ExpressionError",
-    "FieldError",
+    "FieldProblem",
     "Forbidden",
     "Gone",
     "Invalid",
@@ -96,7 +96,7 @@ class ProgressiveError(Exception):
 
 
 # -- manifests --------------------------------------------------------------------------
-# Every problem found in a manifest is a FieldError carrying the field path
+# Every problem found in a manifest is a FieldProblem carrying the field path
 # (``spec.strategy.canary.steps[2].setWeight``), so that a user with a long YAML file can
 # go straight to the line.  Loading and validation collect *all* of them and raise a
 # single ManifestError; nothing else escapes the loader.
@@ -105,7 +105,7 @@ Severity = Literal["error", "warning"]
 
 
 @attrs.frozen
-class FieldError:
+class FieldProblem:
     """One problem with one field of a manifest.
 
     Args:
@@ -126,8 +126,8 @@ class FieldError:
 class ManifestError(ProgressiveError, ValueError):
     """A manifest could not be loaded; ``errors`` lists every problem found."""
 
-    def __init__(self, errors: Iterable[FieldError]) -> None:
-        self.errors: tuple[FieldError, ...] = tuple(errors)
+    def __init__(self, errors: Iterable[FieldProblem]) -> None:
+        self.errors: tuple[FieldProblem, ...] = tuple(errors)
         super().__init__("; ".join(str(e) for e in self.errors) or "invalid manifest")
 
 

@@ -18,7 +18,7 @@ from progressive.core._analysis import (
     AnalysisRun,
     AnalysisTemplate,
     Arg,
-    MeasurementError,
+    MeasurementFailure,
     MeasurementOutcome,
     MeasurementRetention,
     Metric,
@@ -109,7 +109,7 @@ def phases(run: AnalysisRun, name: str = "m") -> tuple[AnalysisPhase, AnalysisPh
 
 
 OK, BAD = 1.0, 0.0  # with successCondition "result >= 0.5"
-ERR = MeasurementError("connection refused")
+ERR = MeasurementFailure("connection refused")
 CHECK = {"successCondition": "result >= 0.5"}
 SUCCESS_ONLY = {"failureLimit": -1}  # judged by consecutiveSuccessLimit alone
 

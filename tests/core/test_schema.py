@@ -41,7 +41,7 @@ from progressive.core._schema import (
     openapi,
 )
 from progressive.core._steps import STEP_KINDS
-from progressive.errors import FieldError, ManifestError
+from progressive.errors import FieldProblem, ManifestError
 
 # -- the known-field sets ---------------------------------------------------------------------
 
@@ -196,22 +196,22 @@ def _normal(path: str) -> str:
     return re.sub(r"\[\d+\]", "[]", path)
 
 
-Reader = Callable[[dict[str, Any]], list[FieldError]]
+Reader = Callable[[dict[str, Any]], list[FieldProblem]]
 
 
-def _rollout(doc: dict[str, Any]) -> list[FieldError]:
+def _rollout(doc: dict[str, Any]) -> list[FieldProblem]:
     return read_rollout(doc)[1]
 
 
-def _template(doc: dict[str, Any]) -> list[FieldError]:
+def _template(doc: dict[str, Any]) -> list[FieldProblem]:
     return read_analysis_template(doc)[1]
 
 
-def _run(doc: dict[str, Any]) -> list[FieldError]:
+def _run(doc: dict[str, Any]) -> list[FieldProblem]:
     return read_analysis_run(doc)[1]
 
 
-def _experiment(doc: dict[str, Any]) -> list[FieldError]:
+def _experiment(doc: dict[str, Any]) -> list[FieldProblem]:
     try:
         Experiment.from_manifest(doc)
     except ManifestError as exc:

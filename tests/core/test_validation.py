@@ -11,7 +11,7 @@ import pytest
 from progressive.core import Rollout, read_rollout
 from progressive.core._analysis import AnalysisTemplate
 from progressive.core._references import check_references, check_template_references
-from progressive.errors import FieldError, ManifestError
+from progressive.errors import FieldProblem, ManifestError
 
 
 def manifest(strategy: Any, **spec: Any) -> dict[str, Any]:
@@ -380,8 +380,8 @@ def test_warnings_do_not_stop_a_rollout() -> None:
 
 
 def test_manifest_errors_compare_as_values() -> None:
-    error = ManifestError([FieldError("spec.replicas", "is required")])
-    assert error.errors == (FieldError("spec.replicas", "is required", "error"),)
+    error = ManifestError([FieldProblem("spec.replicas", "is required")])
+    assert error.errors == (FieldProblem("spec.replicas", "is required", "error"),)
     assert str(error) == "spec.replicas: is required"
 
 

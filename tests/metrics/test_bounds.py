@@ -15,7 +15,7 @@ import pytest
 
 from progressive.core._analysis import Metric
 from progressive.metrics import (
-    MeasurementError,
+    MeasurementFailure,
     PrometheusProvider,
     ResponseLimits,
     WebProvider,
@@ -54,7 +54,7 @@ def traced() -> Iterator[None]:
 
 
 def error(outcome: object) -> str:
-    assert isinstance(outcome, MeasurementError), outcome
+    assert isinstance(outcome, MeasurementFailure), outcome
     return outcome.message
 
 

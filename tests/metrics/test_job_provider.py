@@ -13,7 +13,7 @@ from progressive.core._analysis import AnalysisPhase, Metric
 from progressive.memory import JOB_RESULT, JOB_SECONDS, MemoryCluster
 from progressive.metrics import (
     JobProvider,
-    MeasurementError,
+    MeasurementFailure,
     MeasurementInProgress,
     MeasurementOutcome,
 )
@@ -87,7 +87,7 @@ async def test_a_failed_job_fails_the_measurement() -> None:
 async def test_a_job_without_a_template_is_an_error() -> None:
     metric = Metric("smoke", {"job": {"spec": {"backoffLimit": 0}}})
     outcome = await JobProvider(MemoryCluster()).measure(metric, run_for(metric))
-    assert outcome == MeasurementError("job.spec.template is required")
+    assert outcome == MeasurementFailure("job.spec.template is required")
 
 
 def test_job_names_are_valid_and_stable() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from progressive.core._analysis import Metric
 from progressive.memory import MemoryCluster
-from progressive.metrics import MeasurementError, PrometheusProvider, RetryPolicy
+from progressive.metrics import MeasurementFailure, PrometheusProvider, RetryPolicy
 from progressive.metrics._http import _Wait, set_testing
 
 from .helpers import FakeServer, ok, prom_error, run_for, vector
@@ -75,7 +75,7 @@ async def test_nan_samples_are_floats() -> None:
 )
 async def test_unusable_results_are_errors(data: dict[str, Any], message: str) -> None:
     outcome = await measure(FakeServer(ok(data)), prom())
-    assert isinstance(outcome, MeasurementError) and message in outcome.message
+    assert isinstance(outcome, MeasurementFailure) and message in outcome.message
 
 
 # -- requests --------------------------------------------------------------------------------
@@ -113,7 +113,7 @@ async def test_a_range_query_uses_argo_s_start_end_and_step() -> None:
 async def test_bad_range_queries_are_errors(window: dict[str, Any], message: str) -> None:
     server = FakeServer(ok(vector()))
     outcome = await measure(server, prom(rangeQuery=window))
-    assert isinstance(outcome, MeasurementError) and message in outcome.message
+    assert isinstance(outcome, MeasurementFailure) and message in outcome.message
     assert server.requests == []
 
 
@@ -161,7 +161,7 @@ async def test_no_address_at_all_is_an_error(monkeypatch: pytest.MonkeyPatch) ->
     for variable in ("PROGRESSIVE_PROMETHEUS_ADDRESS", "ARGO_ROLLOUTS_PROMETHEUS_ADDRESS"):
         monkeypatch.delenv(variable, raising=False)
     outcome = await measure(FakeServer(ok(vector())), Metric("m", {"prometheus": {"query": "q"}}))
-    assert isinstance(outcome, MeasurementError)
+    assert isinstance(outcome, MeasurementFailure)
     assert "no address" in outcome.message and "PROGRESSIVE_PROMETHEUS_ADDRESS" in outcome.message
 
 
@@ -179,7 +179,7 @@ async def test_no_address_at_all_is_an_error(monkeypatch: pytest.MonkeyPatch) ->
 async def test_config_errors(config: dict[str, Any], message: str) -> None:
     server = FakeServer(ok(vector()))
     outcome = await measure(server, prom(**config))
-    assert isinstance(outcome, MeasurementError) and message in outcome.message
+    assert isinstance(outcome, MeasurementFailure) and message in outcome.message
     assert server.requests == []
 
 
@@ -195,14 +195,14 @@ async def test_client_errors_carry_prometheus_message_and_are_not_retried(
     message = "1:15: parse error: unclosed left parenthesis"
     server = FakeServer(prom_error(status, kind, message))
     outcome = await measure(server, prom())
-    assert outcome == MeasurementError(f"prometheus {kind}: {message}")
+    assert outcome == MeasurementFailure(f"prometheus {kind}: {message}")
     assert len(server.requests) == 1
 
 
 async def test_server_errors_are_retried_then_reported() -> None:
     server = FakeServer(prom_error(503, "timeout", "query timed out in expression evaluation"))
     outcome = await measure(server, prom())
-    assert outcome == MeasurementError(
+    assert outcome == MeasurementFailure(
         "prometheus timeout: query timed out in expression evaluation"
     )
     assert len(server.requests) == 3
@@ -218,18 +218,18 @@ async def test_a_non_json_error_body_is_described_not_quoted() -> None:
     page = "<html>\n  Bad   Gateway</html>"
     server = FakeServer(httpx.Response(502, text=page, headers={"Content-Type": "text/html"}))
     outcome = await measure(server, prom())
-    assert outcome == MeasurementError("prometheus returned HTTP 502 (text/html, 29 bytes)")
+    assert outcome == MeasurementFailure("prometheus returned HTTP 502 (text/html, 29 bytes)")
 
 
 async def test_a_non_json_success_body_is_an_error() -> None:
     outcome = await measure(FakeServer(httpx.Response(200, text="OK")), prom())
-    assert outcome == MeasurementError("prometheus returned HTTP 200 (text/plain, 2 bytes)")
+    assert outcome == MeasurementFailure("prometheus returned HTTP 200 (text/plain, 2 bytes)")
 
 
 async def test_prometheus_error_messages_are_one_line_of_at_most_300_characters() -> None:
     server = FakeServer(prom_error(400, "bad_data", "parse error:\n" + "x" * 1000))
     outcome = await measure(server, prom())
-    assert isinstance(outcome, MeasurementError)
+    assert isinstance(outcome, MeasurementFailure)
     assert outcome.message.startswith("prometheus bad_data: parse error: xxx")
     assert outcome.message.endswith("...")
     assert len(outcome.message) == len("prometheus bad_data: ") + 300
@@ -238,7 +238,7 @@ async def test_prometheus_error_messages_are_one_line_of_at_most_300_characters(
 async def test_connection_errors_are_retried_a_bounded_number_of_times() -> None:
     server = FakeServer(httpx.ConnectError("[Errno 111] Connection refused"))
     outcome = await measure(server, prom())
-    assert isinstance(outcome, MeasurementError)
+    assert isinstance(outcome, MeasurementFailure)
     assert outcome.message == (
         f"prometheus at {ADDRESS}: ConnectError: [Errno 111] Connection refused (3 attempts)"
     )
@@ -254,14 +254,14 @@ async def test_429_is_retried_after_retry_after() -> None:
 async def test_a_retry_after_longer_than_we_wait_ends_the_retries() -> None:
     server = FakeServer(httpx.Response(429, headers={"Retry-After": "3600"}, text="slow down"))
     outcome = await measure(server, prom())
-    assert outcome == MeasurementError("prometheus returned HTTP 429 (text/plain, 9 bytes)")
+    assert outcome == MeasurementFailure("prometheus returned HTTP 429 (text/plain, 9 bytes)")
     assert len(server.requests) == 1
 
 
 async def test_the_attempts_are_configurable() -> None:
     server = FakeServer(httpx.ReadTimeout("timed out"))
     outcome = await measure(server, prom(), retry=RetryPolicy(attempts=5))
-    assert isinstance(outcome, MeasurementError) and "(5 attempts)" in outcome.message
+    assert isinstance(outcome, MeasurementFailure) and "(5 attempts)" in outcome.message
     assert len(server.requests) == 5
 
 
@@ -341,8 +341,8 @@ async def test_secret_problems_are_errors(ref: dict[str, str], message: str) -> 
     server = FakeServer(ok(vector("1")))
     auth = {"bearerToken": {"secretKeyRef": ref}}
     outcome = await measure(server, prom(authentication=auth), await secret_cluster())
-    assert outcome == MeasurementError(message) or (
-        isinstance(outcome, MeasurementError) and message in outcome.message
+    assert outcome == MeasurementFailure(message) or (
+        isinstance(outcome, MeasurementFailure) and message in outcome.message
     )
     assert server.requests == []
 
@@ -351,5 +351,6 @@ async def test_a_secret_ref_needs_a_cluster() -> None:
     auth = {"bearerToken": {"secretKeyRef": {"name": "prom", "key": "token"}}}
     outcome = await measure(FakeServer(ok(vector())), prom(authentication=auth))
     assert (
-        isinstance(outcome, MeasurementError) and "constructed with the cluster" in outcome.message
+        isinstance(outcome, MeasurementFailure)
+        and "constructed with the cluster" in outcome.message
     )

@@ -6,7 +6,7 @@ from progressive.core._analysis import AnalysisRun, Metric
 from progressive.memory import MemoryCluster
 from progressive.metrics import (
     JobProvider,
-    MeasurementError,
+    MeasurementFailure,
     PrometheusProvider,
     ProviderRegistry,
     ScriptedProvider,
@@ -53,12 +53,12 @@ async def test_unscripted_metrics_go_to_the_fallback() -> None:
 async def test_without_a_fallback_an_unscripted_metric_is_an_error() -> None:
     b = Metric("b", {"prometheus": {"query": "q"}})
     outcome = await ScriptedProvider({"a": [1]}).measure(b, run_for(b))
-    assert outcome == MeasurementError("no scripted values for metric 'b'")
+    assert outcome == MeasurementFailure("no scripted values for metric 'b'")
 
 
 async def test_an_unknown_provider_key_is_an_error() -> None:
     m = Metric("m", {"datadog": {"query": "q"}})
     outcome = await default_registry().measure(m, run_for(m))
-    assert isinstance(outcome, MeasurementError)
+    assert isinstance(outcome, MeasurementFailure)
     assert "unknown metric provider 'datadog'" in outcome.message
     assert "registered: judge, prometheus, web" in outcome.message

@@ -10,7 +10,7 @@ import pytest
 
 from progressive.core._analysis import AnalysisPhase, Metric, evaluate_measurement
 from progressive.errors import JsonPathError
-from progressive.metrics import MeasurementError, WebProvider
+from progressive.metrics import MeasurementFailure, WebProvider
 from progressive.metrics._jsonpath import JsonPath
 
 from .helpers import FakeServer, run_for
@@ -75,7 +75,7 @@ async def test_a_put_with_a_text_body() -> None:
 )
 async def test_failures_are_errors(response: httpx.Response, message: str) -> None:
     outcome = await measure(FakeServer(response), web(jsonPath="{$.data.ok}"))
-    assert isinstance(outcome, MeasurementError) and message in outcome.message
+    assert isinstance(outcome, MeasurementFailure) and message in outcome.message
     assert "no such check" not in outcome.message and "fine" not in outcome.message  # no body
 
 
@@ -87,7 +87,7 @@ async def test_503_is_retried() -> None:
 
 async def test_400_is_not_retried() -> None:
     server = FakeServer(httpx.Response(400, text="bad"))
-    assert isinstance(await measure(server, web()), MeasurementError)
+    assert isinstance(await measure(server, web()), MeasurementFailure)
     assert len(server.requests) == 1
 
 
@@ -113,7 +113,7 @@ async def test_a_null_result_is_empty_and_so_an_error_by_default() -> None:
 async def test_config_errors(config: dict[str, Any], message: str) -> None:
     server = FakeServer(httpx.Response(200, json=DOC))
     outcome = await measure(server, web(**config))
-    assert isinstance(outcome, MeasurementError) and message in outcome.message
+    assert isinstance(outcome, MeasurementFailure) and message in outcome.message
     assert server.requests == []
 
 

@@ -13,7 +13,7 @@ import pytest
 from progressive.core._analysis import AnalysisPhase, MeasurementOutcome, build_analysis_run
 from progressive.core._analysis_model import AnalysisTemplate
 from progressive.core._steps import AnalysisArg
-from progressive.metrics import MeasurementError, default_registry
+from progressive.metrics import MeasurementFailure, default_registry
 
 from .conftest import Stack
 
@@ -125,11 +125,11 @@ async def test_a_canary_without_data_fails(streams: Stack) -> None:
 
 async def test_a_bad_query_is_an_error_with_prometheus_message(streams: Stack) -> None:
     outcome = await measure(streams, "same", canary="sum(rate(x[5m]")
-    assert isinstance(outcome, MeasurementError)
+    assert isinstance(outcome, MeasurementFailure)
     assert outcome.message.startswith("judge latency canary: prometheus bad_data")
 
 
 async def test_a_bad_config_is_an_error(streams: Stack) -> None:
     outcome = await measure(streams, "same", direction="sideways")
-    assert isinstance(outcome, MeasurementError)
+    assert isinstance(outcome, MeasurementFailure)
     assert "sideways" in outcome.message

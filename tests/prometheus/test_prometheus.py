@@ -26,7 +26,7 @@ from progressive.core._analysis import (
 from progressive.core._analysis_model import AnalysisTemplate
 from progressive.core._slo import SLO, burn_rate_metrics, burn_rate_template
 from progressive.memory import MemoryCluster
-from progressive.metrics import MeasurementError, PrometheusProvider, default_registry
+from progressive.metrics import MeasurementFailure, PrometheusProvider, default_registry
 
 from .conftest import Stack, slo_for
 
@@ -205,7 +205,7 @@ async def test_a_bad_query_is_an_error_with_prometheus_message(stack: Stack) -> 
         "r", "default", [AnalysisTemplate("t", metrics=(metric,))], (), None, 0.0
     )
     outcome = await PrometheusProvider(address=stack.address).measure(metric, run)
-    assert isinstance(outcome, MeasurementError)
+    assert isinstance(outcome, MeasurementFailure)
     assert outcome.message.startswith("prometheus bad_data: ")
     assert "parse error" in outcome.message
     run = record(run, "broken", outcome, 1.0)

@@ -11,7 +11,7 @@ from .._clusters import Cluster, Ref, merge_patch
 from ..errors import AlreadyExists, ApplyError, ClusterError, Conflict, Forbidden, NotFound
 from .apply import apply_action, apply_plan, write_status
 from .clocks import Clock, VirtualClock, WallClock
-from .controller import Controller, PassResult, RolloutError, SettleResult
+from .controller import Controller, PassResult, ReconcileFailure, SettleResult
 from .observe import observe, observe_rollout
 from .traffic import MemoryTraffic, TrafficRouter
 
@@ -28,7 +28,7 @@ __all__ = [
     "NotFound",
     "PassResult",
     "Ref",
-    "RolloutError",
+    "ReconcileFailure",
     "SettleResult",
     "TrafficRouter",
     "VirtualClock",

@@ -61,7 +61,7 @@ from ..core._reconcile import reconcile, reconcile_invalid
 from ..core._rollout import Rollout, read_rollout
 from ..core._status import RolloutStatus
 from ..core._workloads import with_workload
-from ..errors import Conflict, FieldError, Forbidden, ManifestError
+from ..errors import Conflict, FieldProblem, Forbidden, ManifestError
 from ..metrics._protocol import MetricProvider
 from .apply import apply_plan, write_status
 from .clocks import Clock
@@ -90,7 +90,7 @@ __all__ = [
     "Controller",
     "Key",
     "PassResult",
-    "RolloutError",
+    "ReconcileFailure",
     "SettleResult",
     "api_versions",
 ]
@@ -144,7 +144,7 @@ class Key:
 
 
 @attrs.frozen
-class RolloutError:
+class ReconcileFailure:
     """A key that could not be reconciled: ``key`` is ``namespace/name``."""
 
     key: str
@@ -158,14 +158,14 @@ class PassResult:
 
     writes: int = 0
     next_at: float | None = None  # the earliest timer left in the queue
-    errors: tuple[RolloutError, ...] = ()
+    errors: tuple[ReconcileFailure, ...] = ()
 
 
 @attrs.frozen
 class SettleResult:
     passes: int
     idle: bool  # True: nothing more is scheduled; False: a bound was reached
-    errors: tuple[RolloutError, ...] = ()
+    errors: tuple[ReconcileFailure, ...] = ()
 
 
 PlanHook = Callable[[Rollout, Plan], None]
@@ -664,7 +664,7 @@ class Controller:
             except Conflict as exc:
                 return exc
 
-    async def _process(self, key: Key) -> tuple[int, RolloutError | None]:
+    async def _process(self, key: Key) -> tuple[int, ReconcileFailure | None]:
         """Handle one key taken from the queue and queue it again as the outcome says."""
         try:
             outcome = await self._timed(key)
@@ -672,7 +672,7 @@ class Controller:
             log.exception("reconciling %s failed", key)
             self.queue.add_rate_limited(key)
             self.queue.done(key)
-            return 0, RolloutError(f"{key.namespace}/{key.name}", exc, key.kind)
+            return 0, ReconcileFailure(f"{key.namespace}/{key.name}", exc, key.kind)
         except BaseException:
             self.queue.done(key)
             raise
@@ -748,20 +748,24 @@ class Controller:
 
     async def _resolve_workload(
         self, rollout: Rollout
-    ) -> tuple[Rollout, WorkloadView | None, list[FieldError]]:
+    ) -> tuple[Rollout, WorkloadView | None, list[FieldProblem]]:
         """The Rollout with its ``workloadRef``'s pod template, and the workload's view."""
         ref = rollout.workload_ref
         assert ref is not None
         obj = await self._view.get(Ref(ref.api_version, ref.kind, rollout.namespace, ref.name))
         if obj is None:
             message = f"{ref.kind} {rollout.namespace}/{ref.name} not found"
-            return rollout, None, [FieldError("spec.workloadRef", message)]
+            return rollout, None, [FieldProblem("spec.workloadRef", message)]
         resolved = with_workload(rollout, obj)
         errors = []
         if not resolved.template:
-            errors.append(FieldError("spec.workloadRef", f"{ref.kind} {ref.name} has no template"))
+            errors.append(
+                FieldProblem("spec.workloadRef", f"{ref.kind} {ref.name} has no template")
+            )
         if not resolved.selector:
-            errors.append(FieldError("spec.workloadRef", f"{ref.kind} {ref.name} has no selector"))
+            errors.append(
+                FieldProblem("spec.workloadRef", f"{ref.kind} {ref.name} has no selector")
+            )
         return resolved, workload_view(obj), errors
 
     async def _invalid(self, manifest: Mapping[str, Any], message: str, now: float) -> int:
@@ -796,7 +800,7 @@ class Controller:
     async def _pass(self) -> PassResult:
         """Handle every key ready now, one at a time, in a fixed order."""
         writes = 0
-        errors: list[RolloutError] = []
+        errors: list[ReconcileFailure] = []
         for key in sorted(self.queue.take_ready(), key=Key.order):
             wrote, error = await self._process(key)
             writes += wrote
@@ -835,7 +839,7 @@ class Controller:
             before_pass: awaited before every pass (what a timeline's events start from).
         """
         passes = 0
-        errors: list[RolloutError] = []
+        errors: list[ReconcileFailure] = []
         with self._watching() as notified:
             await self._seed()
             while passes < max_passes:

@@ -41,7 +41,7 @@ from ..core._actions import (
 from ..core._analysis import (
     AnalysisRun,
     AnalysisTemplate,
-    MeasurementError,
+    MeasurementFailure,
     build_analysis_run,
     collect_templates,
     due_metrics,
@@ -72,7 +72,7 @@ from ..core._references import missing_templates as check_missing_templates
 from ..core._rollout import Rollout, analyses_of
 from ..core._steps import AnalysisArg, TemplateRef
 from ..core._times import format_time
-from ..errors import AlreadyExists, ClusterError, Conflict, FieldError, ManifestError, NotFound
+from ..errors import AlreadyExists, ClusterError, Conflict, FieldProblem, ManifestError, NotFound
 from ..metrics._protocol import MeasurementInProgress, MetricProvider
 from ..metrics._secrets import Redactor, read_secret, redacting
 from .observe import replica_set_view
@@ -251,7 +251,7 @@ async def fetch_templates(
     return found
 
 
-async def missing_templates(cluster: Cluster, rollout: Rollout) -> list[FieldError]:
+async def missing_templates(cluster: Cluster, rollout: Rollout) -> list[FieldProblem]:
     """The templates ``rollout``'s analyses need that ``cluster`` lacks, one error each
     (:func:`progressive.core._references.missing_templates`); read by name, not listed."""
     refs = [ref for _, analysis in analyses_of(rollout) for ref in analysis.templates]
@@ -289,8 +289,8 @@ def _resolve_arg(arg: AnalysisArg, rollout: RunSource, action: CreateAnalysisRun
     return arg
 
 
-def _arg_error(arg: AnalysisArg, message: str) -> FieldError:
-    return FieldError(f"args.{arg.name}", message)
+def _arg_error(arg: AnalysisArg, message: str) -> FieldProblem:
+    return FieldProblem(f"args.{arg.name}", message)
 
 
 def _field(rollout: RunSource, path: str) -> str | None:
@@ -460,24 +460,24 @@ async def _measure(
         values: dict[str, str | None] = {a.name: a.value for a in run.args}
         for arg in secrets:
             value = await _secret(cluster, run.namespace, arg)
-            if isinstance(value, MeasurementError):
+            if isinstance(value, MeasurementFailure):
                 return value
             values[arg.name] = value
         try:
             metric = resolve_metric(metric, values)
         except ManifestError as exc:
-            return MeasurementError(str(exc))
+            return MeasurementFailure(str(exc))
     try:
         return await provider.measure(metric, run)
     except Exception as exc:  # a provider bug must not stop the controller
-        return MeasurementError(f"{type(exc).__name__}: {exc}")
+        return MeasurementFailure(f"{type(exc).__name__}: {exc}")
 
 
-async def _secret(cluster: Cluster, namespace: str, arg: AnalysisArg) -> str | MeasurementError:
+async def _secret(cluster: Cluster, namespace: str, arg: AnalysisArg) -> str | MeasurementFailure:
     source = arg.value_from or {}
     ref = source.get("secretKeyRef")
     if not isinstance(ref, Mapping):
-        return MeasurementError(f"argument {arg.name!r} has no value")
+        return MeasurementFailure(f"argument {arg.name!r} has no value")
     return await read_secret(cluster, namespace, str(ref.get("name", "")), str(ref.get("key", "")))
 
 

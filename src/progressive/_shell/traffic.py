@@ -31,7 +31,7 @@ from .._clusters import Cluster, Ref, owner_reference
 from ..core._actions import SetHeaderRoute, SetMirrorRoute, SetWeight
 from ..core._observed import TrafficView
 from ..core._rollout import Rollout
-from ..errors import AlreadyExists, Conflict, FieldError, NotFound, RouterError
+from ..errors import AlreadyExists, Conflict, FieldProblem, NotFound, RouterError
 from ..routers import HeaderRoute, MirrorRoute, ObjectRef, RouterState
 
 __all__ = [
@@ -51,11 +51,11 @@ TRAFFIC_STATE_KIND: Final = "TrafficState"
 
 
 class TrafficRouter(Protocol):
-    def validate(self, rollout: Rollout) -> list[FieldError]:
+    def validate(self, rollout: Rollout) -> list[FieldProblem]:
         """Router configuration problems (reported like spec errors: InvalidSpec)."""
         ...
 
-    async def unserved(self, rollout: Rollout) -> list[FieldError]:
+    async def unserved(self, rollout: Rollout) -> list[FieldProblem]:
         """The kinds the routers of ``rollout`` read and write that the API server does
         not serve (their CRDs are not installed): InvalidSpec until it serves them."""
         ...
@@ -85,14 +85,14 @@ class MemoryTraffic:
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
 
-    def validate(self, rollout: Rollout) -> list[FieldError]:
+    def validate(self, rollout: Rollout) -> list[FieldProblem]:
         return []
 
-    async def unserved(self, rollout: Rollout) -> list[FieldError]:
+    async def unserved(self, rollout: Rollout) -> list[FieldProblem]:
         ref = self.ref(rollout)
         if await serves(self.cluster, ref.api_version, ref.kind):
             return []
-        return [FieldError("", f"the API server serves no {ref.kind} ({ref.api_version})")]
+        return [FieldProblem("", f"the API server serves no {ref.kind} ({ref.api_version})")]
 
     async def align(self, rollout: Rollout) -> int:
         return 0  # one object: nothing to disagree with
@@ -374,7 +374,7 @@ class RouterTraffic:
             raise RouterError("; ".join(str(error) for error in missing))
         return [implemented[name] for name in canary.traffic_routing.routers]
 
-    def validate(self, rollout: Rollout) -> list[FieldError]:
+    def validate(self, rollout: Rollout) -> list[FieldProblem]:
         """Routers without an implementation, then each router's own checks."""
         errors = routers.unimplemented(rollout, tuple(self.routers))
         if errors:
@@ -383,10 +383,10 @@ class RouterTraffic:
             errors += router.validate(rollout)
         return errors
 
-    async def unserved(self, rollout: Rollout) -> list[FieldError]:
+    async def unserved(self, rollout: Rollout) -> list[FieldProblem]:
         """Each router whose objects' kind the API server serves in none of the API
         versions the router may use, one error per kind."""
-        errors: list[FieldError] = []
+        errors: list[FieldProblem] = []
         seen: set[tuple[str, str]] = set()
         for router in self.routers_of(rollout):
             for ref in router.refs(rollout):
@@ -399,7 +399,7 @@ class RouterTraffic:
                 else:
                     versions = ", ".join(ref.api_version_of(v) for v in ref.versions)
                     errors.append(
-                        FieldError(
+                        FieldProblem(
                             f"spec.strategy.canary.trafficRouting.{router.name}",
                             f"the API server serves no {ref.kind} ({versions}), which the "
                             f"{router.name} router writes: is its CRD installed?",

@@ -5,7 +5,8 @@ import-linter contract checks it in CI), so it can be embedded anywhere: call
 ``reconcile(Observed(...))`` and apply the returned :class:`Plan` however you like.
 """
 
-from ..errors import FieldError, ManifestError
+from .._deprecated import renamed as _renamed_in
+from ..errors import FieldProblem, ManifestError
 from . import _actions as actions
 from ._commands import abort, merge_patch, pause, promote, restart, resume, retry
 from ._durations import format_duration, parse_duration
@@ -60,7 +61,7 @@ __all__ = [
     "Experiment",
     "ExperimentStatus",
     "ExperimentStep",
-    "FieldError",
+    "FieldProblem",
     "GOOGLE_SRE_WINDOWS",
     "HeaderMatch",
     "Judgement",
@@ -110,3 +111,6 @@ __all__ = [
     "resume",
     "retry",
 ]
+
+# renamed because it is a value, not an exception; the old name goes after a release
+__getattr__ = _renamed_in(__name__, globals(), {"FieldError": "FieldProblem"})

@@ -72,7 +72,7 @@ from typing import Final
 
 import attrs
 
-from ..errors import EvaluationError, ExpressionError, FieldError, ManifestError
+from ..errors import EvaluationError, ExpressionError, FieldProblem, ManifestError
 from ._analysis_model import (
     DEFAULT_CONSECUTIVE_ERROR_LIMIT,
     DEFAULT_EMPTY_RESULT,
@@ -116,7 +116,7 @@ __all__ = [
     "AnalysisTemplate",
     "Arg",
     "Measurement",
-    "MeasurementError",
+    "MeasurementFailure",
     "MeasurementOutcome",
     "MeasurementRetention",
     "Metric",
@@ -161,7 +161,7 @@ _RANK: Final = {
 
 
 @attrs.frozen
-class MeasurementError:
+class MeasurementFailure:
     """The outcome of a measurement whose provider failed (a value, not an exception)."""
 
     message: str
@@ -541,7 +541,7 @@ def record(
     """Add one finished measurement of ``metric_name`` and re-assess the run.
 
     ``outcome`` is the provider's value (a float, an int, a list of floats, None or
-    ``[]`` for no data, or other plain data), a :class:`MeasurementError`, or a
+    ``[]`` for no data, or other plain data), a :class:`MeasurementFailure`, or a
     :class:`MeasurementOutcome` (a phase the provider decided).  It
     completes the measurement in flight, if any, or adds a new one.  A completed run or
     metric ignores it.
@@ -562,7 +562,7 @@ def record(
     in_flight = last is not None and last.finished_at is None
     if not in_flight and is_terminating(run):
         return _assess(run, now)  # a terminating run starts nothing new
-    if isinstance(outcome, MeasurementError):
+    if isinstance(outcome, MeasurementFailure):
         phase, message, value = P.ERROR, outcome.message, None
     elif isinstance(outcome, MeasurementOutcome):
         phase, message, value = outcome.phase, outcome.message, freeze(outcome.value)
@@ -613,7 +613,7 @@ def collect_templates(
     Raises:
         ManifestError: a referenced template does not exist.
     """
-    errors: list[FieldError] = []
+    errors: list[FieldProblem] = []
     found: list[AnalysisTemplate] = []
     seen: set[TemplateRef] = set()
     pending: list[tuple[TemplateRef, str]] = [
@@ -627,7 +627,7 @@ def collect_templates(
         seen.add(ref)
         template = lookup(ref)
         if template is None:
-            errors.append(FieldError(path, f"{_ref_kind(ref)} {ref.template_name!r} not found"))
+            errors.append(FieldProblem(path, f"{_ref_kind(ref)} {ref.template_name!r} not found"))
             continue
         found.append(template)
         nested = [
@@ -641,7 +641,7 @@ def collect_templates(
 
 
 def _merge_args(
-    templates: Sequence[AnalysisTemplate], supplied: Sequence[Arg], errors: list[FieldError]
+    templates: Sequence[AnalysisTemplate], supplied: Sequence[Arg], errors: list[FieldProblem]
 ) -> tuple[Arg, ...]:
     """Argo's ``flattenArgs`` then ``MergeArgs``: the rollout's values win."""
     merged: dict[str, tuple[Arg, str]] = {}
@@ -653,7 +653,7 @@ def _merge_args(
                 merged[arg.name] = (arg, path)
             elif arg.value is not None and arg.value != previous[0].value:
                 errors.append(
-                    FieldError(
+                    FieldProblem(
                         path,
                         f"argument {arg.name!r} has different values in two templates: "
                         f"{previous[0].value!r} ({previous[1]}) and {arg.value!r}",
@@ -670,7 +670,7 @@ def _merge_args(
     for arg, path in merged.values():
         if arg.value is None and arg.value_from is None:
             errors.append(
-                FieldError(path, f"argument {arg.name!r} has no value and was not supplied")
+                FieldProblem(path, f"argument {arg.name!r} has no value and was not supplied")
             )
     return tuple(arg for arg, _ in merged.values())
 
@@ -679,7 +679,7 @@ def _merge_rules(
     own: Iterable[tuple[str, str]],
     templates: Sequence[AnalysisTemplate],
     metric_names: Sequence[str],
-    errors: list[FieldError],
+    errors: list[FieldProblem],
     retention: bool,
 ) -> list[str]:
     """Check ``dryRun`` / ``measurementRetention`` rules: unique, each matching a metric."""
@@ -695,9 +695,9 @@ def _merge_rules(
     seen: set[str] = set()
     for pattern, path in rules:
         if pattern in seen:
-            errors.append(FieldError(f"{path}.metricName", f"duplicate rule {pattern!r}"))
+            errors.append(FieldProblem(f"{path}.metricName", f"duplicate rule {pattern!r}"))
         elif not any(rule_matches(pattern, name) for name in metric_names):
-            errors.append(FieldError(f"{path}.metricName", f"{pattern!r} matches no metric"))
+            errors.append(FieldProblem(f"{path}.metricName", f"{pattern!r} matches no metric"))
         seen.add(pattern)
     return [pattern for pattern, _ in rules]
 
@@ -729,7 +729,7 @@ def build_analysis_run(
             naming no arg, a condition that does not parse once substituted, a
             composed template that was not supplied, or a rule matching no metric.
     """
-    errors: list[FieldError] = []
+    errors: list[FieldProblem] = []
     unique: dict[TemplateRef, AnalysisTemplate] = {}
     for template in templates:
         unique.setdefault(template.ref, template)
@@ -737,7 +737,7 @@ def build_analysis_run(
         for i, ref in enumerate(template.templates):
             if ref not in unique:
                 errors.append(
-                    FieldError(
+                    FieldProblem(
                         f"{_where(template)}.spec.templates[{i}]",
                         f"{_ref_kind(ref)} {ref.template_name!r} was not supplied "
                         "(collect_templates finds composed templates)",
@@ -751,7 +751,7 @@ def build_analysis_run(
             path = f"{_where(template)}.spec.metrics[{j}]"
             if metric.name in first:
                 errors.append(
-                    FieldError(
+                    FieldProblem(
                         f"{path}.name",
                         f"duplicate metric name {metric.name!r} (also {first[metric.name]})",
                     )
@@ -760,7 +760,7 @@ def build_analysis_run(
             first[metric.name] = path
             metrics.append((metric, path))
     if not metrics:
-        errors.append(FieldError("templates", "the templates define no metrics"))
+        errors.append(FieldProblem("templates", "the templates define no metrics"))
     merged_args = _merge_args(ordered, args, errors)
     values = {a.name: a.value for a in merged_args}
     resolved = [substitute_args(metric, values, errors, path) for metric, path in metrics]

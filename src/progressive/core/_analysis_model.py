@@ -31,7 +31,7 @@ from typing import Any, Final
 
 import attrs
 
-from ..errors import EvaluationError, ExpressionError, FieldError, ManifestError
+from ..errors import EvaluationError, ExpressionError, FieldProblem, ManifestError
 from ._bounds import check_bounds
 from ._durations import format_duration, parse_duration
 from ._expressions import Expression, parse_condition
@@ -153,7 +153,7 @@ class Metric:
     @classmethod
     def from_manifest(cls, obj: object, path: str = "metric") -> Metric:
         """Read one metric (``spec.metrics[i]``); raises ManifestError."""
-        errors: list[FieldError] = []
+        errors: list[FieldProblem] = []
         metric = read_metric(Fields(obj, path, errors))
         _raise_errors(errors)
         assert metric is not None
@@ -502,7 +502,7 @@ def _format_seconds(seconds: float) -> str:
     return format(Decimal(repr(seconds)), "f") + "s"
 
 
-def _raise_errors(errors: Iterable[FieldError]) -> None:
+def _raise_errors(errors: Iterable[FieldProblem]) -> None:
     fatal = [e for e in errors if e.severity == "error"]
     if fatal:
         raise ManifestError(fatal)
@@ -534,7 +534,7 @@ def _substitute_plain(value: Any, values: Mapping[str, str | None], problems: li
 
 
 def substitute_args(
-    metric: Metric, values: Mapping[str, str | None], errors: list[FieldError], path: str
+    metric: Metric, values: Mapping[str, str | None], errors: list[FieldProblem], path: str
 ) -> Metric:
     def at(key: str) -> str:
         return f"{path}.{key}" if path else key
@@ -542,7 +542,7 @@ def substitute_args(
     problems: list[str] = []
     provider = _substitute_plain(metric.provider, values, problems)
     if problems:
-        errors.append(FieldError(at("provider"), "; ".join(dict.fromkeys(problems))))
+        errors.append(FieldProblem(at("provider"), "; ".join(dict.fromkeys(problems))))
     conditions: list[str | None] = []
     for key, source in (
         ("successCondition", metric.success_condition),
@@ -555,7 +555,7 @@ def substitute_args(
         resolved = _substitute(source, values, problems)
         problem = "; ".join(dict.fromkeys(problems)) or condition_error(resolved)
         if problem:
-            errors.append(FieldError(at(key), problem))
+            errors.append(FieldProblem(at(key), problem))
         conditions.append(resolved)
     return attrs.evolve(
         metric,
@@ -576,14 +576,14 @@ def resolve_metric(metric: Metric, values: Mapping[str, str | None], *, path: st
         ManifestError: a placeholder names an unknown argument, or a condition does not
             parse once substituted (paths are relative to ``path``).
     """
-    errors: list[FieldError] = []
+    errors: list[FieldProblem] = []
     resolved = substitute_args(metric, values, errors, path)
     _raise_errors(errors)
     return resolved
 
 
 def resolve_metrics(
-    metrics: Iterable[Metric], args: Iterable[Arg], errors: list[FieldError], path: str
+    metrics: Iterable[Metric], args: Iterable[Arg], errors: list[FieldProblem], path: str
 ) -> tuple[Metric, ...]:
     """:func:`resolve_metric` for each of ``metrics``, recording errors under ``path[i]``."""
     values = {a.name: a.value for a in args}
@@ -731,7 +731,7 @@ def _policy(f: Fields, key: str, default: str) -> str:
     return value
 
 
-def _has_errors(errors: Iterable[FieldError]) -> bool:
+def _has_errors(errors: Iterable[FieldProblem]) -> bool:
     return any(e.severity == "error" for e in errors)
 
 
@@ -837,12 +837,12 @@ _TEMPLATE_SPEC_FIELDS: Final = frozenset(
 )
 
 
-def read_analysis_template(obj: object) -> tuple[AnalysisTemplate | None, list[FieldError]]:
+def read_analysis_template(obj: object) -> tuple[AnalysisTemplate | None, list[FieldProblem]]:
     """Read a template and return it with every error and warning found (None and one
     error for a value :func:`~progressive.core._bounds.check_bounds` refuses)."""
     if (unfit := check_bounds(obj, string_keys=True)) is not None:
         return None, [unfit]
-    errors: list[FieldError] = []
+    errors: list[FieldProblem] = []
     top = Fields(obj, "", errors)
     kind, meta, spec = _read_header(top, ("AnalysisTemplate", "ClusterAnalysisTemplate"))
     spec.unknown(_TEMPLATE_SPEC_FIELDS)
@@ -977,12 +977,12 @@ _RUN_SPEC_FIELDS: Final = frozenset(
 )
 
 
-def read_analysis_run(obj: object) -> tuple[AnalysisRun | None, list[FieldError]]:
+def read_analysis_run(obj: object) -> tuple[AnalysisRun | None, list[FieldProblem]]:
     """Read an AnalysisRun and return it with every error and warning found (None and
     one error for a value :func:`~progressive.core._bounds.check_bounds` refuses)."""
     if (unfit := check_bounds(obj, string_keys=True)) is not None:
         return None, [unfit]
-    errors: list[FieldError] = []
+    errors: list[FieldProblem] = []
     top = Fields(obj, "", errors)
     _, meta, spec = _read_header(top, ("AnalysisRun",))
     spec.unknown(_RUN_SPEC_FIELDS)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from ..errors import FieldError
+from ..errors import FieldProblem
 from ._fields import describe
 
 __all__ = ["MAX_DEPTH", "MAX_VALUES", "check_bounds"]
@@ -35,7 +35,9 @@ _SCALARS: Final = frozenset({str, int, float, bool, type(None)})
 _Entry = tuple[object, int, "_Entry | None", "str | int"]
 
 
-def check_bounds(value: object, path: str = "", *, string_keys: bool = False) -> FieldError | None:
+def check_bounds(
+    value: object, path: str = "", *, string_keys: bool = False
+) -> FieldProblem | None:
     """What makes ``value`` unfit to read, or None.
 
     Refused: a mapping or list that contains itself (at any depth), nesting deeper than
@@ -61,7 +63,7 @@ def check_bounds(value: object, path: str = "", *, string_keys: bool = False) ->
             if string_keys:
                 for key in node:
                     if not isinstance(key, str):
-                        return FieldError(
+                        return FieldProblem(
                             _path(entry, path),
                             f"keys must be strings, got {type(key).__name__} {describe(key)}",
                         )
@@ -70,12 +72,12 @@ def check_bounds(value: object, path: str = "", *, string_keys: bool = False) ->
             items = enumerate(node)
         count += len(node)
         if count > MAX_VALUES:
-            return FieldError(
+            return FieldProblem(
                 path, f"has more than {MAX_VALUES} values once YAML aliases are expanded"
             )
         if depth >= MAX_DEPTH and node:
             # a value that contains itself is nested without end: say which it is
-            return _cycle(entry, path) or FieldError(
+            return _cycle(entry, path) or FieldProblem(
                 _path(entry, path), f"is nested more than {MAX_DEPTH} levels deep"
             )
         depth += 1
@@ -113,12 +115,12 @@ def _path(entry: _Entry, base: str) -> str:
     return out
 
 
-def _cycle(entry: _Entry, base: str) -> FieldError | None:
+def _cycle(entry: _Entry, base: str) -> FieldProblem | None:
     """The reference that closes a cycle on the way to ``entry``, if there is one."""
     first: dict[int, _Entry] = {}
     for at in _chain(entry):
         seen = first.setdefault(id(at[0]), at)
         if seen is not at:
             where = _path(seen, base) or "the object itself"
-            return FieldError(_path(at, base), f"refers to a value that contains it ({where})")
+            return FieldProblem(_path(at, base), f"refers to a value that contains it ({where})")
     return None

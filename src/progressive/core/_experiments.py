@@ -29,7 +29,7 @@ from typing import Any, Final
 
 import attrs
 
-from ..errors import FieldError, ManifestError
+from ..errors import FieldProblem, ManifestError
 from ._actions import (
     Action,
     CreateAnalysisRun,
@@ -200,7 +200,7 @@ class Experiment:
         """
         if (unfit := check_bounds(obj, string_keys=True)) is not None:
             raise ManifestError([unfit])
-        errors: list[FieldError] = []
+        errors: list[FieldProblem] = []
         top = Fields(obj, "", errors)
         api_version = top.str("apiVersion", required=True)
         if api_version is not None and api_version not in API_GROUPS:

@@ -1,7 +1,7 @@
 """Reading untrusted manifest data with field paths.
 
 A :class:`Fields` wraps one mapping of a manifest and the path that leads to it.  Its
-getters return a typed value or a default and *record* a :class:`FieldError` when the
+getters return a typed value or a default and *record* a :class:`FieldProblem` when the
 value has the wrong type or range, so a loader can read a whole object and report every
 problem at once.  Nothing here raises on bad data.
 """
@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ..errors import FieldError
+from ..errors import FieldProblem
 from ._durations import parse_duration
 
 __all__ = ["Fields", "describe"]
@@ -45,7 +45,7 @@ class Fields:
 
     __slots__ = ("_data", "errors", "path")
 
-    def __init__(self, data: object, path: _Str, errors: list[FieldError]) -> None:
+    def __init__(self, data: object, path: _Str, errors: list[FieldProblem]) -> None:
         self.path = path
         self.errors = errors
         if data is None:
@@ -65,7 +65,7 @@ class Fields:
         self, message: _Str, key: _Str | _Int | None = None, *, warning: _Bool = False
     ) -> None:
         path = self.path if key is None else self.at(key)
-        self.errors.append(FieldError(path, message, "warning" if warning else "error"))
+        self.errors.append(FieldProblem(path, message, "warning" if warning else "error"))
 
     def has(self, key: _Str) -> _Bool:
         return self._data.get(key) is not None

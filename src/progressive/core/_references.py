@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Set
 from typing import TYPE_CHECKING, TypeAlias
 
-from ..errors import FieldError, ManifestError
+from ..errors import FieldProblem, ManifestError
 from ._rollout import Rollout, analyses_of
 from ._steps import RolloutAnalysis, TemplateRef
 
@@ -38,7 +38,7 @@ def check_references(
     services: Set[str] | None,
     *,
     cluster_may_have_more: bool,
-) -> list[FieldError]:
+) -> list[FieldProblem]:
     """Problems with what ``rollout`` refers to, each at the rollout's field path.
 
     Args:
@@ -57,7 +57,7 @@ def check_references(
     template declares (warning: Argo ignores them, usually a typo); and the
     canary/stable/active/preview Services are loaded (warning).
     """
-    errors: list[FieldError] = []
+    errors: list[FieldProblem] = []
     for path, analysis in analyses_of(rollout):
         _check_analysis(path, analysis, templates, cluster_templates, cluster_may_have_more, errors)
     if services is not None:
@@ -67,7 +67,7 @@ def check_references(
 
 def missing_templates(
     rollout: Rollout, lookup: Callable[[TemplateRef], AnalysisTemplate | None]
-) -> list[FieldError]:
+) -> list[FieldProblem]:
     """The templates ``rollout``'s analyses name, or that those compose, which ``lookup``
     does not find: what the controller checks before any analysis starts, so that a
     missing template is an invalid spec naming it (as Argo Rollouts reports it:
@@ -78,17 +78,17 @@ def missing_templates(
     """
     from ._analysis import collect_templates  # the analysis engine is imported lazily
 
-    errors: list[FieldError] = []
+    errors: list[FieldProblem] = []
     for path, analysis in analyses_of(rollout):
         try:
             collect_templates(analysis.templates, lookup)
         except ManifestError as exc:
             for error in exc.errors:
                 if error.path.startswith("templates["):
-                    errors.append(FieldError(f"{path}.{error.path}", error.message))
+                    errors.append(FieldProblem(f"{path}.{error.path}", error.message))
                 else:  # composed: the path is the composing template's
                     errors.append(
-                        FieldError(f"{path}.templates", f"{error.message} ({error.path})")
+                        FieldProblem(f"{path}.templates", f"{error.message} ({error.path})")
                     )
     return errors
 
@@ -99,9 +99,9 @@ def check_template_references(
     cluster_templates: TemplatePool,
     *,
     cluster_may_have_more: bool,
-) -> list[FieldError]:
+) -> list[FieldProblem]:
     """Problems with the templates ``template`` composes (its ``spec.templates``)."""
-    errors: list[FieldError] = []
+    errors: list[FieldProblem] = []
     for i, ref in enumerate(template.templates):
         _find(
             ref,
@@ -124,7 +124,7 @@ def _find(
     templates: TemplatePool,
     cluster_templates: TemplatePool,
     cluster_may_have_more: bool,
-    errors: list[FieldError],
+    errors: list[FieldProblem],
 ) -> bool:
     """Whether ``ref`` is loaded; records an error or warning when it is not."""
     pool, other = (
@@ -141,7 +141,7 @@ def _find(
     if name in other:
         fix = "remove clusterScope: true" if ref.cluster_scope else "set clusterScope: true"
         message += f" (a {_kind(not ref.cluster_scope)} of that name is: {fix}?)"
-    errors.append(FieldError(path, message, "warning" if cluster_may_have_more else "error"))
+    errors.append(FieldProblem(path, message, "warning" if cluster_may_have_more else "error"))
     return False
 
 
@@ -179,7 +179,7 @@ def _check_analysis(
     templates: TemplatePool,
     cluster_templates: TemplatePool,
     cluster_may_have_more: bool,
-    errors: list[FieldError],
+    errors: list[FieldProblem],
 ) -> None:
     all_found = True
     for i, ref in enumerate(analysis.templates):
@@ -210,7 +210,7 @@ def _check_analysis(
     for name, template in declared.items():
         if name not in resolved and name not in supplied:
             errors.append(
-                FieldError(
+                FieldProblem(
                     f"{path}.args",
                     f"missing arg {name!r}: {template.kind} {template.name!r} declares it "
                     "without a value",
@@ -220,7 +220,7 @@ def _check_analysis(
     for j, arg in enumerate(analysis.args):
         if arg.name and arg.name not in declared:
             errors.append(
-                FieldError(
+                FieldProblem(
                     f"{path}.args[{j}].name",
                     f"no template declares arg {arg.name!r} (it is ignored; "
                     f"the templates are {names})",
@@ -229,7 +229,7 @@ def _check_analysis(
             )
 
 
-def _check_services(rollout: Rollout, services: Set[str], errors: list[FieldError]) -> None:
+def _check_services(rollout: Rollout, services: Set[str], errors: list[FieldProblem]) -> None:
     named: list[tuple[str, str | None]] = []
     if (canary := rollout.canary) is not None:
         named += [
@@ -244,7 +244,7 @@ def _check_services(rollout: Rollout, services: Set[str], errors: list[FieldErro
     for path, name in named:
         if name and name not in services:
             errors.append(
-                FieldError(
+                FieldProblem(
                     path, f"Service {name!r} is not in the loaded files{_IN_CLUSTER}", "warning"
                 )
             )

@@ -11,7 +11,7 @@ from typing import Any, Final
 
 import attrs
 
-from ..errors import FieldError, ManifestError
+from ..errors import FieldProblem, ManifestError
 from ._bounds import check_bounds
 from ._fields import Fields
 from ._names import API_GROUPS
@@ -254,7 +254,7 @@ _BLUE_GREEN_FIELDS = frozenset(
 )
 
 
-def read_rollout(obj: object) -> tuple[Rollout | None, list[FieldError]]:
+def read_rollout(obj: object) -> tuple[Rollout | None, list[FieldProblem]]:
     """Read a Rollout and return it with every error and warning found.
 
     The Rollout is returned even when there are errors (with defaults in place of the
@@ -265,7 +265,7 @@ def read_rollout(obj: object) -> tuple[Rollout | None, list[FieldError]]:
     """
     if (unfit := check_bounds(obj, string_keys=True)) is not None:
         return None, [unfit]
-    errors: list[FieldError] = []
+    errors: list[FieldProblem] = []
     top = Fields(obj, "", errors)
     api_version = top.str("apiVersion", required=True)
     if api_version is not None and api_version not in API_GROUPS:
@@ -463,12 +463,12 @@ def _check_steps(f: Fields, strategy: CanaryStrategy, paths: list[str]) -> None:
         if kind is None:
             continue
         if routing is None:
-            f.errors.append(FieldError(f"{path}.{kind}", "requires trafficRouting"))
+            f.errors.append(FieldProblem(f"{path}.{kind}", "requires trafficRouting"))
             continue
         if isinstance(step, SetHeaderRoute | SetMirrorRoute):
             if step.name not in managed:
                 f.errors.append(
-                    FieldError(
+                    FieldProblem(
                         f"{path}.{kind}.name",
                         f"route {step.name!r} must be listed in trafficRouting.managedRoutes",
                     )
@@ -477,7 +477,7 @@ def _check_steps(f: Fields, strategy: CanaryStrategy, paths: list[str]) -> None:
             unable = sorted(routers - able)
             if unable:
                 f.errors.append(
-                    FieldError(
+                    FieldProblem(
                         f"{path}.{kind}",
                         f"not supported by the {', '.join(unable)} router"
                         f"{'s' if len(unable) > 1 else ''}"

@@ -15,6 +15,7 @@ Also here, re-exported from the pure core for convenience: SLO burn-rate gates
 from __future__ import annotations
 
 from .._clusters import Cluster
+from .._deprecated import renamed as _renamed_in
 from ..core._judge import (
     Classification,
     Direction,
@@ -42,7 +43,7 @@ from ._job import JobProvider
 from ._judge import JudgeProvider
 from ._prometheus import PrometheusProvider
 from ._protocol import (
-    MeasurementError,
+    MeasurementFailure,
     MeasurementInProgress,
     MeasurementOutcome,
     MetricProvider,
@@ -63,7 +64,7 @@ __all__ = [
     "JudgeProvider",
     "Judgement",
     "MannWhitneyResult",
-    "MeasurementError",
+    "MeasurementFailure",
     "MeasurementInProgress",
     "MeasurementOutcome",
     "MetricConfig",
@@ -88,6 +89,9 @@ __all__ = [
     "pyrra_windows",
     "set_testing",
 ]
+
+# renamed because it is a value, not an exception; the old name goes after a release
+__getattr__ = _renamed_in(__name__, globals(), {"MeasurementError": "MeasurementFailure"})
 
 
 def default_registry(

@@ -36,7 +36,7 @@ from ..core._analysis import AnalysisPhase
 from ..core._analysis_model import AnalysisRun, Metric
 from ..core._names import API_GROUPS
 from ..errors import AlreadyExists, ClusterError, Forbidden
-from ._protocol import MeasurementError, MeasurementInProgress, MeasurementOutcome
+from ._protocol import MeasurementFailure, MeasurementInProgress, MeasurementOutcome
 
 __all__ = ["JOB_API", "METRIC_LABEL", "RUN_LABEL", "JobProvider", "job_name"]
 
@@ -86,16 +86,16 @@ class JobProvider:
         self.cluster = cluster
         self.poll_interval = poll_interval
 
-    async def measure(self, metric: Metric, run: AnalysisRun) -> object | MeasurementError:
+    async def measure(self, metric: Metric, run: AnalysisRun) -> object | MeasurementFailure:
         config = metric.provider.get("job")
         if not isinstance(config, Mapping):
-            return MeasurementError(f"metric {metric.name!r} has no job provider")
+            return MeasurementFailure(f"metric {metric.name!r} has no job provider")
         unknown = sorted(set(config) - _KNOWN)
         if unknown:
-            return MeasurementError(f"job.{unknown[0]} is not supported (metadata, spec)")
+            return MeasurementFailure(f"job.{unknown[0]} is not supported (metadata, spec)")
         spec = config.get("spec")
         if not isinstance(spec, Mapping) or not isinstance(spec.get("template"), Mapping):
-            return MeasurementError("job.spec.template is required")
+            return MeasurementFailure("job.spec.template is required")
         result = run.result(metric.name)
         n = 1 + (result.count + result.error if result is not None else 0)
         name = job_name(run.name, metric.name, n)
@@ -106,12 +106,12 @@ class JobProvider:
                 await self._create(config, run, metric, name)
                 return MeasurementInProgress(self.poll_interval, f"job {name} created")
         except Forbidden as exc:
-            return MeasurementError(
+            return MeasurementFailure(
                 f"job {name}: the controller may not run Jobs in namespace {run.namespace}: "
                 f"install it with {how_to_grant('job_provider')} ({exc})"
             )
         except ClusterError as exc:
-            return MeasurementError(f"job {name}: {exc}")
+            return MeasurementFailure(f"job {name}: {exc}")
         failed = _condition(job, "Failed")
         if failed is not None:
             why = ": ".join(str(failed[k]) for k in ("reason", "message") if failed.get(k))

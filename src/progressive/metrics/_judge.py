@@ -41,7 +41,7 @@ import attrs
 from ..core._analysis import AnalysisPhase, MeasurementOutcome, evaluate_measurement
 from ..core._analysis_model import AnalysisRun, Metric
 from ..core._judge import Direction, Judgement, MetricConfig, judge
-from ._protocol import MeasurementError, MetricProvider
+from ._protocol import MeasurementFailure, MetricProvider
 
 __all__ = ["JudgeProvider", "judgement_message"]
 
@@ -176,21 +176,21 @@ class JudgeProvider:
 
     async def _fetch(
         self, metric: Metric, run: AnalysisRun, shared: Mapping[str, Any], query: str
-    ) -> list[float] | MeasurementError:
+    ) -> list[float] | MeasurementFailure:
         fetched = await self.prometheus.measure(
             attrs.evolve(metric, provider={"prometheus": {**shared, "query": query}}), run
         )
-        if isinstance(fetched, MeasurementError):
+        if isinstance(fetched, MeasurementFailure):
             return fetched
         samples = _samples(fetched)
         if samples is None:
-            return MeasurementError(f"judge: {query!r} did not give numbers")
+            return MeasurementFailure(f"judge: {query!r} did not give numbers")
         return samples
 
-    async def measure(self, metric: Metric, run: AnalysisRun) -> object | MeasurementError:
+    async def measure(self, metric: Metric, run: AnalysisRun) -> object | MeasurementFailure:
         config = metric.provider.get("judge")
         if not isinstance(config, Mapping):
-            return MeasurementError(f"metric {metric.name!r} has no judge provider")
+            return MeasurementFailure(f"metric {metric.name!r} has no judge provider")
         shared = config.get("prometheus") or {}
         try:
             if not isinstance(shared, Mapping) or "query" in shared:
@@ -200,15 +200,15 @@ class JudgeProvider:
             pass_threshold = _number(config, "passThreshold", 95.0)
             marginal_threshold = _number(config, "marginalThreshold", 75.0)
         except _ConfigError as exc:
-            return MeasurementError(str(exc))
+            return MeasurementFailure(str(exc))
         samples: dict[str, tuple[list[float], list[float]]] = {}
         for item in compared:
             baseline = await self._fetch(metric, run, shared, item.baseline)
-            if isinstance(baseline, MeasurementError):
-                return MeasurementError(f"judge {item.config.name} baseline: {baseline.message}")
+            if isinstance(baseline, MeasurementFailure):
+                return MeasurementFailure(f"judge {item.config.name} baseline: {baseline.message}")
             canary = await self._fetch(metric, run, shared, item.canary)
-            if isinstance(canary, MeasurementError):
-                return MeasurementError(f"judge {item.config.name} canary: {canary.message}")
+            if isinstance(canary, MeasurementFailure):
+                return MeasurementFailure(f"judge {item.config.name} canary: {canary.message}")
             samples[item.config.name] = (canary, baseline)
         try:
             result = judge(
@@ -219,7 +219,7 @@ class JudgeProvider:
                 marginal_threshold=marginal_threshold,
             )
         except ValueError as exc:
-            return MeasurementError(f"judge: {exc}")
+            return MeasurementFailure(f"judge: {exc}")
         message = judgement_message(result)
         if metric.success_condition or metric.failure_condition:
             phase, why = evaluate_measurement(metric, result.score)

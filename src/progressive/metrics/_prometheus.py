@@ -45,7 +45,7 @@ from ..core._analysis_model import AnalysisRun, Metric
 from ..core._durations import parse_duration
 from ..errors import RequestFailed
 from ._http import DEFAULT_LIMITS, DEFAULT_RETRY, Reply, ResponseLimits, RetryPolicy, Session
-from ._protocol import MeasurementError
+from ._protocol import MeasurementFailure
 from ._secrets import request_headers
 
 __all__ = ["ADDRESS_VARIABLES", "DEFAULT_TIMEOUT", "PrometheusProvider", "map_result"]
@@ -67,11 +67,13 @@ class _ConfigError(Exception):
     pass
 
 
-def map_result(data: object, limits: ResponseLimits = DEFAULT_LIMITS) -> object | MeasurementError:
+def map_result(
+    data: object, limits: ResponseLimits = DEFAULT_LIMITS
+) -> object | MeasurementFailure:
     """``data`` of a successful response as Argo maps it (see the module docstring);
     more series or samples than ``limits`` allow is an Error."""
     if not isinstance(data, Mapping):
-        return MeasurementError("prometheus: unexpected response: no data")
+        return MeasurementFailure("prometheus: unexpected response: no data")
     kind, result = data.get("resultType"), data.get("result")
     try:
         if kind == "scalar":
@@ -82,21 +84,21 @@ def map_result(data: object, limits: ResponseLimits = DEFAULT_LIMITS) -> object 
             series = _items(result, limits)
             samples = sum(len(item.get("values") or ()) for item in series)
             if samples > limits.max_samples:
-                return MeasurementError(
+                return MeasurementFailure(
                     f"prometheus: the query returned {samples:,} samples, more than the "
                     f"{limits.max_samples:,} allowed (max_samples): raise the step or "
                     "shorten the range"
                 )
             return [_sample(point) for item in series for point in (item.get("values") or ())]
     except _TooMany as exc:
-        return MeasurementError(str(exc))
+        return MeasurementFailure(str(exc))
     except (TypeError, ValueError, AttributeError) as exc:
-        return MeasurementError(f"prometheus: unexpected {kind} result: {exc}")
+        return MeasurementFailure(f"prometheus: unexpected {kind} result: {exc}")
     if kind == "string":
-        return MeasurementError(
+        return MeasurementFailure(
             "prometheus: a string result is not supported (scalar, vector or matrix expected)"
         )
-    return MeasurementError(f"prometheus: unsupported result type {kind!r}")
+    return MeasurementFailure(f"prometheus: unsupported result type {kind!r}")
 
 
 class _TooMany(Exception):
@@ -249,21 +251,21 @@ class PrometheusProvider:
         )
         return "/api/v1/query_range", params
 
-    async def measure(self, metric: Metric, run: AnalysisRun) -> object | MeasurementError:
+    async def measure(self, metric: Metric, run: AnalysisRun) -> object | MeasurementFailure:
         config = metric.provider.get("prometheus")
         if not isinstance(config, Mapping):
-            return MeasurementError(f"metric {metric.name!r} has no prometheus provider")
+            return MeasurementFailure(f"metric {metric.name!r} has no prometheus provider")
         unknown = sorted(set(config) - _KNOWN)
         if unknown:
-            return MeasurementError(f"prometheus.{unknown[0]} is not supported")
+            return MeasurementFailure(f"prometheus.{unknown[0]} is not supported")
         try:
             address = self._address(config)
             timeout = _seconds(config.get("timeout", DEFAULT_TIMEOUT), "timeout")
             path, params = self._request(config, timeout)
         except _ConfigError as exc:
-            return MeasurementError(str(exc))
+            return MeasurementFailure(str(exc))
         headers = await request_headers(config, self.cluster, run.namespace, "prometheus")
-        if isinstance(headers, MeasurementError):
+        if isinstance(headers, MeasurementFailure):
             return headers
         async with Session(
             timeout=timeout,
@@ -279,13 +281,13 @@ class PrometheusProvider:
                         "GET", address + path, params=params, headers=headers
                     )
             except RequestFailed as exc:
-                return MeasurementError(f"prometheus at {address}: {exc}")
+                return MeasurementFailure(f"prometheus at {address}: {exc}")
         if response.status_code >= 300:
-            return MeasurementError(_error_message(response))
+            return MeasurementFailure(_error_message(response))
         try:
             body = response.json()
         except ValueError:
-            return MeasurementError(_error_message(response))
+            return MeasurementFailure(_error_message(response))
         if not isinstance(body, Mapping) or body.get("status") != "success":
-            return MeasurementError(_error_message(response))
+            return MeasurementFailure(_error_message(response))
         return map_result(body.get("data"), self.limits)

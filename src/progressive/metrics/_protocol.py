@@ -4,7 +4,7 @@ A :class:`MetricProvider` only fetches: it returns the raw result (a number, a l
 numbers, None for an empty result, or other plain data), and deciding whether that
 passes is the core's job (``progressive.core._analysis.record``).  Three other outcomes:
 
-* :class:`MeasurementError`: the provider could not measure (Error, retried 10 s later);
+* :class:`MeasurementFailure`: the provider could not measure (Error, retried 10 s later);
 * :class:`MeasurementOutcome`: the provider judged the measurement itself (a Job:
   complete is Successful, failed is Failed); no condition or policy applies;
 * :class:`MeasurementInProgress`: a long measurement (a Job) has started and is not
@@ -24,11 +24,11 @@ from typing import Protocol
 
 import attrs
 
-from ..core._analysis import MeasurementError, MeasurementOutcome
+from ..core._analysis import MeasurementFailure, MeasurementOutcome
 from ..core._analysis_model import AnalysisRun, Metric
 
 __all__ = [
-    "MeasurementError",
+    "MeasurementFailure",
     "MeasurementInProgress",
     "MeasurementOutcome",
     "MetricProvider",
@@ -45,7 +45,7 @@ class MeasurementInProgress:
 
 
 class MetricProvider(Protocol):
-    async def measure(self, metric: Metric, run: AnalysisRun) -> object | MeasurementError:
+    async def measure(self, metric: Metric, run: AnalysisRun) -> object | MeasurementFailure:
         """Take one measurement of ``metric`` for ``run``; never raises for a bad result."""
         ...
 
@@ -53,7 +53,7 @@ class MetricProvider(Protocol):
 class ProviderRegistry:
     """Dispatches on the metric's provider key (``prometheus``, ``web``, ``job``...).
 
-    An unknown key gives a MeasurementError naming it, so a run reports the problem
+    An unknown key gives a MeasurementFailure naming it, so a run reports the problem
     instead of the controller failing.
     """
 
@@ -70,12 +70,12 @@ class ProviderRegistry:
     def keys(self) -> frozenset[str]:
         return frozenset(self._providers)
 
-    async def measure(self, metric: Metric, run: AnalysisRun) -> object | MeasurementError:
+    async def measure(self, metric: Metric, run: AnalysisRun) -> object | MeasurementFailure:
         key = metric.provider_name
         provider = self._providers.get(key)
         if provider is None:
             known = ", ".join(sorted(self._providers)) or "none"
-            return MeasurementError(
+            return MeasurementFailure(
                 f"unknown metric provider {key or '(none)'!r} for metric {metric.name!r} "
                 f"(registered: {known})"
             )

@@ -13,7 +13,7 @@ from typing import Final
 import anyio.lowlevel
 
 from ..core._analysis_model import AnalysisRun, Metric
-from ._protocol import MeasurementError, MetricProvider
+from ._protocol import MeasurementFailure, MetricProvider
 
 __all__ = ["ScriptedProvider", "ScriptedValue"]
 
@@ -25,9 +25,9 @@ class ScriptedProvider:
     """Per metric name, values returned in order; the last one repeats.
 
     A value is a number, a list of numbers (a Prometheus vector), ``None`` (an empty
-    result), ``"NaN"`` (``float("nan")``) or ``"error"`` (a MeasurementError).  A
+    result), ``"NaN"`` (``float("nan")``) or ``"error"`` (a MeasurementFailure).  A
     metric with no script is measured by ``fallback`` (the provider its template
-    names, through a registry), or without one is a MeasurementError naming it.
+    names, through a registry), or without one is a MeasurementFailure naming it.
 
     Raises:
         ValueError: a value is none of those (the message names the metric).
@@ -51,15 +51,15 @@ class ScriptedProvider:
     def metric_names(self) -> frozenset[str]:
         return frozenset(self._values)
 
-    def next_value(self, metric_name: str) -> object | MeasurementError:
+    def next_value(self, metric_name: str) -> object | MeasurementFailure:
         script = self._values.get(metric_name)
         if script is None:
-            return MeasurementError(f"no scripted values for metric {metric_name!r}")
+            return MeasurementFailure(f"no scripted values for metric {metric_name!r}")
         index = self._taken.get(metric_name, 0)
         self._taken[metric_name] = index + 1
         return _convert(script[min(index, len(script) - 1)])
 
-    async def measure(self, metric: Metric, run: AnalysisRun) -> object | MeasurementError:
+    async def measure(self, metric: Metric, run: AnalysisRun) -> object | MeasurementFailure:
         if metric.name not in self._values and self.fallback is not None:
             return await self.fallback.measure(metric, run)
         await anyio.lowlevel.checkpoint()
@@ -81,9 +81,9 @@ def _check(name: str, value: object) -> None:
     )
 
 
-def _convert(value: object) -> object | MeasurementError:
+def _convert(value: object) -> object | MeasurementFailure:
     if value == "error":
-        return MeasurementError("scripted error")
+        return MeasurementFailure("scripted error")
     if value == "NaN":
         return math.nan
     if isinstance(value, list | tuple):

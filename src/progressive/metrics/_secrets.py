@@ -39,7 +39,7 @@ from typing import Any, Final
 from .._clusters import Cluster, Ref
 from .._deploy import how_to_grant
 from ..errors import Forbidden
-from ._protocol import MeasurementError
+from ._protocol import MeasurementFailure
 
 __all__ = [
     "Redactor",
@@ -168,33 +168,33 @@ def is_secret_ref(value: object) -> bool:
 
 async def read_secret(
     cluster: Cluster, namespace: str, name: str, key: str
-) -> str | MeasurementError:
+) -> str | MeasurementFailure:
     """The decoded value of ``key`` in Secret ``namespace/name``, or why not (for a
     controller that may not read Secrets there: how to grant it)."""
     try:
         secret = await cluster.get(Ref("v1", "Secret", namespace, name))
     except Forbidden as exc:
-        return MeasurementError(
+        return MeasurementFailure(
             f"secret {namespace}/{name}: the controller may not read Secrets in namespace "
             f"{namespace}: install it with {how_to_grant('analysis_secrets', namespace)} ({exc})"
         )
     if secret is None:
-        return MeasurementError(f"secret {namespace}/{name} not found")
+        return MeasurementFailure(f"secret {namespace}/{name} not found")
     string_data = secret.get("stringData") or {}
     if key in string_data:
         return remember(str(string_data[key]))
     encoded = (secret.get("data") or {}).get(key)
     if encoded is None:
-        return MeasurementError(f"secret {namespace}/{name} has no key {key!r}")
+        return MeasurementFailure(f"secret {namespace}/{name} has no key {key!r}")
     try:
         return remember(base64.b64decode(str(encoded), validate=True).decode())
     except (binascii.Error, UnicodeDecodeError):
-        return MeasurementError(f"secret {namespace}/{name} key {key!r} is not base64 text")
+        return MeasurementFailure(f"secret {namespace}/{name} key {key!r} is not base64 text")
 
 
 async def resolve_value(
     value: Any, cluster: Cluster | None, namespace: str, field: str
-) -> str | MeasurementError:
+) -> str | MeasurementFailure:
     """A string as is, or the secret a ``{secretKeyRef: {name, key}}`` names."""
     if isinstance(value, str):
         return value
@@ -204,45 +204,45 @@ async def resolve_value(
         ref = value["secretKeyRef"]
         name, key = ref.get("name"), ref.get("key")
         if not isinstance(name, str) or not isinstance(key, str) or not name or not key:
-            return MeasurementError(f"{field}.secretKeyRef needs a name and a key")
+            return MeasurementFailure(f"{field}.secretKeyRef needs a name and a key")
         if cluster is None:
-            return MeasurementError(
+            return MeasurementFailure(
                 f"{field}: a secretKeyRef needs a provider constructed with the cluster"
             )
         return await read_secret(cluster, namespace, name, key)
-    return MeasurementError(f"{field} must be a string or {{secretKeyRef: {{name, key}}}}")
+    return MeasurementFailure(f"{field} must be a string or {{secretKeyRef: {{name, key}}}}")
 
 
 async def request_headers(
     config: Mapping[str, Any], cluster: Cluster | None, namespace: str, provider: str
-) -> dict[str, str] | MeasurementError:
+) -> dict[str, str] | MeasurementFailure:
     """``headers[]{key, value}`` and ``authentication`` (``basicAuth{username,
     password}`` or ``bearerToken``) of a provider config, as HTTP headers."""
     headers: dict[str, str] = {}
     raw = config.get("headers") or []
     if not isinstance(raw, list):
-        return MeasurementError(f"{provider}.headers must be a list of {{key, value}}")
+        return MeasurementFailure(f"{provider}.headers must be a list of {{key, value}}")
     for i, item in enumerate(raw):
         field = f"{provider}.headers[{i}]"
         if not isinstance(item, Mapping) or not isinstance(item.get("key"), str):
-            return MeasurementError(f"{field} must be {{key, value}}")
+            return MeasurementFailure(f"{field} must be {{key, value}}")
         value = await resolve_value(item.get("value", ""), cluster, namespace, f"{field}.value")
-        if isinstance(value, MeasurementError):
+        if isinstance(value, MeasurementFailure):
             return value
         headers[item["key"]] = value
     auth = config.get("authentication") or {}
     if not isinstance(auth, Mapping):
-        return MeasurementError(f"{provider}.authentication must be an object")
+        return MeasurementFailure(f"{provider}.authentication must be an object")
     unsupported = sorted(set(auth) - {"basicAuth", "bearerToken"})
     if unsupported:
-        return MeasurementError(
+        return MeasurementFailure(
             f"{provider}.authentication.{unsupported[0]} is not supported "
             "(basicAuth and bearerToken are)"
         )
     basic = auth.get("basicAuth")
     if basic is not None:
         if not isinstance(basic, Mapping):
-            return MeasurementError(f"{provider}.authentication.basicAuth must be an object")
+            return MeasurementFailure(f"{provider}.authentication.basicAuth must be an object")
         parts = []
         for part in ("username", "password"):
             value = await resolve_value(
@@ -251,7 +251,7 @@ async def request_headers(
                 namespace,
                 f"{provider}.authentication.basicAuth.{part}",
             )
-            if isinstance(value, MeasurementError):
+            if isinstance(value, MeasurementFailure):
                 return value
             parts.append(value)
         token = remember(base64.b64encode(f"{parts[0]}:{parts[1]}".encode()).decode())
@@ -261,7 +261,7 @@ async def request_headers(
         value = await resolve_value(
             bearer, cluster, namespace, f"{provider}.authentication.bearerToken"
         )
-        if isinstance(value, MeasurementError):
+        if isinstance(value, MeasurementFailure):
             return value
         headers["Authorization"] = f"Bearer {remember(value.strip())}"
     return headers

@@ -36,7 +36,7 @@ from ..core._analysis_model import AnalysisRun, Metric
 from ..errors import JsonPathError, RequestFailed
 from ._http import DEFAULT_LIMITS, DEFAULT_RETRY, ResponseLimits, RetryPolicy, Session
 from ._jsonpath import JsonPath
-from ._protocol import MeasurementError
+from ._protocol import MeasurementFailure
 from ._secrets import request_headers
 
 __all__ = ["DEFAULT_TIMEOUT_SECONDS", "WebProvider"]
@@ -81,19 +81,19 @@ class WebProvider:
         self.limits = limits
         self.transport = transport
 
-    async def measure(self, metric: Metric, run: AnalysisRun) -> object | MeasurementError:
+    async def measure(self, metric: Metric, run: AnalysisRun) -> object | MeasurementFailure:
         config = metric.provider.get("web")
         if not isinstance(config, Mapping):
-            return MeasurementError(f"metric {metric.name!r} has no web provider")
+            return MeasurementFailure(f"metric {metric.name!r} has no web provider")
         problem = _check(config)
         if problem:
-            return MeasurementError(problem)
+            return MeasurementFailure(problem)
         try:
             path = JsonPath.parse(config["jsonPath"]) if config.get("jsonPath") else None
         except JsonPathError as exc:
-            return MeasurementError(f"web.{exc}")
+            return MeasurementFailure(f"web.{exc}")
         headers = await request_headers(config, self.cluster, run.namespace, "web")
-        if isinstance(headers, MeasurementError):
+        if isinstance(headers, MeasurementFailure):
             return headers
         content: bytes | None = None
         if config.get("jsonBody") is not None:
@@ -113,19 +113,19 @@ class WebProvider:
             try:
                 reply = await http.send(method, config["url"], headers=headers, content=content)
             except RequestFailed as exc:
-                return MeasurementError(f"web {config['url']}: {exc}")
+                return MeasurementFailure(f"web {config['url']}: {exc}")
         if not 200 <= reply.status_code < 300:
-            return MeasurementError(f"web: received non 2xx response code: {reply.describe()}")
+            return MeasurementFailure(f"web: received non 2xx response code: {reply.describe()}")
         try:
             document: object = reply.json()
         except ValueError as exc:
-            return MeasurementError(f"web: the response is not JSON: {reply.describe()}: {exc}")
+            return MeasurementFailure(f"web: the response is not JSON: {reply.describe()}: {exc}")
         if path is None:
             return document
         try:
             return path.find(document)
         except JsonPathError as exc:
-            return MeasurementError(f"web: {exc}")
+            return MeasurementFailure(f"web: {exc}")
 
 
 def _check(config: Mapping[str, Any]) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Collection
 from typing import Final
 
 from ..core._rollout import Rollout
-from ..errors import FieldError, RouterError
+from ..errors import FieldProblem, RouterError
 from ._gateway_api import GatewayApiRouter
 from ._istio import IstioRouter
 from ._nginx import NginxRouter, cookie_match
@@ -64,7 +64,9 @@ ROUTERS: Final[dict[str, TrafficRouter]] = {
 ALL_ROUTERS: Final = tuple(ROUTERS)
 
 
-def unimplemented(rollout: Rollout, implemented: Collection[str] = ALL_ROUTERS) -> list[FieldError]:
+def unimplemented(
+    rollout: Rollout, implemented: Collection[str] = ALL_ROUTERS
+) -> list[FieldProblem]:
     """The routers ``rollout`` configures that are not in ``implemented`` (the
     ``trafficRouting`` keys a controller has routers for), one error each at its field
     path.
@@ -80,7 +82,7 @@ def unimplemented(rollout: Rollout, implemented: Collection[str] = ALL_ROUTERS) 
         return []
     names = ", ".join(implemented)
     return [
-        FieldError(
+        FieldProblem(
             f"spec.strategy.canary.trafficRouting.{key}",
             f"the {key} router is not implemented (this controller implements {names})",
         )

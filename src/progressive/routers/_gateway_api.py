@@ -36,7 +36,7 @@ from ..core._rollout import Rollout
 from ..core._steps import HeaderMatch
 from ..core._steps import SetHeaderRoute as HeaderStep
 from ..core._steps import SetMirrorRoute as MirrorStep
-from ..errors import FieldError, RouterError
+from ..errors import FieldProblem, RouterError
 from ._objects import (
     canary_of,
     config_of,
@@ -122,16 +122,16 @@ class GatewayApiRouter:
 
     name: Final = "gatewayAPI"
 
-    def validate(self, rollout: Rollout) -> list[FieldError]:
+    def validate(self, rollout: Rollout) -> list[FieldProblem]:
         config = config_of(rollout, "gatewayAPI")
         errors = [
-            FieldError(f"{_PATH}.{key}", "is not supported (HTTPRoute and GRPCRoute are)")
+            FieldProblem(f"{_PATH}.{key}", "is not supported (HTTPRoute and GRPCRoute are)")
             for key in _UNSUPPORTED
             if key in config
         ]
         routes = _routes(rollout)
         if not routes:
-            errors.append(FieldError(f"{_PATH}.httpRoute", "is required (or grpcRoute)"))
+            errors.append(FieldProblem(f"{_PATH}.httpRoute", "is required (or grpcRoute)"))
         steps = canary_of(rollout).steps
         routing = canary_of(rollout).traffic_routing
         assert routing is not None
@@ -139,7 +139,7 @@ class GatewayApiRouter:
         for index, name in enumerate(routing.managed_routes):
             if name in used and (len(name) > 253 or not _RULE_NAME.fullmatch(name)):
                 errors.append(
-                    FieldError(
+                    FieldProblem(
                         f"spec.strategy.canary.trafficRouting.managedRoutes[{index}].name",
                         "names a Gateway API rule: lowercase letters, digits and '-', "
                         f"starting and ending with a letter or digit, got {name!r}",
@@ -149,14 +149,14 @@ class GatewayApiRouter:
             r.use_header_routes for r in routes
         ):
             errors.append(
-                FieldError(_PATH, "setHeaderRoute steps need a route with useHeaderRoutes: true")
+                FieldProblem(_PATH, "setHeaderRoute steps need a route with useHeaderRoutes: true")
             )
         for index, step in enumerate(steps):
             if not isinstance(step, MirrorStep):
                 continue
             if not any(r.mirrors for r in routes):
                 errors.append(
-                    FieldError(
+                    FieldProblem(
                         f"spec.strategy.canary.steps[{index}].setMirrorRoute",
                         "needs an httpRoute with useHeaderRoutes: true (GRPCRoutes do not mirror)",
                     )
@@ -165,7 +165,7 @@ class GatewayApiRouter:
                 method = string_match_of(match.get("method"))
                 if method is not None and method[0] != "exact":
                     errors.append(
-                        FieldError(
+                        FieldProblem(
                             f"spec.strategy.canary.steps[{index}].setMirrorRoute.match[{m}].method",
                             "Gateway API matches a method exactly",
                         )

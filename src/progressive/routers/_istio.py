@@ -46,7 +46,7 @@ import attrs
 from ..core._names import HASH_LABEL, MANAGED_BY_ANNOTATION
 from ..core._rollout import Rollout
 from ..core._steps import HeaderMatch
-from ..errors import FieldError, RouterError
+from ..errors import FieldProblem, RouterError
 from ._objects import (
     canary_of,
     combine,
@@ -143,14 +143,14 @@ class IstioRouter:
 
     name: Final = "istio"
 
-    def validate(self, rollout: Rollout) -> list[FieldError]:
+    def validate(self, rollout: Rollout) -> list[FieldProblem]:
         config = config_of(rollout, "istio")
         errors = []
         has_one, has_many = "virtualService" in config, "virtualServices" in config
         if has_one and has_many:
-            errors.append(FieldError(_PATH, "set virtualService or virtualServices, not both"))
+            errors.append(FieldProblem(_PATH, "set virtualService or virtualServices, not both"))
         elif not _virtual_services(rollout):
-            errors.append(FieldError(f"{_PATH}.virtualService.name", "is required"))
+            errors.append(FieldProblem(f"{_PATH}.virtualService.name", "is required"))
         rule = _destination_rule(rollout)
         if rule is not None:
             for key, value in (
@@ -159,7 +159,7 @@ class IstioRouter:
                 ("stableSubsetName", rule.stable_subset),
             ):
                 if not value:
-                    errors.append(FieldError(f"{_PATH}.destinationRule.{key}", "is required"))
+                    errors.append(FieldProblem(f"{_PATH}.destinationRule.{key}", "is required"))
         return errors
 
     def refs(self, rollout: Rollout) -> tuple[ObjectRef, ...]:

@@ -36,7 +36,7 @@ from typing import Any, Final
 from ..core._rollout import Rollout
 from ..core._steps import HeaderMatch
 from ..core._steps import SetHeaderRoute as HeaderStep
-from ..errors import FieldError, RouterError
+from ..errors import FieldProblem, RouterError
 from ._objects import (
     canary_of,
     check_controlled,
@@ -143,18 +143,18 @@ class NginxRouter:
             out[k] = str(v)
         return out
 
-    def validate(self, rollout: Rollout) -> list[FieldError]:
-        errors: list[FieldError] = []
+    def validate(self, rollout: Rollout) -> list[FieldProblem]:
+        errors: list[FieldProblem] = []
         config = config_of(rollout, "nginx")
         if "stableIngress" in config and "stableIngresses" in config:
-            errors.append(FieldError(_PATH, "set stableIngress or stableIngresses, not both"))
+            errors.append(FieldProblem(_PATH, "set stableIngress or stableIngresses, not both"))
         elif not self.stable_ingresses(rollout):
-            errors.append(FieldError(f"{_PATH}.stableIngress", "is required"))
+            errors.append(FieldProblem(f"{_PATH}.stableIngress", "is required"))
         steps = canary_of(rollout).steps
         for index, headers, _ in routes_in_force(rollout):
             if len(headers) > 1 and isinstance(steps[index], HeaderStep):
                 errors.append(
-                    FieldError(
+                    FieldProblem(
                         f"{_STEPS}[{index}].setHeaderRoute",
                         "nginx holds one header route at a time; this step leaves "
                         f"{len(headers)} in force ({', '.join(headers)})",
@@ -165,7 +165,7 @@ class NginxRouter:
             cookies = [m for m in step.match if _cookie_of(m) is not None]
             if len(cookies) > 1 or len(step.match) - len(cookies) > 1:
                 errors.append(
-                    FieldError(
+                    FieldProblem(
                         f"{_STEPS}[{index}].setHeaderRoute.match",
                         "nginx matches one header and one cookie per route "
                         "(canary-by-header, canary-by-cookie)",
@@ -177,7 +177,7 @@ class NginxRouter:
             clash = sorted(set(self._static_annotations(rollout, key)) & header_keys)
             if clash and header_steps:
                 errors.append(
-                    FieldError(
+                    FieldProblem(
                         f"{_PATH}.{key}",
                         f"{', '.join(clash)} would fight the setHeaderRoute steps",
                     )

@@ -16,7 +16,7 @@ import attrs
 from ..core._canary import routes_at
 from ..core._rollout import CanaryStrategy, Rollout
 from ..core._steps import ExperimentStep, HeaderMatch
-from ..errors import FieldError, RouterError
+from ..errors import FieldProblem, RouterError
 from ._protocol import ObjectRef, Patch, RouterState, Write
 
 __all__ = [
@@ -151,7 +151,7 @@ def combine(states: Sequence[RouterState]) -> RouterState:
     )
 
 
-def experiment_weight_errors(rollout: Rollout, router: str, why: str = "") -> list[FieldError]:
+def experiment_weight_errors(rollout: Rollout, router: str, why: str = "") -> list[FieldProblem]:
     """An error for each weighted experiment template, for a router that cannot send
     traffic to experiment templates (``why``: the reason, if not the router itself)."""
     canary = rollout.canary
@@ -164,7 +164,7 @@ def experiment_weight_errors(rollout: Rollout, router: str, why: str = "") -> li
         for position, template in enumerate(step.templates):
             if template.get("weight") is not None:
                 errors.append(
-                    FieldError(
+                    FieldProblem(
                         f"spec.strategy.canary.steps[{index}].experiment.templates"
                         f"[{position}].weight",
                         why

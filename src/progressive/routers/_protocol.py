@@ -25,7 +25,7 @@ import attrs
 
 from ..core._rollout import Rollout
 from ..core._steps import HeaderMatch
-from ..errors import FieldError
+from ..errors import FieldProblem
 
 __all__ = [
     "Create",
@@ -156,7 +156,7 @@ class TrafficRouter(Protocol):
     @property
     def name(self) -> str: ...
 
-    def validate(self, rollout: Rollout) -> list[FieldError]:
+    def validate(self, rollout: Rollout) -> list[FieldProblem]:
         """Problems with the router's configuration or with steps it cannot express."""
         ...
 

@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from ..core._rollout import Rollout
-from ..errors import FieldError, RouterError
+from ..errors import FieldProblem, RouterError
 from ._objects import (
     canary_of,
     check_controlled,
@@ -63,10 +63,10 @@ class SmiRouter:
 
     name: Final = "smi"
 
-    def validate(self, rollout: Rollout) -> list[FieldError]:
+    def validate(self, rollout: Rollout) -> list[FieldProblem]:
         if _version(rollout) not in API_VERSIONS:
             return [
-                FieldError(
+                FieldProblem(
                     f"{_PATH}.apiVersion",
                     f"must be one of {', '.join(API_VERSIONS)}, got {_version(rollout)!r}",
                 )
