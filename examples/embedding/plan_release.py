@@ -60,7 +60,7 @@ class World:
             case actions.ScaleReplicaSet(name=name, replicas=n):
                 self.sets[name] = attrs.evolve(self.sets[name], replicas=n)
                 return f"scale {name} to {n}"
-            case actions.SetWeight(weight=w):
+            case actions.WriteWeight(weight=w):
                 self.weight = w
                 return f"route {w}% of the traffic to the canary"
             case actions.SetServiceSelector(service=svc, pod_template_hash=h):

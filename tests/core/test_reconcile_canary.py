@@ -22,7 +22,7 @@ STEPS = [
 
 
 def weights(world: World) -> list[int]:
-    return [a.weight for a in world.log if isinstance(a, actions.SetWeight)]
+    return [a.weight for a in world.log if isinstance(a, actions.WriteWeight)]
 
 
 def new_rs(world: World):  # type: ignore[no-untyped-def]
@@ -106,7 +106,7 @@ def test_abort_sends_traffic_to_stable_before_scaling_down() -> None:
     world.set_status(abort=True)
     plan = world.plan()
     kinds = [type(a) for a in plan.actions if not isinstance(a, actions.EmitEvent)]
-    assert kinds.index(actions.SetWeight) < kinds.index(actions.SetScaleDownDeadline)
+    assert kinds.index(actions.WriteWeight) < kinds.index(actions.SetScaleDownDeadline)
     world.apply(plan)
     assert world.traffic.weight == 0
     assert world.rollout.status.phase == Phase.DEGRADED
@@ -198,7 +198,7 @@ def test_rollback_window_skips_steps_for_a_recent_revision() -> None:
     world.update_template("app:1")  # back to revision 1, within the window
     world.settle()
     assert world.rollout.status.phase == Phase.HEALTHY
-    assert [a.weight for a in world.log if isinstance(a, actions.SetWeight)][-1] == 0
+    assert [a.weight for a in world.log if isinstance(a, actions.WriteWeight)][-1] == 0
 
 
 def test_promote_full_skips_remaining_steps() -> None:
@@ -284,7 +284,7 @@ def test_dynamic_stable_scale_shrinks_stable_with_traffic() -> None:
     world.set_status(abort=True)
     plan = world.plan()
     # the stable side scales back up before any traffic moves back to it
-    assert [a.weight for a in plan.actions if isinstance(a, actions.SetWeight)] == []
+    assert [a.weight for a in plan.actions if isinstance(a, actions.WriteWeight)] == []
     world.apply(plan)
     world.settle()
     assert world.traffic.weight == 0

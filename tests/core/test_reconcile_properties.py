@@ -121,7 +121,7 @@ def test_traffic_routed_canary_invariants(
         _check_after_apply(world, 100, aborted, before)
         _idempotent(world)
         for action in plan.actions:
-            if isinstance(action, actions.SetWeight):
+            if isinstance(action, actions.WriteWeight):
                 assert action.max_weight == 100
         names = [rs.pod_template_hash for rs in world.sets.values()]
         assert len(names) == len(set(names)), "two ReplicaSets for one pod template"

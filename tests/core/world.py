@@ -83,14 +83,14 @@ class World:
                 del self.sets[a.name]
             case actions.SetServiceSelector():
                 self.services[a.service] = a.pod_template_hash
-            case actions.SetWeight():
+            case actions.WriteWeight():
                 self.traffic = attrs.evolve(self.traffic, weight=a.weight)
-            case actions.SetHeaderRoute():
+            case actions.WriteHeaderRoute():
                 names = [n for n in self.traffic.header_routes if n != a.name]
                 if a.match:
                     names.append(a.name)
                 self.traffic = attrs.evolve(self.traffic, header_routes=tuple(names))
-            case actions.SetMirrorRoute():
+            case actions.WriteMirrorRoute():
                 names = [n for n in self.traffic.mirror_routes if n != a.name]
                 if a.match:
                     names.append(a.name)

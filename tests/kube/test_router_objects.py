@@ -41,7 +41,7 @@ from progressive._shell.kube import KubeCluster
 from progressive._shell.traffic import RouterTraffic
 from progressive.cli._install import install_objects, manifests
 from progressive.core import Rollout
-from progressive.core._actions import SetWeight
+from progressive.core._actions import WriteWeight
 from progressive.errors import RouterError
 from progressive.routers import ROUTERS, ObjectRef, RouterState, TrafficRouter
 
@@ -267,7 +267,7 @@ async def foreign_is_refused(live: Live, rollout: Rollout, foreign: dict[str, An
     traffic = RouterTraffic(live.kube)
     stable = rollout.status.stable_rs or "st4bl3"
     with pytest.raises(RouterError, match="not controlled by Rollout"):
-        await traffic.set_weight(rollout, SetWeight(25, "c4n4ry", stable))
+        await traffic.set_weight(rollout, WriteWeight(25, "c4n4ry", stable))
     with pytest.raises(RouterError, match="not controlled by Rollout"):
         await traffic.observe(rollout)
     assert await live.get(stored) == stored
@@ -325,7 +325,7 @@ async def test_every_traffic_split_version_the_crd_serves(
         rollout = attrs.evolve(model, strategy=attrs.evolve(canary, traffic_routing=routing))
         assert ROUTERS["smi"].validate(rollout) == []
         for weight, experiments in ((25, ()), (25, (("web-exp-a", 10),)), (100, ()), (0, ())):
-            await traffic.set_weight(rollout, SetWeight(weight, "c", "s", 100, experiments))
+            await traffic.set_weight(rollout, WriteWeight(weight, "c", "s", 100, experiments))
             view = await traffic.observe(rollout)
             assert (view.weight, view.experiment_weights) == (weight, experiments), version
         split = await kube.get(

@@ -112,7 +112,7 @@ async def test_routers_move_together() -> None:
     cluster, rollout = await world(two_routers())
     traffic = RouterTraffic(cluster)
     assert await traffic.observe(rollout) == TrafficView()
-    await traffic.set_weight(rollout, actions.SetWeight(25, "new", "old"))
+    await traffic.set_weight(rollout, actions.WriteWeight(25, "new", "old"))
     assert weights(cluster) == ("25", "25")
     assert (await traffic.observe(rollout)).weight == 25
     assert read_traffic(rollout, stored(cluster)) == TrafficView(weight=25)
@@ -138,7 +138,7 @@ async def test_a_session_reads_the_router_objects_once_until_a_write() -> None:
     await cluster.create(ingress("web", "web-stable"))
     rollout = Rollout.from_manifest(await cluster.create(two_routers()))
     traffic = RouterTraffic(cluster)
-    await traffic.set_weight(rollout, actions.SetWeight(25, "new", "old"))
+    await traffic.set_weight(rollout, actions.WriteWeight(25, "new", "old"))
     # outside a session: every call reads (3 objects: the stable and canary Ingresses,
     # the TrafficSplit)
     cluster.router_gets = 0
@@ -151,7 +151,7 @@ async def test_a_session_reads_the_router_objects_once_until_a_write() -> None:
     with traffic.session(rollout):
         assert await traffic.align(rollout) == 0
         assert (await traffic.observe(rollout)).weight == 25
-        await traffic.set_weight(rollout, actions.SetWeight(50, "new", "old"))
+        await traffic.set_weight(rollout, actions.WriteWeight(50, "new", "old"))
         assert cluster.router_gets == 3
         assert (await traffic.observe(rollout)).weight == 50
         assert cluster.router_gets == 6
@@ -194,9 +194,9 @@ async def test_when_one_router_fails_the_others_come_back(mode: str) -> None:
     cluster, rollout = await world(two_routers())
     implemented = {**ROUTERS, "smi": Broken(ROUTERS["smi"], mode)}
     traffic = RouterTraffic(cluster, implemented)
-    await traffic.set_weight(rollout, actions.SetWeight(25, "new", "old"))
+    await traffic.set_weight(rollout, actions.WriteWeight(25, "new", "old"))
     with pytest.raises(RouterError) as caught:
-        await traffic.set_weight(rollout, actions.SetWeight(50, "new", "old"))
+        await traffic.set_weight(rollout, actions.WriteWeight(50, "new", "old"))
     message = str(caught.value)
     assert message.startswith("smi: ")
     assert "nginx, smi brought back to weight 25" in message
@@ -210,7 +210,7 @@ async def test_when_one_router_fails_the_others_come_back(mode: str) -> None:
 async def test_routers_that_disagree_are_aligned_to_what_all_hold() -> None:
     cluster, rollout = await world(two_routers())
     traffic = RouterTraffic(cluster)
-    await traffic.set_weight(rollout, actions.SetWeight(25, "new", "old"))
+    await traffic.set_weight(rollout, actions.WriteWeight(25, "new", "old"))
     # a controller died after writing nginx's 50 and before smi's
     await cluster.patch(
         CANARY_INGRESS,
@@ -321,7 +321,7 @@ async def test_a_router_without_an_implementation_is_refused(key: str) -> None:
     )
     assert [str(e) for e in traffic.validate(rollout)] == [message]
     with pytest.raises(RouterError, match=f"the {key} router is not implemented"):
-        await traffic.set_weight(rollout, actions.SetWeight(40, "new", "old"))
+        await traffic.set_weight(rollout, actions.WriteWeight(40, "new", "old"))
     with pytest.raises(RouterError, match=f"the {key} router is not implemented"):
         read_traffic(rollout, stored(cluster))
     result = await Controller(cluster, clock=cluster.clock).settle(until=cluster.clock.now() + 60)

@@ -221,10 +221,10 @@ async def test_set_service_selector(world: World) -> None:
 
 
 async def test_set_weight(world: World) -> None:
-    covers(actions.SetWeight)
-    assert await world.changed_by(actions.SetWeight(20, "new", "old")) == {TRAFFIC}
+    covers(actions.WriteWeight)
+    assert await world.changed_by(actions.WriteWeight(20, "new", "old")) == {TRAFFIC}
     assert (await world.traffic.observe(world.rollout)).weight == 20
-    assert await world.changed_by(actions.SetWeight(40, "new", "old")) == {TRAFFIC}
+    assert await world.changed_by(actions.WriteWeight(40, "new", "old")) == {TRAFFIC}
     state = await world.get(TRAFFIC)
     assert state["spec"] == {
         "weight": 40,
@@ -236,12 +236,12 @@ async def test_set_weight(world: World) -> None:
 
 
 async def test_header_mirror_and_removal(world: World) -> None:
-    covers(actions.SetHeaderRoute)
-    covers(actions.SetMirrorRoute)
+    covers(actions.WriteHeaderRoute)
+    covers(actions.WriteMirrorRoute)
     covers(actions.RemoveManagedRoutes)
-    header = actions.SetHeaderRoute("h", (Match("X-Canary", exact="yes"),))
+    header = actions.WriteHeaderRoute("h", (Match("X-Canary", exact="yes"),))
     assert await world.changed_by(header) == {TRAFFIC}
-    mirror = actions.SetMirrorRoute("m", ({"method": {"exact": "GET"}},), 30)
+    mirror = actions.WriteMirrorRoute("m", ({"method": {"exact": "GET"}},), 30)
     assert await world.changed_by(mirror) == {TRAFFIC}
     view = await world.traffic.observe(world.rollout)
     assert (view.weight, view.header_routes, view.mirror_routes) == (None, ("h",), ("m",))
@@ -250,7 +250,7 @@ async def test_header_mirror_and_removal(world: World) -> None:
         {"headerName": "X-Canary", "headerValue": {"exact": "yes"}}
     ]
     assert spec["mirrorRoutes"][0]["percentage"] == 30
-    await world.apply(actions.SetHeaderRoute("h", ()))  # no match removes it
+    await world.apply(actions.WriteHeaderRoute("h", ()))  # no match removes it
     assert (await world.traffic.observe(world.rollout)).header_routes == ()
     assert await world.changed_by(actions.RemoveManagedRoutes(("h", "m"))) == {TRAFFIC}
     view = await world.traffic.observe(world.rollout)

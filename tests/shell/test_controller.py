@@ -67,7 +67,7 @@ async def test_a_basic_canary_without_steps_goes_healthy() -> None:
 
 
 class ExplodingTraffic(MemoryTraffic):
-    async def set_weight(self, rollout: Rollout, action: actions.SetWeight) -> None:
+    async def set_weight(self, rollout: Rollout, action: actions.WriteWeight) -> None:
         if rollout.name == "boom":
             raise RuntimeError("router unreachable")
         await super().set_weight(rollout, action)

@@ -27,13 +27,13 @@ from ..core._actions import (
     RestartPods,
     ScaleReplicaSet,
     ScaleWorkload,
-    SetHeaderRoute,
-    SetMirrorRoute,
     SetReplicaSetRevision,
     SetScaleDownDeadline,
     SetServiceSelector,
-    SetWeight,
     TerminateAnalysisRun,
+    WriteHeaderRoute,
+    WriteMirrorRoute,
+    WriteWeight,
 )
 from ..core._names import (
     ACKNOWLEDGED_ANNOTATION,
@@ -113,11 +113,11 @@ async def apply_action(
                 pass
         case SetServiceSelector(service, pod_hash):
             await _set_selector(cluster, rollout, service, pod_hash)
-        case SetWeight():
+        case WriteWeight():
             await _traffic(cluster, rollout, now, events, traffic.set_weight(rollout, action))
-        case SetHeaderRoute():
+        case WriteHeaderRoute():
             await _traffic(cluster, rollout, now, events, traffic.set_header_route(rollout, action))
-        case SetMirrorRoute():
+        case WriteMirrorRoute():
             await _traffic(cluster, rollout, now, events, traffic.set_mirror_route(rollout, action))
         case RemoveManagedRoutes(names):
             await _traffic(

@@ -28,7 +28,7 @@ import attrs
 
 from .. import routers
 from .._clusters import Cluster, Ref, owner_reference
-from ..core._actions import SetHeaderRoute, SetMirrorRoute, SetWeight
+from ..core._actions import WriteHeaderRoute, WriteMirrorRoute, WriteWeight
 from ..core._observed import TrafficView
 from ..core._rollout import Rollout
 from ..errors import AlreadyExists, Conflict, FieldProblem, NotFound, RouterError
@@ -64,11 +64,11 @@ class TrafficRouter(Protocol):
         """Bring routers that disagree back to what all of them hold; returns writes."""
         ...
 
-    async def set_weight(self, rollout: Rollout, action: SetWeight) -> None: ...
+    async def set_weight(self, rollout: Rollout, action: WriteWeight) -> None: ...
 
-    async def set_header_route(self, rollout: Rollout, action: SetHeaderRoute) -> None: ...
+    async def set_header_route(self, rollout: Rollout, action: WriteHeaderRoute) -> None: ...
 
-    async def set_mirror_route(self, rollout: Rollout, action: SetMirrorRoute) -> None: ...
+    async def set_mirror_route(self, rollout: Rollout, action: WriteMirrorRoute) -> None: ...
 
     async def remove_managed_routes(self, rollout: Rollout, names: tuple[str, ...]) -> None: ...
 
@@ -127,7 +127,7 @@ class MemoryTraffic:
         except AlreadyExists:
             await self.cluster.patch(ref, {"spec": dict(spec)})
 
-    async def set_weight(self, rollout: Rollout, action: SetWeight) -> None:
+    async def set_weight(self, rollout: Rollout, action: WriteWeight) -> None:
         await self._write(
             rollout,
             {
@@ -144,7 +144,7 @@ class MemoryTraffic:
             },
         )
 
-    async def set_header_route(self, rollout: Rollout, action: SetHeaderRoute) -> None:
+    async def set_header_route(self, rollout: Rollout, action: WriteHeaderRoute) -> None:
         routes = [
             r for r in await self._routes(rollout, "headerRoutes") if r["name"] != action.name
         ]
@@ -171,7 +171,7 @@ class MemoryTraffic:
             )
         await self._write(rollout, {"headerRoutes": routes})
 
-    async def set_mirror_route(self, rollout: Rollout, action: SetMirrorRoute) -> None:
+    async def set_mirror_route(self, rollout: Rollout, action: WriteMirrorRoute) -> None:
         routes = [
             r for r in await self._routes(rollout, "mirrorRoutes") if r["name"] != action.name
         ]
@@ -572,7 +572,7 @@ class RouterTraffic:
             return ""
         return f"; {', '.join(done)} brought back to weight {weight or 0}"
 
-    async def set_weight(self, rollout: Rollout, action: SetWeight) -> None:
+    async def set_weight(self, rollout: Rollout, action: WriteWeight) -> None:
         await self._move(
             rollout,
             lambda s: attrs.evolve(
@@ -597,7 +597,7 @@ class RouterTraffic:
             state, canary_hash=rollout.template_hash(), stable_hash=rollout.status.stable_rs
         )
 
-    async def set_header_route(self, rollout: Rollout, action: SetHeaderRoute) -> None:
+    async def set_header_route(self, rollout: Rollout, action: WriteHeaderRoute) -> None:
         def change(s: RouterState) -> RouterState:
             routes = [r for r in s.header_routes if r.name != action.name]
             if action.match:
@@ -611,7 +611,7 @@ class RouterTraffic:
             f"header route {action.name} {'set' if action.match else 'removed'}",
         )
 
-    async def set_mirror_route(self, rollout: Rollout, action: SetMirrorRoute) -> None:
+    async def set_mirror_route(self, rollout: Rollout, action: WriteMirrorRoute) -> None:
         def change(s: RouterState) -> RouterState:
             routes = [r for r in s.mirror_routes if r.name != action.name]
             if action.match:

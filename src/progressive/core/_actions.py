@@ -6,6 +6,11 @@ it needs: an applier never looks anything up to carry one out.  The order inside
 plan is the safe order: traffic moves away from pods before they are scaled down, and
 the status is written last, so a crash between two actions leaves a state from which
 the next reconcile continues.
+
+The actions that write traffic are named ``Write*`` (:class:`WriteWeight`,
+:class:`WriteHeaderRoute`, :class:`WriteMirrorRoute`) so that none shares its name
+with the step it comes from (Argo's ``setWeight`` step is
+:class:`~progressive.core.SetWeight`).
 """
 
 from __future__ import annotations
@@ -29,12 +34,12 @@ __all__ = [
     "RestartPods",
     "ScaleWorkload",
     "ScaleReplicaSet",
-    "SetHeaderRoute",
-    "SetMirrorRoute",
+    "WriteHeaderRoute",
+    "WriteMirrorRoute",
     "SetReplicaSetRevision",
     "SetScaleDownDeadline",
     "SetServiceSelector",
-    "SetWeight",
+    "WriteWeight",
     "TerminateAnalysisRun",
 ]
 
@@ -97,7 +102,7 @@ class SetServiceSelector:
 
 @final
 @attrs.frozen
-class SetWeight:
+class WriteWeight:
     """Every router sends ``weight`` (of ``max_weight``) to the canary Service.
 
     ``experiment_weights``: ``(service, weight)`` for each weighted template of the
@@ -114,14 +119,20 @@ class SetWeight:
 
 @final
 @attrs.frozen
-class SetHeaderRoute:
+class WriteHeaderRoute:
+    """The routers send requests matching ``match`` to the canary (route ``name``); no
+    match removes the route."""
+
     name: str
     match: tuple[HeaderMatch, ...]
 
 
 @final
 @attrs.frozen
-class SetMirrorRoute:
+class WriteMirrorRoute:
+    """The routers copy ``percentage`` % of the requests matching ``match`` to the
+    canary (route ``name``); no match removes the route."""
+
     name: str
     match: tuple[dict[str, Any], ...]
     percentage: int
@@ -217,7 +228,7 @@ class RestartPods:
 @final
 @attrs.frozen
 class EmitEvent:
-    """A Kubernetes Event on the Rollout: ``reason`` is CamelCase, like ``SetWeight``.
+    """A Kubernetes Event on the Rollout: ``reason`` is CamelCase, like ``WriteWeight``.
 
     ``step`` is the canary step the event tells of (the index the step walk was at),
     for timelines; it is not part of the event's identity (``==`` ignores it).
@@ -236,9 +247,9 @@ Action = (
     | SetReplicaSetRevision
     | DeleteReplicaSet
     | SetServiceSelector
-    | SetWeight
-    | SetHeaderRoute
-    | SetMirrorRoute
+    | WriteWeight
+    | WriteHeaderRoute
+    | WriteMirrorRoute
     | RemoveManagedRoutes
     | CreateAnalysisRun
     | TerminateAnalysisRun

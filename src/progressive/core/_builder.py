@@ -29,7 +29,7 @@ from ._actions import (
     ScaleReplicaSet,
     SetScaleDownDeadline,
     SetServiceSelector,
-    SetWeight,
+    WriteWeight,
 )
 from ._observed import Observed, ReplicaSetView
 
@@ -180,7 +180,7 @@ class Builder:
         self,
         weight: int,
         observed: int,
-        action: SetWeight,
+        action: WriteWeight,
         *,
         after_services: bool,
         at: Mark | None = None,

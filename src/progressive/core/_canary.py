@@ -11,10 +11,10 @@ from ._actions import (
     CreateAnalysisRun,
     CreateExperiment,
     RemoveManagedRoutes,
-    SetHeaderRoute,
-    SetMirrorRoute,
-    SetWeight,
     TerminateAnalysisRun,
+    WriteHeaderRoute,
+    WriteMirrorRoute,
+    WriteWeight,
 )
 from ._builder import Builder, Mark
 from ._experiments import template_service
@@ -39,16 +39,10 @@ from ._steps import (
     ExperimentStep,
     Pause,
     SetCanaryScale,
+    SetHeaderRoute,
+    SetMirrorRoute,
+    SetWeight,
     Step,
-)
-from ._steps import (
-    SetHeaderRoute as HeaderStep,
-)
-from ._steps import (
-    SetMirrorRoute as MirrorStep,
-)
-from ._steps import (
-    SetWeight as WeightStep,
 )
 from ._verdicts import judge_run
 
@@ -70,7 +64,7 @@ def weight_at(steps: Sequence[Step], index: int, max_weight: int) -> int:
     if index >= len(steps):
         return max_weight
     for step in reversed(steps[: index + 1]):
-        if isinstance(step, WeightStep):
+        if isinstance(step, SetWeight):
             return step.weight * max_weight // 100 if max_weight != 100 else step.weight
     return 0
 
@@ -95,17 +89,17 @@ def canary_target(c: CanaryStrategy, index: int, replicas: int, max_weight: int)
 
 def routes_at(
     steps: Sequence[Step], index: int
-) -> tuple[dict[str, HeaderStep], dict[str, MirrorStep]]:
+) -> tuple[dict[str, SetHeaderRoute], dict[str, SetMirrorRoute]]:
     """Header and mirror routes in force at step ``index`` (steps before it, in order)."""
-    headers: dict[str, HeaderStep] = {}
-    mirrors: dict[str, MirrorStep] = {}
+    headers: dict[str, SetHeaderRoute] = {}
+    mirrors: dict[str, SetMirrorRoute] = {}
     for step in steps[: index + 1] if index < len(steps) else ():
-        if isinstance(step, HeaderStep):
+        if isinstance(step, SetHeaderRoute):
             if step.match:
                 headers[step.name] = step
             else:
                 headers.pop(step.name, None)
-        elif isinstance(step, MirrorStep):
+        elif isinstance(step, SetMirrorRoute):
             if step.match:
                 mirrors[step.name] = step
             else:
@@ -170,11 +164,11 @@ def plan_canary(b: Builder, rollout: Rollout, rev: Revisions) -> CanaryOutcome:
         step = steps[index]
         b.step = index
         done = False
-        if isinstance(step, WeightStep):
+        if isinstance(step, SetWeight):
             weight_mark = b.mark()
-        elif isinstance(step, HeaderStep | MirrorStep):
+        elif isinstance(step, SetHeaderRoute | SetMirrorRoute):
             route_marks[step.name] = b.mark()
-        if isinstance(step, WeightStep | SetCanaryScale):
+        if isinstance(step, SetWeight | SetCanaryScale):
             if routing is not None:
                 need = canary_target(c, index, replicas, max_weight)
                 cap = capacity_weight(new_avail, replicas, max_weight)
@@ -189,7 +183,7 @@ def plan_canary(b: Builder, rollout: Rollout, rev: Revisions) -> CanaryOutcome:
                 waiting = "waiting for canary pods to become available"
         elif isinstance(step, Pause):
             status, done = _pause_step(b, status, step)
-        elif isinstance(step, HeaderStep | MirrorStep):
+        elif isinstance(step, SetHeaderRoute | SetMirrorRoute):
             done = True
         elif isinstance(step, AnalysisStep | ExperimentStep):
             name = run_name(rollout, rev, revision, f"-{index}")
@@ -332,7 +326,7 @@ def _weight(
     current = traffic.weight
     if current is None and weight == 0 and not extra:
         return  # routers hold nothing yet: all traffic already goes to stable
-    action = SetWeight(weight, rev.new_hash, rev.stable_hash, max_weight, extra)
+    action = WriteWeight(weight, rev.new_hash, rev.stable_hash, max_weight, extra)
     if current is not None and weight == observed and extra != traffic.experiment_weights:
         # only the experiment's destinations change: on before the step's
         # analyses judge them, off (traffic back to stable) once it is over
@@ -373,8 +367,8 @@ def _experiment_weights(
 def _routes(
     b: Builder,
     rollout: Rollout,
-    headers: dict[str, HeaderStep],
-    mirrors: dict[str, MirrorStep],
+    headers: dict[str, SetHeaderRoute],
+    mirrors: dict[str, SetMirrorRoute],
     marks: dict[str, Mark] | None = None,
 ) -> None:
     traffic = b.observed.traffic
@@ -386,17 +380,17 @@ def _routes(
         return
     for name in traffic.header_routes:
         if name not in headers:
-            b.add("routes", SetHeaderRoute(name, ()))
+            b.add("routes", WriteHeaderRoute(name, ()))
     for name in traffic.mirror_routes:
         if name not in mirrors:
-            b.add("routes", SetMirrorRoute(name, (), 0))
+            b.add("routes", WriteMirrorRoute(name, (), 0))
     for name, h in headers.items():
         if name not in traffic.header_routes:
-            b.add("routes", SetHeaderRoute(name, h.match))
+            b.add("routes", WriteHeaderRoute(name, h.match))
             b.event("SetHeaderRoute", f"Header route {name} set", at=(marks or {}).get(name))
     for name, m in mirrors.items():
         if name not in traffic.mirror_routes:
-            b.add("routes", SetMirrorRoute(name, m.match, m.percentage))
+            b.add("routes", WriteMirrorRoute(name, m.match, m.percentage))
             b.event("SetMirrorRoute", f"Mirror route {name} set", at=(marks or {}).get(name))
 
 
