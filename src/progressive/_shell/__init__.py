@@ -13,7 +13,7 @@ from .apply import apply_action, apply_plan, write_status
 from .clocks import Clock, VirtualClock, WallClock
 from .controller import Controller, PassResult, ReconcileFailure, SettleResult
 from .observe import observe, observe_rollout
-from .traffic import MemoryTraffic, TrafficRouter
+from .traffic import MemoryTraffic, Traffic
 
 __all__ = [
     "AlreadyExists",
@@ -30,7 +30,7 @@ __all__ = [
     "Ref",
     "ReconcileFailure",
     "SettleResult",
-    "TrafficRouter",
+    "Traffic",
     "VirtualClock",
     "WallClock",
     "apply_action",

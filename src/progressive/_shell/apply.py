@@ -55,7 +55,7 @@ from .clocks import VirtualClock
 from .events import EventRecorder, Involved
 from .restarts import mark_restart
 from .runs import create_analysis_run, create_experiment, create_service
-from .traffic import TrafficRouter
+from .traffic import Traffic
 
 __all__ = [
     "apply_action",
@@ -77,7 +77,7 @@ async def apply_action(
     rollout: Rollout,
     action: Action,
     *,
-    traffic: TrafficRouter,
+    traffic: Traffic,
     now: float,
     events: EventRecorder | None = None,
 ) -> None:
@@ -151,7 +151,7 @@ async def apply_plan(
     rollout: Rollout,
     plan: Plan,
     *,
-    traffic: TrafficRouter,
+    traffic: Traffic,
     now: float,
     events: EventRecorder | None = None,
     reread: Reread | None = None,

@@ -76,7 +76,7 @@ from .restarts import (
     restarting,
 )
 from .runs import COMPLETED, advance_analysis_run, advance_experiments, missing_templates
-from .traffic import RouterTraffic, TrafficRouter
+from .traffic import RouterTraffic, Traffic
 from .workqueue import Priority, QueueShutDown, WorkQueue
 
 if TYPE_CHECKING:
@@ -355,7 +355,7 @@ class Controller:
         cluster: Cluster,
         *,
         clock: Clock,
-        traffic: TrafficRouter | None = None,
+        traffic: Traffic | None = None,
         provider: MetricProvider | None = None,
         namespace: str | None = None,
         on_plan: PlanHook | None = None,
@@ -369,7 +369,7 @@ class Controller:
     ) -> None:
         self.cluster = cluster
         self.clock = clock
-        self.traffic: TrafficRouter = traffic if traffic is not None else RouterTraffic(cluster)
+        self.traffic: Traffic = traffic if traffic is not None else RouterTraffic(cluster)
         self._own_traffic = traffic is None
         if provider is None:
             from ..metrics import default_registry  # the providers import the shell

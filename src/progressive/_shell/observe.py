@@ -25,13 +25,13 @@ from ..core._observed import Observed, ObservedRun, ReplicaSetView, WorkloadView
 from ..core._pod_templates import adopt_replica_set
 from ..core._rollout import Rollout
 from ..core._times import parse_time
-from .traffic import TrafficRouter
+from .traffic import Traffic
 
 __all__ = ["observe", "observe_rollout", "replica_set_view", "workload_view"]
 
 
 async def observe(
-    cluster: Cluster, manifest: Mapping[str, Any], *, traffic: TrafficRouter, now: float
+    cluster: Cluster, manifest: Mapping[str, Any], *, traffic: Traffic, now: float
 ) -> Observed:
     """Read the Rollout ``manifest`` (status included) and everything it owns.
 
@@ -45,7 +45,7 @@ async def observe_rollout(
     cluster: Cluster,
     rollout: Rollout,
     *,
-    traffic: TrafficRouter,
+    traffic: Traffic,
     now: float,
     workload: WorkloadView | None = None,
 ) -> Observed:

@@ -1,8 +1,10 @@
 """Traffic routers as the shell sees them.
 
-:class:`TrafficRouter` is the small interface ``apply``, ``observe`` and the controller
-use; Argo's routers share the same shape (SetWeight, SetHeaderRoute, SetMirrorRoute,
-RemoveManagedRoutes).  Two implementations:
+:class:`Traffic` is the small async interface ``apply``, ``observe`` and the
+controller use (:class:`progressive.routers.TrafficRouter` is the pure interface of one
+router, which :class:`RouterTraffic` drives); Argo's routers
+share its shape (SetWeight, SetHeaderRoute, SetMirrorRoute, RemoveManagedRoutes).
+Two implementations:
 
 * :class:`RouterTraffic` (the controller's default) drives the pure routers of
   :mod:`progressive.routers` -- it reads their objects, asks them for writes, applies
@@ -38,7 +40,7 @@ __all__ = [
     "TRAFFIC_STATE_API",
     "MemoryTraffic",
     "RouterTraffic",
-    "TrafficRouter",
+    "Traffic",
     "read_states",
     "read_traffic",
     "traffic_view",
@@ -50,7 +52,9 @@ TRAFFIC_STATE_API: Final = "progressive.dev/v1alpha1"
 TRAFFIC_STATE_KIND: Final = "TrafficState"
 
 
-class TrafficRouter(Protocol):
+class Traffic(Protocol):
+    """Where a Rollout's traffic is read and written, whichever routers carry it."""
+
     def validate(self, rollout: Rollout) -> list[FieldProblem]:
         """Router configuration problems (reported like spec errors: InvalidSpec)."""
         ...
