@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import attrs
 import pytest
 from aiohttp import web
 
-from progressive._shell.kube import KubeCluster, RetryPolicy
+from progressive._retry import KUBE_RETRY
+from progressive._shell.kube import KubeCluster
 from progressive._shell.kube._session import env_proxy, untrust_env
 from progressive.errors import Unavailable
 
@@ -191,7 +193,7 @@ async def test_no_proxy_sends_requests_straight_to_the_server(
     # Without NO_PROXY the (dead) proxy is used: the request fails.
     monkeypatch.delenv("NO_PROXY")
     async with await KubeCluster.from_kubeconfig_dict(
-        kubeconfig(url), qps=0, retry=RetryPolicy(attempts=1)
+        kubeconfig(url), qps=0, retry=attrs.evolve(KUBE_RETRY, attempts=1)
     ) as cluster:
         with pytest.raises(Unavailable):
             await cluster.request("get", "GET", "/api/v1/namespaces/d/configmaps/x")

@@ -10,11 +10,13 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import attrs
 import pytest
 import yaml
 from click.testing import CliRunner
 
-from progressive._shell.kube import KubeCluster, RetryPolicy
+from progressive._retry import KUBE_RETRY
+from progressive._shell.kube import KubeCluster
 from progressive.cli import main
 from progressive.errors import Unavailable
 
@@ -64,7 +66,10 @@ def no_answer(server: str, what: str) -> str:
 
 async def test_a_request_names_the_server_that_did_not_answer(silent_server: str) -> None:
     async with await KubeCluster.from_kubeconfig_dict(
-        kubeconfig(silent_server), qps=0, retry=RetryPolicy(attempts=2), request_timeout=TIMEOUT
+        kubeconfig(silent_server),
+        qps=0,
+        retry=attrs.evolve(KUBE_RETRY, attempts=2),
+        request_timeout=TIMEOUT,
     ) as cluster:
         with pytest.raises(Unavailable) as caught:
             await cluster.resource("argoproj.io/v1alpha1", "Rollout")
@@ -75,7 +80,10 @@ async def test_a_request_names_the_server_that_did_not_answer(silent_server: str
 async def test_a_refused_connection_names_the_server_too() -> None:
     server = f"http://127.0.0.1:{dead_port()}"
     async with await KubeCluster.from_kubeconfig_dict(
-        kubeconfig(server), qps=0, retry=RetryPolicy(attempts=1), request_timeout=TIMEOUT
+        kubeconfig(server),
+        qps=0,
+        retry=attrs.evolve(KUBE_RETRY, attempts=1),
+        request_timeout=TIMEOUT,
     ) as cluster:
         with pytest.raises(Unavailable) as caught:
             await cluster.request("get", "GET", "/version")

@@ -8,10 +8,12 @@ from typing import Any
 
 import aiohttp
 import anyio
+import attrs
 import pytest
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from progressive._shell.kube import RetryPolicy, Transport, error_from_response
+from progressive._retry import KUBE_RETRY
+from progressive._shell.kube import Transport, error_from_response
 from progressive._shell.kube._api import lane_of
 from progressive._shell.kube._discovery import Discovery, parse_resource_list
 from progressive._shell.ratelimit import Limiter, TokenBucket, background
@@ -104,9 +106,9 @@ async def test_429_waits_as_long_as_retry_after_says() -> None:
 async def test_retry_after_is_capped() -> None:
     api = FakeApi(api_error(429, headers={"Retry-After": "3600"}), {"ok": 1})
     sleeps = Sleeps()
-    await transport(api, sleeps, retry=RetryPolicy(retry_after_cap=10, max_elapsed=60)).call(
-        "get", "GET", "/x", what="get"
-    )
+    await transport(
+        api, sleeps, retry=attrs.evolve(KUBE_RETRY, max_retry_after=10, max_seconds=60)
+    ).call("get", "GET", "/x", what="get")
     assert sleeps.waits == [10.0]
 
 
@@ -139,7 +141,7 @@ async def test_attempts_are_bounded() -> None:
     api = FakeApi(*[api_error(503) for _ in range(10)])
     sleeps = Sleeps()
     with pytest.raises(Unavailable) as raised:
-        await transport(api, sleeps, retry=RetryPolicy(attempts=3)).call(
+        await transport(api, sleeps, retry=attrs.evolve(KUBE_RETRY, attempts=3)).call(
             "get", "GET", "/x", what="get"
         )
     assert raised.value.status == 503
@@ -150,9 +152,9 @@ async def test_total_time_is_bounded() -> None:
     api = FakeApi(*[api_error(429, headers={"Retry-After": "20"}) for _ in range(10)])
     sleeps = Sleeps()
     with pytest.raises(Unavailable):
-        await transport(api, sleeps, retry=RetryPolicy(attempts=10, max_elapsed=30)).call(
-            "get", "GET", "/x", what="get"
-        )
+        await transport(
+            api, sleeps, retry=attrs.evolve(KUBE_RETRY, attempts=10, max_seconds=30)
+        ).call("get", "GET", "/x", what="get")
     assert sleeps.waits == [20.0], "a second 20 s wait would end after 30 s"
 
 
@@ -168,7 +170,7 @@ async def test_a_single_attempt_raises_the_transient_error_itself() -> None:
     api = FakeApi(api_error(503, "ServiceUnavailable", "try later"))
     sleeps = Sleeps()
     with pytest.raises(Unavailable, match="try later"):
-        await transport(api, sleeps, retry=RetryPolicy(attempts=1)).call(
+        await transport(api, sleeps, retry=attrs.evolve(KUBE_RETRY, attempts=1)).call(
             "get", "GET", "/x", what="get"
         )
     assert len(api.calls) == 1 and sleeps.waits == []

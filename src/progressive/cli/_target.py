@@ -509,7 +509,10 @@ async def connect(target: Target, **options: Any) -> AsyncIterator[KubeCluster]:
     Raises:
         CliError: there is no kubeconfig, or it cannot be used.
     """
-    from progressive._shell.kube import DEFAULT_REQUEST_TIMEOUT, KubeCluster, RetryPolicy
+    import attrs
+
+    from progressive._retry import KUBE_RETRY
+    from progressive._shell.kube import DEFAULT_REQUEST_TIMEOUT, KubeCluster
 
     _quiet_logs()
     _check_kubeconfig(target.kubeconfig)
@@ -517,7 +520,7 @@ async def connect(target: Target, **options: Any) -> AsyncIterator[KubeCluster]:
         cluster = await KubeCluster.connect(
             target.kubeconfig,
             target.context,
-            retry=RetryPolicy(attempts=3, max_elapsed=5.0),
+            retry=attrs.evolve(KUBE_RETRY, attempts=3, max_seconds=5.0),
             request_timeout=target.request_timeout or DEFAULT_REQUEST_TIMEOUT,
             **options,
         )

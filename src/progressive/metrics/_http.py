@@ -33,6 +33,7 @@ import attrs
 import httpx
 import tenacity as _t
 
+from .._retry import RetryPolicy
 from ..errors import RequestFailed, ResponseTooLarge
 
 __all__ = [
@@ -98,19 +99,6 @@ class ResponseLimits:
 
 
 DEFAULT_LIMITS: Final = ResponseLimits()
-
-
-@attrs.frozen
-class RetryPolicy:
-    """At most ``attempts`` tries within ``max_seconds``; waits grow exponentially from
-    ``initial_wait`` to ``max_wait``; a ``Retry-After`` is honoured up to
-    ``max_retry_after`` seconds (a longer one ends the retries)."""
-
-    attempts: int = 3
-    max_seconds: float = 20.0
-    initial_wait: float = 0.5
-    max_wait: float = 4.0
-    max_retry_after: float = 10.0
 
 
 DEFAULT_RETRY: Final = RetryPolicy()

@@ -31,11 +31,11 @@ from typing import Any, Final
 
 import aiohttp
 import anyio
-import attrs
 import tenacity as _t
 from kubernetes_asyncio.client import ApiClient
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from ..._retry import KUBE_RETRY, RetryPolicy
 from ...errors import KubeError, Unavailable
 from ..ratelimit import Limiter, WaitHook
 from ._errors import error_from_response
@@ -87,38 +87,22 @@ def lane_of(path: str) -> str:
     return KUBERNETES_LANE
 
 
-@attrs.frozen
-class RetryPolicy:
-    """How transient failures are retried.
+def _should_stop(policy: RetryPolicy, state: _t.RetryCallState) -> bool:
+    """No more attempts, or the coming wait would end after ``max_seconds`` (counting
+    the time spent and the waits asked for, so fake sleeps count too)."""
+    if state.attempt_number >= max(1, policy.attempts):
+        return True
+    spent = max(state.seconds_since_start or 0.0, state.idle_for)
+    return spent + state.upcoming_sleep > policy.max_seconds
 
-    Args:
-        attempts: requests in all, the first included (1 disables retries).
-        max_elapsed: never start a wait that would end more than this many seconds
-            after the first attempt.
-        initial: the first backoff; it doubles (with jitter) up to ``maximum``.
-        retry_after_cap: the longest ``Retry-After`` honoured.
-    """
 
-    attempts: int = 5
-    max_elapsed: float = 30.0
-    initial: float = 0.1
-    maximum: float = 5.0
-    retry_after_cap: float = 30.0
-
-    def should_stop(self, state: _t.RetryCallState) -> bool:
-        """No more attempts, or the coming wait would end after ``max_elapsed``
-        (counting the time spent and the waits asked for, so fake sleeps count too)."""
-        if state.attempt_number >= max(1, self.attempts):
-            return True
-        spent = max(state.seconds_since_start or 0.0, state.idle_for)
-        return spent + state.upcoming_sleep > self.max_elapsed
-
-    def backoff(self, attempt: int, error: BaseException | None) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (from 1)."""
-        if isinstance(error, KubeError) and error.retry_after is not None:
-            return min(float(error.retry_after), self.retry_after_cap)
-        base = min(self.maximum, self.initial * 2.0 ** (attempt - 1))
-        return base * random.uniform(0.5, 1.0)  # jitter
+def _backoff(policy: RetryPolicy, attempt: int, error: BaseException | None) -> float:
+    """Seconds to wait after failed attempt number ``attempt`` (from 1): the server's
+    ``Retry-After`` (at most ``max_retry_after``), else a doubling wait with jitter."""
+    if isinstance(error, KubeError) and error.retry_after is not None:
+        return min(float(error.retry_after), policy.max_retry_after)
+    base = min(policy.max_wait, policy.initial_wait * 2.0 ** (attempt - 1))
+    return base * random.uniform(0.5, 1.0)  # jitter
 
 
 def _transient(error: BaseException) -> bool:
@@ -154,7 +138,7 @@ class Transport:
     ) -> None:
         self.api = api
         self.limiter = Limiter(qps, burst, total_qps=total_qps, on_wait=on_wait)
-        self.retry = retry if retry is not None else RetryPolicy()
+        self.retry = retry if retry is not None else KUBE_RETRY
         self.on_request = on_request
         self.request_timeout = request_timeout
         self.requests: collections.Counter[tuple[str, str]] = collections.Counter()
@@ -202,9 +186,9 @@ class Transport:
         """
         policy = self.retry
         retrying = _t.AsyncRetrying(
-            stop=policy.should_stop,
-            wait=lambda state: policy.backoff(
-                state.attempt_number, state.outcome.exception() if state.outcome else None
+            stop=lambda state: _should_stop(policy, state),
+            wait=lambda state: _backoff(
+                policy, state.attempt_number, state.outcome.exception() if state.outcome else None
             ),
             retry=_t.retry_if_exception(_transient),
             sleep=self._sleep,
