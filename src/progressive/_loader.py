@@ -277,7 +277,7 @@ def load_documents(
             controller with routers of its own passes more); a Rollout configuring any
             other router is an error.
     """
-    builder = _Builder(routers)
+    builder = _DocumentsBuilder(routers)
     seen: set[str] = set()
     for given in paths:
         for file, source, found in _expand(given):
@@ -312,7 +312,7 @@ def parse_documents(
 
     Content is YAML, or JSON when the name ends with ``.json``.
     """
-    builder = _Builder(routers)
+    builder = _DocumentsBuilder(routers)
     for file, content in sources:
         builder.add_source(file, content)
     return builder.finish(cluster_may_have_more)
@@ -430,7 +430,7 @@ class _File:
         return f"{self.name}#{index}" if self.multi else self.name
 
 
-class _Builder:
+class _DocumentsBuilder:
     def __init__(self, routers: Collection[str]) -> None:
         self.files: list[_File] = []
         self.routers = routers

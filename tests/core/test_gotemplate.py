@@ -219,8 +219,8 @@ def test_line_and_column_of_an_error_in_a_later_line() -> None:
 
 def argo_notifications_install() -> dict[str, Any]:
     """Argo Rollouts' notifications-install.yaml, from the Go module cache."""
-    from progressive._cluster._crds import CrdSources
     from progressive._cluster._gomod import module_download
+    from progressive._cluster._published_crds import CrdSources
 
     folder = module_download("github.com/argoproj/argo-rollouts", CrdSources().argo_rollouts).dir
     document: dict[str, Any] = yaml.safe_load(

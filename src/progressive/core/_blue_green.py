@@ -16,7 +16,7 @@ import attrs
 
 from . import _state
 from ._actions import CreateAnalysisRun
-from ._builder import Builder
+from ._builder import PlanBuilder
 from ._canary import _terminate_runs
 from ._observed import ReplicaSetView
 from ._revisions import (
@@ -41,7 +41,7 @@ class BlueGreenOutcome:
     switch_pending: bool
 
 
-def plan_blue_green(b: Builder, rollout: Rollout, rev: Revisions) -> BlueGreenOutcome:
+def plan_blue_green(b: PlanBuilder, rollout: Rollout, rev: Revisions) -> BlueGreenOutcome:
     bg = rollout.blue_green
     assert bg is not None and rev.stable_hash is not None
     status = rev.status
@@ -149,12 +149,12 @@ def plan_blue_green(b: Builder, rollout: Rollout, rev: Revisions) -> BlueGreenOu
     return BlueGreenOutcome(status, new_rs, waiting, not switched)
 
 
-def _promotion_started(b: Builder, new_rs: ReplicaSetView, preview: int, replicas: int) -> bool:
+def _promotion_started(b: PlanBuilder, new_rs: ReplicaSetView, preview: int, replicas: int) -> bool:
     """Already scaled past the preview count: a promotion began before a crash/requeue."""
     return preview < replicas and new_rs.replicas >= replicas
 
 
-def _gate(b: Builder, rollout: Rollout, status: RolloutStatus) -> tuple[RolloutStatus, bool]:
+def _gate(b: PlanBuilder, rollout: Rollout, status: RolloutStatus) -> tuple[RolloutStatus, bool]:
     """May the preview be promoted now?"""
     bg = rollout.blue_green
     assert bg is not None
@@ -185,7 +185,7 @@ def _gate(b: Builder, rollout: Rollout, status: RolloutStatus) -> tuple[RolloutS
 
 
 def _promotion_analysis(
-    b: Builder,
+    b: PlanBuilder,
     rollout: Rollout,
     rev: Revisions,
     status: RolloutStatus,

@@ -11,7 +11,7 @@ The order, whatever the strategy:
 6. scale-downs and delayed scale-down marks (after traffic has moved away);
 7. analysis runs and experiments;
 8. events, in the order of the steps they tell of: an event emitted after the step walk
-   (the weight, a header route) may be placed at the :meth:`Builder.mark` its step
+   (the weight, a header route) may be placed at the :meth:`PlanBuilder.mark` its step
    took, so that "Set canary weight to 10" comes before the "Paused" of the pause step
    after the ``setWeight: 10`` step, as a reader of the events expects.
 
@@ -19,6 +19,8 @@ The status is not an action: the shell writes it after all of them.
 """
 
 from __future__ import annotations
+
+from typing import Final, Literal, get_args
 
 import attrs
 
@@ -33,12 +35,12 @@ from ._actions import (
 )
 from ._observed import Observed, ReplicaSetView
 
-__all__ = ["Builder", "Mark"]
+__all__ = ["Bucket", "Mark", "PlanBuilder"]
 
 
 @attrs.frozen
 class Mark:
-    """A place among a plan's events (:meth:`Builder.mark`), and the step walked then."""
+    """A place among a plan's events (:meth:`PlanBuilder.mark`), and the step walked then."""
 
     place: int
     step: int | None
@@ -48,24 +50,19 @@ def _scaled_down_event(name: str) -> EmitEvent:
     return EmitEvent("ScaledDown", f"Scaled down ReplicaSet {name} to 0")
 
 
-_BUCKETS = (
-    "scale_up",
-    "weight_down",
-    "services",
-    "weight_up",
-    "routes",
-    "scale_down",
-    "runs",
-)
+#: Where an action goes in a plan (the order above); a typo is a type error.
+Bucket = Literal["scale_up", "weight_down", "services", "weight_up", "routes", "scale_down", "runs"]
+_BUCKETS: Final[tuple[Bucket, ...]] = get_args(Bucket)
+_SCALES: Final[tuple[Bucket, ...]] = ("scale_up", "scale_down")
 
 
-class Builder:
+class PlanBuilder:
     """Mutable scratch space of one reconcile; the result is a frozen Plan."""
 
     def __init__(self, observed: Observed) -> None:
         self.observed = observed
         self.now = observed.now
-        self._buckets: dict[str, list[Action]] = {b: [] for b in _BUCKETS}
+        self._buckets: dict[Bucket, list[Action]] = {b: [] for b in _BUCKETS}
         # events with their place: an emitted one gets the next whole number, one
         # placed at a mark half a place before the event emitted after that mark
         self._events: list[tuple[float, EmitEvent]] = []
@@ -74,7 +71,7 @@ class Builder:
         # the canary step the walk is at: what the events emitted now tell of
         self.step: int | None = None
 
-    def add(self, bucket: str, action: Action) -> None:
+    def add(self, bucket: Bucket, action: Action) -> None:
         self._buckets[bucket].append(action)
 
     def mark(self) -> Mark:
@@ -127,7 +124,7 @@ class Builder:
         A later call for the same ReplicaSet replaces an earlier one in this plan.
         """
         original = self.observed_replica_set(rs)
-        for bucket in ("scale_up", "scale_down"):
+        for bucket in _SCALES:
             self._buckets[bucket] = [
                 a
                 for a in self._buckets[bucket]
@@ -136,8 +133,10 @@ class Builder:
         scaled_down = _scaled_down_event(rs.name)
         self._events = [(place, e) for place, e in self._events if e != scaled_down]
         if original.replicas != replicas:
-            bucket = "scale_up" if replicas > original.replicas else "scale_down"
-            self.add(bucket, ScaleReplicaSet(rs.name, replicas))
+            self.add(
+                "scale_up" if replicas > original.replicas else "scale_down",
+                ScaleReplicaSet(rs.name, replicas),
+            )
             if replicas == 0:
                 self.event(scaled_down.reason, scaled_down.message)
         return self.planned(original)
@@ -187,7 +186,7 @@ class Builder:
     ) -> None:
         if weight == observed:
             return
-        bucket = "weight_up" if weight > observed or after_services else "weight_down"
+        bucket: Bucket = "weight_up" if weight > observed or after_services else "weight_down"
         self.add(bucket, action)
         self.event("SetWeight", f"Set canary weight to {weight}", at=at)
 

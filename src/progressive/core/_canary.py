@@ -16,7 +16,7 @@ from ._actions import (
     WriteMirrorRoute,
     WriteWeight,
 )
-from ._builder import Builder, Mark
+from ._builder import Mark, PlanBuilder
 from ._experiments import template_service
 from ._observed import ReplicaSetView
 from ._replicas import (
@@ -107,7 +107,7 @@ def routes_at(
     return headers, mirrors
 
 
-def plan_canary(b: Builder, rollout: Rollout, rev: Revisions) -> CanaryOutcome:
+def plan_canary(b: PlanBuilder, rollout: Rollout, rev: Revisions) -> CanaryOutcome:
     c = rollout.canary
     assert c is not None
     status = rev.status
@@ -156,7 +156,7 @@ def plan_canary(b: Builder, rollout: Rollout, rev: Revisions) -> CanaryOutcome:
         new_rs = ensure_new_replica_set(b, rollout, rev, 0)
     new_avail = new_rs.available_replicas if new_rs is not None else 0
     can_advance = not rollout.paused
-    # where the weight and route events go among the walk's (Builder.mark)
+    # where the weight and route events go among the walk's (PlanBuilder.mark)
     weight_mark: Mark | None = None
     route_marks: dict[str, Mark] = {}
 
@@ -269,7 +269,7 @@ def plan_canary(b: Builder, rollout: Rollout, rev: Revisions) -> CanaryOutcome:
 # -- steps -------------------------------------------------------------------------------
 
 
-def _pause_step(b: Builder, status: RolloutStatus, step: Pause) -> tuple[RolloutStatus, bool]:
+def _pause_step(b: PlanBuilder, status: RolloutStatus, step: Pause) -> tuple[RolloutStatus, bool]:
     held = status.has_pause(PauseReason.CANARY_STEP)
     if held is None:
         status, resumed = _state.unpause_acknowledged(status)
@@ -311,7 +311,7 @@ def _start_action(
 
 
 def _weight(
-    b: Builder,
+    b: PlanBuilder,
     weight: int,
     observed: int,
     rev: Revisions,
@@ -344,7 +344,7 @@ def _weight(
 
 
 def _experiment_weights(
-    b: Builder, rollout: Rollout, rev: Revisions, revision: int, index: int, max_weight: int
+    b: PlanBuilder, rollout: Rollout, rev: Revisions, revision: int, index: int, max_weight: int
 ) -> tuple[tuple[str, int], ...]:
     """``(service, weight)`` of the weighted templates of the experiment step at
     ``index`` while its experiment is Running (its pods available), as Argo does."""
@@ -365,7 +365,7 @@ def _experiment_weights(
 
 
 def _routes(
-    b: Builder,
+    b: PlanBuilder,
     rollout: Rollout,
     headers: dict[str, SetHeaderRoute],
     mirrors: dict[str, SetMirrorRoute],
@@ -395,7 +395,11 @@ def _routes(
 
 
 def _old_stacks(
-    b: Builder, rollout: Rollout, rev: Revisions, new_rs: ReplicaSetView, desired: dict[str, int]
+    b: PlanBuilder,
+    rollout: Rollout,
+    rev: Revisions,
+    new_rs: ReplicaSetView,
+    desired: dict[str, int],
 ) -> None:
     """ReplicaSets that are neither new nor stable go to zero."""
     c = rollout.canary
@@ -413,7 +417,7 @@ def _old_stacks(
 
 
 def _rolling(
-    b: Builder,
+    b: PlanBuilder,
     rollout: Rollout,
     new_rs: ReplicaSetView,
     desired: dict[str, int],
@@ -426,7 +430,7 @@ def _rolling(
     if extra:
         sets.update(extra)
     # every move starts from what was observed; a later move in the same plan replaces
-    # an earlier one (Builder.scale), so the plan holds one consistent rolling step
+    # an earlier one (PlanBuilder.scale), so the plan holds one consistent rolling step
     sets = {name: b.observed_replica_set(rs) for name, rs in sets.items()}
     moves = rolling_targets(
         {n: (rs.replicas, rs.available_replicas) for n, rs in sets.items()},
@@ -437,12 +441,12 @@ def _rolling(
     )
     for name, replicas in moves.items():
         # also when it equals what was observed: that drops a move an earlier step's
-        # evaluation put in this plan (Builder.scale keeps one move per ReplicaSet)
+        # evaluation put in this plan (PlanBuilder.scale keeps one move per ReplicaSet)
         b.scale(sets[name], replicas)
 
 
 def _basic_done(
-    b: Builder, rollout: Rollout, rev: Revisions, new_rs: ReplicaSetView | None, weight: int
+    b: PlanBuilder, rollout: Rollout, rev: Revisions, new_rs: ReplicaSetView | None, weight: int
 ) -> bool:
     """Has the basic canary's rolling update reached the split for ``weight``?"""
     new_n, stable_n = basic_split(rollout.replicas, weight)
@@ -460,7 +464,7 @@ def _basic_done(
 
 
 def _promote(
-    b: Builder,
+    b: PlanBuilder,
     rollout: Rollout,
     rev: Revisions,
     status: RolloutStatus,
@@ -492,7 +496,7 @@ def _promote(
 
 
 def _plan_abort(
-    b: Builder,
+    b: PlanBuilder,
     rollout: Rollout,
     rev: Revisions,
     status: RolloutStatus,
@@ -529,7 +533,7 @@ def _plan_abort(
     return CanaryOutcome(attrs.evolve(status, canary_weight=routed), new_rs, "", routed)
 
 
-def _terminate_runs(b: Builder, keep: set[str]) -> None:
+def _terminate_runs(b: PlanBuilder, keep: set[str]) -> None:
     for run in b.observed.runs:
         if run.name not in keep and run.phase not in TERMINAL and not run.terminated:
             b.add("runs", TerminateAnalysisRun(run.name))

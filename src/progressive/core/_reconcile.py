@@ -16,7 +16,7 @@ import attrs
 from . import _state
 from ._actions import RestartPods, SetScaleDownDeadline
 from ._blue_green import plan_blue_green
-from ._builder import Builder
+from ._builder import PlanBuilder
 from ._canary import plan_canary
 from ._observed import Observed, ReplicaSetView
 from ._plan import Plan
@@ -33,7 +33,7 @@ __all__ = ["reconcile", "reconcile_invalid"]
 def reconcile(observed: Observed) -> Plan:
     """Plan the next move of ``observed.rollout`` (see the module docstring)."""
     rollout = observed.rollout
-    b = Builder(observed)
+    b = PlanBuilder(observed)
     canary = rollout.canary
     step_count = len(canary.steps) if canary is not None else 0
     rev = observe_revisions(b, rollout, step_count)
@@ -138,7 +138,7 @@ def _selector_string(rollout: Rollout) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
 
-def _has_deadline(b: Builder, rs: ReplicaSetView) -> bool:
+def _has_deadline(b: PlanBuilder, rs: ReplicaSetView) -> bool:
     if rs.scale_down_deadline is not None:
         return True
     return any(
@@ -175,7 +175,9 @@ def reconcile_invalid(
     )
 
 
-def _restart(b: Builder, rollout: Rollout, rev: Revisions, status: RolloutStatus) -> RolloutStatus:
+def _restart(
+    b: PlanBuilder, rollout: Rollout, rev: Revisions, status: RolloutStatus
+) -> RolloutStatus:
     """``spec.restartAt``: replace pods older than it, stable first, then the rest."""
     when = parse_time(rollout.restart_at)
     if when is None or rollout.restart_at == status.restarted_at:

@@ -7,7 +7,7 @@ import attrs
 
 from . import _state
 from ._actions import CreateReplicaSet, DeleteReplicaSet, SetReplicaSetRevision
-from ._builder import Builder
+from ._builder import PlanBuilder
 from ._names import HASH_LABEL
 from ._observed import ReplicaSetView
 from ._rollout import Rollout
@@ -33,7 +33,7 @@ class Revisions:
     skipped: bool = False
 
 
-def observe_revisions(b: Builder, rollout: Rollout, step_count: int) -> Revisions:
+def observe_revisions(b: PlanBuilder, rollout: Rollout, step_count: int) -> Revisions:
     """Find the new and stable ReplicaSets and start a new revision when needed."""
     obs = b.observed
     status = rollout.status
@@ -79,7 +79,7 @@ def _within_rollback_window(
     return candidate.revision < stable.revision and stable.revision - candidate.revision <= window
 
 
-def new_revision_number(b: Builder, rev: Revisions) -> int:
+def new_revision_number(b: PlanBuilder, rev: Revisions) -> int:
     """The revision number the new ReplicaSet has, or will have once this plan is applied.
 
     A brand-new ReplicaSet gets the next number; an old one that becomes the update
@@ -94,7 +94,7 @@ def new_revision_number(b: Builder, rev: Revisions) -> int:
 
 
 def ensure_new_replica_set(
-    b: Builder, rollout: Rollout, rev: Revisions, replicas: int
+    b: PlanBuilder, rollout: Rollout, rev: Revisions, replicas: int
 ) -> ReplicaSetView:
     """The new revision's ReplicaSet: created, or re-used (a rollback) with a new number."""
     revision = new_revision_number(b, rev)
@@ -126,7 +126,7 @@ def ensure_new_replica_set(
     return rs
 
 
-def prune_history(b: Builder, rollout: Rollout, rev: Revisions) -> None:
+def prune_history(b: PlanBuilder, rollout: Rollout, rev: Revisions) -> None:
     """Delete scaled-down old ReplicaSets beyond ``revisionHistoryLimit``, oldest first."""
     idle = sorted(
         (rs for rs in rev.others if rs.replicas == 0 and rs.available_replicas == 0),

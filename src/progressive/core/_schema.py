@@ -6,7 +6,7 @@ required, in the words of the readers (``read_rollout``, ``read_step``,
 ``read_analysis_template``, ``Experiment.from_manifest``): an integer the reader checks
 with ``low=0, high=100`` is ``integer(0, 100)`` here.  Two things are built from them:
 
-* the CRDs' structural OpenAPI schemas (:func:`openapi`, used by ``progressive._crds``);
+* the CRDs' structural OpenAPI schemas (:func:`openapi`, used by ``progressive._deploy._crds``);
 * the tests that hold the declarations and the readers together: every field declared
   is accepted by its reader, every field a reader reads is declared, and every range
   and enum is the reader's (``tests/core/test_schema.py``).

@@ -23,7 +23,7 @@ from typing import Literal
 
 from . import _state
 from ._actions import AcknowledgeRun, Action, CreateAnalysisRun
-from ._builder import Builder
+from ._builder import PlanBuilder
 from ._status import PauseReason, RolloutStatus
 from ._steps import VerdictActions
 
@@ -32,7 +32,7 @@ __all__ = ["Verdict", "abort", "judge_run"]
 Verdict = Literal["passed", "waiting", "aborted"]
 
 
-def abort(b: Builder, status: RolloutStatus, message: str) -> RolloutStatus:
+def abort(b: PlanBuilder, status: RolloutStatus, message: str) -> RolloutStatus:
     """Abort with ``message`` (once: a second abort changes nothing)."""
     if not status.abort:
         b.event("Aborted", message, "Warning")
@@ -40,7 +40,7 @@ def abort(b: Builder, status: RolloutStatus, message: str) -> RolloutStatus:
 
 
 def judge_run(
-    b: Builder,
+    b: PlanBuilder,
     status: RolloutStatus,
     name: str,
     label: str,

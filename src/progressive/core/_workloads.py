@@ -21,7 +21,7 @@ from typing import Any
 import attrs
 
 from ._actions import ScaleWorkload
-from ._builder import Builder
+from ._builder import PlanBuilder
 from ._rollout import Rollout
 
 __all__ = ["plan_workload_scale_down", "with_workload"]
@@ -43,7 +43,7 @@ def with_workload(rollout: Rollout, workload: Mapping[str, Any]) -> Rollout:
 
 
 def plan_workload_scale_down(
-    b: Builder, rollout: Rollout, *, healthy: bool, available: int
+    b: PlanBuilder, rollout: Rollout, *, healthy: bool, available: int
 ) -> None:
     """Scale the referenced Deployment down as ``workloadRef.scaleDown`` says."""
     ref = rollout.workload_ref
