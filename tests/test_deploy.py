@@ -10,8 +10,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from progressive import _crds, _deploy
-from progressive._deploy import InstallOptions
+from progressive import _deploy
+from progressive._deploy import InstallOptions, _crds
 from progressive.cli import main
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"

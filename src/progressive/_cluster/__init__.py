@@ -5,7 +5,7 @@ kube-controller-manager, kube-scheduler, kubectl and etcd are compiled from the 
 the Go module proxy serves (:mod:`._build`, cached by version under
 ``${PROGRESSIVE_CACHE:-~/.cache/progressive}/control-plane/``), kwok plays the kubelets
 (:mod:`._kwok`), everything listens on 127.0.0.1 only (:mod:`._plane`), and the
-routers' CRDs are read from their Go modules at run time (:mod:`._crds`)::
+routers' CRDs are read from their Go modules at run time (:mod:`._published_crds`)::
 
     plane = LocalControlPlane(tmp_dir)
     kubeconfig = plane.up()          # builds first if nothing is cached
@@ -29,7 +29,9 @@ from ._build import (
     ensure_binaries,
     wrapper_gomod,
 )
-from ._crds import (
+from ._plane import COMPONENTS, ControlPlaneState, LocalControlPlane
+from ._processes import ProcessRecord, is_running
+from ._published_crds import (
     CrdSources,
     argo_crds,
     argo_rollouts_dir,
@@ -40,8 +42,6 @@ from ._crds import (
     smi_crds,
     smi_v1beta1_to_v1,
 )
-from ._plane import COMPONENTS, ControlPlaneState, LocalControlPlane
-from ._processes import ProcessRecord, is_running
 from ._rest import Kubeconfig
 
 __all__ = [

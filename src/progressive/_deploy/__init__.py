@@ -2,6 +2,7 @@
 holds, and the generated parts of the Helm chart in ``deploy/chart``, all rendered from
 one :class:`InstallOptions`.
 
+* :mod:`._crds`: the progressive.dev CRDs, generated from the model's schema;
 * :mod:`._options`: the options, their defaults (least privilege, every namespace) and
   the names and ports every rendering shares;
 * :mod:`._rbac`: each RBAC rule once, with its reason, and the Roles a set of options

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from importlib import metadata
 from typing import Any, Final
 
-from .._crds import crds
+from ._crds import crds
 from ._options import IMAGE_REPOSITORY, InstallOptions
 from ._rbac import (
     ARGO_GROUP,

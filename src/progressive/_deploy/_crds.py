@@ -11,6 +11,8 @@ be pointed at them when Argo's own controller is not running (``progressive inst
 --argoproj``).
 
 :mod:`progressive._deploy` renders them into ``deploy/crds.yaml`` and the Helm chart.
+The CRDs others publish (the routers', Argo's), which the tests install, are read from
+their Go modules by :mod:`progressive._cluster._published_crds`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any, Final
 
 import attrs
 
-from .core._schema import (
+from ..core._schema import (
     ANALYSIS_RUN_SPEC,
     ANALYSIS_RUN_STATUS,
     ANALYSIS_TEMPLATE_SPEC,

@@ -17,8 +17,8 @@ from typing import Any, Final
 
 import yaml
 
-from .._crds import crds
 from ._chart import chart_files
+from ._crds import crds
 from ._options import InstallOptions
 from ._rbac import rbac
 from ._workload import controller, namespace, service_monitor

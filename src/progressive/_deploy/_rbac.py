@@ -30,8 +30,8 @@ from typing import Any, Final
 
 import attrs
 
-from .._crds import GROUP
 from ..core._notifications import CONFIGMAPS, SECRETS
+from ._crds import GROUP
 from ._objects import meta
 from ._options import NAME, NAMESPACE, SERVICE_ACCOUNT, InstallOptions
 
