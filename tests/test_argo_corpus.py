@@ -80,14 +80,8 @@ REFUSED: Final[Mapping[str, frozenset[str]]] = {
         "test/e2e/appmesh/appmesh-canary-rollout.yaml": {"the `appMesh` router"},
         "test/e2e/functional/alb-canary-multi-ingress-rollout.yaml": {"the `alb` router"},
         "test/e2e/functional/alb-canary-rollout.yaml": {"the `alb` router"},
-        "test/e2e/functional/alb-pingpong-multi-ingress-rollout.yaml": {
-            "the `alb` router",
-            "GAP: services optional",
-        },
-        "test/e2e/functional/alb-pingpong-rollout.yaml": {
-            "the `alb` router",
-            "GAP: services optional",
-        },
+        "test/e2e/functional/alb-pingpong-multi-ingress-rollout.yaml": {"the `alb` router"},
+        "test/e2e/functional/alb-pingpong-rollout.yaml": {"the `alb` router"},
         "test/e2e/functional/albmesh-pingpong-stablecanary-rollout.yaml": {"the `alb` router"},
         "test/e2e/functional/canary-dynamic-stable-scale.yaml": {"the `alb` router"},
         "test/e2e/functional/canary-scaledowndelay.yaml": {"the `alb` router"},
@@ -98,7 +92,6 @@ REFUSED: Final[Mapping[str, frozenset[str]]] = {
         "test/e2e/functional/rollout-secret.yaml": {"GAP: args in numbers"},
         "test/e2e/header-routing/alb-header-route-multi-ingress.yaml": {"the `alb` router"},
         "test/e2e/header-routing/alb-header-route.yaml": {"the `alb` router"},
-        "test/e2e/istio/istio-host-split-ping-pong.yaml": {"GAP: services optional"},
         "test/e2e/step-plugin/disabled-rollout.yaml": {"step plugins"},
         "test/e2e/step-plugin/invalid-rollout.yaml": {"step plugins"},
         "test/e2e/step-plugin/template-rollout.yaml": {"step plugins"},
@@ -107,7 +100,6 @@ REFUSED: Final[Mapping[str, frozenset[str]]] = {
 #: Refusals this work removes (issue 15), until it has: the message that gives them.
 GAPS: Final = {
     "GAP: several actions in one step": "must set exactly one action",
-    "GAP: services optional": "is required with trafficRouting",
     "GAP: args in numbers": "{{args.",
 }
 

@@ -61,7 +61,7 @@ from .core._commands import promote
 from .core._names import HASH_LABEL
 from .core._plan import Plan
 from .core._replicas import weight_note
-from .core._rollout import Rollout
+from .core._rollout import Rollout, traffic_services
 from .core._status import Phase
 from .errors import SimulationError
 from .memory import MemoryCluster, SimulatedCrash
@@ -392,6 +392,8 @@ class _Simulation:
         names: list[str | None] = []
         if (canary := self.model.canary) is not None:
             names += [canary.canary_service, canary.stable_service]
+            if canary.ping_pong is not None:
+                names += [canary.ping_pong.ping_service, canary.ping_pong.pong_service]
         elif (bg := self.model.blue_green) is not None:
             names += [bg.active_service, bg.preview_service]
         labels = dict(self.model.selector.get("matchLabels") or {})
@@ -411,8 +413,20 @@ class _Simulation:
 
     async def _create_missing_router_objects(self) -> None:
         for router in self.traffic.routers_of(self.model):
+            versions = {(r.kind, r.namespace, r.name): r for r in router.refs(self.model)}
             for obj in router.stand_ins(self.model):
-                if await self.cluster.get(Ref.of(obj)) is None:
+                ref = Ref.of(obj)
+                known = versions.get((ref.kind, ref.namespace, ref.name))
+                # the files' object may be stored under another version (v1alpha3)
+                alternatives = (
+                    [
+                        Ref(known.api_version_of(v), ref.kind, ref.namespace, ref.name)
+                        for v in known.versions
+                    ]
+                    if known is not None
+                    else [ref]
+                )
+                if all([await self.cluster.get(r) is None for r in alternatives]):
                     await self.cluster.create(obj)
 
     async def _changed_objects(self) -> tuple[dict[str, Any], ...] | None:
@@ -422,6 +436,8 @@ class _Simulation:
         names: list[str | None] = []
         if (canary := self.model.canary) is not None:
             names += [canary.stable_service, canary.canary_service]
+            if canary.ping_pong is not None:
+                names += [canary.ping_pong.ping_service, canary.ping_pong.pong_service]
         elif (bg := self.model.blue_green) is not None:
             names += [bg.active_service, bg.preview_service]
         objects = await self.traffic.objects(self.model)
@@ -570,9 +586,11 @@ class _Simulation:
         if canary is not None and canary.traffic_routing is not None:
             if status.get("stableRS") == self.new_hash:
                 return 100
-            states = await self.traffic.states(self.model)
-            if canary.canary_service:
-                svc = await self.cluster.get(Ref("v1", "Service", ns, canary.canary_service))
+            model = Rollout.from_manifest(await self._rollout())
+            states = await self.traffic.states(model)
+            _, canary_service = traffic_services(model)
+            if canary_service:
+                svc = await self.cluster.get(Ref("v1", "Service", ns, canary_service))
                 leads_to = {((svc or {}).get("spec") or {}).get("selector", {}).get(HASH_LABEL)}
             else:  # subset-level routing: the canary subsets select the pods
                 leads_to = {s.canary_hash for s in states if s.canary_hash is not None}

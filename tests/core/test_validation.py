@@ -35,6 +35,8 @@ def canary(steps: Any = None, **fields: Any) -> dict[str, Any]:
     return manifest({"canary": {"steps": [] if steps is None else steps, **fields}})
 
 
+PING_PONG: dict[str, Any] = {"pingService": "ping", "pongService": "pong"}
+ISTIO: dict[str, Any] = {"istio": {"virtualService": {"name": "app"}}}
 SUBSETS: dict[str, Any] = {"name": "a", "canarySubsetName": "c", "stableSubsetName": "s"}
 ROUTED: dict[str, Any] = {
     "canaryService": "app-canary",
@@ -143,6 +145,34 @@ BAD = [
             "spec.strategy.canary.stableService: is required with trafficRouting",
         ],
         id="istio-host-level-without-services",
+    ),
+    pytest.param(
+        canary(pingPong={"pingService": "p", "pongService": "p"}, trafficRouting=ISTIO),
+        ["spec.strategy.canary.pingPong.pongService: must differ from pingService"],
+        id="pingPong-same-services",
+    ),
+    pytest.param(
+        canary(pingPong={"pingService": "p"}, trafficRouting=ISTIO),
+        ["spec.strategy.canary.pingPong.pongService: is required"],
+        id="pingPong-without-pong",
+    ),
+    pytest.param(
+        canary(
+            pingPong=PING_PONG,
+            canaryService="c",
+            stableService="s",
+            trafficRouting={**ISTIO, "nginx": {"stableIngress": "app"}},
+        ),
+        [
+            "spec.strategy.canary.trafficRouting: ping-pong works with the alb and istio "
+            "routers only, not nginx"
+        ],
+        id="pingPong-with-nginx",
+    ),
+    pytest.param(
+        canary(pingPong=PING_PONG, trafficRouting={"alb": {"ingress": "app"}}),
+        ["spec.strategy.canary.trafficRouting.alb.rootService: is required with pingPong"],
+        id="pingPong-alb-without-rootService",
     ),
     pytest.param(
         canary(
@@ -336,6 +366,9 @@ def test_the_valid_rows_are_valid() -> None:
         canary(
             canaryService="c", stableService="s", trafficRouting={"nginx": {"stableIngress": "a"}}
         ),
+        # ping-pong Services take the place of canaryService and stableService
+        canary(pingPong=PING_PONG, trafficRouting=ISTIO),
+        canary(pingPong=PING_PONG, trafficRouting={"alb": {"ingress": "a", "rootService": "r"}}),
         # Istio subsets select the pods: no Services needed (Argo's rule)
         canary(
             trafficRouting={"istio": {"virtualService": {"name": "a"}, "destinationRule": SUBSETS}}

@@ -70,6 +70,34 @@ def test_tls_and_tcp_routes_by_port_and_sni() -> None:
     assert store.read(ROUTER, ro).weight == 30
 
 
+def test_named_http_routes_are_not_looked_for_in_a_virtual_service_without_http() -> None:
+    """Argo's ``istio-host-only-tls-split``: the Rollout names an http route, the
+    VirtualService has tls routes only, and Argo weighs those (an empty http list,
+    though, has no route of that name: an error)."""
+    obj = vs(
+        "web", tls=[{"match": [{"port": 3000}], "route": [dest(STABLE, 100), dest(CANARY, 0)]}]
+    )
+    ro = rollout(
+        {
+            "istio": {
+                "virtualService": {
+                    "name": "web",
+                    "routes": ["primary"],
+                    "tlsRoutes": [{"port": 3000}],
+                }
+            }
+        }
+    )
+    store = Store([obj])
+    store.move(ROUTER, ro, RouterState(weight=10))
+    assert [d["weight"] for d in stored_vs(store)["spec"]["tls"][0]["route"]] == [90, 10]
+    assert store.read(ROUTER, ro).weight == 10
+    with pytest.raises(RouterError, match="'primary' not found"):
+        Store([{**obj, "spec": {**obj["spec"], "http": []}}]).move(
+            ROUTER, ro, RouterState(weight=10)
+        )
+
+
 def test_several_virtual_services_in_other_namespaces() -> None:
     ro = rollout(
         {

@@ -13,6 +13,8 @@ import copy
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final, assert_never
 
+import attrs
+
 from .._clusters import Cluster, Ref, owned_by, owner_reference
 from ..core._actions import (
     AcknowledgeRun,
@@ -161,7 +163,13 @@ async def apply_plan(
     ``manifest`` is the Rollout as observed: its ``resourceVersion`` guards the status
     write, so a Rollout edited meanwhile raises ``Conflict`` instead of being clobbered
     (see :func:`write_status` for ``reread``).
+
+    The traffic actions are applied with the ping-pong Services' roles the plan's
+    status gives (a promotion swaps them: its weight is the new canary's).
     """
+    side = plan.status.stable_ping_pong
+    if side != rollout.status.stable_ping_pong:
+        rollout = attrs.evolve(rollout, status=attrs.evolve(rollout.status, stable_ping_pong=side))
     for action in plan.actions:
         await apply_action(cluster, rollout, action, traffic=traffic, now=now, events=events)
     wrote = await write_status(cluster, manifest, plan.status, reread=reread)

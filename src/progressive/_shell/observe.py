@@ -135,6 +135,8 @@ def _service_names(rollout: Rollout) -> list[str]:
     names: list[str | None] = []
     if (canary := rollout.canary) is not None:
         names += [canary.canary_service, canary.stable_service]
+        if canary.ping_pong is not None:
+            names += [canary.ping_pong.ping_service, canary.ping_pong.pong_service]
     if (blue_green := rollout.blue_green) is not None:
         names += [blue_green.active_service, blue_green.preview_service]
     return sorted({n for n in names if n})

@@ -32,7 +32,7 @@ from ._revisions import (
     prune_history,
     run_name,
 )
-from ._rollout import CanaryStrategy, Rollout
+from ._rollout import CanaryStrategy, Rollout, ping_pong_services
 from ._status import PauseReason, RolloutStatus
 from ._steps import (
     AnalysisStep,
@@ -126,6 +126,12 @@ def plan_canary(b: PlanBuilder, rollout: Rollout, rev: Revisions) -> CanaryOutco
             steady_rs = b.scale(steady_rs, replicas)
         b.point(c.stable_service, rev.new_hash)
         b.point(c.canary_service, rev.new_hash)
+        if routing is not None and c.ping_pong is not None:
+            # the first revision: ping is stable (Argo's first promotion sets it)
+            if status.stable_ping_pong is None:
+                status = attrs.evolve(status, stable_ping_pong="ping")
+                observed_weight = _other_side(b, observed_weight, max_weight)
+            b.point(_ping_pong(rollout, status)[0], rev.new_hash)
         if routing is not None:
             _weight(b, 0, observed_weight, rev, max_weight, after_services=True)
             _routes(b, rollout, {}, {})
@@ -223,6 +229,8 @@ def plan_canary(b: PlanBuilder, rollout: Rollout, rev: Revisions) -> CanaryOutco
         new_rs = b.scale(ensure_new_replica_set(b, rollout, rev, target), target)
         b.point(c.canary_service, rev.new_hash)
         b.point(c.stable_service, stable_hash)
+        if c.ping_pong is not None:
+            b.point(_ping_pong(rollout, status)[1], rev.new_hash)
         desired = weight_at(steps, index, max_weight)
         routed = min(desired, capacity_weight(new_rs.available_replicas, replicas, max_weight))
         if promoting and routed == max_weight and new_rs.available_replicas >= replicas:
@@ -478,6 +486,11 @@ def _promote(
     old_stable = rev.stable_rs
     b.event("Promoted", f"Promoted revision {new_rs.revision} ({rev.new_hash}) to stable")
     b.point(c.stable_service, rev.new_hash)
+    if c.traffic_routing is not None and c.ping_pong is not None:
+        # the canary's Service becomes the stable one; no selector changes
+        side = "pong" if status.stable_ping_pong == "ping" else "ping"
+        status = attrs.evolve(status, stable_ping_pong=side)
+        observed_weight = _other_side(b, observed_weight, max_weight)
     if c.traffic_routing is not None:
         _weight(b, 0, observed_weight, rev, max_weight, after_services=True)
         _routes(b, rollout, {}, {})
@@ -531,6 +544,22 @@ def _plan_abort(
     for rs in rev.others:
         b.delay_scale_down(rs, 0)
     return CanaryOutcome(attrs.evolve(status, canary_weight=routed), new_rs, "", routed)
+
+
+def _ping_pong(rollout: Rollout, status: RolloutStatus) -> tuple[str, str]:
+    """``(stable, canary)`` of the ping-pong Services by ``status``."""
+    found = ping_pong_services(attrs.evolve(rollout, status=status))
+    assert found is not None
+    return found
+
+
+def _other_side(b: PlanBuilder, observed: int, max_weight: int) -> int:
+    """The weight the routers hold, as the canary's once the ping-pong Services swap:
+    what the stable one held.  (The plan's traffic actions are applied with the roles
+    its status gives; ``_shell.apply.apply_plan``.)"""
+    if b.observed.traffic.weight is None:
+        return observed
+    return max_weight - observed
 
 
 def _terminate_runs(b: PlanBuilder, keep: set[str]) -> None:

@@ -236,6 +236,11 @@ def _check_services(rollout: Rollout, services: Set[str], errors: list[FieldProb
             ("spec.strategy.canary.canaryService", canary.canary_service),
             ("spec.strategy.canary.stableService", canary.stable_service),
         ]
+        if (pp := canary.ping_pong) is not None:
+            named += [
+                ("spec.strategy.canary.pingPong.pingService", pp.ping_service),
+                ("spec.strategy.canary.pingPong.pongService", pp.pong_service),
+            ]
     elif (blue_green := rollout.blue_green) is not None:
         named += [
             ("spec.strategy.blueGreen.activeService", blue_green.active_service),

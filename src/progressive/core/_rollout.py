@@ -30,10 +30,13 @@ from ._steps import (
 __all__ = [
     "BlueGreenStrategy",
     "CanaryStrategy",
+    "PingPong",
     "Rollout",
     "TrafficRouting",
     "WorkloadRef",
+    "ping_pong_services",
     "pod_template_hash",
+    "traffic_services",
 ]
 
 ROUTER_KEYS: Final = (
@@ -82,6 +85,16 @@ class TrafficRouting:
 
 
 @attrs.frozen
+class PingPong:
+    """``spec.strategy.canary.pingPong``: two Services that take turns being the stable
+    one, so that no Service's selector changes at promotion or abort (ALB readiness
+    gates); ``status.canary.stablePingPong`` says which one is stable now."""
+
+    ping_service: str
+    pong_service: str
+
+
+@attrs.frozen
 class CanaryStrategy:
     """``spec.strategy.canary``: steps, the Services and routers that split traffic,
     background analysis, and the scaling and delay settings (Argo's defaults)."""
@@ -99,6 +112,7 @@ class CanaryStrategy:
     min_pods_per_replica_set: int | None = None
     canary_metadata: dict[str, Any] = attrs.field(factory=dict)
     stable_metadata: dict[str, Any] = attrs.field(factory=dict)
+    ping_pong: PingPong | None = None
 
 
 @attrs.frozen
@@ -387,14 +401,74 @@ def _read_traffic_routing(f: Fields) -> TrafficRouting:
     return TrafficRouting(routers, routes, max_weight, f.has("maxTrafficWeight"))
 
 
-def _needs_services(routing: TrafficRouting) -> bool:
+#: The routers that can take the ping-pong Services instead of canary and stable ones.
+PING_PONG_ROUTERS: Final = frozenset({"alb", "istio"})
+
+
+def _needs_services(routing: TrafficRouting, ping_pong: bool) -> bool:
     """Whether the routers need ``canaryService`` and ``stableService`` (Argo's
-    ``requireCanaryStableServices``): all do but Istio with a ``destinationRule``, whose
-    subsets select the pods by their pod-template hash."""
-    return any(
-        key != "istio" or not isinstance(config.get("destinationRule"), Mapping)
-        for key, config in routing.routers.items()
-    )
+    ``requireCanaryStableServices``): all do but Istio with a ``destinationRule`` (its
+    subsets select the pods by their pod-template hash), and Istio and ALB with
+    ``pingPong`` (the ping and pong Services take their place)."""
+    for key, config in routing.routers.items():
+        if ping_pong and key in PING_PONG_ROUTERS:
+            continue
+        if key == "istio" and isinstance(config.get("destinationRule"), Mapping):
+            continue
+        return True
+    return False
+
+
+def _read_ping_pong(f: Fields, routing: TrafficRouting | None) -> PingPong | None:
+    """``pingPong``, checked as Argo checks it."""
+    p = f.opt_obj("pingPong")
+    if p is None:
+        return None
+    p.unknown(frozenset({"pingService", "pongService"}), error=True)
+    ping = p.str("pingService", required=True) or ""
+    pong = p.str("pongService", required=True) or ""
+    if ping and ping == pong:
+        p.error("must differ from pingService", "pongService")
+    if routing is None:
+        f.error("has no effect without trafficRouting (alb or istio)", "pingPong", warning=True)
+    else:
+        others = sorted(set(routing.routers) - PING_PONG_ROUTERS)
+        if others:
+            f.error(
+                f"ping-pong works with the alb and istio routers only, not {', '.join(others)}",
+                "trafficRouting",
+            )
+        alb = routing.routers.get("alb")
+        if alb is not None and not alb.get("rootService"):
+            f.error("is required with pingPong", "trafficRouting.alb.rootService")
+    return PingPong(ping, pong)
+
+
+def ping_pong_services(rollout: Rollout) -> tuple[str, str] | None:
+    """``(stable, canary)`` of the ping-pong Services as the status has them: ping is
+    stable when ``status.canary.stablePingPong`` says ``ping``, pong otherwise (Argo's
+    ``IsStablePing``); None without ``pingPong``."""
+    canary = rollout.canary
+    if canary is None or canary.ping_pong is None:
+        return None
+    pp = canary.ping_pong
+    if rollout.status.stable_ping_pong == "ping":
+        return pp.ping_service, pp.pong_service
+    return pp.pong_service, pp.ping_service
+
+
+def traffic_services(rollout: Rollout) -> tuple[str | None, str | None]:
+    """``(stable, canary)``: the Services a router sends the stable and canary traffic
+    to.  The ping-pong ones when the Rollout names no canaryService nor stableService
+    (Argo's ``GetStableAndCanaryServices`` for every router but ALB), else those two."""
+    canary = rollout.canary
+    if canary is None:
+        return None, None
+    if not (canary.stable_service or canary.canary_service):
+        found = ping_pong_services(rollout)
+        if found is not None:
+            return found
+    return canary.stable_service, canary.canary_service
 
 
 def _read_canary(f: Fields) -> CanaryStrategy:
@@ -410,7 +484,8 @@ def _read_canary(f: Fields) -> CanaryStrategy:
     routing = _read_traffic_routing(routing_fields) if routing_fields else None
     canary_service = f.str("canaryService")
     stable_service = f.str("stableService")
-    if routing is not None and _needs_services(routing):
+    ping_pong = _read_ping_pong(f, routing)
+    if routing is not None and _needs_services(routing, ping_pong is not None):
         if not canary_service:
             f.error("is required with trafficRouting", "canaryService")
         if not stable_service:
@@ -439,6 +514,7 @@ def _read_canary(f: Fields) -> CanaryStrategy:
         min_pods_per_replica_set=f.int("minPodsPerReplicaSet", None, low=1),
         canary_metadata=f.mapping("canaryMetadata"),
         stable_metadata=f.mapping("stableMetadata"),
+        ping_pong=ping_pong,
     )
     if f.has("scaleDownDelaySeconds") and routing is None:
         f.error("only applies with trafficRouting", "scaleDownDelaySeconds", warning=True)

@@ -111,6 +111,10 @@ def _opt_str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _ping_pong(value: Any) -> str | None:
+    return value if value in ("ping", "pong") else None
+
+
 @attrs.frozen
 class RolloutStatus:
     """``status`` of a Rollout.  Field names follow Argo's, in snake_case."""
@@ -144,6 +148,8 @@ class RolloutStatus:
     restarted_at: str | None = None
     # the label selector as a string (app=web): the scale subresource's labelSelectorPath
     selector: str = ""
+    # canary.pingPong: which Service is stable now, "ping" or "pong" (None: not set yet)
+    stable_ping_pong: str | None = None
 
     def condition(self, type_: str) -> Condition | None:
         for cond in self.conditions:
@@ -179,7 +185,8 @@ class RolloutStatus:
                 "weights": {
                     "canary": {"weight": self.canary_weight},
                     "stable": {"weight": self.stable_weight},
-                }
+                },
+                **({"stablePingPong": self.stable_ping_pong} if self.stable_ping_pong else {}),
             },
         }
         if self.selector:
@@ -254,4 +261,7 @@ class RolloutStatus:
             preview_selector=_opt_str(blue_green.get("previewSelector")),
             restarted_at=_opt_str(data.get("restartedAt")),
             selector=_opt_str(data.get("selector")) or "",
+            stable_ping_pong=_ping_pong(canary.get("stablePingPong"))
+            if isinstance(canary, Mapping)
+            else None,
         )

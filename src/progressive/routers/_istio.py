@@ -272,7 +272,9 @@ class IstioRouter:
                 raise RouterError(f"VirtualService {vs.namespace}/{vs.name}: {message}")
 
         http = [r if isinstance(r, Mapping) else {} for r in spec.get("http") or ()]
-        if vs.routes:
+        if spec.get("http") is None:
+            pass  # no http section: the named http routes are not looked for (as in Argo)
+        elif vs.routes:
             for name in vs.routes:
                 index = next((i for i, r in enumerate(http) if r.get("name") == name), None)
                 if index is None:

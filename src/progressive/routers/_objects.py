@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 
 from ..core._canary import routes_at
-from ..core._rollout import CanaryStrategy, Rollout
+from ..core._rollout import CanaryStrategy, Rollout, traffic_services
 from ..core._steps import ExperimentStep, HeaderMatch
 from ..errors import FieldProblem, RouterError
 from ._protocol import ObjectRef, Patch, RouterState, Write
@@ -42,9 +42,15 @@ __all__ = [
 
 
 def canary_of(rollout: Rollout) -> CanaryStrategy:
+    """The canary strategy as a router sees it: ``stable_service`` and
+    ``canary_service`` are the Services it sends traffic to, the ping-pong ones when the
+    Rollout has those alone (:func:`~progressive.core._rollout.traffic_services`)."""
     canary = rollout.canary
     if canary is None or canary.traffic_routing is None:
         raise RouterError(f"Rollout {rollout.key} has no canary trafficRouting")
+    stable, service = traffic_services(rollout)
+    if (stable, service) != (canary.stable_service, canary.canary_service):
+        return attrs.evolve(canary, stable_service=stable, canary_service=service)
     return canary
 
 
