@@ -18,8 +18,8 @@ import attrs
 import pytest
 
 from progressive.core import HeaderMatch
-from progressive.core._rollout import HEADER_ROUTERS as CORE_HEADER_ROUTERS
-from progressive.core._rollout import MIRROR_ROUTERS as CORE_MIRROR_ROUTERS
+from progressive.core._router_keys import HEADER_ROUTERS as CORE_HEADER_ROUTERS
+from progressive.core._router_keys import MIRROR_ROUTERS as CORE_MIRROR_ROUTERS
 from progressive.errors import RouterError
 from progressive.routers import (
     ALL_ROUTERS,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
 import attrs
 
@@ -15,6 +15,7 @@ from ..errors import FieldProblem, ManifestError
 from ._bounds import check_bounds
 from ._fields import Fields
 from ._names import API_GROUPS
+from ._router_keys import GATEWAY_PLUGIN, HEADER_ROUTERS, MIRROR_ROUTERS, ROUTER_KEYS
 from ._status import RolloutStatus
 from ._steps import (
     AnalysisStep,
@@ -38,23 +39,6 @@ __all__ = [
     "pod_template_hash",
     "traffic_services",
 ]
-
-ROUTER_KEYS: Final = (
-    "nginx",
-    "istio",
-    "smi",
-    "gatewayAPI",
-    "alb",
-    "ambassador",
-    "apisix",
-    "traefik",
-    "appMesh",
-)
-GATEWAY_PLUGIN: Final = "argoproj-labs/gatewayAPI"
-# Routers that can express header and mirror routes (nginx header routes through
-# canary-by-header annotations; see docs/routers.md).
-HEADER_ROUTERS: Final = frozenset({"istio", "gatewayAPI", "nginx", "alb", "apisix"})
-MIRROR_ROUTERS: Final = frozenset({"istio", "gatewayAPI"})
 
 _SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
@@ -397,7 +381,7 @@ def _read_traffic_routing(f: Fields) -> TrafficRouting:
         f.error("route names must be unique", "managedRoutes")
     max_weight = f.int("maxTrafficWeight", 100, low=1, high=1_000_000) or 100
     if not routers and not plugins:  # (an unknown plugin is reported above)
-        f.error("must configure at least one router (nginx, istio, smi, gatewayAPI, ...)")
+        f.error(f"must configure at least one router ({', '.join(ROUTER_KEYS[:4])}, ...)")
     return TrafficRouting(routers, routes, max_weight, f.has("maxTrafficWeight"))
 
 

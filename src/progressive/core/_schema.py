@@ -31,7 +31,8 @@ import attrs
 from ._analysis_model import RESULT_POLICIES
 from ._durations import MAX_SECONDS
 from ._fields import MAX_INT
-from ._steps import VERDICT_CHOICES
+from ._router_keys import GATEWAY_PLUGIN, ROUTER_KEYS
+from ._steps import STEP_KINDS, VERDICT_CHOICES
 
 __all__ = [
     "ANALYSIS_RUN_SPEC",
@@ -394,27 +395,17 @@ STEP: Final = obj(
             },
         ),
     },
-    exactly_one=(
-        "setWeight",
-        "pause",
-        "setCanaryScale",
-        "setHeaderRoute",
-        "setMirrorRoute",
-        "analysis",
-        "experiment",
-    ),
+    exactly_one=STEP_KINDS,
 )
 
-ROUTERS: Final = ("nginx", "istio", "smi", "gatewayAPI", "alb", "ambassador", "apisix")
-ROUTERS_MORE: Final = ("traefik", "appMesh")
 
 TRAFFIC_ROUTING: Final = obj(
     "The routers that carry the canary's traffic (their configurations are free-form).",
     {
-        **{key: free(f"The {key} router.") for key in (*ROUTERS, *ROUTERS_MORE)},
+        **{key: free(f"The {key} router.") for key in ROUTER_KEYS},
         "plugins": free(
-            "Traffic router plugins (argoproj-labs/gatewayAPI).",
-            example={"argoproj-labs/gatewayAPI": {"httpRoute": "web", "namespace": "web"}},
+            f"Traffic router plugins ({GATEWAY_PLUGIN}).",
+            example={GATEWAY_PLUGIN: {"httpRoute": "web", "namespace": "web"}},
         ),
         "managedRoutes": array(obj("", {"name": string()}, required=("name",))),
         "maxTrafficWeight": integer("The total weight (default 100).", 1, MAX_INT),

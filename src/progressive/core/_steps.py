@@ -165,16 +165,17 @@ Step = (
     | ExperimentStep
 )
 
-STEP_KINDS: Final = frozenset(
-    {
-        "setWeight",
-        "pause",
-        "setCanaryScale",
-        "setHeaderRoute",
-        "setMirrorRoute",
-        "analysis",
-        "experiment",
-    }
+#: The keys of a canary step, one per kind of :data:`Step`, in Argo's order: the reader,
+#: the CRD schema (exactly one of them) and the error that names them all take them
+#: from here.
+STEP_KINDS: Final = (
+    "setWeight",
+    "pause",
+    "setCanaryScale",
+    "setHeaderRoute",
+    "setMirrorRoute",
+    "analysis",
+    "experiment",
 )
 
 
@@ -251,10 +252,8 @@ def read_step(f: Fields) -> Step | None:
         return None
     if len(kinds) != 1:
         if not kinds:
-            f.error(
-                "must set exactly one action (setWeight, pause, setCanaryScale, "
-                "setHeaderRoute, setMirrorRoute, analysis or experiment), got none"
-            )
+            kinds_text = f"{', '.join(STEP_KINDS[:-1])} or {STEP_KINDS[-1]}"
+            f.error(f"must set exactly one action ({kinds_text}), got none")
         else:
             f.error(f"must set exactly one action, got {len(kinds)}: {', '.join(kinds)}")
         return None
