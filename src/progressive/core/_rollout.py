@@ -15,7 +15,13 @@ from ..errors import FieldProblem, ManifestError
 from ._bounds import check_bounds
 from ._fields import Fields
 from ._names import API_GROUPS
-from ._router_keys import GATEWAY_PLUGIN, HEADER_ROUTERS, MIRROR_ROUTERS, ROUTER_KEYS
+from ._router_keys import (
+    GATEWAY_PLUGIN,
+    HEADER_ROUTERS,
+    MIRROR_ROUTERS,
+    PING_PONG_ROUTERS,
+    ROUTER_KEYS,
+)
 from ._status import RolloutStatus
 from ._steps import (
     AnalysisStep,
@@ -383,10 +389,6 @@ def _read_traffic_routing(f: Fields) -> TrafficRouting:
     if not routers and not plugins:  # (an unknown plugin is reported above)
         f.error(f"must configure at least one router ({', '.join(ROUTER_KEYS[:4])}, ...)")
     return TrafficRouting(routers, routes, max_weight, f.has("maxTrafficWeight"))
-
-
-#: The routers that can take the ping-pong Services instead of canary and stable ones.
-PING_PONG_ROUTERS: Final = frozenset({"alb", "istio"})
 
 
 def _needs_services(routing: TrafficRouting, ping_pong: bool) -> bool:

@@ -20,6 +20,7 @@ __all__ = [
     "HEADER_ROUTERS",
     "KNOWN_ROUTERS",
     "MIRROR_ROUTERS",
+    "PING_PONG_ROUTERS",
     "ROUTER_KEYS",
     "RouterKey",
 ]
@@ -29,20 +30,21 @@ __all__ = [
 class RouterKey:
     """A ``trafficRouting`` key, and whether its router can express header routes
     (nginx through canary-by-header annotations; see docs/routers.md) and mirror
-    routes."""
+    routes, and take the ping-pong Services instead of canary and stable ones."""
 
     key: str
     header_routes: bool = False
     mirror_routes: bool = False
+    ping_pong: bool = False
 
 
 #: Argo Rollouts' routers, in Argo's order.
 KNOWN_ROUTERS: Final = (
     RouterKey("nginx", header_routes=True),
-    RouterKey("istio", header_routes=True, mirror_routes=True),
+    RouterKey("istio", header_routes=True, mirror_routes=True, ping_pong=True),
     RouterKey("smi"),
     RouterKey("gatewayAPI", header_routes=True, mirror_routes=True),
-    RouterKey("alb", header_routes=True),
+    RouterKey("alb", header_routes=True, ping_pong=True),
     RouterKey("ambassador"),
     RouterKey("apisix", header_routes=True),
     RouterKey("traefik"),
@@ -51,6 +53,7 @@ KNOWN_ROUTERS: Final = (
 ROUTER_KEYS: Final = tuple(r.key for r in KNOWN_ROUTERS)
 HEADER_ROUTERS: Final = frozenset(r.key for r in KNOWN_ROUTERS if r.header_routes)
 MIRROR_ROUTERS: Final = frozenset(r.key for r in KNOWN_ROUTERS if r.mirror_routes)
+PING_PONG_ROUTERS: Final = frozenset(r.key for r in KNOWN_ROUTERS if r.ping_pong)
 #: the ``trafficRouting.plugins`` key under which Argo's Gateway API plugin is configured
 #: (read as the ``gatewayAPI`` router)
 GATEWAY_PLUGIN: Final = "argoproj-labs/gatewayAPI"
