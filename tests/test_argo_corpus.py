@@ -103,23 +103,6 @@ GAPS: Final = {
     "GAP: args in numbers": "{{args.",
 }
 
-#: Analysis-free Rollouts ``lint`` accepts that do not simulate to Healthy yet (issue 15).
-NOT_HEALTHY_YET: Final = {
-    "examples/rollout-template-ref.yaml": "workloadRef",
-    "examples/workload-ref/workload-ref.yaml": "workloadRef",
-    "examples/rollout-baseline-vs-canary.yaml": "indefinite experiment",
-    "examples/rollout-canary-preview.yaml": "indefinite experiment",
-    "examples/traffic-routing-experiment-step/istio-host-split-experiment-step.yaml": (
-        "indefinite experiment"
-    ),
-    "examples/traffic-routing-experiment-step/rollout-smi-experiment-step.yaml": (
-        "indefinite experiment"
-    ),
-    "test/e2e/istio/istio-host-split-experiment-step.yaml": "indefinite experiment",
-    "test/e2e/istio/istio-subset-split-experiment-step.yaml": "indefinite experiment",
-    "test/e2e/smi/rollout-smi-experiment.yaml": "indefinite experiment",
-}
-
 
 @attrs.frozen
 class Manifest:
@@ -251,10 +234,7 @@ def test_an_analysis_free_manifest_simulates_to_healthy(path: str) -> None:
             healthy.append(f"{type(exc).__name__}: {exc}")
             continue
         healthy.append(result.phase if result.finished else f"unfinished {result.phase}")
-    if path in NOT_HEALTHY_YET:
-        assert healthy != ["Healthy"] * len(healthy), "simulates to Healthy now: update the test"
-    else:
-        assert healthy == ["Healthy"] * len(healthy)
+    assert healthy == ["Healthy"] * len(healthy)
 
 
 # -- the report ----------------------------------------------------------------------------

@@ -19,7 +19,8 @@ Job simulated on the in-memory cluster), so a strategy can be replayed against l
 metrics; a Prometheus metric without an address and none in the environment measures
 as an error (so such an analysis without ``metrics`` ends in Error).  An
 indefinite pause ends the simulation in phase Paused, unless ``auto_promote`` promotes
-it with :func:`progressive.core.promote`, as ``kubectl argo rollouts promote`` would.
+it with :func:`progressive.core.promote`, as ``kubectl argo rollouts promote`` would; so
+is an ``experiment`` step without a duration (its experiment runs until promoted past).
 
 The result is a timeline: one :class:`TimelineRecord` whenever the phase, the step, the
 weight or a replica count changes, *one record per event*, and a last record at the end.
@@ -63,6 +64,8 @@ from .core._plan import Plan
 from .core._replicas import weight_note
 from .core._rollout import Rollout, traffic_services
 from .core._status import Phase
+from .core._steps import ExperimentStep
+from .core._workloads import with_workload
 from .errors import SimulationError
 from .memory import MemoryCluster, SimulatedCrash
 from .metrics import ScriptedProvider, default_registry
@@ -256,6 +259,10 @@ class _Simulation:
         self.manifest.pop("status", None)
         self.others = [copy.deepcopy(dict(d)) for d in documents if d.get("kind") != "Rollout"]
         self.model = Rollout.from_manifest(self.manifest)
+        # workloadRef: the pod template is the Deployment's, and the update edits it
+        self.workload = self._workload()
+        if self.workload is not None:
+            self.model = with_workload(self.model, self.workload)
         if missing := unimplemented(self.model):
             raise SimulationError("; ".join(str(error) for error in missing))
         self.clock = VirtualClock()
@@ -279,6 +286,31 @@ class _Simulation:
         self.traffic = RouterTraffic(self.cluster)
         self.show_objects = show_objects
         self.seen: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+
+    def _workload(self) -> dict[str, Any] | None:
+        """The Deployment (among the documents) the Rollout's ``workloadRef`` names,
+        which the previous revision is deployed with (its template marked previous).
+
+        Raises:
+            SimulationError: the documents do not hold it.
+        """
+        ref = self.model.workload_ref
+        if ref is None:
+            return None
+        for obj in self.others:
+            meta = obj.get("metadata") or {}
+            if (obj.get("apiVersion"), obj.get("kind"), meta.get("name")) == (
+                ref.api_version,
+                ref.kind,
+                ref.name,
+            ):
+                obj.setdefault("spec", {})
+                template = obj["spec"].get("template")
+                obj["spec"]["template"] = previous_template(template or {})
+                return {**obj, "spec": {**obj["spec"], "template": template or {}}}
+        raise SimulationError(
+            f"spec.workloadRef names {ref.kind} {ref.name}, which is not in the files"
+        )
 
     def _on_plan(self, rollout: Rollout, plan: Plan) -> None:
         if self.recording:
@@ -315,7 +347,8 @@ class _Simulation:
         await self._create_missing_services()
         await self._create_missing_router_objects()
         initial = copy.deepcopy(self.manifest)
-        initial["spec"]["template"] = self.previous
+        if self.workload is None:
+            initial["spec"]["template"] = self.previous
         await self.cluster.create(initial)
         await self._settle(self.clock.now() + max_seconds, max_passes)
         status = (await self._rollout()).get("status") or {}
@@ -331,9 +364,11 @@ class _Simulation:
         self.start = self.clock.now()
         self.recording = True
         await self._changed_objects()  # the baseline: what the previous revision left
-        await self._user_write(
-            self.cluster.patch(self.ref, {"spec": {"template": self.model.template}})
-        )
+        template_patch = {"spec": {"template": self.model.template}}
+        if self.workload is not None:
+            await self._user_write(self.cluster.patch(Ref.of(self.workload), template_patch))
+        else:
+            await self._user_write(self.cluster.patch(self.ref, template_patch))
         until = self.start + max_seconds
         passes_left = max_passes
         promotions = 0
@@ -344,11 +379,7 @@ class _Simulation:
             if not idle:
                 break
             stored = await self._rollout()
-            if (
-                auto_promote
-                and promotions < MAX_PROMOTIONS
-                and (stored.get("status") or {}).get("phase") == Phase.PAUSED
-            ):
+            if auto_promote and promotions < MAX_PROMOTIONS and self._waits_for_promotion(stored):
                 promotions += 1
                 await self._promote(stored)
                 await self._record([actions.EmitEvent(AUTO_PROMOTED, "")], force=True)
@@ -368,6 +399,21 @@ class _Simulation:
             old_hash=self.old_hash,
             new_hash=self.new_hash,
         )
+
+    def _waits_for_promotion(self, stored: Mapping[str, Any]) -> bool:
+        """Nothing is scheduled and only a promotion moves the rollout on: it is Paused,
+        or it is on an ``experiment`` step without a duration (whose experiment runs
+        until the step is promoted past, as Argo's end-to-end tests do)."""
+        status = stored.get("status") or {}
+        if status.get("phase") == Phase.PAUSED:
+            return True
+        canary, index = self.model.canary, status.get("currentStepIndex")
+        if status.get("phase") != Phase.PROGRESSING or canary is None:
+            return False
+        if not isinstance(index, int) or not 0 <= index < len(canary.steps):
+            return False
+        step = canary.steps[index]
+        return isinstance(step, ExperimentStep) and step.duration is None
 
     async def _promote(self, stored: Mapping[str, Any]) -> None:
         spec_patch, status_patch = promote(Rollout.from_manifest(stored))

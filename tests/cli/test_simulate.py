@@ -237,3 +237,59 @@ def test_a_basic_canary_weight_rounded_by_pods_is_labelled_and_explained(tmp_pat
     assert cells[2:7] == ["1/2", "33%", "20%", "2", "1"]
     assert cells[-1] == "no traffic router: the canary's share of the pods, 1 of 3"
     assert "┃ weight ┃ set ┃" in result.stdout
+
+
+def test_a_workload_ref_rollout_updates_through_its_deployment() -> None:
+    """The Rollout has no template: the previous revision is the Deployment's template
+    marked previous, and the update edits the Deployment, as a user would."""
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": 0,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "example/web:2"}]},
+            },
+        },
+    }
+    rollout = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": 4,
+            "workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+            "strategy": {"canary": {"steps": [{"setWeight": 25}, {"pause": {"duration": 10}}]}},
+        },
+    }
+    result = simulate([rollout, deployment])
+    assert (result.phase, result.finished) == ("Healthy", True)
+    first = result.timeline[0]
+    assert (first.old_replicas, first.new_replicas) == (4, 0)  # the previous revision ran
+    paused = next(r for r in result.timeline if r.phase == "Paused")
+    assert (paused.weight, paused.old_replicas, paused.new_replicas) == (25, 3, 1)
+    assert (result.timeline[-1].old_replicas, result.timeline[-1].new_replicas) == (0, 4)
+    with pytest.raises(SimulationError, match="names Deployment web, which is not in the files"):
+        simulate([rollout, {**deployment, "metadata": {"name": "other"}}])
+
+
+def test_an_experiment_without_a_duration_waits_for_a_promotion() -> None:
+    """As in Argo's end-to-end tests: the experiment runs until the step is promoted."""
+    manifest: dict[str, Any] = yaml.safe_load(ROLLOUT.split("---")[0])
+    canary = manifest["spec"]["strategy"]["canary"]
+    for key in ("canaryService", "stableService", "trafficRouting"):
+        del canary[key]
+    canary["steps"] = [
+        {"experiment": {"templates": [{"name": "preview", "specRef": "canary"}]}},
+        {"setWeight": 50},
+    ]
+    waiting = simulate([manifest])
+    assert (waiting.phase, waiting.exit_code) == ("Progressing", 4)
+    assert waiting.timeline[-1].step == 0
+    promoted = simulate([manifest], auto_promote=True)
+    assert promoted.phase == "Healthy"
+    events = [r.event for r in promoted.timeline]
+    assert events.count("AutoPromoted") == 1

@@ -479,6 +479,44 @@ def test_missing_templates(may_have_more: bool, severity: str, suffix: str) -> N
     ]
 
 
+def test_the_templates_of_an_experiments_analyses_are_checked() -> None:
+    rollout = Rollout.from_manifest(
+        canary(
+            [
+                {
+                    "experiment": {
+                        "templates": [{"name": "canary", "specRef": "canary"}],
+                        "analyses": [
+                            {"name": "a", "templateName": "gone"},
+                            {"name": "b", "templateName": "needs", "clusterScope": True},
+                            {"name": "c", "templateName": "here", "args": [{"name": "x"}]},
+                        ],
+                    }
+                }
+            ]
+        )
+    )
+    needs = template("needs", {"name": "host"}, cluster=True)
+    here = template("here")
+    problems = check_references(
+        rollout, {"here": here}, {"needs": needs}, None, cluster_may_have_more=False
+    )
+    path = f"{STEPS}[0].experiment.analyses"
+    assert [(str(e), e.severity) for e in problems] == [
+        (f"{path}[0].templateName: AnalysisTemplate 'gone' is not in the loaded files", "error"),
+        (
+            f"{path}[1].args: missing arg 'host': ClusterAnalysisTemplate 'needs' declares it "
+            "without a value",
+            "error",
+        ),
+        (
+            f"{path}[2].args[0].name: no template declares arg 'x' (it is ignored; the "
+            "templates are 'here')",
+            "warning",
+        ),
+    ]
+
+
 def test_templates_known_by_name_only() -> None:
     assert (
         check_references(analysed(), {"step"}, {"background"}, None, cluster_may_have_more=False)

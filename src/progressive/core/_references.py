@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TypeAlias
 
 from ..errors import FieldProblem, ManifestError
 from ._rollout import Rollout, analyses_of
-from ._steps import RolloutAnalysis, TemplateRef
+from ._steps import AnalysisArg, ExperimentStep, RolloutAnalysis, TemplateRef
 
 if TYPE_CHECKING:
     from ._analysis import AnalysisTemplate
@@ -50,16 +50,27 @@ def check_references(
         cluster_may_have_more: True when objects missing from the loaded set may exist
             in the cluster (missing templates are then warnings, not errors).
 
-    Checked: every template named by a step ``analysis``, the background
-    ``spec.strategy.canary.analysis`` and the blue-green pre/post-promotion analyses
-    is loaded; every arg those templates (and the templates they compose) declare
-    without a value is supplied by the rollout; args the rollout supplies that no
-    template declares (warning: Argo ignores them, usually a typo); and the
-    canary/stable/active/preview Services are loaded (warning).
+    Checked: every template named by a step ``analysis``, an ``experiment`` step's
+    ``analyses``, the background ``spec.strategy.canary.analysis`` and the blue-green
+    pre/post-promotion analyses is loaded; every arg those templates (and the
+    templates they compose) declare without a value is supplied by the rollout; args
+    the rollout supplies that no template declares (warning: Argo ignores them,
+    usually a typo); and the canary/stable/active/preview Services are loaded
+    (warning).
     """
     errors: list[FieldProblem] = []
     for path, analysis in analyses_of(rollout):
         _check_analysis(path, analysis, templates, cluster_templates, cluster_may_have_more, errors)
+    for path, analysis in _experiment_analyses(rollout):
+        _check_analysis(
+            path,
+            analysis,
+            templates,
+            cluster_templates,
+            cluster_may_have_more,
+            errors,
+            template_path=f"{path}.templateName",
+        )
     if services is not None:
         _check_services(rollout, services, errors)
     return errors
@@ -180,12 +191,16 @@ def _check_analysis(
     cluster_templates: TemplatePool,
     cluster_may_have_more: bool,
     errors: list[FieldProblem],
+    *,
+    template_path: str | None = None,
 ) -> None:
+    """``template_path``: where the one template is named, when not ``templates[i]``
+    (an experiment's analysis names it in its own ``templateName``)."""
     all_found = True
     for i, ref in enumerate(analysis.templates):
         if not _find(
             ref,
-            f"{path}.templates[{i}].templateName",
+            template_path or f"{path}.templates[{i}].templateName",
             templates,
             cluster_templates,
             cluster_may_have_more,
@@ -227,6 +242,33 @@ def _check_analysis(
                     "warning",
                 )
             )
+
+
+def _experiment_analyses(rollout: Rollout) -> list[tuple[str, RolloutAnalysis]]:
+    """Each analysis of the Rollout's ``experiment`` steps, as the one template it names
+    and its args, with its field path (``steps[i].experiment.analyses[j]``)."""
+    out: list[tuple[str, RolloutAnalysis]] = []
+    canary = rollout.canary
+    for i, step in enumerate(canary.steps if canary is not None else ()):
+        if not isinstance(step, ExperimentStep):
+            continue
+        for j, item in enumerate(step.analyses):
+            name = item.get("templateName")
+            if not isinstance(name, str) or not name:
+                continue
+            args = tuple(
+                AnalysisArg(
+                    str(a.get("name") or ""),
+                    None if a.get("value") is None else str(a["value"]),
+                    a.get("valueFrom") if isinstance(a.get("valueFrom"), Mapping) else None,
+                )
+                for a in item.get("args") or ()
+                if isinstance(a, Mapping)
+            )
+            ref = TemplateRef(name, item.get("clusterScope") is True)
+            path = f"spec.strategy.canary.steps[{i}].experiment.analyses[{j}]"
+            out.append((path, RolloutAnalysis((ref,), args)))
+    return out
 
 
 def _check_services(rollout: Rollout, services: Set[str], errors: list[FieldProblem]) -> None:
