@@ -30,13 +30,18 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from .._clusters import Cluster, Ref, owner_reference
+from .._clusters import Cluster, Ref, copy_json_body, owner_reference
 from .._deploy import how_to_grant
 from ..core._analysis import AnalysisPhase
 from ..core._analysis_model import AnalysisRun, Metric
 from ..core._names import API_GROUPS
 from ..errors import AlreadyExists, ClusterError, Forbidden
-from ._protocol import MeasurementFailure, MeasurementInProgress, MeasurementOutcome
+from ._protocol import (
+    MeasurementFailure,
+    MeasurementInProgress,
+    MeasurementOutcome,
+    provider_config,
+)
 
 __all__ = ["JOB_API", "METRIC_LABEL", "RUN_LABEL", "JobProvider", "job_name"]
 
@@ -87,12 +92,9 @@ class JobProvider:
         self.poll_interval = poll_interval
 
     async def measure(self, metric: Metric, run: AnalysisRun) -> object | MeasurementFailure:
-        config = metric.provider.get("job")
-        if not isinstance(config, Mapping):
-            return MeasurementFailure(f"metric {metric.name!r} has no job provider")
-        unknown = sorted(set(config) - _KNOWN)
-        if unknown:
-            return MeasurementFailure(f"job.{unknown[0]} is not supported (metadata, spec)")
+        config = provider_config(metric, "job", _KNOWN, " (metadata, spec)")
+        if isinstance(config, MeasurementFailure):
+            return config
         spec = config.get("spec")
         if not isinstance(spec, Mapping) or not isinstance(spec.get("template"), Mapping):
             return MeasurementFailure("job.spec.template is required")
@@ -141,7 +143,7 @@ class JobProvider:
             "apiVersion": JOB_API,
             "kind": "Job",
             "metadata": metadata,
-            "spec": _plain(config["spec"]),
+            "spec": copy_json_body(config["spec"]),
         }
         try:
             await self.cluster.create(job)
@@ -155,11 +157,3 @@ class JobProvider:
             if uid:
                 return owner_reference(group, "AnalysisRun", run.name, str(uid))
         return None
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value

@@ -41,7 +41,7 @@ import attrs
 from ..core._analysis import AnalysisPhase, MeasurementOutcome, evaluate_measurement
 from ..core._analysis_model import AnalysisRun, Metric
 from ..core._judge import Direction, Judgement, MetricConfig, judge
-from ._protocol import MeasurementFailure, MetricProvider
+from ._protocol import MeasurementFailure, MetricProvider, provider_config
 
 __all__ = ["JudgeProvider", "judgement_message"]
 
@@ -128,9 +128,6 @@ def _compared(
 
 
 def _read_config(metric: Metric, config: Mapping[str, Any]) -> list[_Compared]:
-    unknown = sorted(set(config) - _SETTINGS - _PER_METRIC)
-    if unknown:
-        raise _ConfigError(f"judge.{unknown[0]} is not supported")
     items = config.get("metrics")
     if items is None:
         single = {k: v for k, v in config.items() if k in _PER_METRIC}
@@ -188,9 +185,9 @@ class JudgeProvider:
         return samples
 
     async def measure(self, metric: Metric, run: AnalysisRun) -> object | MeasurementFailure:
-        config = metric.provider.get("judge")
-        if not isinstance(config, Mapping):
-            return MeasurementFailure(f"metric {metric.name!r} has no judge provider")
+        config = provider_config(metric, "judge", _SETTINGS | _PER_METRIC)
+        if isinstance(config, MeasurementFailure):
+            return config
         shared = config.get("prometheus") or {}
         try:
             if not isinstance(shared, Mapping) or "query" in shared:

@@ -45,7 +45,7 @@ from ..core._analysis_model import AnalysisRun, Metric
 from ..core._durations import parse_duration
 from ..errors import RequestFailed
 from ._http import DEFAULT_LIMITS, DEFAULT_RETRY, Reply, ResponseLimits, RetryPolicy, Session
-from ._protocol import MeasurementFailure
+from ._protocol import MeasurementFailure, provider_config
 from ._secrets import request_headers
 
 __all__ = ["ADDRESS_VARIABLES", "DEFAULT_TIMEOUT", "PrometheusProvider", "map_result"]
@@ -252,12 +252,9 @@ class PrometheusProvider:
         return "/api/v1/query_range", params
 
     async def measure(self, metric: Metric, run: AnalysisRun) -> object | MeasurementFailure:
-        config = metric.provider.get("prometheus")
-        if not isinstance(config, Mapping):
-            return MeasurementFailure(f"metric {metric.name!r} has no prometheus provider")
-        unknown = sorted(set(config) - _KNOWN)
-        if unknown:
-            return MeasurementFailure(f"prometheus.{unknown[0]} is not supported")
+        config = provider_config(metric, "prometheus", _KNOWN)
+        if isinstance(config, MeasurementFailure):
+            return config
         try:
             address = self._address(config)
             timeout = _seconds(config.get("timeout", DEFAULT_TIMEOUT), "timeout")

@@ -19,8 +19,8 @@ anyway is caught by the runner and recorded as an Error measurement.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Protocol
+from collections.abc import Collection, Mapping
+from typing import Any, Protocol
 
 import attrs
 
@@ -33,6 +33,7 @@ __all__ = [
     "MeasurementOutcome",
     "MetricProvider",
     "ProviderRegistry",
+    "provider_config",
 ]
 
 
@@ -42,6 +43,20 @@ class MeasurementInProgress:
 
     poll_after: float = 5.0
     message: str = ""
+
+
+def provider_config(
+    metric: Metric, key: str, known: Collection[str], hint: str = ""
+) -> Mapping[str, Any] | MeasurementFailure:
+    """``metric``'s configuration of the ``key`` provider, or the failure that says it
+    has none or names the first setting not in ``known`` (``hint``: what is)."""
+    config = metric.provider.get(key)
+    if not isinstance(config, Mapping):
+        return MeasurementFailure(f"metric {metric.name!r} has no {key} provider")
+    unknown = sorted(set(config) - set(known))
+    if unknown:
+        return MeasurementFailure(f"{key}.{unknown[0]} is not supported{hint}")
+    return config
 
 
 class MetricProvider(Protocol):

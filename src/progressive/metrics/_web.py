@@ -36,7 +36,7 @@ from ..core._analysis_model import AnalysisRun, Metric
 from ..errors import JsonPathError, RequestFailed
 from ._http import DEFAULT_LIMITS, DEFAULT_RETRY, ResponseLimits, RetryPolicy, Session
 from ._jsonpath import JsonPath
-from ._protocol import MeasurementFailure
+from ._protocol import MeasurementFailure, provider_config
 from ._secrets import request_headers
 
 __all__ = ["DEFAULT_TIMEOUT_SECONDS", "WebProvider"]
@@ -82,9 +82,9 @@ class WebProvider:
         self.transport = transport
 
     async def measure(self, metric: Metric, run: AnalysisRun) -> object | MeasurementFailure:
-        config = metric.provider.get("web")
-        if not isinstance(config, Mapping):
-            return MeasurementFailure(f"metric {metric.name!r} has no web provider")
+        config = provider_config(metric, "web", _KNOWN)
+        if isinstance(config, MeasurementFailure):
+            return config
         problem = _check(config)
         if problem:
             return MeasurementFailure(problem)
@@ -129,9 +129,6 @@ class WebProvider:
 
 
 def _check(config: Mapping[str, Any]) -> str:
-    unknown = sorted(set(config) - _KNOWN)
-    if unknown:
-        return f"web.{unknown[0]} is not supported"
     url = config.get("url")
     if not isinstance(url, str) or not re.match(r"https?://", url):
         return f"web.url must be an http(s) URL, got {url!r}"
