@@ -40,6 +40,7 @@ __all__ = [
     "Subscriber",
     "Watchable",
     "copy_json",
+    "copy_json_body",
     "copy_to_write",
     "list_owned",
     "merge_patch",
@@ -220,6 +221,16 @@ def copy_json(value: Any) -> Any:
         return {k: copy_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [copy_json(v) for v in value]
+    return value
+
+
+def copy_json_body(value: Any) -> Any:
+    """:func:`copy_json` with every key a string, as a JSON request body needs (a key a
+    YAML file wrote as ``1`` or ``true`` is sent as ``"1"``, ``"True"``)."""
+    if isinstance(value, Mapping):
+        return {str(k): copy_json_body(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [copy_json_body(v) for v in value]
     return value
 
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from progressive._clusters import Cluster, Ref, owned_by, owner_reference
+from progressive.core._lenient import as_int as _int
 from progressive.core._rollout import pod_template_hash
 
 __all__ = ["DEPLOYMENT_HASH_LABEL", "sync_deployments"]
@@ -29,10 +30,6 @@ async def sync_deployments(cluster: Cluster) -> int:
     for deployment in await cluster.list("apps/v1", "Deployment"):
         writes += await _sync(cluster, deployment)
     return writes
-
-
-def _int(value: object, default: int = 0) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
 async def _sync(cluster: Cluster, deployment: Mapping[str, Any]) -> int:
@@ -51,10 +48,7 @@ async def _sync(cluster: Cluster, deployment: Mapping[str, Any]) -> int:
     writes = 0
     current = next((rs for rs in owned if _hash(rs) == pod_hash), None)
     if current is None:
-        revision = 1 + max(
-            (_int(_revision(rs)) for rs in owned),
-            default=0,
-        )
+        revision = 1 + max((_revision(rs) for rs in owned), default=0)
         await cluster.create(_replica_set(deployment, template, pod_hash, replicas, revision))
         writes += 1
     elif _int((current.get("spec") or {}).get("replicas")) != replicas:

@@ -35,7 +35,7 @@ import attrs
 from kubernetes_asyncio import config as kube_config
 from kubernetes_asyncio.client import ApiClient, Configuration
 
-from ..._clusters import Ref, copy_to_write
+from ..._clusters import Ref, copy_json_body, copy_to_write
 from ...errors import ApiConflict, ApiNotFound, KubeError, Unavailable, UnknownKind
 from ..ratelimit import WaitHook
 from ._api import DEFAULT_REQUEST_TIMEOUT, RequestHook, RetryPolicy, Transport, builtin_group
@@ -326,7 +326,7 @@ class KubeCluster:
         """
         ref = Ref.of(obj)
         info, ns = await self._resolved(ref)
-        body = copy_to_write(obj, f"create {_named(ref, ns)}", _plain)
+        body = copy_to_write(obj, f"create {_named(ref, ns)}", copy_json_body)
         body.get("metadata", {}).pop("resourceVersion", None)
         status = body.get("status")
         created = await self.transport.call(
@@ -350,7 +350,7 @@ class KubeCluster:
         """
         info, ns = await self._resolved(ref)
         what = f"patch {_named(ref, ns)}"
-        body = copy_to_write(patch, what, _plain)
+        body = copy_to_write(patch, what, copy_json_body)
         if subresource is not None or "status" not in body or "status" not in info.subresources:
             result = await self.transport.call(
                 "patch",
@@ -413,7 +413,7 @@ class KubeCluster:
         info, ns = await self._resolved(ref)
         what = f"replace status of {_named(ref, ns)}"
         wanted = _meta(obj).get("resourceVersion")
-        status = copy_to_write(obj.get("status"), what, _plain)
+        status = copy_to_write(obj.get("status"), what, copy_json_body)
         for _ in range(_STATUS_RETRIES):
             minimal = (
                 wanted is not None
@@ -453,7 +453,7 @@ class KubeCluster:
         *,
         what: str,
     ) -> dict[str, Any]:
-        body = _plain(current)
+        body = copy_json_body(current)
         if status is None:
             body.pop("status", None)
         else:
@@ -478,7 +478,7 @@ class KubeCluster:
             "PATCH",
             info.path(ns, ref.name),
             what=f"apply {_named(ref, ns)}",
-            body=copy_to_write(obj, f"apply {_named(ref, ns)}", _plain),
+            body=copy_to_write(obj, f"apply {_named(ref, ns)}", copy_json_body),
             content_type=APPLY_PATCH,
             query=query,
         )
@@ -505,15 +505,6 @@ class KubeCluster:
             query=query,
             content_type=content_type,
         )
-
-
-def _plain(value: Any) -> Any:
-    """A deep copy of JSON-like data (tuples become lists)."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _with_kind(obj: Any, info: ResourceInfo) -> dict[str, Any]:
