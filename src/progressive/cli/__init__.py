@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ._target import connection_options
+from ._target import CONTEXT, connection_options
 
 __all__ = ["main"]
 
@@ -110,7 +110,7 @@ class _LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
-@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_LazyGroup, context_settings=CONTEXT)
 @click.version_option(package_name="progressive")
 @connection_options
 def main() -> None:

@@ -18,8 +18,8 @@ from typing import Any
 
 import click
 
-from ._plugin import CONTEXT
 from ._target import (
+    CONTEXT,
     ROLLOUT_GROUPS,
     CliError,
     Session,

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, Final
 import click
 
 from ..core._names import HASH_LABEL
-from ._plugin import CONTEXT, list_objects, output_option, show, watch_options
-from ._target import Session, Target, connection_options, open_session, run
+from ._plugin import list_objects, output_option, show, watch_options
+from ._target import CONTEXT, Session, Target, connection_options, open_session, run
 
 if TYPE_CHECKING:
     from rich.text import Text

@@ -46,6 +46,7 @@ import attrs
 import click
 
 from ._target import (
+    CONTEXT,
     ROLLOUT_GROUPS,
     CliError,
     Session,
@@ -59,7 +60,6 @@ __all__ = ["DEFAULT_STEPS", "MigrationPlan", "migrate", "parse_steps", "plan_mig
 
 DEFAULT_STEPS: Final = "20,pause,50,pause=1m"
 SCALE_DOWN: Final = ("onsuccess", "progressively", "never")
-CONTEXT: Final = {"help_option_names": ["-h", "--help"]}
 
 
 @attrs.frozen

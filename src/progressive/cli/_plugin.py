@@ -9,7 +9,7 @@ the command modules that import this one.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from rich.text import Text
 
 __all__ = [
-    "CONTEXT",
     "AliasGroup",
     "change_key",
     "dump",
@@ -32,7 +31,6 @@ __all__ = [
     "watch_options",
 ]
 
-CONTEXT: Final = {"help_option_names": ["-h", "--help"]}
 F = TypeVar("F", bound=Callable[..., Any])
 
 

@@ -31,7 +31,6 @@ from ..core._names import HASH_LABEL
 from ._analysis_runs import create_analysis_run
 from ._experiments import get_experiment, list_experiments
 from ._plugin import (
-    CONTEXT,
     AliasGroup,
     change_key,
     dump,
@@ -44,6 +43,7 @@ from ._plugin import (
     watch_options,
 )
 from ._target import (
+    CONTEXT,
     ROLLOUT_GROUPS,
     CliError,
     Session,

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from progressive.memory import MemoryCluster
 
 __all__ = [
+    "CONTEXT",
     "EXIT_ERROR",
     "CliError",
     "RequestTimeout",
@@ -56,6 +57,8 @@ __all__ = [
 ]
 
 EXIT_ERROR: Final = 1
+#: every command's context: ``-h`` is ``--help``
+CONTEXT: Final = {"help_option_names": ["-h", "--help"]}
 _META: Final = "progressive.target"
 #: virtual time and controller passes one settle may take (as ``simulate``)
 SETTLE_SECONDS: Final = 7 * 24 * 3600.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from ._plugin import CONTEXT
+from ._target import CONTEXT
 
 __all__ = ["version"]
 

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import click
 
-from .._plugin import CONTEXT
-from .._target import Target, connection_options, run
+from .._target import CONTEXT, Target, connection_options, run
 
 __all__ = ["dashboard"]
 
