@@ -264,15 +264,31 @@ def test_header_route_stays_at_weight_zero_and_is_removed_on_promotion() -> None
     assert world.traffic.header_routes == ()
 
 
-def test_weight_above_an_explicit_canary_scale_waits_then_hits_the_deadline() -> None:
-    steps = [{"setCanaryScale": {"replicas": 1}}, {"setWeight": 50}]
+def test_weight_above_an_explicit_canary_scale_goes_to_it_with_a_warning() -> None:
+    """Argo sends the step's weight to the size setCanaryScale fixed; capping it at
+    those pods' capacity left the rollout waiting until its progress deadline."""
+    steps = [{"setCanaryScale": {"replicas": 1}}, {"setWeight": 50}, {"pause": {}}]
     world = healthy_world(canary_manifest(steps))
     world.update_template("app:2")
     world.settle()
-    # one pod of ten can take 10%: the weight stops there rather than overload it
-    assert weights(world) == [10]
-    assert world.rollout.status.phase == Phase.DEGRADED
-    assert world.rollout.status.condition("Progressing").reason == "ProgressDeadlineExceeded"
+    assert weights(world) == [50]
+    assert world.rollout.status.phase == Phase.PAUSED
+    assert new_rs(world).replicas == 1
+    warnings = [
+        a
+        for a in world.log
+        if isinstance(a, actions.EmitEvent) and a.reason == "CanaryScaleOverweight"
+    ]
+    assert [(w.type, w.message) for w in warnings] == [
+        (
+            "Warning",
+            "Weight 50 goes to the canary's 1 of 10 pods, which carry 10 (setCanaryScale "
+            "fixed its size; matchTrafficWeight: true sizes it by its weight again)",
+        )
+    ]
+    user_promote(world)
+    world.settle()
+    assert world.rollout.status.phase == Phase.HEALTHY
 
 
 def test_dynamic_stable_scale_shrinks_stable_with_traffic() -> None:

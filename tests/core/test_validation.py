@@ -412,6 +412,33 @@ def test_warnings_do_not_stop_a_rollout() -> None:
     assert Rollout.from_manifest(good) == rollout
 
 
+def test_a_weight_above_what_a_fixed_canary_scale_carries_is_a_warning() -> None:
+    """Argo's docs: "the following set of steps would cause 90% of traffic to only be
+    served by 10% of pods"; lint says so (the controller does it, with an Event)."""
+    manifest = canary(
+        [
+            {"setCanaryScale": {"weight": 10}},
+            {"setWeight": 90},
+            {"setCanaryScale": {"replicas": 5}},
+            {"setWeight": 50},
+            {"setCanaryScale": {"matchTrafficWeight": True}},
+            {"setWeight": 100},
+        ],
+        **ROUTED,
+    )
+    manifest["spec"]["replicas"] = 10
+    rollout, problems = read_rollout(manifest)
+    assert rollout is not None
+    assert [(str(p), p.severity) for p in problems] == [
+        (
+            f"{STEPS}[1].setWeight: sends 90% of the traffic to the canary's 1 of 10 pods "
+            "(10%), the size a setCanaryScale fixed; setCanaryScale: {matchTrafficWeight: "
+            "true} sizes it by its weight",
+            "warning",
+        )
+    ]
+
+
 def test_manifest_errors_compare_as_values() -> None:
     error = ManifestError([FieldProblem("spec.replicas", "is required")])
     assert error.errors == (FieldProblem("spec.replicas", "is required", "error"),)

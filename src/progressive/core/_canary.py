@@ -69,19 +69,29 @@ def weight_at(steps: Sequence[Step], index: int, max_weight: int) -> int:
     return 0
 
 
+def fixed_scale(steps: Sequence[Step], index: int) -> SetCanaryScale | None:
+    """The ``setCanaryScale`` in force at step ``index`` that fixes the canary's size
+    (``replicas`` or ``weight``), or None when the size follows the traffic weight (no
+    such step, or ``matchTrafficWeight: true`` since, or the steps are over)."""
+    if index >= len(steps):
+        return None
+    for step in reversed(steps[: index + 1]):
+        if isinstance(step, SetCanaryScale):
+            return None if step.match_traffic_weight else step
+    return None
+
+
 def canary_target(c: CanaryStrategy, index: int, replicas: int, max_weight: int) -> int:
     """Pods the canary needs at step ``index`` (traffic routing)."""
     steps = c.steps
     if index >= len(steps):
         return replicas
     target = replicas_for_weight(weight_at(steps, index, max_weight), replicas, max_weight)
-    for step in reversed(steps[: index + 1]):
-        if isinstance(step, SetCanaryScale):
-            if step.replicas is not None:
-                target = step.replicas
-            elif step.weight is not None:
-                target = replicas_for_weight(step.weight, replicas, 100)
-            break
+    fixed = fixed_scale(steps, index)
+    if fixed is not None and fixed.replicas is not None:
+        target = fixed.replicas
+    elif fixed is not None and fixed.weight is not None:
+        target = replicas_for_weight(fixed.weight, replicas, 100)
     if target > 0 and c.min_pods_per_replica_set:
         target = max(target, c.min_pods_per_replica_set)
     return target
@@ -178,7 +188,11 @@ def plan_canary(b: PlanBuilder, rollout: Rollout, rev: Revisions) -> CanaryOutco
             if routing is not None:
                 need = canary_target(c, index, replicas, max_weight)
                 cap = capacity_weight(new_avail, replicas, max_weight)
-                done = new_avail >= need and cap >= weight_at(steps, index, max_weight)
+                done = new_avail >= need and (
+                    # a size the steps fixed carries the step's weight, whatever it is
+                    fixed_scale(steps, index) is not None
+                    or cap >= weight_at(steps, index, max_weight)
+                )
             else:
                 assert new_rs is not None
                 weight = weight_at(steps, index, 100)
@@ -232,7 +246,18 @@ def plan_canary(b: PlanBuilder, rollout: Rollout, rev: Revisions) -> CanaryOutco
         if c.ping_pong is not None:
             b.point(_ping_pong(rollout, status)[1], rev.new_hash)
         desired = weight_at(steps, index, max_weight)
-        routed = min(desired, capacity_weight(new_rs.available_replicas, replicas, max_weight))
+        available = new_rs.available_replicas
+        capacity = capacity_weight(available, replicas, max_weight)
+        routed = min(desired, capacity)
+        if 0 < available and any(fixed_scale(steps, k) for k in range(min(index, len(steps)))):
+            # after a fixed size, the canary keeps the weight it carried while it grows
+            # to the size its weight asks for (Argo keeps the previous step's weight)
+            routed = max(routed, min(desired, observed_weight))
+        if fixed_scale(steps, index) is not None and 0 < available and target <= available:
+            # the steps fixed the canary's size: it gets the step's weight (Argo's
+            # behaviour, which its docs warn about), said with a Warning when it is
+            # more than its pods' share
+            routed = desired
         if promoting and routed == max_weight and new_rs.available_replicas >= replicas:
             return _promote(b, rollout, rev, status, new_rs, observed_weight, max_weight)
         extra = _experiment_weights(b, rollout, rev, revision, index, max_weight)
@@ -246,6 +271,15 @@ def plan_canary(b: PlanBuilder, rollout: Rollout, rev: Revisions) -> CanaryOutco
             extra=extra,
             at=weight_mark,
         )
+        if routed > capacity and routed != observed_weight:
+            b.event(
+                "CanaryScaleOverweight",
+                f"Weight {routed} goes to the canary's {available} of {replicas} pods, "
+                f"which carry {capacity} (setCanaryScale fixed its size; "
+                "matchTrafficWeight: true sizes it by its weight again)",
+                "Warning",
+                at=weight_mark,
+            )
         stable_target = replicas
         if c.dynamic_stable_scale:
             stable_target = replicas_for_weight(max_weight - routed, replicas, max_weight)

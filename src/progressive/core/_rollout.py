@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,6 +30,7 @@ from ._steps import (
     SetCanaryScale,
     SetHeaderRoute,
     SetMirrorRoute,
+    SetWeight,
     Step,
     read_rollout_analysis,
     read_step,
@@ -334,7 +336,37 @@ def read_rollout(obj: object) -> tuple[Rollout | None, list[FieldProblem]]:
     )
     if rollout.min_ready_seconds and rollout.min_ready_seconds >= rollout.progress_deadline_seconds:
         spec.error("must be greater than minReadySeconds", "progressDeadlineSeconds")
+    _check_fixed_scale(rollout, errors)
     return rollout, errors
+
+
+def _check_fixed_scale(rollout: Rollout, errors: list[FieldProblem]) -> None:
+    """A warning for each ``setWeight`` that sends the canary more than its pods' share
+    because a ``setCanaryScale`` fixed its size (Argo's docs warn about it too)."""
+    canary = rollout.canary
+    if canary is None or canary.traffic_routing is None or rollout.replicas <= 0:
+        return
+    pods: int | None = None  # the size a setCanaryScale fixed, None: sized by weight
+    for index, step in enumerate(canary.steps):
+        if isinstance(step, SetCanaryScale):
+            pods = None
+            if step.replicas is not None:
+                pods = step.replicas
+            elif step.weight is not None:
+                pods = math.ceil(step.weight * rollout.replicas / 100)
+        elif isinstance(step, SetWeight) and pods is not None:
+            share = min(100, pods * 100 // rollout.replicas)
+            if step.weight > share:
+                errors.append(
+                    FieldProblem(
+                        f"spec.strategy.canary.steps[{index}].setWeight",
+                        f"sends {step.weight}% of the traffic to the canary's {pods} of "
+                        f"{rollout.replicas} pods ({share}%), the size a setCanaryScale "
+                        "fixed; setCanaryScale: {matchTrafficWeight: true} sizes it by its "
+                        "weight",
+                        "warning",
+                    )
+                )
 
 
 def _check_selector(spec: Fields, selector: dict[str, Any], template: dict[str, Any]) -> None:
