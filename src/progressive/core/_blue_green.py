@@ -111,7 +111,7 @@ def plan_blue_green(b: PlanBuilder, rollout: Rollout, rev: Revisions) -> BlueGre
                 b.point(bg.active_service, rev.new_hash)
                 b.event("Promoted", f"Switched {bg.active_service} to revision {revision}")
                 switched = True
-                status = attrs.evolve(status, pause_conditions=(), controller_pause=False)
+                status = _state.end_pauses(status)
             else:
                 waiting = "waiting for the new revision to be fully available"
     else:
@@ -134,7 +134,7 @@ def plan_blue_green(b: PlanBuilder, rollout: Rollout, rev: Revisions) -> BlueGre
             )
         if verdict == "passed":
             b.delay_scale_down(stable_rs, bg.scale_down_delay_seconds)
-            status = attrs.evolve(status, stable_rs=rev.new_hash, promote_full=False)
+            status = _state.promote(status, rev.new_hash)
             b.event("RolloutCompleted", f"Revision {revision} is stable")
 
     for rs in rev.others:

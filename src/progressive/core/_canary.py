@@ -531,13 +531,7 @@ def _promote(
         b.delay_scale_down(old_stable, c.scale_down_delay_seconds)
     _terminate_runs(b, keep=set())
     status = attrs.evolve(
-        status,
-        stable_rs=rev.new_hash,
-        current_step_index=len(c.steps),
-        promote_full=False,
-        canary_weight=0,
-        pause_conditions=(),
-        controller_pause=False,
+        _state.promote(status, rev.new_hash), current_step_index=len(c.steps), canary_weight=0
     )
     return CanaryOutcome(status, new_rs, "", max_weight)
 

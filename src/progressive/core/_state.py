@@ -37,11 +37,14 @@ edits these status fields itself:
 * :func:`start_revision` -- a new pod template (or new steps) was seen: clear pauses,
   abort and ``promoteFull``, go back to step 0, restart the progress clock.  A return
   to the stable revision, or to one inside ``rollbackWindow``, skips the steps.
-* :func:`pause` / :func:`unpause_acknowledged` -- pause conditions.  A user ends a pause
-  by removing the pause conditions (``promote``); the controller sees
-  ``controllerPause`` still set without a condition and moves on.
-* :func:`abort` -- a verdict or the deadline sends the rollout to Degraded; ``retry``
-  (clearing ``status.abort``) starts the steps over.
+* :func:`pause` / :func:`end_pause` / :func:`unpause_acknowledged` -- pause
+  conditions.  A user ends a pause by removing the pause conditions (``promote``); the
+  controller sees ``controllerPause`` still set without a condition and moves on.
+* :func:`end_pauses` / :func:`promote` -- a promotion: the blue-green switch ends every
+  pause; the new revision becoming stable (the canary's last step, the blue-green
+  post-promotion analysis passed) also spends ``promoteFull``.
+* :func:`abort` / :func:`settle_abort` -- a verdict, the deadline or a user sends the
+  rollout to Degraded; ``retry`` (clearing ``status.abort``) starts the steps over.
 * :func:`track_progress` -- the progress deadline.  Its clock runs only while the
   rollout waits on infrastructure (pods to become available, routers to take a
   weight); it stops during pauses and analyses, which have their own clocks, and it
@@ -67,9 +70,13 @@ from ._status import Condition, PauseCondition, Phase, RolloutStatus
 __all__ = [
     "Facts",
     "abort",
+    "end_pause",
+    "end_pauses",
     "finish",
     "pause",
     "phase_of",
+    "promote",
+    "settle_abort",
     "stamp",
     "start_revision",
     "track_progress",
@@ -136,6 +143,17 @@ def end_pause(status: RolloutStatus, reason: str) -> RolloutStatus:
         pause_conditions=tuple(p for p in status.pause_conditions if p.reason != reason),
         controller_pause=False,
     )
+
+
+def end_pauses(status: RolloutStatus) -> RolloutStatus:
+    """A promotion ends every pause, the controller's and a user's."""
+    return attrs.evolve(status, pause_conditions=(), controller_pause=False)
+
+
+def promote(status: RolloutStatus, stable_hash: str) -> RolloutStatus:
+    """The new revision (``stable_hash``) is stable: every pause is over and a
+    ``promoteFull`` is spent."""
+    return attrs.evolve(end_pauses(status), stable_rs=stable_hash, promote_full=False)
 
 
 def unpause_acknowledged(status: RolloutStatus) -> tuple[RolloutStatus, bool]:
