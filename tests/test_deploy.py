@@ -147,6 +147,13 @@ def test_each_feature_adds_its_rule_and_nothing_else() -> None:
     assert {r for g, r in argo if g == "argoproj.io"} == {
         r for g, r in base if g == "progressive.dev"
     }
+    # Argo's AnalysisRun and Experiment CRDs have no /status: results are an update
+    for resource in ("analysisruns", "experiments"):
+        assert argo[("argoproj.io", resource)] - base[("progressive.dev", resource)] == {"update"}
+        assert "update" not in base[("progressive.dev", resource)]
+    namespaced = grants(_deploy.rbac(InstallOptions(argoproj=True, namespaces=["a"])))
+    assert "update" in namespaced[("Role", "a", "argoproj.io", "analysisruns")]
+    assert ("ClusterRole", "", "argoproj.io", "analysisruns") not in namespaced
 
 
 def test_notifications_read_their_configmap_and_secret_by_name_and_patch_rollouts() -> None:

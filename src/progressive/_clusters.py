@@ -38,6 +38,7 @@ __all__ = [
     "OwnerIndexed",
     "Ref",
     "Subscriber",
+    "UNSERVED_RECHECK",
     "Watchable",
     "copy_json",
     "copy_json_body",
@@ -49,6 +50,11 @@ __all__ = [
     "owner_uids",
     "snapshot",
 ]
+
+#: Seconds between two looks at a kind the server does not serve (its CRD may be
+#: installed meanwhile): discovery asks again, the informers list again, the Rollouts
+#: that need it are reconciled again, at most this often.
+UNSERVED_RECHECK: Final = 5.0
 
 # Kinds that live outside namespaces (their Ref has namespace "").
 CLUSTER_SCOPED: Final = frozenset({"ClusterAnalysisTemplate", "Namespace", "Node"})

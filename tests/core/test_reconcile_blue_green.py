@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from progressive.core import Phase, actions
+import attrs
+
+from progressive.core import Phase, RolloutStatus, actions
 
 from .test_reconcile_canary import user_promote
 from .world import World, healthy_world
@@ -113,3 +115,30 @@ def test_abort_from_preview() -> None:
 
 def test_world_type() -> None:
     assert isinstance(healthy_world(bg_manifest()), World)
+
+
+def test_with_no_status_stored_the_active_service_stays_until_promotion() -> None:
+    # every status write refused from the start: no stable revision is ever recorded
+    world = healthy_world(bg_manifest(autoPromotionEnabled=False))
+    old = world.rollout.status.stable_rs
+    world.set_status(**attrs.asdict(RolloutStatus(), recurse=False))
+    world.update_template("app:2")
+    world.refused()
+    # the Service that serves production stays on the old revision: it is the stable one
+    assert world.services["active"] == old
+    assert world.sets[f"app-{old}"].replicas == 4
+
+
+def test_with_no_status_stored_an_auto_promotion_happens_once() -> None:
+    world = healthy_world(bg_manifest(scaleDownDelaySeconds=600))  # the old pods stay
+    world.set_status(**attrs.asdict(RolloutStatus(), recurse=False))
+    world.update_template("app:2")
+    new = world.rollout.template_hash()
+    world.refused()
+    assert world.services == {"active": new, "preview": new}
+    switches = [
+        a.pod_template_hash
+        for a in world.log
+        if isinstance(a, actions.SetServiceSelector) and a.service == "active"
+    ]
+    assert switches[-1:] == [new] and switches.count(new) == 1, "no flapping back"

@@ -7,7 +7,7 @@ from typing import Any
 import attrs
 import pytest
 
-from progressive.core import Phase, Rollout, actions, promote
+from progressive.core import Phase, Rollout, RolloutStatus, actions, promote
 from progressive.core._commands import merge_patch
 
 from .world import World, canary_manifest, healthy_world
@@ -409,3 +409,38 @@ def test_conditions_keep_their_times_until_they_change() -> None:
 
 def status_of(world: World) -> tuple[Any, ...]:
     return world.rollout.status.conditions
+
+
+@pytest.mark.parametrize("routing", [True, False])
+def test_with_no_status_stored_a_new_revision_never_passes_its_first_step(routing: bool) -> None:
+    # every status write refused from the start: no stable revision is ever recorded
+    world = healthy_world(canary_manifest(STEPS, routing=routing))
+    old = world.sets[f"app-{world.rollout.status.stable_rs}"]
+    world.set_status(**attrs.asdict(RolloutStatus(), recurse=False))
+    world.update_template("app:2")
+    world.log.clear()
+    world.refused()
+    # the first step's 20%: two pods of ten, never the whole new revision
+    assert new_rs(world).replicas == 2 and world.sets[old.name].replicas >= 8
+    assert max(weights(world), default=0) <= 20
+    reasons = {a.reason for a in world.log if isinstance(a, actions.EmitEvent)}
+    assert "StableRevisionUnknown" in reasons and "InitialDeploy" not in reasons
+
+
+def test_with_no_status_stored_a_promotion_sticks() -> None:
+    # steps that need nothing stored (a weight, then all of it) can promote; once the
+    # stable Service selects the new revision it is the stable one, and stays so
+    manifest = canary_manifest([{"setWeight": 50}], extra={"scaleDownDelaySeconds": 600})
+    world = healthy_world(manifest)
+    world.set_status(**attrs.asdict(RolloutStatus(), recurse=False))
+    world.update_template("app:2")
+    world.log.clear()
+    world.refused()
+    new = new_rs(world)
+    switches = [
+        a.pod_template_hash
+        for a in world.log
+        if isinstance(a, actions.SetServiceSelector) and a.service == "app-stable"
+    ]
+    assert new.replicas == 10 and switches == [new.pod_template_hash], "no flapping"
+    assert world.services["app-stable"] == new.pod_template_hash

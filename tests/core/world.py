@@ -60,6 +60,17 @@ class World:
         stored = RolloutStatus.from_manifest(plan.status.to_manifest())
         self.rollout = attrs.evolve(self.rollout, status=stored)
 
+    def refused(self, rounds: int = 20, seconds: float = 60.0) -> None:
+        """Reconcile and apply ``rounds`` times, every status write refused (nothing of
+        it is stored), pods ready and ``seconds`` passing in between."""
+        for _ in range(rounds):
+            for action in self.plan().actions:
+                self.log.append(action)
+                self._apply(action)
+            self.make_ready()
+            self.finish_runs()
+            self.now += seconds
+
     def _apply(self, a: actions.Action) -> None:
         match a:
             case actions.CreateReplicaSet():

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -16,7 +17,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
+import anyio.to_thread
 import yaml
+from click.testing import CliRunner, Result
 
 from progressive import _deploy
 from progressive._cluster import LocalControlPlane
@@ -24,6 +27,7 @@ from progressive._clusters import Ref
 from progressive._shell.clocks import WallClock
 from progressive._shell.controller import Controller
 from progressive._shell.kube import KubeCluster
+from progressive.cli import main
 from progressive.cli._install import install_objects
 from progressive.client import RolloutState, get_rollout
 from progressive.errors import Forbidden, NotFound
@@ -65,7 +69,9 @@ async def until(what: str, probe: Callable[[], Awaitable[T | None]], seconds: fl
         await anyio.sleep(0.02)
 
 
-def services(namespace: str, app: str = "web") -> list[dict[str, Any]]:
+def services(
+    namespace: str, app: str = "web", roles: tuple[str, ...] = ("canary", "stable")
+) -> list[dict[str, Any]]:
     return [
         {
             "apiVersion": "v1",
@@ -73,7 +79,7 @@ def services(namespace: str, app: str = "web") -> list[dict[str, Any]]:
             "metadata": {"name": f"{app}-{role}", "namespace": namespace},
             "spec": {"selector": {"app": app}, "ports": [{"port": 80, "targetPort": 8080}]},
         }
-        for role in ("canary", "stable")
+        for role in roles
     ]
 
 
@@ -112,6 +118,7 @@ def rollout(
     router: str | None = "smi",
     replicas: int = 4,
     image: str = "example.invalid/web:1",
+    api_version: str = GROUP,
     **canary: Any,
 ) -> dict[str, Any]:
     strategy: dict[str, Any] = {
@@ -125,8 +132,38 @@ def rollout(
         strategy["trafficRouting"] = {"smi": {}}
     elif router == "nginx":
         strategy["trafficRouting"] = {"nginx": {"stableIngress": name}}
+    return _rollout(namespace, name, replicas, image, api_version, {"canary": strategy})
+
+
+def blue_green(
+    namespace: str,
+    name: str = "web",
+    *,
+    replicas: int = 4,
+    image: str = "example.invalid/web:1",
+    api_version: str = GROUP,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A blue-green Rollout with Services ``<name>-active`` and ``<name>-preview``."""
+    strategy = {
+        "activeService": f"{name}-active",
+        "previewService": f"{name}-preview",
+        "scaleDownDelaySeconds": 1,
+        **fields,
+    }
+    return _rollout(namespace, name, replicas, image, api_version, {"blueGreen": strategy})
+
+
+def _rollout(
+    namespace: str,
+    name: str,
+    replicas: int,
+    image: str,
+    api_version: str,
+    strategy: dict[str, Any],
+) -> dict[str, Any]:
     return {
-        "apiVersion": GROUP,
+        "apiVersion": api_version,
         "kind": "Rollout",
         "metadata": {"name": name, "namespace": namespace},
         "spec": {
@@ -136,7 +173,7 @@ def rollout(
                 "metadata": {"labels": {"app": name}},
                 "spec": {"containers": [{"name": "app", "image": image}]},
             },
-            "strategy": {"canary": strategy},
+            "strategy": strategy,
         },
     }
 
@@ -203,6 +240,39 @@ async def events(kube: KubeCluster, namespace: str, name: str = "web") -> dict[s
 async def create_all(kube: KubeCluster, *objects: dict[str, Any]) -> None:
     for obj in objects:
         await kube.create(obj)
+
+
+@contextlib.asynccontextmanager
+async def fresh_namespace(kube: KubeCluster) -> AsyncIterator[str]:
+    """A new namespace (its ``default`` ServiceAccount made, so Pods can be created at
+    once), deleted afterwards without waiting for its finalization."""
+    name = f"t-{secrets.token_hex(4)}"
+    await kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+
+    async def account() -> bool:
+        return await kube.get(Ref("v1", "ServiceAccount", name, "default")) is not None
+
+    await until("the default ServiceAccount", account, 30.0)
+    try:
+        yield name
+    finally:
+        await kube.delete(Ref("v1", "Namespace", "", name))
+
+
+def refused_writes(kube: KubeCluster) -> dict[tuple[str, str], int]:
+    """The writes the API server refused as invalid (400, 422), by (verb, code)."""
+    return {
+        (verb, code): n
+        for (verb, code), n in kube.requests.items()
+        if code in ("400", "422") and verb in ("create", "update", "patch")
+    }
+
+
+def cli(plane: LocalControlPlane, namespace: str, *args: str) -> Awaitable[Result]:
+    """``progressive --kubeconfig ... -n NAMESPACE ARGS`` (the kubectl plugin), in a
+    thread: it runs an event loop of its own."""
+    argv = ["--kubeconfig", str(plane.kubeconfig), "-n", namespace, *args]
+    return anyio.to_thread.run_sync(lambda: CliRunner().invoke(main, argv, catch_exceptions=False))
 
 
 class Timer:

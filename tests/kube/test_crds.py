@@ -9,13 +9,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 import yaml
 from click.testing import CliRunner
 from kubernetes_asyncio.client import ApiClient
 
-from progressive._cluster import LocalControlPlane
+from progressive._cluster import LocalControlPlane, argo_crds, cached_binaries
 from progressive._clusters import Ref
+from progressive._deploy import _crds
 from progressive._shell.kube import KubeCluster
 from progressive.cli import main
 from progressive.cli._install import install_objects, manifests
@@ -201,3 +203,23 @@ def test_progressive_install_applies_everything(control_plane: LocalControlPlane
     assert [d["kind"] for d in yaml.safe_load_all(dry.output) if d] == [
         "CustomResourceDefinition"
     ] * 5
+
+
+async def test_short_names_are_argos_and_kubectl_knows_them(
+    kube: KubeCluster, namespace: str, control_plane: LocalControlPlane
+) -> None:
+    ours = {crd["spec"]["names"]["kind"]: crd["spec"]["names"] for crd in _crds.crds()}
+    for crd in argo_crds():
+        argo = crd["spec"]["names"]
+        assert ours[argo["kind"]].get("shortNames") == argo["shortNames"], argo["kind"]
+        assert set(argo.get("categories", ())) <= set(ours[argo["kind"]]["categories"])
+    await kube.create(rollout(namespace))
+    binaries = cached_binaries()
+    assert binaries is not None
+    kubectl = [str(binaries.path("kubectl")), f"--kubeconfig={control_plane.kubeconfig}"]
+    for what in ("ro", "progressive"):  # a short name, the category
+        with anyio.fail_after(60):
+            shown = await anyio.run_process(
+                [*kubectl, "get", what, "-n", namespace, "-o", "name"], check=False
+            )
+        assert shown.stdout.split() == [b"rollout.progressive.dev/web"], shown.stderr

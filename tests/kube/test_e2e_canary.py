@@ -1,7 +1,8 @@
-"""End to end on the real control plane, the controller running in this process: a canary
-through the SMI and NGINX routers, a failing analysis that aborts, workloadRef to an
-existing Deployment, an invalid Rollout beside valid ones, and analyses whose server
-never finishes answering in one namespace, which delay no step in another."""
+"""End to end on the real control plane, the controller running in this process:
+workloadRef to an existing Deployment, an invalid Rollout beside valid ones, and
+analyses whose server never finishes answering in one namespace, which delay no step in
+another.  (The suite run once per API group -- canaries through SMI and NGINX,
+blue-green, analyses that pass and that abort, undo -- is test_e2e_groups.py.)"""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from progressive._shell.controller import INSTANCE_ID_LABELS, Controller
 from progressive._shell.kube import KubeCluster
 from progressive.core._analysis import build_analysis_run
 from progressive.core._analysis_model import AnalysisTemplate
-from progressive.metrics import ScriptedProvider
 
 from ..http_servers import answer, serve, trickle
 from ._e2e import (
@@ -28,104 +28,15 @@ from ._e2e import (
     controller,
     create_all,
     events,
-    ingress,
     phase_is,
     replica_sets,
     rollout,
-    router_weight,
     running,
     services,
-    state,
     until,
 )
 
 pytestmark = pytest.mark.kube
-
-
-@pytest.mark.parametrize("router", ["smi", "nginx"])
-async def test_a_canary_runs_to_healthy_with_the_router_weights_at_each_step(
-    kube: KubeCluster, sa: KubeCluster, namespace: str, router: str
-) -> None:
-    steps = [
-        {"setWeight": 25},
-        {"pause": {"duration": "1s"}},
-        {"setWeight": 50},
-        {"pause": {"duration": "2s"}},
-    ]
-    objects = [*services(namespace), rollout(namespace, steps=steps, router=router)]
-    if router == "nginx":
-        objects.insert(0, ingress(namespace))
-    await create_all(kube, *objects)
-    async with running(controller(sa, namespace)):
-        first = await until(
-            "the first revision Healthy", lambda: phase_is(kube, namespace, "Healthy")
-        )
-        await client.set_image(kube, namespace, "web", "app", "example.invalid/web:2")
-        held: dict[int, int] = {}
-
-        async def healthy_recording_pauses() -> Any:
-            now = await state(kube, namespace)
-            if now.phase == "Paused" and now.step is not None and now.step not in held:
-                held[now.step] = await router_weight(kube, namespace, router)
-            return await phase_is(kube, namespace, "Healthy", image="example.invalid/web:2")
-
-        final = await until("Healthy at web:2", healthy_recording_pauses)
-        assert held == {1: 25, 3: 50}
-        assert final.current != first.current and final.stable == final.current
-        assert await router_weight(kube, namespace, router) == 0  # all on the new stable
-        stable = await kube.get(Ref("v1", "Service", namespace, "web-stable"))
-        assert stable is not None and stable["spec"]["selector"]["rollouts-pod-template-hash"] == (
-            final.current
-        )
-
-        async def old_scaled_down() -> bool:
-            return await replica_sets(kube, namespace) == {first.current: 0, final.current: 4}
-
-        await until("the old ReplicaSet scaled down after its delay", old_scaled_down)
-    seen = await events(kube, namespace)
-    for weight in (25, 50):
-        assert seen[f"SetWeight: Set canary weight to {weight}"] == 1
-
-
-async def test_a_failing_analysis_aborts(
-    kube: KubeCluster, sa: KubeCluster, namespace: str
-) -> None:
-    template = {
-        "apiVersion": GROUP,
-        "kind": "AnalysisTemplate",
-        "metadata": {"name": "success-rate", "namespace": namespace},
-        "spec": {
-            "metrics": [
-                {
-                    "name": "success-rate",
-                    "successCondition": "result >= 0.95",
-                    "provider": {"prometheus": {"address": "http://127.0.0.1:9", "query": "q"}},
-                }
-            ]
-        },
-    }
-    steps = [{"setWeight": 40}, {"analysis": {"templates": [{"templateName": "success-rate"}]}}]
-    manifest = rollout(namespace, steps=steps, abortScaleDownDelaySeconds=2)
-    await create_all(kube, template, *services(namespace), manifest)
-    provider = ScriptedProvider({"success-rate": [0.5]})  # the canary is failing
-    async with running(controller(sa, namespace, provider=provider)):
-        first = await until("Healthy", lambda: phase_is(kube, namespace, "Healthy"))
-        await client.set_image(kube, namespace, "web", "app", "example.invalid/web:2")
-        degraded = await until("Degraded", lambda: phase_is(kube, namespace, "Degraded"))
-        at = time.monotonic()
-        assert degraded.aborted and "success-rate" in degraded.message
-        assert await router_weight(kube, namespace, "smi") == 0
-        canary = next(h for h in await replica_sets(kube, namespace) if h != first.current)
-
-        async def canary_scaled_down() -> bool:
-            return (await replica_sets(kube, namespace))[canary] == 0
-
-        await until("the canary scaled down", canary_scaled_down)
-        assert time.monotonic() - at > 1.0, "abortScaleDownDelaySeconds (2s) was honoured"
-        assert (await replica_sets(kube, namespace))[first.current] == 4
-    runs = await kube.list(GROUP, "AnalysisRun", namespace)
-    assert [r["status"]["phase"] for r in runs] == ["Failed"]
-    assert (await state(kube, namespace)).phase == "Degraded"
 
 
 def deployment(namespace: str, image: str = "example.invalid/web:1") -> dict[str, Any]:

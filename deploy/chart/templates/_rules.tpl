@@ -195,6 +195,13 @@
     - get
     - list
     - watch
+- apiGroups:
+    - argoproj.io
+  resources:
+    - analysisruns
+    - experiments
+  verbs:
+    - update
 {{- end }}
 {{- define "progressive.rules.argoproj.namespaced" -}}
 - apiGroups:
@@ -252,6 +259,13 @@
     - get
     - list
     - watch
+- apiGroups:
+    - argoproj.io
+  resources:
+    - analysisruns
+    - experiments
+  verbs:
+    - update
 {{- end }}
 {{- define "progressive.rules.argoproj.cluster" -}}
 - apiGroups:

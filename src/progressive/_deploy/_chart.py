@@ -20,6 +20,7 @@ from ._crds import crds
 from ._options import IMAGE_REPOSITORY, InstallOptions
 from ._rbac import (
     ARGO_GROUP,
+    ARGO_RULES,
     CRD_RULES,
     JOB_RULES,
     LEADER_ELECTION_RULES,
@@ -147,8 +148,8 @@ def _rules_tpl(dump: Dump) -> str:
         "crd": _rules(CRD_RULES),
         "crd.namespaced": _rules(own),
         "crd.cluster": _rules(cluster),
-        "argoproj": _rules(CRD_RULES, group=ARGO_GROUP),
-        "argoproj.namespaced": _rules(own, group=ARGO_GROUP),
+        "argoproj": _rules(CRD_RULES, group=ARGO_GROUP) + _rules(ARGO_RULES),
+        "argoproj.namespaced": _rules(own, group=ARGO_GROUP) + _rules(ARGO_RULES),
         "argoproj.cluster": _rules(cluster, group=ARGO_GROUP),
         "workload": _rules(WORKLOAD_RULES),
         "restarts": _rules(RESTART_RULES),

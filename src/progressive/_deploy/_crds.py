@@ -3,7 +3,9 @@
 Rollout, AnalysisTemplate, ClusterAnalysisTemplate, AnalysisRun and Experiment, with
 structural schemas built from :mod:`progressive.core._schema` (the fields are declared
 once, there), ``status`` subresources, the scale subresource on Rollouts (so a
-HorizontalPodAutoscaler can drive one), and printer columns like Argo Rollouts'.
+HorizontalPodAutoscaler can drive one), and printer columns and short names like Argo
+Rollouts' (``kubectl get ro``); the category ``progressive`` lists them all
+(``kubectl get progressive``).
 
 Only the progressive.dev group is generated.  Users of Argo's ``argoproj.io`` group keep
 Argo's CRDs: the controller reads ``argoproj.io/v1alpha1`` Rollouts as well, so it can
@@ -59,6 +61,7 @@ class CrdKind:
     namespaced: bool = True
     scale: bool = False
     columns: tuple[dict[str, Any], ...] = ()
+    short_names: tuple[str, ...] = ()  # Argo's (kubectl get ro)
 
     @property
     def name(self) -> str:
@@ -72,6 +75,7 @@ KINDS: Final = (
         ROLLOUT_SPEC,
         ROLLOUT_STATUS,
         scale=True,
+        short_names=("ro",),
         columns=(
             {
                 "name": "Desired",
@@ -108,19 +112,27 @@ KINDS: Final = (
             _AGE,
         ),
     ),
-    CrdKind("AnalysisTemplate", "analysistemplates", ANALYSIS_TEMPLATE_SPEC, columns=(_AGE,)),
+    CrdKind(
+        "AnalysisTemplate",
+        "analysistemplates",
+        ANALYSIS_TEMPLATE_SPEC,
+        columns=(_AGE,),
+        short_names=("at",),
+    ),
     CrdKind(
         "ClusterAnalysisTemplate",
         "clusteranalysistemplates",
         ANALYSIS_TEMPLATE_SPEC,
         namespaced=False,
         columns=(_AGE,),
+        short_names=("cat",),
     ),
     CrdKind(
         "AnalysisRun",
         "analysisruns",
         ANALYSIS_RUN_SPEC,
         ANALYSIS_RUN_STATUS,
+        short_names=("ar",),
         columns=(
             {
                 "name": "Status",
@@ -136,6 +148,7 @@ KINDS: Final = (
         "experiments",
         EXPERIMENT_SPEC,
         EXPERIMENT_STATUS,
+        short_names=("exp",),
         columns=(
             {
                 "name": "Status",
@@ -195,6 +208,7 @@ def crd(kind: CrdKind) -> dict[str, Any]:
                 "listKind": f"{kind.kind}List",
                 "plural": kind.plural,
                 "singular": kind.kind.lower(),
+                **({"shortNames": list(kind.short_names)} if kind.short_names else {}),
                 "categories": [CATEGORY],
             },
             "scope": "Namespaced" if kind.namespaced else "Cluster",

@@ -37,6 +37,7 @@ from ._options import NAME, NAMESPACE, SERVICE_ACCOUNT, InstallOptions
 
 __all__ = [
     "ARGO_GROUP",
+    "ARGO_RULES",
     "CRD_RULES",
     "JOB_RULES",
     "LEADER_ELECTION_RULES",
@@ -105,6 +106,18 @@ CRD_RULES: Final = (
     ),
     Rule(GROUP, ("analysistemplates",), _WATCH, "read into runs"),
     Rule(GROUP, ("clusteranalysistemplates",), _WATCH, "read into runs", cluster_scoped=True),
+)
+
+#: With ``argoproj``, besides :data:`CRD_RULES` on argoproj.io: Argo's AnalysisRun and
+#: Experiment CRDs have no ``/status``, so their results are written with ``update`` on
+#: the object itself.
+ARGO_RULES: Final = (
+    Rule(
+        ARGO_GROUP,
+        ("analysisruns", "experiments"),
+        ("update",),
+        "results: Argo's CRDs give these no /status",
+    ),
 )
 
 #: What every Rollout needs, in the namespaces reconciled.
@@ -188,6 +201,8 @@ def _manifests(rules: tuple[Rule, ...], options: InstallOptions) -> list[dict[st
     out = [r.manifest() for r in rules]
     if options.argoproj:
         out += [r.manifest(ARGO_GROUP) for r in rules if r.group == GROUP]
+        if any(r.group == GROUP and not r.cluster_scoped for r in rules):
+            out += [r.manifest() for r in ARGO_RULES]
     return out
 
 

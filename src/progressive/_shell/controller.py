@@ -45,7 +45,7 @@ import builtins
 import contextlib
 import logging
 import math
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
@@ -53,7 +53,7 @@ import anyio.abc
 import anyio.lowlevel
 import attrs
 
-from .._clusters import Change, Cluster, Ref, list_owned
+from .._clusters import UNSERVED_RECHECK, Change, Cluster, Ref, list_owned
 from ..core._names import ANALYSIS_RUN, API_GROUPS, EXPERIMENT, ROLLOUT
 from ..core._observed import WorkloadView
 from ..core._plan import Plan
@@ -61,13 +61,14 @@ from ..core._reconcile import reconcile, reconcile_invalid
 from ..core._rollout import Rollout, read_rollout
 from ..core._status import RolloutStatus
 from ..core._workloads import with_workload
-from ..errors import Conflict, FieldProblem, Forbidden, ManifestError
+from ..errors import ClusterError, Conflict, FieldProblem, Forbidden, ManifestError
 from ..metrics._protocol import MetricProvider
 from .apply import apply_plan, write_status
 from .clocks import Clock
 from .events import EventRecorder, Involved
 from .observe import observe_rollout, workload_view
 from .pool import FairPool
+from .refusals import refused, report_refusal
 from .restarts import (
     REFUSED_RETRY_SECONDS,
     RESTART_REFUSED,
@@ -106,9 +107,6 @@ INSTANCE_ID_LABELS: Final = (
 #: AnalysisRuns :meth:`Controller.run` measures at once, in all and of one namespace.
 ANALYSIS_WORKERS: Final = 16
 ANALYSIS_WORKERS_PER_NAMESPACE: Final = 4
-#: seconds between two looks at a Rollout whose routers' kinds the server does not serve
-#: (discovery is asked again at most every 5 seconds too)
-RECHECK_UNSERVED: Final = 5.0
 REPLICA_SET: Final = "ReplicaSet"
 # the order of one pass: runs and experiments first, so that the Rollouts of the same
 # pass see their verdicts (as the poll-everything controller did)
@@ -720,7 +718,7 @@ class Controller:
         if rollout is not None and not errors:
             # kinds the server does not serve (yet): nothing reports a CRD installed
             errors = await self.traffic.unserved(rollout)
-            recheck = now + RECHECK_UNSERVED if errors else None
+            recheck = now + UNSERVED_RECHECK if errors else None
         if rollout is None or errors:
             return await self._invalid(manifest, str(ManifestError(errors)), now), recheck
         session = getattr(self.traffic, "session", None)  # router reads shared, until a write
@@ -733,16 +731,17 @@ class Controller:
             plan = reconcile(observed)
             if self.on_plan is not None:
                 self.on_plan(rollout, plan)
-            writes = await apply_plan(
-                view,
-                manifest,
-                rollout,
-                plan,
-                traffic=self.traffic,
-                now=now,
-                events=self.events,
-                reread=self.cluster.get,  # the server itself: a conflict retried afresh
-            )
+            async with self._reporting(manifest, now):
+                writes = await apply_plan(
+                    view,
+                    manifest,
+                    rollout,
+                    plan,
+                    traffic=self.traffic,
+                    now=now,
+                    events=self.events,
+                    reread=self.cluster.get,  # the server itself: a conflict retried afresh
+                )
         self._record(rollout.namespace, rollout.name, _strategy(manifest), plan.status)
         return writes + aligned, plan.requeue_at
 
@@ -774,7 +773,8 @@ class Controller:
         stored = RolloutStatus.from_manifest(manifest.get("status"))
         generation = int(_meta(manifest).get("generation") or 1)
         status = reconcile_invalid(stored, message, generation, now=now)
-        wrote = await write_status(self._view, manifest, status, reread=self.cluster.get)
+        async with self._reporting(manifest, now):
+            wrote = await write_status(self._view, manifest, status, reread=self.cluster.get)
         if wrote:
             await self.events.post(Involved.of(manifest), "Warning", "InvalidSpec", message)
         meta = _meta(manifest)
@@ -782,6 +782,17 @@ class Controller:
             str(meta.get("namespace") or ""), str(meta.get("name")), _strategy(manifest), status
         )
         return int(wrote)
+
+    @contextlib.asynccontextmanager
+    async def _reporting(self, manifest: Mapping[str, Any], now: float) -> AsyncIterator[None]:
+        """A write refused inside the block is reported on the Rollout (a Warning Event
+        and its condition, :mod:`.refusals`), then raised: the key backs off."""
+        try:
+            yield
+        except ClusterError as exc:
+            if refused(exc):
+                await report_refusal(self._view, self.events, manifest, exc, now)
+            raise
 
     def _record(self, namespace: str, name: str, strategy: str, status: RolloutStatus) -> None:
         if self.metrics is None:
@@ -990,24 +1001,39 @@ class Controller:
                 await anyio.sleep(0.005)  # a burst of changes: look again once
 
     async def _start_informers(self, tg: anyio.abc.TaskGroup) -> None:
-        """Informers for what reconciles read, on a real server; reads go through them."""
+        """Informers for what reconciles read, on a real server; reads go through them.
+
+        A kind the server does not serve yet (its CRD not installed: Argo's, ours, for
+        any of the groups) gets an informer all the same, which lists it once it is
+        served (every ``UNSERVED_RECHECK`` seconds at most): its objects are then
+        reconciled like the rest, without a restart.  A kind this controller may not
+        list is left out (it reads as empty); a Rollout group it may not list is not
+        reconciled, and none at all is an error.
+        """
         from ..errors import Forbidden, UnknownKind
         from .informers import CachedCluster, Informers
 
         source: Any = self.cluster
         informers = Informers(source, namespace=self.namespace, **self.informer_options)
         hidden: set[tuple[str, str]] = set()
+        seeded = []
         groups = []
         for group in self.api_groups:
             try:
                 seed = await source.list_with_version(group, ROLLOUT, self.namespace)
-            except (UnknownKind, Forbidden) as exc:
+            except UnknownKind:
+                log.info("%s Rollouts are not served yet: reconciled once they are", group)
+                seed = None
+            except Forbidden as exc:
                 if self._groups_given:
                     raise
                 log.info("not reconciling %s Rollouts: %s", group, exc)
                 continue
             groups.append(group)
-            informers.informer(group, ROLLOUT, seed=seed).subscribe(self._on_change)
+            informer = informers.informer(group, ROLLOUT, seed=seed)
+            informer.subscribe(self._on_change)
+            if seed is not None:
+                seeded.append(informer)
         if not groups:
             raise RuntimeError(
                 f"no Rollout kind this controller may list is served ({', '.join(self.api_groups)})"
@@ -1018,13 +1044,19 @@ class Controller:
         for api_version, kind in kinds:
             try:
                 seed = await source.list_with_version(api_version, kind, self.namespace)
-            except (UnknownKind, Forbidden) as exc:
+            except UnknownKind:
+                seed = None
+            except Forbidden as exc:
                 log.warning("not watching %s %s: %s", kind, api_version, exc)
                 hidden.add((api_version, kind))
                 continue
-            informers.informer(api_version, kind, seed=seed).subscribe(self._on_change)
+            informer = informers.informer(api_version, kind, seed=seed)
+            informer.subscribe(self._on_change)
+            if seed is not None:
+                seeded.append(informer)
         tg.start_soon(informers.run)
-        await informers.wait_synced()
+        for informer in seeded:
+            await informer.wait_synced()
         cached = CachedCluster(self.cluster, informers)
         self._view = self._filtered(cached, hidden)
         if self._own_traffic:  # router objects read through caches started on demand

@@ -39,7 +39,16 @@ from typing import Any, Final, Protocol
 import anyio
 import anyio.abc
 
-from .._clusters import Change, Cluster, OwnerIndex, Ref, Subscriber, list_owned, snapshot
+from .._clusters import (
+    UNSERVED_RECHECK,
+    Change,
+    Cluster,
+    OwnerIndex,
+    Ref,
+    Subscriber,
+    list_owned,
+    snapshot,
+)
 from ..errors import Forbidden, Gone, KubeError, UnknownKind
 from .kube._cluster import ListResult
 
@@ -457,7 +466,7 @@ class Informer:
                 self.failures += 1
                 failures += 1
                 log.info("%r: not served yet; retrying", self)
-                await self._sleep(self._backoff(failures))
+                await self._sleep(min(self._backoff(failures), UNSERVED_RECHECK))
             except KubeError as exc:
                 self.failures += 1
                 failures += 1

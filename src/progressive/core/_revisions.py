@@ -34,13 +34,21 @@ class Revisions:
 
 
 def observe_revisions(b: PlanBuilder, rollout: Rollout, step_count: int) -> Revisions:
-    """Find the new and stable ReplicaSets and start a new revision when needed."""
+    """Find the new and stable ReplicaSets and start a new revision when needed.
+
+    A first deploy -- no stable revision -- skips the steps.  No stable revision
+    recorded is not a first deploy when another revision still has pods: the status
+    was lost or could not be stored (a refused write), and the new revision must go
+    through the steps, so the revision with the most available pods is the stable one.
+    """
     obs = b.observed
     status = rollout.status
     new_hash = rollout.template_hash()
     steps_hash = rollout.steps_hash()
     stable_hash = status.stable_rs
-    if stable_hash is not None and stable_hash != new_hash and obs.replica_set(stable_hash) is None:
+    if stable_hash is None:
+        stable_hash = _serving(b, rollout, new_hash)
+    elif stable_hash != new_hash and obs.replica_set(stable_hash) is None:
         stable_hash = None  # the stable ReplicaSet is gone: start over as a first deploy
     new_rs = obs.replica_set(new_hash)
     skipped = False
@@ -62,12 +70,43 @@ def observe_revisions(b: PlanBuilder, rollout: Rollout, step_count: int) -> Revi
         status = _state.start_revision(status, new_hash, steps_hash, skip_to=skip_to, now=b.now)
     if stable_hash is None:
         stable_hash = new_hash
-        status = attrs.evolve(status, stable_rs=new_hash)
+    if status.stable_rs != stable_hash:
+        status = attrs.evolve(status, stable_rs=stable_hash)
     stable_rs = obs.replica_set(stable_hash)
     others = tuple(
         rs for rs in obs.replica_sets if rs.pod_template_hash not in (new_hash, stable_hash)
     )
     return Revisions(new_hash, status, stable_hash, new_rs, stable_rs, others, skipped)
+
+
+def _serving(b: PlanBuilder, rollout: Rollout, new_hash: str) -> str | None:
+    """The revision serving production when none is recorded as stable: the one the
+    stable (canary) or active (blue-green) Service selects, else the revision other than
+    the new one with the most available pods; None when no other revision has pods."""
+    obs = b.observed
+    service = rollout.canary.stable_service if rollout.canary else None
+    if rollout.blue_green is not None:
+        service = rollout.blue_green.active_service
+    selected = obs.services.get(service) if service else None
+    rs = obs.replica_set(selected)
+    if rs is None:
+        serving = [
+            rs
+            for rs in obs.replica_sets
+            if rs.pod_template_hash != new_hash and (rs.replicas > 0 or rs.available_replicas > 0)
+        ]
+        if not serving:
+            return None
+        rs = max(serving, key=lambda rs: (rs.available_replicas, rs.replicas, rs.revision))
+    if rs.pod_template_hash != new_hash:
+        b.event(
+            "StableRevisionUnknown",
+            f"No stable revision is recorded; ReplicaSet {rs.name}, which serves "
+            f"production ({rs.available_replicas} pods available), is taken as the stable "
+            "one, and the new revision goes through the steps",
+            "Warning",
+        )
+    return rs.pod_template_hash
 
 
 def _within_rollback_window(

@@ -52,6 +52,10 @@ edits these status fields itself:
   rollout waits, the ``Progressing`` condition says for what (its message) and since
   when (its ``lastUpdateTime``); progress, or waiting for something else, restarts it.
 
+A write the cluster refused is :func:`reconciliation_error`: the ``Progressing``
+condition (False, ``ReconciliationError``) with the server's message, until the next
+status stored.
+
 Conditions (``Progressing``, ``Paused``, ``Available``, ``Healthy``, ``InvalidSpec``)
 are rebuilt by :func:`finish` from the same facts, so they can never disagree with the
 phase.  :func:`finish` also stamps their times as Kubernetes does: a condition that
@@ -76,6 +80,7 @@ __all__ = [
     "pause",
     "phase_of",
     "promote",
+    "reconciliation_error",
     "settle_abort",
     "stamp",
     "start_revision",
@@ -233,6 +238,21 @@ def track_progress(
 def deadline_exceeded(status: RolloutStatus) -> bool:
     cond = status.condition(PROGRESSING)
     return cond is not None and cond.reason == DEADLINE_EXCEEDED
+
+
+RECONCILIATION_ERROR = "ReconciliationError"
+#: the most of a server's message a condition keeps
+MAX_ERROR_MESSAGE = 1024
+
+
+def reconciliation_error(status: RolloutStatus, message: str, now: float) -> RolloutStatus:
+    """A write the controller needed was refused (``message``: the server's words): the
+    ``Progressing`` condition says so (False, ``ReconciliationError``) until the next
+    status the controller manages to store rebuilds it (:func:`finish`)."""
+    refused = Condition(PROGRESSING, "False", RECONCILIATION_ERROR, message[:MAX_ERROR_MESSAGE])
+    kept = tuple(c for c in status.conditions if c.type != PROGRESSING)
+    conditions = stamp((*kept, refused), status.conditions, now)
+    return attrs.evolve(status, conditions=tuple(sorted(conditions, key=lambda c: c.type)))
 
 
 def phase_of(status: RolloutStatus, facts: Facts) -> tuple[str, str]:

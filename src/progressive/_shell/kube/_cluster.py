@@ -12,7 +12,9 @@ cluster does, and how:
   a kind with a ``/status`` subresource goes to ``/status`` (the main resource would
   ignore it).
 * ``create`` of an object with a ``status`` writes that status through ``/status`` too.
-* ``replace_status`` replaces the whole status through ``/status`` when there is one.
+* ``replace_status`` replaces the whole status through ``/status`` when there is one,
+  strictly (``fieldValidation=Strict``): a field the CRD's schema lacks is refused
+  with the server's message instead of dropped without a word.
 * ``delete`` deletes in the background; Kubernetes' garbage collector removes what the
   object owns.
 * ``list`` of a kind the server does not serve is empty and ``get`` is None, as in the
@@ -48,6 +50,9 @@ FIELD_MANAGER: Final = "progressive"
 MERGE_PATCH: Final = "application/merge-patch+json"
 APPLY_PATCH: Final = "application/apply-patch+yaml"
 _PAGE: Final = 500
+# A status a schema does not declare in full is refused rather than stored in part
+# (pruned): what a controller writes in its status is what it means to remember.
+_STRICT: Final = (("fieldValidation", "Strict"),)
 _STATUS_RETRIES: Final = 5
 
 
@@ -461,7 +466,7 @@ class KubeCluster:
         name = str(_meta(current).get("name", ""))
         sub = "status" if "status" in info.subresources else None
         result = await self.transport.call(
-            "update", "PUT", info.path(ns, name, sub), what=what, body=body
+            "update", "PUT", info.path(ns, name, sub), what=what, body=body, query=_STRICT
         )
         return _with_kind(result, info)
 

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 import attrs
 
+from ..._clusters import UNSERVED_RECHECK
 from ...errors import ApiNotFound
 
 __all__ = ["Discovery", "ResourceInfo", "group_version_path", "split_api_version"]
@@ -81,7 +82,7 @@ class Discovery:
         self,
         fetch: Fetch,
         *,
-        refresh_after: float = 5.0,
+        refresh_after: float = UNSERVED_RECHECK,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._fetch = fetch
