@@ -268,3 +268,23 @@ def test_the_release_example_in_memory() -> None:
     assert any("event  Normal SetWeight: Set canary weight to 20" in line for line in lines)
     assert any("weight 60%" in line for line in lines)
     assert lines[-1].startswith("HEALTHY: default/web: Healthy")
+
+
+async def test_wait_for_since_tells_the_events_written_before_it_started() -> None:
+    # the controller is quicker than the caller: the whole update is over, Events
+    # written, before wait_for reads anything
+    from progressive._shell import VirtualClock
+
+    clock = VirtualClock()
+    cluster = MemoryCluster(clock)
+    await cluster.create(rollout())
+    controller = Controller(cluster, clock=clock)
+    await controller.settle(wakeup=cluster.next_event_at)
+    seen = await client.event_counts(cluster, "default", "web")
+    await client.set_image(cluster, "default", "web", "app", "web:2")
+    await controller.settle(wakeup=cluster.next_event_at)
+
+    told: list[client.Update] = []
+    await client.wait_for(cluster, "default", "web", timeout=5, on_update=told.append, since=seen)
+    reasons = [u.reason for u in told if isinstance(u, client.RolloutEvent)]
+    assert reasons == ["RolloutUpdated", "NewReplicaSet", "ScaledDown", "Promoted"]

@@ -44,6 +44,7 @@ async def release(
     stop_at_pause: bool = False,
 ) -> int:
     """Set the image, follow the rollout until its outcome; return the exit status."""
+    seen = await client.event_counts(cluster, namespace, name)  # the Events before it
     change = await client.set_image(cluster, namespace, name, container, image)
     say(f"set {container}={image} on {change.ref.kind} {namespace}/{change.ref.name}")
 
@@ -54,7 +55,7 @@ async def release(
     phases = ("Healthy", "Paused") if stop_at_pause else ("Healthy",)
     try:
         final = await client.wait_for(
-            cluster, namespace, name, phase=phases, timeout=timeout, on_update=show
+            cluster, namespace, name, phase=phases, timeout=timeout, on_update=show, since=seen
         )
     except client.RolloutFailed as exc:
         say(f"FAILED: {exc}")

@@ -59,7 +59,7 @@ from .commands import (
     set_images,
     undo,
 )
-from .follow import is_current, state_of, wait_for, watch
+from .follow import event_counts, is_current, state_of, wait_for, watch
 from .reading import (
     analysis_runs,
     being_deleted,
@@ -101,6 +101,7 @@ __all__ = [
     "canary_weights",
     "cluster_now",
     "connect",
+    "event_counts",
     "events",
     "find_rollout",
     "get_rollout",

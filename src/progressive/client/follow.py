@@ -29,7 +29,7 @@ from .reading import events as rollout_events
 from .reading import find_rollout, is_about, replica_sets
 from .state import RolloutEvent, RolloutFailed, RolloutState, Update, needs_replica_sets
 
-__all__ = ["is_current", "state_of", "wait_for", "watch"]
+__all__ = ["event_counts", "is_current", "state_of", "wait_for", "watch"]
 
 _EVENT_POLL: Final = 2  # seconds between two looks at the Events on a real server
 # A controller writes Events in the background, a moment after the status they explain
@@ -307,6 +307,15 @@ async def _polled(
             yield update
 
 
+async def event_counts(cluster: Cluster, namespace: str, name: str) -> dict[str, int]:
+    """The Events about the Rollout now, name -> count: taken before a change, what
+    :func:`wait_for` (``since``) then leaves out."""
+    return {
+        str((e.get("metadata") or {}).get("name") or ""): RolloutEvent.of(e).count
+        for e in await rollout_events(cluster, namespace, name)
+    }
+
+
 async def wait_for(
     cluster: Cluster,
     namespace: str,
@@ -316,6 +325,7 @@ async def wait_for(
     timeout: float | None = 600.0,  # noqa: ASYNC109 - what a CI job wants to say
     fail_on: Collection[str] | None = None,
     on_update: Callable[[Update], Awaitable[None] | None] | None = None,
+    since: Mapping[str, int] | None = None,
 ) -> RolloutState:
     """Wait until the Rollout's current revision is in ``phase`` (one of them).
 
@@ -326,6 +336,10 @@ async def wait_for(
             Degraded, unless waited for).
         on_update: called with every update on the way (states and Events; the Events
             written within a second after the wanted phase too).
+        since: :func:`event_counts` taken before the change waited on: every Event
+            written since is passed to ``on_update``, even one written before this
+            call (the controller may be quicker than the caller).  Without it, the
+            Events that exist when the wait starts are left out.
 
     Raises:
         RolloutFailed: the current revision reached a phase of ``fail_on``.
@@ -335,6 +349,7 @@ async def wait_for(
     wanted = {phase} if isinstance(phase, str) else set(phase)
     failing = set(fail_on) if fail_on is not None else {"Degraded"} - wanted
     follow = _Follower(cluster, namespace, name, on_update is not None)
+    follow.counts.update(since or {})
 
     async def tell(update: Update) -> None:
         if on_update is not None:
@@ -349,7 +364,7 @@ async def wait_for(
             for update in await follow.new_events(Ref("", "Rollout", namespace, name)):
                 await tell(update)
 
-    updates = _follow(follow, False, 1.0)
+    updates = _follow(follow, since is not None, 1.0)
     with anyio.fail_after(timeout):
         async with aclosing(updates):
             async for update in updates:
