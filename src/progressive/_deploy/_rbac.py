@@ -200,9 +200,11 @@ def controller_rules(options: InstallOptions) -> tuple[Rule, ...]:
 def _manifests(rules: tuple[Rule, ...], options: InstallOptions) -> list[dict[str, Any]]:
     out = [r.manifest() for r in rules]
     if options.argoproj:
-        out += [r.manifest(ARGO_GROUP) for r in rules if r.group == GROUP]
-        if any(r.group == GROUP and not r.cluster_scoped for r in rules):
+        crd = [r for r in rules if r in CRD_RULES]
+        out += [r.manifest(ARGO_GROUP) for r in crd]
+        if any(not r.cluster_scoped for r in crd):  # where runs are written
             out += [r.manifest() for r in ARGO_RULES]
+        out += [r.manifest(ARGO_GROUP) for r in rules if r.group == GROUP and r not in crd]
     return out
 
 
