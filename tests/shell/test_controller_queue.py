@@ -9,6 +9,7 @@ from collections import Counter
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -20,6 +21,7 @@ from progressive._shell.metrics import ControllerMetrics
 from progressive._shell.supervisor import supervise
 from progressive._shell.workqueue import Priority
 from progressive.core import Rollout
+from progressive.core._times import parse_time
 from progressive.errors import Conflict, LeadershipLost
 from progressive.memory import MemoryCluster
 
@@ -513,15 +515,9 @@ async def test_stop_lets_the_reconcile_in_flight_finish() -> None:
 
 
 def elector(cluster: MemoryCluster, identity: str, **kw: Any) -> LeaderElector:
+    timing: dict[str, Any] = {"lease_duration": 1.0, "renew_deadline": 0.6, "retry_period": 0.1}
     return LeaderElector(
-        cluster,
-        namespace="default",
-        name="progressive",
-        identity=identity,
-        lease_duration=1.0,
-        renew_deadline=0.6,
-        retry_period=0.1,
-        **kw,
+        cluster, namespace="default", name="progressive", identity=identity, **(timing | kw)
     )
 
 
@@ -570,13 +566,26 @@ async def test_a_lost_lease_stops_all_work_at_once() -> None:
     assert not controller.running
 
 
+def _time(text: str) -> float:
+    at = parse_time(text)
+    assert at is not None, text
+    return at
+
+
 async def test_a_standby_runs_nothing_until_it_leads() -> None:
+    """Ordering, not speed: the standby runs nothing while the leader renews, and takes
+    over a leader that died without releasing only once the lease has expired (by the
+    times written in the Lease).  A lease of 2 s and a renew deadline of 1.5 s, so that
+    a loaded machine's pauses do not cost the leader its lease before it is killed."""
     clock = WallClock()
     cluster = MemoryCluster(clock, pod_ready_seconds=0.01)
     first, second = Controller(cluster, clock=clock), Controller(cluster, clock=clock)
-    a, b = elector(cluster, "a", release_on_cancel=False), elector(cluster, "b")
+    timing = {"lease_duration": 2.0, "renew_deadline": 1.5}
+    a = elector(cluster, "a", release_on_cancel=False, **timing)
+    b = elector(cluster, "b", **timing)
+    lease = Ref(LEASE_API, "Lease", "default", "progressive")
     await cluster.create(canary_rollout(replicas=1))
-    with anyio.fail_after(5):
+    with anyio.fail_after(60):
         async with anyio.create_task_group() as tg:
             leading = anyio.CancelScope()
 
@@ -585,12 +594,17 @@ async def test_a_standby_runs_nothing_until_it_leads() -> None:
                     await supervise(first, elector=a)
 
             tg.start_soon(run_a)
-            await until("a running", lambda: first.running)
+            await until("a running", lambda: first.running, 30)
             tg.start_soon(lambda: supervise(second, elector=b))
-            await anyio.sleep(0.3)
+            await until("b sees a lead", lambda: b.holder == "a", 30)
             assert not second.running
             leading.cancel()  # a dies without releasing the Lease
-            killed = anyio.current_time()
-            await until("b running", lambda: second.running)
-            assert anyio.current_time() - killed <= 1.0 + 0.2 + 0.1
+            await anyio.lowlevel.checkpoint()  # a is gone: it writes nothing more
+            held = await cluster.get(lease)
+            assert held is not None and held["spec"]["holderIdentity"] == "a"
+            await until("b running", lambda: second.running, 30)
+            taken = await cluster.get(lease)
+            assert taken is not None and taken["spec"]["holderIdentity"] == "b"
+            waited = _time(taken["spec"]["acquireTime"]) - _time(held["spec"]["renewTime"])
+            assert waited >= timing["lease_duration"] - 0.001, "taken before the lease expired"
             tg.cancel_scope.cancel()
