@@ -128,7 +128,10 @@ def test_each_feature_adds_its_rule_and_nothing_else() -> None:
     base = cluster_wide(_deploy.rbac(InstallOptions()))
     for options, added in (
         (InstallOptions(restarts=True), {("", "pods"): {"list", "delete"}}),
-        (InstallOptions(job_provider=True), {("batch", "jobs"): {"get", "create"}}),
+        (
+            InstallOptions(job_provider=True),
+            {("batch", "jobs"): {"get", "create"}, ("", "pods"): {"list"}},
+        ),
         (InstallOptions(analysis_secrets=["*"]), {("", "secrets"): {"get"}}),
         (InstallOptions(notifications=True), {}),  # patch on rollouts: see below
         (

@@ -13,8 +13,10 @@ Jobs (``batch/v1``) run without pods: a Job finishes ``job_seconds`` after it is
 created (``sim.progressive.dev/job-seconds: "30"`` on the Job or its pod template
 overrides it) and succeeds, unless ``sim.progressive.dev/job-result: Failed`` says
 otherwise; its status then reads as a real one (``succeeded``/``failed``, a ``Complete``
-or ``Failed`` condition, ``startTime``, ``completionTime``).  The analysis job provider
-needs nothing else.
+or ``Failed`` condition, ``startTime``, ``completionTime``).  ``job-result:
+ErrImagePull`` (or ``ImagePullBackOff``, ``InvalidImageName``) stands for an image that
+cannot be pulled: the Job gets one Pod whose first container waits with that reason,
+and it never finishes, as on a real cluster.
 
 Change notifications (:meth:`MemoryCluster.subscribe`): every object stored or deleted,
 the simulator's pods and statuses included, is reported as a
@@ -49,6 +51,7 @@ from ._clusters import (
     snapshot,
 )
 from ._shell.clocks import Clock, VirtualClock
+from .core._names import IMAGE_PULL_FAILURES
 from .core._times import format_time, parse_time
 from .errors import AlreadyExists, Conflict, NotFound
 
@@ -59,7 +62,9 @@ log = logging.getLogger("progressive.memory")
 _READY_AT: Final = "sim.progressive.dev/ready-at"
 #: Job annotations (on the Job or its pod template) read by the Job simulator.
 JOB_SECONDS: Final = "sim.progressive.dev/job-seconds"
-JOB_RESULT: Final = "sim.progressive.dev/job-result"  # Complete (default) | Failed
+#: Complete (default) | Failed | one of IMAGE_PULL_FAILURES
+JOB_RESULT: Final = "sim.progressive.dev/job-result"
+
 _JOB_FINISH_AT: Final = "sim.progressive.dev/finish-at"
 _ALPHABET: Final = "bcdfghjklmnpqrstvwxz2456789"
 _DUMP_VERSION: Final = 1
@@ -517,6 +522,10 @@ class MemoryCluster:
             updated["status"] = {"startTime": format_time(now), "active": 1}
             self._put(Ref.of(job), updated)
             job, status = updated, dict(updated["status"])
+            if (reason := _job_setting(job, JOB_RESULT)) in IMAGE_PULL_FAILURES:
+                self._stuck_job_pod(job, str(reason))
+        if _job_setting(job, JOB_RESULT) in IMAGE_PULL_FAILURES:
+            return  # its pod never starts: the Job runs for ever
         if now < finish:
             self._at(finish, Ref.of(job))
             return
@@ -573,6 +582,45 @@ class MemoryCluster:
             "status": {"phase": "Pending", "conditions": [{"type": "Ready", "status": "False"}]},
         }
         return self._insert(pod)
+
+    def _stuck_job_pod(self, job: Mapping[str, Any], reason: str) -> None:
+        """The Pod of a Job whose first container's image cannot be pulled."""
+        meta = job["metadata"]
+        spec = ((job.get("spec") or {}).get("template") or {}).get("spec") or {}
+        containers = [c for c in spec.get("containers") or () if isinstance(c, Mapping)]
+        name = str(containers[0].get("name") or "job") if containers else "job"
+        image = str(containers[0].get("image") or "") if containers else ""
+        self._insert(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": f"{meta['name']}-{_suffix(self._next_serial())}",
+                    "namespace": meta.get("namespace", "default"),
+                    "labels": {"batch.kubernetes.io/job-name": meta["name"]},
+                    "ownerReferences": [
+                        owner_reference("batch/v1", "Job", meta["name"], meta["uid"])
+                    ],
+                },
+                "spec": spec,
+                "status": {
+                    "phase": "Pending",
+                    "containerStatuses": [
+                        {
+                            "name": name,
+                            "image": image,
+                            "ready": False,
+                            "state": {
+                                "waiting": {
+                                    "reason": reason,
+                                    "message": f'Back-off pulling image "{image}"',
+                                }
+                            },
+                        }
+                    ],
+                },
+            }
+        )
 
     def _mark_ready(self, pod: dict[str, Any], ready_at: float) -> None:
         updated = dict(pod)

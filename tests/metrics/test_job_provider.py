@@ -84,6 +84,30 @@ async def test_a_failed_job_fails_the_measurement() -> None:
     )
 
 
+@pytest.mark.parametrize("reason", ["ErrImagePull", "ImagePullBackOff", "InvalidImageName"])
+async def test_an_image_that_cannot_be_pulled_is_inconclusive(reason: str) -> None:
+    """The Job would neither complete nor fail: Argo's rule makes it Inconclusive."""
+    cluster = MemoryCluster()
+    metric = job_metric({JOB_RESULT: reason})
+    run = run_for(metric)
+    provider = JobProvider(cluster, poll_interval=7)
+    assert await provider.measure(metric, run) == MeasurementInProgress(
+        7, "job run-smoke-1 created"
+    )
+    outcome = await provider.measure(metric, run)
+    assert isinstance(outcome, MeasurementOutcome)
+    assert outcome.phase == AnalysisPhase.INCONCLUSIVE
+    assert outcome.message.startswith("job run-smoke-1: pod run-smoke-1-")
+    assert outcome.message.endswith(f'container smoke: {reason}: Back-off pulling image "curl"')
+    # a Job whose pods can start is still running at that second look
+    provider = JobProvider(MemoryCluster(job_seconds=30), poll_interval=7)
+    metric = job_metric()
+    await provider.measure(metric, run)
+    assert await provider.measure(metric, run) == MeasurementInProgress(
+        7, "job run-smoke-1 running"
+    )
+
+
 async def test_a_job_without_a_template_is_an_error() -> None:
     metric = Metric("smoke", {"job": {"spec": {"backoffLimit": 0}}})
     outcome = await JobProvider(MemoryCluster()).measure(metric, run_for(metric))
@@ -136,7 +160,11 @@ spec:
 
 @pytest.mark.parametrize(
     ("result", "phase", "event"),
-    [("Complete", "Healthy", "AnalysisSuccessful"), ("Failed", "Degraded", "AnalysisFailed")],
+    [
+        ("Complete", "Healthy", "AnalysisSuccessful"),
+        ("Failed", "Degraded", "AnalysisFailed"),
+        ("ErrImagePull", "Paused", "AnalysisInconclusive"),
+    ],
 )
 def test_a_job_analysis_step_through_the_controller(result: str, phase: str, event: str) -> None:
     import yaml
@@ -146,4 +174,7 @@ def test_a_job_analysis_step_through_the_controller(result: str, phase: str, eve
     assert outcome.phase == phase, outcome.message
     started = next(r.t for r in outcome.timeline if r.event == "AnalysisStarted")
     verdict = next(r.t for r in outcome.timeline if r.event == event)
-    assert verdict - started == 45
+    # a Job that cannot start is seen at the next look at it, not at its end
+    assert (verdict - started == 45) if result != "ErrImagePull" else (verdict - started < 45)
+    if result == "ErrImagePull":
+        assert "InconclusiveAnalysisRun" in outcome.message

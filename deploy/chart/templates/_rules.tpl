@@ -373,6 +373,12 @@
   verbs:
     - get
     - create
+- apiGroups:
+    - ''
+  resources:
+    - pods
+  verbs:
+    - list
 {{- end }}
 {{- define "progressive.rules.secrets" -}}
 - apiGroups:

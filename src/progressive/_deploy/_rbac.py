@@ -8,7 +8,7 @@ reads).  The rest is granted only with the feature that needs it:
 
 * :data:`SECRET_RULES` (``get`` Secrets) only in the namespaces named by
   ``analysis_secrets``: analyses' ``secretKeyRef``;
-* :data:`JOB_RULES` (create Jobs) only with ``job_provider``;
+* :data:`JOB_RULES` (create Jobs, list their pods) only with ``job_provider``;
 * :data:`RESTART_RULES` (list and delete pods) only with ``restarts`` (``spec.restartAt``);
 * :data:`NOTIFIED_RULES` (``patch`` Rollouts: their notified annotation) and, in the
   controller's own namespace only, :data:`NOTIFICATION_RULES` (``get`` the notification
@@ -147,7 +147,10 @@ RESTART_RULES: Final = (
     Rule("", ("pods",), ("list", "delete"), "spec.restartAt replaces old pods"),
 )
 #: ``job_provider``: the ``job`` metric provider runs one Job per measurement.
-JOB_RULES: Final = (Rule("batch", ("jobs",), ("get", "create"), "the job metric provider"),)
+JOB_RULES: Final = (
+    Rule("batch", ("jobs",), ("get", "create"), "the job metric provider"),
+    Rule("", ("pods",), ("list",), "a Job's pods: an image that cannot be pulled"),
+)
 #: ``analysis_secrets``: analysis arguments and provider fields from ``secretKeyRef``.
 SECRET_RULES: Final = (Rule("", ("secrets",), ("get",), "analysis secretKeyRef values"),)
 #: ``notifications``: what was sent is recorded in each Rollout's notified annotation.

@@ -23,7 +23,12 @@ import attrs
 from ..client.state import canary_weights
 from ..core._lenient import as_int as _int
 from ..core._lenient import as_map as _map
-from ..core._names import HASH_LABEL, REVISION_ANNOTATION, SCALE_DOWN_DEADLINE_ANNOTATION
+from ..core._names import (
+    HASH_LABEL,
+    IMAGE_PULL_FAILURES,
+    REVISION_ANNOTATION,
+    SCALE_DOWN_DEADLINE_ANNOTATION,
+)
 from ..core._times import parse_time
 
 __all__ = [
@@ -71,9 +76,7 @@ _BAD_REASONS: Final = frozenset(
     {
         "CrashLoopBackOff",
         "Error",
-        "ErrImagePull",
-        "ImagePullBackOff",
-        "InvalidImageName",
+        *IMAGE_PULL_FAILURES,
         "OOMKilled",
         "CreateContainerConfigError",
         "CreateContainerError",

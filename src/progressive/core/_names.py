@@ -17,6 +17,7 @@ __all__ = [
     "API_GROUPS",
     "EXPERIMENT",
     "HASH_LABEL",
+    "IMAGE_PULL_FAILURES",
     "MANAGED_BY_ANNOTATION",
     "REVISION_ANNOTATION",
     "ROLLOUT",
@@ -48,3 +49,6 @@ ACKNOWLEDGED_ANNOTATION: Final = "progressive.dev/acknowledged"
 STABLE_HASH_ANNOTATION: Final = "rollout.argoproj.io/stable-hash"
 #: on an AnalysisRun a step started: that step's index
 STEP_INDEX_ANNOTATION: Final = "rollout.argoproj.io/step-index"
+
+#: The waiting reasons of a container whose image cannot be pulled (Kubernetes').
+IMAGE_PULL_FAILURES: Final = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName")

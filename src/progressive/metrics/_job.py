@@ -12,7 +12,13 @@ Job) and ``spec`` (a ``batch/v1`` JobSpec).  One measurement:
 3. a ``Complete`` condition ends the measurement Successful (value 1), a ``Failed`` one
    Failed (value 0, the condition's reason and message as the message): the provider
    judges, the metric's conditions are not evaluated (Argo's job provider does the
-   same).
+   same);
+4. a Job that never starts -- a container of one of its pods waits with
+   ``ErrImagePull``, ``ImagePullBackOff`` or ``InvalidImageName`` -- would neither
+   complete nor fail: the measurement is Inconclusive, naming the pod, the container
+   and the reason (Argo's rule since its release after v1.9), so the rollout pauses
+   for a person rather than waiting for ever.  Its pods are found by their owner (the
+   Job), which needs the right to list pods (``--job-provider`` grants it).
 
 A controller installed without the right to create Jobs (the default) gets an Error
 measurement that says how to grant it (``progressive install --job-provider``, Helm
@@ -30,11 +36,11 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from .._clusters import Cluster, Ref, copy_json_body, owner_reference
+from .._clusters import Cluster, Ref, copy_json_body, list_owned, owner_reference
 from .._deploy import how_to_grant
 from ..core._analysis import AnalysisPhase
 from ..core._analysis_model import AnalysisRun, Metric
-from ..core._names import API_GROUPS
+from ..core._names import API_GROUPS, IMAGE_PULL_FAILURES
 from ..errors import AlreadyExists, ClusterError, Forbidden
 from ._protocol import (
     MeasurementFailure,
@@ -122,7 +128,39 @@ class JobProvider:
             )
         if _condition(job, "Complete") is not None:
             return MeasurementOutcome(AnalysisPhase.SUCCESSFUL, 1, f"job {name} complete")
+        try:
+            stuck = await self._stuck(job)
+        except ClusterError as exc:  # no right to list pods (an older install): go on
+            return MeasurementInProgress(
+                self.poll_interval, f"job {name} running (its pods cannot be read: {exc})"
+            )
+        if stuck:
+            return MeasurementOutcome(AnalysisPhase.INCONCLUSIVE, None, f"job {name}: {stuck}")
         return MeasurementInProgress(self.poll_interval, f"job {name} running")
+
+    async def _stuck(self, job: Mapping[str, Any]) -> str:
+        """Why the Job can never run ("" when it can): a container of one of its pods
+        waits for an image that cannot be pulled (Argo's rule: an Inconclusive
+        measurement, which pauses the rollout for a person to look, since the Job would
+        otherwise neither complete nor fail)."""
+        meta = job.get("metadata") or {}
+        uid = str(meta.get("uid") or "")
+        if not uid:
+            return ""
+        pods = await list_owned(self.cluster, "v1", "Pod", str(meta.get("namespace")), uid)
+        for pod in pods:
+            status = pod.get("status") or {}
+            for key in ("initContainerStatuses", "containerStatuses"):
+                for container in status.get(key) or ():
+                    waiting = ((container or {}).get("state") or {}).get("waiting") or {}
+                    reason = waiting.get("reason")
+                    if reason in IMAGE_PULL_FAILURES:
+                        pod_name = (pod.get("metadata") or {}).get("name")
+                        return (
+                            f"pod {pod_name}, container {container.get('name')}: {reason}: "
+                            f"{waiting.get('message') or ''}"
+                        ).rstrip(": ")
+        return ""
 
     async def _create(
         self, config: Mapping[str, Any], run: AnalysisRun, metric: Metric, name: str
