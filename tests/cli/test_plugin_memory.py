@@ -477,7 +477,8 @@ def test_every_command_has_help_that_reads_well() -> None:
 def test_the_plugin_command_modules_import_nothing_heavy() -> None:
     # `progressive --help` imports every command module for its short help
     code = (
-        "import sys; import progressive.cli._rollouts, progressive.cli._migrate; "
+        "import sys; import progressive.cli._rollouts, progressive.cli._edits, "
+        "progressive.cli._status, progressive.cli._create, progressive.cli._migrate; "
         "heavy = [m for m in ('kubernetes_asyncio', 'rich', 'aiohttp', 'httpx', 'yaml', "
         "'anyio', 'progressive._shell.controller') if m in sys.modules]; print(heavy)"
     )

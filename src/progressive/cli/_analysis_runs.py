@@ -1,6 +1,6 @@
 """``create analysisrun``: start an AnalysisRun from an (Cluster)AnalysisTemplate, as
 Argo's ``kubectl argo rollouts create analysisrun`` does (``terminate analysisrun`` is
-in :mod:`._rollouts`' ``terminate`` group).
+in :mod:`._create`' ``terminate`` group).
 
 The run is built by the core (:func:`progressive.core._analysis.build_analysis_run`),
 as the controller builds a Rollout's: the template's metrics, those of the templates it

@@ -1,6 +1,6 @@
 """The kubectl-plugin commands on Experiments: ``get experiment`` and ``list
 experiments``, as Argo's ``kubectl argo rollouts`` has them (``terminate experiment`` is
-in :mod:`._rollouts`' ``terminate`` group).
+in :mod:`._create`' ``terminate`` group).
 
 ``get experiment NAME [-w]`` draws Argo's header (name, namespace, status, message,
 images) and the tree of the Experiment: its ReplicaSets with their Pods, its

@@ -493,9 +493,9 @@ async def _rollout_group(session: Session) -> str:
 async def _report_memory(session: Session, rollout: str, deployment: str) -> None:
     from progressive._clusters import Ref
 
-    from ._rollouts import _after_write
+    from ._plugin import after_write
 
-    await _after_write(session, rollout)
+    await after_write(session, rollout)
     found = await session.cluster.get(Ref("apps/v1", "Deployment", session.namespace, deployment))
     if found is not None:
         spec_replicas = (found.get("spec") or {}).get("replicas", 1)

@@ -13,14 +13,19 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from ._target import Session
+from ..core._names import HASH_LABEL
+from ._target import CliError, Session
 
 if TYPE_CHECKING:
     from rich.text import Text
 
+    from ._info import Objects
+
 __all__ = [
     "AliasGroup",
+    "after_write",
     "change_key",
+    "collect",
     "dump",
     "echo_text",
     "list_objects",
@@ -230,3 +235,59 @@ async def show(
         return change_key(data), text
 
     await redraw(render, seconds, interval)
+
+
+# -- what a command on a Rollout reads, and says after a write ------------------------
+
+
+async def collect(session: Session, rollout: Mapping[str, Any]) -> Objects:
+    """The objects ``get rollout`` draws around ``rollout``."""
+    from progressive._clusters import Ref
+
+    from ._info import Objects
+
+    meta = rollout.get("metadata") or {}
+    ns = str(meta.get("namespace") or session.namespace)
+    workload = None
+    ref = (rollout.get("spec") or {}).get("workloadRef")
+    if isinstance(ref, Mapping) and ref.get("name"):
+        workload = await session.cluster.get(
+            Ref(str(ref.get("apiVersion") or "apps/v1"), str(ref.get("kind")), ns, str(ref["name"]))
+        )
+    return Objects(
+        replica_sets=await list_objects(session, "apps/v1", "ReplicaSet", ns, HASH_LABEL),
+        pods=await list_objects(session, "v1", "Pod", ns, HASH_LABEL),
+        analysis_runs=await session.list_kind("AnalysisRun", ns),
+        experiments=await session.list_kind("Experiment", ns),
+        jobs=await session.cluster.list("batch/v1", "Job", ns),
+        workload=workload,
+    )
+
+
+async def after_write(session: Session, name: str) -> None:
+    """In memory: settle, then say where the Rollout got to, and how much later."""
+    if not session.is_memory:
+        return
+    from ._info import summarize
+    from ._tree import render_summary_line
+
+    start = session.now()
+    await session.settle()
+    from ..errors import ClusterError
+
+    try:
+        rollout = await session.find_rollout(name)
+    except (CliError, ClusterError):
+        return
+
+    objects = await collect(session, rollout)
+    text = render_summary_line(summarize(rollout, objects, now=session.now()))
+    from progressive.core._durations import format_duration
+
+    later = format_duration(session.now() - start) if session.now() > start else "0s"
+    from rich.text import Text
+
+    line = Text(f"[memory +{later}] ")
+    line.append_text(text)
+    line.append("\n")
+    echo_text(line)
