@@ -347,9 +347,8 @@ async def test_undo_rolls_back_to_the_previous_revision(target: Target) -> None:
             "Healthy at web:1",
             lambda: phase_is(kube, namespace, "Healthy", image="example.invalid/web:1"),
         )
-    assert back.current == back.stable != second.current
-    sizes = await replica_sets(kube, namespace)
-    assert sizes[back.current] == 4 and sizes[second.current] == 0 and first.current in sizes
+    assert back.current == back.stable == first.current != second.current  # its ReplicaSet
+    assert await replica_sets(kube, namespace) == {first.current: 4, second.current: 0}
 
 
 # -- on Argo's plane alone ----------------------------------------------------------------
