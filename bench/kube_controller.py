@@ -425,6 +425,7 @@ class Own:
         events_dropped: collections.Counter[str],
         reconciles: int,
         reasons: collections.Counter[str] | None = None,
+        client_wait: collections.Counter[str] | None = None,
     ) -> None:
         self.requests = requests  # API requests by verb
         self.events = events  # Events emitted (recorded)
@@ -432,6 +433,8 @@ class Own:
         self.events_dropped = events_dropped  # by reason
         self.reconciles = reconciles
         self.reasons = reasons if reasons is not None else collections.Counter()
+        # seconds requests waited for a client-side token, by lane
+        self.client_wait = client_wait if client_wait is not None else collections.Counter()
 
 
 def own_progressive(text: str) -> Own:
@@ -445,6 +448,9 @@ def own_progressive(text: str) -> Own:
     for labels, value in series(text, "progressive_events_dropped_total"):
         dropped[labels["reason"]] += int(value)
     event_requests = [v for _, v in series(text, "progressive_event_requests_total", bare=True)]
+    waits: collections.Counter[str] = collections.Counter()
+    for labels, value in series(text, "progressive_k8s_client_wait_seconds_total"):
+        waits[labels["lane"]] += value
     emitted = sum(reasons.values())
     return Own(
         requests,
@@ -454,6 +460,7 @@ def own_progressive(text: str) -> Own:
         dropped,
         int(sum(v for _, v in series(text, "progressive_reconcile_duration_seconds_count"))),
         reasons,
+        waits,
     )
 
 
@@ -529,6 +536,10 @@ def diff(after: Snapshot, before: Snapshot, group: str = GROUP) -> dict[str, Any
         "controller_events_dropped": dict(now.events_dropped - then.events_dropped),
         "controller_events_by_reason": dict((now.reasons - then.reasons).most_common()),
         "reconciles": now.reconciles - then.reconciles,
+        "client_wait_s": {
+            lane: round(seconds, 1)
+            for lane, seconds in (now.client_wait - then.client_wait).items()
+        },
         "cpu_s": {k: round(after.cpu.get(k, 0.0) - v, 1) for k, v in before.cpu.items()},
     }
 
@@ -1019,7 +1030,8 @@ def table(r: dict[str, Any]) -> str:
             f"does, {phase['controller_events']} events emitted, "
             f"{phase['controller_event_requests']} Event requests, "
             f"{phase['controller_events_dropped'] or 'none'} shed, "
-            f"{phase['reconciles']} reconciles; CPU s {phase['cpu_s']}"
+            f"{phase['reconciles']} reconciles; waited for client-side tokens (s): "
+            f"{phase['client_wait_s'] or 'never'}; CPU s {phase['cpu_s']}"
         )
         for row in phase["rows"]:
             errors = f"  ({row['errors']} errors)" if row["errors"] else ""

@@ -280,6 +280,10 @@ class OwnerIndex(Generic[_K]):
         """``key`` changed from ``old`` to ``new`` (None: absent)."""
         before = owner_uids(old) if old is not None else ()
         after = owner_uids(new) if new is not None else ()
+        self.move(key, before, after)
+
+    def move(self, key: _K, before: tuple[str, ...], after: tuple[str, ...]) -> None:
+        """``key``'s owner uids changed from ``before`` to ``after``."""
         if before == after:
             return
         for uid in before:
