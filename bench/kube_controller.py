@@ -1,7 +1,7 @@
 """The controller on a real local control plane: N rollouts with kwok pods.
 
     python bench/kube_controller.py --rollouts 100 [--rollouts 1000 ...]
-        [--workers 4 --qps 40 --burst 80 --total-qps 0] [--resync 300] [--steady 60]
+        [--workers 10 --qps 40 --burst 80 --total-qps 0] [--resync 300] [--steady 60]
         [--timeout 1200] [--profile controller.prof] [--controller-src DIR] [--keep]
 
 For each N a fresh control plane (progressive._cluster: etcd, kube-apiserver,
@@ -1048,7 +1048,7 @@ def arguments(description: str | None) -> argparse.ArgumentParser:
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rollouts", type=int, action="append")
-    parser.add_argument("--workers", type=int, default=4, help="the controller's --workers")
+    parser.add_argument("--workers", type=int, default=10, help="the controller's --workers")
     parser.add_argument("--qps", type=float, default=40.0, help="the controller's --qps")
     parser.add_argument("--burst", type=int, default=80, help="the controller's --burst")
     parser.add_argument(

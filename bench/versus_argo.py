@@ -1,7 +1,7 @@
 """progressive's controller and Argo Rollouts' side by side, on the same workload.
 
     python bench/versus_argo.py --rollouts 100 [--rollouts 500 ...]
-        [--qps 40 --burst 80] [--match-rate] [--argo-threads N] [--workers 4]
+        [--qps 40 --burst 80] [--match-rate] [--argo-threads N] [--workers 10]
         [--baseline-src DIR] [--steady 60] [--timeout 1200] [--json results.json]
 
 For each N, bench/kube_controller.py's run -- a fresh local control plane, N rollouts

@@ -86,6 +86,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ANALYSIS_WORKERS",
+    "WORKERS",
     "ANALYSIS_WORKERS_PER_NAMESPACE",
     "INSTANCE_ID_LABELS",
     "Controller",
@@ -104,6 +105,10 @@ INSTANCE_ID_LABELS: Final = (
     "progressive.dev/controller-instance-id",
     "argo-rollouts.argoproj.io/controller-instance-id",
 )
+#: Keys :meth:`Controller.run` handles at once, as Argo Rollouts' --rollout-threads (10):
+#: a reconcile mostly waits for the API server, so a burst of new revisions gets its first
+#: writes sooner with more of them in flight.
+WORKERS: Final = 10
 #: AnalysisRuns :meth:`Controller.run` measures at once, in all and of one namespace.
 ANALYSIS_WORKERS: Final = 16
 ANALYSIS_WORKERS_PER_NAMESPACE: Final = 4
@@ -883,7 +888,7 @@ class Controller:
     async def run(
         self,
         *,
-        workers: int = 4,
+        workers: int = WORKERS,
         analysis_workers: int = ANALYSIS_WORKERS,
         analysis_workers_per_namespace: int = ANALYSIS_WORKERS_PER_NAMESPACE,
         resync: float | None = 300.0,

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import anyio
 
 from ..errors import LeadershipLost
-from .controller import ANALYSIS_WORKERS, ANALYSIS_WORKERS_PER_NAMESPACE, Controller
+from .controller import ANALYSIS_WORKERS, ANALYSIS_WORKERS_PER_NAMESPACE, WORKERS, Controller
 from .leader import LeaderElector
 from .metrics import ControllerMetrics
 
@@ -36,7 +36,7 @@ log = logging.getLogger("progressive.controller")
 async def supervise(
     controller: Controller | Sequence[Controller],
     *,
-    workers: int = 4,
+    workers: int = WORKERS,
     analysis_workers: int = ANALYSIS_WORKERS,
     analysis_workers_per_namespace: int = ANALYSIS_WORKERS_PER_NAMESPACE,
     resync: float | None = 300.0,

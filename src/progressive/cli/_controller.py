@@ -39,7 +39,11 @@ from typing import Any
 import anyio
 import click
 
-from progressive._shell.controller import ANALYSIS_WORKERS, ANALYSIS_WORKERS_PER_NAMESPACE
+from progressive._shell.controller import (
+    ANALYSIS_WORKERS,
+    ANALYSIS_WORKERS_PER_NAMESPACE,
+    WORKERS,
+)
 from progressive.metrics import DEFAULT_LIMITS
 from progressive.metrics._secrets import ScrubbingFilter
 
@@ -113,7 +117,7 @@ def _leaves(exc: BaseException) -> list[BaseException]:
     help="Comma-separated: argoproj.io, progressive.dev [default: whichever the server "
     "serves and this controller may list].",
 )
-@click.option("--workers", default=4, show_default=True, help="Rollouts reconciled at once.")
+@click.option("--workers", default=WORKERS, show_default=True, help="Rollouts reconciled at once.")
 @click.option(
     "--analysis-workers",
     default=ANALYSIS_WORKERS,
