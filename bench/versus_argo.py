@@ -17,8 +17,8 @@ threads; progressive: ``--workers``, 4).
 rate Argo was measured at in its update (its requests as the API server counts them,
 over the update phase), so that both are compared at the same measured request rate.
 ``--baseline-src`` adds a run of progressive's controller from another checkout's
-``src`` (say, main before a change), so that before and after are measured back to
-back with Argo.
+``src`` (say, main before a change; with ``--baseline-workers``, 4 by default), so
+that before and after are measured back to back with Argo.
 
 Prints, on stdout, one table per N with both columns and their ratio (progressive /
 Argo), and the machine's load average around each run; ``--json`` writes every
@@ -147,6 +147,12 @@ def main() -> None:
     parser.add_argument(
         "--baseline-src", help="also run progressive's controller from this src folder"
     )
+    parser.add_argument(
+        "--baseline-workers",
+        type=int,
+        default=4,
+        help="the baseline's --workers (4: the default before issue 17)",
+    )
     parser.add_argument("--json", help="write every figure of every run to this file")
     args = parser.parse_args()
     argo = Argo(threads=args.argo_threads)
@@ -157,16 +163,18 @@ def main() -> None:
         runs: list[tuple[Subject, str | None]] = [(argo, None), (PROGRESSIVE, None)]
         if args.baseline_src:
             runs.append((PROGRESSIVE, args.baseline_src))
+        workers = args.workers
         for subject, src in runs:
             say(f"N={n}: {subject.name}" + (f" from {src}" if src else ""))
             args.controller_src = src
+            args.workers = args.baseline_workers if src else workers
             result = anyio.run(run, n, args, subject)
             if src:
                 result["settings"]["baseline"] = src
             results.append(result)
             say(table(result))
             say(line(result))
-        args.controller_src = None
+        args.controller_src, args.workers = None, workers
         if args.match_rate:
             args.total_qps = _rate(results[0])
             say(f"N={n}: progressive at Argo's measured rate, {args.total_qps:g} requests/s")
