@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._deprecated import renamed as _renamed_in
 from .core import (
+    Analysis,
     AnalysisArg,
     AnalysisStep,
     BlueGreenStrategy,
@@ -46,9 +47,11 @@ from .core import (
     SetMirrorRoute,
     SetWeight,
     Step,
+    Strategy,
     TemplateRef,
     TrafficRouting,
     TrafficView,
+    VerdictActions,
     WorkloadRef,
     actions,
     pod_template_hash,
@@ -73,10 +76,8 @@ if TYPE_CHECKING:
     from .client import RolloutEvent, RolloutFailed, RolloutState, set_image, wait_for, watch
     from .memory import MemoryCluster
 
-#: A Rollout's strategy: one of the two.
-Strategy = CanaryStrategy | BlueGreenStrategy
-
 __all__ = [
+    "Analysis",
     "AnalysisArg",
     "AnalysisRun",
     "AnalysisStep",
@@ -120,6 +121,7 @@ __all__ = [
     "TemplateRef",
     "TrafficRouting",
     "TrafficView",
+    "VerdictActions",
     "VirtualClock",
     "WallClock",
     "WorkloadRef",

@@ -7,7 +7,7 @@ from typing import Any
 import attrs
 import pytest
 
-from progressive.core import Phase, Rollout, actions
+from progressive.core import Phase, Plan, Rollout, actions
 from progressive.core._observed import WorkloadView
 from progressive.core._workloads import with_workload
 
@@ -50,17 +50,18 @@ def rollout(scale_down: str) -> Rollout:
 class DeploymentWorld(World):
     def __init__(self, scale_down: str) -> None:
         super().__init__(rollout(scale_down))
-        self.deployment = WorkloadView(4, 4)
+        self.workload = WorkloadView(4, 4)
 
-    def observed(self):  # type: ignore[no-untyped-def]
-        return attrs.evolve(super().observed(), workload=self.deployment)
+    def apply(self, plan: Plan) -> None:
+        for a in plan.actions:
+            if isinstance(a, actions.ScaleWorkload):
+                assert (a.kind, a.name) == ("Deployment", "web")
+        super().apply(plan)
 
-    def _apply(self, a: actions.Action) -> None:
-        if isinstance(a, actions.ScaleWorkload):
-            assert (a.kind, a.name) == ("Deployment", "web")
-            self.deployment = WorkloadView(a.replicas, min(a.replicas, 4))
-        else:
-            super()._apply(a)
+    @property
+    def deployment(self) -> WorkloadView:
+        assert self.workload is not None
+        return self.workload
 
 
 def test_the_template_and_selector_come_from_the_deployment() -> None:

@@ -22,9 +22,13 @@ from progressive.core import (
     actions,
     reconcile,
 )
+from progressive.core._observed import WorkloadView
 
 
 class World:
+    """Plans fed back with ``Observed.after`` (the reference the docs point embedders
+    to), and what the world does on its own: pods becoming ready, runs finishing, time."""
+
     def __init__(self, rollout: Rollout, *, now: float = 0.0) -> None:
         self.rollout = rollout
         self.now = now
@@ -32,6 +36,7 @@ class World:
         self.runs: dict[str, ObservedRun] = {}
         self.traffic = TrafficView()
         self.services: dict[str, str | None] = {}
+        self.workload: WorkloadView | None = None
         self.log: list[actions.Action] = []
         self.auto_ready = True
         # name -> verdict to give runs when asked (default Successful)
@@ -46,6 +51,7 @@ class World:
             runs=tuple(self.runs.values()),
             traffic=self.traffic,
             services=dict(self.services),
+            workload=self.workload,
         )
 
     def plan(self) -> Plan:
@@ -56,67 +62,26 @@ class World:
         read back (what the status remembers must survive that)."""
         for action in plan.actions:
             self.log.append(action)
-            self._apply(action)
+            if isinstance(action, actions.CreateReplicaSet):
+                assert action.name not in self.sets, f"duplicate ReplicaSet {action.name}"
+        after = self.observed().after(plan)
+        self.sets = {rs.name: rs for rs in after.replica_sets}
+        self.runs = {run.name: run for run in after.runs}
+        self.traffic = after.traffic
+        self.services = dict(after.services)
+        self.workload = after.workload
         stored = RolloutStatus.from_manifest(plan.status.to_manifest())
-        self.rollout = attrs.evolve(self.rollout, status=stored)
+        self.rollout = self.rollout.with_status(stored)
 
     def refused(self, rounds: int = 20, seconds: float = 60.0) -> None:
         """Reconcile and apply ``rounds`` times, every status write refused (nothing of
         it is stored), pods ready and ``seconds`` passing in between."""
         for _ in range(rounds):
-            for action in self.plan().actions:
-                self.log.append(action)
-                self._apply(action)
+            plan = self.plan()
+            self.apply(attrs.evolve(plan, status=self.rollout.status))
             self.make_ready()
             self.finish_runs()
             self.now += seconds
-
-    def _apply(self, a: actions.Action) -> None:
-        match a:
-            case actions.CreateReplicaSet():
-                assert a.name not in self.sets, f"duplicate ReplicaSet {a.name}"
-                self.sets[a.name] = ReplicaSetView(
-                    a.name, a.pod_template_hash, a.revision, a.replicas, 0, 0, None, self.now
-                )
-            case actions.ScaleReplicaSet():
-                rs = self.sets[a.name]
-                self.sets[a.name] = attrs.evolve(
-                    rs,
-                    replicas=a.replicas,
-                    ready_replicas=min(rs.ready_replicas, a.replicas),
-                    available_replicas=min(rs.available_replicas, a.replicas),
-                )
-            case actions.SetScaleDownDeadline():
-                self.sets[a.name] = attrs.evolve(self.sets[a.name], scale_down_deadline=a.deadline)
-            case actions.SetReplicaSetRevision():
-                self.sets[a.name] = attrs.evolve(self.sets[a.name], revision=a.revision)
-            case actions.DeleteReplicaSet():
-                del self.sets[a.name]
-            case actions.SetServiceSelector():
-                self.services[a.service] = a.pod_template_hash
-            case actions.WriteWeight():
-                self.traffic = attrs.evolve(self.traffic, weight=a.weight)
-            case actions.WriteHeaderRoute():
-                names = [n for n in self.traffic.header_routes if n != a.name]
-                if a.match:
-                    names.append(a.name)
-                self.traffic = attrs.evolve(self.traffic, header_routes=tuple(names))
-            case actions.WriteMirrorRoute():
-                names = [n for n in self.traffic.mirror_routes if n != a.name]
-                if a.match:
-                    names.append(a.name)
-                self.traffic = attrs.evolve(self.traffic, mirror_routes=tuple(names))
-            case actions.RemoveManagedRoutes():
-                self.traffic = attrs.evolve(self.traffic, header_routes=(), mirror_routes=())
-            case actions.CreateAnalysisRun() | actions.CreateExperiment():
-                self.runs[a.name] = ObservedRun(a.name, "Running")
-            case actions.TerminateAnalysisRun():
-                run = self.runs[a.name]
-                self.runs[a.name] = attrs.evolve(run, terminated=True, phase="Successful")
-            case actions.AcknowledgeRun():
-                self.runs[a.name] = attrs.evolve(self.runs[a.name], acknowledged=True)
-            case actions.RestartPods() | actions.EmitEvent():
-                pass
 
     # -- the passage of time -----------------------------------------------------------
     def make_ready(self) -> None:
@@ -127,8 +92,9 @@ class World:
 
     def finish_runs(self) -> None:
         for name, run in self.runs.items():
-            if run.phase == "Running" and not run.terminated:
-                self.runs[name] = ObservedRun(name, self.verdicts(name))
+            if run.phase in ("Pending", "Running"):
+                verdict = "Successful" if run.terminated else self.verdicts(name)
+                self.runs[name] = attrs.evolve(run, phase=verdict)
 
     def settle(self, max_rounds: int = 200) -> list[Plan]:
         """Reconcile, apply, make pods ready, finish runs, jump to requeues; until idle."""
@@ -160,9 +126,7 @@ class World:
         return plan.requeue_at is not None
 
     def set_status(self, **changes: Any) -> None:
-        self.rollout = attrs.evolve(
-            self.rollout, status=attrs.evolve(self.rollout.status, **changes)
-        )
+        self.rollout = self.rollout.with_status(attrs.evolve(self.rollout.status, **changes))
 
     def update_template(self, image: str) -> None:
         template = dict(self.rollout.template)

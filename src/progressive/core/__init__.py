@@ -8,6 +8,7 @@ import-linter contract checks it in CI), so it can be embedded anywhere: call
 from .._deprecated import renamed as _renamed_in
 from ..errors import FieldProblem, ManifestError
 from . import _actions as actions
+from ._analysis_model import AnalysisTemplate, MeasurementRetention, Metric
 from ._commands import abort, merge_patch, pause, promote, restart, resume, retry
 from ._durations import format_duration, parse_duration
 from ._experiments import Experiment, ExperimentStatus, reconcile_experiment
@@ -19,6 +20,7 @@ from ._rollout import (
     BlueGreenStrategy,
     CanaryStrategy,
     Rollout,
+    Strategy,
     TrafficRouting,
     WorkloadRef,
     pod_template_hash,
@@ -47,11 +49,15 @@ from ._steps import (
     SetWeight,
     Step,
     TemplateRef,
+    VerdictActions,
 )
+from ._user_analysis import Analysis
 
 __all__ = [
+    "Analysis",
     "AnalysisArg",
     "AnalysisStep",
+    "AnalysisTemplate",
     "BlueGreenStrategy",
     "BurnRateWindow",
     "CanaryStrategy",
@@ -66,6 +72,8 @@ __all__ = [
     "HeaderMatch",
     "Judgement",
     "ManifestError",
+    "MeasurementRetention",
+    "Metric",
     "MetricConfig",
     "Observed",
     "ObservedRun",
@@ -84,9 +92,11 @@ __all__ = [
     "SetMirrorRoute",
     "SetWeight",
     "Step",
+    "Strategy",
     "TemplateRef",
     "TrafficRouting",
     "TrafficView",
+    "VerdictActions",
     "WorkloadRef",
     "WorkloadView",
     "abort",

@@ -15,6 +15,7 @@ with the step it comes from (Argo's ``setWeight`` step is
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, final
 
 import attrs
@@ -134,7 +135,7 @@ class WriteMirrorRoute:
     canary (route ``name``); no match removes the route."""
 
     name: str
-    match: tuple[dict[str, Any], ...]
+    match: tuple[Mapping[str, Any], ...]
     percentage: int
 
 
@@ -183,9 +184,9 @@ class AcknowledgeRun:
 @attrs.frozen
 class CreateExperiment:
     name: str
-    templates: tuple[dict[str, Any], ...]
+    templates: tuple[Mapping[str, Any], ...]
     duration: float | None
-    analyses: tuple[dict[str, Any], ...]
+    analyses: tuple[Mapping[str, Any], ...]
     stable_hash: str
     latest_hash: str
 

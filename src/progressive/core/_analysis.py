@@ -91,7 +91,7 @@ from ._analysis_model import (
     RunSummary,
     TemplateRef,
     compile_condition,
-    freeze,
+    freeze_value,
     read_analysis_run,
     read_analysis_template,
     resolve_metric,
@@ -565,12 +565,12 @@ def record(
     if isinstance(outcome, MeasurementFailure):
         phase, message, value = P.ERROR, outcome.message, None
     elif isinstance(outcome, MeasurementOutcome):
-        phase, message, value = outcome.phase, outcome.message, freeze(outcome.value)
+        phase, message, value = outcome.phase, outcome.message, freeze_value(outcome.value)
     else:
         phase, message = evaluate_measurement(run.metric(metric_name), outcome)
-        value = freeze(outcome)
+        value = freeze_value(outcome)
     if redact is not None and value is not None:
-        value = freeze(redact(value))
+        value = freeze_value(redact(value))
     value = stored_value(value)
     started = last.started_at if last is not None and in_flight else None
     measurement = Measurement(phase, value, message, now if started is None else started, now)

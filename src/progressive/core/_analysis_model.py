@@ -26,16 +26,16 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, Final
 
 import attrs
 
 from ..errors import EvaluationError, ExpressionError, FieldProblem, ManifestError
 from ._bounds import check_bounds
-from ._durations import format_duration, parse_duration
+from ._durations import as_seconds, parse_duration, seconds_field
 from ._expressions import Expression, parse_condition
 from ._fields import Fields, describe
+from ._frozen import FrozenDict, Immutable, freeze_map, strings, thaw
 from ._names import API_GROUPS
 from ._steps import AnalysisArg, TemplateRef
 from ._times import format_time
@@ -108,27 +108,47 @@ class AnalysisPhase(enum.StrEnum):
 
 
 @attrs.frozen
-class MeasurementRetention:
+class MeasurementRetention(Immutable):
     """Keep the last ``limit`` measurements of metrics matching ``metric_name``."""
 
     metric_name: str
     limit: int
 
 
+def metrics_tuple(value: Iterable[Metric]) -> tuple[Metric, ...]:
+    return value if type(value) is tuple else tuple(value)
+
+
+def _args(value: Iterable[Arg]) -> tuple[Arg, ...]:
+    return value if type(value) is tuple else tuple(value)
+
+
+def retention_tuple(
+    value: Iterable[MeasurementRetention],
+) -> tuple[MeasurementRetention, ...]:
+    return value if type(value) is tuple else tuple(value)
+
+
+def _refs(value: Iterable[TemplateRef]) -> tuple[TemplateRef, ...]:
+    return value if type(value) is tuple else tuple(value)
+
+
 @attrs.frozen
-class Metric:
+class Metric(Immutable):
     """One metric of a template or run.  Durations are seconds; limits follow Argo.
 
     ``failure_limit`` -1 disables it (only valid with a consecutive-success limit).
     ``count`` None (or 0) means one measurement without an interval, and measurements
     until the run is terminated with one.  ``empty_result`` and ``nan_result`` are the
-    policies for results without data (see :data:`RESULT_POLICIES`).
+    policies for results without data (see :data:`RESULT_POLICIES`).  ``provider`` is
+    the provider's key and configuration (``{"prometheus": {"query": ...}}``); the
+    durations may also be given as a manifest writes them (``"5m"``).
     """
 
     name: str
-    provider: dict[str, Any] = attrs.field(factory=dict)
-    interval: float | None = None
-    initial_delay: float | None = None
+    provider: Mapping[str, Any] = attrs.field(factory=FrozenDict, converter=freeze_map)
+    interval: float | None = attrs.field(default=None, converter=as_seconds)
+    initial_delay: float | None = attrs.field(default=None, converter=as_seconds)
     count: int | None = None
     success_condition: str | None = None
     failure_condition: str | None = None
@@ -160,11 +180,12 @@ class Metric:
         return metric
 
     def to_manifest(self) -> dict[str, Any]:
+        """The metric as a manifest writes it (``spec.metrics[i]``)."""
         out: dict[str, Any] = {"name": self.name}
         if self.interval is not None:
-            out["interval"] = _format_seconds(self.interval)
+            out["interval"] = seconds_field(self.interval)
         if self.initial_delay is not None:
-            out["initialDelay"] = _format_seconds(self.initial_delay)
+            out["initialDelay"] = seconds_field(self.initial_delay)
         if self.count is not None:
             out["count"] = self.count
         if self.success_condition is not None:
@@ -183,22 +204,26 @@ class Metric:
             out["emptyResult"] = self.empty_result
         if self.nan_result != DEFAULT_NAN_RESULT:
             out["nanResult"] = self.nan_result
-        out["provider"] = _thaw(self.provider)
+        out["provider"] = thaw(self.provider)
         return out
 
 
 @attrs.frozen
-class AnalysisTemplate:
-    """An AnalysisTemplate or (``cluster_scope``) ClusterAnalysisTemplate."""
+class AnalysisTemplate(Immutable):
+    """An AnalysisTemplate or (``cluster_scope``) ClusterAnalysisTemplate: metrics to
+    measure and the arguments they take (Argo's kinds, read with :meth:`from_manifest`).
+    A user building one in code may rather build an :class:`~progressive.Analysis`."""
 
     name: str
     namespace: str | None = None
     cluster_scope: bool = False
-    metrics: tuple[Metric, ...] = ()
-    args: tuple[Arg, ...] = ()
-    dry_run: tuple[str, ...] = ()
-    measurement_retention: tuple[MeasurementRetention, ...] = ()
-    templates: tuple[TemplateRef, ...] = ()
+    metrics: tuple[Metric, ...] = attrs.field(default=(), converter=metrics_tuple)
+    args: tuple[Arg, ...] = attrs.field(default=(), converter=_args)
+    dry_run: tuple[str, ...] = attrs.field(default=(), converter=strings)
+    measurement_retention: tuple[MeasurementRetention, ...] = attrs.field(
+        default=(), converter=retention_tuple
+    )
+    templates: tuple[TemplateRef, ...] = attrs.field(default=(), converter=_refs)
 
     @property
     def kind(self) -> str:
@@ -220,6 +245,36 @@ class AnalysisTemplate:
         _raise_errors(errors)
         assert template is not None
         return template
+
+    def to_manifest(self, api_version: str = API_GROUPS[1]) -> dict[str, Any]:
+        """The template as a manifest (plain data): :meth:`from_manifest` reads it back
+        equal.  A namespaced one without a namespace is written to ``default``."""
+        metadata: dict[str, Any] = {"name": self.name}
+        if not self.cluster_scope:
+            metadata["namespace"] = self.namespace or "default"
+        spec: dict[str, Any] = {}
+        if self.metrics:
+            spec["metrics"] = [m.to_manifest() for m in self.metrics]
+        if self.args:
+            spec["args"] = [a.to_manifest() for a in self.args]
+        spec.update(_rules_manifest(self.dry_run, self.measurement_retention))
+        if self.templates:
+            spec["templates"] = [t.to_manifest() for t in self.templates]
+        return {"apiVersion": api_version, "kind": self.kind, "metadata": metadata, "spec": spec}
+
+    def validate(self) -> list[FieldProblem]:
+        """Check this template as :meth:`from_manifest` checks a manifest, with the same
+        field paths (``spec.metrics[0].interval: ...``).
+
+        Returns:
+            the warnings.
+
+        Raises:
+            ManifestError: listing every error found.
+        """
+        _, problems = read_analysis_template(self.to_manifest())
+        _raise_errors(problems)
+        return problems
 
 
 def _same_value(a: object, b: object) -> bool:
@@ -302,7 +357,7 @@ class AnalysisRun:
     dry_run: tuple[str, ...] = ()
     measurement_retention: tuple[MeasurementRetention, ...] = ()
     terminate: bool = False
-    labels: dict[str, str] = attrs.field(factory=dict)
+    labels: Mapping[str, str] = attrs.field(factory=FrozenDict, converter=freeze_map)
     status: AnalysisRunStatus = AnalysisRunStatus()
 
     @property
@@ -358,13 +413,8 @@ class AnalysisRun:
             metadata["labels"] = dict(self.labels)
         spec: dict[str, Any] = {"metrics": [m.to_manifest() for m in self.metrics]}
         if self.args:
-            spec["args"] = [_arg_manifest(a) for a in self.args]
-        if self.dry_run:
-            spec["dryRun"] = [{"metricName": rule} for rule in self.dry_run]
-        if self.measurement_retention:
-            spec["measurementRetention"] = [
-                {"metricName": r.metric_name, "limit": r.limit} for r in self.measurement_retention
-            ]
+            spec["args"] = [a.to_manifest() for a in self.args]
+        spec.update(_rules_manifest(self.dry_run, self.measurement_retention))
         if self.terminate:
             spec["terminate"] = True
         return {
@@ -424,18 +474,10 @@ def _plain(value: object, f: Fields, key: str, depth: int = 0) -> Any:
     return value
 
 
-def freeze(value: object) -> object:
+def freeze_value(value: object) -> object:
     """Measurement values are stored immutable: lists become tuples."""
     if isinstance(value, list | tuple):
-        return tuple(freeze(v) for v in value)
-    return value
-
-
-def _thaw(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _thaw(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_thaw(v) for v in value]
+        return tuple(freeze_value(v) for v in value)
     return value
 
 
@@ -494,12 +536,6 @@ def _non_finite(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_non_finite(v) for v in value]
     return value
-
-
-def _format_seconds(seconds: float) -> str:
-    if seconds == int(seconds):
-        return format_duration(seconds)
-    return format(Decimal(repr(seconds)), "f") + "s"
 
 
 def _raise_errors(errors: Iterable[FieldProblem]) -> None:
@@ -941,7 +977,7 @@ def _read_result(r: Fields) -> MetricResult:
     measurements = tuple(
         Measurement(
             phase=_phase(m, "phase", AnalysisPhase.RUNNING),
-            value=freeze(_decode_value(_plain(m.raw("value"), m, "value"))),
+            value=freeze_value(_decode_value(_plain(m.raw("value"), m, "value"))),
             message=m.str("message", "") or "",
             started_at=_time(m, "startedAt"),
             finished_at=_time(m, "finishedAt"),
@@ -1013,12 +1049,16 @@ def read_analysis_run(obj: object) -> tuple[AnalysisRun | None, list[FieldProble
 # -- writers ---------------------------------------------------------------------------------
 
 
-def _arg_manifest(arg: Arg) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": arg.name}
-    if arg.value is not None:
-        out["value"] = arg.value
-    if arg.value_from is not None:
-        out["valueFrom"] = _thaw(arg.value_from)
+def _rules_manifest(
+    dry_run: tuple[str, ...], retention: tuple[MeasurementRetention, ...]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if dry_run:
+        out["dryRun"] = [{"metricName": rule} for rule in dry_run]
+    if retention:
+        out["measurementRetention"] = [
+            {"metricName": r.metric_name, "limit": r.limit} for r in retention
+        ]
     return out
 
 
@@ -1029,7 +1069,7 @@ def _summary_manifest(s: RunSummary) -> dict[str, int]:
 def _measurement_manifest(m: Measurement) -> dict[str, Any]:
     out: dict[str, Any] = {"phase": m.phase.value}
     if m.value is not None:
-        out["value"] = _encode_value(_thaw(m.value))
+        out["value"] = _encode_value(thaw(m.value))
     if m.message:
         out["message"] = m.message
     if m.started_at is not None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
+from typing import Any
 
-__all__ = ["format_duration", "parse_duration"]
+__all__ = ["as_seconds", "format_duration", "format_seconds", "parse_duration", "seconds_field"]
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -63,3 +65,41 @@ def format_duration(seconds: float) -> str:
     if secs or not out:
         out += f"{secs}s"
     return out
+
+
+def format_seconds(seconds: float) -> str:
+    """``90`` -> ``"1m30s"``, ``1.5`` -> ``"1.5s"``: exactly what :func:`parse_duration`
+    reads back as ``seconds`` (an IntOrString field's string form)."""
+    if seconds == int(seconds):
+        return format_duration(seconds)
+    return format(Decimal(repr(seconds)), "f") + "s"
+
+
+def as_seconds(value: object) -> Any:
+    """A model's duration field: seconds as a float, from a number or a string as a
+    manifest writes it (``"10m"``).  A value that is not a duration (a negative number,
+    a word) is kept as it is, for ``validate()`` to report at its field path."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return float(value) if 0 <= value <= MAX_SECONDS else value
+        except OverflowError:
+            return value
+    if isinstance(value, str):
+        try:
+            return parse_duration(value)
+        except ValueError:
+            return value
+    return value
+
+
+def seconds_field(value: object) -> object:
+    """A duration as a manifest writes it: ``"1m30s"`` (what :func:`parse_duration`
+    reads back exactly); a value that is not a duration is written as it is, so that
+    reading it back reports it."""
+    if (
+        isinstance(value, float)
+        and value == value
+        and 0 <= value <= MAX_SECONDS
+    ):
+        return format_seconds(value)
+    return value

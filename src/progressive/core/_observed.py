@@ -7,15 +7,22 @@ reads a clock.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
 import attrs
 
+from ._frozen import FrozenDict, Immutable, freeze_map
 from ._rollout import Rollout
+
+if TYPE_CHECKING:
+    from ._plan import Plan
 
 __all__ = ["Observed", "ObservedRun", "ReplicaSetView", "TrafficView", "WorkloadView"]
 
 
 @attrs.frozen
-class ReplicaSetView:
+class ReplicaSetView(Immutable):
     """One ReplicaSet owned by the Rollout."""
 
     name: str
@@ -29,7 +36,7 @@ class ReplicaSetView:
 
 
 @attrs.frozen
-class ObservedRun:
+class ObservedRun(Immutable):
     """An AnalysisRun or Experiment the Rollout started: its name and verdict so far,
     and whether a user promoted the rollout past that verdict (``acknowledged``)."""
 
@@ -41,7 +48,7 @@ class ObservedRun:
 
 
 @attrs.frozen
-class TrafficView:
+class TrafficView(Immutable):
     """What the routers hold now, read back from their objects.
 
     With several routers, this is what ALL of them hold: ``weight`` is None when no
@@ -62,7 +69,7 @@ class TrafficView:
 
 
 @attrs.frozen
-class WorkloadView:
+class WorkloadView(Immutable):
     """The workload a Rollout's ``workloadRef`` names (a Deployment): its spec replicas
     and how many of its pods are available."""
 
@@ -70,8 +77,24 @@ class WorkloadView:
     available_replicas: int = 0
 
 
+def _replica_sets(value: Iterable[ReplicaSetView]) -> tuple[ReplicaSetView, ...]:
+    return value if type(value) is tuple else tuple(value)
+
+
+def _runs(value: Iterable[ObservedRun]) -> tuple[ObservedRun, ...]:
+    return value if type(value) is tuple else tuple(value)
+
+
+def _services(value: Mapping[str, str | None]) -> FrozenDict:
+    return freeze_map(value)
+
+
+def _names(value: Iterable[str] | None) -> frozenset[str] | None:
+    return None if value is None or type(value) is frozenset else frozenset(value)
+
+
 @attrs.frozen
-class Observed:
+class Observed(Immutable):
     """Everything ``reconcile()`` looks at: the Rollout with its stored status, what the
     shell observed of its ReplicaSets, runs, routers, Services and workload, and ``now``.
 
@@ -83,15 +106,26 @@ class Observed:
 
     rollout: Rollout
     now: float
-    replica_sets: tuple[ReplicaSetView, ...] = ()
-    runs: tuple[ObservedRun, ...] = ()
+    replica_sets: tuple[ReplicaSetView, ...] = attrs.field(default=(), converter=_replica_sets)
+    runs: tuple[ObservedRun, ...] = attrs.field(default=(), converter=_runs)
     traffic: TrafficView = TrafficView()
     # Service name -> the rollouts-pod-template-hash its selector pins (None: unpinned)
-    services: dict[str, str | None] = attrs.field(factory=dict)
+    services: Mapping[str, str | None] = attrs.field(factory=FrozenDict, converter=_services)
     # the Deployment of spec.workloadRef (None: no workloadRef, or not found)
     workload: WorkloadView | None = None
     # the loaded AnalysisTemplate names, for InvalidSpec checks; None: unknown
-    known_templates: frozenset[str] | None = None
+    known_templates: frozenset[str] | None = attrs.field(default=None, converter=_names)
+
+    def after(self, plan: Plan) -> Observed:
+        """What the next ``reconcile()`` observes once every action of ``plan`` was
+        applied (and its status stored), if nothing else changed: the reference for an
+        embedder who feeds plans back by hand.  Pods becoming ready, runs reaching a
+        verdict and time passing are the world's to add (see ``core/_feedback.py`` for
+        which actions change what).
+        """
+        from ._feedback import after
+
+        return after(self, plan)
 
     def replica_set(self, pod_template_hash: str | None) -> ReplicaSetView | None:
         if pod_template_hash is None:

@@ -30,10 +30,8 @@ from collections.abc import Mapping, Sequence
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from typing import Any, Final
 
-import attrs
-
 from ._names import HASH_LABEL
-from ._rollout import Rollout, pod_template_hash
+from ._rollout import Rollout, derived, pod_template_hash
 
 __all__ = [
     "TEMPLATE_DIGEST_ANNOTATION",
@@ -150,7 +148,7 @@ def adopt_replica_set(rollout: Rollout, replica_sets: Sequence[Mapping[str, Any]
     wanted = template_digest(rollout.template)
     for rs, pod_hash in sorted(zip(replica_sets, hashes, strict=True), key=_age):
         if pod_hash and _digest_of(rs) == wanted:
-            return attrs.evolve(rollout, adopted_hash=pod_hash)
+            return derived(rollout, adopted_hash=pod_hash)
     return rollout
 
 

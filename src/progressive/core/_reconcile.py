@@ -7,14 +7,20 @@ toward the Rollout's spec, the new status, and when to look again.  It performs 
 I/O, reads no clock and keeps no state between calls, so the same input always gives
 the same plan, and applying a plan then reconciling again at the same instant asks
 for nothing more.
+
+A Rollout built in code is validated first (once per object, see
+``Rollout.validate``): an invalid one is planned as the controller plans an invalid
+manifest, with no action but a status that says why (condition ``InvalidSpec``, phase
+``Degraded``) and a Warning Event when that is new.
 """
 
 from __future__ import annotations
 
 import attrs
 
+from ..errors import ManifestError
 from . import _state
-from ._actions import RestartPods, SetScaleDownDeadline
+from ._actions import EmitEvent, RestartPods, SetScaleDownDeadline
 from ._blue_green import plan_blue_green
 from ._builder import PlanBuilder
 from ._canary import plan_canary
@@ -22,7 +28,7 @@ from ._observed import Observed, ReplicaSetView
 from ._plan import Plan
 from ._replicas import resolve_int_or_percent
 from ._revisions import Revisions, observe_revisions
-from ._rollout import Rollout
+from ._rollout import Rollout, invalid
 from ._status import Phase, RolloutStatus
 from ._times import parse_time
 from ._workloads import plan_workload_scale_down
@@ -33,6 +39,8 @@ __all__ = ["reconcile", "reconcile_invalid"]
 def reconcile(observed: Observed) -> Plan:
     """Plan the next move of ``observed.rollout`` (see the module docstring)."""
     rollout = observed.rollout
+    if errors := invalid(rollout):
+        return _invalid_plan(observed, str(ManifestError(errors)))
     b = PlanBuilder(observed)
     canary = rollout.canary
     step_count = len(canary.steps) if canary is not None else 0
@@ -173,6 +181,14 @@ def reconcile_invalid(
         now=now,
         progress_message=message,
     )
+
+
+def _invalid_plan(observed: Observed, message: str) -> Plan:
+    rollout = observed.rollout
+    status = reconcile_invalid(rollout.status, message, rollout.generation, now=observed.now)
+    if status == rollout.status:
+        return Plan((), status)
+    return Plan((EmitEvent("InvalidSpec", message, "Warning"),), status)
 
 
 def _restart(

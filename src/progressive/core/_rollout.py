@@ -1,13 +1,20 @@
 """The Rollout model: ``Rollout.from_manifest(obj)`` reads an Argo Rollouts or
 progressive.dev manifest, applies Argo's documented defaults, and reports every problem
-with its field path at once."""
+with its field path at once.
+
+A Rollout built in code is checked by the same reader: ``validate()`` writes it as a
+manifest (``to_manifest()``) and reads that back, so each rule is defined once, in
+``read_rollout``, and an error names the same field path whichever way the object was
+made.  ``reconcile()`` validates a Rollout it has not seen validated (once per
+object: the answer is kept on it, and a Rollout read from a manifest is valid from the
+start), and plans an invalid one as the controller does an invalid manifest.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -15,6 +22,7 @@ import attrs
 from ..errors import FieldProblem, ManifestError
 from ._bounds import check_bounds
 from ._fields import Fields
+from ._frozen import FrozenDict, Immutable, canonical_json, freeze_map, strings, thaw
 from ._names import API_GROUPS
 from ._router_keys import (
     GATEWAY_PLUGIN,
@@ -41,6 +49,7 @@ __all__ = [
     "CanaryStrategy",
     "PingPong",
     "Rollout",
+    "Strategy",
     "TrafficRouting",
     "WorkloadRef",
     "ping_pong_services",
@@ -55,9 +64,10 @@ def pod_template_hash(template: Mapping[str, Any]) -> str:
     """A short, stable hash of a pod template, in Kubernetes' safe alphabet.
 
     Equal templates give equal hashes whatever their key order, so going back to an
-    earlier template finds its earlier ReplicaSet.
+    earlier template finds its earlier ReplicaSet.  The model's templates are frozen,
+    and their canonical form is computed once.
     """
-    canonical = json.dumps(template, sort_keys=True, separators=(",", ":"), default=str)
+    canonical = canonical_json(template)
     number = int.from_bytes(hashlib.sha256(canonical.encode()).digest()[:8], "big")
     chars = []
     for _ in range(10):
@@ -66,18 +76,70 @@ def pod_template_hash(template: Mapping[str, Any]) -> str:
     return "".join(chars)
 
 
-@attrs.frozen
-class TrafficRouting:
-    """Which routers carry the canary's traffic; their configs stay plain data."""
+def _routers(value: Mapping[str, Mapping[str, Any]]) -> FrozenDict:
+    return freeze_map(value)
 
-    routers: dict[str, dict[str, Any]] = attrs.field(factory=dict)
-    managed_routes: tuple[str, ...] = ()
+
+def _weight_set(routing: TrafficRouting) -> bool:
+    return routing.max_traffic_weight != 100
+
+
+@attrs.frozen
+class TrafficRouting(Immutable):
+    """Which routers carry the canary's traffic (``trafficRouting``), by their key
+    (``nginx``, ``istio``, ``smi``, ``gatewayAPI``); their configurations stay plain
+    (read-only) data.  ``max_traffic_weight_set``: whether ``maxTrafficWeight`` was
+    written (it is, by default, when the weight is not 100)."""
+
+    routers: Mapping[str, Mapping[str, Any]] = attrs.field(factory=FrozenDict, converter=_routers)
+    managed_routes: tuple[str, ...] = attrs.field(default=(), converter=strings)
     max_traffic_weight: int = 100
-    max_traffic_weight_set: bool = False
+    max_traffic_weight_set: bool = attrs.field(
+        default=attrs.Factory(_weight_set, takes_self=True)
+    )
+
+    def to_manifest(self) -> dict[str, Any]:
+        """``trafficRouting`` as a manifest writes it (the Gateway API as Argo's plugin)."""
+        out: dict[str, Any] = {}
+        for key, config in self.routers.items():
+            if key == "gatewayAPI":
+                out.setdefault("plugins", {})[GATEWAY_PLUGIN] = thaw(config)
+            else:
+                out[key] = thaw(config)
+        if self.managed_routes:
+            out["managedRoutes"] = [{"name": name} for name in self.managed_routes]
+        if self.max_traffic_weight_set:
+            out["maxTrafficWeight"] = self.max_traffic_weight
+        return out
+
+
+class Strategy(Immutable):
+    """How a Rollout moves from one revision to the next (``spec.strategy``):
+    :class:`CanaryStrategy` (``canary``) or :class:`BlueGreenStrategy` (``blueGreen``).
+
+    ``isinstance(x, Strategy)`` holds for both; ``Rollout.canary`` and
+    ``Rollout.blue_green`` give the one a Rollout has.
+    """
+
+    __slots__ = ()
+
+    def to_manifest(self) -> dict[str, Any]:
+        """``spec.strategy`` as a manifest writes it: ``{"canary": {...}}``."""
+        raise NotImplementedError
+
+
+def _steps(value: Iterable[Step]) -> tuple[Step, ...]:
+    return value if type(value) is tuple else tuple(value)
+
+
+def _set(out: dict[str, Any], key: str, value: object, default: object = None) -> None:
+    """``out[key] = value`` unless it is the default (None, an empty mapping, ...)."""
+    if value != default and not (isinstance(value, Mapping) and not value):
+        out[key] = thaw(value)
 
 
 @attrs.frozen
-class PingPong:
+class PingPong(Immutable):
     """``spec.strategy.canary.pingPong``: two Services that take turns being the stable
     one, so that no Service's selector changes at promotion or abort (ALB readiness
     gates); ``status.canary.stablePingPong`` says which one is stable now."""
@@ -85,13 +147,16 @@ class PingPong:
     ping_service: str
     pong_service: str
 
+    def to_manifest(self) -> dict[str, Any]:
+        return {"pingService": self.ping_service, "pongService": self.pong_service}
+
 
 @attrs.frozen
-class CanaryStrategy:
+class CanaryStrategy(Strategy):
     """``spec.strategy.canary``: steps, the Services and routers that split traffic,
     background analysis, and the scaling and delay settings (Argo's defaults)."""
 
-    steps: tuple[Step, ...] = ()
+    steps: tuple[Step, ...] = attrs.field(default=(), converter=_steps)
     canary_service: str | None = None
     stable_service: str | None = None
     traffic_routing: TrafficRouting | None = None
@@ -102,13 +167,39 @@ class CanaryStrategy:
     scale_down_delay_seconds: int = 30
     abort_scale_down_delay_seconds: int = 30
     min_pods_per_replica_set: int | None = None
-    canary_metadata: dict[str, Any] = attrs.field(factory=dict)
-    stable_metadata: dict[str, Any] = attrs.field(factory=dict)
+    canary_metadata: Mapping[str, Any] = attrs.field(factory=FrozenDict, converter=freeze_map)
+    stable_metadata: Mapping[str, Any] = attrs.field(factory=FrozenDict, converter=freeze_map)
     ping_pong: PingPong | None = None
+    # the hash of the steps, computed once (see Rollout.steps_hash)
+    _steps_hash: str | None = attrs.field(
+        default=None, init=False, eq=False, hash=False, repr=False
+    )
+
+    def to_manifest(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.steps:
+            out["steps"] = [step.to_manifest() for step in self.steps]
+        _set(out, "canaryService", self.canary_service)
+        _set(out, "stableService", self.stable_service)
+        if self.traffic_routing is not None:
+            out["trafficRouting"] = self.traffic_routing.to_manifest()
+        _set(out, "maxSurge", self.max_surge, "25%")
+        _set(out, "maxUnavailable", self.max_unavailable, "25%")
+        if self.analysis is not None:
+            out["analysis"] = self.analysis.to_manifest()
+        _set(out, "dynamicStableScale", self.dynamic_stable_scale, False)
+        _set(out, "scaleDownDelaySeconds", self.scale_down_delay_seconds, 30)
+        _set(out, "abortScaleDownDelaySeconds", self.abort_scale_down_delay_seconds, 30)
+        _set(out, "minPodsPerReplicaSet", self.min_pods_per_replica_set)
+        _set(out, "canaryMetadata", self.canary_metadata)
+        _set(out, "stableMetadata", self.stable_metadata)
+        if self.ping_pong is not None:
+            out["pingPong"] = self.ping_pong.to_manifest()
+        return {"canary": out}
 
 
 @attrs.frozen
-class BlueGreenStrategy:
+class BlueGreenStrategy(Strategy):
     """``spec.strategy.blueGreen``: the active and preview Services, promotion (manual,
     automatic, or after ``autoPromotionSeconds``), pre/post-promotion analysis and
     scale-down delays (Argo's defaults)."""
@@ -123,12 +214,31 @@ class BlueGreenStrategy:
     scale_down_delay_seconds: int = 30
     abort_scale_down_delay_seconds: int = 30
     max_unavailable: int | str = 0
-    active_metadata: dict[str, Any] = attrs.field(factory=dict)
-    preview_metadata: dict[str, Any] = attrs.field(factory=dict)
+    active_metadata: Mapping[str, Any] = attrs.field(factory=FrozenDict, converter=freeze_map)
+    preview_metadata: Mapping[str, Any] = attrs.field(factory=FrozenDict, converter=freeze_map)
+
+    def to_manifest(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"activeService": self.active_service}
+        _set(out, "previewService", self.preview_service)
+        _set(out, "autoPromotionEnabled", self.auto_promotion_enabled, True)
+        _set(out, "autoPromotionSeconds", self.auto_promotion_seconds)
+        _set(out, "previewReplicaCount", self.preview_replica_count)
+        for key, analysis in (
+            ("prePromotionAnalysis", self.pre_promotion_analysis),
+            ("postPromotionAnalysis", self.post_promotion_analysis),
+        ):
+            if analysis is not None:
+                out[key] = analysis.to_manifest()
+        _set(out, "scaleDownDelaySeconds", self.scale_down_delay_seconds, 30)
+        _set(out, "abortScaleDownDelaySeconds", self.abort_scale_down_delay_seconds, 30)
+        _set(out, "maxUnavailable", self.max_unavailable, 0)
+        _set(out, "activeMetadata", self.active_metadata)
+        _set(out, "previewMetadata", self.preview_metadata)
+        return {"blueGreen": out}
 
 
 @attrs.frozen
-class WorkloadRef:
+class WorkloadRef(Immutable):
     """``spec.workloadRef``: take the pod template from an existing Deployment and scale
     it down by ``scale_down`` (``never``, ``onsuccess`` or ``progressively``)."""
 
@@ -137,21 +247,38 @@ class WorkloadRef:
     name: str
     scale_down: str = "never"  # never | onsuccess | progressively
 
+    def to_manifest(self) -> dict[str, Any]:
+        out = {"apiVersion": self.api_version, "kind": self.kind, "name": self.name}
+        if self.scale_down != "never":
+            out["scaleDown"] = self.scale_down
+        return out
+
+
+def _string_map(value: Mapping[str, str]) -> FrozenDict:
+    return freeze_map(value)
+
 
 @attrs.frozen
-class Rollout:
-    """A Rollout as the core sees it: spec fields with defaults applied, plus status."""
+class Rollout(Immutable):
+    """A Rollout as the core sees it: spec fields with defaults applied, plus status.
+
+    Read one from a manifest (:meth:`from_manifest`) or build one in code; either way
+    it holds its own frozen copy of what it was given (tuples, read-only mappings), and
+    :meth:`to_manifest` writes it back.  One built in code is checked by
+    :meth:`validate` (``reconcile()`` calls it for you), with the field paths a
+    manifest's errors name.
+    """
 
     name: str
     namespace: str = "default"
     api_version: str = "progressive.dev/v1alpha1"
     uid: str = ""
     generation: int = 1
-    labels: dict[str, str] = attrs.field(factory=dict)
-    annotations: dict[str, str] = attrs.field(factory=dict)
+    labels: Mapping[str, str] = attrs.field(factory=FrozenDict, converter=_string_map)
+    annotations: Mapping[str, str] = attrs.field(factory=FrozenDict, converter=_string_map)
     replicas: int = 1
-    selector: dict[str, Any] = attrs.field(factory=dict)
-    template: dict[str, Any] = attrs.field(factory=dict)
+    selector: Mapping[str, Any] = attrs.field(factory=FrozenDict, converter=freeze_map)
+    template: Mapping[str, Any] = attrs.field(factory=FrozenDict, converter=freeze_map)
     workload_ref: WorkloadRef | None = None
     min_ready_seconds: int = 0
     revision_history_limit: int = 10
@@ -160,12 +287,14 @@ class Rollout:
     restart_at: str | None = None
     rollback_window: int | None = None
     paused: bool = False
-    strategy: CanaryStrategy | BlueGreenStrategy = attrs.field(factory=CanaryStrategy)
+    strategy: Strategy = attrs.field(factory=lambda: CanaryStrategy())
     status: RolloutStatus = attrs.field(factory=RolloutStatus)
     #: the pod-template hash of the ReplicaSet this template was copied from (``undo``):
     #: equal to it once the API server's defaults are normalized, hashed differently
     #: (set by ``_pod_templates.adopt_replica_set``; None: the template's own hash)
     adopted_hash: str | None = None
+    # validate() found no error (or the Rollout was read from a manifest without one)
+    _valid: bool = attrs.field(default=False, init=False, eq=False, hash=False, repr=False)
 
     @property
     def canary(self) -> CanaryStrategy | None:
@@ -186,7 +315,14 @@ class Rollout:
     def steps_hash(self) -> str:
         """Changes whenever the canary steps change (a new revision for Argo too)."""
         canary = self.canary
-        return pod_template_hash({"steps": repr(canary.steps) if canary else ""})
+        if canary is None:
+            return pod_template_hash({"steps": ""})
+        if canary._steps_hash is None:
+            object.__setattr__(
+                canary, "_steps_hash", pod_template_hash({"steps": repr(canary.steps)})
+            )
+        assert canary._steps_hash is not None
+        return canary._steps_hash
 
     @classmethod
     def from_manifest(cls, obj: object) -> Rollout:
@@ -200,6 +336,96 @@ class Rollout:
         if rollout is None or any(e.severity == "error" for e in errors):
             raise ManifestError([e for e in errors if e.severity == "error"])
         return rollout
+
+    def to_manifest(self) -> dict[str, Any]:
+        """The Rollout as a manifest (plain data, yours to change), in its own API group:
+        :meth:`from_manifest` reads it back equal.
+
+        Fields at their defaults are left out, and so is ``status`` when it is empty.
+        What the model does not keep is not written: the Argo fields progressive
+        accepts and ignores (``antiAffinity``, ``analysisRunMetadata``, ...) and
+        ``adopted_hash`` (the shell's).  With a ``workloadRef`` the template is the
+        workload's (the shell resolves it) and is not written.
+        """
+        metadata: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
+        _set(metadata, "uid", self.uid, "")
+        _set(metadata, "generation", self.generation, 1)
+        _set(metadata, "labels", self.labels)
+        _set(metadata, "annotations", self.annotations)
+        spec: dict[str, Any] = {"replicas": self.replicas}
+        _set(spec, "selector", self.selector)
+        if self.workload_ref is None:
+            _set(spec, "template", self.template)
+        else:
+            spec["workloadRef"] = self.workload_ref.to_manifest()
+        _set(spec, "minReadySeconds", self.min_ready_seconds, 0)
+        _set(spec, "revisionHistoryLimit", self.revision_history_limit, 10)
+        _set(spec, "progressDeadlineSeconds", self.progress_deadline_seconds, 600)
+        _set(spec, "progressDeadlineAbort", self.progress_deadline_abort, False)
+        _set(spec, "restartAt", self.restart_at)
+        if self.rollback_window is not None:
+            spec["rollbackWindow"] = {"revisions": self.rollback_window}
+        _set(spec, "paused", self.paused, False)
+        spec["strategy"] = (
+            self.strategy.to_manifest() if isinstance(self.strategy, Strategy) else self.strategy
+        )
+        out: dict[str, Any] = {
+            "apiVersion": self.api_version,
+            "kind": "Rollout",
+            "metadata": metadata,
+            "spec": spec,
+        }
+        if self.status != RolloutStatus():
+            out["status"] = self.status.to_manifest()
+        return out
+
+    def validate(self) -> list[FieldProblem]:
+        """Check this Rollout as :meth:`from_manifest` checks a manifest: every rule,
+        with the same field paths (``spec.strategy.canary.steps[2].setWeight: must be
+        between 0 and 100, got 150``).
+
+        Returns:
+            the warnings (an unknown router key ignored, a setting that does nothing).
+
+        Raises:
+            ManifestError: listing every error found.
+        """
+        problems = problems_of(self)
+        errors = [p for p in problems if p.severity == "error"]
+        if errors:
+            raise ManifestError(errors)
+        return problems
+
+    def with_status(self, status: RolloutStatus) -> Rollout:
+        """This Rollout with ``status`` (what an embedder does with ``plan.status``);
+        a valid Rollout stays known to be valid."""
+        return derived(self, status=status)
+
+
+def problems_of(rollout: Rollout) -> list[FieldProblem]:
+    """Every error and warning :func:`read_rollout` finds in ``rollout.to_manifest()``;
+    a Rollout found valid is marked so (``reconcile()`` asks :func:`invalid`)."""
+    _, problems = read_rollout(rollout.to_manifest())
+    if not any(p.severity == "error" for p in problems):
+        object.__setattr__(rollout, "_valid", True)
+    return problems
+
+
+def invalid(rollout: Rollout) -> list[FieldProblem]:
+    """The errors that make ``rollout`` unfit to reconcile; computed once per object."""
+    if rollout._valid:
+        return []
+    return [p for p in problems_of(rollout) if p.severity == "error"]
+
+
+def derived(rollout: Rollout, **changes: Any) -> Rollout:
+    """``attrs.evolve(rollout, **changes)`` for changes that cannot make a valid Rollout
+    invalid (its status, the adopted hash, the template a ``workloadRef`` resolves to):
+    a Rollout known to be valid stays known to be."""
+    out = attrs.evolve(rollout, **changes)
+    if rollout._valid:
+        object.__setattr__(out, "_valid", True)
+    return out
 
 
 _SPEC_FIELDS = frozenset(
@@ -337,6 +563,8 @@ def read_rollout(obj: object) -> tuple[Rollout | None, list[FieldProblem]]:
     if rollout.min_ready_seconds and rollout.min_ready_seconds >= rollout.progress_deadline_seconds:
         spec.error("must be greater than minReadySeconds", "progressDeadlineSeconds")
     _check_fixed_scale(rollout, errors)
+    if not any(e.severity == "error" for e in errors):
+        object.__setattr__(rollout, "_valid", True)
     return rollout, errors
 
 
@@ -385,7 +613,7 @@ def _check_selector(spec: Fields, selector: dict[str, Any], template: dict[str, 
                 )
 
 
-def _read_strategy(f: Fields) -> CanaryStrategy | BlueGreenStrategy:
+def _read_strategy(f: Fields) -> Strategy:
     has_canary, has_blue_green = f.has("canary"), f.has("blueGreen")
     if has_canary and has_blue_green:
         f.error("must set exactly one of canary or blueGreen, got both")

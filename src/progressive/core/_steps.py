@@ -1,12 +1,21 @@
-"""Canary steps: each step does exactly one thing."""
+"""Canary steps: each step does exactly one thing.
+
+:class:`Step` is what they have in common: every step is one item of
+``spec.strategy.canary.steps`` and writes itself back as one (:meth:`Step.to_manifest`).
+Built in code, a step holds its own frozen copy of what it was given (tuples, read-only
+mappings); ``Rollout.validate()`` checks it with the field paths a manifest would get.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 import attrs
 
+from ._durations import as_seconds, seconds_field
 from ._fields import Fields
+from ._frozen import FrozenDict, Immutable, freeze_map, strings, thaw
 
 __all__ = [
     "AnalysisArg",
@@ -27,31 +36,74 @@ __all__ = [
 ]
 
 
+class Step(Immutable):
+    """One canary step (an item of ``spec.strategy.canary.steps``): it does exactly one
+    thing.
+
+    The steps are :class:`SetWeight`, :class:`Pause`, :class:`SetCanaryScale`,
+    :class:`SetHeaderRoute`, :class:`SetMirrorRoute`, :class:`AnalysisStep` and
+    :class:`ExperimentStep`, each named after its manifest key (Argo's words), and
+    ``isinstance(x, Step)`` holds for each.  A step is a frozen value; checking it
+    against the rest of the Rollout (a header route needs a router that can express
+    it) is ``Rollout.validate()``'s job.
+    """
+
+    __slots__ = ()
+
+    def to_manifest(self) -> dict[str, Any]:
+        """The step as a manifest writes it: ``{"setWeight": 20}``, ``{"pause": {}}``."""
+        raise NotImplementedError
+
+
+def _maps(value: Iterable[Mapping[str, Any]]) -> tuple[FrozenDict, ...]:
+    return tuple(freeze_map(item) for item in value)
+
+
 @attrs.frozen
-class SetWeight:
+class SetWeight(Step):
     """Send ``weight`` percent of traffic to the canary."""
 
     weight: int
 
-
-@attrs.frozen
-class Pause:
-    """Wait ``duration`` seconds, or until promoted when ``duration`` is None."""
-
-    duration: float | None = None
+    def to_manifest(self) -> dict[str, Any]:
+        return {"setWeight": self.weight}
 
 
 @attrs.frozen
-class SetCanaryScale:
+class Pause(Step):
+    """Wait ``duration`` seconds, or until promoted when ``duration`` is None.
+
+    ``duration`` may also be given as a manifest writes it (``"10m"``)."""
+
+    duration: float | None = attrs.field(default=None, converter=as_seconds)
+
+    def to_manifest(self) -> dict[str, Any]:
+        if self.duration is None:
+            return {"pause": {}}
+        return {"pause": {"duration": seconds_field(self.duration)}}
+
+
+@attrs.frozen
+class SetCanaryScale(Step):
     """Scale the canary independently of its traffic weight (needs trafficRouting)."""
 
     weight: int | None = None
     replicas: int | None = None
     match_traffic_weight: bool = False
 
+    def to_manifest(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.weight is not None:
+            out["weight"] = self.weight
+        if self.replicas is not None:
+            out["replicas"] = self.replicas
+        if self.match_traffic_weight:
+            out["matchTrafficWeight"] = self.match_traffic_weight
+        return {"setCanaryScale": out}
+
 
 @attrs.frozen
-class HeaderMatch:
+class HeaderMatch(Immutable):
     """Match a request header by exactly one of ``exact``, ``regex`` or ``prefix``."""
 
     header_name: str
@@ -59,40 +111,87 @@ class HeaderMatch:
     regex: str | None = None
     prefix: str | None = None
 
+    def to_manifest(self) -> dict[str, Any]:
+        value = {
+            key: text
+            for key, text in (("exact", self.exact), ("regex", self.regex), ("prefix", self.prefix))
+            if text is not None
+        }
+        return {"headerName": self.header_name, "headerValue": value}
+
+
+def _header_matches(value: Iterable[HeaderMatch]) -> tuple[HeaderMatch, ...]:
+    return value if type(value) is tuple else tuple(value)
+
 
 @attrs.frozen
-class SetHeaderRoute:
+class SetHeaderRoute(Step):
     """Route requests matching headers to the canary; no match removes the route."""
 
     name: str
-    match: tuple[HeaderMatch, ...] = ()
+    match: tuple[HeaderMatch, ...] = attrs.field(default=(), converter=_header_matches)
+
+    def to_manifest(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name}
+        if self.match:
+            out["match"] = [m.to_manifest() for m in self.match]
+        return {"setHeaderRoute": out}
 
 
 @attrs.frozen
-class SetMirrorRoute:
-    """Mirror ``percentage`` of matching requests to the canary; no match removes it."""
+class SetMirrorRoute(Step):
+    """Mirror ``percentage`` of matching requests to the canary; no match removes it.
+
+    ``match`` items keep Argo's shape: ``{method, path, headers}``, each a string
+    match (``{exact|prefix|regex: value}``)."""
 
     name: str
-    match: tuple[dict[str, Any], ...] = ()
+    match: tuple[Mapping[str, Any], ...] = attrs.field(default=(), converter=_maps)
     percentage: int = 100
+
+    def to_manifest(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name}
+        if self.match:
+            out["match"] = thaw(self.match)
+        if self.percentage != 100:
+            out["percentage"] = self.percentage
+        return {"setMirrorRoute": out}
 
 
 @attrs.frozen
-class TemplateRef:
+class TemplateRef(Immutable):
     """An AnalysisTemplate by name; ``cluster_scope`` for a ClusterAnalysisTemplate."""
 
     template_name: str
     cluster_scope: bool = False
 
+    def to_manifest(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"templateName": self.template_name}
+        if self.cluster_scope:
+            out["clusterScope"] = True
+        return out
+
+
+def _value_from(value: Mapping[str, Any] | None) -> FrozenDict | None:
+    return None if value is None else freeze_map(value)
+
 
 @attrs.frozen
-class AnalysisArg:
+class AnalysisArg(Immutable):
     """An argument for an analysis: a literal ``value``, or ``value_from`` (a Secret key,
     a field of the Rollout, or a pod-template hash) resolved when the run starts."""
 
     name: str
     value: str | None = None
-    value_from: dict[str, Any] | None = None
+    value_from: Mapping[str, Any] | None = attrs.field(default=None, converter=_value_from)
+
+    def to_manifest(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name}
+        if self.value is not None:
+            out["value"] = self.value
+        if self.value_from is not None:
+            out["valueFrom"] = thaw(self.value_from)
+        return out
 
 
 #: What each verdict may do to the Rollout (``onFailed``, ``onError``, ``onInconclusive``
@@ -105,7 +204,7 @@ VERDICT_CHOICES: Final = {
 
 
 @attrs.frozen
-class VerdictActions:
+class VerdictActions(Immutable):
     """What a run's Failed, Error and Inconclusive verdicts do (see ``core/_verdicts.py``).
 
     ``abort`` aborts the rollout, ``pause`` pauses it until a user promotes (the run then
@@ -125,45 +224,92 @@ class VerdictActions:
             "Inconclusive": self.on_inconclusive,
         }.get(phase, "abort")
 
+    def to_manifest(self) -> dict[str, Any]:
+        """``onFailed``, ``onError`` and ``onInconclusive``, where they are not the default."""
+        out: dict[str, Any] = {}
+        for key, phase, value in (
+            ("onFailed", "failed", self.on_failed),
+            ("onError", "error", self.on_error),
+            ("onInconclusive", "inconclusive", self.on_inconclusive),
+        ):
+            if value != VERDICT_CHOICES[phase][0]:
+                out[key] = value
+        return out
+
+
+def _template_refs(value: Iterable[TemplateRef]) -> tuple[TemplateRef, ...]:
+    return value if type(value) is tuple else tuple(value)
+
+
+def _args(value: Iterable[AnalysisArg]) -> tuple[AnalysisArg, ...]:
+    return value if type(value) is tuple else tuple(value)
+
+
+def _retention(value: Iterable[tuple[str, int]]) -> tuple[tuple[str, int], ...]:
+    return tuple((str(name), limit) for name, limit in value)
+
 
 @attrs.frozen
-class RolloutAnalysis:
-    """Templates to run and the args to give them (a step, background or blue-green)."""
+class RolloutAnalysis(Immutable):
+    """Templates to run and the args to give them (a step, background or blue-green):
+    Argo's ``RolloutAnalysis``, the reference a Rollout holds to AnalysisTemplates."""
 
-    templates: tuple[TemplateRef, ...] = ()
-    args: tuple[AnalysisArg, ...] = ()
-    dry_run: tuple[str, ...] = ()
-    measurement_retention: tuple[tuple[str, int], ...] = ()
+    templates: tuple[TemplateRef, ...] = attrs.field(default=(), converter=_template_refs)
+    args: tuple[AnalysisArg, ...] = attrs.field(default=(), converter=_args)
+    dry_run: tuple[str, ...] = attrs.field(default=(), converter=strings)
+    measurement_retention: tuple[tuple[str, int], ...] = attrs.field(
+        default=(), converter=_retention
+    )
     # background analysis only: the step index it starts at
     starting_step: int | None = None
     verdicts: VerdictActions = VerdictActions()
 
+    def to_manifest(self) -> dict[str, Any]:
+        """The analysis as a manifest writes it (``templates``, ``args``, ...)."""
+        out: dict[str, Any] = {"templates": [t.to_manifest() for t in self.templates]}
+        if self.args:
+            out["args"] = [a.to_manifest() for a in self.args]
+        if self.dry_run:
+            out["dryRun"] = [{"metricName": name} for name in self.dry_run]
+        if self.measurement_retention:
+            out["measurementRetention"] = [
+                {"metricName": name, "limit": limit} for name, limit in self.measurement_retention
+            ]
+        if self.starting_step is not None:
+            out["startingStep"] = self.starting_step
+        out.update(self.verdicts.to_manifest())
+        return out
+
 
 @attrs.frozen
-class AnalysisStep:
+class AnalysisStep(Step):
     """Run an analysis and wait for its verdict before the next step."""
 
     analysis: RolloutAnalysis
 
+    def to_manifest(self) -> dict[str, Any]:
+        return {"analysis": self.analysis.to_manifest()}
+
 
 @attrs.frozen
-class ExperimentStep:
-    """An experiment; kept as plain data until the experiment engine reads it."""
+class ExperimentStep(Step):
+    """An experiment; kept as plain data until the experiment engine reads it.
 
-    templates: tuple[dict[str, Any], ...] = ()
-    duration: float | None = None
-    analyses: tuple[dict[str, Any], ...] = ()
+    ``duration`` may also be given as a manifest writes it (``"10m"``)."""
 
+    templates: tuple[Mapping[str, Any], ...] = attrs.field(default=(), converter=_maps)
+    duration: float | None = attrs.field(default=None, converter=as_seconds)
+    analyses: tuple[Mapping[str, Any], ...] = attrs.field(default=(), converter=_maps)
 
-Step = (
-    SetWeight
-    | Pause
-    | SetCanaryScale
-    | SetHeaderRoute
-    | SetMirrorRoute
-    | AnalysisStep
-    | ExperimentStep
-)
+    def to_manifest(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.templates:
+            out["templates"] = thaw(self.templates)
+        if self.duration is not None:
+            out["duration"] = seconds_field(self.duration)
+        if self.analyses:
+            out["analyses"] = thaw(self.analyses)
+        return {"experiment": out}
 
 #: The keys of a canary step, one per kind of :data:`Step`, in Argo's order: the reader,
 #: the CRD schema (exactly one of them) and the error that names them all take them
@@ -335,3 +481,4 @@ def step_label(step: Step) -> str:
             return "analysis: " + ", ".join(t.template_name for t in analysis.templates)
         case ExperimentStep():
             return "experiment"
+    return type(step).__name__

@@ -18,11 +18,9 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-import attrs
-
 from ._actions import ScaleWorkload
 from ._builder import PlanBuilder
-from ._rollout import Rollout
+from ._rollout import Rollout, derived
 
 __all__ = ["plan_workload_scale_down", "with_workload"]
 
@@ -34,7 +32,7 @@ def with_workload(rollout: Rollout, workload: Mapping[str, Any]) -> Rollout:
     spec = spec if isinstance(spec, Mapping) else {}
     template = spec.get("template")
     selector = spec.get("selector")
-    return attrs.evolve(
+    return derived(
         rollout,
         template=copy.deepcopy(dict(template)) if isinstance(template, Mapping) else {},
         selector=dict(rollout.selector)

@@ -1,0 +1,141 @@
+"""Feeding a plan back: what the next ``reconcile()`` observes once a plan was applied.
+
+The reference for embedders who drive ``reconcile()`` by hand (``Observed.after``): the
+shell applies each action to a cluster and observes the result; here the same effect
+is worked out on the :class:`~progressive.core.Observed` itself, as if every action
+succeeded and nothing else changed.  What the world does on its own is not here: pods
+becoming ready, runs reaching a verdict, time passing.
+
+Which actions change what is observed, and so must be fed back:
+
+* ``CreateReplicaSet``, ``ScaleReplicaSet``, ``SetScaleDownDeadline``,
+  ``SetReplicaSetRevision``, ``DeleteReplicaSet``: ``replica_sets``;
+* ``SetServiceSelector``: ``services``;
+* ``WriteWeight``, ``WriteHeaderRoute``, ``WriteMirrorRoute``, ``RemoveManagedRoutes``:
+  ``traffic``;
+* ``CreateAnalysisRun``, ``CreateExperiment`` (a new run, ``Pending``),
+  ``TerminateAnalysisRun``, ``AcknowledgeRun``: ``runs``;
+* ``ScaleWorkload``: ``workload``;
+* the plan's ``status``: ``rollout.status``.
+
+The others change nothing ``reconcile()`` looks at: ``CreateService`` (an experiment
+template's Service), ``RestartPods`` and ``EmitEvent``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, assert_never
+
+import attrs
+
+from ._actions import (
+    AcknowledgeRun,
+    Action,
+    CreateAnalysisRun,
+    CreateExperiment,
+    CreateReplicaSet,
+    CreateService,
+    DeleteReplicaSet,
+    EmitEvent,
+    RemoveManagedRoutes,
+    RestartPods,
+    ScaleReplicaSet,
+    ScaleWorkload,
+    SetReplicaSetRevision,
+    SetScaleDownDeadline,
+    SetServiceSelector,
+    TerminateAnalysisRun,
+    WriteHeaderRoute,
+    WriteMirrorRoute,
+    WriteWeight,
+)
+from ._observed import ObservedRun, ReplicaSetView, WorkloadView
+
+if TYPE_CHECKING:
+    from ._observed import Observed
+    from ._plan import Plan
+
+__all__ = ["after"]
+
+
+class _World:
+    """The parts of an Observed a plan changes, as mutable collections."""
+
+    def __init__(self, observed: Observed) -> None:
+        self.now = observed.now
+        self.sets = {rs.name: rs for rs in observed.replica_sets}
+        self.runs = {run.name: run for run in observed.runs}
+        self.services = dict(observed.services)
+        self.traffic = observed.traffic
+        self.workload = observed.workload
+
+    def apply(self, a: Action) -> None:
+        match a:
+            case CreateReplicaSet():
+                self.sets[a.name] = ReplicaSetView(
+                    a.name, a.pod_template_hash, a.revision, a.replicas, created_at=self.now
+                )
+            case ScaleReplicaSet():
+                rs = self.sets[a.name]
+                self.sets[a.name] = attrs.evolve(
+                    rs,
+                    replicas=a.replicas,
+                    ready_replicas=min(rs.ready_replicas, a.replicas),
+                    available_replicas=min(rs.available_replicas, a.replicas),
+                )
+            case SetScaleDownDeadline():
+                self.sets[a.name] = attrs.evolve(self.sets[a.name], scale_down_deadline=a.deadline)
+            case SetReplicaSetRevision():
+                self.sets[a.name] = attrs.evolve(self.sets[a.name], revision=a.revision)
+            case DeleteReplicaSet():
+                self.sets.pop(a.name, None)
+            case SetServiceSelector():
+                self.services[a.service] = a.pod_template_hash
+            case WriteWeight():
+                self.traffic = attrs.evolve(
+                    self.traffic, weight=a.weight, experiment_weights=a.experiment_weights
+                )
+            case WriteHeaderRoute():
+                routes = _route(self.traffic.header_routes, a.name, keep=bool(a.match))
+                self.traffic = attrs.evolve(self.traffic, header_routes=routes)
+            case WriteMirrorRoute():
+                routes = _route(self.traffic.mirror_routes, a.name, keep=bool(a.match))
+                self.traffic = attrs.evolve(self.traffic, mirror_routes=routes)
+            case RemoveManagedRoutes():
+                self.traffic = attrs.evolve(self.traffic, header_routes=(), mirror_routes=())
+            case CreateAnalysisRun() | CreateExperiment():
+                self.runs.setdefault(a.name, ObservedRun(a.name, "Pending"))
+            case TerminateAnalysisRun():
+                if a.name in self.runs:
+                    self.runs[a.name] = attrs.evolve(self.runs[a.name], terminated=True)
+            case AcknowledgeRun():
+                if a.name in self.runs:
+                    self.runs[a.name] = attrs.evolve(self.runs[a.name], acknowledged=True)
+            case ScaleWorkload():
+                available = self.workload.available_replicas if self.workload else 0
+                self.workload = WorkloadView(a.replicas, min(available, a.replicas))
+            case CreateService() | RestartPods() | EmitEvent():
+                pass
+            case _:
+                assert_never(a)
+
+
+def _route(names: tuple[str, ...], name: str, *, keep: bool) -> tuple[str, ...]:
+    others = tuple(n for n in names if n != name)
+    return (*others, name) if keep else others
+
+
+def after(observed: Observed, plan: Plan) -> Observed:
+    """``observed`` once every action of ``plan`` was applied and its status stored."""
+    world = _World(observed)
+    for action in plan.actions:
+        world.apply(action)
+    return attrs.evolve(
+        observed,
+        rollout=observed.rollout.with_status(plan.status),
+        replica_sets=tuple(world.sets.values()),
+        runs=tuple(world.runs.values()),
+        services=world.services,
+        traffic=world.traffic,
+        workload=world.workload,
+    )
