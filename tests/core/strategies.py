@@ -163,8 +163,8 @@ def canaries(draw: st.DrawFn) -> CanaryStrategy:
     canary, stable = draw(st.lists(names, min_size=2, max_size=2, unique=True))
     return CanaryStrategy(
         steps=step_list,
-        canary_service=canary if routed else draw(st.none() | names),
-        stable_service=stable if routed else draw(st.none() | names),
+        canary_service=canary if routed else draw(st.none() | st.just(canary)),
+        stable_service=stable if routed else draw(st.none() | st.just(stable)),
         traffic_routing=routing,
         max_surge=surge,
         max_unavailable=unavailable,
