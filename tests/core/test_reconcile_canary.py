@@ -367,6 +367,21 @@ def test_restart_at_replaces_pods_once_stable_first() -> None:
     assert not [a for a in world.plan().actions if isinstance(a, actions.RestartPods)]
 
 
+def test_a_refused_restart_is_the_rollouts_replica_failure_until_it_goes_on() -> None:
+    world = healthy_world(canary_manifest(STEPS))
+    stable = f"app-{world.rollout.status.stable_rs}"
+    why = "cannot restart the pods of ReplicaSet x: install it with progressive install --restarts"
+    world.sets[stable] = attrs.evolve(world.sets[stable], restart_refused=why)
+    world.apply(world.plan())
+    failure = world.rollout.status.condition("ReplicaFailure")
+    assert failure is not None
+    assert (failure.status, failure.reason, failure.message) == ("True", "RestartForbidden", why)
+    assert world.rollout.status.phase == Phase.HEALTHY  # the pods it has still serve
+    world.sets[stable] = attrs.evolve(world.sets[stable], restart_refused="")
+    world.apply(world.plan())
+    assert world.rollout.status.condition("ReplicaFailure") is None
+
+
 def test_retry_after_a_user_abort_at_an_indefinite_pause_pauses_again() -> None:
     world = healthy_world(canary_manifest(STEPS))
     world.update_template("app:2")

@@ -11,19 +11,24 @@ from typing import Any
 
 import pytest
 
+from progressive import _deploy
 from progressive._clusters import Ref
 from progressive._shell.clocks import VirtualClock
 from progressive._shell.controller import Controller
 from progressive._shell.kube import KubeCluster
-from progressive._shell.restarts import REFUSED_RETRY_SECONDS, RESTART_BEFORE, RESTART_REFUSED
+from progressive._shell.restarts import REFUSED_RETRY_SECONDS, RESTART_BEFORE
 from progressive._shell.runs import advance_analysis_run
-from progressive.cli._install import install
+from progressive.cli._install import install, install_objects
 from progressive.core._analysis import build_analysis_run
 from progressive.core._analysis_model import AnalysisTemplate
+from progressive.core._names import HASH_LABEL, RESTART_REFUSED_ANNOTATION
+from progressive.core._state import RESTART_FORBIDDEN
 from progressive.core._times import format_time
+from progressive.errors import Forbidden
 from progressive.metrics import default_registry
 
-from ._e2e import refused_nothing
+from ..shell.helpers import until
+from ._e2e import homed, refused_nothing
 
 pytestmark = pytest.mark.kube
 
@@ -160,6 +165,7 @@ async def test_a_refused_restart_is_explained_once_and_tried_again_later(
             "metadata": {
                 "name": "web-1",
                 "namespace": namespace,
+                "labels": {HASH_LABEL: "1"},
                 "annotations": {RESTART_BEFORE: format_time(clock.now())},
                 "ownerReferences": [
                     {"apiVersion": GROUP, "kind": "Rollout", "name": "web", "uid": uid}
@@ -178,11 +184,10 @@ async def test_a_refused_restart_is_explained_once_and_tried_again_later(
 
     async def warnings() -> list[dict[str, Any]]:
         events = await kube.list("v1", "Event", namespace)
-        return [e for e in events if e.get("reason") == RESTART_REFUSED]
+        return [e for e in events if e.get("reason") == RESTART_FORBIDDEN]
 
     async with refused_nothing(sa_config, namespace, strict=False) as sa:
-        # another instance's Rollout: only the marked ReplicaSet is this controller's work
-        controller = Controller(sa, clock=clock, namespace=namespace, instance_id="elsewhere")
+        controller = Controller(sa, clock=clock, namespace=namespace)
         await controller.settle(until=clock.now() + 1)
         assert refusals(sa) == {"list": 1}
         (warning,) = await warnings()
@@ -194,6 +199,15 @@ async def test_a_refused_restart_is_explained_once_and_tried_again_later(
             f"delete pods in namespace {namespace}: install it with progressive install "
             "--restarts (Helm: rbac.restarts=true); trying again every 5m ("
         )
+        # the Rollout's status says it too, from the note on the ReplicaSet
+        rs = await kube.get(rs_ref)
+        assert rs is not None
+        assert rs["metadata"]["annotations"][RESTART_REFUSED_ANNOTATION] == warning["message"]
+        stored = await kube.get(Ref(GROUP, "Rollout", namespace, "web"))
+        assert stored is not None
+        (failure,) = [c for c in stored["status"]["conditions"] if c["type"] == "ReplicaFailure"]
+        assert (failure["status"], failure["reason"]) == ("True", RESTART_FORBIDDEN)
+        assert failure["message"] == warning["message"]
         # the ReplicaSet changes: still not asked again before the time is up
         await kube.patch(rs_ref, {"metadata": {"labels": {"touched": "1"}}})
         clock.advance(REFUSED_RETRY_SECONDS - 10)
@@ -204,5 +218,26 @@ async def test_a_refused_restart_is_explained_once_and_tried_again_later(
         assert refusals(sa) == {"list": 2}
         (warning,) = await warnings()
         assert warning["count"] == 2
-    stored = await kube.get(rs_ref)
-    assert stored is not None and RESTART_BEFORE in stored["metadata"]["annotations"]
+        rs = await kube.get(rs_ref)
+        assert rs is not None and RESTART_BEFORE in rs["metadata"]["annotations"]  # kept
+        # granted the right (as progressive install --restarts would), the restart goes
+        # on at the next try: no old pod, so it is done; the refusal is no longer shown
+        options = _deploy.InstallOptions(namespaces=[namespace], restarts=True)
+        await install_objects(kube, homed(_deploy.rbac(options), namespace))
+        await until("pods may be listed", lambda: may_list_pods(sa, namespace), 30)
+        await controller.settle(until=clock.now() + REFUSED_RETRY_SECONDS + 60)
+        rs = await kube.get(rs_ref)
+        assert rs is not None
+        annotations = rs["metadata"].get("annotations") or {}
+        assert RESTART_BEFORE not in annotations and RESTART_REFUSED_ANNOTATION not in annotations
+        stored = await kube.get(Ref(GROUP, "Rollout", namespace, "web"))
+        assert stored is not None
+        assert "ReplicaFailure" not in [c["type"] for c in stored["status"]["conditions"]]
+
+
+async def may_list_pods(cluster: KubeCluster, namespace: str) -> bool:
+    try:
+        await cluster.list("v1", "Pod", namespace)
+    except Forbidden:
+        return False
+    return True

@@ -54,11 +54,18 @@ import anyio.lowlevel
 import attrs
 
 from .._clusters import UNSERVED_RECHECK, Change, Cluster, Ref, list_owned
-from ..core._names import ANALYSIS_RUN, API_GROUPS, EXPERIMENT, ROLLOUT
+from ..core._names import (
+    ANALYSIS_RUN,
+    API_GROUPS,
+    EXPERIMENT,
+    RESTART_REFUSED_ANNOTATION,
+    ROLLOUT,
+)
 from ..core._observed import WorkloadView
 from ..core._plan import Plan
 from ..core._reconcile import reconcile, reconcile_invalid
 from ..core._rollout import Rollout, read_rollout
+from ..core._state import RESTART_FORBIDDEN
 from ..core._status import RolloutStatus
 from ..core._workloads import with_workload
 from ..errors import ClusterError, Conflict, FieldProblem, Forbidden, ManifestError
@@ -71,8 +78,8 @@ from .pool import FairPool
 from .refusals import refused, report_refusal
 from .restarts import (
     REFUSED_RETRY_SECONDS,
-    RESTART_REFUSED,
     advance_restart,
+    note_refusal,
     refused_restart,
     restarting,
 )
@@ -626,10 +633,12 @@ class Controller:
         except Forbidden as exc:
             involved, message = refused_restart(rs, exc)
             log.warning("%s", message)
-            await self.events.post(involved, "Warning", RESTART_REFUSED, message)
+            await self.events.post(involved, "Warning", RESTART_FORBIDDEN, message)
             self._refused[key] = now + REFUSED_RETRY_SECONDS
-            return 0, now + REFUSED_RETRY_SECONDS
+            return await note_refusal(self._view, rs, message), now + REFUSED_RETRY_SECONDS
         self._refused.pop(key, None)
+        if RESTART_REFUSED_ANNOTATION in ((rs.get("metadata") or {}).get("annotations") or {}):
+            writes += await note_refusal(self._view, rs, "")  # it goes on: no longer refused
         return writes, None
 
     async def _mine_by_owner(self, obj: Mapping[str, Any]) -> bool:

@@ -18,6 +18,7 @@ from ..core._names import (
     ANALYSIS_RUN,
     EXPERIMENT,
     HASH_LABEL,
+    RESTART_REFUSED_ANNOTATION,
     REVISION_ANNOTATION,
     SCALE_DOWN_DEADLINE_ANNOTATION,
 )
@@ -110,6 +111,7 @@ def replica_set_view(rs: Mapping[str, Any]) -> ReplicaSetView | None:
         available_replicas=_int(status.get("availableReplicas")),
         scale_down_deadline=parse_time(annotations.get(SCALE_DOWN_DEADLINE_ANNOTATION)),
         created_at=parse_time(meta.get("creationTimestamp")) or 0.0,
+        restart_refused=str(annotations.get(RESTART_REFUSED_ANNOTATION) or ""),
     )
 
 

@@ -10,9 +10,11 @@ mark is removed once no old pod is left.  Crash-safe: the mark is the state.
 Listing and deleting pods is a right the least-privilege install leaves out
 (``progressive install --restarts`` grants it).  Without it the API server refuses
 (:class:`~progressive.errors.Forbidden`); :func:`refused_restart` says to whom
-(the Rollout that owns the ReplicaSet) and what (how to grant it), and the controller
-posts that as one Warning Event and tries again only every
-:data:`REFUSED_RETRY_SECONDS`, the mark kept: granted the right, the restart goes on.
+(the Rollout that owns the ReplicaSet) and what (how to grant it); the controller
+posts that as one Warning Event (``RestartForbidden``), notes it on the ReplicaSet
+(``progressive.dev/restart-refused``, which the Rollout's ``ReplicaFailure`` condition
+repeats until the restart goes on) and tries again only every :data:`REFUSED_RETRY_SECONDS`,
+the mark kept: granted the right, the restart goes on.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from .._clusters import Cluster, Ref, owned_by
 from .._deploy import how_to_grant
 from ..core._actions import RestartPods
 from ..core._durations import format_duration
+from ..core._names import RESTART_REFUSED_ANNOTATION
 from ..core._times import format_time, parse_time
 from ..errors import Forbidden, NotFound
 from .events import Involved
@@ -32,18 +35,16 @@ __all__ = [
     "REFUSED_RETRY_SECONDS",
     "RESTART_BEFORE",
     "RESTART_MAX_UNAVAILABLE",
-    "RESTART_REFUSED",
     "advance_restart",
     "advance_restarts",
     "mark_restart",
+    "note_refusal",
     "refused_restart",
     "restarting",
 ]
 
 RESTART_BEFORE: Final = "progressive.dev/restart-before"
 RESTART_MAX_UNAVAILABLE: Final = "progressive.dev/restart-max-unavailable"
-#: The Warning Event's reason when the controller may not restart pods.
-RESTART_REFUSED: Final = "RestartForbidden"
 #: How long a restart the API server refused waits before it is tried again.
 REFUSED_RETRY_SECONDS: Final = 300.0
 
@@ -103,7 +104,11 @@ async def advance_restart(cluster: Cluster, rs: Mapping[str, Any]) -> int:
                 Ref.of(rs),
                 {
                     "metadata": {
-                        "annotations": {RESTART_BEFORE: None, RESTART_MAX_UNAVAILABLE: None}
+                        "annotations": {
+                            RESTART_BEFORE: None,
+                            RESTART_MAX_UNAVAILABLE: None,
+                            RESTART_REFUSED_ANNOTATION: None,
+                        }
                     }
                 },
             )
@@ -153,3 +158,17 @@ def refused_restart(rs: Mapping[str, Any], refused: Forbidden) -> tuple[Involved
         f"{format_duration(REFUSED_RETRY_SECONDS)} ({refused})"
     )
     return involved, message
+
+
+async def note_refusal(cluster: Cluster, rs: Mapping[str, Any], message: str) -> int:
+    """Set (or, with "", clear) why the restart of ``rs`` is refused
+    (:data:`~progressive.core._names.RESTART_REFUSED_ANNOTATION`); returns the writes."""
+    annotations = (rs.get("metadata") or {}).get("annotations") or {}
+    if annotations.get(RESTART_REFUSED_ANNOTATION, "") == message:
+        return 0
+    patch = {"metadata": {"annotations": {RESTART_REFUSED_ANNOTATION: message or None}}}
+    try:
+        await cluster.patch(Ref.of(rs), patch)
+    except NotFound:
+        return 0
+    return 1

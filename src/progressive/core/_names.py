@@ -19,6 +19,7 @@ __all__ = [
     "HASH_LABEL",
     "IMAGE_PULL_FAILURES",
     "MANAGED_BY_ANNOTATION",
+    "RESTART_REFUSED_ANNOTATION",
     "REVISION_ANNOTATION",
     "ROLLOUT",
     "SCALE_DOWN_DEADLINE_ANNOTATION",
@@ -41,6 +42,9 @@ HASH_LABEL: Final = "rollouts-pod-template-hash"
 REVISION_ANNOTATION: Final = "rollout.argoproj.io/revision"
 #: on a ReplicaSet: when (RFC 3339) an old ReplicaSet is to be scaled down
 SCALE_DOWN_DEADLINE_ANNOTATION: Final = "scale-down-deadline"
+#: on a ReplicaSet whose spec.restartAt restart the API server refused: why, and how to
+#: grant it (the Rollout's ReplicaFailure condition repeats it)
+RESTART_REFUSED_ANNOTATION: Final = "progressive.dev/restart-refused"
 #: on a Service or route object: the Rollout that manages it
 MANAGED_BY_ANNOTATION: Final = "argo-rollouts.argoproj.io/managed-by-rollouts"
 #: on an AnalysisRun or Experiment a user promoted the Rollout past (AcknowledgeRun)

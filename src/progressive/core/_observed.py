@@ -33,6 +33,9 @@ class ReplicaSetView(Immutable):
     available_replicas: int = 0
     scale_down_deadline: float | None = None
     created_at: float = 0.0
+    #: why its ``restartAt`` restart could not go on (the controller may not delete
+    #: pods), as the shell found it; "" when nothing was refused
+    restart_refused: str = ""
 
 
 @attrs.frozen

@@ -86,6 +86,9 @@ def reconcile(observed: Observed) -> Plan:
         new_is_stable=status.stable_rs == rev.new_hash,
         blue_green_switch_pending=switch_pending and not status.abort,
         waiting=waiting,
+        restart_refused=next(
+            (rs.restart_refused for rs in observed.replica_sets if rs.restart_refused), ""
+        ),
     )
     progressed = (
         status.current_step_index != rollout.status.current_step_index

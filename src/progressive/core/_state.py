@@ -110,6 +110,13 @@ class Facts:
     invalid: str | None = None  # the InvalidSpec message
     blue_green_switch_pending: bool = False
     waiting: str = ""  # what the rollout waits for, for the message
+    restart_refused: str = ""  # why spec.restartAt cannot replace pods ("" : nothing)
+
+
+#: The condition a refused restart sets (Kubernetes' own, for pods a controller could
+#: not create or delete), and its reason.
+REPLICA_FAILURE = "ReplicaFailure"
+RESTART_FORBIDDEN = "RestartForbidden"
 
 
 def start_revision(
@@ -310,6 +317,12 @@ def finish(
         conditions["InvalidSpec"] = Condition("InvalidSpec", "True", "InvalidSpec", facts.invalid)
     else:
         conditions.pop("InvalidSpec", None)
+    if facts.restart_refused:
+        conditions[REPLICA_FAILURE] = Condition(
+            REPLICA_FAILURE, "True", RESTART_FORBIDDEN, facts.restart_refused
+        )
+    elif (failure := conditions.get(REPLICA_FAILURE)) and failure.reason == RESTART_FORBIDDEN:
+        del conditions[REPLICA_FAILURE]
     status = attrs.evolve(
         status,
         observed_generation=generation,
