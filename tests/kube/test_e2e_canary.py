@@ -15,7 +15,8 @@ import pytest
 from progressive import client
 from progressive._clusters import Ref
 from progressive._shell.clocks import WallClock
-from progressive._shell.controller import INSTANCE_ID_LABELS, Controller
+from progressive._shell.controller import Controller
+from progressive._shell.keys import INSTANCE_ID_LABELS
 from progressive._shell.kube import KubeCluster
 from progressive.core._analysis import build_analysis_run
 from progressive.core._analysis_model import AnalysisTemplate

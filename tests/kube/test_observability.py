@@ -25,7 +25,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from progressive._cluster._processes import free_ports
-from progressive._shell.controller import REPLICA_SET
+from progressive._shell.keys import REPLICA_SET
 from progressive._shell.kube import KubeCluster
 from progressive.core._names import ANALYSIS_RUN, EXPERIMENT, ROLLOUT
 from progressive.core._status import Phase

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from progressive._clusters import Change
 from progressive._shell import Controller, MemoryTraffic, Ref, VirtualClock, WallClock
-from progressive._shell.controller import Key, api_versions
+from progressive._shell.keys import Key, api_versions
 from progressive._shell.leader import LEASE_API, LeaderElector
 from progressive._shell.metrics import ControllerMetrics
 from progressive._shell.supervisor import supervise

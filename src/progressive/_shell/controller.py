@@ -1,18 +1,16 @@
 """The controller: a work queue of keys, fed by change notifications and timers.
 
-What there is to do is a :class:`Key` in one :class:`~progressive._shell.workqueue.WorkQueue`:
-a Rollout (``reconcile()``: observe, plan, apply), an AnalysisRun (measure what is due),
-the Experiments of a namespace, or a ReplicaSet whose pods are being restarted.  Keys
-come from three places:
+What there is to do is a :class:`~progressive._shell.keys.Key` in one
+:class:`~progressive._shell.workqueue.WorkQueue`: a Rollout (``reconcile()``: observe,
+plan, apply), an AnalysisRun (measure what is due), the Experiments of a namespace, or
+a ReplicaSet whose pods are being restarted.  Keys come from three places:
 
 * change notifications: every object stored or deleted is mapped to the keys it
-  concerns -- itself (Rollouts, AnalysisRuns, Experiments, ReplicaSets being
-  restarted), its owner by ``ownerReferences`` (a ReplicaSet, an AnalysisRun, a
-  TrafficState: their Rollout), or the Rollouts that name it (a ``workloadRef``
-  Deployment, a canary or stable Service; a template change in the Deployment is a
-  new revision).  On a real cluster the notifications are the informers' (shared
-  list+watch caches, :mod:`progressive._shell.informers`, which reconciles also read
-  through); the in-memory cluster reports its own (``MemoryCluster.subscribe``);
+  concerns (:mod:`progressive._shell.keys`: itself, its owner, or the Rollouts that
+  name it; a template change in a ``workloadRef`` Deployment is a new revision).  On a
+  real cluster the notifications are the informers' (shared list+watch caches,
+  :mod:`progressive._shell.informers`, which reconciles also read through); the
+  in-memory cluster reports its own (``MemoryCluster.subscribe``);
 * timers: the plan's ``requeue_at`` (a pause ends, a delayed scale-down), the next
   measurement of a run, and ``wakeup`` (``MemoryCluster.next_event_at``: pods that
   become ready on their own in a simulated cluster);
@@ -41,7 +39,6 @@ and the tests use it.
 
 from __future__ import annotations
 
-import builtins
 import contextlib
 import logging
 import math
@@ -53,10 +50,11 @@ import anyio.abc
 import anyio.lowlevel
 import attrs
 
-from .._clusters import UNSERVED_RECHECK, Change, Cluster, Ref, list_owned
+from .._clusters import UNSERVED_RECHECK, Change, Cluster, Ref
 from ..core._names import (
     ANALYSIS_RUN,
     API_GROUPS,
+    CRD_KINDS,
     EXPERIMENT,
     RESTART_REFUSED_ANNOTATION,
     ROLLOUT,
@@ -73,6 +71,16 @@ from ..metrics._protocol import MetricProvider
 from .apply import apply_plan, write_status
 from .clocks import Clock
 from .events import EventRecorder, Involved
+from .keys import (
+    REPLICA_SET,
+    Key,
+    RolloutIndex,
+    api_versions,
+    carries_instance,
+    key_of,
+    object_meta,
+    related_keys,
+)
 from .observe import observe_rollout, workload_view
 from .pool import FairPool
 from .refusals import refused, report_refusal
@@ -85,6 +93,7 @@ from .restarts import (
 )
 from .runs import COMPLETED, advance_analysis_run, advance_experiments, missing_templates
 from .traffic import RouterTraffic, Traffic
+from .view import ControllerView
 from .workqueue import Priority, QueueShutDown, WorkQueue
 
 if TYPE_CHECKING:
@@ -95,23 +104,14 @@ __all__ = [
     "ANALYSIS_WORKERS",
     "WORKERS",
     "ANALYSIS_WORKERS_PER_NAMESPACE",
-    "INSTANCE_ID_LABELS",
     "Controller",
-    "Key",
     "PassResult",
     "ReconcileFailure",
     "SettleResult",
-    "api_versions",
 ]
 
 log = logging.getLogger("progressive.controller")
 
-#: A Rollout carrying one of these labels is reconciled only by the controller started
-#: with that ``--instance-id``; one started without handles the Rollouts carrying none.
-INSTANCE_ID_LABELS: Final = (
-    "progressive.dev/controller-instance-id",
-    "argo-rollouts.argoproj.io/controller-instance-id",
-)
 #: Keys :meth:`Controller.run` handles at once, as Argo Rollouts' --rollout-threads (10):
 #: a reconcile mostly waits for the API server, so a burst of new revisions gets its first
 #: writes sooner with more of them in flight.
@@ -119,38 +119,6 @@ WORKERS: Final = 10
 #: AnalysisRuns :meth:`Controller.run` measures at once, in all and of one namespace.
 ANALYSIS_WORKERS: Final = 16
 ANALYSIS_WORKERS_PER_NAMESPACE: Final = 4
-REPLICA_SET: Final = "ReplicaSet"
-# the order of one pass: runs and experiments first, so that the Rollouts of the same
-# pass see their verdicts (as the poll-everything controller did)
-_ORDER: Final = {ANALYSIS_RUN: 0, EXPERIMENT: 1, REPLICA_SET: 2, ROLLOUT: 3}
-_SERVICE_FIELDS: Final = {
-    "canary": ("canaryService", "stableService"),
-    "blueGreen": ("activeService", "previewService"),
-}
-
-
-@attrs.frozen
-class Key:
-    """What to reconcile: one object (``Experiment`` keys: every Experiment of a
-    namespace, ``name`` "")."""
-
-    kind: str
-    namespace: str
-    name: str
-    api_version: str = ""
-
-    @property
-    def ref(self) -> Ref:
-        return Ref(self.api_version, self.kind, self.namespace, self.name)
-
-    def order(self) -> tuple[int, int, str, str]:
-        group = API_GROUPS.index(self.api_version) if self.api_version in API_GROUPS else -1
-        return (_ORDER.get(self.kind, 9), group, self.namespace, self.name)
-
-    def __str__(self) -> str:
-        if self.kind == EXPERIMENT:
-            return f"Experiments in {self.namespace}"
-        return f"{self.kind} {self.namespace}/{self.name}"
 
 
 @attrs.frozen
@@ -180,155 +148,6 @@ class SettleResult:
 
 PlanHook = Callable[[Rollout, Plan], None]
 Wakeup = Callable[[], float | None]
-
-
-def api_versions(groups: Sequence[str]) -> tuple[str, ...]:
-    """``("argoproj.io", "progressive.dev/v1alpha1")`` -> the Rollout API versions, in
-    :data:`~progressive.core._rollout.API_GROUPS` order.
-
-    Raises:
-        ValueError: a group that is neither argoproj.io nor progressive.dev.
-    """
-    wanted: set[str] = set()
-    for group in groups:
-        name = group.strip().split("/", 1)[0]
-        found = [v for v in API_GROUPS if v.split("/", 1)[0] == name]
-        if not found:
-            known = ", ".join(v.split("/", 1)[0] for v in API_GROUPS)
-            raise ValueError(f"unknown API group {group!r} (known: {known})")
-        wanted.update(found)
-    return tuple(v for v in API_GROUPS if v in wanted)
-
-
-def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    meta = obj.get("metadata")
-    return meta if isinstance(meta, Mapping) else {}
-
-
-def _references(manifest: Mapping[str, Any]) -> frozenset[tuple[str, str]]:
-    """(kind, name) of what a Rollout names: its workloadRef and Services."""
-    spec = manifest.get("spec")
-    spec = spec if isinstance(spec, Mapping) else {}
-    out: set[tuple[str, str]] = set()
-    ref = spec.get("workloadRef")
-    if isinstance(ref, Mapping) and ref.get("name"):
-        out.add((str(ref.get("kind") or "Deployment"), str(ref["name"])))
-    strategy = spec.get("strategy")
-    if isinstance(strategy, Mapping):
-        for name, fields in _SERVICE_FIELDS.items():
-            body = strategy.get(name)
-            if isinstance(body, Mapping):
-                out.update(("Service", str(body[f])) for f in fields if body.get(f))
-    return frozenset(out)
-
-
-def _aborted(manifest: Mapping[str, Any]) -> bool:
-    status = manifest.get("status")
-    return isinstance(status, Mapping) and status.get("abort") is True
-
-
-class _Index:
-    """The Rollouts known, by namespace and by what they name, so that a change to a
-    Deployment or a Service finds the Rollouts it concerns without a read."""
-
-    def __init__(self) -> None:
-        self._generations: dict[Key, object] = {}
-        self._aborts: dict[Key, bool] = {}
-        self._refs: dict[Key, frozenset[tuple[str, str]]] = {}
-        self._by_ref: dict[tuple[str, str, str], set[Key]] = {}
-        self._by_ns: dict[str, set[Key]] = {}
-
-    def update(self, key: Key, manifest: Mapping[str, Any]) -> tuple[bool, bool]:
-        """Index the Rollout; returns whether its spec changed since the last look (a
-        new ``metadata.generation``), and whether a user's command did (that, or
-        ``status.abort`` set or cleared)."""
-        generation = _meta(manifest).get("generation")
-        changed = self._generations.get(key, generation) != generation
-        self._generations[key] = generation
-        aborted = _aborted(manifest)
-        commanded = changed or self._aborts.get(key, aborted) != aborted
-        self._aborts[key] = aborted
-        refs = _references(manifest)
-        if self._refs.get(key) == refs:
-            return changed, commanded
-        self._unlink(key)
-        self._refs[key] = refs
-        self._by_ns.setdefault(key.namespace, set()).add(key)
-        for kind, name in refs:
-            self._by_ref.setdefault((key.namespace, kind, name), set()).add(key)
-        return changed, commanded
-
-    def remove(self, key: Key) -> None:
-        self._generations.pop(key, None)
-        self._aborts.pop(key, None)
-        self._unlink(key)
-
-    def _unlink(self, key: Key) -> None:
-        refs = self._refs.pop(key, None)
-        if refs is None:
-            return
-        self._by_ns.get(key.namespace, set()).discard(key)
-        for kind, name in refs:
-            self._by_ref.get((key.namespace, kind, name), set()).discard(key)
-
-    def naming(self, namespace: str, kind: str, name: str) -> set[Key]:
-        return set(self._by_ref.get((namespace, kind, name), ()))
-
-    def in_namespace(self, namespace: str | None) -> set[Key]:
-        if namespace is None:
-            return set(self._refs)
-        return set(self._by_ns.get(namespace, ()))
-
-
-class _View:
-    """The cluster as the controller sees it: the CRD kinds of API groups it does not
-    reconcile (and kinds it may not list) read as empty; everything else goes through."""
-
-    def __init__(self, cluster: Cluster, hidden: set[tuple[str, str]]) -> None:
-        self.cluster = cluster
-        self.hidden = hidden
-
-    async def get(self, ref: Ref) -> dict[str, Any] | None:
-        if (ref.api_version, ref.kind) in self.hidden:
-            return None
-        return await self.cluster.get(ref)
-
-    async def list(
-        self, api_version: str, kind: str, namespace: str | None = None
-    ) -> list[dict[str, Any]]:
-        if (api_version, kind) in self.hidden:
-            await anyio.lowlevel.checkpoint()
-            return []
-        return await self.cluster.list(api_version, kind, namespace)
-
-    async def list_owned(
-        self, api_version: str, kind: str, namespace: str, owner_uid: str
-    ) -> builtins.list[dict[str, Any]]:
-        if (api_version, kind) in self.hidden:
-            await anyio.lowlevel.checkpoint()
-            return []
-        return await list_owned(self.cluster, api_version, kind, namespace, owner_uid)
-
-    async def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
-        return await self.cluster.create(obj)
-
-    async def patch(self, ref: Ref, patch: Mapping[str, Any]) -> dict[str, Any]:
-        return await self.cluster.patch(ref, patch)
-
-    async def delete(self, ref: Ref) -> None:
-        await self.cluster.delete(ref)
-
-    async def replace_status(self, obj: Mapping[str, Any]) -> dict[str, Any]:
-        return await self.cluster.replace_status(obj)
-
-
-_CRD_KINDS: Final = (
-    ROLLOUT,
-    ANALYSIS_RUN,
-    EXPERIMENT,
-    "AnalysisTemplate",
-    "ClusterAnalysisTemplate",
-)
 
 
 class Controller:
@@ -414,7 +233,7 @@ class Controller:
         self.running = False
         self._stopping = False
         self._view: Cluster = self._filtered(cluster, set())
-        self._index = _Index()
+        self._index = RolloutIndex()
         self._conflicts: dict[Key, int] = {}
         self._refused: dict[Key, float] = {}  # restarts refused: not tried again before
         self._changed: anyio.Event | None = None
@@ -430,9 +249,9 @@ class Controller:
 
     def _filtered(self, cluster: Cluster, hidden: set[tuple[str, str]]) -> Cluster:
         hidden = hidden | {
-            (v, kind) for v in API_GROUPS if v not in self.api_groups for kind in _CRD_KINDS
+            (v, kind) for v in API_GROUPS if v not in self.api_groups for kind in CRD_KINDS
         }
-        return _View(cluster, hidden) if hidden else cluster
+        return ControllerView(cluster, hidden) if hidden else cluster
 
     @property
     def view(self) -> Cluster:
@@ -442,27 +261,7 @@ class Controller:
 
     # -- keys ---------------------------------------------------------------------------
     def _mine(self, obj: Mapping[str, Any]) -> bool:
-        labels = _meta(obj).get("labels") or {}
-        values = {labels[label] for label in INSTANCE_ID_LABELS if label in labels}
-        if self.instance_id is None:
-            return not values
-        return self.instance_id in values
-
-    def _owners(self, obj: Mapping[str, Any], namespace: str) -> list[Key]:
-        keys = []
-        for ref in _meta(obj).get("ownerReferences") or ():
-            if not isinstance(ref, Mapping):
-                continue
-            kind, api_version = ref.get("kind"), str(ref.get("apiVersion") or "")
-            if api_version not in self.api_groups:
-                continue
-            if kind == ROLLOUT:
-                keys.append(Key(ROLLOUT, namespace, str(ref.get("name")), api_version))
-            elif kind == ANALYSIS_RUN:
-                keys.append(Key(ANALYSIS_RUN, namespace, str(ref.get("name")), api_version))
-            elif kind == EXPERIMENT:
-                keys.append(Key(EXPERIMENT, namespace, ""))
-        return keys
+        return carries_instance(obj, self.instance_id)
 
     def keys_for(self, change: Change) -> list[Key]:
         """The keys a change concerns (and the index of Rollouts kept up to date)."""
@@ -486,29 +285,9 @@ class Controller:
             if changed:
                 self.queue.forget(key)  # a new spec: no backoff from the old one's failures
             return [(key, Priority.URGENT if commanded else Priority.NORMAL)]
-        return [(key, Priority.NORMAL) for key in self._related(change)]
-
-    def _related(self, change: Change) -> list[Key]:
-        """The keys a change to anything but a Rollout concerns."""
-        kind, ns, obj = change.kind, change.namespace, change.obj
-        in_group = change.api_version in self.api_groups
-        keys = self._owners(obj, ns)
-        if kind == ANALYSIS_RUN and in_group and change.type != "deleted":
-            keys.append(Key(ANALYSIS_RUN, ns, change.name, change.api_version))
-        elif kind == EXPERIMENT and in_group:
-            keys.append(Key(EXPERIMENT, ns, ""))
-        elif kind == REPLICA_SET and change.api_version == "apps/v1":
-            if change.type != "deleted" and restarting(obj):
-                keys.append(Key(REPLICA_SET, ns, change.name, "apps/v1"))
-        elif kind == "Service" and change.api_version == "v1":
-            keys.extend(self._index.naming(ns, "Service", change.name))
-        elif kind == "AnalysisTemplate" and in_group:
-            keys.extend(self._index.in_namespace(ns))
-        elif kind == "ClusterAnalysisTemplate" and in_group:
-            keys.extend(self._index.in_namespace(None))
-        elif not kind.startswith("Event"):
-            keys.extend(self._index.naming(ns, kind, change.name))  # workloadRef
-        return keys
+        return [
+            (key, Priority.NORMAL) for key in related_keys(change, self.api_groups, self._index)
+        ]
 
     def _add(self, key: Key, priority: Priority = Priority.NORMAL) -> None:
         """Queue ``key`` now, unless it is failing: its retry is scheduled, and what it
@@ -541,7 +320,7 @@ class Controller:
         listed: set[Key] = set()
         for group in self.api_groups:
             for manifest in await view.list(group, ROLLOUT, ns):
-                key = _key_of(ROLLOUT, group, manifest)
+                key = key_of(ROLLOUT, group, manifest)
                 listed.add(key)
                 changed, commanded = self._index.update(key, manifest)
                 if changed:
@@ -551,13 +330,13 @@ class Controller:
                     self.notifier.observe_rollout(group, manifest)
             for run in await view.list(group, ANALYSIS_RUN, ns):
                 if (run.get("status") or {}).get("phase") not in COMPLETED:
-                    self._add(_key_of(ANALYSIS_RUN, group, run), priority)
+                    self._add(key_of(ANALYSIS_RUN, group, run), priority)
             for experiment in await view.list(group, EXPERIMENT, ns):
-                namespace = _key_of(EXPERIMENT, group, experiment).namespace
+                namespace = key_of(EXPERIMENT, group, experiment).namespace
                 self._add(Key(EXPERIMENT, namespace, ""), priority)
         for rs in await view.list("apps/v1", REPLICA_SET, ns):
             if restarting(rs):
-                self._add(_key_of(REPLICA_SET, "apps/v1", rs), priority)
+                self._add(key_of(REPLICA_SET, "apps/v1", rs), priority)
         for gone in self._index.in_namespace(ns) - listed:  # deleted, unseen
             self._index.remove(gone)
             if self.metrics is not None:
@@ -644,13 +423,13 @@ class Controller:
     async def _mine_by_owner(self, obj: Mapping[str, Any]) -> bool:
         """Sharding for runs and experiments: their Rollout's labels decide, or their own
         when no Rollout owns them."""
-        for ref in _meta(obj).get("ownerReferences") or ():
+        for ref in object_meta(obj).get("ownerReferences") or ():
             if isinstance(ref, Mapping) and ref.get("kind") == ROLLOUT:
                 owner = await self._view.get(
                     Ref(
                         str(ref.get("apiVersion")),
                         ROLLOUT,
-                        str(_meta(obj).get("namespace") or ""),
+                        str(object_meta(obj).get("namespace") or ""),
                         str(ref.get("name")),
                     )
                 )
@@ -716,7 +495,7 @@ class Controller:
     ) -> tuple[int, float | None]:
         """Observe, reconcile and apply one Rollout; returns (writes, requeue time)."""
         view = self._view
-        if _meta(manifest).get("deletionTimestamp"):
+        if object_meta(manifest).get("deletionTimestamp"):
             return 0, None
         rollout, problems = read_rollout(manifest)
         errors = [p for p in problems if p.severity == "error"]
@@ -785,13 +564,13 @@ class Controller:
         """InvalidSpec: the status says why (phase Degraded), a Warning Event too when it
         is new; nothing else is touched."""
         stored = RolloutStatus.from_manifest(manifest.get("status"))
-        generation = int(_meta(manifest).get("generation") or 1)
+        generation = int(object_meta(manifest).get("generation") or 1)
         status = reconcile_invalid(stored, message, generation, now=now)
         async with self._reporting(manifest, now):
             wrote = await write_status(self._view, manifest, status, reread=self.cluster.get)
         if wrote:
             await self.events.post(Involved.of(manifest), "Warning", "InvalidSpec", message)
-        meta = _meta(manifest)
+        meta = object_meta(manifest)
         self._record(
             str(meta.get("namespace") or ""), str(meta.get("name")), _strategy(manifest), status
         )
@@ -1053,7 +832,7 @@ class Controller:
                 f"no Rollout kind this controller may list is served ({', '.join(self.api_groups)})"
             )
         self.api_groups = tuple(groups)
-        kinds = [(g, k) for g in groups for k in _CRD_KINDS if k != ROLLOUT]
+        kinds = [(g, k) for g in groups for k in CRD_KINDS if k != ROLLOUT]
         kinds += [("apps/v1", REPLICA_SET), ("apps/v1", "Deployment"), ("v1", "Service")]
         for api_version, kind in kinds:
             try:
@@ -1080,11 +859,6 @@ class Controller:
         traffic = self.traffic
         if isinstance(traffic, RouterTraffic):
             traffic.cluster = cluster
-
-
-def _key_of(kind: str, api_version: str, obj: Mapping[str, Any]) -> Key:
-    meta = _meta(obj)
-    return Key(kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""), api_version)
 
 
 def _namespace_of(key: Key) -> str:

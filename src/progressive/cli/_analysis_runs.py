@@ -132,7 +132,7 @@ def create_analysis_run(
     target = Target.from_context(click.get_current_context())
 
     async def main() -> None:
-        from progressive._shell.controller import INSTANCE_ID_LABELS
+        from progressive._shell.keys import INSTANCE_ID_LABELS
         from progressive.core._analysis import build_analysis_run
         from progressive.core._steps import AnalysisArg
 

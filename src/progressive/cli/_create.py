@@ -9,10 +9,11 @@ Module-level imports are click, :mod:`._target` and :mod:`._plugin` only: ``prog
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
 import click
 
+from ..core._names import CRD_KINDS
 from ._analysis_runs import create_analysis_run
 from ._plugin import AliasGroup, after_write
 from ._target import (
@@ -26,11 +27,6 @@ from ._target import (
 )
 
 __all__ = ["create", "terminate"]
-
-
-_OUR_KINDS: Final = frozenset(
-    {"Rollout", "AnalysisTemplate", "ClusterAnalysisTemplate", "AnalysisRun", "Experiment"}
-)
 
 
 def _resource_name(obj: Mapping[str, Any]) -> str:
@@ -94,7 +90,7 @@ def create(ctx: click.Context, filenames: tuple[str, ...]) -> None:
                 obj = copy.deepcopy(dict(document.raw))
                 obj.pop("status", None)
                 api_version, kind = str(obj.get("apiVersion")), str(obj.get("kind"))
-                if kind in _OUR_KINDS and api_version == ROLLOUT_GROUPS[0]:
+                if kind in CRD_KINDS and api_version == ROLLOUT_GROUPS[0]:
                     if not await session.serves(api_version, kind) and await session.serves(
                         ROLLOUT_GROUPS[1], kind
                     ):

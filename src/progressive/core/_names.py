@@ -15,6 +15,7 @@ __all__ = [
     "ACKNOWLEDGED_ANNOTATION",
     "ANALYSIS_RUN",
     "API_GROUPS",
+    "CRD_KINDS",
     "EXPERIMENT",
     "HASH_LABEL",
     "IMAGE_PULL_FAILURES",
@@ -34,6 +35,14 @@ API_GROUPS: Final = ("argoproj.io/v1alpha1", "progressive.dev/v1alpha1")
 ROLLOUT: Final = "Rollout"
 ANALYSIS_RUN: Final = "AnalysisRun"
 EXPERIMENT: Final = "Experiment"
+#: The kinds of :data:`API_GROUPS`: progressive's own CRDs, and Argo's.
+CRD_KINDS: Final = (
+    ROLLOUT,
+    ANALYSIS_RUN,
+    EXPERIMENT,
+    "AnalysisTemplate",
+    "ClusterAnalysisTemplate",
+)
 
 #: on a ReplicaSet, its pods and the selectors of the Services routing to them: the hash
 #: of the pod template (:func:`progressive.core.pod_template_hash`)
