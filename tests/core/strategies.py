@@ -172,6 +172,8 @@ def canaries(draw: st.DrawFn) -> CanaryStrategy:
         dynamic_stable_scale=routed and draw(st.booleans()),
         scale_down_delay_seconds=draw(st.integers(0, 3600)) if routed else 30,
         abort_scale_down_delay_seconds=draw(st.integers(0, 3600)),
+        # at most revisionHistoryLimit, drawn from 0
+        scale_down_delay_revision_limit=draw(st.none() | st.just(0)),
         min_pods_per_replica_set=draw(st.none() | st.integers(1, 10)) if routed else None,
         canary_metadata=draw(st.fixed_dictionaries({}, optional={"labels": string_maps})),
         stable_metadata=draw(st.fixed_dictionaries({}, optional={"annotations": string_maps})),
@@ -192,6 +194,7 @@ def blue_greens(draw: st.DrawFn) -> BlueGreenStrategy:
         post_promotion_analysis=draw(st.none() | analyses()),
         scale_down_delay_seconds=draw(st.integers(0, 3600)),
         abort_scale_down_delay_seconds=draw(st.integers(0, 3600)),
+        scale_down_delay_revision_limit=draw(st.none() | st.just(0)),
         max_unavailable=draw(count_or_percent),
         active_metadata=draw(st.fixed_dictionaries({}, optional={"labels": string_maps})),
         preview_metadata=draw(st.fixed_dictionaries({}, optional={"labels": string_maps})),

@@ -25,8 +25,9 @@ from ._revisions import (
     new_revision_number,
     prune_history,
     run_name,
+    scale_down_old,
 )
-from ._rollout import Rollout
+from ._rollout import BlueGreenStrategy, Rollout
 from ._status import PauseReason, RolloutStatus
 from ._verdicts import Verdict, judge_run
 
@@ -41,6 +42,18 @@ class BlueGreenOutcome:
     switch_pending: bool
 
 
+def _scale_down_others(
+    b: PlanBuilder,
+    bg: BlueGreenStrategy,
+    rev: Revisions,
+    demoted: list[tuple[ReplicaSetView, int]],
+) -> None:
+    """The old ReplicaSets go to zero, those with a deadline once it passes, at most
+    ``scaleDownDelayRevisionLimit`` of them waiting."""
+    old = [(rs, bg.scale_down_delay_seconds if rs.scale_down_deadline else 0) for rs in rev.others]
+    scale_down_old(b, [*old, *demoted], bg.scale_down_delay_revision_limit)
+
+
 def plan_blue_green(b: PlanBuilder, rollout: Rollout, rev: Revisions) -> BlueGreenOutcome:
     bg = rollout.blue_green
     assert bg is not None and rev.stable_hash is not None
@@ -52,8 +65,7 @@ def plan_blue_green(b: PlanBuilder, rollout: Rollout, rev: Revisions) -> BlueGre
         new_rs = b.scale(ensure_new_replica_set(b, rollout, rev, replicas), replicas)
         b.point(bg.active_service, rev.new_hash)
         b.point(bg.preview_service, rev.new_hash)
-        for rs in rev.others:
-            b.delay_scale_down(rs, bg.scale_down_delay_seconds if rs.scale_down_deadline else 0)
+        _scale_down_others(b, bg, rev, [])
         _terminate_runs(b, keep=set())
         prune_history(b, rollout, rev)
         status = attrs.evolve(status, active_selector=rev.new_hash, preview_selector=rev.new_hash)
@@ -84,6 +96,7 @@ def plan_blue_green(b: PlanBuilder, rollout: Rollout, rev: Revisions) -> BlueGre
 
     switched = active_now == rev.new_hash
     keep: set[str] = set()
+    demoted: list[tuple[ReplicaSetView, int]] = []  # the stable one, once promoted
     waiting = ""
     if not switched:
         go = False
@@ -133,12 +146,11 @@ def plan_blue_green(b: PlanBuilder, rollout: Rollout, rev: Revisions) -> BlueGre
                 b, attrs.evolve(rollout, status=status), attrs.evolve(rev, status=status)
             )
         if verdict == "passed":
-            b.delay_scale_down(stable_rs, bg.scale_down_delay_seconds)
+            demoted.append((stable_rs, bg.scale_down_delay_seconds))
             status = _state.promote(status, rev.new_hash)
             b.event("RolloutCompleted", f"Revision {revision} is stable")
 
-    for rs in rev.others:
-        b.delay_scale_down(rs, bg.scale_down_delay_seconds if rs.scale_down_deadline else 0)
+    _scale_down_others(b, bg, rev, demoted)
     _terminate_runs(b, keep=keep)
     prune_history(b, rollout, rev)
     status = attrs.evolve(

@@ -31,6 +31,7 @@ from ._revisions import (
     new_revision_number,
     prune_history,
     run_name,
+    scale_down_old,
 )
 from ._rollout import CanaryStrategy, Rollout, ping_pong_services
 from ._status import PauseReason, RolloutStatus
@@ -452,10 +453,10 @@ def _old_stacks(
             current[rev.stable_rs.name] = rev.stable_rs
         _rolling(b, rollout, new_rs, desired, extra=current)
         return
-    for rs in rev.others:
-        b.delay_scale_down(rs, c.scale_down_delay_seconds if rs.scale_down_deadline else 0)
+    old = [(rs, c.scale_down_delay_seconds if rs.scale_down_deadline else 0) for rs in rev.others]
     if rev.stable_rs is not None and rev.stable_rs.name not in desired:
-        b.delay_scale_down(rev.stable_rs, c.scale_down_delay_seconds)
+        old.append((rev.stable_rs, c.scale_down_delay_seconds))
+    scale_down_old(b, old, c.scale_down_delay_revision_limit)
 
 
 def _rolling(
@@ -528,7 +529,9 @@ def _promote(
     if c.traffic_routing is not None:
         _weight(b, 0, observed_weight, rev, max_weight, after_services=True)
         _routes(b, rollout, {}, {})
-        b.delay_scale_down(old_stable, c.scale_down_delay_seconds)
+        scale_down_old(
+            b, [(old_stable, c.scale_down_delay_seconds)], c.scale_down_delay_revision_limit
+        )
     _terminate_runs(b, keep=set())
     status = attrs.evolve(
         _state.promote(status, rev.new_hash), current_step_index=len(c.steps), canary_weight=0

@@ -3,6 +3,8 @@ stable, rollbacks, history cleanup, analysis-run names."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import attrs
 
 from . import _state
@@ -19,6 +21,7 @@ __all__ = [
     "new_revision_number",
     "observe_revisions",
     "prune_history",
+    "scale_down_old",
 ]
 
 
@@ -163,6 +166,26 @@ def ensure_new_replica_set(
         b.add("scale_up", SetReplicaSetRevision(rs.name, revision))
         rs = attrs.evolve(rs, revision=revision)
     return rs
+
+
+def scale_down_old(
+    b: PlanBuilder, old: Sequence[tuple[ReplicaSetView, int]], limit: int | None
+) -> None:
+    """Scale each ReplicaSet of ``old`` to zero once its delay is over (``delay``: from
+    now, for one without a deadline yet); at most ``limit`` of those still waiting, the
+    newest revisions, keep waiting, the others go now (Argo's
+    ``scaleDownDelayRevisionLimit``; None: no limit)."""
+    waiting = 0
+    for rs, delay in sorted(old, key=lambda item: -item[0].revision):
+        if rs.replicas == 0:
+            continue
+        deadline = rs.scale_down_deadline
+        waits = delay > 0 if deadline is None else b.now < deadline
+        if waits and limit is not None and waiting >= limit:
+            b.scale(rs, 0)
+            continue
+        waiting += int(waits)
+        b.delay_scale_down(rs, delay)
 
 
 def prune_history(b: PlanBuilder, rollout: Rollout, rev: Revisions) -> None:

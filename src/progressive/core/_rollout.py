@@ -166,6 +166,8 @@ class CanaryStrategy(Strategy):
     dynamic_stable_scale: bool = False
     scale_down_delay_seconds: int = 30
     abort_scale_down_delay_seconds: int = 30
+    # at most this many old ReplicaSets wait out their scale-down delay (None: all)
+    scale_down_delay_revision_limit: int | None = None
     min_pods_per_replica_set: int | None = None
     canary_metadata: Mapping[str, Any] = attrs.field(factory=FrozenDict, converter=freeze_map)
     stable_metadata: Mapping[str, Any] = attrs.field(factory=FrozenDict, converter=freeze_map)
@@ -190,6 +192,7 @@ class CanaryStrategy(Strategy):
         _set(out, "dynamicStableScale", self.dynamic_stable_scale, False)
         _set(out, "scaleDownDelaySeconds", self.scale_down_delay_seconds, 30)
         _set(out, "abortScaleDownDelaySeconds", self.abort_scale_down_delay_seconds, 30)
+        _set(out, "scaleDownDelayRevisionLimit", self.scale_down_delay_revision_limit)
         _set(out, "minPodsPerReplicaSet", self.min_pods_per_replica_set)
         _set(out, "canaryMetadata", self.canary_metadata)
         _set(out, "stableMetadata", self.stable_metadata)
@@ -213,6 +216,8 @@ class BlueGreenStrategy(Strategy):
     post_promotion_analysis: RolloutAnalysis | None = None
     scale_down_delay_seconds: int = 30
     abort_scale_down_delay_seconds: int = 30
+    # at most this many old ReplicaSets wait out their scale-down delay (None: all)
+    scale_down_delay_revision_limit: int | None = None
     max_unavailable: int | str = 0
     active_metadata: Mapping[str, Any] = attrs.field(factory=FrozenDict, converter=freeze_map)
     preview_metadata: Mapping[str, Any] = attrs.field(factory=FrozenDict, converter=freeze_map)
@@ -231,6 +236,7 @@ class BlueGreenStrategy(Strategy):
                 out[key] = analysis.to_manifest()
         _set(out, "scaleDownDelaySeconds", self.scale_down_delay_seconds, 30)
         _set(out, "abortScaleDownDelaySeconds", self.abort_scale_down_delay_seconds, 30)
+        _set(out, "scaleDownDelayRevisionLimit", self.scale_down_delay_revision_limit)
         _set(out, "maxUnavailable", self.max_unavailable, 0)
         _set(out, "activeMetadata", self.active_metadata)
         _set(out, "previewMetadata", self.preview_metadata)
@@ -562,6 +568,14 @@ def read_rollout(obj: object) -> tuple[Rollout | None, list[FieldProblem]]:
     )
     if rollout.min_ready_seconds and rollout.min_ready_seconds >= rollout.progress_deadline_seconds:
         spec.error("must be greater than minReadySeconds", "progressDeadlineSeconds")
+    chosen = rollout.canary or rollout.blue_green
+    limit = chosen.scale_down_delay_revision_limit if chosen is not None else None
+    if limit is not None and limit > rollout.revision_history_limit:
+        kind = "canary" if rollout.canary is not None else "blueGreen"
+        spec.error(
+            f"must be at most revisionHistoryLimit ({rollout.revision_history_limit})",
+            f"strategy.{kind}.scaleDownDelayRevisionLimit",
+        )
     _check_fixed_scale(rollout, errors)
     if not any(e.severity == "error" for e in errors):
         object.__setattr__(rollout, "_valid", True)
@@ -757,6 +771,7 @@ def _read_canary(f: Fields) -> CanaryStrategy:
         dynamic_stable_scale=f.bool("dynamicStableScale", False),
         scale_down_delay_seconds=f.int("scaleDownDelaySeconds", 30) or 0,
         abort_scale_down_delay_seconds=f.int("abortScaleDownDelaySeconds", 30) or 0,
+        scale_down_delay_revision_limit=f.int("scaleDownDelayRevisionLimit", None, low=0),
         min_pods_per_replica_set=f.int("minPodsPerReplicaSet", None, low=1),
         canary_metadata=f.mapping("canaryMetadata"),
         stable_metadata=f.mapping("stableMetadata"),
@@ -822,6 +837,7 @@ def _read_blue_green(f: Fields) -> BlueGreenStrategy:
         post_promotion_analysis=read_rollout_analysis(post) if post else None,
         scale_down_delay_seconds=f.int("scaleDownDelaySeconds", 30) or 0,
         abort_scale_down_delay_seconds=f.int("abortScaleDownDelaySeconds", 30) or 0,
+        scale_down_delay_revision_limit=f.int("scaleDownDelayRevisionLimit", None, low=0),
         max_unavailable=f.int_or_percent("maxUnavailable", 0),
         active_metadata=f.mapping("activeMetadata"),
         preview_metadata=f.mapping("previewMetadata"),
