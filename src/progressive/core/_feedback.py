@@ -1,9 +1,10 @@
 """Feeding a plan back: what the next ``reconcile()`` observes once a plan was applied.
 
-The reference for embedders who drive ``reconcile()`` by hand (``Observed.after``): the
-shell applies each action to a cluster and observes the result; here the same effect
-is worked out on the :class:`~progressive.core.Observed` itself, as if every action
-succeeded and nothing else changed.  What the world does on its own is not here: pods
+The reference for embedders who drive ``reconcile()`` by hand (``Observed.after``, which
+applies each action to a :class:`World`): the shell applies each action to a cluster
+and observes the result; here the same effect is worked out on the
+:class:`~progressive.core.Observed` itself, as if every action succeeded and nothing
+else changed.  What the world does on its own is not here: pods
 becoming ready, runs reaching a verdict, time passing.
 
 Which actions change what is observed, and so must be fed back:
@@ -24,7 +25,8 @@ template's Service), ``RestartPods`` and ``EmitEvent``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, assert_never
+from collections.abc import Iterable, Mapping
+from typing import assert_never
 
 import attrs
 
@@ -49,25 +51,30 @@ from ._actions import (
     WriteMirrorRoute,
     WriteWeight,
 )
-from ._observed import ObservedRun, ReplicaSetView, WorkloadView
+from ._views import ObservedRun, ReplicaSetView, TrafficView, WorkloadView
 
-if TYPE_CHECKING:
-    from ._observed import Observed
-    from ._plan import Plan
-
-__all__ = ["after"]
+__all__ = ["World"]
 
 
-class _World:
-    """The parts of an Observed a plan changes, as mutable collections."""
+class World:
+    """The parts of an :class:`~progressive.core.Observed` a plan changes, as mutable
+    collections: :meth:`apply` each action of the plan, in order."""
 
-    def __init__(self, observed: Observed) -> None:
-        self.now = observed.now
-        self.sets = {rs.name: rs for rs in observed.replica_sets}
-        self.runs = {run.name: run for run in observed.runs}
-        self.services = dict(observed.services)
-        self.traffic = observed.traffic
-        self.workload = observed.workload
+    def __init__(
+        self,
+        now: float,
+        replica_sets: Iterable[ReplicaSetView],
+        runs: Iterable[ObservedRun],
+        services: Mapping[str, str | None],
+        traffic: TrafficView,
+        workload: WorkloadView | None,
+    ) -> None:
+        self.now = now
+        self.sets = {rs.name: rs for rs in replica_sets}
+        self.runs = {run.name: run for run in runs}
+        self.services = dict(services)
+        self.traffic = traffic
+        self.workload = workload
 
     def apply(self, a: Action) -> None:
         match a:
@@ -123,19 +130,3 @@ class _World:
 def _route(names: tuple[str, ...], name: str, *, keep: bool) -> tuple[str, ...]:
     others = tuple(n for n in names if n != name)
     return (*others, name) if keep else others
-
-
-def after(observed: Observed, plan: Plan) -> Observed:
-    """``observed`` once every action of ``plan`` was applied and its status stored."""
-    world = _World(observed)
-    for action in plan.actions:
-        world.apply(action)
-    return attrs.evolve(
-        observed,
-        rollout=observed.rollout.with_status(plan.status),
-        replica_sets=tuple(world.sets.values()),
-        runs=tuple(world.runs.values()),
-        services=world.services,
-        traffic=world.traffic,
-        workload=world.workload,
-    )

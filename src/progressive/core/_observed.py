@@ -12,72 +12,15 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from ._feedback import World
 from ._frozen import FrozenDict, Immutable, freeze_map
 from ._rollout import Rollout
+from ._views import ObservedRun, ReplicaSetView, TrafficView, WorkloadView
 
 if TYPE_CHECKING:
     from ._plan import Plan
 
 __all__ = ["Observed", "ObservedRun", "ReplicaSetView", "TrafficView", "WorkloadView"]
-
-
-@attrs.frozen
-class ReplicaSetView(Immutable):
-    """One ReplicaSet owned by the Rollout."""
-
-    name: str
-    pod_template_hash: str
-    revision: int
-    replicas: int
-    ready_replicas: int = 0
-    available_replicas: int = 0
-    scale_down_deadline: float | None = None
-    created_at: float = 0.0
-    #: why its ``restartAt`` restart could not go on (the controller may not delete
-    #: pods), as the shell found it; "" when nothing was refused
-    restart_refused: str = ""
-
-
-@attrs.frozen
-class ObservedRun(Immutable):
-    """An AnalysisRun or Experiment the Rollout started: its name and verdict so far,
-    and whether a user promoted the rollout past that verdict (``acknowledged``)."""
-
-    name: str
-    phase: str
-    message: str = ""
-    terminated: bool = False
-    acknowledged: bool = False
-
-
-@attrs.frozen
-class TrafficView(Immutable):
-    """What the routers hold now, read back from their objects.
-
-    With several routers, this is what ALL of them hold: ``weight`` is None when no
-    router holds a weight for this Rollout yet, and otherwise the smallest canary
-    weight among them (a router holding none counts as 0) -- every router sends at
-    least that much to the canary.  ``header_routes`` and ``mirror_routes`` are the
-    routes every router holds.  The shell moves the routers together and, should they
-    disagree (a crash between two routers' writes), brings them back to this state
-    before reconciling (``progressive._shell.traffic.RouterTraffic``), so that the
-    weight is normally each router's.
-    """
-
-    weight: int | None = None
-    header_routes: tuple[str, ...] = ()
-    mirror_routes: tuple[str, ...] = ()
-    # (service, weight) of the experiment templates the routers send traffic to
-    experiment_weights: tuple[tuple[str, int], ...] = ()
-
-
-@attrs.frozen
-class WorkloadView(Immutable):
-    """The workload a Rollout's ``workloadRef`` names (a Deployment): its spec replicas
-    and how many of its pods are available."""
-
-    replicas: int
-    available_replicas: int = 0
 
 
 def _replica_sets(value: Iterable[ReplicaSetView]) -> tuple[ReplicaSetView, ...]:
@@ -126,9 +69,20 @@ class Observed(Immutable):
         verdict and time passing are the world's to add (see ``core/_feedback.py`` for
         which actions change what).
         """
-        from ._feedback import after
-
-        return after(self, plan)
+        world = World(
+            self.now, self.replica_sets, self.runs, self.services, self.traffic, self.workload
+        )
+        for action in plan.actions:
+            world.apply(action)
+        return attrs.evolve(
+            self,
+            rollout=self.rollout.with_status(plan.status),
+            replica_sets=tuple(world.sets.values()),
+            runs=tuple(world.runs.values()),
+            services=world.services,
+            traffic=world.traffic,
+            workload=world.workload,
+        )
 
     def replica_set(self, pod_template_hash: str | None) -> ReplicaSetView | None:
         if pod_template_hash is None:
