@@ -91,13 +91,13 @@ from ._analysis_model import (
     RunSummary,
     TemplateRef,
     compile_condition,
-    freeze_value,
     read_analysis_run,
     read_analysis_template,
     resolve_metric,
     rule_matches,
     substitute_args,
 )
+from ._analysis_values import freeze_value
 from ._stored_values import bounded, stored_value
 
 __all__ = [

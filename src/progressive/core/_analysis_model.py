@@ -19,26 +19,37 @@ Two metric fields are progressive.dev extensions: ``emptyResult`` and ``nanResul
 
 from __future__ import annotations
 
-import enum
-import functools
-import json
-import math
 import re
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from typing import Any, Final
 
 import attrs
 
-from ..errors import EvaluationError, ExpressionError, FieldProblem, ManifestError
+from ..errors import EvaluationError, ExpressionError, FieldProblem
+from ._analysis_args import substitute_fields
+from ._analysis_status import (
+    AnalysisPhase,
+    AnalysisRunStatus,
+    Measurement,
+    MetricResult,
+    RunSummary,
+    read_run_status,
+    run_status_manifest,
+)
+from ._analysis_values import (
+    compile_condition,
+    compiled_rule,
+    condition_error,
+    plain_copy,
+    raise_fatal,
+    rule_matches,
+)
 from ._bounds import check_bounds
 from ._durations import as_seconds, parse_duration, seconds_field
-from ._expressions import Expression, parse_condition
 from ._fields import Fields, describe
 from ._frozen import FrozenDict, Immutable, freeze_map, strings, thaw
 from ._names import API_GROUPS
 from ._steps import AnalysisArg, TemplateRef
-from ._times import format_time
 
 __all__ = [
     "DEFAULT_CONSECUTIVE_ERROR_LIMIT",
@@ -64,6 +75,7 @@ __all__ = [
     "read_analysis_template",
     "resolve_metric",
     "rule_matches",
+    "substitute_args",
     "template_refs_of",
 ]
 
@@ -79,32 +91,10 @@ DEFAULT_EMPTY_RESULT: Final = "error"
 DEFAULT_NAN_RESULT: Final = "error"
 # Kubernetes IntOrString fields are int32.
 _INT32_MAX: Final = 2**31 - 1
-# Plain data nested deeper than this is refused rather than walked (no RecursionError).
-_MAX_DEPTH: Final = 64
-# Timestamps outside years 1..9999 cannot be written as RFC 3339.
-_MIN_TIME: Final = -62135596800.0
-_MAX_TIME: Final = 253402300799.0
 
-#: ``{{args.name}}`` (spaces allowed inside the braces, as fasttemplate trims them).
-PLACEHOLDER: Final = re.compile(r"\{\{\s*args\.([^{}]*?)\s*\}\}")
 
 # A rollout-supplied argument and a template argument are the same thing.
 Arg = AnalysisArg
-
-
-class AnalysisPhase(enum.StrEnum):
-    """Phases of measurements, metrics and runs (Argo's ``AnalysisPhase``)."""
-
-    PENDING = "Pending"
-    RUNNING = "Running"
-    SUCCESSFUL = "Successful"
-    FAILED = "Failed"
-    ERROR = "Error"
-    INCONCLUSIVE = "Inconclusive"
-
-    @property
-    def completed(self) -> bool:
-        return self not in (AnalysisPhase.PENDING, AnalysisPhase.RUNNING)
 
 
 @attrs.frozen
@@ -175,7 +165,7 @@ class Metric(Immutable):
         """Read one metric (``spec.metrics[i]``); raises ManifestError."""
         errors: list[FieldProblem] = []
         metric = read_metric(Fields(obj, path, errors))
-        _raise_errors(errors)
+        raise_fatal(errors)
         assert metric is not None
         return metric
 
@@ -242,7 +232,7 @@ class AnalysisTemplate(Immutable):
                 (unknown fields) alone do not raise; see :func:`read_analysis_template`.
         """
         template, errors = read_analysis_template(obj)
-        _raise_errors(errors)
+        raise_fatal(errors)
         assert template is not None
         return template
 
@@ -273,72 +263,8 @@ class AnalysisTemplate(Immutable):
             ManifestError: listing every error found.
         """
         _, problems = read_analysis_template(self.to_manifest())
-        _raise_errors(problems)
+        raise_fatal(problems)
         return problems
-
-
-def _same_value(a: object, b: object) -> bool:
-    """Equality for measurement values in which NaN equals NaN (a run equals its copy)."""
-    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
-        return True
-    if isinstance(a, tuple) and isinstance(b, tuple):
-        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b, strict=True))
-    return bool(a == b)
-
-
-@attrs.frozen
-class Measurement:
-    """One measurement; ``finished_at`` None means it is still in flight."""
-
-    phase: AnalysisPhase
-    value: object = attrs.field(default=None, eq=attrs.cmp_using(eq=_same_value))
-    message: str = ""
-    started_at: float | None = None
-    finished_at: float | None = None
-
-
-@attrs.frozen
-class MetricResult:
-    """``status.metricResults[i]``: a metric's phase, counters and recent measurements."""
-
-    name: str
-    phase: AnalysisPhase = AnalysisPhase.PENDING
-    measurements: tuple[Measurement, ...] = ()
-    count: int = 0
-    successful: int = 0
-    failed: int = 0
-    inconclusive: int = 0
-    error: int = 0
-    consecutive_error: int = 0
-    consecutive_success: int = 0
-    dry_run: bool = False
-    message: str = ""
-
-    @property
-    def last(self) -> Measurement | None:
-        return self.measurements[-1] if self.measurements else None
-
-
-@attrs.frozen
-class RunSummary:
-    """How many metrics ended in each phase (``runSummary`` / ``dryRunSummary``)."""
-
-    count: int = 0
-    successful: int = 0
-    failed: int = 0
-    inconclusive: int = 0
-    error: int = 0
-
-
-@attrs.frozen
-class AnalysisRunStatus:
-    phase: AnalysisPhase = AnalysisPhase.PENDING
-    message: str = ""
-    metric_results: tuple[MetricResult, ...] = ()
-    started_at: float | None = None
-    completed_at: float | None = None
-    run_summary: RunSummary = RunSummary()
-    dry_run_summary: RunSummary | None = None
 
 
 @attrs.frozen
@@ -402,7 +328,7 @@ class AnalysisRun:
             ManifestError: every error found, each with its field path.
         """
         run, errors = read_analysis_run(obj)
-        _raise_errors(errors)
+        raise_fatal(errors)
         assert run is not None
         return run
 
@@ -422,182 +348,23 @@ class AnalysisRun:
             "kind": "AnalysisRun",
             "metadata": metadata,
             "spec": spec,
-            "status": _status_manifest(self.status),
+            "status": run_status_manifest(self.status),
         }
-
-
-# -- conditions and plain data -------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=1024)
-def compile_condition(source: str) -> Expression:
-    """``parse_condition(source)``, cached: runs evaluate the same few conditions often."""
-    return parse_condition(source)
-
-
-def condition_error(source: str) -> str | None:
-    """Why ``source`` does not parse, or None.  Placeholders are checked later."""
-    if PLACEHOLDER.search(source):
-        return None
-    try:
-        compile_condition(source)
-    except (ExpressionError, RecursionError) as exc:
-        return f"invalid expression: {exc}" if str(exc) else "invalid expression"
-    return None
-
-
-@functools.lru_cache(maxsize=256)
-def _compiled_rule(pattern: str) -> re.Pattern[str] | None:
-    try:
-        return re.compile(pattern)
-    except (re.error, OverflowError, RecursionError):
-        return None
-
-
-def rule_matches(pattern: str, metric_name: str) -> bool:
-    """A ``dryRun`` / ``measurementRetention`` rule: ``*`` or an unanchored regex (Go's)."""
-    if pattern == "*":
-        return True
-    compiled = _compiled_rule(pattern)
-    return compiled is not None and compiled.search(metric_name) is not None
-
-
-def _plain(value: object, f: Fields, key: str, depth: int = 0) -> Any:
-    """A private copy of plain data; lists become lists, mappings dicts with str keys."""
-    if depth > _MAX_DEPTH:
-        f.error(f"is nested more than {_MAX_DEPTH} levels deep", key)
-        return None
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v, f, key, depth + 1) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v, f, key, depth + 1) for v in value]
-    return value
-
-
-def freeze_value(value: object) -> object:
-    """Measurement values are stored immutable: lists become tuples."""
-    if isinstance(value, list | tuple):
-        return tuple(freeze_value(v) for v in value)
-    return value
-
-
-# A measurement's value is stored as Argo stores it, a string ("0.99", "[0.5,0.4]" for
-# a vector, the JSON of an object); NaN and the infinities as Prometheus writes them
-# (JSON has none).  Reading decodes what encoding gives back unchanged, so a value
-# reads back as it was measured and a stored status is written again unchanged.
-_NON_FINITE: Final = {"NaN": math.nan, "+Inf": math.inf, "-Inf": -math.inf}
-
-
-def _encode_value(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if not isinstance(value, float):
-        try:  # JSON in C, for a long vector; NaN or an infinity in it: the walk below
-            return json.dumps(value, separators=(",", ":"), allow_nan=False, default=_as_json)
-        except ValueError:
-            pass
-    finite = _finite(value)
-    if isinstance(finite, str):
-        return finite
-    return json.dumps(finite, separators=(",", ":"), default=str)
-
-
-def _as_json(value: object) -> object:
-    return dict(value) if isinstance(value, Mapping) else str(value)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
-    if isinstance(value, Mapping):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
-
-
-def _decode_value(value: Any) -> Any:
-    if isinstance(value, str):
-        if value in _NON_FINITE:
-            return _NON_FINITE[value]
-        try:
-            decoded = _non_finite(json.loads(value))
-        except (ValueError, RecursionError):
-            return value
-        return decoded if _encode_value(decoded) == value else value
-    return _non_finite(value)
-
-
-def _non_finite(value: Any) -> Any:
-    if isinstance(value, str):
-        return _NON_FINITE.get(value, value)
-    if isinstance(value, Mapping):
-        return {k: _non_finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_non_finite(v) for v in value]
-    return value
-
-
-def _raise_errors(errors: Iterable[FieldProblem]) -> None:
-    fatal = [e for e in errors if e.severity == "error"]
-    if fatal:
-        raise ManifestError(fatal)
 
 
 # -- argument substitution -------------------------------------------------------------------
 
 
-def _substitute(text: str, values: Mapping[str, str | None], problems: list[str]) -> str:
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1).strip()
-        if name not in values:
-            problems.append(f"failed to resolve {{{{args.{name}}}}}: no such argument")
-            return match.group(0)
-        value = values[name]
-        return match.group(0) if value is None else value
-
-    return PLACEHOLDER.sub(replace, text)
-
-
-def _substitute_plain(value: Any, values: Mapping[str, str | None], problems: list[str]) -> Any:
-    if isinstance(value, str):
-        return _substitute(value, values, problems)
-    if isinstance(value, Mapping):
-        return {k: _substitute_plain(v, values, problems) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_substitute_plain(v, values, problems) for v in value]
-    return value
-
-
 def substitute_args(
     metric: Metric, values: Mapping[str, str | None], errors: list[FieldProblem], path: str
 ) -> Metric:
-    def at(key: str) -> str:
-        return f"{path}.{key}" if path else key
-
-    problems: list[str] = []
-    provider = _substitute_plain(metric.provider, values, problems)
-    if problems:
-        errors.append(FieldProblem(at("provider"), "; ".join(dict.fromkeys(problems))))
-    conditions: list[str | None] = []
-    for key, source in (
-        ("successCondition", metric.success_condition),
-        ("failureCondition", metric.failure_condition),
-    ):
-        if source is None:
-            conditions.append(None)
-            continue
-        problems = []
-        resolved = _substitute(source, values, problems)
-        problem = "; ".join(dict.fromkeys(problems)) or condition_error(resolved)
-        if problem:
-            errors.append(FieldProblem(at(key), problem))
-        conditions.append(resolved)
+    """``metric`` with its arguments substituted (:func:`substitute_fields`), errors
+    recorded under ``path``."""
+    provider, success, failure = substitute_fields(
+        metric.provider, metric.success_condition, metric.failure_condition, values, errors, path
+    )
     return attrs.evolve(
-        metric,
-        provider=provider,
-        success_condition=conditions[0],
-        failure_condition=conditions[1],
+        metric, provider=provider, success_condition=success, failure_condition=failure
     )
 
 
@@ -614,7 +381,7 @@ def resolve_metric(metric: Metric, values: Mapping[str, str | None], *, path: st
     """
     errors: list[FieldProblem] = []
     resolved = substitute_args(metric, values, errors, path)
-    _raise_errors(errors)
+    raise_fatal(errors)
     return resolved
 
 
@@ -699,7 +466,7 @@ def _provider(f: Fields) -> dict[str, Any]:
     if key == "plugin" and len(config) != 1:
         f.error(f"must name exactly one plugin, got {len(config)}", at)
         return {}
-    return {key: _plain(config, f, at)}
+    return {key: plain_copy(config, f, at)}
 
 
 _METRIC_FIELDS: Final = frozenset(
@@ -809,7 +576,7 @@ def _read_args(f: Fields) -> tuple[Arg, ...]:
                 a.error(f"must be a non-empty object, got {describe(value_from)}", "valueFrom")
                 value_from = None
             else:
-                value_from = _plain(value_from, a, "valueFrom")
+                value_from = plain_copy(value_from, a, "valueFrom")
                 if value is not None:
                     a.error("must not be set together with value", "valueFrom")
         if name in seen:
@@ -821,7 +588,7 @@ def _read_args(f: Fields) -> tuple[Arg, ...]:
 
 def _rule_pattern(r: Fields) -> str:
     pattern = r.str("metricName", required=True) or ""
-    if pattern and pattern != "*" and _compiled_rule(pattern) is None:
+    if pattern and pattern != "*" and compiled_rule(pattern) is None:
         r.error(f"must be '*' or a regular expression, got {describe(pattern)}", "metricName")
     return pattern
 
@@ -914,100 +681,6 @@ def template_refs_of(obj: object) -> tuple[TemplateRef, ...]:
     return _read_template_refs(Fields(obj, "", []).obj("spec"))
 
 
-def _time(f: Fields, key: str) -> float | None:
-    value = f.raw(key)
-    if value is None:
-        return None
-    seconds: float | None = None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if isinstance(value, int) and abs(value) > _MAX_TIME:
-            seconds = None
-        else:
-            seconds = float(value)
-    elif isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            moment = None
-        if moment is not None:
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)
-            seconds = moment.timestamp()
-    if seconds is None or not math.isfinite(seconds) or not _MIN_TIME <= seconds <= _MAX_TIME:
-        f.error(f"must be an RFC 3339 timestamp, got {describe(value)}", key)
-        return None
-    return seconds
-
-
-def _phase(f: Fields, key: str, default: AnalysisPhase) -> AnalysisPhase:
-    value = f.str(key)
-    if not value:
-        return default
-    try:
-        return AnalysisPhase(value)
-    except ValueError:
-        f.error(
-            f"must be one of {', '.join(p.value for p in AnalysisPhase)}, got {describe(value)}",
-            key,
-        )
-        return default
-
-
-def _count(f: Fields, key: str) -> int:
-    return f.int(key, 0, low=0, high=None) or 0
-
-
-def _read_summary(f: Fields) -> RunSummary:
-    return RunSummary(*(_count(f, k) for k in _SUMMARY_KEYS))
-
-
-_SUMMARY_KEYS: Final = ("count", "successful", "failed", "inconclusive", "error")
-_RESULT_COUNTERS: Final = (
-    ("count", "count"),
-    ("successful", "successful"),
-    ("failed", "failed"),
-    ("inconclusive", "inconclusive"),
-    ("error", "error"),
-    ("consecutive_error", "consecutiveError"),
-    ("consecutive_success", "consecutiveSuccess"),
-)
-
-
-def _read_result(r: Fields) -> MetricResult:
-    measurements = tuple(
-        Measurement(
-            phase=_phase(m, "phase", AnalysisPhase.RUNNING),
-            value=freeze_value(_decode_value(_plain(m.raw("value"), m, "value"))),
-            message=m.str("message", "") or "",
-            started_at=_time(m, "startedAt"),
-            finished_at=_time(m, "finishedAt"),
-        )
-        for _, m in r.objs("measurements")
-    )
-    counters = {attr: _count(r, key) for attr, key in _RESULT_COUNTERS}
-    return MetricResult(
-        name=r.str("name", required=True) or "",
-        phase=_phase(r, "phase", AnalysisPhase.PENDING),
-        measurements=measurements,
-        dry_run=r.bool("dryRun", False),
-        message=r.str("message", "") or "",
-        **counters,
-    )
-
-
-def _read_status(status: Fields) -> AnalysisRunStatus:
-    dry = status.opt_obj("dryRunSummary")
-    return AnalysisRunStatus(
-        phase=_phase(status, "phase", AnalysisPhase.PENDING),
-        message=status.str("message", "") or "",
-        metric_results=tuple(_read_result(r) for _, r in status.objs("metricResults")),
-        started_at=_time(status, "startedAt"),
-        completed_at=_time(status, "completedAt"),
-        run_summary=_read_summary(status.obj("runSummary")),
-        dry_run_summary=None if dry is None else _read_summary(dry),
-    )
-
-
 _RUN_SPEC_FIELDS: Final = frozenset(
     {"metrics", "args", "dryRun", "measurementRetention", "terminate", "ttlStrategy"}
 )
@@ -1041,7 +714,7 @@ def read_analysis_run(obj: object) -> tuple[AnalysisRun | None, list[FieldProble
         measurement_retention=retention,
         terminate=spec.bool("terminate", False),
         labels=meta.string_map("labels"),
-        status=_read_status(top.obj("status")),
+        status=read_run_status(top.obj("status")),
     )
     return run, errors
 
@@ -1059,50 +732,4 @@ def _rules_manifest(
         out["measurementRetention"] = [
             {"metricName": r.metric_name, "limit": r.limit} for r in retention
         ]
-    return out
-
-
-def _summary_manifest(s: RunSummary) -> dict[str, int]:
-    return {k: getattr(s, k) for k in _SUMMARY_KEYS}
-
-
-def _measurement_manifest(m: Measurement) -> dict[str, Any]:
-    out: dict[str, Any] = {"phase": m.phase.value}
-    if m.value is not None:
-        out["value"] = _encode_value(thaw(m.value))
-    if m.message:
-        out["message"] = m.message
-    if m.started_at is not None:
-        out["startedAt"] = format_time(m.started_at)
-    if m.finished_at is not None:
-        out["finishedAt"] = format_time(m.finished_at)
-    return out
-
-
-def _result_manifest(r: MetricResult) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "name": r.name,
-        "phase": r.phase.value,
-        "measurements": [_measurement_manifest(m) for m in r.measurements],
-    }
-    out.update({key: getattr(r, attr) for attr, key in _RESULT_COUNTERS})
-    if r.dry_run:
-        out["dryRun"] = True
-    if r.message:
-        out["message"] = r.message
-    return out
-
-
-def _status_manifest(s: AnalysisRunStatus) -> dict[str, Any]:
-    out: dict[str, Any] = {"phase": s.phase.value}
-    if s.message:
-        out["message"] = s.message
-    out["metricResults"] = [_result_manifest(r) for r in s.metric_results]
-    if s.started_at is not None:
-        out["startedAt"] = format_time(s.started_at)
-    if s.completed_at is not None:
-        out["completedAt"] = format_time(s.completed_at)
-    out["runSummary"] = _summary_manifest(s.run_summary)
-    if s.dry_run_summary is not None:
-        out["dryRunSummary"] = _summary_manifest(s.dry_run_summary)
     return out

@@ -45,7 +45,7 @@ from typing import Any, Final, Literal
 
 import attrs
 
-from ._analysis_model import PLACEHOLDER
+from ._analysis_values import PLACEHOLDER
 
 __all__ = [
     "GOOGLE_SRE_WINDOWS",

@@ -27,7 +27,8 @@ from typing import Final
 
 import attrs
 
-from ._analysis_model import Measurement, MetricResult, _encode_value
+from ._analysis_status import Measurement, MetricResult
+from ._analysis_values import encode_value
 
 __all__ = ["DROPPED_VALUE", "MAX_RUN_VALUE_CHARS", "MAX_VALUE_CHARS", "bounded", "stored_value"]
 
@@ -46,7 +47,7 @@ def _length(value: object) -> int:
         return 0
     if isinstance(value, str):
         return len(value)
-    return len(_encode_value(value))
+    return len(encode_value(value))
 
 
 def stored_value(value: object) -> object:
@@ -56,7 +57,7 @@ def stored_value(value: object) -> object:
     this returns unchanged)."""
     if value is None or isinstance(value, bool | float):
         return value  # their text is short
-    text = value if isinstance(value, str) else _encode_value(value)
+    text = value if isinstance(value, str) else encode_value(value)
     if len(text) <= MAX_VALUE_CHARS:
         return value
     marker = f"…[truncated from {len(text):,} characters]"
