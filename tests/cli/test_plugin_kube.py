@@ -20,6 +20,7 @@ from click.testing import CliRunner, Result
 
 from progressive._clusters import Ref
 from progressive.cli import main
+from progressive.cli._target import Session
 from progressive.core._times import format_time, parse_time
 from tests.cli.conftest import kube_call
 
@@ -393,7 +394,9 @@ def test_status_waits_for_the_controller(web: Kube) -> None:
     ]
 
 
-def test_get_rollout_draws_what_the_cluster_holds(web: Kube) -> None:
+def test_get_rollout_draws_what_the_cluster_holds(
+    web: Kube, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ro = web.get("Rollout", "web")
     rs = _replica_set(ro, "two2two2", 2, "nginx:1.25")
     rs["spec"]["replicas"] = 1
@@ -425,6 +428,11 @@ def test_get_rollout_draws_what_the_cluster_holds(web: Kube) -> None:
     assert (revision["name"], replica_set["info"]) == ("revision:2", "stable")
     assert data["images"] == [{"image": "nginx:1.25", "roles": ["stable"]}]
 
+    # the two drawings below are compared whole, ages included: the clock the CLI reads
+    # them from is pinned, so that a loaded machine crossing a second between the two
+    # cannot change "Healthy 1s" into "Healthy 2s"
+    pinned = time.time()
+    monkeypatch.setattr(Session, "now", lambda self: pinned)
     shown = web.cli("get", "rollout", "web")
     assert shown.exit_code == 0
     assert "└──⧉ web-two2two2" in shown.stdout and "ready:1/1" in shown.stdout
