@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import sys
 import time
 
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from progressive.core import _expressions
+from progressive.core._bounds import MAX_DEPTH as MAX_DATA_DEPTH
 from progressive.core._expressions import Expression, parse_condition
 from progressive.errors import EvaluationError, ExpressionError
 
@@ -469,13 +471,30 @@ def test_budgets(source: str, env: dict[str, object], message: str) -> None:
     assert time.perf_counter() - started < 2.0
 
 
-def test_deeply_nested_data_is_an_evaluation_error() -> None:
-    left: list[object] = []
-    right: list[object] = []
-    for _ in range(5_000):
-        left, right = [left], [right]
-    with pytest.raises(EvaluationError):
-        run("result == other", left, other=right)
+def _nested(levels: int) -> list[object]:
+    """An array ``levels`` levels deep: ``[[...[]...]]``."""
+    value: list[object] = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("recursion_limit", [None, 2**14])
+def test_deeply_nested_data_is_an_evaluation_error(recursion_limit: int | None) -> None:
+    """The bound is the evaluator's own, not the interpreter's recursion limit: a test
+    that ran mypy in-process before (which sets the limit to 2**14 and leaves it) once
+    made 5000 levels compare equal."""
+    saved = sys.getrecursionlimit()
+    sys.setrecursionlimit(recursion_limit or saved)
+    try:
+        assert run("result == other", _nested(MAX_DATA_DEPTH), other=_nested(MAX_DATA_DEPTH))
+        for levels in (MAX_DATA_DEPTH + 1, 5_000):
+            with pytest.raises(EvaluationError, match=f"more than {MAX_DATA_DEPTH} levels"):
+                run("result == other", _nested(levels), other=_nested(levels))
+            with pytest.raises(EvaluationError, match=f"more than {MAX_DATA_DEPTH} levels"):
+                run("result in [1, other]", _nested(levels), other=_nested(levels))
+    finally:
+        sys.setrecursionlimit(saved)
 
 
 def test_guarded_regex_still_handles_ordinary_patterns() -> None:

@@ -40,9 +40,11 @@ is an ExpressionError at parse time, so ``__import__('os')`` or ``open(...)`` ne
 Safety limits (module constants): 4096 source characters; 1024 AST nodes and nesting depth
 64; 100_000 evaluation steps (every node visit, predicate iteration and element touched by
 builtins, ``==``, ``in`` and concatenation); strings/arrays built by ``+`` at most 100_000
-long.  ``matches`` uses Python ``re`` guarded against catastrophic backtracking: patterns
-of at most 256 characters, without backreferences, verbose mode, or a repeated group that
-itself holds a quantifier or ``|``; subjects of at most 10_000 characters, and
+long; data compared by ``==`` (and ``in``) at most 100 levels deep (``_bounds.MAX_DEPTH``,
+walked without recursion, so the outcome never depends on the interpreter's recursion
+limit).  ``matches`` uses Python ``re`` guarded against catastrophic backtracking:
+patterns of at most 256 characters, without backreferences, verbose mode, or a repeated
+group that itself holds a quantifier or ``|``; subjects of at most 10_000 characters, and
 ``(len + 1) ** (quantifiers + 1) * 2 ** alternations`` at most 10**8.
 """
 
@@ -57,6 +59,7 @@ from functools import lru_cache
 from typing import Final, NamedTuple, TypeGuard, final
 
 from ..errors import EvaluationError, ExpressionError
+from ._bounds import MAX_DEPTH as MAX_DATA_DEPTH
 
 __all__ = ["EvaluationError", "Expression", "ExpressionError", "parse_condition"]
 
@@ -727,17 +730,32 @@ class _Evaluator:
         return _int(result) if isinstance(result, int) else result
 
     def equal(self, a: object, b: object) -> bool:
-        if _is_num(a) and _is_num(b):
-            return a == b
-        if a is None or b is None or isinstance(a, bool | str) or isinstance(b, bool | str):
-            return type(a) is type(b) and a == b
-        if isinstance(a, list | tuple) and isinstance(b, list | tuple):
-            self.charge(len(a))
-            return len(a) == len(b) and all(map(self.equal, a, b))
-        if isinstance(a, Mapping) and isinstance(b, Mapping):
-            self.charge(len(a))
-            return len(a) == len(b) and all(k in b and self.equal(v, b[k]) for k, v in a.items())
-        return a is b
+        """expr-lang's ``==``, walked without recursion: arrays and maps nested more
+        than :data:`~progressive.core._bounds.MAX_DEPTH` levels deep are an error,
+        whatever the interpreter's recursion limit or the caller's stack depth."""
+        stack: list[tuple[object, object, int]] = [(a, b, 1)]
+        while stack:
+            a, b, depth = stack.pop()
+            pairs: list[tuple[object, object]] = []
+            if _is_num(a) and _is_num(b):
+                same = a == b
+            elif a is None or b is None or isinstance(a, bool | str) or isinstance(b, bool | str):
+                same = type(a) is type(b) and a == b
+            elif isinstance(a, list | tuple) and isinstance(b, list | tuple):
+                self.charge(len(a))
+                same, pairs = len(a) == len(b), list(zip(a, b, strict=False))
+            elif isinstance(a, Mapping) and isinstance(b, Mapping):
+                self.charge(len(a))
+                same = len(a) == len(b) and all(k in b for k in a)
+                pairs = [(v, b[k]) for k, v in a.items()] if same else []
+            else:
+                same = a is b
+            if not same:
+                return False
+            if pairs and depth >= MAX_DATA_DEPTH:
+                raise _Fail(f"data nested more than {MAX_DATA_DEPTH} levels deep")
+            stack.extend((x, y, depth + 1) for x, y in reversed(pairs))
+        return True
 
     def predicate(self, node: _Node) -> object:
         func, body = node.op, node.args[1]
