@@ -22,7 +22,13 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from progressive._loader import Documents, load_documents, parse_documents
+from progressive._loader import (
+    MANIFEST_FIELDS,
+    NOT_A_MANIFEST,
+    Documents,
+    load_documents,
+    parse_documents,
+)
 from progressive.core import Rollout, read_rollout
 from progressive.errors import FieldProblem, ManifestError
 
@@ -361,8 +367,17 @@ def test_loader_never_raises_on_random_bytes(
     documents = load_documents([path])
     assert documents.files == (str(path),)
     _check_documents(documents)
-    if suffix != ".txt":  # the folder finds the same file (and only it)
-        assert load_documents([folder]) == documents
+    if suffix == ".txt":
+        return
+    # the folder finds the same file (and only it), and reads it the same way, unless the
+    # file is plainly not a manifest: a folder skips that one with a warning
+    in_folder = load_documents([folder])
+    if in_folder.problems and in_folder.problems[0].error.message == NOT_A_MANIFEST:
+        assert in_folder.files == documents.files and in_folder.documents == ()
+        assert [p.severity for p in in_folder.problems] == ["warning"]
+        assert not any(set(MANIFEST_FIELDS) & set(d.raw) for d in documents.documents)
+    else:
+        assert in_folder == documents
 
 
 def test_invalid_utf8_is_a_problem_not_an_exception(tmp_path: Path) -> None:
