@@ -87,6 +87,42 @@ def test_an_explicit_canary_scale_takes_the_steps_weight(
     assert result.timeline[-1].new_replicas == 10
 
 
+async def test_a_step_with_several_actions_applies_them_together() -> None:
+    """Argo's Apisix end-to-end manifest (here on Istio): one step scales the canary
+    to a pod, routes a header to it and pauses 15s (counted from the step); the weight
+    stays 0 until setWeight 5, then 50, on the one pod the scale fixed."""
+    steps = [
+        {
+            "setCanaryScale": {"replicas": 1},
+            "setHeaderRoute": {
+                "name": "testers",
+                "match": [{"headerName": "trace", "headerValue": {"exact": "debug"}}],
+            },
+            "pause": {"duration": 15},
+        },
+        {"pause": {"duration": 15}},
+        {"setWeight": 5},
+        {"pause": {"duration": 15}},
+        {"setWeight": 50},
+        {"pause": {"duration": 15}},
+    ]
+    docs = routed("istio", steps, replicas=2)
+    docs[0]["spec"]["strategy"]["canary"]["trafficRouting"]["managedRoutes"] = [{"name": "testers"}]
+    stage = await updated([*docs, *ROUTED])
+    await stage.run(5)
+    view = await RouterTraffic(stage.cluster).observe(await stage.model())
+    assert (stage.step, stage.phase) == (0, "Paused")
+    assert (view.weight, view.header_routes, stage.replicas(2)) == (0, ("testers",), (1, 1))
+    ((paused, _),) = [(t, e) for t, e in stage.emitted if e.reason == "Paused" and e.step == 0]
+    assert paused == 0  # from the step, not from when the pod was ready
+    await stage.run_until(31)
+    assert (stage.step, await stage.weight()) == (3, 5)
+    await stage.run_until(47)
+    assert (stage.step, await stage.weight(), stage.replicas(2)[0]) == (5, 50, 1)
+    await stage.run()
+    assert stage.phase == "Healthy"
+
+
 @pytest.mark.parametrize("router", ALL_ROUTERS)
 def test_a_weight_the_scale_can_carry_sends_no_warning(router: str) -> None:
     steps = [{"setCanaryScale": {"replicas": 5}}, {"setWeight": 20}, {"pause": {"duration": 10}}]

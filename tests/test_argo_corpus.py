@@ -63,7 +63,7 @@ REFUSED: Final[Mapping[str, frozenset[str]]] = {
     path: frozenset(features)
     for path, features in {
         "examples/ambassador/rollout.yaml": {"the `ambassador` router"},
-        "examples/apisix/rollout.yaml": {"the `apisix` router", "GAP: several actions in one step"},
+        "examples/apisix/rollout.yaml": {"the `apisix` router"},
         "examples/appmesh/canary-rollout.yaml": {"the `appMesh` router"},
         "examples/traffic-routing-experiment-step/rollout-alb-experiment-step.yaml": {
             "the `alb` router"
@@ -72,10 +72,7 @@ REFUSED: Final[Mapping[str, frozenset[str]]] = {
         "test/e2e/alb/rollout-alb-experiment.yaml": {"the `alb` router"},
         "test/e2e/alb/rollout-alb-multi-ingress-experiment-no-setweight.yaml": {"the `alb` router"},
         "test/e2e/alb/rollout-alb-multi-ingress-experiment.yaml": {"the `alb` router"},
-        "test/e2e/apisix/rollout-apisix-canary-set-header.yaml": {
-            "the `apisix` router",
-            "GAP: several actions in one step",
-        },
+        "test/e2e/apisix/rollout-apisix-canary-set-header.yaml": {"the `apisix` router"},
         "test/e2e/apisix/rollout-apisix-canary.yaml": {"the `apisix` router"},
         "test/e2e/appmesh/appmesh-canary-rollout.yaml": {"the `appMesh` router"},
         "test/e2e/functional/alb-canary-multi-ingress-rollout.yaml": {"the `alb` router"},
@@ -99,7 +96,6 @@ REFUSED: Final[Mapping[str, frozenset[str]]] = {
 }
 #: Refusals this work removes (issue 15), until it has: the message that gives them.
 GAPS: Final = {
-    "GAP: several actions in one step": "must set exactly one action",
     "GAP: args in numbers": "{{args.",
 }
 

@@ -64,7 +64,7 @@ from .core._plan import Plan
 from .core._replicas import weight_note
 from .core._rollout import Rollout, traffic_services
 from .core._status import Phase
-from .core._steps import ExperimentStep
+from .core._steps import ExperimentStep, actions_of
 from .core._workloads import with_workload
 from .errors import SimulationError
 from .memory import MemoryCluster, SimulatedCrash
@@ -412,8 +412,10 @@ class _Simulation:
             return False
         if not isinstance(index, int) or not 0 <= index < len(canary.steps):
             return False
-        step = canary.steps[index]
-        return isinstance(step, ExperimentStep) and step.duration is None
+        return any(
+            isinstance(a, ExperimentStep) and a.duration is None
+            for a in actions_of(canary.steps[index])
+        )
 
     async def _promote(self, stored: Mapping[str, Any]) -> None:
         spec_patch, status_patch = promote(Rollout.from_manifest(stored))

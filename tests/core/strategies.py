@@ -216,9 +216,7 @@ statuses = st.one_of(
         stable_rs=st.none() | names,
         abort=st.booleans(),
         aborted_at=st.none() | times,
-        pause_conditions=st.lists(st.builds(PauseCondition, names, times), max_size=2).map(
-            tuple
-        ),
+        pause_conditions=st.lists(st.builds(PauseCondition, names, times), max_size=2).map(tuple),
         replicas=st.integers(0, 10),
         conditions=st.lists(
             st.builds(Condition, names, st.sampled_from(["True", "False"]), names, text),

@@ -324,6 +324,7 @@ def test_validation_happens_once_per_object(monkeypatch: pytest.MonkeyPatch) -> 
 def test_durations_may_be_written_as_in_a_manifest() -> None:
     assert Pause("1m30s") == Pause(90) == Pause(90.0)
     assert repr(Pause(90)) == "Pause(duration=90.0)"  # the steps' hash is the manifest's
-    assert built(Pause("10m")).steps_hash() == Rollout.from_manifest(
-        manifest({"pause": {"duration": "10m"}})
-    ).steps_hash()
+    assert (
+        built(Pause("10m")).steps_hash()
+        == Rollout.from_manifest(manifest({"pause": {"duration": "10m"}})).steps_hash()
+    )

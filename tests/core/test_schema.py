@@ -366,7 +366,7 @@ def test_examples_cover_every_step_and_strategy() -> None:
     strategies = {next(iter(s["strategy"])) for s in specs}
     assert strategies == {"canary", "blueGreen"}
     canary = next(s for s in specs if "canary" in s["strategy"])
-    kinds = {next(iter(step)) for step in canary["strategy"]["canary"]["steps"]}
+    kinds = {kind for step in canary["strategy"]["canary"]["steps"] for kind in step}
     assert kinds == set(STEP_KINDS)
 
 

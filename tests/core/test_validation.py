@@ -11,6 +11,7 @@ import pytest
 from progressive.core import Rollout, read_rollout
 from progressive.core._analysis import AnalysisTemplate
 from progressive.core._references import check_references, check_template_references
+from progressive.core._steps import CombinedStep, actions_of, step_label
 from progressive.errors import FieldProblem, ManifestError
 
 
@@ -48,10 +49,12 @@ ROUTED: dict[str, Any] = {
 }
 HEADER = {"name": "header", "match": [{"headerName": "x-canary", "headerValue": {"exact": "1"}}]}
 MIRROR = {"name": "mirror", "percentage": 50, "match": [{"method": {"exact": "GET"}}]}
+ANALYSIS = {"templates": [{"templateName": "smoke"}]}
 ONE_ACTION = (
-    "must set exactly one action (setWeight, pause, setCanaryScale, setHeaderRoute, "
+    "must set an action (setWeight, pause, setCanaryScale, setHeaderRoute, "
     "setMirrorRoute, analysis or experiment), got none"
 )
+EXCLUSIVE = "must set at most one of setWeight, pause, experiment or analysis"
 DURATION = "must be a duration such as 30, '30s', '5m' or '1h', got"
 STEPS = "spec.strategy.canary.steps"
 
@@ -273,7 +276,7 @@ BAD = [
         ],
         id="setCanaryScale-two-ways",
     ),
-    # -- one action per step -----------------------------------------------------------------
+    # -- the actions of a step ----------------------------------------------------------------
     pytest.param(canary([{}]), [f"{STEPS}[0]: {ONE_ACTION}"], id="step-without-action"),
     pytest.param(
         canary([{"setWeight": 10}, None]),
@@ -282,15 +285,29 @@ BAD = [
     ),
     pytest.param(
         canary([{"setWeight": 10, "pause": {}}]),
-        [f"{STEPS}[0]: must set exactly one action, got 2: setWeight, pause"],
+        [f"{STEPS}[0]: {EXCLUSIVE}, got 2: setWeight, pause"],
         id="step-with-two-actions",
     ),
     pytest.param(
         canary(
             [{"setWeight": 10, "pause": {}, "analysis": {"templates": [{"templateName": "t"}]}}]
         ),
-        [f"{STEPS}[0]: must set exactly one action, got 3: setWeight, pause, analysis"],
+        [f"{STEPS}[0]: {EXCLUSIVE}, got 3: setWeight, pause, analysis"],
         id="step-with-three-actions",
+    ),
+    pytest.param(
+        canary([{"setCanaryScale": {"replicas": 1}, "setHeaderRoute": HEADER, "pause": {}}]),
+        [f"{STEPS}[0].setCanaryScale: requires trafficRouting"]
+        + [f"{STEPS}[0].setHeaderRoute: requires trafficRouting"],
+        id="combined-step-without-router",
+    ),
+    pytest.param(
+        canary([{"setWeight": 10, "setHeaderRoute": {**HEADER, "name": "other"}}], **ROUTED),
+        [
+            f"{STEPS}[0].setHeaderRoute.name: route 'other' must be listed in "
+            "trafficRouting.managedRoutes"
+        ],
+        id="combined-step-unmanaged-route",
     ),
     pytest.param(
         canary([{"setWeigth": 10}]),
@@ -365,6 +382,15 @@ def test_the_valid_rows_are_valid() -> None:
         ),
         canary(
             canaryService="c", stableService="s", trafficRouting={"nginx": {"stableIngress": "a"}}
+        ),
+        # several actions in one step, at most one of setWeight, pause, experiment, analysis
+        canary(
+            [
+                {"setCanaryScale": {"replicas": 1}, "setHeaderRoute": HEADER, "pause": {}},
+                {"setMirrorRoute": MIRROR, "setWeight": 20},
+                {"setCanaryScale": {"matchTrafficWeight": True}, "analysis": ANALYSIS},
+            ],
+            **ROUTED,
         ),
         # ping-pong Services take the place of canaryService and stableService
         canary(pingPong=PING_PONG, trafficRouting=ISTIO),
@@ -667,3 +693,21 @@ def test_the_table_is_not_shared_state() -> None:
     before = copy.deepcopy(BAD[0].values[0])
     read_rollout(BAD[0].values[0])
     assert BAD[0].values[0] == before
+
+
+def test_a_step_with_several_actions_holds_them_in_the_order_they_apply() -> None:
+    step = {"pause": {}, "setHeaderRoute": HEADER, "setCanaryScale": {"replicas": 1}}
+    rollout = Rollout.from_manifest(canary([step], **ROUTED))
+    assert rollout.canary is not None
+    (combined,) = rollout.canary.steps
+    assert isinstance(combined, CombinedStep)
+    assert [type(a).__name__ for a in actions_of(combined)] == [
+        "SetCanaryScale",
+        "SetHeaderRoute",
+        "Pause",
+    ]
+    assert step_label(combined) == "setCanaryScale: 1 replicas + setHeaderRoute: header + pause: {}"
+    assert combined.to_manifest() == step
+    assert Rollout.from_manifest(rollout.to_manifest()) == rollout
+    # built in code in any order, it holds them in the same one
+    assert CombinedStep(tuple(reversed(combined.actions))) == combined

@@ -85,14 +85,40 @@ async def test_every_example_is_accepted_as_written(kube: KubeCluster, namespace
             await kube.delete(Ref.of(stored))
 
 
+async def test_a_step_may_set_several_actions(kube: KubeCluster, namespace: str) -> None:
+    """Argo's Apisix example: setCanaryScale, setHeaderRoute and pause in one step."""
+    step = {
+        "setCanaryScale": {"replicas": 1},
+        "setHeaderRoute": {
+            "name": "testers",
+            "match": [{"headerName": "x-canary", "headerValue": {"exact": "yes"}}],
+        },
+        "pause": {},
+    }
+    strategy = {
+        "canary": {
+            "canaryService": "web-canary",
+            "stableService": "web-stable",
+            "trafficRouting": {
+                "managedRoutes": [{"name": "testers"}],
+                "istio": {"virtualService": {"name": "web"}},
+            },
+            "steps": [step, {"setWeight": 50}],
+        }
+    }
+    stored = await kube.create(rollout(namespace, strategy=strategy))
+    assert stored["spec"]["strategy"] == strategy
+
+
 @pytest.mark.parametrize(
     ("change", "words"),
     [
         ({"strategy": {"canary": {"steps": [{"setWeight": 150}]}}}, ["setWeight", "100"]),
         (
             {"strategy": {"canary": {"steps": [{"setWeight": 10, "pause": {}}]}}},
-            ["steps[0]", "exactly one of setWeight, pause"],
+            ["steps[0]", "at most one of setWeight, pause"],
         ),
+        ({"strategy": {"canary": {"steps": [{}]}}}, ["steps[0]"]),
         ({"strategy": {"canary": {}, "blueGreen": {"activeService": "a"}}}, ["canary, blueGreen"]),
         ({"strategy": {"canary": {"maxSurge": "150%"}}}, ["maxSurge", "at most 100%"]),
         ({"strategy": {"canary": {"maxSurge": "lots"}}}, ["maxSurge"]),

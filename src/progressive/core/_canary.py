@@ -44,6 +44,7 @@ from ._steps import (
     SetMirrorRoute,
     SetWeight,
     Step,
+    actions_of,
 )
 from ._verdicts import judge_run
 
@@ -65,8 +66,10 @@ def weight_at(steps: Sequence[Step], index: int, max_weight: int) -> int:
     if index >= len(steps):
         return max_weight
     for step in reversed(steps[: index + 1]):
-        if isinstance(step, SetWeight):
-            return step.weight * max_weight // 100 if max_weight != 100 else step.weight
+        for action in actions_of(step):
+            if isinstance(action, SetWeight):
+                weight = action.weight
+                return weight * max_weight // 100 if max_weight != 100 else weight
     return 0
 
 
@@ -77,8 +80,9 @@ def fixed_scale(steps: Sequence[Step], index: int) -> SetCanaryScale | None:
     if index >= len(steps):
         return None
     for step in reversed(steps[: index + 1]):
-        if isinstance(step, SetCanaryScale):
-            return None if step.match_traffic_weight else step
+        for action in actions_of(step):
+            if isinstance(action, SetCanaryScale):
+                return None if action.match_traffic_weight else action
     return None
 
 
@@ -105,16 +109,17 @@ def routes_at(
     headers: dict[str, SetHeaderRoute] = {}
     mirrors: dict[str, SetMirrorRoute] = {}
     for step in steps[: index + 1] if index < len(steps) else ():
-        if isinstance(step, SetHeaderRoute):
-            if step.match:
-                headers[step.name] = step
-            else:
-                headers.pop(step.name, None)
-        elif isinstance(step, SetMirrorRoute):
-            if step.match:
-                mirrors[step.name] = step
-            else:
-                mirrors.pop(step.name, None)
+        for action in actions_of(step):
+            if isinstance(action, SetHeaderRoute):
+                if action.match:
+                    headers[action.name] = action
+                else:
+                    headers.pop(action.name, None)
+            elif isinstance(action, SetMirrorRoute):
+                if action.match:
+                    mirrors[action.name] = action
+                else:
+                    mirrors.pop(action.name, None)
     return headers, mirrors
 
 
@@ -178,14 +183,16 @@ def plan_canary(b: PlanBuilder, rollout: Rollout, rev: Revisions) -> CanaryOutco
     route_marks: dict[str, Mark] = {}
 
     while index < len(steps) and can_advance:
-        step = steps[index]
+        actions = actions_of(steps[index])
         b.step = index
-        done = False
-        if isinstance(step, SetWeight):
-            weight_mark = b.mark()
-        elif isinstance(step, SetHeaderRoute | SetMirrorRoute):
-            route_marks[step.name] = b.mark()
-        if isinstance(step, SetWeight | SetCanaryScale):
+        for action in actions:
+            if isinstance(action, SetWeight):
+                weight_mark = b.mark()
+            elif isinstance(action, SetHeaderRoute | SetMirrorRoute):
+                route_marks[action.name] = b.mark()
+        # the canary's size (and a setWeight's pods): what every step but a pause waits for
+        done = True
+        if any(isinstance(a, SetWeight | SetCanaryScale) for a in actions):
             if routing is not None:
                 need = canary_target(c, index, replicas, max_weight)
                 cap = capacity_weight(new_avail, replicas, max_weight)
@@ -202,25 +209,27 @@ def plan_canary(b: PlanBuilder, rollout: Rollout, rev: Revisions) -> CanaryOutco
                 done = _basic_done(b, rollout, rev, new_rs, weight)
             if not done:
                 waiting = "waiting for canary pods to become available"
-        elif isinstance(step, Pause):
-            status, done = _pause_step(b, status, step)
-        elif isinstance(step, SetHeaderRoute | SetMirrorRoute):
-            done = True
-        elif isinstance(step, AnalysisStep | ExperimentStep):
-            name = run_name(rollout, rev, revision, f"-{index}")
-            runs.add(name)
-            status, verdict = judge_run(
-                b,
-                status,
-                name,
-                "analysis" if isinstance(step, AnalysisStep) else "experiment",
-                _start_action(rev, step, name, index),
-                experiment=isinstance(step, ExperimentStep),
-                announce=True,
-            )
-            done = verdict == "passed"
-            if verdict == "aborted":
-                return _plan_abort(b, rollout, rev, status, stable_rs, observed_weight, max_weight)
+        for action in actions:
+            if isinstance(action, Pause):
+                # counts from when the step is reached, pods or not (as in Argo)
+                status, done = _pause_step(b, status, action)
+            elif isinstance(action, AnalysisStep | ExperimentStep) and done:
+                name = run_name(rollout, rev, revision, f"-{index}")
+                runs.add(name)
+                status, verdict = judge_run(
+                    b,
+                    status,
+                    name,
+                    "analysis" if isinstance(action, AnalysisStep) else "experiment",
+                    _start_action(rev, action, name, index),
+                    experiment=isinstance(action, ExperimentStep),
+                    announce=True,
+                )
+                done = verdict == "passed"
+                if verdict == "aborted":
+                    return _plan_abort(
+                        b, rollout, rev, status, stable_rs, observed_weight, max_weight
+                    )
         if not done:
             break
         index += 1
@@ -393,8 +402,12 @@ def _experiment_weights(
     ``index`` while its experiment is Running (its pods available), as Argo does."""
     c = rollout.canary
     assert c is not None
-    if index >= len(c.steps) or not isinstance(step := c.steps[index], ExperimentStep):
+    if index >= len(c.steps):
         return ()
+    found = [a for a in actions_of(c.steps[index]) if isinstance(a, ExperimentStep)]
+    if not found:
+        return ()
+    step = found[0]
     name = run_name(rollout, rev, revision, f"-{index}")
     run = b.observed.run(name)
     if run is None or run.phase != "Running":

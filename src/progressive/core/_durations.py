@@ -96,10 +96,6 @@ def seconds_field(value: object) -> object:
     """A duration as a manifest writes it: ``"1m30s"`` (what :func:`parse_duration`
     reads back exactly); a value that is not a duration is written as it is, so that
     reading it back reports it."""
-    if (
-        isinstance(value, float)
-        and value == value
-        and 0 <= value <= MAX_SECONDS
-    ):
+    if isinstance(value, float) and value == value and 0 <= value <= MAX_SECONDS:
         return format_seconds(value)
     return value

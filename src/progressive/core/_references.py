@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TypeAlias
 
 from ..errors import FieldProblem, ManifestError
 from ._rollout import Rollout, analyses_of
-from ._steps import AnalysisArg, ExperimentStep, RolloutAnalysis, TemplateRef
+from ._steps import AnalysisArg, ExperimentStep, RolloutAnalysis, TemplateRef, actions_of
 
 if TYPE_CHECKING:
     from ._analysis import AnalysisTemplate
@@ -249,8 +249,9 @@ def _experiment_analyses(rollout: Rollout) -> list[tuple[str, RolloutAnalysis]]:
     and its args, with its field path (``steps[i].experiment.analyses[j]``)."""
     out: list[tuple[str, RolloutAnalysis]] = []
     canary = rollout.canary
-    for i, step in enumerate(canary.steps if canary is not None else ()):
-        if not isinstance(step, ExperimentStep):
+    for i, whole in enumerate(canary.steps if canary is not None else ()):
+        step = next((a for a in actions_of(whole) if isinstance(a, ExperimentStep)), None)
+        if step is None:
             continue
         for j, item in enumerate(step.analyses):
             name = item.get("templateName")

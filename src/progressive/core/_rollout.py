@@ -40,6 +40,7 @@ from ._steps import (
     SetMirrorRoute,
     SetWeight,
     Step,
+    actions_of,
     read_rollout_analysis,
     read_step,
 )
@@ -94,9 +95,7 @@ class TrafficRouting(Immutable):
     routers: Mapping[str, Mapping[str, Any]] = attrs.field(factory=FrozenDict, converter=_routers)
     managed_routes: tuple[str, ...] = attrs.field(default=(), converter=strings)
     max_traffic_weight: int = 100
-    max_traffic_weight_set: bool = attrs.field(
-        default=attrs.Factory(_weight_set, takes_self=True)
-    )
+    max_traffic_weight_set: bool = attrs.field(default=attrs.Factory(_weight_set, takes_self=True))
 
     def to_manifest(self) -> dict[str, Any]:
         """``trafficRouting`` as a manifest writes it (the Gateway API as Argo's plugin)."""
@@ -589,7 +588,9 @@ def _check_fixed_scale(rollout: Rollout, errors: list[FieldProblem]) -> None:
     if canary is None or canary.traffic_routing is None or rollout.replicas <= 0:
         return
     pods: int | None = None  # the size a setCanaryScale fixed, None: sized by weight
-    for index, step in enumerate(canary.steps):
+    for index, step in (
+        (index, action) for index, whole in enumerate(canary.steps) for action in actions_of(whole)
+    ):
         if isinstance(step, SetCanaryScale):
             pods = None
             if step.replicas is not None:
@@ -791,7 +792,11 @@ def _check_steps(f: Fields, strategy: CanaryStrategy, paths: list[str]) -> None:
     routing = strategy.traffic_routing
     routers = set(routing.routers) if routing else set()
     managed = set(routing.managed_routes) if routing else set()
-    for step, path in zip(strategy.steps, paths, strict=True):
+    for step, path in (
+        (action, path)
+        for whole, path in zip(strategy.steps, paths, strict=True)
+        for action in actions_of(whole)
+    ):
         kind = {
             SetCanaryScale: "setCanaryScale",
             SetHeaderRoute: "setHeaderRoute",
@@ -852,8 +857,10 @@ def analyses_of(rollout: Rollout) -> list[tuple[str, RolloutAnalysis]]:
     out: list[tuple[str, RolloutAnalysis]] = []
     if (canary := rollout.canary) is not None:
         for index, step in enumerate(canary.steps):
-            if isinstance(step, AnalysisStep):
-                out.append((f"spec.strategy.canary.steps[{index}].analysis", step.analysis))
+            for action in actions_of(step):
+                if isinstance(action, AnalysisStep):
+                    path = f"spec.strategy.canary.steps[{index}].analysis"
+                    out.append((path, action.analysis))
         if canary.analysis is not None:
             out.append(("spec.strategy.canary.analysis", canary.analysis))
     elif (bg := rollout.blue_green) is not None:

@@ -32,7 +32,7 @@ from ._analysis_model import RESULT_POLICIES
 from ._durations import MAX_SECONDS
 from ._fields import MAX_INT
 from ._router_keys import GATEWAY_PLUGIN, ROUTER_KEYS
-from ._steps import STEP_KINDS, VERDICT_CHOICES
+from ._steps import EXCLUSIVE_ACTIONS, VERDICT_CHOICES
 
 __all__ = [
     "ANALYSIS_RUN_SPEC",
@@ -324,78 +324,82 @@ ANTI_AFFINITY: Final = obj(
 
 # -- Rollout ----------------------------------------------------------------------------------
 
-STEP: Final = obj(
-    "One canary step: exactly one action.",
-    {
-        "setWeight": integer("Percent of traffic to send to the canary.", 0, 100),
-        "pause": obj(
-            "Wait for duration, or (without one) until promoted.", {"duration": duration()}
-        ),
-        "setCanaryScale": obj(
-            "Scale the canary independently of its traffic weight.",
-            {
-                "weight": integer(low=0, high=100),
-                "replicas": integer(),
-                "matchTrafficWeight": boolean(),
-            },
-        ),
-        "setHeaderRoute": obj(
-            "Route requests whose headers match to the canary (no match: remove the route).",
-            {
-                "name": string(),
-                "match": array(
-                    obj(
-                        "",
-                        {"headerName": string(), "headerValue": STRING_MATCH},
-                        required=("headerName", "headerValue"),
-                    )
-                ),
-            },
-            required=("name",),
-        ),
-        "setMirrorRoute": obj(
-            "Mirror a percentage of matching requests to the canary (no match: remove it).",
-            {
-                "name": string(),
-                "match": array(
-                    obj(
-                        "",
-                        {
-                            "method": STRING_MATCH,
-                            "path": STRING_MATCH,
-                            "headers": Node("object", values=STRING_MATCH),
-                        },
-                    )
-                ),
-                "percentage": integer(low=0, high=100),
-            },
-            required=("name",),
-        ),
-        "analysis": _rollout_analysis(),
-        "experiment": obj(
-            "Run ReplicaSets side by side, judged by analyses.",
-            {
-                "templates": array(
-                    obj(
-                        "",
-                        {
-                            "name": string(),
-                            "specRef": string(enum=("stable", "canary")),
-                            "replicas": integer(),
-                            "weight": integer(low=0, high=100),
-                            "metadata": POD_METADATA,
-                            "selector": LABEL_SELECTOR,
-                            "service": obj("", {"name": string()}),
-                        },
-                        required=("name", "specRef"),
-                    )
-                ),
-                "duration": duration(),
-                "analyses": array(experiment_analysis()),
-            },
-        ),
-    },
-    exactly_one=STEP_KINDS,
+STEP: Final = attrs.evolve(
+    obj(
+        "One canary step: one action, or several of which at most one of setWeight, pause, "
+        "experiment and analysis (as in Argo).",
+        {
+            "setWeight": integer("Percent of traffic to send to the canary.", 0, 100),
+            "pause": obj(
+                "Wait for duration, or (without one) until promoted.", {"duration": duration()}
+            ),
+            "setCanaryScale": obj(
+                "Scale the canary independently of its traffic weight.",
+                {
+                    "weight": integer(low=0, high=100),
+                    "replicas": integer(),
+                    "matchTrafficWeight": boolean(),
+                },
+            ),
+            "setHeaderRoute": obj(
+                "Route requests whose headers match to the canary (no match: remove the route).",
+                {
+                    "name": string(),
+                    "match": array(
+                        obj(
+                            "",
+                            {"headerName": string(), "headerValue": STRING_MATCH},
+                            required=("headerName", "headerValue"),
+                        )
+                    ),
+                },
+                required=("name",),
+            ),
+            "setMirrorRoute": obj(
+                "Mirror a percentage of matching requests to the canary (no match: remove it).",
+                {
+                    "name": string(),
+                    "match": array(
+                        obj(
+                            "",
+                            {
+                                "method": STRING_MATCH,
+                                "path": STRING_MATCH,
+                                "headers": Node("object", values=STRING_MATCH),
+                            },
+                        )
+                    ),
+                    "percentage": integer(low=0, high=100),
+                },
+                required=("name",),
+            ),
+            "analysis": _rollout_analysis(),
+            "experiment": obj(
+                "Run ReplicaSets side by side, judged by analyses.",
+                {
+                    "templates": array(
+                        obj(
+                            "",
+                            {
+                                "name": string(),
+                                "specRef": string(enum=("stable", "canary")),
+                                "replicas": integer(),
+                                "weight": integer(low=0, high=100),
+                                "metadata": POD_METADATA,
+                                "selector": LABEL_SELECTOR,
+                                "service": obj("", {"name": string()}),
+                            },
+                            required=("name", "specRef"),
+                        )
+                    ),
+                    "duration": duration(),
+                    "analyses": array(experiment_analysis()),
+                },
+            ),
+        },
+        at_most_one=EXCLUSIVE_ACTIONS,
+    ),
+    min_properties=1,  # at least one action
 )
 
 

@@ -1,7 +1,11 @@
-"""Canary steps: each step does exactly one thing.
+"""Canary steps: each action of a step (``setWeight``, ``pause``...) is a class.
 
 :class:`Step` is what they have in common: every step is one item of
 ``spec.strategy.canary.steps`` and writes itself back as one (:meth:`Step.to_manifest`).
+A step may set several actions, as Argo allows (its validation forbids only combining
+``setWeight``, ``pause``, ``experiment`` and ``analysis``): that step is a
+:class:`CombinedStep` of them, in the order they apply (:data:`ACTION_ORDER`), and
+:func:`actions_of` gives any step's actions.
 Built in code, a step holds its own frozen copy of what it was given (tuples, read-only
 mappings); ``Rollout.validate()`` checks it with the field paths a manifest would get.
 """
@@ -18,8 +22,11 @@ from ._fields import Fields
 from ._frozen import FrozenDict, Immutable, freeze_map, strings, thaw
 
 __all__ = [
+    "ACTION_ORDER",
+    "EXCLUSIVE_ACTIONS",
     "AnalysisArg",
     "AnalysisStep",
+    "CombinedStep",
     "ExperimentStep",
     "HeaderMatch",
     "Pause",
@@ -31,18 +38,19 @@ __all__ = [
     "Step",
     "TemplateRef",
     "VerdictActions",
+    "actions_of",
     "read_rollout_analysis",
     "read_step",
 ]
 
 
 class Step(Immutable):
-    """One canary step (an item of ``spec.strategy.canary.steps``): it does exactly one
-    thing.
+    """One canary step (an item of ``spec.strategy.canary.steps``).
 
-    The steps are :class:`SetWeight`, :class:`Pause`, :class:`SetCanaryScale`,
-    :class:`SetHeaderRoute`, :class:`SetMirrorRoute`, :class:`AnalysisStep` and
-    :class:`ExperimentStep`, each named after its manifest key (Argo's words), and
+    The steps that do one thing are :class:`SetWeight`, :class:`Pause`,
+    :class:`SetCanaryScale`, :class:`SetHeaderRoute`, :class:`SetMirrorRoute`,
+    :class:`AnalysisStep` and :class:`ExperimentStep`, each named after its manifest key
+    (Argo's words); a :class:`CombinedStep` does several of them.
     ``isinstance(x, Step)`` holds for each.  A step is a frozen value; checking it
     against the rest of the Rollout (a header route needs a router that can express
     it) is ``Rollout.validate()``'s job.
@@ -311,6 +319,7 @@ class ExperimentStep(Step):
             out["analyses"] = thaw(self.analyses)
         return {"experiment": out}
 
+
 #: The keys of a canary step, one per kind of :data:`Step`, in Argo's order: the reader,
 #: the CRD schema (exactly one of them) and the error that names them all take them
 #: from here.
@@ -323,6 +332,49 @@ STEP_KINDS: Final = (
     "analysis",
     "experiment",
 )
+#: The actions of which one step sets at most one (Argo's ``hasMultipleStepsType``).
+EXCLUSIVE_ACTIONS: Final = ("setWeight", "pause", "experiment", "analysis")
+#: The order in which one step's actions apply: the canary's size, then its routes,
+#: then the one that decides when the step is done.
+ACTION_ORDER: Final = (
+    "setCanaryScale",
+    "setHeaderRoute",
+    "setMirrorRoute",
+    "setWeight",
+    "pause",
+    "experiment",
+    "analysis",
+)
+_KEY_OF: Final[dict[type, str]] = {}  # filled below, once the classes exist
+
+
+def _in_order(actions: Iterable[Step]) -> tuple[Step, ...]:
+    return tuple(sorted(actions, key=lambda a: ACTION_ORDER.index(_KEY_OF[type(a)])))
+
+
+@attrs.frozen
+class CombinedStep(Step):
+    """A step that sets several actions (Argo's Apisix example: ``setCanaryScale``,
+    ``setHeaderRoute`` and ``pause`` in one step), held in the order they apply
+    (:data:`ACTION_ORDER`): the canary's scale first, then its header and mirror
+    routes, all on reaching the step; then at most one of ``setWeight``, ``pause``,
+    ``experiment`` or ``analysis``, which decides when the step is done (a pause counts
+    from when the step is reached).  Without one of those, the step is done once the
+    canary has the pods its ``setCanaryScale`` asks for.
+    """
+
+    actions: tuple[Step, ...] = attrs.field(converter=_in_order)
+
+    def to_manifest(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for action in self.actions:
+            out.update(action.to_manifest())
+        return out
+
+
+def actions_of(step: Step) -> tuple[Step, ...]:
+    """A step's actions, in the order they apply (a one-action step: itself)."""
+    return step.actions if isinstance(step, CombinedStep) else (step,)
 
 
 def read_rollout_analysis(f: Fields, *, background: bool = False) -> RolloutAnalysis:
@@ -387,33 +439,47 @@ def _read_header_match(m: Fields) -> HeaderMatch:
 
 
 def read_step(f: Fields) -> Step | None:
-    """One step, or None (with the error recorded) when it is unreadable."""
+    """One step, or None (with the error recorded) when it is unreadable.
+
+    A step sets one action or several (a :class:`CombinedStep`), at most one of
+    :data:`EXCLUSIVE_ACTIONS` (Argo's rule)."""
     present = f.keys()
-    kinds = [k for k in present if k in STEP_KINDS]
+    kinds = [k for k in ACTION_ORDER if k in present]
     for key in present:
         if key not in STEP_KINDS and key != "plugin":
             f.error("unknown step field", key)
     if "plugin" in present:
         f.error("step plugins are not supported", "plugin")
         return None
-    if len(kinds) != 1:
-        if not kinds:
-            kinds_text = f"{', '.join(STEP_KINDS[:-1])} or {STEP_KINDS[-1]}"
-            f.error(f"must set exactly one action ({kinds_text}), got none")
-        else:
-            f.error(f"must set exactly one action, got {len(kinds)}: {', '.join(kinds)}")
+    if not kinds:
+        kinds_text = f"{', '.join(STEP_KINDS[:-1])} or {STEP_KINDS[-1]}"
+        f.error(f"must set an action ({kinds_text}), got none")
         return None
-    kind = kinds[0]
+    exclusive = [k for k in EXCLUSIVE_ACTIONS if k in present]
+    if len(exclusive) > 1:
+        f.error(
+            f"must set at most one of {', '.join(EXCLUSIVE_ACTIONS[:-1])} or "
+            f"{EXCLUSIVE_ACTIONS[-1]}, got {len(exclusive)}: {', '.join(exclusive)}"
+        )
+        return None
     errors_before = len(f.errors)
-    step: Step
+    actions = [_read_action(f, kind) for kind in kinds]
+    if len(f.errors) != errors_before and not _only_warnings(f, errors_before):
+        return None
+    return actions[0] if len(actions) == 1 else CombinedStep(tuple(actions))
+
+
+def _read_action(f: Fields, kind: str) -> Step:
+    """The action ``kind`` of the step ``f`` (errors recorded in ``f``)."""
+    errors_before = len(f.errors)
     if kind == "setWeight":
         weight = f.int("setWeight", low=0, high=100, required=True)
-        step = SetWeight(weight or 0)
-    elif kind == "pause":
+        return SetWeight(weight or 0)
+    if kind == "pause":
         p = f.obj("pause")
         p.unknown(frozenset({"duration"}), error=True)  # a typo must not pause forever
-        step = Pause(p.duration("duration"))
-    elif kind == "setCanaryScale":
+        return Pause(p.duration("duration"))
+    if kind == "setCanaryScale":
         s = f.obj("setCanaryScale")
         s.unknown(frozenset({"weight", "replicas", "matchTrafficWeight"}), error=True)
         scale = SetCanaryScale(
@@ -426,34 +492,32 @@ def read_step(f: Fields) -> Step | None:
         )
         if chosen != 1 and len(f.errors) == errors_before:
             s.error("must set exactly one of weight, replicas or matchTrafficWeight")
-        step = scale
-    elif kind == "setHeaderRoute":
+        return scale
+    if kind == "setHeaderRoute":
         h = f.obj("setHeaderRoute")
         h.unknown(frozenset({"name", "match"}), error=True)
-        step = SetHeaderRoute(
+        return SetHeaderRoute(
             h.str("name", required=True) or "",
             tuple(_read_header_match(m) for _, m in h.objs("match")),
         )
-    elif kind == "setMirrorRoute":
+    if kind == "setMirrorRoute":
         m = f.obj("setMirrorRoute")
         m.unknown(frozenset({"name", "match", "percentage"}), error=True)
         matches = tuple(dict(x) for _, x in m.items("match") if isinstance(x, dict))
-        step = SetMirrorRoute(
+        return SetMirrorRoute(
             m.str("name", required=True) or "",
             matches,
             m.int("percentage", 100, low=0, high=100) or 0,
         )
-    elif kind == "analysis":
-        step = AnalysisStep(read_rollout_analysis(f.obj("analysis")))
-    else:
-        e = f.obj("experiment")
-        e.unknown(frozenset({"templates", "duration", "analyses"}), error=True)
-        step = ExperimentStep(
-            tuple(dict(x) for _, x in e.items("templates") if isinstance(x, dict)),
-            e.duration("duration"),
-            tuple(dict(x) for _, x in e.items("analyses") if isinstance(x, dict)),
-        )
-    return step if len(f.errors) == errors_before or _only_warnings(f, errors_before) else None
+    if kind == "analysis":
+        return AnalysisStep(read_rollout_analysis(f.obj("analysis")))
+    e = f.obj("experiment")
+    e.unknown(frozenset({"templates", "duration", "analyses"}), error=True)
+    return ExperimentStep(
+        tuple(dict(x) for _, x in e.items("templates") if isinstance(x, dict)),
+        e.duration("duration"),
+        tuple(dict(x) for _, x in e.items("analyses") if isinstance(x, dict)),
+    )
 
 
 def _only_warnings(f: Fields, since: int) -> bool:
@@ -481,4 +545,19 @@ def step_label(step: Step) -> str:
             return "analysis: " + ", ".join(t.template_name for t in analysis.templates)
         case ExperimentStep():
             return "experiment"
+        case CombinedStep(actions):
+            return " + ".join(step_label(action) for action in actions)
     return type(step).__name__
+
+
+_KEY_OF.update(
+    {
+        SetWeight: "setWeight",
+        Pause: "pause",
+        SetCanaryScale: "setCanaryScale",
+        SetHeaderRoute: "setHeaderRoute",
+        SetMirrorRoute: "setMirrorRoute",
+        AnalysisStep: "analysis",
+        ExperimentStep: "experiment",
+    }
+)

@@ -42,6 +42,7 @@ from ._objects import (
     config_of,
     experiment_weight_errors,
     header_match_of,
+    indexed_actions,
     int_of,
     max_weight,
     no_experiment_weights,
@@ -132,10 +133,10 @@ class GatewayApiRouter:
         routes = _routes(rollout)
         if not routes:
             errors.append(FieldProblem(f"{_PATH}.httpRoute", "is required (or grpcRoute)"))
-        steps = canary_of(rollout).steps
+        steps = indexed_actions(rollout)
         routing = canary_of(rollout).traffic_routing
         assert routing is not None
-        used = {s.name for s in steps if isinstance(s, HeaderStep | MirrorStep)}
+        used = {s.name for _, s in steps if isinstance(s, HeaderStep | MirrorStep)}
         for index, name in enumerate(routing.managed_routes):
             if name in used and (len(name) > 253 or not _RULE_NAME.fullmatch(name)):
                 errors.append(
@@ -145,13 +146,13 @@ class GatewayApiRouter:
                         f"starting and ending with a letter or digit, got {name!r}",
                     )
                 )
-        if any(isinstance(s, HeaderStep) for s in steps) and not any(
+        if any(isinstance(s, HeaderStep) for _, s in steps) and not any(
             r.use_header_routes for r in routes
         ):
             errors.append(
                 FieldProblem(_PATH, "setHeaderRoute steps need a route with useHeaderRoutes: true")
             )
-        for index, step in enumerate(steps):
+        for index, step in steps:
             if not isinstance(step, MirrorStep):
                 continue
             if not any(r.mirrors for r in routes):

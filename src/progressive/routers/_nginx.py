@@ -43,6 +43,7 @@ from ._objects import (
     combine,
     config_of,
     experiment_weight_errors,
+    indexed_actions,
     int_of,
     max_weight,
     no_experiment_weights,
@@ -150,9 +151,10 @@ class NginxRouter:
             errors.append(FieldProblem(_PATH, "set stableIngress or stableIngresses, not both"))
         elif not self.stable_ingresses(rollout):
             errors.append(FieldProblem(f"{_PATH}.stableIngress", "is required"))
-        steps = canary_of(rollout).steps
+        steps = indexed_actions(rollout)
+        header_steps = [(i, s) for i, s in steps if isinstance(s, HeaderStep)]
         for index, headers, _ in routes_in_force(rollout):
-            if len(headers) > 1 and isinstance(steps[index], HeaderStep):
+            if len(headers) > 1 and any(i == index for i, _ in header_steps):
                 errors.append(
                     FieldProblem(
                         f"{_STEPS}[{index}].setHeaderRoute",
@@ -160,7 +162,6 @@ class NginxRouter:
                         f"{len(headers)} in force ({', '.join(headers)})",
                     )
                 )
-        header_steps = [(i, s) for i, s in enumerate(steps) if isinstance(s, HeaderStep)]
         for index, step in header_steps:
             cookies = [m for m in step.match if _cookie_of(m) is not None]
             if len(cookies) > 1 or len(step.match) - len(cookies) > 1:

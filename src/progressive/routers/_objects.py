@@ -15,7 +15,7 @@ import attrs
 
 from ..core._canary import routes_at
 from ..core._rollout import CanaryStrategy, Rollout, traffic_services
-from ..core._steps import ExperimentStep, HeaderMatch
+from ..core._steps import ExperimentStep, HeaderMatch, Step, actions_of
 from ..errors import FieldProblem, RouterError
 from ._protocol import ObjectRef, Patch, RouterState, Write
 
@@ -26,6 +26,7 @@ __all__ = [
     "config_of",
     "experiment_weight_errors",
     "header_match_of",
+    "indexed_actions",
     "int_of",
     "max_weight",
     "merge_diff",
@@ -157,6 +158,14 @@ def combine(states: Sequence[RouterState]) -> RouterState:
     )
 
 
+def indexed_actions(rollout: Rollout) -> list[tuple[int, Step]]:
+    """Every action of the canary's steps with the index of its step (a step may set
+    several: :func:`~progressive.core._steps.actions_of`)."""
+    canary = rollout.canary
+    steps = canary.steps if canary is not None else ()
+    return [(index, action) for index, step in enumerate(steps) for action in actions_of(step)]
+
+
 def experiment_weight_errors(rollout: Rollout, router: str, why: str = "") -> list[FieldProblem]:
     """An error for each weighted experiment template, for a router that cannot send
     traffic to experiment templates (``why``: the reason, if not the router itself)."""
@@ -164,7 +173,7 @@ def experiment_weight_errors(rollout: Rollout, router: str, why: str = "") -> li
     if canary is None:
         return []
     errors = []
-    for index, step in enumerate(canary.steps):
+    for index, step in indexed_actions(rollout):
         if not isinstance(step, ExperimentStep):
             continue
         for position, template in enumerate(step.templates):
