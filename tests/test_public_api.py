@@ -20,6 +20,7 @@ import progressive.core
 import progressive.errors
 import progressive.metrics
 import progressive.routers
+import progressive.testing
 
 PUBLIC = [
     progressive,
@@ -32,6 +33,7 @@ PUBLIC = [
     progressive.errors,
     progressive.metrics,
     progressive.routers,
+    progressive.testing,
 ]
 
 
@@ -64,6 +66,18 @@ def test_nothing_public_is_left_out_of_progressive_core_all() -> None:
         if not name.startswith("_") and not isinstance(obj, types.ModuleType)
     }
     assert public - set(progressive.core.__all__) == set()
+
+
+def test_the_pytest_plugin_is_opt_in() -> None:
+    """``pytest_plugins = ["progressive.testing"]`` loads it (tests/test_testing.py runs
+    a project that does); nothing loads it into every test session of every user."""
+    from importlib.metadata import entry_points
+
+    ours = [e for e in entry_points(group="pytest11") if e.value.startswith("progressive")]
+    assert ours == []
+    assert {"controller", "memory_cluster", "scripted_metrics", "virtual_clock"} <= set(
+        progressive.testing.__all__
+    )
 
 
 def _exception_classes() -> list[type[BaseException]]:

@@ -1,26 +1,16 @@
-"""One Rollout and its starting objects per router, and a tiny pure object store.
-
-``Store`` applies a router's writes the way an API server would (create refuses an
-existing object; a merge patch checks its resourceVersion), so the routers can be
-tested without any I/O.
+"""One Rollout and its starting objects per router, in the pure object store of
+``progressive.testing`` (``Store``: create refuses an existing object, a merge patch
+checks its resourceVersion), so the routers can be tested without any I/O.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
 from typing import Any
 
-from progressive.core import Rollout, merge_patch
-from progressive.routers import (
-    ROUTERS,
-    Create,
-    ObjectRef,
-    Patch,
-    RouterState,
-    TrafficRouter,
-    Write,
-)
+from progressive.core import Rollout
+from progressive.routers import ROUTERS, TrafficRouter
+from progressive.testing import ObjectStore as Store
 
 NS = "default"
 UID = "00000000-0000-4000-8000-000000000001"
@@ -193,58 +183,6 @@ CASES: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
     ),
 }
 assert set(CASES) == set(ROUTERS)
-
-
-class Store:
-    """Objects keyed by (group, kind, namespace, name), as an API server keeps them."""
-
-    def __init__(self, objects: Sequence[Mapping[str, Any]] = ()) -> None:
-        self.objects: dict[tuple[str, str, str, str], dict[str, Any]] = {}
-        self.version = 0
-        self.writes: list[Write] = []
-        for obj in objects:
-            self.put(copy.deepcopy(dict(obj)))
-
-    @staticmethod
-    def key(obj: Mapping[str, Any]) -> tuple[str, str, str, str]:
-        group = str(obj["apiVersion"]).rpartition("/")[0]
-        meta = obj["metadata"]
-        return (group, str(obj["kind"]), str(meta.get("namespace", NS)), str(meta["name"]))
-
-    def put(self, obj: dict[str, Any]) -> None:
-        self.version += 1
-        obj["metadata"]["resourceVersion"] = str(self.version)
-        self.objects[self.key(obj)] = obj
-
-    def get(self, ref: ObjectRef) -> dict[str, Any] | None:
-        obj = self.objects.get((ref.group, ref.kind, ref.namespace, ref.name))
-        return copy.deepcopy(obj) if obj is not None else None
-
-    def view(self, router: TrafficRouter, ro: Rollout) -> dict[ObjectRef, Any]:
-        return {ref: self.get(ref) for ref in router.refs(ro)}
-
-    def apply(self, writes: Sequence[Write]) -> None:
-        for write in writes:
-            self.writes.append(write)
-            match write:
-                case Create(_, obj):
-                    assert self.key(obj) not in self.objects, f"{self.key(obj)} exists"
-                    self.put(copy.deepcopy(dict(obj)))
-                case Patch(ref, patch):
-                    current = self.get(ref)
-                    assert current is not None, ref
-                    wanted = (patch.get("metadata") or {}).get("resourceVersion")
-                    assert wanted == current["metadata"]["resourceVersion"], "stale patch"
-                    self.put(merge_patch(current, patch))
-
-    def move(self, router: TrafficRouter, ro: Rollout, state: RouterState) -> list[Write]:
-        """Plan ``state`` on the stored objects and apply it; returns the writes."""
-        writes = list(router.plan(ro, state, self.view(router, ro)))
-        self.apply(writes)
-        return writes
-
-    def read(self, router: TrafficRouter, ro: Rollout) -> RouterState:
-        return router.read(ro, self.view(router, ro))
 
 
 def case(name: str) -> tuple[TrafficRouter, Rollout, Store]:

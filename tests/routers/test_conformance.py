@@ -1,12 +1,8 @@
-"""Every router, the same promises (kopf's ALL_STORAGES pattern).
-
-For each router in ``ALL_ROUTERS``: weights 0, 25 and 100 are written and read back;
-header routes (and mirror routes, where the router can express them) are added and
-removed and stay in place whatever the weight; an experiment's destinations (where
-the router can express them; the others refuse them, in validation and in plan) are
-added, changed and removed without touching the canary's weight; an abort sends everything back to
-stable; planning a state on the objects it produced writes nothing; and fields,
-rules, routes and annotations the router does not manage survive it all.
+"""Every router, the same promises (kopf's ALL_STORAGES pattern): the public
+``progressive.testing.check_router`` over each of ``ALL_ROUTERS``, with the
+capabilities the core validates against; the check itself fails on routers that break
+a promise; and what only the built-in routers promise beyond it (a user's own objects
+change only where the router manages them, refusals in validation).
 """
 
 from __future__ import annotations
@@ -26,12 +22,15 @@ from progressive.routers import (
     ROUTERS,
     HeaderRoute,
     MirrorRoute,
+    Patch,
     RouterState,
     TrafficRouter,
 )
 from progressive.routers._objects import merge_diff
+from progressive.testing import check_router
 
 from .cases import (
+    CASES,
     EXPERIMENT_ROUTERS,
     HEADER_ROUTERS,
     MIRROR_ROUTERS,
@@ -61,112 +60,18 @@ def settled(router: TrafficRouter, ro: Any, store: Store, state: RouterState) ->
 
 
 @pytest.mark.parametrize("name", ALL_ROUTERS)
-def test_fresh_objects_hold_no_canary_traffic(name: str) -> None:
-    router, ro, store = case(name)
-    assert router.validate(ro) == []
-    assert store.read(router, ro).weight in (None, 0)
-    # wanting nothing (no weight, no routes) on fresh objects writes nothing
-    assert list(router.plan(ro, RouterState(), store.view(router, ro))) == []
-
-
-@pytest.mark.parametrize("weight", [0, 25, 100])
-@pytest.mark.parametrize("name", ALL_ROUTERS)
-def test_weights_are_written_and_read_back(name: str, weight: int) -> None:
-    router, ro, store = case(name)
-    state = settled(router, ro, store, RouterState(weight=weight))
-    assert state.weight == weight
-    assert state.agreed
-    # and from one weight to another
-    other = 100 - weight
-    assert settled(router, ro, store, RouterState(weight=other)).weight == other
-
-
-@pytest.mark.parametrize("name", sorted(HEADER_ROUTERS))
-def test_a_header_route_is_added_and_removed(name: str) -> None:
-    router, ro, store = case(name)
-    settled(router, ro, store, RouterState(weight=25))
-    with_route = settled(router, ro, store, RouterState(weight=25, header_routes=(HEADER,)))
-    assert with_route.header_routes == (HEADER,)
-    assert with_route.weight == 25
-    without = settled(router, ro, store, RouterState(weight=25))
-    assert without.header_routes == ()
-    assert without.weight == 25
-
-
-@pytest.mark.parametrize("name", sorted(HEADER_ROUTERS))
-def test_a_header_route_stays_whatever_the_weight(name: str) -> None:
-    router, ro, store = case(name)
-    # before any weight at all (A/B at weight 0), then through every weight
-    state = settled(router, ro, store, RouterState(header_routes=(HEADER,)))
-    assert state.header_routes == (HEADER,) and state.weight == 0
-    for weight in (0, 10, 100, 0):
-        state = settled(router, ro, store, RouterState(weight=weight, header_routes=(HEADER,)))
-        assert (state.weight, state.header_routes) == (weight, (HEADER,))
-    # a weight change that leaves the routes as read keeps the route
-    read = store.read(router, ro)
-    state = settled(router, ro, store, attrs.evolve(read, weight=50))
-    assert state.header_routes == (HEADER,)
-
-
-@pytest.mark.parametrize("name", sorted(MIRROR_ROUTERS))
-def test_a_mirror_route_is_added_and_removed(name: str) -> None:
-    router, ro, store = case(name)
-    settled(router, ro, store, RouterState(weight=25))
-    state = settled(router, ro, store, RouterState(weight=25, mirror_routes=(MIRROR,)))
-    assert state.mirror_routes == (MIRROR,)
-    assert state.weight == 25
-    # its weighted destinations follow setWeight
-    assert settled(router, ro, store, attrs.evolve(state, weight=60)).weight == 60
-    both = settled(
-        router, ro, store, RouterState(weight=60, header_routes=(HEADER,), mirror_routes=(MIRROR,))
+def test_every_router_keeps_the_promises(name: str) -> None:
+    router, ro, _ = case(name)
+    check_router(
+        router,
+        ro,
+        CASES[name][1],
+        header_routes=name in HEADER_ROUTERS,
+        mirror_routes=name in MIRROR_ROUTERS,
+        experiments=name in EXPERIMENT_ROUTERS,
     )
-    assert (both.header_routes, both.mirror_routes) == ((HEADER,), (MIRROR,))
-    state = settled(router, ro, store, RouterState(weight=60, header_routes=(HEADER,)))
-    assert (state.header_routes, state.mirror_routes) == ((HEADER,), ())
-
-
-@pytest.mark.parametrize("name", sorted(set(ALL_ROUTERS) - MIRROR_ROUTERS))
-def test_a_router_that_cannot_mirror_says_so(name: str) -> None:
-    router, ro, store = case(name)
-    with pytest.raises(RouterError, match="mirror"):
-        router.plan(ro, RouterState(weight=10, mirror_routes=(MIRROR,)), store.view(router, ro))
-
-
-@pytest.mark.parametrize("name", sorted(set(ALL_ROUTERS) - HEADER_ROUTERS))
-def test_a_router_that_cannot_route_headers_says_so(name: str) -> None:
-    router, ro, store = case(name)
-    with pytest.raises(RouterError, match="header"):
-        router.plan(ro, RouterState(weight=10, header_routes=(HEADER,)), store.view(router, ro))
-
-
-@pytest.mark.parametrize("name", ALL_ROUTERS)
-def test_abort_returns_all_traffic_to_stable(name: str) -> None:
-    router, ro, store = case(name)
-    headers = (HEADER,) if name in HEADER_ROUTERS else ()
-    mirrors = (MIRROR,) if name in MIRROR_ROUTERS else ()
-    settled(router, ro, store, RouterState(weight=40, header_routes=headers, mirror_routes=mirrors))
-    aborted = settled(router, ro, store, RouterState(weight=0))
-    assert (aborted.weight, aborted.route_names) == (0, ())
-
-
-@pytest.mark.parametrize("name", ALL_ROUTERS)
-def test_applying_the_same_state_twice_changes_nothing(name: str) -> None:
-    router, ro, store = case(name)
-    headers = (HEADER,) if name in HEADER_ROUTERS else ()
-    mirrors = (MIRROR,) if name in MIRROR_ROUTERS else ()
-    for state in (
-        RouterState(weight=25, canary_hash="new", stable_hash="old"),
-        RouterState(weight=25, header_routes=headers),
-        RouterState(weight=75, header_routes=headers, mirror_routes=mirrors),
-        RouterState(weight=0),
-    ):
-        store.move(router, ro, state)
-        before = copy.deepcopy(store.objects)
-        assert list(router.plan(ro, state, store.view(router, ro))) == []
-        # and what is read back plans to nothing either: read and plan are inverses
-        read = store.read(router, ro)
-        assert list(router.plan(ro, read, store.view(router, ro))) == []
-        assert store.objects == before
+    # what it can do, it finds out by itself too
+    check_router(router, ro, CASES[name][1])
 
 
 def unmanaged(store: Store) -> dict[Any, Any]:
@@ -198,71 +103,26 @@ def unmanaged(store: Store) -> dict[Any, Any]:
 
 
 @pytest.mark.parametrize("name", ALL_ROUTERS)
-def test_fields_the_router_does_not_manage_survive(name: str) -> None:
+def test_a_users_objects_change_only_where_the_router_manages_them(name: str) -> None:
     router, ro, store = case(name)
     original = unmanaged(store)
-    store.move(router, ro, RouterState(weight=10))
-    # someone else annotates and labels every router object, ours included
-    for obj in store.objects.values():
-        meta = obj["metadata"]
-        meta.setdefault("annotations", {})["example.com/note"] = "keep me"
-        meta.setdefault("labels", {})["owner-team"] = "shop"
-        obj["spec"]["x-extra"] = {"kept": True}
-    tampered = unmanaged(store)
     headers = (HEADER,) if name in HEADER_ROUTERS else ()
     mirrors = (MIRROR,) if name in MIRROR_ROUTERS else ()
     for state in (
+        RouterState(weight=10),
         RouterState(weight=30, header_routes=headers, mirror_routes=mirrors),
         RouterState(weight=100, header_routes=headers),
         RouterState(weight=0),
     ):
         store.move(router, ro, state)
     after = unmanaged(store)
-    for key in tampered:
-        assert after[key]["metadata"]["annotations"]["example.com/note"] == "keep me"
-        assert after[key]["metadata"]["labels"]["owner-team"] == "shop"
-        assert after[key]["spec"]["x-extra"] == {"kept": True}
     for key, obj in original.items():
-        # the user's own objects: only the managed parts changed
-        assert merge_diff(obj, after[key]).keys() <= {"metadata", "spec"}
         diff = merge_diff(obj, after[key])
-        assert set(diff.get("spec", {})) <= {"x-extra"}, diff
-        meta = diff.get("metadata", {})
-        assert set(meta) <= {"annotations", "labels"}, diff
-        assert set(meta.get("annotations", {})) <= {
-            "example.com/note",
-            "argo-rollouts.argoproj.io/managed-by-rollouts",
-        }
-
-
-@pytest.mark.parametrize("name", sorted(EXPERIMENT_ROUTERS))
-def test_experiment_destinations_are_added_changed_and_removed(name: str) -> None:
-    router, ro, store = case(name)
-    settled(router, ro, store, RouterState(weight=20))
-    state = settled(router, ro, store, RouterState(weight=20, experiment_weights=EXPERIMENT))
-    assert (state.weight, state.experiment_weights) == (20, EXPERIMENT)
-    assert state.agreed
-    # a weight change that keeps what was read keeps the experiment's destinations
-    state = settled(router, ro, store, attrs.evolve(store.read(router, ro), weight=40))
-    assert (state.weight, state.experiment_weights) == (40, EXPERIMENT)
-    # header routes leave them alone too
-    if name in HEADER_ROUTERS:
-        read = store.read(router, ro)
-        state = settled(router, ro, store, attrs.evolve(read, header_routes=(HEADER,)))
-        assert (state.experiment_weights, state.header_routes) == (EXPERIMENT, (HEADER,))
-    changed = (("web-exp-baseline", 20), ("web-exp-canary", 20))
-    state = settled(router, ro, store, RouterState(weight=40, experiment_weights=changed))
-    assert (state.weight, state.experiment_weights) == (40, changed)
-    state = settled(router, ro, store, RouterState(weight=40))
-    assert (state.weight, state.experiment_weights) == (40, ())
-
-
-@pytest.mark.parametrize("name", sorted(EXPERIMENT_ROUTERS))
-def test_an_abort_removes_the_experiment_destinations(name: str) -> None:
-    router, ro, store = case(name)
-    settled(router, ro, store, RouterState(weight=30, experiment_weights=EXPERIMENT))
-    aborted = settled(router, ro, store, RouterState(weight=0))
-    assert (aborted.weight, aborted.experiment_weights) == (0, ())
+        assert diff.keys() <= {"metadata"}, diff
+        assert set(diff.get("metadata", {})) <= {"annotations"}, diff
+        assert set(diff.get("metadata", {}).get("annotations", {})) <= {
+            "argo-rollouts.argoproj.io/managed-by-rollouts"
+        }, diff
 
 
 def _weighted_experiment(name: str) -> Any:
@@ -288,12 +148,8 @@ def _weighted_experiment(name: str) -> Any:
 
 
 @pytest.mark.parametrize("name", sorted(set(ALL_ROUTERS) - EXPERIMENT_ROUTERS))
-def test_a_router_that_cannot_weigh_experiments_says_so(name: str) -> None:
-    router, ro, store = case(name)
-    with pytest.raises(RouterError, match="experiment"):
-        router.plan(
-            ro, RouterState(weight=10, experiment_weights=EXPERIMENT), store.view(router, ro)
-        )
+def test_a_router_that_cannot_weigh_experiments_refuses_the_step(name: str) -> None:
+    router = ROUTERS[name]
     errors = router.validate(_weighted_experiment(name))
     assert [e.path for e in errors] == [
         "spec.strategy.canary.steps[1].experiment.templates[0].weight"
@@ -376,3 +232,75 @@ def test_the_stable_service_gets_what_the_canary_and_the_experiment_leave() -> N
         ("web-exp-baseline", 10),
         ("web-exp-canary", 5),
     ]
+
+
+# -- the check fails where a promise is broken ---------------------------------------------
+
+
+class Broken:
+    """A built-in router with one defect."""
+
+    def __init__(self, name: str, defect: str) -> None:
+        self.inner = ROUTERS[name]
+        self.name = self.inner.name
+        self.defect = defect
+
+    def validate(self, rollout: Any) -> Any:
+        return self.inner.validate(rollout)
+
+    def refs(self, rollout: Any) -> Any:
+        return self.inner.refs(rollout)
+
+    def stand_ins(self, rollout: Any) -> Any:
+        return self.inner.stand_ins(rollout)
+
+    def read(self, rollout: Any, objects: Any) -> RouterState:
+        state = self.inner.read(rollout, objects)
+        if self.defect == "reads-more" and state.weight:
+            return attrs.evolve(state, weight=state.weight + 1)
+        return state
+
+    def plan(self, rollout: Any, desired: RouterState, objects: Any) -> Any:
+        if self.defect == "mute-refusal" and desired.header_routes:
+            raise RouterError("cannot do that")
+        writes = list(self.inner.plan(rollout, desired, objects))
+        if self.defect == "drops-annotations":
+            writes = [
+                attrs.evolve(w, patch={**w.patch, "metadata": _dropping(w.patch, objects, w.ref)})
+                if isinstance(w, Patch)
+                else w
+                for w in writes
+            ]
+        if self.defect == "always-writes" and not writes:
+            for ref, obj in objects.items():
+                if obj is not None:
+                    meta = {"resourceVersion": obj["metadata"]["resourceVersion"]}
+                    writes.append(Patch(ref, {"metadata": meta, "spec": {"touched": "yes"}}))
+        return writes
+
+
+def _dropping(patch: Any, objects: Any, ref: Any) -> dict[str, Any]:
+    meta = dict(patch.get("metadata") or {})
+    found = [o for r, o in objects.items() if (r.kind, r.name) == (ref.kind, ref.name) and o]
+    current = found[0]["metadata"] if found else {}
+    meta["annotations"] = {k: None for k in current.get("annotations") or {}}
+    return meta
+
+
+@pytest.mark.parametrize(
+    ("name", "defect", "claims", "promise"),
+    [
+        ("smi", "reads-more", {}, "a weight is written and read back"),
+        ("smi", "always-writes", {}, "planning .* again writes"),
+        ("istio", "drops-annotations", {}, "fields the router does not manage survive"),
+        ("smi", "mute-refusal", {}, "a router that cannot express header routes says so"),
+        ("smi", "none", {"header_routes": True}, "header routes are expressed"),
+        ("istio", "none", {"mirror_routes": False}, "mirror routes are refused"),
+    ],
+)
+def test_a_router_that_breaks_a_promise_fails_the_check(
+    name: str, defect: str, claims: dict[str, bool], promise: str
+) -> None:
+    _, ro, _ = case(name)
+    with pytest.raises(AssertionError, match=promise):
+        check_router(Broken(name, defect), ro, CASES[name][1], **claims)  # type: ignore[arg-type]

@@ -19,6 +19,7 @@ from ._reconcile import reconcile, reconcile_invalid
 from ._rollout import (
     BlueGreenStrategy,
     CanaryStrategy,
+    PingPong,
     Rollout,
     Strategy,
     TrafficRouting,
@@ -80,6 +81,7 @@ __all__ = [
     "Pause",
     "PauseCondition",
     "PauseReason",
+    "PingPong",
     "Phase",
     "Plan",
     "ReplicaSetView",

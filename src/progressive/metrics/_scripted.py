@@ -38,14 +38,24 @@ class ScriptedProvider:
     ) -> None:
         self.fallback = fallback
         self._values: dict[str, tuple[object, ...]] = {}
-        for name, script in values.items():
-            items = tuple(script) if isinstance(script, list | tuple) else (script,)
-            for item in items:
-                _check(name, item)
-            if not items:
-                raise ValueError(f"metric {name!r}: no values")
-            self._values[str(name)] = items
         self._taken: dict[str, int] = {}
+        for name, script in values.items():
+            self.script(name, script)
+
+    def script(self, metric_name: str, values: Sequence[object] | object) -> None:
+        """Give ``metric_name`` these values from now on (a single value repeats); the
+        next measurement of it takes the first.
+
+        Raises:
+            ValueError: a value is not one of those the class accepts.
+        """
+        items = tuple(values) if isinstance(values, list | tuple) else (values,)
+        for item in items:
+            _check(metric_name, item)
+        if not items:
+            raise ValueError(f"metric {metric_name!r}: no values")
+        self._values[str(metric_name)] = items
+        self._taken.pop(str(metric_name), None)
 
     @property
     def metric_names(self) -> frozenset[str]:
