@@ -16,6 +16,7 @@ from progressive.core import (
     AnalysisTemplate,
     BlueGreenStrategy,
     CanaryStrategy,
+    CombinedStep,
     Condition,
     ExperimentStep,
     HeaderMatch,
@@ -111,6 +112,22 @@ scale_steps = st.one_of(
 )
 
 
+@st.composite
+def combined_steps(draw: st.DrawFn, routes: list[str], *, mirrors: bool) -> CombinedStep:
+    """A scale and routes, with at most one step of the other kinds (two actions or
+    more: one action is a step of its own)."""
+    parts = [draw(scale_steps)] if draw(st.booleans()) else []
+    parts.append(draw(st.builds(SetHeaderRoute, st.sampled_from(routes))))
+    if mirrors and draw(st.booleans()):
+        parts.append(SetMirrorRoute(draw(st.sampled_from(routes))))
+    exclusive = draw(st.none() | plain_steps)
+    if exclusive is not None:
+        parts.append(exclusive)
+    if len(parts) < 2:
+        parts.append(SetWeight(draw(st.integers(0, 100))))
+    return CombinedStep(parts)
+
+
 def route_steps(routes: list[str], *, mirrors: bool) -> Any:
     header = st.builds(
         SetHeaderRoute, st.sampled_from(routes), st.lists(header_matches, max_size=2)
@@ -153,7 +170,12 @@ def canaries(draw: st.DrawFn) -> CanaryStrategy:
         if keys == ["istio"] and draw(st.booleans()):
             ping, pong = draw(st.lists(names, min_size=2, max_size=2, unique=True))
             ping_pong = PingPong(ping, pong)
-        steps = plain_steps | scale_steps | route_steps(routes, mirrors=mirrors)
+        steps = (
+            plain_steps
+            | scale_steps
+            | route_steps(routes, mirrors=mirrors)
+            | combined_steps(routes, mirrors=mirrors)
+        )
     step_list = draw(st.lists(steps, max_size=6))
     surge, unavailable = draw(
         st.tuples(count_or_percent, count_or_percent).filter(

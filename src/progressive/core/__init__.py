@@ -40,6 +40,7 @@ from ._status import Condition, PauseCondition, PauseReason, Phase, RolloutStatu
 from ._steps import (
     AnalysisArg,
     AnalysisStep,
+    CombinedStep,
     ExperimentStep,
     HeaderMatch,
     Pause,
@@ -63,6 +64,7 @@ __all__ = [
     "BurnRateWindow",
     "CanaryStrategy",
     "Classification",
+    "CombinedStep",
     "Condition",
     "Direction",
     "Experiment",
