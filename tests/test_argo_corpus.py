@@ -84,19 +84,12 @@ REFUSED: Final[Mapping[str, frozenset[str]]] = {
         "test/e2e/functional/canary-scaledowndelay.yaml": {"the `alb` router"},
         "test/e2e/functional/canary-scaledownonabort.yaml": {"the `alb` router"},
         "test/e2e/functional/canary-unscaledownonabort.yaml": {"the `alb` router"},
-        "test/e2e/functional/rollout-bg-analysis-withArgs.yaml": {"GAP: args in numbers"},
-        "test/e2e/functional/rollout-secret-withArgs.yaml": {"GAP: args in numbers"},
-        "test/e2e/functional/rollout-secret.yaml": {"GAP: args in numbers"},
         "test/e2e/header-routing/alb-header-route-multi-ingress.yaml": {"the `alb` router"},
         "test/e2e/header-routing/alb-header-route.yaml": {"the `alb` router"},
         "test/e2e/step-plugin/disabled-rollout.yaml": {"step plugins"},
         "test/e2e/step-plugin/invalid-rollout.yaml": {"step plugins"},
         "test/e2e/step-plugin/template-rollout.yaml": {"step plugins"},
     }.items()
-}
-#: Refusals this work removes (issue 15), until it has: the message that gives them.
-GAPS: Final = {
-    "GAP: args in numbers": "{{args.",
 }
 
 
@@ -117,7 +110,7 @@ class Manifest:
         return [f"{p.error.path}: {p.error.message}" for p in self.documents.errors]
 
     def features(self) -> set[str]:
-        """What each refusal line names: a feature, or the gap it belongs to."""
+        """What each refusal line names (a feature, or UNNAMED and the line)."""
         out = set()
         for line in self.refusals:
             out.add(feature_of(line))
@@ -128,9 +121,6 @@ def feature_of(line: str) -> str:
     for pattern, feature, _ in FEATURES:
         if (found := pattern.search(line)) is not None:
             return feature.format(*found.groups())
-    for gap, message in GAPS.items():
-        if message in line:
-            return gap
     return f"UNNAMED: {line}"
 
 

@@ -530,6 +530,68 @@ def test_args_are_substituted_in_provider_and_conditions() -> None:
     assert record(run, "m", 0.95, 0).phase is P.SUCCESSFUL
 
 
+NUMBERS = {
+    "count": "{{args.runs}}",
+    "interval": "{{args.every}}",
+    "initialDelay": "{{ args.every }}",
+    "failureLimit": "{{args.fails}}",
+    "inconclusiveLimit": "{{args.unsure}}",
+}
+
+
+def test_numeric_fields_take_args_as_in_argo() -> None:
+    """Argo's e2e template analysis-secret-args: count, interval, initialDelay and
+    failureLimit from args, read when the run is built."""
+    t = template(
+        metric(**NUMBERS),
+        args=[{"name": "runs", "value": "10"}, {"name": "every", "value": "100s"}]
+        + [{"name": "fails"}, {"name": "unsure", "value": "1"}],
+    )
+    (held,) = t.metrics
+    assert held.deferred == NUMBERS and held.count is None  # read at build time
+    assert AnalysisTemplate.from_manifest(t.to_manifest()) == t
+    run = build_analysis_run("r", "ns", [t], [Arg("fails", "2")], None, 0)
+    (m,) = run.metrics
+    assert (m.count, m.interval, m.initial_delay) == (10, 100, 100)
+    assert (m.failure_limit, m.inconclusive_limit, m.deferred) == (2, 1, {})
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            [Arg("runs", "lots"), Arg("every", "1m"), Arg("fails", "0"), Arg("unsure", "0")],
+            ["count: must be an integer, got 'lots'"],
+        ),
+        (
+            [Arg("runs", "3"), Arg("every", "1m"), Arg("fails", "4"), Arg("unsure", "0")],
+            ["count: must be at least failureLimit + consecutiveSuccessLimit (4 + 0), got 3"],
+        ),
+        (
+            [Arg("runs", "3"), Arg("every", "soon"), Arg("fails", "0"), Arg("unsure", "0")],
+            ["interval: must be a duration such as 30, '30s', '5m' or '1h', got 'soon'"]
+            + ["initialDelay: must be a duration such as 30, '30s', '5m' or '1h', got 'soon'"],
+        ),
+        (
+            [Arg("runs", None, {"secretKeyRef": {"name": "s", "key": "k"}})]
+            + [Arg("every", "1m"), Arg("fails", "0"), Arg("unsure", "0")],
+            ["count: {{args.runs}} has no value here (a Secret's value cannot set count)"],
+        ),
+    ],
+)
+def test_numeric_fields_are_checked_once_their_args_are_in(
+    args: list[Arg], expected: list[str]
+) -> None:
+    t = template(
+        metric(**NUMBERS), args=[{"name": n} for n in ("runs", "every", "fails", "unsure")]
+    )
+    with pytest.raises(ManifestError) as info:
+        build_analysis_run("r", "ns", [t], args, None, 0)
+    assert [str(e) for e in info.value.errors] == [
+        f"AnalysisTemplate/t.spec.metrics[0].{line}" for line in expected
+    ]
+
+
 def test_rollout_args_override_template_args() -> None:
     t = template(
         metric(successCondition="result > {{args.min}}"), args=[{"name": "min", "value": "5"}]

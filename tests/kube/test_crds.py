@@ -110,6 +110,36 @@ async def test_a_step_may_set_several_actions(kube: KubeCluster, namespace: str)
     assert stored["spec"]["strategy"] == strategy
 
 
+async def test_a_template_may_take_its_numbers_from_args(kube: KubeCluster, namespace: str) -> None:
+    """Argo's e2e template analysis-secret-args: count, interval, initialDelay and
+    failureLimit as {{args.x}} placeholders; a word there is still refused."""
+    metric = {
+        "name": "web",
+        "count": "{{args.analysis-runs}}",
+        "interval": "{{args.analysis-interval}}",
+        "initialDelay": "{{args.analysis-interval}}",
+        "failureLimit": "{{args.failure-limit}}",
+        "provider": {"web": {"url": "http://example.invalid/x"}},
+    }
+    template = {
+        "apiVersion": GROUP,
+        "kind": "AnalysisTemplate",
+        "metadata": {"name": "args", "namespace": namespace},
+        "spec": {
+            "args": [{"name": "analysis-runs"}, {"name": "analysis-interval"}]
+            + [{"name": "failure-limit"}],
+            "metrics": [metric],
+        },
+    }
+    stored = await kube.create(template)
+    assert stored["spec"] == template["spec"]
+    template["metadata"]["name"] = "words"
+    template["spec"]["metrics"][0]["count"] = "lots"
+    with pytest.raises(Invalid) as refused:
+        await kube.create(template)
+    assert "count" in refused.value.message
+
+
 @pytest.mark.parametrize(
     ("change", "words"),
     [

@@ -1,8 +1,10 @@
 """``{{args.name}}``: substituting a template's arguments into its metrics.
 
-Placeholders are substituted in the provider's strings and in the two conditions only
-(numeric fields must be literal); a condition with a placeholder is checked once
-substituted, since ``result > {{args.max}}`` only parses once ``max`` is known.
+Placeholders are substituted in the provider's strings, in the two conditions and (as
+Argo does, by templating the whole metric) in the numeric fields written as text
+(``count: "{{args.runs}}"``, :func:`substitute_text`); a condition with a placeholder
+is checked once substituted, since ``result > {{args.max}}`` only parses once ``max``
+is known, and so is a numeric field.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 from ..errors import FieldProblem
 from ._analysis_values import PLACEHOLDER, condition_error
 
-__all__ = ["substitute_fields"]
+__all__ = ["substitute_fields", "substitute_text"]
 
 
 def _substitute(text: str, values: Mapping[str, str | None], problems: list[str]) -> str:
@@ -27,6 +29,12 @@ def _substitute(text: str, values: Mapping[str, str | None], problems: list[str]
         return match.group(0) if value is None else value
 
     return PLACEHOLDER.sub(replace, text)
+
+
+def substitute_text(text: str, values: Mapping[str, str | None], problems: list[str]) -> str:
+    """``text`` with its placeholders substituted from ``values`` (an unknown name is
+    recorded in ``problems``; a name mapped to None keeps its placeholder)."""
+    return _substitute(text, values, problems)
 
 
 def _substitute_plain(value: Any, values: Mapping[str, str | None], problems: list[str]) -> Any:

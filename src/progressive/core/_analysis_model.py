@@ -8,10 +8,15 @@ in :mod:`progressive.core._analysis`.
 
 Two deliberate differences from Argo Rollouts, both documented where they matter:
 
-* ``{{args.x}}`` placeholders are substituted in the provider and in the two conditions
-  only; numeric fields (``count``, ``interval``, limits) must be literal.
-* A condition that contains a placeholder is syntax-checked after substitution (when the
-  run is built), since ``result > {{args.max}}`` only parses once ``max`` is known.
+* ``{{args.x}}`` placeholders are substituted in the provider, in the two conditions
+  and, as in Argo, in the numeric fields (``count``, ``interval``, ``initialDelay``, the
+  limits: :data:`DEFERRABLE`), which a template may write as a placeholder
+  (``interval: "{{args.interval}}"``): the metric keeps that text in
+  :attr:`Metric.deferred` until the run is built, which reads it then.  A value from a
+  Secret cannot set one (it is resolved only when measuring, and never stored).
+* A condition or numeric field that contains a placeholder is checked after
+  substitution (when the run is built), since ``result > {{args.max}}`` only parses
+  once ``max`` is known.
 
 Two metric fields are progressive.dev extensions: ``emptyResult`` and ``nanResult``
 (:data:`RESULT_POLICIES`) decide what a result without data makes of a measurement.
@@ -26,7 +31,7 @@ from typing import Any, Final
 import attrs
 
 from ..errors import EvaluationError, ExpressionError, FieldProblem
-from ._analysis_args import substitute_fields
+from ._analysis_args import substitute_fields, substitute_text
 from ._analysis_status import (
     AnalysisPhase,
     AnalysisRunStatus,
@@ -37,6 +42,7 @@ from ._analysis_status import (
     run_status_manifest,
 )
 from ._analysis_values import (
+    PLACEHOLDER,
     compile_condition,
     compiled_rule,
     condition_error,
@@ -53,6 +59,7 @@ from ._steps import AnalysisArg, TemplateRef
 
 __all__ = [
     "DEFAULT_CONSECUTIVE_ERROR_LIMIT",
+    "DEFERRABLE",
     "DEFAULT_EMPTY_RESULT",
     "DEFAULT_MEASUREMENT_RETENTION",
     "DEFAULT_NAN_RESULT",
@@ -148,6 +155,10 @@ class Metric(Immutable):
     consecutive_success_limit: int = 0
     empty_result: str = DEFAULT_EMPTY_RESULT
     nan_result: str = DEFAULT_NAN_RESULT
+    #: numeric fields a template writes with ``{{args.x}}`` placeholders, by manifest key
+    #: (``{"count": "{{args.runs}}"}``): read when the run is built (their typed
+    #: fields hold the defaults until then)
+    deferred: Mapping[str, str] = attrs.field(factory=FrozenDict, converter=freeze_map)
 
     @property
     def effective_count(self) -> int | None:
@@ -194,6 +205,7 @@ class Metric(Immutable):
             out["emptyResult"] = self.empty_result
         if self.nan_result != DEFAULT_NAN_RESULT:
             out["nanResult"] = self.nan_result
+        out.update(self.deferred)
         out["provider"] = thaw(self.provider)
         return out
 
@@ -358,14 +370,44 @@ class AnalysisRun:
 def substitute_args(
     metric: Metric, values: Mapping[str, str | None], errors: list[FieldProblem], path: str
 ) -> Metric:
-    """``metric`` with its arguments substituted (:func:`substitute_fields`), errors
-    recorded under ``path``."""
+    """``metric`` with its arguments substituted (:func:`substitute_fields`, and its
+    :attr:`~Metric.deferred` numeric fields read), errors recorded under ``path``."""
+    if metric.deferred:
+        metric = _resolve_numbers(metric, values, errors, path)
     provider, success, failure = substitute_fields(
         metric.provider, metric.success_condition, metric.failure_condition, values, errors, path
     )
     return attrs.evolve(
         metric, provider=provider, success_condition=success, failure_condition=failure
     )
+
+
+def _resolve_numbers(
+    metric: Metric, values: Mapping[str, str | None], errors: list[FieldProblem], path: str
+) -> Metric:
+    """``metric`` with its deferred numeric fields substituted and read, as a manifest's
+    are (with the cross-field checks they were spared); unchanged when one cannot be."""
+
+    def at(key: str) -> str:
+        return f"{path}.{key}" if path else key
+
+    raw = metric.to_manifest()
+    failed = False
+    for key, text in metric.deferred.items():
+        problems: list[str] = []
+        resolved = substitute_text(text, values, problems)
+        if not problems and PLACEHOLDER.search(resolved):
+            problems.append(f"{text} has no value here (a Secret's value cannot set {key})")
+        if problems:
+            errors.append(FieldProblem(at(key), "; ".join(dict.fromkeys(problems))))
+            failed = True
+        raw[key] = resolved
+    if failed:
+        return metric
+    found: list[FieldProblem] = []
+    read = read_metric(Fields(raw, path, found))
+    errors.extend(found)
+    return metric if read is None else read
 
 
 def resolve_metric(metric: Metric, values: Mapping[str, str | None], *, path: str = "") -> Metric:
@@ -488,20 +530,44 @@ _METRIC_FIELDS: Final = frozenset(
 )
 
 
+#: The numeric fields a template may write as ``{{args.x}}`` placeholders.
+DEFERRABLE: Final = (
+    "interval",
+    "initialDelay",
+    "count",
+    "failureLimit",
+    "inconclusiveLimit",
+    "consecutiveErrorLimit",
+    "consecutiveSuccessLimit",
+)
+
+
 def read_metric(f: Fields) -> Metric | None:
-    """One metric, or None (errors recorded) when it is unusable.  Argo's ValidateMetric."""
+    """One metric, or None (errors recorded) when it is unusable.  Argo's ValidateMetric.
+
+    A numeric field written with a placeholder is kept in :attr:`Metric.deferred` and
+    read (with the checks between fields) when the run is built."""
     before = len(f.errors)
     f.unknown(_METRIC_FIELDS)
     name = f.str("name", required=True) or ""
-    interval = _duration(f, "interval")
+    deferred = {
+        key: value
+        for key in DEFERRABLE
+        if isinstance(value := f.raw(key), str) and PLACEHOLDER.search(value)
+    }
+    interval = None if "interval" in deferred else _duration(f, "interval")
     if interval == 0:
         f.error("must be greater than 0 (omit it for a single measurement)", "interval")
-    initial_delay = _duration(f, "initialDelay")
-    count = _int_or_string(f, "count", None, low=0)
-    failure_limit = _int_or_string(f, "failureLimit", 0, low=-1)
-    inconclusive_limit = _int_or_string(f, "inconclusiveLimit", 0, low=0)
-    error_limit = _int_or_string(f, "consecutiveErrorLimit", DEFAULT_CONSECUTIVE_ERROR_LIMIT, low=0)
-    success_limit = _int_or_string(f, "consecutiveSuccessLimit", 0, low=0)
+    initial_delay = None if "initialDelay" in deferred else _duration(f, "initialDelay")
+
+    def number(key: str, default: int | None, low: int) -> int | None:
+        return default if key in deferred else _int_or_string(f, key, default, low=low)
+
+    count = number("count", None, 0)
+    failure_limit = number("failureLimit", 0, -1)
+    inconclusive_limit = number("inconclusiveLimit", 0, 0)
+    error_limit = number("consecutiveErrorLimit", DEFAULT_CONSECUTIVE_ERROR_LIMIT, 0)
+    success_limit = number("consecutiveSuccessLimit", 0, 0)
     metric = Metric(
         name=name,
         provider=_provider(f),
@@ -518,8 +584,9 @@ def read_metric(f: Fields) -> Metric | None:
         consecutive_success_limit=success_limit or 0,
         empty_result=_policy(f, "emptyResult", DEFAULT_EMPTY_RESULT),
         nan_result=_policy(f, "nanResult", DEFAULT_NAN_RESULT),
+        deferred=deferred,
     )
-    if not _has_errors(f.errors[before:]):
+    if not _has_errors(f.errors[before:]) and not deferred:
         _check_limits(f, metric)
     return None if _has_errors(f.errors[before:]) else metric
 

@@ -527,16 +527,25 @@ ROLLOUT_STATUS: Final = Node(
 # -- analysis -----------------------------------------------------------------------------------
 
 
+#: A value written with an ``{{args.x}}`` placeholder, read when a run is built.
+ARG_PATTERN: Final = r"\{\{\s*args\."
+
+
+def _or_arg(node: Node) -> Node:
+    """``node``, or a string with an ``{{args.x}}`` placeholder (a metric's numbers)."""
+    return attrs.evolve(node, pattern=f"{node.pattern}|{ARG_PATTERN}")
+
+
 def _metric_limit(description: str, low: int) -> Node:
-    return int_or_string(description, low, INT32_MAX)
+    return _or_arg(int_or_string(description, low, INT32_MAX))
 
 
 METRIC: Final = obj(
     "One measurement, repeated: a provider and the conditions that judge it.",
     {
         "name": string(),
-        "interval": duration("Time between measurements (more than 0).", low=1),
-        "initialDelay": duration("Wait before the first measurement."),
+        "interval": _or_arg(duration("Time between measurements (more than 0).", low=1)),
+        "initialDelay": _or_arg(duration("Wait before the first measurement.")),
         "count": _metric_limit("Measurements to take (0: until terminated).", 0),
         "successCondition": string(
             "An expression over result that passes the measurement.", example="result > 0.99"
