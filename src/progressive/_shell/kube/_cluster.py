@@ -77,8 +77,9 @@ class KubeCluster:
             ``owns_client`` (the named constructors set it).  The named constructors
             make one whose session resolves the environment's proxy once, not per
             request (:mod:`._session`); one passed here is used as it is.
-        qps, burst: client-side rate limit of each API group's lane (Argo's controller:
-            40 and 80 for each of its clientsets; see :mod:`._api`).
+        qps: client-side rate limit of each API group's lane, requests per second
+            (Argo's controller: 40 for each of its clientsets; see :mod:`._api`).
+        burst: the requests a lane may send at once above ``qps`` (Argo's: 80).
         total_qps: a ceiling over all lanes together (0: none).
         retry: retries of transient failures.
         on_request: called with (verb, HTTP code) after every request (metrics).
