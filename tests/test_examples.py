@@ -10,7 +10,7 @@ import yaml
 
 from progressive._loader import load_documents
 from progressive._simulation import SimulationResult, simulate
-from progressive.routers import ALL_ROUTERS
+from progressive.routers import DeclaredRouter, default_registry
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -44,7 +44,8 @@ OWN_ROUTERS = {"bespoke": ("traefik",)}
 @pytest.mark.parametrize("name", sorted(p.parent.name for p in EXAMPLES.glob("*/rollout.yaml")))
 def test_every_example_lints_clean(name: str) -> None:
     path = EXAMPLES / name / "rollout.yaml"
-    routers = (*ALL_ROUTERS, *OWN_ROUTERS.get(name, ()))
+    own = (DeclaredRouter(key) for key in OWN_ROUTERS.get(name, ()))
+    routers = default_registry().with_routers(*own)
     documents = load_documents([path], cluster_may_have_more=False, routers=routers)
     assert [str(p) for p in documents.errors] == []
     assert len(documents.rollouts) == 1

@@ -31,6 +31,7 @@ from progressive._loader import (
 )
 from progressive.core import Rollout, read_rollout
 from progressive.errors import FieldProblem, ManifestError
+from progressive.routers import default_registry
 
 FUZZ = settings(
     max_examples=300,
@@ -300,6 +301,9 @@ def test_pure_junk_is_a_manifest_error(value: object) -> None:
 # -- the loader ------------------------------------------------------------------------------
 
 
+ROUTER_REGISTRY = default_registry()
+
+
 def _check_documents(documents: Documents) -> None:
     for problem in documents.problems:
         _check_errors([problem.error])
@@ -309,8 +313,10 @@ def _check_documents(documents: Documents) -> None:
     for document in documents.documents:
         assert document.file in documents.files
         if document.kind == "Rollout":
-            _, problems = read_rollout(document.raw)
+            rollout, problems = read_rollout(document.raw)
             failed = any(e.severity == "error" for e in problems)
+            if rollout is not None and not failed:  # the routers' checks: the loader's too
+                failed = any(e.severity == "error" for e in ROUTER_REGISTRY.validate(rollout))
             assert (document.parsed is None) == failed
             assert document.parsed is None or isinstance(document.parsed, Rollout)
 

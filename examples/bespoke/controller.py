@@ -35,7 +35,15 @@ from progressive import (
 )
 from progressive.errors import FieldProblem
 from progressive.metrics import MeasurementFailure, ProviderRegistry
-from progressive.routers import ROUTERS, ObjectRef, Objects, Patch, RouterState, Write
+from progressive.routers import (
+    ObjectRef,
+    Objects,
+    Patch,
+    RouterCapabilities,
+    RouterState,
+    Write,
+    default_registry,
+)
 
 HERE = Path(__file__).resolve().parent
 
@@ -45,6 +53,8 @@ class TraefikRouter:
     and canary Services inside an existing TraefikService (patched, never replaced)."""
 
     name = "traefik"
+    plugin_names: tuple[str, ...] = ()
+    capabilities = RouterCapabilities()  # weights only: no header or mirror routes
 
     def _ref(self, rollout: Rollout) -> ObjectRef:
         config = rollout.canary.traffic_routing.routers["traefik"]  # type: ignore[union-attr]
@@ -156,7 +166,7 @@ async def release(failing: bool) -> list[str]:
     controller = Controller(
         cluster,
         clock=clock,
-        traffic=RouterTraffic(cluster, implemented={**ROUTERS, "traefik": TraefikRouter()}),
+        traffic=RouterTraffic(cluster, default_registry().with_routers(TraefikRouter())),
         provider=ProviderRegistry(
             {"synthetic": SyntheticChecks({"checkout": 0.95 if failing else 0.999})}
         ),

@@ -26,9 +26,10 @@ Objects are routed by kind: Rollouts, (Cluster)AnalysisTemplates and AnalysisRun
 read into their models (``argoproj.io/v1alpha1`` or ``progressive.dev/v1alpha1``);
 Experiments and the kinds a Rollout refers to (Services, Ingresses, Istio, SMI and
 Gateway API routes, Deployments, ConfigMaps, Secrets) are kept as plain data; any other
-kind is kept too, with a warning.  A Rollout configuring a traffic router the controller
-does not implement is an error (:func:`progressive.routers.unimplemented`, the check the
-controller makes too).  Then the references between them are checked (see
+kind is kept too, with a warning.  A Rollout's traffic routing is checked against the
+router registry (:meth:`progressive.routers.RouterRegistry.validate`, the check the
+controller makes too): a router no one implements, or one asked for what it cannot
+express, is an error.  Then the references between them are checked (see
 :mod:`progressive.core._references`).
 
 Files are read and their YAML or JSON parsed by :mod:`progressive._safe_load`, which
@@ -44,7 +45,7 @@ from __future__ import annotations
 import os
 import sys
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
@@ -55,7 +56,7 @@ from .core._names import API_GROUPS
 from .core._references import TemplatePool, check_references, check_template_references
 from .core._rollout import Rollout, read_rollout
 from .errors import FieldProblem, Severity
-from .routers import ALL_ROUTERS, unimplemented
+from .routers import RouterRegistry, default_registry
 
 if TYPE_CHECKING:
     from .core._analysis import AnalysisRun, AnalysisTemplate
@@ -258,7 +259,7 @@ def load_documents(
     paths: Iterable[str | Path],
     *,
     cluster_may_have_more: bool = True,
-    routers: Collection[str] = ALL_ROUTERS,
+    routers: RouterRegistry | None = None,
 ) -> Documents:
     """Read manifest files and folders; never raises for bad content.
 
@@ -273,9 +274,10 @@ def load_documents(
         cluster_may_have_more: whether objects a Rollout refers to may exist in the
             cluster without being in these files; if so a missing AnalysisTemplate is a
             warning, else an error.  Missing Services are always warnings.
-        routers: the ``trafficRouting`` keys the controller implements (a bespoke
-            controller with routers of its own passes more); a Rollout configuring any
-            other router is an error.
+        routers: the routers the controller has (default: progressive's and the
+            installed plugins', :func:`progressive.routers.default_registry`; a bespoke
+            controller adds its own); a Rollout configuring any other router, or asking
+            one for what it cannot express, is an error.
     """
     builder = _DocumentsBuilder(routers)
     seen: set[str] = set()
@@ -306,7 +308,7 @@ def parse_documents(
     sources: Iterable[tuple[str, str | bytes]],
     *,
     cluster_may_have_more: bool = True,
-    routers: Collection[str] = ALL_ROUTERS,
+    routers: RouterRegistry | None = None,
 ) -> Documents:
     """Like :func:`load_documents`, for text already in memory: ``(name, content)`` pairs.
 
@@ -431,9 +433,9 @@ class _File:
 
 
 class _DocumentsBuilder:
-    def __init__(self, routers: Collection[str]) -> None:
+    def __init__(self, routers: RouterRegistry | None) -> None:
         self.files: list[_File] = []
-        self.routers = routers
+        self.routers = default_registry() if routers is None else routers
 
     def add_file_error(self, file: str, message: str, severity: Severity = "error") -> None:
         self.files.append(_File(file, errors=[FieldProblem(file, message, severity)]))
@@ -509,7 +511,10 @@ class _DocumentsBuilder:
             )
             return
         if isinstance(model, Rollout):
-            errors = [*errors, *unimplemented(model, self.routers)]
+            # a Rollout read with errors gets the routing checks, not the routers' own
+            sound = not any(e.severity == "error" for e in errors)
+            check = self.routers.validate if sound else self.routers.check
+            errors = [*errors, *check(model)]
         for error in errors:
             entry.error(error.path, error.message, error.severity)
         entry.model = model

@@ -69,7 +69,7 @@ from .core._workloads import with_workload
 from .errors import SimulationError
 from .memory import MemoryCluster, SimulatedCrash
 from .metrics import ScriptedProvider, default_registry
-from .routers import unimplemented
+from .routers import default_registry as default_routers
 
 __all__ = [
     "EXIT_CODES",
@@ -263,8 +263,10 @@ class _Simulation:
         self.workload = self._workload()
         if self.workload is not None:
             self.model = with_workload(self.model, self.workload)
-        if missing := unimplemented(self.model):
-            raise SimulationError("; ".join(str(error) for error in missing))
+        # the routers this installation has: progressive's and the installed plugins'
+        self.routers = default_routers()
+        if problems := [p for p in self.routers.validate(self.model) if p.severity == "error"]:
+            raise SimulationError("; ".join(str(error) for error in problems))
         self.clock = VirtualClock()
         self.cluster = MemoryCluster(self.clock, pod_ready_seconds=pod_ready_seconds)
         # the metrics stand for the outside world (a Prometheus): they survive restarts
@@ -283,7 +285,7 @@ class _Simulation:
         self.new_hash = self.model.template_hash()
         canary = self.model.canary
         self.steps = len(canary.steps) if canary is not None else 0
-        self.traffic = RouterTraffic(self.cluster)
+        self.traffic = RouterTraffic(self.cluster, self.routers)
         self.show_objects = show_objects
         self.seen: dict[tuple[str, str, str, str], dict[str, Any]] = {}
 

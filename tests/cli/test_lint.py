@@ -187,15 +187,15 @@ def test_a_folders_files_that_are_not_manifests_are_skipped(project: Path) -> No
     assert lint("app").exit_code == 1
 
 
-def test_a_router_plugin_other_than_the_gateway_api_is_an_error(project: Path) -> None:
+def test_a_router_plugin_not_installed_is_an_error(project: Path) -> None:
     plugin = "plugins: {argoproj-labs/contour: {httpProxy: app}}"
     Path("plugin.yaml").write_text(ROLLOUT.replace("nginx: {stableIngress: app}", plugin))
     result = lint("plugin.yaml")
     assert result.exit_code == 1
     assert out(result) == [
         "plugin.yaml: spec.strategy.canary.trafficRouting.plugins.argoproj-labs/contour: the "
-        "traffic router plugin 'argoproj-labs/contour' is not implemented (the plugins "
-        "implemented: argoproj-labs/gatewayAPI)"
+        "traffic router plugin 'argoproj-labs/contour' is not installed (plugins answered: "
+        "argoproj-labs/gatewayAPI; routers: nginx, istio, smi, gatewayAPI)"
     ]
 
 

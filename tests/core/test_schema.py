@@ -31,7 +31,7 @@ from progressive.core._rollout import (
     _SPEC_FIELDS,
     read_rollout,
 )
-from progressive.core._router_keys import ROUTER_KEYS
+from progressive.core._router_keys import ARGO_ROUTER_KEYS
 from progressive.core._schema import (
     ANALYSIS_RUN_SPEC,
     ANALYSIS_TEMPLATE_SPEC,
@@ -57,7 +57,7 @@ def test_the_known_field_sets_are_the_declared_ones() -> None:
     assert props(ROLLOUT_SPEC.at("strategy.blueGreen")) == _BLUE_GREEN_FIELDS
     assert props(ROLLOUT_SPEC.at("strategy.canary.steps[0]")) == set(STEP_KINDS)
     assert props(ROLLOUT_SPEC.at("strategy.canary.trafficRouting")) == {
-        *ROUTER_KEYS,
+        *ARGO_ROUTER_KEYS,
         "plugins",
         "managedRoutes",
         "maxTrafficWeight",
@@ -260,8 +260,11 @@ def test_every_declared_field_is_accepted_by_the_reader(kind: str, reads: Reads)
         for key in known
         if f"{parent}.{key}" not in read
     }
+    # free-form nodes that declare some properties (trafficRouting: Argo's routers,
+    # and any router key a plugin brings) take anything under them
+    free = {f"spec.{path}" for path, node in spec_node.walk() if path and node.free}
     for path, _ in spec_node.walk():
-        if not path or path.endswith("[]") or _under(path, reads.data | ignored):
+        if not path or path.endswith("[]") or _under(path, reads.data | ignored | free):
             continue
         parent, _, key = path.rpartition(".")
         known = reads.known.get(f"spec.{parent}" if parent else "spec", frozenset())

@@ -160,19 +160,6 @@ BAD = [
         id="pingPong-without-pong",
     ),
     pytest.param(
-        canary(
-            pingPong=PING_PONG,
-            canaryService="c",
-            stableService="s",
-            trafficRouting={**ISTIO, "nginx": {"stableIngress": "app"}},
-        ),
-        [
-            "spec.strategy.canary.trafficRouting: ping-pong works with the alb and istio "
-            "routers only, not nginx"
-        ],
-        id="pingPong-with-nginx",
-    ),
-    pytest.param(
         canary(pingPong=PING_PONG, trafficRouting={"alb": {"ingress": "app"}}),
         ["spec.strategy.canary.trafficRouting.alb.rootService: is required with pingPong"],
         id="pingPong-alb-without-rootService",
@@ -251,22 +238,6 @@ BAD = [
             "trafficRouting.managedRoutes"
         ],
         id="setHeaderRoute-without-managedRoutes",
-    ),
-    pytest.param(
-        canary(
-            [{"setMirrorRoute": MIRROR}],
-            canaryService="c",
-            stableService="s",
-            trafficRouting={
-                "nginx": {"stableIngress": "app"},
-                "managedRoutes": [{"name": "mirror"}],
-            },
-        ),
-        [
-            f"{STEPS}[0].setMirrorRoute: not supported by the nginx router "
-            "(supported by: gatewayAPI, istio)"
-        ],
-        id="setMirrorRoute-on-nginx",
     ),
     pytest.param(
         canary([{"setCanaryScale": {"weight": 20, "replicas": 2}}], **ROUTED),

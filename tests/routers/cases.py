@@ -15,10 +15,14 @@ from progressive.testing import ObjectStore as Store
 NS = "default"
 UID = "00000000-0000-4000-8000-000000000001"
 CANARY, STABLE = "web-canary", "web-stable"
-HEADER_ROUTERS = frozenset({"nginx", "istio", "gatewayAPI"})
-MIRROR_ROUTERS = frozenset({"istio", "gatewayAPI"})
+#: What each router declares it can express (``capabilities``): the conformance suite
+#: holds each to it both ways, routes kept where declared and refused where not.
+HEADER_ROUTERS = frozenset(k for k, r in ROUTERS.items() if r.capabilities.header_routes)
+MIRROR_ROUTERS = frozenset(k for k, r in ROUTERS.items() if r.capabilities.mirror_routes)
 #: Routers that send traffic to experiment templates.
-EXPERIMENT_ROUTERS = frozenset({"smi", "istio"})
+EXPERIMENT_ROUTERS = frozenset(
+    k for k, r in ROUTERS.items() if r.capabilities.experiment_weights
+)
 
 
 def rollout(

@@ -22,12 +22,14 @@ from progressive.errors import RouterError
 from progressive.memory import MemoryCluster
 from progressive.routers import (
     ROUTERS,
+    DeclaredRouter,
     HeaderRoute,
     ObjectRef,
     Objects,
     RouterState,
     TrafficRouter,
     Write,
+    default_registry,
 )
 
 from ..shell.helpers import canary_rollout, ingress, service, stored, with_image
@@ -168,6 +170,8 @@ class Broken:
         self.inner = inner
         self.mode = mode
         self.name = inner.name
+        self.plugin_names = inner.plugin_names
+        self.capabilities = inner.capabilities
 
     def validate(self, rollout: Rollout) -> list[Any]:
         return self.inner.validate(rollout)
@@ -340,8 +344,8 @@ def test_a_controller_with_a_router_of_its_own_accepts_its_key() -> None:
             canaryService="web-canary", stableService="web-stable", trafficRouting={"alb": {}}
         )
     )
-    implemented: dict[str, TrafficRouter] = {**ROUTERS, "alb": ROUTERS["smi"]}
-    assert RouterTraffic(MemoryCluster(VirtualClock()), implemented).validate(rollout) == []
+    routers = default_registry().with_routers(DeclaredRouter("alb"))
+    assert RouterTraffic(MemoryCluster(VirtualClock()), routers).validate(rollout) == []
 
 
 async def test_a_service_another_rollout_manages_is_not_taken_over() -> None:

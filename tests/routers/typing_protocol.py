@@ -7,26 +7,31 @@ this checks the signatures.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from progressive.core import Rollout
 from progressive.routers import (
     ROUTERS,
+    DeclaredRouter,
     GatewayApiRouter,
     IstioRouter,
     NginxRouter,
     Objects,
+    RouterRegistry,
     RouterState,
     SmiRouter,
     TrafficRouter,
     Write,
+    default_registry,
 )
 
 nginx: TrafficRouter = NginxRouter()
 istio: TrafficRouter = IstioRouter()
 smi: TrafficRouter = SmiRouter()
 gateway_api: TrafficRouter = GatewayApiRouter()
-every: dict[str, TrafficRouter] = ROUTERS
+declared: TrafficRouter = DeclaredRouter("mine")
+every: Mapping[str, TrafficRouter] = ROUTERS
+plugins: RouterRegistry = default_registry()
 
 
 def plans(router: TrafficRouter, rollout: Rollout, objects: Objects) -> Sequence[Write]:

@@ -14,9 +14,10 @@ Two implementations:
   (``progressive.dev/v1alpha1``, named after the Rollout, owned by it): a router of its
   own for embedders and tests that want traffic without router objects.
 
-A Rollout that configures a router without an implementation (alb, ambassador, apisix,
-traefik, appMesh) is refused by :meth:`RouterTraffic.validate`
-(:func:`progressive.routers.unimplemented`): the controller gives it InvalidSpec.
+A Rollout that configures a router the registry does not hold (Argo's alb, ambassador,
+apisix, traefik, appMesh; a plugin not installed) is refused by
+:meth:`RouterTraffic.validate` (:meth:`progressive.routers.RouterRegistry.validate`):
+the controller gives it InvalidSpec.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, Final, Protocol, assert_never
+from typing import Any, Final, Protocol, TypeAlias, assert_never
 
 import attrs
 
@@ -34,7 +35,7 @@ from ..core._actions import WriteHeaderRoute, WriteMirrorRoute, WriteWeight
 from ..core._observed import TrafficView
 from ..core._rollout import Rollout
 from ..errors import AlreadyExists, Conflict, FieldProblem, NotFound, RouterError
-from ..routers import HeaderRoute, MirrorRoute, ObjectRef, RouterState
+from ..routers import HeaderRoute, MirrorRoute, ObjectRef, RouterRegistry, RouterState
 
 __all__ = [
     "TRAFFIC_STATE_API",
@@ -255,18 +256,34 @@ def traffic_view(states: Sequence[RouterState]) -> TrafficView:
     )
 
 
+Routers: TypeAlias = RouterRegistry | Mapping[str, routers.TrafficRouter]
+
+
+def registry_of(given: Routers | None) -> RouterRegistry:
+    """``given`` as a registry: the default one (progressive's routers and the installed
+    plugins') for None, one holding exactly the routers of a mapping (by key)."""
+    if given is None:
+        return routers.default_registry()
+    if isinstance(given, RouterRegistry):
+        return given
+    for key, router in given.items():
+        if key != router.name:
+            raise ValueError(f"the router under {key!r} has the key {router.name!r}")
+    return RouterRegistry(given.values())
+
+
 def read_states(
     rollout: Rollout,
     get: Callable[[Ref], Mapping[str, Any] | None],
-    implemented: Mapping[str, routers.TrafficRouter] | None = None,
+    implemented: Routers | None = None,
 ) -> dict[str, RouterState]:
     """Each router's state, read through a synchronous ``get`` (tests and tools that
     hold a cluster's objects).
 
     Raises:
-        RouterError: the Rollout configures a router without an implementation.
+        RouterError: the Rollout configures a router the registry does not hold.
     """
-    chosen = RouterTraffic.choose(rollout, implemented or routers.ROUTERS)
+    chosen = registry_of(implemented).routers_of(rollout)
 
     def first(ref: ObjectRef) -> Mapping[str, Any] | None:
         for version in ref.versions:
@@ -284,7 +301,7 @@ def read_states(
 def read_traffic(
     rollout: Rollout,
     get: Callable[[Ref], Mapping[str, Any] | None],
-    implemented: Mapping[str, routers.TrafficRouter] | None = None,
+    implemented: Routers | None = None,
 ) -> TrafficView:
     """What :meth:`RouterTraffic.observe` would see, through a synchronous ``get``."""
     return traffic_view(list(read_states(rollout, get, implemented).values()))
@@ -329,8 +346,10 @@ class RouterTraffic:
       :meth:`align`, called before each observation, brings them back to what all of
       them hold (:func:`traffic_view`), so the core always sees one state.
 
-    A Rollout that configures a router without an implementation (alb, ambassador,
-    apisix, traefik, appMesh) is refused by :meth:`validate`; any other method raises
+    ``routers`` is the registry it takes the routers from (default: progressive's and
+    the installed plugins', :func:`progressive.routers.default_registry`); a mapping
+    by key is taken as a registry of exactly those.  A Rollout that configures a router
+    the registry does not hold is refused by :meth:`validate`; any other method raises
     :class:`~progressive.routers.RouterError` for it.
 
     Reads: inside :meth:`session` (one reconcile of a Rollout), what :meth:`align`
@@ -342,10 +361,10 @@ class RouterTraffic:
     def __init__(
         self,
         cluster: Cluster,
-        implemented: Mapping[str, routers.TrafficRouter] | None = None,
+        routers: Routers | None = None,
     ) -> None:
         self.cluster = cluster
-        self.routers = dict(routers.ROUTERS if implemented is None else implemented)
+        self.routers = registry_of(routers)
         self._sessions: dict[str, list[_Held] | None] = {}  # Rollout key -> what was read
 
     @contextlib.contextmanager
@@ -362,30 +381,14 @@ class RouterTraffic:
         """The Rollout's routers in configuration order.
 
         Raises:
-            RouterError: it configures a router without an implementation.
+            RouterError: it configures a router the registry does not hold.
         """
-        return self.choose(rollout, self.routers)
-
-    @staticmethod
-    def choose(
-        rollout: Rollout, implemented: Mapping[str, routers.TrafficRouter]
-    ) -> list[routers.TrafficRouter]:
-        canary = rollout.canary
-        if canary is None or canary.traffic_routing is None:
-            return []
-        missing = routers.unimplemented(rollout, tuple(implemented))
-        if missing:
-            raise RouterError("; ".join(str(error) for error in missing))
-        return [implemented[name] for name in canary.traffic_routing.routers]
+        return self.routers.routers_of(rollout)
 
     def validate(self, rollout: Rollout) -> list[FieldProblem]:
-        """Routers without an implementation, then each router's own checks."""
-        errors = routers.unimplemented(rollout, tuple(self.routers))
-        if errors:
-            return errors
-        for router in self.routers_of(rollout):
-            errors += router.validate(rollout)
-        return errors
+        """Routers the registry does not hold, what they cannot express, then each
+        router's own checks (:meth:`RouterRegistry.validate`)."""
+        return self.routers.validate(rollout)
 
     async def unserved(self, rollout: Rollout) -> list[FieldProblem]:
         """Each router whose objects' kind the API server serves in none of the API

@@ -84,11 +84,10 @@ def lint(
     if not targets:
         raise click.UsageError("give at least one file or folder to check (or -f FILE)")
     from progressive._loader import load_documents
-    from progressive.routers import ALL_ROUTERS
+    from progressive.routers import DeclaredRouter, default_registry
 
-    documents = load_documents(
-        targets, cluster_may_have_more=not strict, routers=(*ALL_ROUTERS, *routers)
-    )
+    registry = default_registry().with_routers(*(DeclaredRouter(name) for name in routers))
+    documents = load_documents(targets, cluster_may_have_more=not strict, routers=registry)
     errors = warnings = 0
     for problem in documents.problems:
         if problem.severity == "error":

@@ -24,13 +24,7 @@ from ._bounds import check_bounds
 from ._fields import Fields
 from ._frozen import FrozenDict, Immutable, canonical_json, freeze_map, strings, thaw
 from ._names import API_GROUPS
-from ._router_keys import (
-    GATEWAY_PLUGIN,
-    HEADER_ROUTERS,
-    MIRROR_ROUTERS,
-    PING_PONG_ROUTERS,
-    ROUTER_KEYS,
-)
+from ._router_keys import is_plugin_name
 from ._status import RolloutStatus
 from ._steps import (
     AnalysisStep,
@@ -87,10 +81,13 @@ def _weight_set(routing: TrafficRouting) -> bool:
 
 @attrs.frozen
 class TrafficRouting(Immutable):
-    """Which routers carry the canary's traffic (``trafficRouting``), by their key
-    (``nginx``, ``istio``, ``smi``, ``gatewayAPI``); their configurations stay plain
-    (read-only) data.  ``max_traffic_weight_set``: whether ``maxTrafficWeight`` was
-    written (it is, by default, when the weight is not 100)."""
+    """Which routers carry the canary's traffic (``trafficRouting``), by the name the
+    manifest gives each: a key (``nginx``, ``istio``, ``smi``, ``gatewayAPI``, a third
+    party's ``contour``...) or an Argo plugin name under ``plugins``
+    (``argoproj-labs/gatewayAPI``); their configurations stay plain (read-only) data.
+    Which router answers to a name is the router registry's business
+    (:class:`progressive.routers.RouterRegistry`).  ``max_traffic_weight_set``: whether
+    ``maxTrafficWeight`` was written (it is, by default, when the weight is not 100)."""
 
     routers: Mapping[str, Mapping[str, Any]] = attrs.field(factory=FrozenDict, converter=_routers)
     managed_routes: tuple[str, ...] = attrs.field(default=(), converter=strings)
@@ -98,11 +95,11 @@ class TrafficRouting(Immutable):
     max_traffic_weight_set: bool = attrs.field(default=attrs.Factory(_weight_set, takes_self=True))
 
     def to_manifest(self) -> dict[str, Any]:
-        """``trafficRouting`` as a manifest writes it (the Gateway API as Argo's plugin)."""
+        """``trafficRouting`` as a manifest writes it (plugin names under ``plugins``)."""
         out: dict[str, Any] = {}
         for key, config in self.routers.items():
-            if key == "gatewayAPI":
-                out.setdefault("plugins", {})[GATEWAY_PLUGIN] = thaw(config)
+            if is_plugin_name(key):
+                out.setdefault("plugins", {})[key] = thaw(config)
             else:
                 out[key] = thaw(config)
         if self.managed_routes:
@@ -639,41 +636,42 @@ def _read_strategy(f: Fields) -> Strategy:
     return _read_canary(f.obj("canary"))
 
 
+_ROUTING_FIELDS = frozenset({"plugins", "managedRoutes", "maxTrafficWeight"})
+
+
 def _read_traffic_routing(f: Fields) -> TrafficRouting:
+    """Every other key is a router's, every name under ``plugins`` a plugin router's:
+    which of them exist is checked against the registry's routers
+    (:func:`~progressive.core._router_keys.check_routing`), not here."""
     routers: dict[str, dict[str, Any]] = {}
-    for key in ROUTER_KEYS:
-        if f.has(key):
-            routers[key] = f.mapping(key)
-    plugins = f.mapping("plugins")
-    for plugin, config in plugins.items():
-        if plugin == GATEWAY_PLUGIN:
-            routers["gatewayAPI"] = dict(config) if isinstance(config, Mapping) else {}
-        else:
-            f.error(
-                f"the traffic router plugin {plugin!r} is not implemented "
-                f"(the plugins implemented: {GATEWAY_PLUGIN})",
-                f"plugins.{plugin}",
-            )
     for key in f.keys():
-        if key not in (*ROUTER_KEYS, "plugins", "managedRoutes", "maxTrafficWeight"):
-            f.error("unknown traffic router", key)
+        if key not in _ROUTING_FIELDS:
+            routers[key] = f.mapping(key)
+    plugins = f.opt_obj("plugins")
+    for name in plugins.keys() if plugins is not None else ():
+        assert plugins is not None
+        if not is_plugin_name(name):
+            plugins.error("a router plugin's name is <namespace>/<name>", name)
+        else:
+            routers[name] = plugins.mapping(name)
     routes = tuple(r.str("name", required=True) or "" for _, r in f.objs("managedRoutes"))
     if len(set(routes)) != len(routes):
         f.error("route names must be unique", "managedRoutes")
     max_weight = f.int("maxTrafficWeight", 100, low=1, high=1_000_000) or 100
-    if not routers and not plugins:  # (an unknown plugin is reported above)
-        f.error(f"must configure at least one router ({', '.join(ROUTER_KEYS[:4])}, ...)")
+    if not routers and not (plugins is not None and plugins.keys()):
+        f.error("must configure at least one router (nginx, istio, smi, gatewayAPI, ...)")
     return TrafficRouting(routers, routes, max_weight, f.has("maxTrafficWeight"))
 
 
 def _needs_services(routing: TrafficRouting, ping_pong: bool) -> bool:
     """Whether the routers need ``canaryService`` and ``stableService`` (Argo's
     ``requireCanaryStableServices``): all do but Istio with a ``destinationRule`` (its
-    subsets select the pods by their pod-template hash), and Istio and ALB with
-    ``pingPong`` (the ping and pong Services take their place)."""
+    subsets select the pods by their pod-template hash), and every router with
+    ``pingPong`` (the ping and pong Services take their place; a router that cannot
+    take them is refused by ``check_routing``)."""
+    if ping_pong:
+        return False
     for key, config in routing.routers.items():
-        if ping_pong and key in PING_PONG_ROUTERS:
-            continue
         if key == "istio" and isinstance(config.get("destinationRule"), Mapping):
             continue
         return True
@@ -693,12 +691,7 @@ def _read_ping_pong(f: Fields, routing: TrafficRouting | None) -> PingPong | Non
     if routing is None:
         f.error("has no effect without trafficRouting (alb or istio)", "pingPong", warning=True)
     else:
-        others = sorted(set(routing.routers) - PING_PONG_ROUTERS)
-        if others:
-            f.error(
-                f"ping-pong works with the alb and istio routers only, not {', '.join(others)}",
-                "trafficRouting",
-            )
+        # which routers can take the ping-pong Services: check_routing
         alb = routing.routers.get("alb")
         if alb is not None and not alb.get("rootService"):
             f.error("is required with pingPong", "trafficRouting.alb.rootService")
@@ -790,7 +783,6 @@ def _read_canary(f: Fields) -> CanaryStrategy:
 
 def _check_steps(f: Fields, strategy: CanaryStrategy, paths: list[str]) -> None:
     routing = strategy.traffic_routing
-    routers = set(routing.routers) if routing else set()
     managed = set(routing.managed_routes) if routing else set()
     for step, path in (
         (action, path)
@@ -813,17 +805,6 @@ def _check_steps(f: Fields, strategy: CanaryStrategy, paths: list[str]) -> None:
                     FieldProblem(
                         f"{path}.{kind}.name",
                         f"route {step.name!r} must be listed in trafficRouting.managedRoutes",
-                    )
-                )
-            able = HEADER_ROUTERS if isinstance(step, SetHeaderRoute) else MIRROR_ROUTERS
-            unable = sorted(routers - able)
-            if unable:
-                f.errors.append(
-                    FieldProblem(
-                        f"{path}.{kind}",
-                        f"not supported by the {', '.join(unable)} router"
-                        f"{'s' if len(unable) > 1 else ''}"
-                        f" (supported by: {', '.join(sorted(able))})",
                     )
                 )
 

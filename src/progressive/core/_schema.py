@@ -31,7 +31,7 @@ import attrs
 from ._analysis_model import RESULT_POLICIES
 from ._durations import MAX_SECONDS
 from ._fields import MAX_INT
-from ._router_keys import GATEWAY_PLUGIN, ROUTER_KEYS
+from ._router_keys import ARGO_ROUTER_KEYS
 from ._steps import EXCLUSIVE_ACTIONS, VERDICT_CHOICES
 
 __all__ = [
@@ -403,17 +403,22 @@ STEP: Final = attrs.evolve(
 )
 
 
-TRAFFIC_ROUTING: Final = obj(
-    "The routers that carry the canary's traffic (their configurations are free-form).",
-    {
-        **{key: free(f"The {key} router.") for key in ROUTER_KEYS},
-        "plugins": free(
-            f"Traffic router plugins ({GATEWAY_PLUGIN}).",
-            example={GATEWAY_PLUGIN: {"httpRoute": "web", "namespace": "web"}},
-        ),
-        "managedRoutes": array(obj("", {"name": string()}, required=("name",))),
-        "maxTrafficWeight": integer("The total weight (default 100).", 1, MAX_INT),
-    },
+TRAFFIC_ROUTING: Final = attrs.evolve(
+    obj(
+        "The routers that carry the canary's traffic, by key or under plugins by Argo "
+        "plugin name; their configurations are free-form, and a key of a router "
+        "installed as a plugin (progressive.routers entry points) is kept too.",
+        {
+            **{key: free(f"The {key} router.") for key in ARGO_ROUTER_KEYS},
+            "plugins": free(
+                "Traffic routers by Argo plugin name (argoproj-labs/gatewayAPI, ...).",
+                example={"argoproj-labs/gatewayAPI": {"httpRoute": "web", "namespace": "web"}},
+            ),
+            "managedRoutes": array(obj("", {"name": string()}, required=("name",))),
+            "maxTrafficWeight": integer("The total weight (default 100).", 1, MAX_INT),
+        },
+    ),
+    free=True,
 )
 
 CANARY: Final = obj(

@@ -1,23 +1,27 @@
 """Traffic routers: NGINX Ingress, Istio, SMI and the Gateway API, one module each
-behind one small Protocol (:class:`TrafficRouter`).
+behind one small Protocol (:class:`TrafficRouter`), and the :class:`RouterRegistry`
+that knows them and the routers other distributions install (``progressive.routers``
+entry points).
 
 Routers are pure: from a Rollout, the state wanted and the objects read, they compute
 the objects to create or the merge patches to apply, and they read the objects back
 into the state they hold.  The shell (``progressive._shell.traffic``) reads and writes;
 the routers never import each other (an import-linter contract checks it).  See
-docs/routers.md.
+docs/routers.md and docs/plugins.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
 
 from ..core._rollout import Rollout
-from ..errors import FieldProblem, RouterError
+from ..core._router_keys import RouterCapabilities, RouterKey
+from ..errors import RouterError
 from ._gateway_api import GatewayApiRouter
 from ._istio import IstioRouter
 from ._nginx import NginxRouter, cookie_match
+from ._objects import config_of
 from ._protocol import (
     Create,
     HeaderRoute,
@@ -29,12 +33,14 @@ from ._protocol import (
     TrafficRouter,
     Write,
 )
+from ._registry import DeclaredRouter, RouterRegistry, built_in_routers, default_registry
 from ._smi import SmiRouter
 
 __all__ = [
     "ALL_ROUTERS",
     "ROUTERS",
     "Create",
+    "DeclaredRouter",
     "GatewayApiRouter",
     "HeaderRoute",
     "IstioRouter",
@@ -43,49 +49,26 @@ __all__ = [
     "ObjectRef",
     "Objects",
     "Patch",
+    "RouterCapabilities",
     "RouterError",
+    "RouterKey",
+    "RouterRegistry",
     "RouterState",
     "SmiRouter",
     "TrafficRouter",
     "Write",
     "cookie_match",
-    "unimplemented",
+    "default_registry",
+    "router_config",
 ]
 
-#: The implemented routers by their ``trafficRouting`` key.  A Rollout configured with
-#: any other router Argo knows (alb, ambassador, apisix, traefik, appMesh) is refused:
-#: see :func:`unimplemented`.
-ROUTERS: Final[dict[str, TrafficRouter]] = {
-    "nginx": NginxRouter(),
-    "istio": IstioRouter(),
-    "smi": SmiRouter(),
-    "gatewayAPI": GatewayApiRouter(),
-}
+#: progressive's own routers by their ``trafficRouting`` key (the registry's built-ins;
+#: :func:`default_registry` adds the installed plugins').
+ROUTERS: Final[Mapping[str, TrafficRouter]] = {r.name: r for r in built_in_routers()}
 ALL_ROUTERS: Final = tuple(ROUTERS)
 
 
-def unimplemented(
-    rollout: Rollout, implemented: Collection[str] = ALL_ROUTERS
-) -> list[FieldProblem]:
-    """The routers ``rollout`` configures that are not in ``implemented`` (the
-    ``trafficRouting`` keys a controller has routers for), one error each at its field
-    path.
-
-    The one answer to "can the controller move this Rollout's traffic?": ``lint`` and
-    ``simulate`` refuse such a Rollout, and the controller gives it the condition
-    InvalidSpec (with a Warning Event) rather than waiting for canary pods for ever.  A
-    controller built with more routers (``RouterTraffic(implemented=...)``) passes their
-    keys.
-    """
-    canary = rollout.canary
-    if canary is None or canary.traffic_routing is None:
-        return []
-    names = ", ".join(implemented)
-    return [
-        FieldProblem(
-            f"spec.strategy.canary.trafficRouting.{key}",
-            f"the {key} router is not implemented (this controller implements {names})",
-        )
-        for key in canary.traffic_routing.routers
-        if key not in implemented
-    ]
+def router_config(rollout: Rollout, router: TrafficRouter) -> Mapping[str, Any]:
+    """``router``'s configuration in ``rollout``: ``trafficRouting.<its key>``, or
+    ``trafficRouting.plugins.<one of its plugin names>``; {} when absent."""
+    return config_of(rollout, router.name, *router.plugin_names)

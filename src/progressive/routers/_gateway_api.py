@@ -33,6 +33,7 @@ from typing import Any, Final
 import attrs
 
 from ..core._rollout import Rollout
+from ..core._router_keys import RouterCapabilities
 from ..core._steps import HeaderMatch
 from ..core._steps import SetHeaderRoute as HeaderStep
 from ..core._steps import SetMirrorRoute as MirrorStep
@@ -94,7 +95,7 @@ class _Route:
 
 
 def _routes(rollout: Rollout) -> list[_Route]:
-    config = config_of(rollout, "gatewayAPI")
+    config = config_of(rollout, "gatewayAPI", *GatewayApiRouter.plugin_names)
     namespace = str(config.get("namespace") or rollout.namespace)
     out: list[_Route] = []
     for kind, one, many in (
@@ -122,9 +123,11 @@ class GatewayApiRouter:
     ``argoproj-labs/gatewayAPI`` plugin's configuration)."""
 
     name: Final = "gatewayAPI"
+    capabilities: Final = RouterCapabilities(header_routes=True, mirror_routes=True)
+    plugin_names: Final = ("argoproj-labs/gatewayAPI",)
 
     def validate(self, rollout: Rollout) -> list[FieldProblem]:
-        config = config_of(rollout, "gatewayAPI")
+        config = config_of(rollout, "gatewayAPI", *GatewayApiRouter.plugin_names)
         errors = [
             FieldProblem(f"{_PATH}.{key}", "is not supported (HTTPRoute and GRPCRoute are)")
             for key in _UNSUPPORTED
@@ -471,3 +474,7 @@ def _argo_matches(rule: Mapping[str, Any]) -> tuple[Mapping[str, Any], ...]:
             item["headers"] = headers
         out.append(item)
     return tuple(out)
+
+
+#: the router the registry finds here (progressive.routers._registry)
+ROUTER: Final = GatewayApiRouter()

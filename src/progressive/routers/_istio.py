@@ -45,6 +45,7 @@ import attrs
 
 from ..core._names import HASH_LABEL, MANAGED_BY_ANNOTATION
 from ..core._rollout import Rollout
+from ..core._router_keys import RouterCapabilities
 from ..core._steps import HeaderMatch
 from ..errors import FieldProblem, RouterError
 from ._objects import (
@@ -142,6 +143,10 @@ class IstioRouter:
     """The Istio router (``trafficRouting.istio``)."""
 
     name: Final = "istio"
+    capabilities: Final = RouterCapabilities(
+        header_routes=True, mirror_routes=True, experiment_weights=True, ping_pong=True
+    )
+    plugin_names: Final = ()
 
     def validate(self, rollout: Rollout) -> list[FieldProblem]:
         config = config_of(rollout, "istio")
@@ -587,3 +592,7 @@ def _argo_match(match: Mapping[str, Any]) -> dict[str, Any]:
     if match.get("headers"):
         out["headers"] = copy.deepcopy(match["headers"])
     return out
+
+
+#: the router the registry finds here (progressive.routers._registry)
+ROUTER: Final = IstioRouter()

@@ -34,6 +34,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from ..core._rollout import Rollout
+from ..core._router_keys import RouterCapabilities
 from ..core._steps import HeaderMatch
 from ..core._steps import SetHeaderRoute as HeaderStep
 from ..errors import FieldProblem, RouterError
@@ -109,6 +110,8 @@ class NginxRouter:
     """The NGINX Ingress router (``trafficRouting.nginx``)."""
 
     name: Final = "nginx"
+    capabilities: Final = RouterCapabilities(header_routes=True)
+    plugin_names: Final = ()
 
     # -- configuration --------------------------------------------------------------------
     @staticmethod
@@ -383,3 +386,7 @@ class NginxRouter:
             }
             for name in self.stable_ingresses(rollout)
         ]
+
+
+#: the router the registry finds here (progressive.routers._registry)
+ROUTER: Final = NginxRouter()

@@ -55,11 +55,14 @@ def canary_of(rollout: Rollout) -> CanaryStrategy:
     return canary
 
 
-def config_of(rollout: Rollout, key: str) -> Mapping[str, Any]:
-    """The router's configuration (``trafficRouting.<key>``), {} when absent."""
+def config_of(rollout: Rollout, *names: str) -> Mapping[str, Any]:
+    """The router's configuration, {} when absent: ``trafficRouting.<key>`` or
+    ``trafficRouting.plugins.<plugin name>``, under the first of its ``names`` the
+    Rollout configures."""
     canary = canary_of(rollout)
     assert canary.traffic_routing is not None
-    return canary.traffic_routing.routers.get(key) or {}
+    routers = canary.traffic_routing.routers
+    return next((routers[n] for n in names if n in routers), None) or {}
 
 
 def owner_reference(rollout: Rollout) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from typing import Any, Protocol, final
 import attrs
 
 from ..core._rollout import Rollout
+from ..core._router_keys import RouterCapabilities
 from ..core._steps import HeaderMatch
 from ..errors import FieldProblem
 
@@ -150,11 +151,28 @@ Write = Create | Patch
 class TrafficRouter(Protocol):
     """A traffic router: pure functions from a Rollout and plain-dict objects.
 
-    ``name`` is the router's key under ``spec.strategy.canary.trafficRouting``.
+    What it declares (the registry, :class:`~progressive.routers.RouterRegistry`, reads
+    it; ``lint``, ``simulate`` and the controller check Rollouts against it):
+
+    * ``name``: its key under ``spec.strategy.canary.trafficRouting`` (``contour``);
+    * ``plugin_names``: the Argo plugin names it also answers to under
+      ``trafficRouting.plugins`` (``argoproj-labs/contour``), none for most;
+    * ``capabilities``: what it can express besides a weight (header routes, mirror
+      routes, experiment weights, ping-pong Services); a Rollout asking a router for
+      more is refused with a message naming the routers that can.
+
+    A router reads its configuration with :func:`~progressive.routers.router_config`
+    (under whichever of its names the Rollout used).
     """
 
     @property
     def name(self) -> str: ...
+
+    @property
+    def plugin_names(self) -> Sequence[str]: ...
+
+    @property
+    def capabilities(self) -> RouterCapabilities: ...
 
     def validate(self, rollout: Rollout) -> list[FieldProblem]:
         """Problems with the router's configuration or with steps it cannot express."""

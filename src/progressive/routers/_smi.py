@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from ..core._rollout import Rollout
+from ..core._router_keys import RouterCapabilities
 from ..errors import FieldProblem, RouterError
 from ._objects import (
     canary_of,
@@ -62,6 +63,8 @@ class SmiRouter:
     """The SMI router (``trafficRouting.smi``)."""
 
     name: Final = "smi"
+    capabilities: Final = RouterCapabilities(experiment_weights=True)
+    plugin_names: Final = ()
 
     def validate(self, rollout: Rollout) -> list[FieldProblem]:
         if _version(rollout) not in API_VERSIONS:
@@ -157,3 +160,7 @@ class SmiRouter:
 
     def stand_ins(self, rollout: Rollout) -> list[dict[str, Any]]:
         return []  # the TrafficSplit is the Rollout's own
+
+
+#: the router the registry finds here (progressive.routers._registry)
+ROUTER: Final = SmiRouter()
