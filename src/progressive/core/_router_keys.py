@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Final
 import attrs
 
 from ..errors import FieldProblem
-from ._steps import ExperimentStep, SetHeaderRoute, SetMirrorRoute
+from ._steps import ExperimentStep, SetHeaderRoute, SetMirrorRoute, actions_of
 
 if TYPE_CHECKING:
     from ._rollout import Rollout
@@ -184,7 +184,7 @@ def check_routing(rollout: Rollout, catalog: RouterCatalog) -> list[FieldProblem
         )
     for index, step in enumerate(canary.steps):
         for kind, capability in _STEP_NEEDS:
-            if not _asks(step, kind):
+            if not any(_asks(action, kind) for action in actions_of(step)):
                 continue
             missing = unable(capability)
             if missing:

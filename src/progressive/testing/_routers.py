@@ -152,13 +152,19 @@ def check_router(
 
     ``header_routes``, ``mirror_routes`` and ``experiments`` say whether the router can
     express header routes, mirror routes and an experiment's weighted destinations;
-    None finds out (a router that cannot must refuse with a RouterError naming it).
+    None takes what the router declares (its ``capabilities``): either way it is held
+    to it both ways, the routes kept where it can and refused with a RouterError
+    naming them where it cannot.
     The routes take the names of the Rollout's first two ``managedRoutes``.  Pure and
     quick: no cluster, no I/O.
 
     Raises:
         AssertionError: naming the promise broken and what was seen.
     """
+    declared = router.capabilities
+    header_routes = declared.header_routes if header_routes is None else header_routes
+    mirror_routes = declared.mirror_routes if mirror_routes is None else mirror_routes
+    experiments = declared.experiment_weights if experiments is None else experiments
     case = _case(router, rollout, tuple(objects))
     _fresh(case)
     _weights(case)
