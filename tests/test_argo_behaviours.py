@@ -18,6 +18,7 @@ import yaml
 from progressive._loader import parse_documents
 from progressive._shell.traffic import RouterTraffic
 from progressive._simulation import SimulationResult, TimelineRecord, simulate
+from progressive.core._edits import revision_template
 from progressive.routers import ALL_ROUTERS
 
 from .routers.cases import CASES, rollout_manifest
@@ -781,3 +782,84 @@ async def test_an_autoscaled_blue_green_keeps_its_preview_replica_count() -> Non
     await stage.promote()
     await stage.run()
     assert (stage.phase, stage.replicas(2)[0]) == ("Healthy", 6)
+
+
+# -- anti-affinity: docs/features/anti-affinity/anti-affinity.md ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("anti", "key"),
+    [
+        ({"requiredDuringSchedulingIgnoredDuringExecution": {}}, "required"),
+        ({"preferredDuringSchedulingIgnoredDuringExecution": {"weight": 40}}, "preferred"),
+    ],
+)
+async def test_anti_affinity_keeps_new_pods_off_the_stable_pods_nodes(
+    anti: dict[str, Any], key: str
+) -> None:
+    """ "the controller injects a PodAntiAffinity struct into the ReplicaSet's Affinity.
+    This feature will not modify any of the ReplicaSet's pre-existing affinity rules";
+    the new pods "cannot be scheduled on nodes which run the old ReplicaSet's pods\""""
+    own = {
+        "preferredDuringSchedulingIgnoredDuringExecution": [
+            {
+                "weight": 5,
+                "podAffinityTerm": {
+                    "labelSelector": {"matchLabels": {"tier": "cache"}},
+                    "topologyKey": "kubernetes.io/hostname",
+                },
+            }
+        ]
+    }
+    rollout = manifest(smi(steps=[{"setWeight": 50}], antiAffinity=anti), replicas=2)
+    rollout["spec"]["template"]["spec"]["affinity"] = {"podAntiAffinity": own}
+    stage = await updated([rollout, *ROUTED])
+    await stage.run()
+    assert stage.phase == "Healthy"
+    first = stage.replica_set(1)["spec"]["template"]["spec"]["affinity"]
+    assert first == {"podAntiAffinity": own}  # the first revision had no stable to avoid
+    second = stage.replica_set(2)["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    term = {
+        "labelSelector": {
+            "matchExpressions": [
+                {"key": "rollouts-pod-template-hash", "operator": "In", "values": [stage.hash(1)]}
+            ]
+        },
+        "namespaces": ["default"],
+        "topologyKey": "kubernetes.io/hostname",
+    }
+    if key == "required":
+        assert second == {**own, "requiredDuringSchedulingIgnoredDuringExecution": [term]}
+    else:
+        assert second == {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                *own["preferredDuringSchedulingIgnoredDuringExecution"],
+                {"weight": 40, "podAffinityTerm": term},
+            ]
+        }
+    # undo copies revision 2's template back as the user wrote it, without the rule
+    sets = stage.cluster.objects("apps/v1", "ReplicaSet")
+    _, template = revision_template(sets, 2, None)
+    assert template["spec"]["affinity"] == {"podAntiAffinity": own}
+
+
+@pytest.mark.parametrize(
+    ("anti", "error"),
+    [
+        ({}, "must set exactly one of"),
+        (
+            {
+                "requiredDuringSchedulingIgnoredDuringExecution": {},
+                "preferredDuringSchedulingIgnoredDuringExecution": {"weight": 1},
+            },
+            "must set exactly one of",
+        ),
+        (
+            {"preferredDuringSchedulingIgnoredDuringExecution": {"weight": 0}},
+            "must be between 1 and 100, got 0",
+        ),
+    ],
+)
+def test_anti_affinity_is_checked_as_argo_checks_it(anti: dict[str, Any], error: str) -> None:
+    (line,) = load_problems(manifest({"canary": {"antiAffinity": anti}}))
+    assert line.startswith("spec.strategy.canary.antiAffinity") and error in line

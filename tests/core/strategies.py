@@ -37,7 +37,7 @@ from progressive.core import (
 )
 from progressive.core._analysis_model import RESULT_POLICIES
 from progressive.core._names import API_GROUPS
-from progressive.core._rollout import PingPong
+from progressive.core._rollout import AntiAffinity, PingPong
 from progressive.core._steps import VERDICT_CHOICES, VerdictActions
 
 names = st.from_regex(r"[a-z][a-z0-9-]{0,12}", fullmatch=True)
@@ -200,7 +200,11 @@ def canaries(draw: st.DrawFn) -> CanaryStrategy:
         canary_metadata=draw(st.fixed_dictionaries({}, optional={"labels": string_maps})),
         stable_metadata=draw(st.fixed_dictionaries({}, optional={"annotations": string_maps})),
         ping_pong=ping_pong,
+        anti_affinity=draw(anti_affinities),
     )
+
+
+anti_affinities = st.none() | st.builds(AntiAffinity, st.none() | st.integers(1, 100))
 
 
 @st.composite
@@ -220,6 +224,7 @@ def blue_greens(draw: st.DrawFn) -> BlueGreenStrategy:
         max_unavailable=draw(count_or_percent),
         active_metadata=draw(st.fixed_dictionaries({}, optional={"labels": string_maps})),
         preview_metadata=draw(st.fixed_dictionaries({}, optional={"labels": string_maps})),
+        anti_affinity=draw(anti_affinities),
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from ..errors import EditError
 from ._names import HASH_LABEL, REVISION_ANNOTATION
+from ._pod_templates import without_anti_affinity
 
 __all__ = [
     "CONTAINER_KINDS",
@@ -106,7 +107,7 @@ def revision_template(
     if chosen is None:
         known = ", ".join(str(r) for r in sorted(by_revision))
         raise EditError(f"unable to find revision {to_revision} (known: {known})")
-    template = copy.deepcopy(dict((chosen.get("spec") or {}).get("template") or {}))
+    template = without_anti_affinity((chosen.get("spec") or {}).get("template") or {})
     meta = template.get("metadata")
     if isinstance(meta, dict) and isinstance(meta.get("labels"), dict):
         meta["labels"].pop(HASH_LABEL, None)

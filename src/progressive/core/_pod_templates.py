@@ -39,6 +39,8 @@ __all__ = [
     "normalized",
     "same_pod_template",
     "template_digest",
+    "with_anti_affinity",
+    "without_anti_affinity",
 ]
 
 #: On each ReplicaSet the controller makes: :func:`template_digest` of its pod template.
@@ -119,7 +121,79 @@ def normalized(template: Mapping[str, Any]) -> dict[str, Any]:
     spec = out.setdefault("spec", {})
     if isinstance(spec, dict):
         _pod_spec(spec)
+        _without_injected_anti_affinity(spec)
     return out
+
+
+# -- antiAffinity: the rule injected into a new revision's pods --------------------------------
+
+_HOSTNAME: Final = "kubernetes.io/hostname"
+_PREFERRED: Final = "preferredDuringSchedulingIgnoredDuringExecution"
+_REQUIRED: Final = "requiredDuringSchedulingIgnoredDuringExecution"
+
+
+def with_anti_affinity(
+    template: Mapping[str, Any], stable_hash: str, namespace: str, weight: int | None
+) -> dict[str, Any]:
+    """``template`` with Argo's injected anti-affinity term: its pods avoid the nodes
+    (``kubernetes.io/hostname``) running pods of the stable revision, preferred with
+    ``weight``, or required (None).  The template's own affinity is kept."""
+    out = copy.deepcopy(dict(template))
+    spec = out.setdefault("spec", {})
+    affinity = spec.setdefault("affinity", {})
+    anti = affinity.setdefault("podAntiAffinity", {})
+    term = {
+        "labelSelector": {
+            "matchExpressions": [{"key": HASH_LABEL, "operator": "In", "values": [stable_hash]}]
+        },
+        "namespaces": [namespace],
+        "topologyKey": _HOSTNAME,
+    }
+    if weight is None:
+        anti.setdefault(_REQUIRED, []).append(term)
+    else:
+        anti.setdefault(_PREFERRED, []).append({"weight": weight, "podAffinityTerm": term})
+    return out
+
+
+def without_anti_affinity(template: Mapping[str, Any]) -> dict[str, Any]:
+    """``template`` without the term :func:`with_anti_affinity` injected (a revision's
+    template as the user wrote it: what ``undo`` copies back)."""
+    out = copy.deepcopy(dict(template))
+    if isinstance(out.get("spec"), dict):
+        _without_injected_anti_affinity(out["spec"])
+    return out
+
+
+def _injected(term: object) -> bool:
+    """A pod affinity term on the pod-template hash label: the controller's."""
+    selector = (term or {}).get("labelSelector") if isinstance(term, Mapping) else None
+    expressions = (selector or {}).get("matchExpressions") if isinstance(selector, Mapping) else ()
+    return any(isinstance(e, Mapping) and e.get("key") == HASH_LABEL for e in expressions or ())
+
+
+def _without_injected_anti_affinity(spec: dict[str, Any]) -> None:
+    affinity = spec.get("affinity")
+    if not isinstance(affinity, dict):
+        return
+    anti = affinity.get("podAntiAffinity")
+    if not isinstance(anti, dict):
+        return
+    required = [t for t in anti.get(_REQUIRED) or () if not _injected(t)]
+    preferred = [
+        t
+        for t in anti.get(_PREFERRED) or ()
+        if not (isinstance(t, Mapping) and _injected(t.get("podAffinityTerm")))
+    ]
+    for key, kept in ((_REQUIRED, required), (_PREFERRED, preferred)):
+        if kept:
+            anti[key] = kept
+        else:
+            anti.pop(key, None)
+    if not anti:
+        del affinity["podAntiAffinity"]
+    if not affinity:
+        del spec["affinity"]
 
 
 def same_pod_template(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:

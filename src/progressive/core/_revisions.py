@@ -12,6 +12,7 @@ from ._actions import CreateReplicaSet, DeleteReplicaSet, SetReplicaSetRevision
 from ._builder import PlanBuilder
 from ._names import HASH_LABEL
 from ._observed import ReplicaSetView
+from ._pod_templates import with_anti_affinity
 from ._rollout import Rollout
 from ._status import RolloutStatus
 
@@ -150,6 +151,11 @@ def ensure_new_replica_set(
             **(selector.get("matchLabels") or {}),
             HASH_LABEL: rev.new_hash,
         }
+        strategy = rollout.canary or rollout.blue_green
+        anti = strategy.anti_affinity if strategy is not None else None
+        if anti is not None and rev.stable_hash and rev.stable_hash != rev.new_hash:
+            # the new pods avoid the stable pods' nodes (Argo's antiAffinity)
+            template = with_anti_affinity(template, rev.stable_hash, rollout.namespace, anti.weight)
         return b.create(
             CreateReplicaSet(
                 name=f"{rollout.name}-{rev.new_hash}",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
@@ -40,6 +40,7 @@ from ._steps import (
 )
 
 __all__ = [
+    "AntiAffinity",
     "BlueGreenStrategy",
     "CanaryStrategy",
     "PingPong",
@@ -148,6 +149,21 @@ class PingPong(Immutable):
 
 
 @attrs.frozen
+class AntiAffinity(Immutable):
+    """``antiAffinity`` (canary and blue-green): a new revision's pods avoid the nodes
+    that run the stable revision's pods, so that the nodes added for an update can be
+    removed with the old pods (Argo's anti-affinity).  ``weight`` (1 to 100): preferred,
+    with that weight; None: required."""
+
+    weight: int | None = None
+
+    def to_manifest(self) -> dict[str, Any]:
+        if self.weight is None:
+            return {"requiredDuringSchedulingIgnoredDuringExecution": {}}
+        return {"preferredDuringSchedulingIgnoredDuringExecution": {"weight": self.weight}}
+
+
+@attrs.frozen
 class CanaryStrategy(Strategy):
     """``spec.strategy.canary``: steps, the Services and routers that split traffic,
     background analysis, and the scaling and delay settings (Argo's defaults)."""
@@ -168,6 +184,7 @@ class CanaryStrategy(Strategy):
     canary_metadata: Mapping[str, Any] = attrs.field(factory=FrozenDict, converter=freeze_map)
     stable_metadata: Mapping[str, Any] = attrs.field(factory=FrozenDict, converter=freeze_map)
     ping_pong: PingPong | None = None
+    anti_affinity: AntiAffinity | None = None
     # the hash of the steps, computed once (see Rollout.steps_hash)
     _steps_hash: str | None = attrs.field(
         default=None, init=False, eq=False, hash=False, repr=False
@@ -194,6 +211,8 @@ class CanaryStrategy(Strategy):
         _set(out, "stableMetadata", self.stable_metadata)
         if self.ping_pong is not None:
             out["pingPong"] = self.ping_pong.to_manifest()
+        if self.anti_affinity is not None:
+            out["antiAffinity"] = self.anti_affinity.to_manifest()
         return {"canary": out}
 
 
@@ -217,6 +236,7 @@ class BlueGreenStrategy(Strategy):
     max_unavailable: int | str = 0
     active_metadata: Mapping[str, Any] = attrs.field(factory=FrozenDict, converter=freeze_map)
     preview_metadata: Mapping[str, Any] = attrs.field(factory=FrozenDict, converter=freeze_map)
+    anti_affinity: AntiAffinity | None = None
 
     def to_manifest(self) -> dict[str, Any]:
         out: dict[str, Any] = {"activeService": self.active_service}
@@ -236,6 +256,8 @@ class BlueGreenStrategy(Strategy):
         _set(out, "maxUnavailable", self.max_unavailable, 0)
         _set(out, "activeMetadata", self.active_metadata)
         _set(out, "previewMetadata", self.preview_metadata)
+        if self.anti_affinity is not None:
+            out["antiAffinity"] = self.anti_affinity.to_manifest()
         return {"blueGreen": out}
 
 
@@ -678,6 +700,30 @@ def _needs_services(routing: TrafficRouting, ping_pong: bool) -> bool:
     return False
 
 
+_PREFERRED: Final = "preferredDuringSchedulingIgnoredDuringExecution"
+_REQUIRED: Final = "requiredDuringSchedulingIgnoredDuringExecution"
+
+
+def _read_anti_affinity(f: Fields) -> AntiAffinity | None:
+    """``antiAffinity``, checked as Argo checks it: exactly one of the two, a weight
+    from 1 to 100."""
+    a = f.opt_obj("antiAffinity")
+    if a is None:
+        return None
+    a.unknown(frozenset({_PREFERRED, _REQUIRED}), error=True)
+    required, preferred = a.opt_obj(_REQUIRED), a.opt_obj(_PREFERRED)
+    if required is not None:
+        required.unknown(frozenset(), error=True)
+    weight = None
+    if preferred is not None:
+        preferred.unknown(frozenset({"weight"}), error=True)
+        weight = preferred.int("weight", required=True, low=1, high=100)
+    if (required is None) == (preferred is None):
+        a.error(f"must set exactly one of {_PREFERRED} or {_REQUIRED}")
+        return None
+    return AntiAffinity(weight if preferred is not None else None)
+
+
 def _read_ping_pong(f: Fields, routing: TrafficRouting | None) -> PingPong | None:
     """``pingPong``, checked as Argo checks it."""
     p = f.opt_obj("pingPong")
@@ -770,6 +816,7 @@ def _read_canary(f: Fields) -> CanaryStrategy:
         canary_metadata=f.mapping("canaryMetadata"),
         stable_metadata=f.mapping("stableMetadata"),
         ping_pong=ping_pong,
+        anti_affinity=_read_anti_affinity(f),
     )
     if f.has("scaleDownDelaySeconds") and routing is None:
         f.error("only applies with trafficRouting", "scaleDownDelaySeconds", warning=True)
@@ -827,6 +874,7 @@ def _read_blue_green(f: Fields) -> BlueGreenStrategy:
         max_unavailable=f.int_or_percent("maxUnavailable", 0),
         active_metadata=f.mapping("activeMetadata"),
         preview_metadata=f.mapping("previewMetadata"),
+        anti_affinity=_read_anti_affinity(f),
     )
     if strategy.preview_service and strategy.preview_service == strategy.active_service:
         f.error("must differ from activeService", "previewService")
