@@ -16,10 +16,13 @@ import progressive.client.commands
 import progressive.client.follow
 import progressive.client.reading
 import progressive.client.state
+import progressive.clusters
 import progressive.core
 import progressive.errors
+import progressive.kube
 import progressive.metrics
 import progressive.routers
+import progressive.shell
 import progressive.testing
 
 PUBLIC = [
@@ -29,10 +32,13 @@ PUBLIC = [
     progressive.client.follow,
     progressive.client.reading,
     progressive.client.state,
+    progressive.clusters,
     progressive.core,
     progressive.errors,
+    progressive.kube,
     progressive.metrics,
     progressive.routers,
+    progressive.shell,
     progressive.testing,
 ]
 

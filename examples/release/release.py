@@ -24,7 +24,7 @@ from typing import Any
 import anyio
 
 from progressive import client
-from progressive._clusters import Cluster
+from progressive.clusters import Cluster
 
 EXIT_HEALTHY, EXIT_ERROR, EXIT_DEGRADED, EXIT_PAUSED, EXIT_TIMEOUT = 0, 1, 2, 3, 4
 

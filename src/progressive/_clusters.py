@@ -198,6 +198,8 @@ async def list_owned(
 def owner_reference(
     api_version: str, kind: str, name: str, uid: str, *, controller: bool = True
 ) -> dict[str, Any]:
+    """An ``ownerReferences`` item naming the owner (``controller``: whether it is the
+    one that manages the object), with ``blockOwnerDeletion``."""
     return {
         "apiVersion": api_version,
         "kind": kind,

@@ -141,6 +141,10 @@ class PassResult:
 
 @attrs.frozen
 class SettleResult:
+    """What :meth:`Controller.settle` did: how many passes, whether it stopped because
+    nothing more was scheduled (rather than at a bound), and the reconciles that
+    failed."""
+
     passes: int
     idle: bool  # True: nothing more is scheduled; False: a bound was reached
     errors: tuple[ReconcileFailure, ...] = ()
