@@ -579,6 +579,27 @@ async def test_a_dry_run_metric_never_fails_the_rollout() -> None:
     assert run["status"]["dryRunSummary"]["failed"] == 1
 
 
+async def test_analysis_runs_carry_the_analysis_run_metadata() -> None:
+    """analysis.md, "Define custom Labels/Annotations for AnalysisRun":
+    analysisRunMetadata's labels and annotations are on the run."""
+    analysis = {
+        "templates": [{"templateName": "t"}],
+        "analysisRunMetadata": {
+            "labels": {"my-custom-label": "label-value"},
+            "annotations": {"my-custom-annotation": "annotation-value"},
+        },
+    }
+    steps = [{"setWeight": 20}, {"analysis": analysis}]
+    docs = [manifest(smi(steps=steps)), *ROUTED, template("t", metric("m", count=1))]
+    stage = await updated(docs, {"m": [1]})
+    await stage.run()
+    assert stage.phase == "Healthy"
+    (run,) = stage.runs()
+    assert run["metadata"]["labels"]["my-custom-label"] == "label-value"
+    assert run["metadata"]["labels"]["rollout-type"] == "Step"  # the controller's stay
+    assert run["metadata"]["annotations"]["my-custom-annotation"] == "annotation-value"
+
+
 async def test_a_metric_waits_its_initial_delay() -> None:
     """analysis.md, Delay Analysis Runs: initialDelay delays a metric's measurements."""
     steps = [{"setWeight": 20}, {"analysis": {"templates": [{"templateName": "t"}]}}]

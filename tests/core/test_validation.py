@@ -682,3 +682,30 @@ def test_a_step_with_several_actions_holds_them_in_the_order_they_apply() -> Non
     assert Rollout.from_manifest(rollout.to_manifest()) == rollout
     # built in code in any order, it holds them in the same one
     assert CombinedStep(tuple(reversed(combined.actions))) == combined
+
+
+@pytest.mark.parametrize(
+    ("strategy", "key"),
+    [
+        ({"canary": {"canaryMetadata": {"labels": {"role": "canary"}}}}, "canary.canaryMetadata"),
+        ({"canary": {"stableMetadata": {"labels": {"role": "stable"}}}}, "canary.stableMetadata"),
+        (
+            {"canary": {"replicaProgressThreshold": {"type": "Percent", "value": 90}}},
+            "canary.replicaProgressThreshold",
+        ),
+        (
+            {"blueGreen": {"activeService": "a", "activeMetadata": {"labels": {"r": "a"}}}},
+            "blueGreen.activeMetadata",
+        ),
+        (
+            {"blueGreen": {"activeService": "a", "previewMetadata": {"labels": {"r": "p"}}}},
+            "blueGreen.previewMetadata",
+        ),
+    ],
+)
+def test_what_progressive_does_not_apply_is_a_warning(strategy: dict[str, Any], key: str) -> None:
+    rollout, problems = read_rollout(manifest(strategy))
+    assert rollout is not None
+    ((path, severity),) = [(p.path, p.severity) for p in problems]
+    assert (path, severity) == (f"spec.strategy.{key}", "warning")
+    assert "is not applied by progressive" in problems[0].message

@@ -206,6 +206,13 @@ async def create_analysis_run(
     manifest["apiVersion"] = rollout.api_version
     meta = manifest["metadata"]
     meta["ownerReferences"] = [dict(owner)]
+    # analysisRunMetadata: the user's labels and annotations, under the controller's own
+    meta["labels"] = {**action.analysis.run_labels, **(meta.get("labels") or {})}
+    if action.analysis.run_annotations:
+        meta["annotations"] = {
+            **action.analysis.run_annotations,
+            **(meta.get("annotations") or {}),
+        }
     if action.step_index is not None:
         meta.setdefault("annotations", {})[STEP_INDEX_ANNOTATION] = str(action.step_index)
     try:

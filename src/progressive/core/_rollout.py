@@ -704,6 +704,23 @@ _PREFERRED: Final = "preferredDuringSchedulingIgnoredDuringExecution"
 _REQUIRED: Final = "requiredDuringSchedulingIgnoredDuringExecution"
 
 
+#: Fields progressive reads and does not apply (yet), with what that means.
+NOT_APPLIED: Final = {
+    "canaryMetadata": "ephemeral pod metadata; the pods keep their template's labels",
+    "stableMetadata": "ephemeral pod metadata; the pods keep their template's labels",
+    "activeMetadata": "ephemeral pod metadata; the pods keep their template's labels",
+    "previewMetadata": "ephemeral pod metadata; the pods keep their template's labels",
+    "replicaProgressThreshold": "a step waits for all the pods it asks for",
+}
+
+
+def _not_applied(f: Fields, *keys: str) -> None:
+    """A warning for each of ``keys`` the strategy sets that progressive ignores."""
+    for key in keys:
+        if f.raw(key) is not None:  # read as plain data: nothing under it is checked
+            f.error(f"is not applied by progressive ({NOT_APPLIED[key]})", key, warning=True)
+
+
 def _read_anti_affinity(f: Fields) -> AntiAffinity | None:
     """``antiAffinity``, checked as Argo checks it: exactly one of the two, a weight
     from 1 to 100."""
@@ -818,6 +835,7 @@ def _read_canary(f: Fields) -> CanaryStrategy:
         ping_pong=ping_pong,
         anti_affinity=_read_anti_affinity(f),
     )
+    _not_applied(f, "canaryMetadata", "stableMetadata", "replicaProgressThreshold")
     if f.has("scaleDownDelaySeconds") and routing is None:
         f.error("only applies with trafficRouting", "scaleDownDelaySeconds", warning=True)
     if strategy.dynamic_stable_scale and routing is None:
@@ -876,6 +894,7 @@ def _read_blue_green(f: Fields) -> BlueGreenStrategy:
         preview_metadata=f.mapping("previewMetadata"),
         anti_affinity=_read_anti_affinity(f),
     )
+    _not_applied(f, "activeMetadata", "previewMetadata")
     if strategy.preview_service and strategy.preview_service == strategy.active_service:
         f.error("must differ from activeService", "previewService")
     return strategy

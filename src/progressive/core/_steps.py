@@ -271,10 +271,20 @@ class RolloutAnalysis(Immutable):
     # background analysis only: the step index it starts at
     starting_step: int | None = None
     verdicts: VerdictActions = VerdictActions()
+    # analysisRunMetadata: the labels and annotations of the runs it starts
+    run_labels: Mapping[str, str] = attrs.field(factory=FrozenDict, converter=freeze_map)
+    run_annotations: Mapping[str, str] = attrs.field(factory=FrozenDict, converter=freeze_map)
 
     def to_manifest(self) -> dict[str, Any]:
         """The analysis as a manifest writes it (``templates``, ``args``, ...)."""
         out: dict[str, Any] = {"templates": [t.to_manifest() for t in self.templates]}
+        metadata = {
+            key: dict(value)
+            for key, value in (("labels", self.run_labels), ("annotations", self.run_annotations))
+            if value
+        }
+        if metadata:
+            out["analysisRunMetadata"] = metadata
         if self.args:
             out["args"] = [a.to_manifest() for a in self.args]
         if self.dry_run:
@@ -416,7 +426,15 @@ def read_rollout_analysis(f: Fields, *, background: bool = False) -> RolloutAnal
             )
         )
     )
-    return RolloutAnalysis(tuple(templates), tuple(args), dry_run, retention, starting, verdicts)
+    metadata = f.opt_obj("analysisRunMetadata")
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+    if metadata is not None:
+        metadata.unknown(frozenset({"labels", "annotations"}), error=True)
+        labels, annotations = metadata.string_map("labels"), metadata.string_map("annotations")
+    return RolloutAnalysis(
+        tuple(templates), tuple(args), dry_run, retention, starting, verdicts, labels, annotations
+    )
 
 
 def _verdict_action(f: Fields, key: str, choices: tuple[str, ...]) -> str:
