@@ -19,6 +19,8 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from progressive._cluster import LocalControlPlane, install_crds
 
+from .installed import site  # noqa: F401  (a fixture: distributions installed by hand)
+
 _PLANE = pytest.StashKey[LocalControlPlane]()
 
 

@@ -52,14 +52,15 @@ from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 import attrs
 
 from ._safe_load import Parsed, Unreadable, parse, read_file, read_stream
-from .core._names import API_GROUPS
+from .core._analysis import AnalysisRun, AnalysisTemplate
+from .core._names import API_GROUPS, BUILT_IN_PROVIDERS
 from .core._references import TemplatePool, check_references, check_template_references
 from .core._rollout import Rollout, read_rollout
 from .errors import FieldProblem, Severity
 from .routers import RouterRegistry, default_registry
 
 if TYPE_CHECKING:
-    from .core._analysis import AnalysisRun, AnalysisTemplate
+    from .metrics import ProviderRegistry
 
 __all__ = [
     "MANIFEST_SUFFIXES",
@@ -436,6 +437,7 @@ class _DocumentsBuilder:
     def __init__(self, routers: RouterRegistry | None) -> None:
         self.files: list[_File] = []
         self.routers = default_registry() if routers is None else routers
+        self.providers: ProviderRegistry | None = None  # read on the first template
 
     def add_file_error(self, file: str, message: str, severity: Severity = "error") -> None:
         self.files.append(_File(file, errors=[FieldProblem(file, message, severity)]))
@@ -515,6 +517,8 @@ class _DocumentsBuilder:
             sound = not any(e.severity == "error" for e in errors)
             check = self.routers.validate if sound else self.routers.check
             errors = [*errors, *check(model)]
+        elif isinstance(model, AnalysisTemplate | AnalysisRun):
+            errors = [*errors, *self._check_providers(model)]
         for error in errors:
             entry.error(error.path, error.message, error.severity)
         entry.model = model
@@ -524,6 +528,22 @@ class _DocumentsBuilder:
         entry.check_references = model is not None and (
             not failed or (isinstance(model, Rollout) and _steps_intact(obj, model))
         )
+
+    def _check_providers(self, model: AnalysisTemplate | AnalysisRun) -> list[FieldProblem]:
+        """Each metric's provider against the registry (progressive's and the installed
+        plugins' providers): ProviderRegistry.check.  Metrics of progressive's own
+        providers only need no registry (which imports the HTTP clients)."""
+        if all(m.provider_name in BUILT_IN_PROVIDERS for m in model.metrics):
+            return []
+        if self.providers is None:
+            from .metrics import default_registry as default_providers
+
+            self.providers = default_providers()
+        return [
+            problem
+            for index, metric in enumerate(model.metrics)
+            for problem in self.providers.check(metric, f"spec.metrics[{index}].provider")
+        ]
 
     def _check_plain(self, entry: _Entry, obj: dict[str, Any]) -> None:
         """Kinds kept as plain data: the header only."""

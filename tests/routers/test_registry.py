@@ -5,8 +5,6 @@ entry points), read the way ``importlib.metadata`` reads an installed distributi
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +20,8 @@ from progressive.routers import (
     default_registry,
     router_config,
 )
-from progressive.routers._registry import forget
 
+from ..installed import install as install_distribution
 from ..shell.helpers import canary_rollout
 
 ISTIO = {"istio": {"virtualService": {"name": "app"}}}
@@ -179,26 +177,17 @@ class Misnamed(DeclaredRouter):
 
 
 @pytest.fixture
-def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A folder on ``sys.path`` where distributions are installed by hand."""
-    (tmp_path / "routers_for_tests.py").write_text(PLUGIN_MODULE)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    forget()
-    yield tmp_path
-    sys.modules.pop("routers_for_tests", None)
-    forget()
+def plugins(site: Path) -> Path:
+    (site / "routers_for_tests.py").write_text(PLUGIN_MODULE)
+    return site
 
 
 def install(site: Path, dist: str, entry_points: dict[str, str]) -> None:
-    info = site / f"{dist}-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
-    lines = "\n".join(f"{name} = {target}" for name, target in entry_points.items())
-    (info / "entry_points.txt").write_text(f"[progressive.routers]\n{lines}\n")
+    install_distribution(site, dist, "progressive.routers", entry_points)
 
 
-def test_an_installed_plugin_answers_to_its_key_and_its_plugin_names(site: Path) -> None:
-    install(site, "contour-router", {"contour": "routers_for_tests:Contour"})
+def test_an_installed_plugin_answers_to_its_key_and_its_plugin_names(plugins: Path) -> None:
+    install(plugins, "contour-router", {"contour": "routers_for_tests:Contour"})
     registry = default_registry()
     assert registry.origin("contour") == "contour-router 1.0"
     for routing in ({"contour": {}}, {"plugins": {"argoproj-labs/contour": {}}}):
@@ -216,8 +205,8 @@ def test_an_installed_plugin_answers_to_its_key_and_its_plugin_names(site: Path)
     ]
 
 
-def test_a_plugin_that_fails_to_load_refuses_only_the_rollouts_that_name_it(site: Path) -> None:
-    install(site, "broken-router", {"contour": "routers_for_tests:NoSuchThing"})
+def test_a_plugin_that_fails_to_load_refuses_only_the_rollouts_that_name_it(plugins: Path) -> None:
+    install(plugins, "broken-router", {"contour": "routers_for_tests:NoSuchThing"})
     registry = default_registry()
     assert problems(rollout({"contour": {}}), registry) == [
         "spec.strategy.canary.trafficRouting.contour: the router plugin 'contour' of "
@@ -229,9 +218,9 @@ def test_a_plugin_that_fails_to_load_refuses_only_the_rollouts_that_name_it(site
         registry.routers_of(rollout({"contour": {}}))
 
 
-def test_two_plugins_declaring_one_name_are_both_refused_for_it(site: Path) -> None:
-    install(site, "contour-router", {"contour": "routers_for_tests:Contour"})
-    install(site, "other-router", {"other": "routers_for_tests:Other"})
+def test_two_plugins_declaring_one_name_are_both_refused_for_it(plugins: Path) -> None:
+    install(plugins, "contour-router", {"contour": "routers_for_tests:Contour"})
+    install(plugins, "other-router", {"other": "routers_for_tests:Other"})
     registry = default_registry()
     (message,) = problems(rollout({"plugins": {"argoproj-labs/contour": {}}}), registry)
     assert "cannot be used: declares the router name 'argoproj-labs/contour', which" in message
@@ -239,10 +228,9 @@ def test_two_plugins_declaring_one_name_are_both_refused_for_it(site: Path) -> N
     assert registry.validate(rollout(ISTIO)) == []
 
 
-def test_a_plugin_cannot_take_a_built_in_name_or_another_key(site: Path) -> None:
-    install(
-        site, "bad-routers", {"nginx": "routers_for_tests:Nginx", "k": "routers_for_tests:Misnamed"}
-    )
+def test_a_plugin_cannot_take_a_built_in_name_or_another_key(plugins: Path) -> None:
+    bad = {"nginx": "routers_for_tests:Nginx", "k": "routers_for_tests:Misnamed"}
+    install(plugins, "bad-routers", bad)
     registry = default_registry()
     assert registry.get("nginx") is ROUTERS["nginx"]
     assert registry.validate(rollout(NGINX)) == []

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
+    "BUILT_IN_PROVIDERS",
     "ACKNOWLEDGED_ANNOTATION",
     "ANALYSIS_RUN",
     "API_GROUPS",
@@ -65,3 +66,8 @@ STEP_INDEX_ANNOTATION: Final = "rollout.argoproj.io/step-index"
 
 #: The waiting reasons of a container whose image cannot be pulled (Kubernetes').
 IMAGE_PULL_FAILURES: Final = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName")
+
+#: The metric provider keys progressive ships (``progressive.metrics``; ``job`` only with
+#: a cluster to run Jobs in): a plugin cannot take one, and ``lint`` checks the others
+#: against the installed plugins.
+BUILT_IN_PROVIDERS: Final = frozenset({"prometheus", "web", "job", "judge"})

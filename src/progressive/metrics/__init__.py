@@ -27,6 +27,7 @@ from ..core._judge import (
     judge,
     mann_whitney_u,
 )
+from ..core._names import BUILT_IN_PROVIDERS
 from ..core._slo import (
     GOOGLE_SRE_WINDOWS,
     SLO,
@@ -41,6 +42,7 @@ from ..core._slo import (
 from ._http import DEFAULT_LIMITS, DEFAULT_RETRY, ResponseLimits, RetryPolicy, set_testing
 from ._job import JobProvider
 from ._judge import JudgeProvider
+from ._plugins import ProviderContext, add_plugins
 from ._prometheus import PrometheusProvider
 from ._protocol import (
     MeasurementFailure,
@@ -48,6 +50,7 @@ from ._protocol import (
     MeasurementOutcome,
     MetricProvider,
     ProviderRegistry,
+    provider_config,
 )
 from ._scripted import ScriptedProvider, ScriptedValue
 from ._web import WebProvider
@@ -71,6 +74,7 @@ __all__ = [
     "MetricProvider",
     "MetricVerdict",
     "PrometheusProvider",
+    "ProviderContext",
     "ProviderRegistry",
     "ResponseLimits",
     "RetryPolicy",
@@ -86,6 +90,7 @@ __all__ = [
     "judge",
     "mann_whitney_u",
     "pyrra_recording_rules",
+    "provider_config",
     "pyrra_windows",
     "set_testing",
 ]
@@ -109,7 +114,8 @@ def default_registry(
     ``prometheus_address`` is used by metrics that name no address (before the
     ``PROGRESSIVE_PROMETHEUS_ADDRESS`` / ``ARGO_ROLLOUTS_PROMETHEUS_ADDRESS`` variables).
     ``retry`` and ``limits`` (how much of an answer is read) apply to every HTTP
-    provider.
+    provider.  Then the installed plugins' providers (``progressive.metrics`` entry
+    points, made with a :class:`ProviderContext` of the same; docs/plugins.md).
     """
     registry = ProviderRegistry()
     prometheus = PrometheusProvider(cluster, address=prometheus_address, retry=retry, limits=limits)
@@ -118,4 +124,4 @@ def default_registry(
     registry.register("web", WebProvider(cluster, retry=retry, limits=limits))
     if cluster is not None:
         registry.register("job", JobProvider(cluster))
-    return registry
+    return add_plugins(registry, ProviderContext(cluster, retry, limits), BUILT_IN_PROVIDERS)

@@ -26,6 +26,7 @@ import attrs
 
 from ..core._analysis import MeasurementFailure, MeasurementOutcome
 from ..core._analysis_model import AnalysisRun, Metric
+from ..errors import FieldProblem
 
 __all__ = [
     "MeasurementFailure",
@@ -66,32 +67,109 @@ class MetricProvider(Protocol):
 
 
 class ProviderRegistry:
-    """Dispatches on the metric's provider key (``prometheus``, ``web``, ``job``...).
+    """Dispatches on the metric's provider key (``prometheus``, ``web``, ``job``...), and
+    on Argo's plugin form ``provider: {plugin: {<vendor/name>: {...}}}`` by the plugin
+    names a provider answers to (the provider then sees ``provider: {<key>: {...}}``).
 
     An unknown key gives a MeasurementFailure naming it, so a run reports the problem
-    instead of the controller failing.
+    instead of the controller failing; so does a plugin that could not be loaded
+    (:meth:`refuse`), for the metrics that name it only.
     """
 
     def __init__(self, providers: Mapping[str, MetricProvider] | None = None) -> None:
         self._providers: dict[str, MetricProvider] = dict(providers or {})
+        self._plugins: dict[str, str] = {}  # Argo plugin name -> key
+        self._origin: dict[str, str] = {}  # key -> the distribution it comes from
+        self._refused: dict[str, str] = {}  # key or plugin name -> why it cannot be used
 
-    def register(self, key: str, provider: MetricProvider) -> None:
+    def register(
+        self,
+        key: str,
+        provider: MetricProvider,
+        *,
+        plugin_names: Collection[str] = (),
+        distribution: str = "progressive",
+    ) -> None:
+        """Measure ``provider: {key: ...}`` (and ``provider: {plugin: {<name>: ...}}`` for
+        each of ``plugin_names``) with ``provider``; a key registered again is replaced."""
         self._providers[key] = provider
+        self._origin[key] = distribution
+        for name in plugin_names:
+            self._plugins[name] = key
+
+    def refuse(self, names: Collection[str], message: str) -> None:
+        """Metrics naming one of ``names`` get ``message`` as their measurement's error
+        (a plugin that could not be loaded, or that another one contradicts)."""
+        for name in names:
+            self._refused.setdefault(name, message)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._providers
+        return key in self._providers or key in self._plugins
 
     @property
     def keys(self) -> frozenset[str]:
         return frozenset(self._providers)
 
-    async def measure(self, metric: Metric, run: AnalysisRun) -> object | MeasurementFailure:
+    def origin(self, key: str) -> str:
+        """The distribution a provider comes from (``progressive`` for a built-in)."""
+        return self._origin.get(key, "progressive")
+
+    def resolve(self, metric: Metric) -> tuple[MetricProvider, Metric] | str:
+        """The provider of ``metric`` and the metric as it sees it (a plugin-form metric
+        under the provider's key), or why there is none."""
         key = metric.provider_name
+        name = key
+        if key == "plugin":
+            plugins = metric.provider.get("plugin")
+            name = next(iter(plugins), "") if isinstance(plugins, Mapping) else ""
+            key = self._plugins.get(name, "")
+            if key and key not in self._refused:
+                assert isinstance(plugins, Mapping)
+                metric = attrs.evolve(metric, provider={key: plugins[name]})
+        refused = self._refused.get(name) or self._refused.get(key)
+        if refused is not None:
+            return refused
         provider = self._providers.get(key)
-        if provider is None:
-            known = ", ".join(sorted(self._providers)) or "none"
-            return MeasurementFailure(
-                f"unknown metric provider {key or '(none)'!r} for metric {metric.name!r} "
-                f"(registered: {known})"
+        if provider is not None:
+            return provider, metric
+        known = ", ".join(sorted(self._providers)) or "none"
+        plugins = ", ".join(sorted(self._plugins))
+        what = f"plugin {name!r}" if metric.provider_name == "plugin" else repr(name or "(none)")
+        return (
+            f"unknown metric provider {what} for metric {metric.name!r} "
+            f"(registered: {known}{'; plugins: ' + plugins if plugins else ''})"
+        )
+
+    def check(self, metric: Metric, path: str = "provider") -> list[FieldProblem]:
+        """What ``lint`` says of ``metric``'s provider (at ``path``): an error for a plugin
+        that cannot be used, a warning for a provider not registered here (a bespoke
+        controller may have it), and the provider's own ``validate(metric)`` problems
+        when it has that method."""
+        found = self.resolve(metric)
+        if isinstance(found, str):
+            plugins = metric.provider.get("plugin")
+            names = {metric.provider_name, *(plugins if isinstance(plugins, Mapping) else ())}
+            refused = any(
+                n in self._refused or self._plugins.get(n) in self._refused for n in names
             )
-        return await provider.measure(metric, run)
+            return [FieldProblem(path, found, "error" if refused else "warning")]
+        provider, seen = found
+        validate = getattr(provider, "validate", None)
+        if not callable(validate):
+            return []
+        try:
+            problems = list(validate(seen))
+        except Exception as exc:  # a plugin's bug: said, never raised
+            return [FieldProblem(path, f"the provider's checks failed: {exc!r}")]
+        return [
+            attrs.evolve(p, path=f"{path}.{p.path}" if p.path else path)
+            for p in problems
+            if isinstance(p, FieldProblem)
+        ]
+
+    async def measure(self, metric: Metric, run: AnalysisRun) -> object | MeasurementFailure:
+        found = self.resolve(metric)
+        if isinstance(found, str):
+            return MeasurementFailure(found)
+        provider, seen = found
+        return await provider.measure(seen, run)

@@ -1,0 +1,42 @@
+"""Distributions installed by hand, for the plugin tests: a ``*.dist-info`` folder with
+``METADATA`` and ``entry_points.txt`` in a folder on ``sys.path``, which is what
+``importlib.metadata`` reads of a distribution pip installed."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from progressive._entry_points import forget
+from progressive.routers._registry import forget as forget_routers
+
+
+def install(site: Path, dist: str, group: str, entry_points: Mapping[str, str]) -> None:
+    """Declare ``entry_points`` (name -> ``module:attribute``) of ``group`` as the
+    distribution ``dist`` 1.0's."""
+    info = site / f"{dist}-1.0.dist-info"
+    info.mkdir(exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+    lines = "\n".join(f"{name} = {target}" for name, target in entry_points.items())
+    with (info / "entry_points.txt").open("a") as out:
+        out.write(f"[{group}]\n{lines}\n")
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A folder on ``sys.path`` where the test installs distributions and writes their
+    modules; the entry points are read afresh before and after."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    forget()
+    forget_routers()
+    before = set(sys.modules)
+    yield tmp_path
+    for name in set(sys.modules) - before:
+        module = sys.modules.get(name)
+        if str(tmp_path) in str(getattr(module, "__file__", "") or ""):
+            del sys.modules[name]
+    forget()
+    forget_routers()
