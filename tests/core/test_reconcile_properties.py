@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from progressive.core import Rollout, actions
@@ -82,6 +82,14 @@ def _idempotent(world: World) -> None:
     replicas=st.integers(1, 12),
     dynamic=st.booleans(),
     ops=st.lists(op_strategy, min_size=1, max_size=60),
+)
+# back to an aborted canary's revision, fully available, past another one: its promotion
+# scales the revision in between down too, not only the old stable one
+@example(
+    steps=[],
+    replicas=1,
+    dynamic=False,
+    ops=[("image", 3), ("abort", 0), ("ready", 1), ("image", 2), ("image", 3)],
 )
 def test_traffic_routed_canary_invariants(
     steps: list[dict[str, Any]], replicas: int, dynamic: bool, ops: list[tuple[str, Any]]

@@ -466,9 +466,21 @@ def _old_stacks(
             current[rev.stable_rs.name] = rev.stable_rs
         _rolling(b, rollout, new_rs, desired, extra=current)
         return
+    stable = rev.stable_rs
+    _retire(b, rollout, rev, stable if stable is not None and stable.name not in desired else None)
+
+
+def _retire(
+    b: PlanBuilder, rollout: Rollout, rev: Revisions, old_stable: ReplicaSetView | None
+) -> None:
+    """Behind a router: the ReplicaSets that are neither new nor stable go to zero at once
+    (after the delay a deadline already set says), and ``old_stable`` after
+    ``scaleDownDelaySeconds``."""
+    c = rollout.canary
+    assert c is not None
     old = [(rs, c.scale_down_delay_seconds if rs.scale_down_deadline else 0) for rs in rev.others]
-    if rev.stable_rs is not None and rev.stable_rs.name not in desired:
-        old.append((rev.stable_rs, c.scale_down_delay_seconds))
+    if old_stable is not None:
+        old.append((old_stable, c.scale_down_delay_seconds))
     scale_down_old(b, old, c.scale_down_delay_revision_limit)
 
 
@@ -542,9 +554,8 @@ def _promote(
     if c.traffic_routing is not None:
         _weight(b, 0, observed_weight, rev, max_weight, after_services=True)
         _routes(b, rollout, {}, {})
-        scale_down_old(
-            b, [(old_stable, c.scale_down_delay_seconds)], c.scale_down_delay_revision_limit
-        )
+        # the other old revisions too, as the steady state that follows would at once
+        _retire(b, rollout, rev, old_stable)
     _terminate_runs(b, keep=set())
     status = attrs.evolve(
         _state.promote(status, rev.new_hash), current_step_index=len(c.steps), canary_weight=0
