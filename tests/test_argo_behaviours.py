@@ -148,6 +148,19 @@ def test_a_scale_of_no_pods_gets_no_traffic(router: str) -> None:
     assert (paused.weight, paused.new_replicas) == (0, 0)
 
 
+async def scaled_down_at(stage: Stage, since: float, down_at: float | None, *, up: int) -> None:
+    """Revision 2 keeps ``up`` pods until ``down_at`` seconds after ``since`` and none
+    from then on (None: keeps them for a day)."""
+    if down_at is None:
+        await stage.run(24 * 3600)
+        assert stage.replicas(2)[0] == up
+        return
+    await stage.run_until(since + down_at - 1)
+    assert stage.replicas(2)[0] == up
+    await stage.run_until(since + down_at)
+    assert stage.replicas(2)[0] == 0
+
+
 # -- the stage: a Rollout, revision 1 deployed, then updated --------------------------------
 
 
@@ -478,14 +491,7 @@ async def test_blue_green_abort_scales_the_new_replica_set_down(
     await stage.run()
     await stage.abort()
     aborted = stage.t
-    if down_at is None:
-        await stage.run(24 * 3600)
-        assert stage.replicas(2)[0] == 2
-        return
-    await stage.run_until(aborted + down_at - 1)
-    assert stage.replicas(2)[0] == 2
-    await stage.run_until(aborted + down_at)
-    assert stage.replicas(2)[0] == 0
+    await scaled_down_at(stage, aborted, down_at, up=2)
 
 
 # -- analysis: docs/features/analysis.md ----------------------------------------------------
@@ -723,14 +729,7 @@ async def test_a_routed_canary_abort_scales_the_canary_down(
     aborted = stage.t
     await stage.run(1)
     assert await stage.weight() == 0
-    if down_at is None:
-        await stage.run(24 * 3600)
-        assert stage.replicas(2)[0] == 2
-        return
-    await stage.run_until(aborted + down_at - 1)
-    assert stage.replicas(2)[0] == 2
-    await stage.run_until(aborted + down_at)
-    assert stage.replicas(2)[0] == 0
+    await scaled_down_at(stage, aborted, down_at, up=2)
 
 
 async def test_a_basic_canary_abort_rolls_back_to_stable() -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ from click.testing import CliRunner
 from progressive._simulation import previous_template, simulate
 from progressive.cli import main
 from progressive.errors import SimulationError
+
+from ..core.test_workloads import DEPLOYMENT
 
 ROLLOUT = """
 apiVersion: argoproj.io/v1alpha1
@@ -242,19 +245,7 @@ def test_a_basic_canary_weight_rounded_by_pods_is_labelled_and_explained(tmp_pat
 def test_a_workload_ref_rollout_updates_through_its_deployment() -> None:
     """The Rollout has no template: the previous revision is the Deployment's template
     marked previous, and the update edits the Deployment, as a user would."""
-    deployment = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "web"},
-        "spec": {
-            "replicas": 0,
-            "selector": {"matchLabels": {"app": "web"}},
-            "template": {
-                "metadata": {"labels": {"app": "web"}},
-                "spec": {"containers": [{"name": "web", "image": "example/web:2"}]},
-            },
-        },
-    }
+    deployment = copy.deepcopy(DEPLOYMENT)
     rollout = {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Rollout",
