@@ -408,6 +408,7 @@ class _Entry:
     doc_errors: list[tuple[str, Severity]] = attrs.Factory(list)  # about the document
     model: object = None  # read even with errors, for the reference checks
     check_references: bool = False
+    unread: FieldProblem | None = None  # "not a kind progressive reads", until finish()
 
     def error(self, path: str, message: str, severity: Severity = "error") -> None:
         if self.item is not None:
@@ -570,6 +571,7 @@ class _DocumentsBuilder:
             entry.error(
                 "kind", f"{kind!r} is not a kind progressive reads (ignored){hint}", "warning"
             )
+            entry.unread = entry.errors[-1]
             return
         metadata = obj.get("metadata")
         if not isinstance(metadata, Mapping):
@@ -596,6 +598,7 @@ class _DocumentsBuilder:
         located = {id(e): f.location(e.index) for f in self.files for e in f.entries}
         self._check_duplicates(entries, located)
         self._check_references(entries, cluster_may_have_more)
+        self._routed_kinds(entries)
         documents: list[Document] = []
         problems: list[Problem] = []
         for record in self.files:
@@ -612,6 +615,22 @@ class _DocumentsBuilder:
                 problems.extend(Problem(record.name, e, document) for e in entry.errors)
             problems.extend(Problem(record.name, e) for e in record.errors)
         return Documents(tuple(f.name for f in self.files), tuple(documents), tuple(problems))
+
+    def _routed_kinds(self, entries: list[_Entry]) -> None:
+        """A kind a loaded Rollout's routers read and write (a plugin router's
+        HTTPProxy) is one progressive reads: no warning for it."""
+        kinds: set[str] = set()
+        for entry in entries:
+            if isinstance(entry.model, Rollout) and entry.check_references:
+                try:
+                    chosen = self.routers.routers_of(entry.model)
+                    kinds.update(ref.kind for r in chosen for ref in r.refs(entry.model))
+                except Exception:  # refused already, with its error
+                    continue
+        for entry in entries:
+            document = entry.document
+            if entry.unread is not None and document is not None and document.kind in kinds:
+                entry.errors.remove(entry.unread)
 
     @staticmethod
     def _check_duplicates(entries: list[_Entry], located: dict[int, str]) -> None:
