@@ -49,6 +49,16 @@ NOT_MANIFESTS: Final = {
     "examples/traffic-management/rollout-linkerd.yaml": "found unhashable key",
 }
 
+#: Manifests lint accepts that no controller can run, and the error simulate gives.
+BROKEN: Final = {
+    # rootService alb-canary-root, but both Ingresses route to alb-canary-multi-ingress-root:
+    # Argo's controller fails the same way ("ingress does not have service
+    # `alb-canary-root` in rules"); its test (TestALBCanaryUpdateMultiIngress) runs on AWS only
+    "test/e2e/functional/alb-canary-multi-ingress-rollout.yaml": (
+        "has no rule with service 'alb-canary-root' as its backend"
+    ),
+}
+
 #: Each refusal message, as the feature it names, and the text that names it in the
 #: feature's entry of docs/migration.md's list.
 FEATURES: Final = (
@@ -56,7 +66,7 @@ FEATURES: Final = (
     (re.compile(r"step plugins are not supported"), "step plugins", "step plugins"),
 )
 #: The routers another piece of work adds (counted both ways in the report).
-ROUTERS_TO_COME: Final = frozenset({"alb", "ambassador", "apisix", "traefik"})
+ROUTERS_TO_COME: Final = frozenset({"ambassador", "apisix", "traefik"})
 
 #: Every Rollout manifest ``lint`` refuses, and the features its refusal lines name.
 REFUSED: Final[Mapping[str, frozenset[str]]] = {
@@ -65,27 +75,9 @@ REFUSED: Final[Mapping[str, frozenset[str]]] = {
         "examples/ambassador/rollout.yaml": {"the `ambassador` router"},
         "examples/apisix/rollout.yaml": {"the `apisix` router"},
         "examples/appmesh/canary-rollout.yaml": {"the `appMesh` router"},
-        "examples/traffic-routing-experiment-step/rollout-alb-experiment-step.yaml": {
-            "the `alb` router"
-        },
-        "test/e2e/alb/rollout-alb-experiment-no-setweight.yaml": {"the `alb` router"},
-        "test/e2e/alb/rollout-alb-experiment.yaml": {"the `alb` router"},
-        "test/e2e/alb/rollout-alb-multi-ingress-experiment-no-setweight.yaml": {"the `alb` router"},
-        "test/e2e/alb/rollout-alb-multi-ingress-experiment.yaml": {"the `alb` router"},
         "test/e2e/apisix/rollout-apisix-canary-set-header.yaml": {"the `apisix` router"},
         "test/e2e/apisix/rollout-apisix-canary.yaml": {"the `apisix` router"},
         "test/e2e/appmesh/appmesh-canary-rollout.yaml": {"the `appMesh` router"},
-        "test/e2e/functional/alb-canary-multi-ingress-rollout.yaml": {"the `alb` router"},
-        "test/e2e/functional/alb-canary-rollout.yaml": {"the `alb` router"},
-        "test/e2e/functional/alb-pingpong-multi-ingress-rollout.yaml": {"the `alb` router"},
-        "test/e2e/functional/alb-pingpong-rollout.yaml": {"the `alb` router"},
-        "test/e2e/functional/albmesh-pingpong-stablecanary-rollout.yaml": {"the `alb` router"},
-        "test/e2e/functional/canary-dynamic-stable-scale.yaml": {"the `alb` router"},
-        "test/e2e/functional/canary-scaledowndelay.yaml": {"the `alb` router"},
-        "test/e2e/functional/canary-scaledownonabort.yaml": {"the `alb` router"},
-        "test/e2e/functional/canary-unscaledownonabort.yaml": {"the `alb` router"},
-        "test/e2e/header-routing/alb-header-route-multi-ingress.yaml": {"the `alb` router"},
-        "test/e2e/header-routing/alb-header-route.yaml": {"the `alb` router"},
         "test/e2e/step-plugin/disabled-rollout.yaml": {"step plugins"},
         "test/e2e/step-plugin/invalid-rollout.yaml": {"step plugins"},
         "test/e2e/step-plugin/template-rollout.yaml": {"step plugins"},
@@ -220,6 +212,9 @@ def test_an_analysis_free_manifest_simulates_to_healthy(path: str) -> None:
             healthy.append(f"{type(exc).__name__}: {exc}")
             continue
         healthy.append(result.phase if result.finished else f"unfinished {result.phase}")
+    if path in BROKEN:
+        assert len(healthy) == 1 and BROKEN[path] in healthy[0], healthy
+        return
     assert healthy == ["Healthy"] * len(healthy)
 
 

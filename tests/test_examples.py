@@ -10,7 +10,7 @@ import yaml
 
 from progressive._loader import load_documents
 from progressive._simulation import SimulationResult, simulate
-from progressive.routers import DeclaredRouter, default_registry
+from progressive.routers import ROUTERS, DeclaredRouter, default_registry
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -54,8 +54,7 @@ def test_every_example_lints_clean(name: str) -> None:
 def test_the_stock_controller_refuses_the_bespoke_router() -> None:
     documents = load_documents([EXAMPLES / "bespoke" / "rollout.yaml"])
     assert [p.error.message for p in documents.errors] == [
-        "the traefik router is not implemented "
-        "(this controller implements nginx, istio, smi, gatewayAPI)"
+        f"the traefik router is not implemented (this controller implements {', '.join(ROUTERS)})"
     ]
 
 

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from progressive._simulation import previous_template, simulate
 from progressive.cli import main
 from progressive.errors import SimulationError
+from progressive.routers import ROUTERS
 
 from ..core.test_workloads import DEPLOYMENT
 
@@ -152,17 +153,19 @@ def test_invalid_files_print_lint_lines(tmp_path: Path) -> None:
 
 
 def test_a_router_the_controller_does_not_implement_is_refused(tmp_path: Path) -> None:
-    # before: the in-memory stand-in carried alb's traffic and simulate ended Healthy,
-    # while a real cluster waited for canary pods for ever
-    path = write(tmp_path, "alb.yaml", ROLLOUT.replace("nginx: {stableIngress: web}", "alb: {}"))
+    # before: the in-memory stand-in carried the router's traffic and simulate ended
+    # Healthy, while a real cluster waited for canary pods for ever
+    path = write(
+        tmp_path, "mesh.yaml", ROLLOUT.replace("nginx: {stableIngress: web}", "appMesh: {}")
+    )
     result = invoke(path, "--auto-promote")
     assert result.exit_code == 1
     assert result.stdout.splitlines() == [
-        f"{path}#0: spec.strategy.canary.trafficRouting.alb: the alb router is not implemented "
-        "(this controller implements nginx, istio, smi, gatewayAPI)"
+        f"{path}#0: spec.strategy.canary.trafficRouting.appMesh: the appMesh router is not "
+        f"implemented (this controller implements {', '.join(ROUTERS)})"
     ]
     documents = [d for d in yaml.safe_load_all(Path(path).read_text()) if d]
-    with pytest.raises(SimulationError, match="the alb router is not implemented"):
+    with pytest.raises(SimulationError, match="the appMesh router is not implemented"):
         simulate(documents, {"rate": [[0.99]]}, auto_promote=True)
 
 

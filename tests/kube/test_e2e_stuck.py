@@ -19,6 +19,7 @@ from progressive._clusters import Ref
 from progressive._shell.kube import KubeCluster
 from progressive.core._rollout import pod_template_hash
 from progressive.errors import ApiNotFound
+from progressive.routers import ROUTERS
 
 from ._e2e import (
     GROUP,
@@ -70,10 +71,11 @@ def routed(namespace: str, routing: dict[str, Any]) -> dict[str, Any]:
 async def test_a_router_the_controller_does_not_implement_is_an_invalid_spec(
     kube: KubeCluster, sa: KubeCluster, namespace: str
 ) -> None:
-    await create_all(kube, *services(namespace), routed(namespace, {"alb": {"ingress": "web"}}))
+    routing = {"appMesh": {"virtualService": {"name": "web"}}}
+    await create_all(kube, *services(namespace), routed(namespace, routing))
     message = (
-        "spec.strategy.canary.trafficRouting.alb: the alb router is not implemented "
-        "(this controller implements nginx, istio, smi, gatewayAPI)"
+        "spec.strategy.canary.trafficRouting.appMesh: the appMesh router is not implemented "
+        f"(this controller implements {', '.join(ROUTERS)})"
     )
     async with running(controller(sa, namespace)):
         assert await until("InvalidSpec", lambda: invalid_spec(kube, namespace)) == message

@@ -20,9 +20,7 @@ CANARY, STABLE = "web-canary", "web-stable"
 HEADER_ROUTERS = frozenset(k for k, r in ROUTERS.items() if r.capabilities.header_routes)
 MIRROR_ROUTERS = frozenset(k for k, r in ROUTERS.items() if r.capabilities.mirror_routes)
 #: Routers that send traffic to experiment templates.
-EXPERIMENT_ROUTERS = frozenset(
-    k for k, r in ROUTERS.items() if r.capabilities.experiment_weights
-)
+EXPERIMENT_ROUTERS = frozenset(k for k, r in ROUTERS.items() if r.capabilities.experiment_weights)
 
 
 def rollout(
@@ -157,6 +155,43 @@ def http_route() -> dict[str, Any]:
     }
 
 
+def alb_ingress() -> dict[str, Any]:
+    """An Ingress of the AWS Load Balancer Controller, its root Service's path using the
+    ``actions`` annotation."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {
+            "name": "web-alb",
+            "namespace": NS,
+            "annotations": {"kubernetes.io/ingress.class": "alb", "team": "shop"},
+        },
+        "spec": {
+            "rules": [
+                {
+                    "host": "web.example",
+                    "http": {
+                        "paths": [
+                            _path("/static", "static-files"),
+                            {
+                                "path": "/*",
+                                "pathType": "ImplementationSpecific",
+                                "backend": {
+                                    "service": {
+                                        "name": "web-root",
+                                        "port": {"name": "use-annotation"},
+                                    }
+                                },
+                            },
+                        ]
+                    },
+                },
+                {"host": "admin.example", "http": {"paths": [_path("/", "admin")]}},
+            ]
+        },
+    }
+
+
 MANAGED = [{"name": "testers"}, {"name": "shadow"}]
 
 CASES: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
@@ -184,6 +219,13 @@ CASES: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
             "plugins": {"argoproj-labs/gatewayAPI": {"httpRoute": "web", "namespace": NS}},
         },
         [http_route()],
+    ),
+    "alb": (
+        {
+            "managedRoutes": MANAGED,
+            "alb": {"ingress": "web-alb", "rootService": "web-root", "servicePort": 80},
+        },
+        [alb_ingress()],
     ),
 }
 assert set(CASES) == set(ROUTERS)

@@ -48,10 +48,10 @@ def test_argos_routers_declare_what_argo_says_they_can_express() -> None:
     # the declarations drive this suite (cases.py), so they are pinned here to Argo's
     # documentation of each router once: a router losing a capability it has in Argo
     # fails here, not only by running fewer cases
-    assert HEADER_ROUTERS == {"nginx", "istio", "gatewayAPI"}
+    assert HEADER_ROUTERS == {"nginx", "istio", "gatewayAPI", "alb"}
     assert MIRROR_ROUTERS == {"istio", "gatewayAPI"}
-    assert EXPERIMENT_ROUTERS == {"smi", "istio"}
-    assert {k for k, r in ROUTERS.items() if r.capabilities.ping_pong} == {"istio"}
+    assert EXPERIMENT_ROUTERS == {"smi", "istio", "alb"}
+    assert {k for k, r in ROUTERS.items() if r.capabilities.ping_pong} == {"istio", "alb"}
 
 
 def settled(router: TrafficRouter, ro: Any, store: Store, state: RouterState) -> RouterState:
@@ -74,6 +74,15 @@ def test_every_router_keeps_the_promises(name: str) -> None:
     )
     # what it declares, it is held to
     check_router(router, ro, CASES[name][1])
+
+
+#: the annotations the alb router writes on the user's Ingress (its actions and
+#: conditions, and Argo's bookkeeping of them)
+ALB_OWN = (
+    "alb.ingress.kubernetes.io/actions.",
+    "alb.ingress.kubernetes.io/conditions.",
+    "rollouts.argoproj.io/managed-alb-annotations",
+)
 
 
 def unmanaged(store: Store) -> dict[Any, Any]:
@@ -122,9 +131,10 @@ def test_a_users_objects_change_only_where_the_router_manages_them(name: str) ->
         diff = merge_diff(obj, after[key])
         assert diff.keys() <= {"metadata"}, diff
         assert set(diff.get("metadata", {})) <= {"annotations"}, diff
-        assert set(diff.get("metadata", {}).get("annotations", {})) <= {
-            "argo-rollouts.argoproj.io/managed-by-rollouts"
-        }, diff
+        assert all(
+            key == "argo-rollouts.argoproj.io/managed-by-rollouts" or key.startswith(ALB_OWN)
+            for key in diff.get("metadata", {}).get("annotations", {})
+        ), diff
 
 
 def _weighted_experiment(name: str) -> Any:

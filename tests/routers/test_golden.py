@@ -32,7 +32,16 @@ from progressive.routers import (
     Write,
 )
 
-from .cases import CASES, EXPERIMENT_ROUTERS, MIRROR_ROUTERS, NS, Store, rollout, virtual_service
+from .cases import (
+    CASES,
+    EXPERIMENT_ROUTERS,
+    HEADER_ROUTERS,
+    MIRROR_ROUTERS,
+    NS,
+    Store,
+    rollout,
+    virtual_service,
+)
 
 GOLDEN = Path(__file__).parent / "golden"
 REGENERATE = os.environ.get("PROGRESSIVE_REGEN_GOLDEN") == "1"
@@ -42,6 +51,17 @@ HEADER = HeaderRoute(
     (HeaderMatch("X-Canary", exact="yes"), HeaderMatch("X-Team", prefix="qa-")),
 )
 NGINX_HEADER = HeaderRoute("testers", (HeaderMatch("X-Canary", regex="yes|si"),))
+#: ALB matches values exactly, with wildcards: one header's values OR'ed, headers AND'ed
+ALB_HEADER = HeaderRoute(
+    "testers",
+    (
+        HeaderMatch("X-Canary", exact="yes"),
+        HeaderMatch("X-Canary", exact="si"),
+        HeaderMatch("X-Team", exact="qa-*"),
+    ),
+)
+#: The header route of the routers that cannot express :data:`HEADER`.
+HEADERS = {"nginx": NGINX_HEADER, "alb": ALB_HEADER}
 MIRROR = MirrorRoute("shadow", ({"method": {"exact": "GET"}, "path": {"prefix": "/api"}},), 30)
 EXPERIMENT = (("web-exp-baseline", 10), ("web-exp-canary", 5))
 
@@ -139,8 +159,8 @@ def _stored(store: Store) -> list[dict[str, Any]]:
 def steps_of(scenario: str) -> list[tuple[str, RouterState]]:
     """The states a scenario moves its router through, with their labels."""
     router_name, routing, _ = SCENARIOS[scenario]
-    header = NGINX_HEADER if router_name == "nginx" else HEADER
-    headers = (header,) if router_name != "smi" else ()
+    header = HEADERS.get(router_name, HEADER)
+    headers = (header,) if router_name in HEADER_ROUTERS else ()
     mirrors = (MIRROR,) if router_name in MIRROR_ROUTERS else ()
     weight = 250 if "max-weight" in scenario else 25
     top = 1000 if "max-weight" in scenario else 100

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from progressive.core import Rollout
+from progressive.core._router_keys import ARGO_ROUTER_KEYS
 from progressive.errors import RouterError
 from progressive.routers import (
     ROUTERS,
@@ -23,11 +24,14 @@ from progressive.routers import (
 
 from ..installed import install as install_distribution
 from ..shell.helpers import canary_rollout
+from .cases import EXPERIMENT_ROUTERS, HEADER_ROUTERS
 
 ISTIO = {"istio": {"virtualService": {"name": "app"}}}
 NGINX = {"nginx": {"stableIngress": "app"}}
 GATEWAY = {"httpRoute": "app", "namespace": "default"}
 X = {"exact": "1"}
+#: what a controller with only the built-in routers says it implements
+IMPLEMENTED = ", ".join(ROUTERS)
 
 
 def rollout(routing: dict[str, Any], steps: Any = (), **fields: Any) -> Rollout:
@@ -50,23 +54,26 @@ def problems(ro: Rollout, registry: RouterRegistry | None = None) -> list[str]:
 
 
 def test_the_built_in_routers_are_found_in_their_own_modules() -> None:
-    assert list(ROUTERS) == ["nginx", "istio", "smi", "gatewayAPI"]
-    assert default_registry().keys[:4] == ("nginx", "istio", "smi", "gatewayAPI")
+    # Argo's routers in Argo's order (those implemented), then the others by key
+    implemented = [k for k in ARGO_ROUTER_KEYS if k in ROUTERS]
+    assert list(ROUTERS)[: len(implemented)] == implemented
+    assert {"nginx", "istio", "smi", "gatewayAPI", "alb"} <= set(ROUTERS)
+    assert default_registry().keys[: len(ROUTERS)] == tuple(ROUTERS)
 
 
 def test_a_key_no_router_answers_to_is_refused_naming_those_that_exist() -> None:
     assert problems(rollout({"ngnix": {}})) == [
         "spec.strategy.canary.trafficRouting.ngnix: unknown traffic router 'ngnix' "
-        "(this controller implements nginx, istio, smi, gatewayAPI)"
+        f"(this controller implements {IMPLEMENTED})"
     ]
-    assert problems(rollout({"alb": {"ingress": "app"}})) == [
-        "spec.strategy.canary.trafficRouting.alb: the alb router is not implemented "
-        "(this controller implements nginx, istio, smi, gatewayAPI)"
+    assert problems(rollout({"appMesh": {"virtualService": {"name": "app"}}})) == [
+        "spec.strategy.canary.trafficRouting.appMesh: the appMesh router is not implemented "
+        f"(this controller implements {IMPLEMENTED})"
     ]
     assert problems(rollout({"plugins": {"argoproj-labs/contour": {}}})) == [
         "spec.strategy.canary.trafficRouting.plugins.argoproj-labs/contour: the traffic "
         "router plugin 'argoproj-labs/contour' is not installed (plugins answered: "
-        "argoproj-labs/gatewayAPI; routers: nginx, istio, smi, gatewayAPI)"
+        f"argoproj-labs/gatewayAPI; routers: {IMPLEMENTED})"
     ]
 
 
@@ -117,8 +124,9 @@ def test_a_step_a_router_cannot_express_is_refused_naming_those_that_can() -> No
 def test_ping_pong_needs_routers_that_take_the_ping_pong_services() -> None:
     ro = rollout({**ISTIO, **NGINX}, pingPong=PING_PONG)
     assert problems(ro) == [
-        "spec.strategy.canary.trafficRouting: ping-pong works with the istio router only, "
-        "not nginx"
+        "spec.strategy.canary.trafficRouting: ping-pong works with the "
+        f"{', '.join(sorted(k for k, r in ROUTERS.items() if r.capabilities.ping_pong))} "
+        "routers only, not nginx"
     ]
     assert problems(rollout(ISTIO, pingPong=PING_PONG)) == []
 
@@ -132,7 +140,7 @@ def test_weighted_experiment_templates_need_routers_that_weigh_them() -> None:
     }
     assert problems(rollout(NGINX, [step])) == [
         "spec.strategy.canary.steps[0].experiment: not supported by the nginx router "
-        "(supported by: istio, smi)"
+        f"(supported by: {', '.join(sorted(EXPERIMENT_ROUTERS))})"
     ]
     unweighted = {"experiment": {"templates": [{"name": "canary", "specRef": "canary"}]}}
     assert problems(rollout(NGINX, [unweighted])) == []
@@ -155,7 +163,7 @@ def test_an_embedders_router_declares_what_it_can_express() -> None:
 
 # -- plugins from other distributions ------------------------------------------------------
 
-PLUGIN_MODULE = '''
+PLUGIN_MODULE = """
 from progressive.routers import DeclaredRouter, RouterCapabilities
 
 class Contour(DeclaredRouter):
@@ -173,7 +181,7 @@ class Nginx(DeclaredRouter):
 class Misnamed(DeclaredRouter):
     def __init__(self):
         super().__init__("kong")
-'''
+"""
 
 
 @pytest.fixture
@@ -201,7 +209,7 @@ def test_an_installed_plugin_answers_to_its_key_and_its_plugin_names(plugins: Pa
     )
     assert problems(ro, registry) == [
         "spec.strategy.canary.steps[0].setHeaderRoute: not supported by the contour router "
-        "(supported by: gatewayAPI, istio, nginx)"
+        f"(supported by: {', '.join(sorted(HEADER_ROUTERS))})"
     ]
 
 

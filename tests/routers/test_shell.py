@@ -18,6 +18,7 @@ from progressive._shell.traffic import RouterTraffic, read_traffic, traffic_view
 from progressive._simulation import simulate
 from progressive.cli import main
 from progressive.core import Rollout, TrafficView, actions, promote
+from progressive.core._router_keys import ARGO_ROUTER_KEYS
 from progressive.errors import RouterError
 from progressive.memory import MemoryCluster
 from progressive.routers import (
@@ -310,7 +311,7 @@ async def test_a_router_configuration_error_is_an_invalid_spec() -> None:
     assert "trafficRouting.nginx.stableIngress: is required" in obj["status"]["message"]
 
 
-@pytest.mark.parametrize("key", ["alb", "ambassador", "apisix", "traefik", "appMesh"])
+@pytest.mark.parametrize("key", [k for k in ARGO_ROUTER_KEYS if k not in ROUTERS])
 async def test_a_router_without_an_implementation_is_refused(key: str) -> None:
     manifest = canary_rollout(
         canaryService="web-canary",
@@ -321,7 +322,7 @@ async def test_a_router_without_an_implementation_is_refused(key: str) -> None:
     traffic = RouterTraffic(cluster)
     message = (
         f"spec.strategy.canary.trafficRouting.{key}: the {key} router is not implemented "
-        "(this controller implements nginx, istio, smi, gatewayAPI)"
+        f"(this controller implements {', '.join(ROUTERS)})"
     )
     assert [str(e) for e in traffic.validate(rollout)] == [message]
     with pytest.raises(RouterError, match=f"the {key} router is not implemented"):
@@ -341,10 +342,10 @@ async def test_a_router_without_an_implementation_is_refused(key: str) -> None:
 def test_a_controller_with_a_router_of_its_own_accepts_its_key() -> None:
     rollout = Rollout.from_manifest(
         canary_rollout(
-            canaryService="web-canary", stableService="web-stable", trafficRouting={"alb": {}}
+            canaryService="web-canary", stableService="web-stable", trafficRouting={"appMesh": {}}
         )
     )
-    routers = default_registry().with_routers(DeclaredRouter("alb"))
+    routers = default_registry().with_routers(DeclaredRouter("appMesh"))
     assert RouterTraffic(MemoryCluster(VirtualClock()), routers).validate(rollout) == []
 
 

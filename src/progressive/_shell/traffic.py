@@ -14,8 +14,8 @@ Two implementations:
   (``progressive.dev/v1alpha1``, named after the Rollout, owned by it): a router of its
   own for embedders and tests that want traffic without router objects.
 
-A Rollout that configures a router the registry does not hold (Argo's alb, ambassador,
-apisix, traefik, appMesh; a plugin not installed) is refused by
+A Rollout that configures a router the registry does not hold (one of Argo's that is
+not implemented here, a plugin not installed) is refused by
 :meth:`RouterTraffic.validate` (:meth:`progressive.routers.RouterRegistry.validate`):
 the controller gives it InvalidSpec.
 """
