@@ -20,6 +20,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from progressive._cluster import LocalControlPlane, install_crds
 
 from .installed import site  # noqa: F401  (a fixture: distributions installed by hand)
+from .trio_backend import backend, run_under_trio
 
 _PLANE = pytest.StashKey[LocalControlPlane]()
 
@@ -38,6 +39,21 @@ def control_plane(
         yield plane
     finally:
         plane.down()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if backend() == "trio" and config.getini("asyncio_mode") != "strict":
+        # strict: pytest-asyncio leaves unmarked ``async def`` tests to the hook below
+        raise pytest.UsageError("PROGRESSIVE_TEST_BACKEND=trio needs -o asyncio_mode=strict")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """``async def`` tests under trio when PROGRESSIVE_TEST_BACKEND=trio
+    (tests/trio_backend.py); pytest-asyncio runs them otherwise."""
+    if backend() == "trio" and run_under_trio(pyfuncitem):
+        return True
+    return None
 
 
 @pytest.hookimpl(wrapper=True)
