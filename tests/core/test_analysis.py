@@ -33,7 +33,7 @@ from progressive.core._analysis import (
     start_measurement,
     terminate,
 )
-from progressive.core._references import missing_templates
+from progressive.core._references import analysis_problems
 from progressive.core._rollout import Rollout
 from progressive.errors import ManifestError
 
@@ -677,26 +677,97 @@ def test_missing_composed_template() -> None:
     ]
 
 
+def _stored(*manifests: dict[str, Any]) -> Any:
+    """A lookup of templates as a cluster stores them, by reference."""
+    store = {
+        TemplateRef(m["metadata"]["name"], m["kind"] == "ClusterAnalysisTemplate"): m
+        for m in manifests
+    }
+    return store.get
+
+
 def test_the_templates_a_rollout_misses_are_named_at_their_paths() -> None:
-    top = template(metric("a"), name="top", templates=[{"templateName": "gone"}])
+    top = template_manifest(metric("a"), name="top", templates=[{"templateName": "gone"}])
     steps = [
         {"setWeight": 10},
         {"analysis": {"templates": [{"templateName": "top"}, {"templateName": "nope"}]}},
         {"analysis": {"templates": [{"templateName": "c", "clusterScope": True}]}},
     ]
     rollout = Rollout.from_manifest(canary_manifest(steps, routing=False))
-    assert [str(e) for e in missing_templates(rollout, {top.ref: top}.get)] == [
+    assert [str(e) for e in analysis_problems(rollout, _stored(top))] == [
         "spec.strategy.canary.steps[1].analysis.templates: AnalysisTemplate 'gone' not found "
         "(AnalysisTemplate/top.spec.templates[0])",
         "spec.strategy.canary.steps[1].analysis.templates[1]: AnalysisTemplate 'nope' not found",
         "spec.strategy.canary.steps[2].analysis.templates[0]: "
         "ClusterAnalysisTemplate 'c' not found",
     ]
-    gone = template(metric("b"), name="gone")
-    c = template(metric("c"), name="c", kind="ClusterAnalysisTemplate")
-    nope = template(metric("d"), name="nope")
-    store = {t.ref: t for t in (top, gone, c, nope)}
-    assert missing_templates(rollout, store.get) == []
+    gone = template_manifest(metric("b"), name="gone")
+    c = template_manifest(metric("c"), name="c", kind="ClusterAnalysisTemplate")
+    nope = template_manifest(metric("d"), name="nope")
+    assert analysis_problems(rollout, _stored(top, gone, c, nope)) == []
+
+
+def test_an_analysis_whose_run_cannot_be_built_is_named_before_any_run() -> None:
+    """What used to make an Error run without metrics (which the API server refuses
+    under our CRD, in a create loop): an invalid template, an arg without a value, a
+    run that cannot be built from templates that each read well."""
+    needs_service = template_manifest(
+        metric("rate", successCondition="result > {{args.floor}}"),
+        name="rate",
+        args=[{"name": "service"}, {"name": "floor", "value": "0.9"}],
+    )
+    broken = template_manifest(metric("m", count=-1), name="broken")
+    also_rate = template_manifest(metric("rate"), name="also-rate")
+    background = {
+        "templates": [{"templateName": "rate"}],
+        "args": [{"name": "service", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+    }
+    steps = [
+        {"setWeight": 10},
+        {"analysis": {"templates": [{"templateName": "rate"}]}},
+        {"analysis": {"templates": [{"templateName": "broken"}]}},
+        {
+            "analysis": {
+                "templates": [{"templateName": "rate"}, {"templateName": "also-rate"}],
+                "args": [{"name": "service", "value": "web"}],
+            }
+        },
+        {
+            "analysis": {
+                "templates": [{"templateName": "rate"}],
+                "args": [{"name": "service", "value": "web"}, {"name": "floor", "value": "x y"}],
+            }
+        },
+        # an experiment's analyses are the Experiment's to check, as in Argo
+        {
+            "experiment": {
+                "templates": [{"name": "base", "specRef": "stable"}],
+                "analyses": [{"name": "a", "templateName": "absent"}],
+            }
+        },
+    ]
+    manifest = canary_manifest(steps, routing=False, extra={"analysis": background})
+    rollout = Rollout.from_manifest(manifest)
+    problems = [
+        str(e) for e in analysis_problems(rollout, _stored(needs_service, broken, also_rate))
+    ]
+    at = "spec.strategy.canary.steps"
+    assert problems[0] == (
+        f"{at}[1].analysis.args: argument 'service' has no value and was not supplied "
+        "(AnalysisTemplate/rate.spec.args[0])"
+    )
+    assert problems[1].startswith(
+        f"{at}[2].analysis.templates[0]: AnalysisTemplate 'broken' is invalid: "
+    )
+    assert "spec.metrics[0].count" in problems[1]
+    assert problems[2] == (
+        f"{at}[3].analysis.templates: duplicate metric name 'rate' "
+        "(also AnalysisTemplate/rate.spec.metrics[0]) "
+        "(AnalysisTemplate/also-rate.spec.metrics[0].name)"
+    )
+    assert problems[3].startswith(f"{at}[4].analysis.templates: ")
+    assert "successCondition" in problems[3]
+    assert len(problems) == 4, problems  # the background analysis's fieldRef counts as given
 
 
 def test_duplicate_metric_names_across_templates() -> None:

@@ -189,6 +189,65 @@ async def test_a_missing_analysis_template_is_named_and_its_creation_moves_the_r
     assert await kube.list(GROUP, "AnalysisRun", namespace) == []  # none tried meanwhile
 
 
+async def test_an_analysis_that_cannot_be_built_is_named_and_no_run_is_tried(
+    kube: KubeCluster, sa: KubeCluster, namespace: str
+) -> None:
+    """A template that needs an arg the Rollout does not give, then a template that does
+    not read: InvalidSpec naming each with a Warning Event, and no AnalysisRun (it used
+    to be an Error run without metrics, refused by the API server in a loop).  Fixing
+    the template moves the Rollout on."""
+    steps = [{"setWeight": 50}, {"analysis": {"templates": [{"templateName": "rate"}]}}]
+    needs_arg = template(namespace)
+    needs_arg["spec"]["args"] = [{"name": "service"}]
+    await create_all(
+        kube, needs_arg, *services(namespace), rollout(namespace, steps=steps, router=None)
+    )
+    at = "spec.strategy.canary.steps[1].analysis"
+    no_value = (
+        f"{at}.args: argument 'service' has no value and was not supplied "
+        "(AnalysisTemplate/rate.spec.args[0])"
+    )
+    ref = Ref(GROUP, "AnalysisTemplate", namespace, "rate")
+    async with running(controller(sa, namespace)):
+        assert await until("InvalidSpec", lambda: invalid_spec(kube, namespace)) == no_value
+        await until("its Warning Event", _has_warning(kube, namespace, no_value))
+        assert (await state(kube, namespace)).phase == "Degraded"
+        unreadable = {
+            "args": [{"name": "service", "value": "web"}],
+            "metrics": [
+                {
+                    "name": "rate",
+                    "successCondition": "result >=",
+                    "provider": {"prometheus": {"query": "q"}},
+                }
+            ],
+        }
+        await kube.patch(ref, {"spec": unreadable})
+
+        async def invalid_template() -> str | None:
+            message = await invalid_spec(kube, namespace)
+            return message if message and "is invalid" in message else None
+
+        message = await until("InvalidSpec naming the template", invalid_template)
+        assert message.startswith(
+            f"{at}.templates[0]: AnalysisTemplate 'rate' is invalid: "
+            "spec.metrics[0].successCondition: "
+        ), message
+        await until("its Warning Event", _has_warning(kube, namespace, message))
+        assert await kube.list(GROUP, "AnalysisRun", namespace) == []  # none tried
+        fixed = template(namespace)["spec"]
+        await kube.patch(ref, {"spec": {**fixed, "args": [{"name": "service", "value": "web"}]}})
+        await until("Healthy", lambda: phase_is(kube, namespace, "Healthy"), seconds=30)
+    assert await invalid_spec(kube, namespace) is None
+
+
+def _has_warning(kube: KubeCluster, namespace: str, message: str) -> Any:
+    async def probe() -> bool:
+        return f"InvalidSpec: {message}" in await warnings(kube, namespace)
+
+    return probe
+
+
 def blue_green(namespace: str) -> dict[str, Any]:
     obj = rollout(namespace, steps=[], router=None, replicas=2)
     obj["spec"]["strategy"] = {

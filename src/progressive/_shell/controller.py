@@ -91,7 +91,7 @@ from .restarts import (
     refused_restart,
     restarting,
 )
-from .runs import COMPLETED, advance_analysis_run, advance_experiments, missing_templates
+from .runs import COMPLETED, advance_analysis_run, advance_experiments, analysis_problems
 from .traffic import RouterTraffic, Traffic
 from .view import ControllerView
 from .workqueue import Priority, QueueShutDown, WorkQueue
@@ -510,7 +510,7 @@ class Controller:
             errors = self.traffic.validate(rollout)  # router configs: InvalidSpec too
         if rollout is not None and not errors:
             # a template created later requeues the Rollout (keys_for)
-            errors = await missing_templates(view, rollout)
+            errors = await analysis_problems(view, rollout)
         recheck: float | None = None
         if rollout is not None and not errors:
             # kinds the server does not serve (yet): nothing reports a CRD installed

@@ -68,7 +68,7 @@ from ..core._names import (
     STEP_INDEX_ANNOTATION,
 )
 from ..core._observed import ObservedRun
-from ..core._references import missing_templates as check_missing_templates
+from ..core._references import analysis_problems as check_analyses
 from ..core._rollout import Rollout, analyses_of
 from ..core._steps import AnalysisArg, TemplateRef
 from ..core._times import format_time
@@ -84,11 +84,11 @@ __all__ = [
     "advance_analysis_run",
     "advance_analysis_runs",
     "advance_experiments",
+    "analysis_problems",
     "create_analysis_run",
     "create_experiment",
     "create_service",
     "fetch_templates",
-    "missing_templates",
 ]
 
 COMPLETED: Final = frozenset({"Successful", "Failed", "Error", "Inconclusive"})
@@ -258,23 +258,14 @@ async def fetch_templates(
     return found
 
 
-async def missing_templates(cluster: Cluster, rollout: Rollout) -> list[FieldProblem]:
-    """The templates ``rollout``'s analyses need that ``cluster`` lacks, one error each
-    (:func:`progressive.core._references.missing_templates`); read by name, not listed."""
+async def analysis_problems(cluster: Cluster, rollout: Rollout) -> list[FieldProblem]:
+    """Why ``rollout``'s analyses could not start, from the templates in ``cluster``
+    (:func:`progressive.core._references.analysis_problems`); read by name, not listed."""
     refs = [ref for _, analysis in analyses_of(rollout) for ref in analysis.templates]
     if not refs:
         return []
     raw = await fetch_templates(cluster, rollout.namespace, refs)
-
-    def lookup(ref: TemplateRef) -> AnalysisTemplate | None:
-        obj = raw.get(ref)
-        if obj is None:
-            return None
-        # only what the check needs: the name and what it composes
-        name, scope = ref.template_name, ref.cluster_scope
-        return AnalysisTemplate(name, cluster_scope=scope, templates=template_refs_of(obj))
-
-    return check_missing_templates(rollout, lookup)
+    return check_analyses(rollout, raw.get)
 
 
 def _resolve_arg(arg: AnalysisArg, rollout: RunSource, action: CreateAnalysisRun) -> AnalysisArg:

@@ -12,7 +12,7 @@ team), so a missing Service is always a warning.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Set
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ..errors import FieldProblem, ManifestError
 from ._rollout import Rollout, analyses_of
@@ -21,7 +21,7 @@ from ._steps import AnalysisArg, ExperimentStep, RolloutAnalysis, TemplateRef, a
 if TYPE_CHECKING:
     from ._analysis import AnalysisTemplate
 
-__all__ = ["TemplatePool", "check_references", "check_template_references", "missing_templates"]
+__all__ = ["TemplatePool", "analysis_problems", "check_references", "check_template_references"]
 
 #: The templates of one scope that are known to exist: a mapping from name to the parsed
 #: template (None when it exists but could not be read), or just the set of names.
@@ -76,31 +76,96 @@ def check_references(
     return errors
 
 
-def missing_templates(
-    rollout: Rollout, lookup: Callable[[TemplateRef], AnalysisTemplate | None]
+def analysis_problems(
+    rollout: Rollout, lookup: Callable[[TemplateRef], Mapping[str, Any] | None]
 ) -> list[FieldProblem]:
-    """The templates ``rollout``'s analyses name, or that those compose, which ``lookup``
-    does not find: what the controller checks before any analysis starts, so that a
-    missing template is an invalid spec naming it (as Argo Rollouts reports it:
-    ``AnalysisTemplate 'x' not found``) rather than a run that cannot be built.
+    """Why the runs of ``rollout``'s analyses could not be built: what the controller
+    checks before any analysis starts, as Argo Rollouts does (``getReferencedRolloutAnalyses``
+    and ``ValidateAnalysisTemplatesWithType``), so that the Rollout is an invalid spec
+    naming the template or argument rather than the owner of a run that cannot be built.
 
-    Each error is at the field path naming the template; one composed by another
-    template is at the analysis's ``templates``, the composing template named.
+    ``lookup`` returns a (Cluster)AnalysisTemplate as stored, or None when there is none.
+    Checked, per analysis of the steps, the background analysis and the blue-green
+    pre/post-promotion analyses: every template it names, and those they compose, exists
+    (``AnalysisTemplate 'x' not found``, Argo's words) and reads without error; and the
+    run builds from them with the analysis's args (no arg without a value, no duplicate
+    metric, no condition that fails to parse once the args are in, ``dryRun`` and
+    ``measurementRetention`` rules matching a metric).  An arg given by ``valueFrom`` (a
+    pod-template hash, a field of the Rollout, a Secret) counts as given, its value being
+    read when the run starts.
+
+    An experiment step's analyses are not checked here, as Argo does not: the
+    Experiment checks its own templates, and one that cannot be built is that
+    analysis's error (the Experiment, then the Rollout, fail with it).
+
+    Each error is at the analysis's field path: ``templates[i]`` for a template it
+    names, ``templates`` for one composed by another or for the run as a whole (the
+    template's own path in the message), ``args`` for an arg without a value.
     """
-    from ._analysis import collect_templates  # the analysis engine is imported lazily
-
     errors: list[FieldProblem] = []
     for path, analysis in analyses_of(rollout):
+        errors += _unbuildable(path, analysis, rollout.namespace, lookup)
+    return errors
+
+
+def _unbuildable(
+    path: str,
+    analysis: RolloutAnalysis,
+    namespace: str,
+    lookup: Callable[[TemplateRef], Mapping[str, Any] | None],
+) -> list[FieldProblem]:
+    """:func:`analysis_problems` for the one analysis at ``path``."""
+    from ._analysis import (  # the analysis engine is imported lazily
+        AnalysisTemplate,
+        build_analysis_run,
+        collect_templates,
+    )
+    from ._analysis_model import template_refs_of
+
+    invalid: list[FieldProblem] = []
+
+    def parse(ref: TemplateRef) -> AnalysisTemplate | None:
+        obj = lookup(ref)
+        if obj is None:
+            return None
         try:
-            collect_templates(analysis.templates, lookup)
+            return AnalysisTemplate.from_manifest(obj)
         except ManifestError as exc:
-            for error in exc.errors:
-                if error.path.startswith("templates["):
-                    errors.append(FieldProblem(f"{path}.{error.path}", error.message))
-                else:  # composed: the path is the composing template's
-                    errors.append(
-                        FieldProblem(f"{path}.templates", f"{error.message} ({error.path})")
-                    )
+            named = [i for i, r in enumerate(analysis.templates) if r == ref]
+            where = f"{path}.templates" + (f"[{named[0]}]" if named else "")
+            kind = "ClusterAnalysisTemplate" if ref.cluster_scope else "AnalysisTemplate"
+            invalid.append(FieldProblem(where, f"{kind} {ref.template_name!r} is invalid: {exc}"))
+            # what it composes is still looked for: every problem is named at once
+            name, scope = ref.template_name, ref.cluster_scope
+            return AnalysisTemplate(name, cluster_scope=scope, templates=template_refs_of(obj))
+
+    errors: list[FieldProblem] = []
+    try:
+        templates = collect_templates(analysis.templates, parse)
+    except ManifestError as exc:
+        for error in exc.errors:
+            if error.path.startswith("templates["):
+                errors.append(FieldProblem(f"{path}.{error.path}", error.message))
+            else:  # composed: the path is the composing template's
+                errors.append(FieldProblem(f"{path}.templates", f"{error.message} ({error.path})"))
+        return invalid + errors
+    if invalid:
+        return invalid
+    try:
+        build_analysis_run(
+            "check",
+            namespace,
+            templates,
+            analysis.args,
+            None,
+            0.0,
+            dry_run=analysis.dry_run,
+            measurement_retention=analysis.measurement_retention,
+        )
+    except ManifestError as exc:
+        for error in exc.errors:
+            where = "args" if ".spec.args[" in error.path else "templates"
+            errors.append(FieldProblem(f"{path}.{where}", f"{error.message} ({error.path})"))
     return errors
 
 

@@ -617,7 +617,7 @@ ANALYSIS_TEMPLATE_SPEC: Final = obj(
 ANALYSIS_RUN_SPEC: Final = obj(
     "An analysis being run.",
     {
-        "metrics": array(METRIC, min_items=1),
+        "metrics": array(METRIC),  # no minItems (as Argo's): a run that could not be built has none
         "args": _analysis_args(run=True),
         **_RULES,
         "terminate": boolean("Stop measuring."),
