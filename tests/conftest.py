@@ -30,7 +30,7 @@ def control_plane(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LocalControlPlane]:
     """The session's control plane (kubeconfig: ``control_plane.kubeconfig``), with the
-    Istio, Gateway API and SMI CRDs installed and Established."""
+    routers' CRDs (``router_crds``) installed and Established."""
     plane = LocalControlPlane(tmp_path_factory.mktemp("control-plane"), startup_timeout=120.0)
     request.config.stash[_PLANE] = plane
     try:

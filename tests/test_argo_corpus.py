@@ -66,17 +66,14 @@ FEATURES: Final = (
     (re.compile(r"step plugins are not supported"), "step plugins", "step plugins"),
 )
 #: The routers another piece of work adds (counted both ways in the report).
-ROUTERS_TO_COME: Final = frozenset({"ambassador", "apisix", "traefik"})
+ROUTERS_TO_COME: Final = frozenset({"ambassador", "traefik"})
 
 #: Every Rollout manifest ``lint`` refuses, and the features its refusal lines name.
 REFUSED: Final[Mapping[str, frozenset[str]]] = {
     path: frozenset(features)
     for path, features in {
         "examples/ambassador/rollout.yaml": {"the `ambassador` router"},
-        "examples/apisix/rollout.yaml": {"the `apisix` router"},
         "examples/appmesh/canary-rollout.yaml": {"the `appMesh` router"},
-        "test/e2e/apisix/rollout-apisix-canary-set-header.yaml": {"the `apisix` router"},
-        "test/e2e/apisix/rollout-apisix-canary.yaml": {"the `apisix` router"},
         "test/e2e/appmesh/appmesh-canary-rollout.yaml": {"the `appMesh` router"},
         "test/e2e/step-plugin/disabled-rollout.yaml": {"step plugins"},
         "test/e2e/step-plugin/invalid-rollout.yaml": {"step plugins"},

@@ -132,6 +132,16 @@ def _traffic_split(version: str, *, backends: bool = True) -> dict[str, Any]:
     }
 
 
+def _apisix_route(weight: int) -> dict[str, Any]:
+    backend = {"serviceName": "web-canary", "servicePort": 80, "weight": weight}
+    return {
+        "apiVersion": "apisix.apache.org/v2",
+        "kind": "ApisixRoute",
+        "metadata": {"name": "web" if weight >= 0 else "bad"},
+        "spec": {"http": [{"name": "web", "match": {"paths": ["/*"]}, "backends": [backend]}]},
+    }
+
+
 @kube
 async def test_router_crds_are_served_and_reject_invalid_objects(
     kube_api: ApiClient, namespace: str
@@ -147,6 +157,7 @@ async def test_router_crds_are_served_and_reject_invalid_objects(
     created = await create(*istio, _virtual_service(100))
     assert created["spec"]["http"][0]["route"][0]["weight"] == 100
     await create(*gateway, _http_route(100))
+    await create("apisix.apache.org", "v2", "apisixroutes", _apisix_route(100))
     for version in SMI_VERSIONS:
         await create("split.smi-spec.io", version, "trafficsplits", _traffic_split(version))
     listed = await custom.list_namespaced_custom_object(
@@ -160,6 +171,10 @@ async def test_router_crds_are_served_and_reject_invalid_objects(
         (
             ("split.smi-spec.io", "v1alpha4", "trafficsplits"),
             _traffic_split("v1alpha4", backends=False),  # backends is required
+        ),
+        (
+            ("apisix.apache.org", "v2", "apisixroutes"),
+            _apisix_route(-1),  # below minimum 0
         ),
     ]
     for (group, version, plural), body in invalid:

@@ -192,6 +192,38 @@ def alb_ingress() -> dict[str, Any]:
     }
 
 
+def apisix_route() -> dict[str, Any]:
+    """An ApisixRoute whose ``web`` rule splits between the stable and canary Services."""
+    return {
+        "apiVersion": "apisix.apache.org/v2",
+        "kind": "ApisixRoute",
+        "metadata": {"name": "web-route", "namespace": NS, "labels": {"team": "shop"}},
+        "spec": {
+            "http": [
+                {
+                    "name": "admin",
+                    "match": {"paths": ["/admin/*"], "hosts": ["web.example"]},
+                    "backends": [{"serviceName": "admin", "servicePort": 80}],
+                },
+                {
+                    "name": "web",
+                    "priority": 2,
+                    "match": {
+                        "paths": ["/*"],
+                        "hosts": ["web.example"],
+                        "methods": ["GET", "POST"],
+                    },
+                    "plugins": [{"name": "cors", "enable": True}],
+                    "backends": [
+                        {"serviceName": STABLE, "servicePort": 80, "weight": 100},
+                        {"serviceName": CANARY, "servicePort": 80, "weight": 0},
+                    ],
+                },
+            ]
+        },
+    }
+
+
 MANAGED = [{"name": "testers"}, {"name": "shadow"}]
 
 CASES: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
@@ -226,6 +258,10 @@ CASES: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
             "alb": {"ingress": "web-alb", "rootService": "web-root", "servicePort": 80},
         },
         [alb_ingress()],
+    ),
+    "apisix": (
+        {"managedRoutes": MANAGED, "apisix": {"route": {"name": "web-route", "rules": ["web"]}}},
+        [apisix_route()],
     ),
 }
 assert set(CASES) == set(ROUTERS)

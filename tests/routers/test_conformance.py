@@ -48,7 +48,7 @@ def test_argos_routers_declare_what_argo_says_they_can_express() -> None:
     # the declarations drive this suite (cases.py), so they are pinned here to Argo's
     # documentation of each router once: a router losing a capability it has in Argo
     # fails here, not only by running fewer cases
-    assert HEADER_ROUTERS == {"nginx", "istio", "gatewayAPI", "alb"}
+    assert HEADER_ROUTERS == {"nginx", "istio", "gatewayAPI", "alb", "apisix"}
     assert MIRROR_ROUTERS == {"istio", "gatewayAPI"}
     assert EXPERIMENT_ROUTERS == {"smi", "istio", "alb"}
     assert {k for k, r in ROUTERS.items() if r.capabilities.ping_pong} == {"istio", "alb"}

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
+from progressive._deploy import WORKLOAD_RULES
 from progressive.core import HeaderMatch
 from progressive.routers import (
     ROUTERS,
@@ -220,3 +221,33 @@ def test_golden(scenario: str) -> None:
         path.write_text(header + yaml.safe_dump(got, sort_keys=False, width=100))
     assert path.exists(), f"{path} is missing: run with PROGRESSIVE_REGEN_GOLDEN=1"
     assert yaml.safe_load(path.read_text()) == got
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_the_controller_is_granted_what_the_router_reads_and_writes(scenario: str) -> None:
+    """Every kind a router reads may be watched, and every write it sends (a create, a
+    merge patch) is allowed by the controller's RBAC (``progressive._deploy``)."""
+    router_name, routing, objects = SCENARIOS[scenario]
+    router = ROUTERS[router_name]
+    ro = rollout(copy.deepcopy(routing), services=scenario not in NO_SERVICES)
+    granted = {
+        (rule.group, resource, verb)
+        for rule in WORKLOAD_RULES
+        for resource in rule.resources
+        for verb in rule.verbs
+    }
+
+    def resource(kind: str) -> str:
+        return kind.lower() + ("es" if kind.endswith("s") else "s")
+
+    needed = {
+        (ref.group, resource(ref.kind), verb)
+        for ref in router.refs(ro)
+        for verb in ("get", "list", "watch")
+    }
+    store = Store(objects)
+    for _, state in steps_of(scenario):
+        for write in store.move(router, ro, state):
+            verb = "create" if isinstance(write, Create) else "patch"
+            needed.add((write.ref.group, resource(write.ref.kind), verb))
+    assert needed - granted == set()

@@ -355,6 +355,15 @@
     - list
     - watch
     - patch
+- apiGroups:
+    - apisix.apache.org
+  resources:
+    - apisixroutes
+  verbs:
+    - get
+    - list
+    - watch
+    - patch
 {{- end }}
 {{- define "progressive.rules.restarts" -}}
 - apiGroups:

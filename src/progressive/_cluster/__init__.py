@@ -9,7 +9,7 @@ routers' CRDs are read from their Go modules at run time (:mod:`._published_crds
 
     plane = LocalControlPlane(tmp_dir)
     kubeconfig = plane.up()          # builds first if nothing is cached
-    install_crds(kubeconfig)         # Istio, Gateway API, SMI; waits for Established
+    install_crds(kubeconfig)         # the routers' CRDs; waits for Established
     ...
     plane.down()
 

@@ -14,6 +14,9 @@ them (never copied into this repository), and their installation.
   are served, v1alpha4 stored, no conversion (``strategy: None``, as the file has none),
   each with the file's one schema, except that v1alpha1's ``weight`` is an
   int-or-string, its Go type there being a ``resource.Quantity``.
+* Apache APISIX: ``github.com/apache/apisix-ingress-controller``,
+  ``samples/deploy/crd/v1/ApisixRoute.yaml`` (``apisix.apache.org/v2``; the 1.x line, the
+  one Argo's apisix router writes for).
 
 And Argo Rollouts' own CRDs (:func:`argo_crds`): ``github.com/argoproj/argo-rollouts``,
 ``manifests/crds`` of the release whose fields the loader reads, as Argo publishes them
@@ -42,6 +45,7 @@ __all__ = [
     "GATEWAY_API_RESOURCES",
     "ISTIO_KINDS",
     "CrdSources",
+    "apisix_crds",
     "argo_crds",
     "argo_rollouts_dir",
     "gateway_api_crds",
@@ -82,6 +86,7 @@ class CrdSources:
     istio_api: str = "v1.32.0"
     gateway_api: str = "v1.6.3"  # v1.7 needs go >= 1.27
     smi_sdk: str = "v0.5.0"
+    apisix_ingress: str = "v1.8.3"  # the newest 1.x the module proxy serves
     argo_rollouts: str = "v1.9.1"  # the release whose fields the loader reads
 
 
@@ -182,6 +187,16 @@ def smi_crds(version: str, *, serve_all_versions: bool = True) -> list[dict[str,
     return converted
 
 
+def apisix_crds(version: str) -> list[dict[str, Any]]:
+    folder = module_download("github.com/apache/apisix-ingress-controller", version).dir
+    path = folder / "samples/deploy/crd/v1/ApisixRoute.yaml"
+    if not path.is_file():
+        raise ControlPlaneError(
+            f"github.com/apache/apisix-ingress-controller {version} has no {path.name}"
+        )
+    return [d for d in _load_all(path) if _is_crd(d)]
+
+
 def argo_rollouts_dir(version: str | None = None) -> Path:
     """The folder of ``github.com/argoproj/argo-rollouts`` at ``version`` (default:
     :attr:`CrdSources.argo_rollouts`) in the Go module cache: its CRDs, ``examples/``,
@@ -205,12 +220,14 @@ def argo_crds(version: str | None = None) -> list[dict[str, Any]]:
 
 
 def router_crds(sources: CrdSources | None = None) -> list[dict[str, Any]]:
-    """The CRDs of every router the SDK drives: Istio, Gateway API and SMI."""
+    """The CRDs of every router the SDK drives that has CRDs: Istio, Gateway API, SMI
+    and APISIX."""
     sources = sources or CrdSources()
     return [
         *istio_crds(sources.istio_api),
         *gateway_api_crds(sources.gateway_api),
         *smi_crds(sources.smi_sdk),
+        *apisix_crds(sources.apisix_ingress),
     ]
 
 

@@ -140,6 +140,12 @@ WORKLOAD_RULES: Final = (
         (*_WATCH, "patch"),
         "Gateway API weights and header routes",
     ),
+    Rule(
+        "apisix.apache.org",
+        ("apisixroutes",),
+        (*_WATCH, "patch"),
+        "APISIX weights and header rules",
+    ),
 )
 
 #: ``restarts``: ``spec.restartAt`` deletes the old pods of the Rollout's ReplicaSets.
