@@ -66,13 +66,12 @@ FEATURES: Final = (
     (re.compile(r"step plugins are not supported"), "step plugins", "step plugins"),
 )
 #: The routers another piece of work adds (counted both ways in the report).
-ROUTERS_TO_COME: Final = frozenset({"ambassador", "traefik"})
+ROUTERS_TO_COME: Final = frozenset({"traefik"})
 
 #: Every Rollout manifest ``lint`` refuses, and the features its refusal lines name.
 REFUSED: Final[Mapping[str, frozenset[str]]] = {
     path: frozenset(features)
     for path, features in {
-        "examples/ambassador/rollout.yaml": {"the `ambassador` router"},
         "examples/appmesh/canary-rollout.yaml": {"the `appMesh` router"},
         "test/e2e/appmesh/appmesh-canary-rollout.yaml": {"the `appMesh` router"},
         "test/e2e/step-plugin/disabled-rollout.yaml": {"step plugins"},

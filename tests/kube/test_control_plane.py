@@ -142,6 +142,15 @@ def _apisix_route(weight: int) -> dict[str, Any]:
     }
 
 
+def _mapping() -> dict[str, Any]:
+    return {
+        "apiVersion": "getambassador.io/v2",
+        "kind": "Mapping",
+        "metadata": {"name": "web"},
+        "spec": {"prefix": "/web/", "service": "web-canary:80", "weight": 25},
+    }
+
+
 @kube
 async def test_router_crds_are_served_and_reject_invalid_objects(
     kube_api: ApiClient, namespace: str
@@ -158,6 +167,7 @@ async def test_router_crds_are_served_and_reject_invalid_objects(
     assert created["spec"]["http"][0]["route"][0]["weight"] == 100
     await create(*gateway, _http_route(100))
     await create("apisix.apache.org", "v2", "apisixroutes", _apisix_route(100))
+    await create("getambassador.io", "v2", "mappings", _mapping())
     for version in SMI_VERSIONS:
         await create("split.smi-spec.io", version, "trafficsplits", _traffic_split(version))
     listed = await custom.list_namespaced_custom_object(
@@ -175,6 +185,10 @@ async def test_router_crds_are_served_and_reject_invalid_objects(
         (
             ("apisix.apache.org", "v2", "apisixroutes"),
             _apisix_route(-1),  # below minimum 0
+        ),
+        (
+            ("getambassador.io", "v2", "mappings"),
+            {**_mapping(), "metadata": {"name": "bad"}, "spec": {"prefix": "/web/"}},  # no service
         ),
     ]
     for (group, version, plural), body in invalid:

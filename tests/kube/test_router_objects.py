@@ -1,5 +1,5 @@
 """Every router's objects on the real API server, with the real CRDs (Istio, Gateway API,
-SMI, APISIX; read from their Go modules by the session's control plane; ALB writes
+SMI, APISIX, Emissary; read from their Go modules by the session's control plane; ALB writes
 Ingresses).
 
 For each golden scenario of ``tests/routers/golden/*.yaml``, replayed in a fresh

@@ -224,6 +224,22 @@ def apisix_route() -> dict[str, Any]:
     }
 
 
+def ambassador_mapping() -> dict[str, Any]:
+    """Emissary's Mapping of the stable Service, as Argo's example writes it."""
+    return {
+        "apiVersion": "getambassador.io/v2",
+        "kind": "Mapping",
+        "metadata": {"name": "web", "namespace": NS, "labels": {"team": "shop"}},
+        "spec": {
+            "prefix": "/web/",
+            "rewrite": "/",
+            "resolver": "endpoint",
+            "service": f"{STABLE}.{NS}:80",
+            "timeout_ms": 3000,
+        },
+    }
+
+
 MANAGED = [{"name": "testers"}, {"name": "shadow"}]
 
 CASES: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
@@ -263,6 +279,7 @@ CASES: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
         {"managedRoutes": MANAGED, "apisix": {"route": {"name": "web-route", "rules": ["web"]}}},
         [apisix_route()],
     ),
+    "ambassador": ({"ambassador": {"mappings": ["web"]}}, [ambassador_mapping()]),
 }
 assert set(CASES) == set(ROUTERS)
 

@@ -364,6 +364,16 @@
     - list
     - watch
     - patch
+- apiGroups:
+    - getambassador.io
+  resources:
+    - mappings
+  verbs:
+    - get
+    - list
+    - watch
+    - create
+    - patch
 {{- end }}
 {{- define "progressive.rules.restarts" -}}
 - apiGroups:

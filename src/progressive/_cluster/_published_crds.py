@@ -17,6 +17,13 @@ them (never copied into this repository), and their installation.
 * Apache APISIX: ``github.com/apache/apisix-ingress-controller``,
   ``samples/deploy/crd/v1/ApisixRoute.yaml`` (``apisix.apache.org/v2``; the 1.x line, the
   one Argo's apisix router writes for).
+* Emissary-ingress (Ambassador): ``github.com/emissary-ingress/emissary/v3``,
+  ``manifests/emissary/emissary-crds.yaml.in`` (the release's CRD file before its
+  conversion webhook Deployment's image is filled in; ``pkg/api``'s raw controller-gen
+  output is not structural), the Mapping CRD alone (``getambassador.io`` v1, v2 stored,
+  v3alpha1).  Its conversion webhook (the ``emissary-apiext`` Service)
+  is not running here: objects are read and written as ``v2``, the stored version, which
+  needs no conversion.
 
 And Argo Rollouts' own CRDs (:func:`argo_crds`): ``github.com/argoproj/argo-rollouts``,
 ``manifests/crds`` of the release whose fields the loader reads, as Argo publishes them
@@ -46,6 +53,7 @@ __all__ = [
     "ISTIO_KINDS",
     "CrdSources",
     "apisix_crds",
+    "emissary_crds",
     "argo_crds",
     "argo_rollouts_dir",
     "gateway_api_crds",
@@ -87,6 +95,7 @@ class CrdSources:
     gateway_api: str = "v1.6.3"  # v1.7 needs go >= 1.27
     smi_sdk: str = "v0.5.0"
     apisix_ingress: str = "v1.8.3"  # the newest 1.x the module proxy serves
+    emissary: str = "v3.10.0"
     argo_rollouts: str = "v1.9.1"  # the release whose fields the loader reads
 
 
@@ -197,6 +206,16 @@ def apisix_crds(version: str) -> list[dict[str, Any]]:
     return [d for d in _load_all(path) if _is_crd(d)]
 
 
+def emissary_crds(version: str, kinds: Sequence[str] = ("Mapping",)) -> list[dict[str, Any]]:
+    folder = module_download("github.com/emissary-ingress/emissary/v3", version).dir
+    docs = _load_all(folder / "manifests/emissary/emissary-crds.yaml.in")
+    found = [d for d in docs if _is_crd(d) and d["spec"]["names"]["kind"] in kinds]
+    missing = set(kinds) - {d["spec"]["names"]["kind"] for d in found}
+    if missing:
+        raise ControlPlaneError(f"emissary {version} has no CRD for {sorted(missing)}")
+    return found
+
+
 def argo_rollouts_dir(version: str | None = None) -> Path:
     """The folder of ``github.com/argoproj/argo-rollouts`` at ``version`` (default:
     :attr:`CrdSources.argo_rollouts`) in the Go module cache: its CRDs, ``examples/``,
@@ -220,14 +239,15 @@ def argo_crds(version: str | None = None) -> list[dict[str, Any]]:
 
 
 def router_crds(sources: CrdSources | None = None) -> list[dict[str, Any]]:
-    """The CRDs of every router the SDK drives that has CRDs: Istio, Gateway API, SMI
-    and APISIX."""
+    """The CRDs of every router the SDK drives that has CRDs: Istio, Gateway API, SMI,
+    APISIX and Emissary."""
     sources = sources or CrdSources()
     return [
         *istio_crds(sources.istio_api),
         *gateway_api_crds(sources.gateway_api),
         *smi_crds(sources.smi_sdk),
         *apisix_crds(sources.apisix_ingress),
+        *emissary_crds(sources.emissary),
     ]
 
 

@@ -146,6 +146,9 @@ WORKLOAD_RULES: Final = (
         (*_WATCH, "patch"),
         "APISIX weights and header rules",
     ),
+    Rule(
+        "getambassador.io", ("mappings",), (*_WATCH, "create", "patch"), "Emissary canary Mappings"
+    ),
 )
 
 #: ``restarts``: ``spec.restartAt`` deletes the old pods of the Rollout's ReplicaSets.
