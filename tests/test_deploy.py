@@ -62,7 +62,7 @@ def test_the_crds() -> None:
     rollout = by_kind["Rollout"]["spec"]["versions"][0]
     assert rollout["subresources"]["scale"] == {
         "specReplicasPath": ".spec.replicas",
-        "statusReplicasPath": ".status.replicas",
+        "statusReplicasPath": ".status.HPAReplicas",
         "labelSelectorPath": ".status.selector",
     }
     status = rollout["schema"]["openAPIV3Schema"]["properties"]["status"]

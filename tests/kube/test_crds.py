@@ -180,7 +180,8 @@ async def test_status_and_scale_subresources(kube: KubeCluster, namespace: str) 
             **created,
             "status": {
                 "phase": "Progressing",
-                "replicas": 2,
+                "replicas": 3,
+                "HPAReplicas": 2,
                 "updatedReplicas": 1,
                 "availableReplicas": 1,
                 "selector": "app=web",

@@ -233,6 +233,7 @@ async def test_a_canary_runs_to_healthy_with_the_router_weights_at_each_step(
             return await replica_sets(kube, namespace) == {first.current: 0, final.current: 4}
 
         await until("the old ReplicaSet scaled down after its delay", old_scaled_down)
+        await until("the scale subresource shows the pods", scale_shows(target, 4, "app=web"))
     seen = await events(kube, namespace)
     for weight in (25, 50):
         assert seen[f"SetWeight: Set canary weight to {weight}"] == 1
@@ -255,6 +256,10 @@ async def test_blue_green_previews_then_switches_when_promoted(target: Target) -
         selected = (await selects("active"), await selects("preview"))
         assert selected == (first.current, paused.current)
         assert await replica_sets(kube, namespace) == {first.current: 4, paused.current: 4}
+        # an HPA scales on the active pods alone, the preview's are not counted (Argo's
+        # HPAReplicas and selector for a blue-green Rollout with an active ReplicaSet)
+        active_only = f"app=web,{HASH}={first.current}"
+        await until("the scale subresource at the active", scale_shows(target, 4, active_only))
         result = await cli(target.plane, namespace, "promote", "web")
         assert result.exit_code == 0, result.output
         final = await until("Healthy", lambda: phase_is(kube, namespace, "Healthy", image=IMAGE_2))
@@ -264,6 +269,22 @@ async def test_blue_green_previews_then_switches_when_promoted(target: Target) -
             return await replica_sets(kube, namespace) == {first.current: 0, final.current: 4}
 
         await until("the old ReplicaSet scaled down after its delay", old_scaled_down)
+        switched = f"app=web,{HASH}={final.current}"
+        await until("the scale subresource at the new active", scale_shows(target, 4, switched))
+
+
+def scale_shows(target: Target, replicas: int, selector: str) -> Any:
+    """A probe: the Rollout's scale subresource (what an HPA and ``kubectl scale`` read)
+    shows ``replicas`` pods and ``selector``; it reads ``status.HPAReplicas`` under
+    both groups' CRDs."""
+    ref = Ref(target.api_version, "Rollout", target.namespace, "web")
+
+    async def probe() -> bool:
+        scale = await target.kube.get(ref, subresource="scale")
+        assert scale is not None
+        return bool(scale.get("status") == {"replicas": replicas, "selector": selector})
+
+    return probe
 
 
 def analysis_template(namespace: str, api_version: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from progressive.core._times import format_time
 from progressive.memory import MemoryCluster
 from progressive.metrics import ProviderRegistry, ScriptedProvider
 
-from .helpers import canary_rollout, with_image
+from .helpers import canary_rollout, service, with_image
 
 
 def ref(name: str) -> Ref:
@@ -64,6 +64,45 @@ async def test_a_basic_canary_without_steps_goes_healthy() -> None:
     assert env.replica_sets() == {first: 0, status["stableRS"]: 3}
     reasons = {e["reason"] for e in env.cluster.objects("v1", "Event")}
     assert "InitialDeploy" in reasons
+
+
+async def test_hpa_replicas_count_the_pods_receiving_active_traffic() -> None:
+    """``status.HPAReplicas`` (the scale subresource's statusReplicasPath) and
+    ``status.selector``, as Argo writes them: every ReplicaSet's pods for a canary; a
+    blue-green Rollout's active ReplicaSet's alone, its selector narrowed to that hash,
+    while a preview runs beside it."""
+    env = Env()
+    manifest = canary_rollout(replicas=3, steps=[{"setWeight": 50}, {"pause": {}}])
+    await env.cluster.create(manifest)
+    await env.settle()
+    await env.update_image("web", "example/web:2.0")
+    await env.settle()
+    status = await env.status("web")
+    assert status["phase"] == "Paused"
+    assert sorted(env.replica_sets().values()) == [1, 2]  # the stable's 1, the canary's 2
+    assert (status["HPAReplicas"], status["selector"]) == (3, "app=web")
+
+    manifest = canary_rollout("bg", replicas=3)
+    manifest["spec"]["strategy"] = {
+        "blueGreen": {
+            "activeService": "bg-active",
+            "previewService": "bg-preview",
+            "autoPromotionEnabled": False,
+        }
+    }
+    await env.cluster.create(service("bg-active", "bg"))
+    await env.cluster.create(service("bg-preview", "bg"))
+    await env.cluster.create(manifest)
+    await env.settle()
+    first = (await env.status("bg"))["stableRS"]
+    await env.update_image("bg", "example/web:2.0")
+    await env.settle()
+    status = await env.status("bg")
+    assert status["phase"] == "Paused" and status["currentPodHash"] != first
+    assert (status["HPAReplicas"], status["selector"]) == (
+        3,
+        f"app=bg,rollouts-pod-template-hash={first}",
+    )
 
 
 class ExplodingTraffic(MemoryTraffic):

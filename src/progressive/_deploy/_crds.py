@@ -190,7 +190,7 @@ def crd(kind: CrdKind) -> dict[str, Any]:
     if kind.scale:
         subresources["scale"] = {
             "specReplicasPath": ".spec.replicas",
-            "statusReplicasPath": ".status.replicas",
+            "statusReplicasPath": ".status.HPAReplicas",  # as Argo's: the active pods
             "labelSelectorPath": ".status.selector",
         }
     if subresources:

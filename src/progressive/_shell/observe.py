@@ -109,6 +109,7 @@ def replica_set_view(rs: Mapping[str, Any]) -> ReplicaSetView | None:
         replicas=_int(spec.get("replicas")),
         ready_replicas=_int(status.get("readyReplicas")),
         available_replicas=_int(status.get("availableReplicas")),
+        status_replicas=_int(status.get("replicas")),
         scale_down_deadline=parse_time(annotations.get(SCALE_DOWN_DEADLINE_ANNOTATION)),
         created_at=parse_time(meta.get("creationTimestamp")) or 0.0,
         restart_refused=str(annotations.get(RESTART_REFUSED_ANNOTATION) or ""),

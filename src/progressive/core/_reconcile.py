@@ -24,6 +24,7 @@ from ._actions import EmitEvent, RestartPods, SetScaleDownDeadline
 from ._blue_green import plan_blue_green
 from ._builder import PlanBuilder
 from ._canary import plan_canary
+from ._names import HASH_LABEL
 from ._observed import Observed, ReplicaSetView
 from ._plan import Plan
 from ._replicas import resolve_int_or_percent
@@ -132,20 +133,40 @@ def reconcile(observed: Observed) -> Plan:
     plan_workload_scale_down(b, rollout, healthy=status.phase == Phase.HEALTHY, available=available)
     routing = canary.traffic_routing if canary is not None else None
     max_weight = routing.max_traffic_weight if routing is not None else 100
+    # what an HPA reads through the scale subresource, as Argo reports it: a blue-green
+    # Rollout's active ReplicaSet alone, when there is one (rollout/bluegreen.go)
+    active = next(
+        (
+            rs
+            for rs in observed.replica_sets
+            if rollout.blue_green is not None
+            and status.active_selector is not None
+            and rs.pod_template_hash == status.active_selector
+        ),
+        None,
+    )
     status = attrs.evolve(
         status,
-        selector=_selector_string(rollout),
+        selector=_selector_string(rollout, active),
+        hpa_replicas=(
+            active.status_replicas
+            if active is not None
+            else sum(rs.status_replicas for rs in observed.replica_sets)
+        ),
         stable_weight=max(0, max_weight - status.canary_weight),
     )
     return Plan(b.actions(), status, b.requeue_at())
 
 
-def _selector_string(rollout: Rollout) -> str:
+def _selector_string(rollout: Rollout, active: ReplicaSetView | None = None) -> str:
     """``app=web,tier=front``: the label selector as ``status.selector`` carries it
-    (the scale subresource's ``labelSelectorPath``, which an HPA reads)."""
+    (the scale subresource's ``labelSelectorPath``, which an HPA reads); a blue-green
+    Rollout's ``active`` ReplicaSet's (with its pod-template hash), as Argo's."""
     labels = rollout.selector.get("matchLabels")
     if not isinstance(labels, dict):
         return ""
+    if active is not None:
+        labels = {**labels, HASH_LABEL: active.pod_template_hash}
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
 

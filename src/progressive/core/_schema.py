@@ -525,6 +525,9 @@ ROLLOUT_STATUS: Final = Node(
         "readyReplicas": integer(low=None, high=None),
         "availableReplicas": integer(low=None, high=None),
         "selector": string("The pods' label selector, for the scale subresource."),
+        "HPAReplicas": integer(
+            "The pods receiving active traffic, for the scale subresource.", None, None
+        ),
     },
     free=True,
 )

@@ -148,6 +148,10 @@ class RolloutStatus:
     restarted_at: str | None = None
     # the label selector as a string (app=web): the scale subresource's labelSelectorPath
     selector: str = ""
+    # the pods receiving active traffic (Argo's HPAReplicas, the scale subresource's
+    # statusReplicasPath under Argo's CRD): every ReplicaSet's status.replicas, or the
+    # active ReplicaSet's alone for a blue-green Rollout that has one
+    hpa_replicas: int = 0
     # canary.pingPong: which Service is stable now, "ping" or "pong" (None: not set yet)
     stable_ping_pong: str | None = None
 
@@ -191,6 +195,8 @@ class RolloutStatus:
         }
         if self.selector:
             out["selector"] = self.selector
+        if self.hpa_replicas:
+            out["HPAReplicas"] = self.hpa_replicas  # omitempty, as Argo writes it
         optional: dict[str, Any] = {
             "currentPodHash": self.current_pod_hash,
             "currentStepHash": self.current_step_hash,
@@ -261,6 +267,7 @@ class RolloutStatus:
             preview_selector=_opt_str(blue_green.get("previewSelector")),
             restarted_at=_opt_str(data.get("restartedAt")),
             selector=_opt_str(data.get("selector")) or "",
+            hpa_replicas=_opt_int(data.get("HPAReplicas")) or 0,
             stable_ping_pong=_ping_pong(canary.get("stablePingPong"))
             if isinstance(canary, Mapping)
             else None,

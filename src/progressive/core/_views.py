@@ -19,7 +19,7 @@ class ReplicaSetView(Immutable):
     name: str
     pod_template_hash: str
     revision: int
-    replicas: int
+    replicas: int  # spec.replicas: the pods it is asked for
     ready_replicas: int = 0
     available_replicas: int = 0
     scale_down_deadline: float | None = None
@@ -27,6 +27,8 @@ class ReplicaSetView(Immutable):
     #: why its ``restartAt`` restart could not go on (the controller may not delete
     #: pods), as the shell found it; "" when nothing was refused
     restart_refused: str = ""
+    #: status.replicas: the pods it has now (not terminating), ready or not
+    status_replicas: int = 0
 
 
 @attrs.frozen
