@@ -1,16 +1,19 @@
 """A real control plane shared by every test that asks for it (tests/kube, tests/cli):
 built from Go modules (once per machine, cached by version), brought up once per
 session on 127.0.0.1 with the routers' CRDs, torn down at the end.  A failing test's
-report carries the tail of every component's log."""
+report carries the tail of every component's log, of each plane up then
+(:func:`logs_in_reports`)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import subprocess
 import time
 from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 from kubernetes_asyncio import client, config
@@ -22,7 +25,25 @@ from progressive._cluster import LocalControlPlane, install_crds
 from .installed import site  # noqa: F401  (a fixture: distributions installed by hand)
 from .trio_backend import backend, run_under_trio
 
-_PLANE = pytest.StashKey[LocalControlPlane]()
+#: The control planes up now, by the title of their logs' section in a failure's report.
+_PLANES = pytest.StashKey[dict[str, "LogSource"]]()
+
+
+class LogSource(Protocol):
+    def log_tails(self, lines: int = 30) -> str: ...
+
+
+@contextlib.contextmanager
+def logs_in_reports(config: pytest.Config, title: str, plane: LogSource) -> Iterator[None]:
+    """While the block runs, a failing test's report carries ``plane``'s log tails in a
+    section ``title``: the session's plane, and any other a module starts (the
+    argoproj.io plane of tests/kube/test_e2e_groups.py)."""
+    planes = config.stash.setdefault(_PLANES, {})
+    planes[title] = plane
+    try:
+        yield
+    finally:
+        planes.pop(title, None)
 
 
 @pytest.fixture(scope="session")
@@ -32,11 +53,11 @@ def control_plane(
     """The session's control plane (kubeconfig: ``control_plane.kubeconfig``), with the
     routers' CRDs (``router_crds``) installed and Established."""
     plane = LocalControlPlane(tmp_path_factory.mktemp("control-plane"), startup_timeout=120.0)
-    request.config.stash[_PLANE] = plane
     try:
-        plane.up()  # builds first when the binaries are not cached
-        install_crds(plane.kubeconfig, timeout=60.0)
-        yield plane
+        with logs_in_reports(request.config, "control plane logs", plane):
+            plane.up()  # builds first when the binaries are not cached
+            install_crds(plane.kubeconfig, timeout=60.0)
+            yield plane
     finally:
         plane.down()
 
@@ -61,9 +82,9 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report: pytest.TestReport = yield
-    plane = item.config.stash.get(_PLANE, None)
-    if report.failed and plane is not None:
-        report.sections.append(("control plane logs", plane.log_tails(30)))
+    if report.failed:
+        for title, plane in item.config.stash.get(_PLANES, {}).items():
+            report.sections.append((title, plane.log_tails(30)))
     return report
 
 

@@ -35,6 +35,7 @@ from progressive.core._rollout import API_GROUPS
 from progressive.errors import Invalid, NotFound
 from progressive.metrics import ScriptedProvider
 
+from ..conftest import logs_in_reports
 from ._e2e import (
     HASH,
     blue_green,
@@ -70,12 +71,16 @@ def argo_plane_crds() -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def argo_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalControlPlane]:
-    """A control plane of this module's own, started bare (no CRD at all)."""
+def argo_plane(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalControlPlane]:
+    """A control plane of this module's own, started bare (no CRD at all); a failing
+    test's report carries its logs too."""
     plane = LocalControlPlane(tmp_path_factory.mktemp("argo-plane"), startup_timeout=120.0)
     try:
-        plane.up()
-        yield plane
+        with logs_in_reports(request.config, "argoproj.io plane logs", plane):
+            plane.up()
+            yield plane
     finally:
         plane.down()
 
