@@ -63,7 +63,11 @@ BROKEN: Final = {
 #: feature's entry of docs/migration.md's list.
 FEATURES: Final = (
     (re.compile(r"the (\w+) router is not implemented"), "the `{0}` router", "`{0}`"),
-    (re.compile(r"step plugins are not supported"), "step plugins", "step plugins"),
+    (
+        re.compile(r"the step plugin '[^']*' is not installed|a step plugin's name is"),
+        "step plugins",
+        "step plugins",
+    ),
 )
 #: The routers another piece of work adds (counted both ways in the report).
 ROUTERS_TO_COME: Final = frozenset({"traefik"})

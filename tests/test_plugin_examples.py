@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PLUGINS = ROOT / "examples" / "plugins"
 CONTOUR = PLUGINS / "progressive-contour-router"
 GRAPHITE = PLUGINS / "progressive-graphite-provider"
+FLAGD = PLUGINS / "progressive-flagd-step"
 PROGRESSIVE = Path(sys.executable).with_name("progressive")
 
 
@@ -159,6 +160,24 @@ def test_simulate_judges_the_canary_by_graphite(
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert lines[-1]["phase"] == phase
     assert graphite.asked and all(p.startswith("/render?target=asPercent") for p in graphite.asked)
+
+
+# -- the step ---------------------------------------------------------------------------------
+
+
+def test_lint_and_simulate_take_the_flagd_step_once_installed(installed: Path) -> None:
+    files = str(FLAGD / "rollout.yaml")
+    done = run(str(PROGRESSIVE), "lint", files, plugins=installed)
+    assert (done.returncode, done.stdout) == (0, ""), done.stderr
+    without = run(str(PROGRESSIVE), "lint", files, plugins=None)
+    assert without.returncode == 1
+    assert "the step plugin 'openfeature/flagd' is not installed" in without.stdout
+    done = run(str(PROGRESSIVE), "simulate", "--json", files, plugins=installed)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    ran = [line for line in lines if line.get("event") == "StepPluginRun"]
+    assert [(line["step"], line["weight"]) for line in ran] == [(1, 25)]
+    assert lines[-1]["phase"] == "Healthy"
 
 
 # -- both, in progressive's own controller ---------------------------------------------------

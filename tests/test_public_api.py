@@ -23,6 +23,7 @@ import progressive.kube
 import progressive.metrics
 import progressive.routers
 import progressive.shell
+import progressive.steps
 import progressive.testing
 
 PUBLIC = [
@@ -39,6 +40,7 @@ PUBLIC = [
     progressive.metrics,
     progressive.routers,
     progressive.shell,
+    progressive.steps,
     progressive.testing,
 ]
 

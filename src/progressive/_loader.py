@@ -58,6 +58,7 @@ from .core._references import TemplatePool, check_references, check_template_ref
 from .core._rollout import Rollout, read_rollout
 from .errors import FieldProblem, Severity
 from .routers import RouterRegistry, default_registry
+from .steps import default_registry as default_steps
 
 if TYPE_CHECKING:
     from .metrics import ProviderRegistry
@@ -438,6 +439,7 @@ class _DocumentsBuilder:
     def __init__(self, routers: RouterRegistry | None) -> None:
         self.files: list[_File] = []
         self.routers = default_registry() if routers is None else routers
+        self.steps = default_steps()
         self.providers: ProviderRegistry | None = None  # read on the first template
 
     def add_file_error(self, file: str, message: str, severity: Severity = "error") -> None:
@@ -517,7 +519,7 @@ class _DocumentsBuilder:
             # a Rollout read with errors gets the routing checks, not the routers' own
             sound = not any(e.severity == "error" for e in errors)
             check = self.routers.validate if sound else self.routers.check
-            errors = [*errors, *check(model)]
+            errors = [*errors, *check(model), *self.steps.validate(model)]
         elif isinstance(model, AnalysisTemplate | AnalysisRun):
             errors = [*errors, *self._check_providers(model)]
         for error in errors:

@@ -34,6 +34,7 @@ BEFORE = Observed(
     traffic=TrafficView(10, ("h",), ("m",)),
     services={"app-stable": "old"},
     workload=WorkloadView(4, 4),
+    plugin_steps={2},
 )
 HEADER = (HeaderMatch("x", exact="1"),)
 
@@ -90,6 +91,8 @@ CASES: list[tuple[actions.Action, dict[str, Any] | None]] = [
         {"runs": (ObservedRun("run-1", "Running", acknowledged=True),)},
     ),
     (actions.ScaleWorkload("apps/v1", "Deployment", "app", 1), {"workload": WorkloadView(1, 1)}),
+    (actions.RunStepPlugin(4, "example/flag", {}), {"plugin_steps": frozenset({2, 4})}),
+    (actions.UndoStepPlugin(2, "example/flag", {}), {"plugin_steps": frozenset()}),
     (actions.CreateService("exp-svc", {"a": "b"}), None),
     (actions.RestartPods("app-old", 10.0), None),
     (actions.EmitEvent("Reason", "message"), None),

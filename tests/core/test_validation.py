@@ -52,9 +52,9 @@ MIRROR = {"name": "mirror", "percentage": 50, "match": [{"method": {"exact": "GE
 ANALYSIS = {"templates": [{"templateName": "smoke"}]}
 ONE_ACTION = (
     "must set an action (setWeight, pause, setCanaryScale, setHeaderRoute, "
-    "setMirrorRoute, analysis or experiment), got none"
+    "setMirrorRoute, analysis, experiment or plugin), got none"
 )
-EXCLUSIVE = "must set at most one of setWeight, pause, experiment or analysis"
+EXCLUSIVE = "must set at most one of setWeight, pause, experiment, analysis or plugin"
 DURATION = "must be a duration such as 30, '30s', '5m' or '1h', got"
 STEPS = "spec.strategy.canary.steps"
 

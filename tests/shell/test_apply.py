@@ -21,6 +21,8 @@ from progressive.core import (
 from progressive.core import HeaderMatch as Match
 from progressive.errors import ApplyError
 from progressive.memory import MemoryCluster
+from progressive.routers import ObjectRef, Patch
+from progressive.steps import StepRegistry
 
 ROLLOUT = Ref("argoproj.io/v1alpha1", "Rollout", "default", "web")
 TEMPLATE = {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c"}]}}
@@ -77,6 +79,7 @@ class World:
         self.clock = VirtualClock()
         self.cluster = MemoryCluster(self.clock)
         self.traffic = MemoryTraffic(self.cluster)
+        self.steps = StepRegistry([LabelStep()])
         self.rollout: Rollout
 
     async def setup(self) -> None:
@@ -93,7 +96,12 @@ class World:
 
     async def apply(self, action: actions.Action) -> None:
         await apply_action(
-            self.cluster, self.rollout, action, traffic=self.traffic, now=self.clock.now()
+            self.cluster,
+            self.rollout,
+            action,
+            traffic=self.traffic,
+            now=self.clock.now(),
+            steps=self.steps,
         )
 
     def snapshot(self) -> dict[Ref, dict[str, Any]]:
@@ -372,6 +380,47 @@ async def test_status_is_written_only_when_it_differs(world: World) -> None:
     writes = world.cluster.writes
     assert await write_status(world.cluster, stored, status) is False
     assert world.cluster.writes == writes
+
+
+class LabelStep:
+    """A step plugin that labels a ConfigMap with the canary's hash, and unlabels it."""
+
+    name = "example/label"
+
+    def validate(self, rollout: Rollout, config: Any) -> list[Any]:
+        return []
+
+    def refs(self, rollout: Rollout, config: Any) -> tuple[ObjectRef, ...]:
+        return (ObjectRef("", ("v1",), "ConfigMap", rollout.namespace, config["configMap"]),)
+
+    def done(self, rollout: Rollout, config: Any, objects: Any) -> bool:
+        (obj,) = objects.values()
+        return (obj["metadata"].get("labels") or {}).get("canary") == rollout.template_hash()
+
+    def plan(self, rollout: Rollout, config: Any, objects: Any) -> list[Patch]:
+        (ref,) = self.refs(rollout, config)
+        return [Patch(ref, {"metadata": {"labels": {"canary": rollout.template_hash()}}})]
+
+    def undo(self, rollout: Rollout, config: Any, objects: Any) -> list[Patch]:
+        (ref,) = self.refs(rollout, config)
+        return [Patch(ref, {"metadata": {"labels": {"canary": None}}})]
+
+
+async def test_a_step_plugin_is_run_and_undone(world: World) -> None:
+    covers(actions.RunStepPlugin)
+    covers(actions.UndoStepPlugin)
+    ref = Ref("v1", "ConfigMap", "default", "settings")
+    meta = {"name": "settings", "namespace": "default"}
+    await world.cluster.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta})
+    config = {"configMap": "settings"}
+    run = actions.RunStepPlugin(1, "example/label", config)
+    assert await world.changed_by(run) == {ref}
+    labels = (await world.get(ref))["metadata"]["labels"]
+    assert labels == {"canary": world.rollout.template_hash()}
+    assert await world.changed_by(actions.UndoStepPlugin(1, "example/label", config)) == {ref}
+    assert not (await world.get(ref))["metadata"].get("labels")
+    with pytest.raises(ApplyError, match="no step plugin 'example/other' is installed"):
+        await world.apply(actions.RunStepPlugin(1, "example/other", config))
 
 
 def test_every_action_type_has_a_test() -> None:

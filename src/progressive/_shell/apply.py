@@ -27,12 +27,14 @@ from ..core._actions import (
     EmitEvent,
     RemoveManagedRoutes,
     RestartPods,
+    RunStepPlugin,
     ScaleReplicaSet,
     ScaleWorkload,
     SetReplicaSetRevision,
     SetScaleDownDeadline,
     SetServiceSelector,
     TerminateAnalysisRun,
+    UndoStepPlugin,
     WriteHeaderRoute,
     WriteMirrorRoute,
     WriteWeight,
@@ -53,10 +55,13 @@ from ..core._rollout import Rollout
 from ..core._status import RolloutStatus
 from ..core._times import format_time
 from ..errors import AlreadyExists, ApplyError, Conflict, NotFound, RouterError
+from ..steps import StepRegistry
+from ..steps import default_registry as default_steps
 from .clocks import VirtualClock
 from .events import EventRecorder, Involved
 from .restarts import mark_restart
 from .runs import create_analysis_run, create_experiment, create_service
+from .steps import run_step_plugin
 from .traffic import Traffic
 
 __all__ = [
@@ -82,11 +87,13 @@ async def apply_action(
     traffic: Traffic,
     now: float,
     events: EventRecorder | None = None,
+    steps: StepRegistry | None = None,
 ) -> None:
     """Carry out one action for ``rollout``.
 
     ``EmitEvent`` goes through ``events`` (the controller's recorder, which counts a
     repeated event on one Event); without one, a recorder stamping ``now`` is used.
+    ``steps``: the step plugins (default: the installed ones).
 
     Raises:
         ApplyError: the action cannot be carried out as asked.
@@ -141,6 +148,9 @@ async def apply_action(
         case ScaleWorkload(api_version, kind, name, replicas):
             ref = Ref(api_version, kind, rollout.namespace, name)
             await cluster.patch(ref, {"spec": {"replicas": replicas}})
+        case RunStepPlugin() | UndoStepPlugin():
+            registry = steps if steps is not None else default_steps()
+            await run_step_plugin(cluster, rollout, action, registry)
         case EmitEvent():
             await _emit_event(cluster, rollout, action, now, events)
         case _:
@@ -157,6 +167,7 @@ async def apply_plan(
     now: float,
     events: EventRecorder | None = None,
     reread: Reread | None = None,
+    steps: StepRegistry | None = None,
 ) -> int:
     """Apply ``plan``'s actions in order, then its status; returns the number of writes.
 
@@ -171,7 +182,9 @@ async def apply_plan(
     if side != rollout.status.stable_ping_pong:
         rollout = attrs.evolve(rollout, status=attrs.evolve(rollout.status, stable_ping_pong=side))
     for action in plan.actions:
-        await apply_action(cluster, rollout, action, traffic=traffic, now=now, events=events)
+        await apply_action(
+            cluster, rollout, action, traffic=traffic, now=now, events=events, steps=steps
+        )
     wrote = await write_status(cluster, manifest, plan.status, reread=reread)
     return len(plan.actions) + int(wrote)
 

@@ -68,6 +68,8 @@ from ..core._status import RolloutStatus
 from ..core._workloads import with_workload
 from ..errors import ClusterError, Conflict, FieldProblem, Forbidden, ManifestError
 from ..metrics._protocol import MetricProvider
+from ..steps import StepRegistry
+from ..steps import default_registry as default_steps
 from .apply import apply_plan, write_status
 from .clocks import Clock
 from .events import EventRecorder, Involved
@@ -164,6 +166,8 @@ class Controller:
         traffic: the traffic routers (default: :class:`RouterTraffic` on ``cluster``).
         provider: measures analysis metrics (default:
             :func:`progressive.metrics.default_registry` on ``cluster``).
+        steps: the step plugins (default: the installed ones,
+            :func:`progressive.steps.default_registry`).
         namespace: reconcile this namespace only (None: all).
         on_plan: called with each Rollout and its plan before the plan is applied.
         instance_id: shard by the label ``progressive.dev/controller-instance-id`` (or
@@ -199,8 +203,10 @@ class Controller:
         backoff: tuple[float, float] = (0.005, 1000.0),
         informer_options: Mapping[str, Any] | None = None,
         notifier: Notifier | None = None,
+        steps: StepRegistry | None = None,
     ) -> None:
         self.cluster = cluster
+        self.steps = steps if steps is not None else default_steps()
         self.clock = clock
         self.traffic: Traffic = traffic if traffic is not None else RouterTraffic(cluster)
         self._own_traffic = traffic is None
@@ -508,6 +514,7 @@ class Controller:
             rollout, workload, errors = await self._resolve_workload(rollout)
         if rollout is not None and not errors:
             errors = self.traffic.validate(rollout)  # router configs: InvalidSpec too
+            errors += self.steps.validate(rollout)  # step plugins: installed, configured
         if rollout is not None and not errors:
             # a template created later requeues the Rollout (keys_for)
             errors = await analysis_problems(view, rollout)
@@ -522,7 +529,12 @@ class Controller:
         with session(rollout) if session is not None else contextlib.nullcontext():
             aligned = await self.traffic.align(rollout)  # routers that disagree: together
             observed = await observe_rollout(
-                view, rollout, traffic=self.traffic, now=now, workload=workload
+                view,
+                rollout,
+                traffic=self.traffic,
+                now=now,
+                workload=workload,
+                steps=self.steps,
             )
             rollout = observed.rollout  # with the hash of the ReplicaSet an undo reuses
             plan = reconcile(observed)
@@ -535,6 +547,7 @@ class Controller:
                     rollout,
                     plan,
                     traffic=self.traffic,
+                    steps=self.steps,
                     now=now,
                     events=self.events,
                     reread=self.cluster.get,  # the server itself: a conflict retried afresh

@@ -26,6 +26,9 @@ from ..core._observed import Observed, ObservedRun, ReplicaSetView, WorkloadView
 from ..core._pod_templates import adopt_replica_set
 from ..core._rollout import Rollout
 from ..core._times import parse_time
+from ..steps import StepRegistry
+from ..steps import default_registry as default_steps
+from .steps import observe_plugin_steps
 from .traffic import Traffic
 
 __all__ = ["observe", "observe_rollout", "replica_set_view", "workload_view"]
@@ -49,6 +52,7 @@ async def observe_rollout(
     traffic: Traffic,
     now: float,
     workload: WorkloadView | None = None,
+    steps: StepRegistry | None = None,
 ) -> Observed:
     """Everything ``rollout`` owns and refers to; ``workload`` is its ``workloadRef``'s
     Deployment (resolved by the caller, which took the pod template from it).
@@ -77,6 +81,9 @@ async def observe_rollout(
         replica_sets=tuple(sorted(replica_sets, key=lambda v: (v.revision, v.name))),
         runs=tuple(sorted(runs, key=lambda r: r.name)),
         traffic=await traffic.observe(rollout),
+        plugin_steps=await observe_plugin_steps(
+            cluster, rollout, steps if steps is not None else default_steps()
+        ),
         services=services,
         workload=workload,
     )

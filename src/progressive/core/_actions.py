@@ -33,7 +33,9 @@ __all__ = [
     "EmitEvent",
     "RemoveManagedRoutes",
     "RestartPods",
+    "RunStepPlugin",
     "ScaleWorkload",
+    "UndoStepPlugin",
     "ScaleReplicaSet",
     "WriteHeaderRoute",
     "WriteMirrorRoute",
@@ -228,6 +230,29 @@ class RestartPods:
 
 @final
 @attrs.frozen
+class RunStepPlugin:
+    """Carry out the step plugin ``name``'s step ``index`` (``plugin: {name, config}``)
+    for the Rollout's current revision: the plugin plans the writes, the shell makes
+    them.  Planned until the plugin reports its change in place."""
+
+    index: int
+    name: str
+    config: Mapping[str, Any]
+
+
+@final
+@attrs.frozen
+class UndoStepPlugin:
+    """Undo what step plugin ``name`` did at step ``index`` (an abort), as Argo's
+    step plugins' Abort: planned while the plugin reports its change in place."""
+
+    index: int
+    name: str
+    config: Mapping[str, Any]
+
+
+@final
+@attrs.frozen
 class EmitEvent:
     """A Kubernetes Event on the Rollout: ``reason`` is CamelCase, like ``WriteWeight``.
 
@@ -259,5 +284,7 @@ Action = (
     | CreateService
     | RestartPods
     | ScaleWorkload
+    | RunStepPlugin
+    | UndoStepPlugin
     | EmitEvent
 )

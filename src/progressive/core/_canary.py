@@ -11,7 +11,9 @@ from ._actions import (
     CreateAnalysisRun,
     CreateExperiment,
     RemoveManagedRoutes,
+    RunStepPlugin,
     TerminateAnalysisRun,
+    UndoStepPlugin,
     WriteHeaderRoute,
     WriteMirrorRoute,
     WriteWeight,
@@ -39,6 +41,7 @@ from ._steps import (
     AnalysisStep,
     ExperimentStep,
     Pause,
+    PluginStep,
     SetCanaryScale,
     SetHeaderRoute,
     SetMirrorRoute,
@@ -230,6 +233,8 @@ def plan_canary(b: PlanBuilder, rollout: Rollout, rev: Revisions) -> CanaryOutco
                     return _plan_abort(
                         b, rollout, rev, status, stable_rs, observed_weight, max_weight
                     )
+            elif isinstance(action, PluginStep):
+                done = _plugin_step(b, index, action)
         if not done:
             break
         index += 1
@@ -346,6 +351,27 @@ def _pause_step(b: PlanBuilder, status: RolloutStatus, step: Pause) -> tuple[Rol
             return _state.end_pause(status, PauseReason.CANARY_STEP), True
         b.at(end)
     return status, False
+
+
+def _plugin_step(b: PlanBuilder, index: int, step: PluginStep) -> bool:
+    """A step plugin's step: done once its plugin reports its change in place for this
+    revision (``Observed.plugin_steps``); until then the plugin is asked to make it."""
+    if index in b.observed.plugin_steps:
+        return True
+    b.add("routes", RunStepPlugin(index, step.name, step.config))
+    b.event("StepPluginRun", f"Step plugin {step.name} run (step {index})")
+    return False
+
+
+def _undo_plugin_steps(b: PlanBuilder, rollout: Rollout) -> None:
+    """An abort undoes what the step plugins did, the last step first (Argo calls each
+    plugin's Abort in reverse order); planned until the plugins report it undone."""
+    c = rollout.canary
+    assert c is not None
+    for index in sorted(b.observed.plugin_steps, reverse=True):
+        if index < len(c.steps) and isinstance(step := c.steps[index], PluginStep):
+            b.add("routes", UndoStepPlugin(index, step.name, step.config))
+            b.event("StepPluginAborted", f"Step plugin {step.name} undone (step {index})")
 
 
 def _start_action(
@@ -577,6 +603,7 @@ def _plan_abort(
     replicas = rollout.replicas
     new_rs = rev.new_rs if rev.new_rs is not None else ensure_new_replica_set(b, rollout, rev, 0)
     _terminate_runs(b, keep=set())
+    _undo_plugin_steps(b, rollout)
     status = attrs.evolve(_state.settle_abort(status, b.now), current_step_index=0)
     if c.traffic_routing is None:
         _rolling(b, rollout, new_rs, {stable_rs.name: replicas, new_rs.name: 0})

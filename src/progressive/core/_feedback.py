@@ -17,6 +17,8 @@ Which actions change what is observed, and so must be fed back:
 * ``CreateAnalysisRun``, ``CreateExperiment`` (a new run, ``Pending``),
   ``TerminateAnalysisRun``, ``AcknowledgeRun``: ``runs``;
 * ``ScaleWorkload``: ``workload``;
+* ``RunStepPlugin``, ``UndoStepPlugin``: ``plugin_steps`` (the step's change in place,
+  or undone);
 * the plan's ``status``: ``rollout.status``.
 
 The others change nothing ``reconcile()`` looks at: ``CreateService`` (an experiment
@@ -41,12 +43,14 @@ from ._actions import (
     EmitEvent,
     RemoveManagedRoutes,
     RestartPods,
+    RunStepPlugin,
     ScaleReplicaSet,
     ScaleWorkload,
     SetReplicaSetRevision,
     SetScaleDownDeadline,
     SetServiceSelector,
     TerminateAnalysisRun,
+    UndoStepPlugin,
     WriteHeaderRoute,
     WriteMirrorRoute,
     WriteWeight,
@@ -68,8 +72,10 @@ class World:
         services: Mapping[str, str | None],
         traffic: TrafficView,
         workload: WorkloadView | None,
+        plugin_steps: set[int] | None = None,
     ) -> None:
         self.now = now
+        self.plugin_steps = set(plugin_steps or ())
         self.sets = {rs.name: rs for rs in replica_sets}
         self.runs = {run.name: run for run in runs}
         self.services = dict(services)
@@ -121,6 +127,10 @@ class World:
             case ScaleWorkload():
                 available = self.workload.available_replicas if self.workload else 0
                 self.workload = WorkloadView(a.replicas, min(available, a.replicas))
+            case RunStepPlugin():
+                self.plugin_steps.add(a.index)
+            case UndoStepPlugin():
+                self.plugin_steps.discard(a.index)
             case CreateService() | RestartPods() | EmitEvent():
                 pass
             case _:

@@ -39,6 +39,10 @@ def _names(value: Iterable[str] | None) -> frozenset[str] | None:
     return None if value is None or type(value) is frozenset else frozenset(value)
 
 
+def _indexes(value: Iterable[int]) -> frozenset[int]:
+    return value if isinstance(value, frozenset) else frozenset(value)
+
+
 @attrs.frozen
 class Observed(Immutable):
     """Everything ``reconcile()`` looks at: the Rollout with its stored status, what the
@@ -61,6 +65,9 @@ class Observed(Immutable):
     workload: WorkloadView | None = None
     # the loaded AnalysisTemplate names, for InvalidSpec checks; None: unknown
     known_templates: frozenset[str] | None = attrs.field(default=None, converter=_names)
+    # the indexes of the plugin steps whose plugin reports its change in place for this
+    # revision (progressive.steps): such a step is done; an abort undoes them
+    plugin_steps: frozenset[int] = attrs.field(default=frozenset(), converter=_indexes)
 
     def after(self, plan: Plan) -> Observed:
         """What the next ``reconcile()`` observes once every action of ``plan`` was
@@ -70,7 +77,13 @@ class Observed(Immutable):
         which actions change what).
         """
         world = World(
-            self.now, self.replica_sets, self.runs, self.services, self.traffic, self.workload
+            self.now,
+            self.replica_sets,
+            self.runs,
+            self.services,
+            self.traffic,
+            self.workload,
+            set(self.plugin_steps),
         )
         for action in plan.actions:
             world.apply(action)
@@ -82,6 +95,7 @@ class Observed(Immutable):
             services=world.services,
             traffic=world.traffic,
             workload=world.workload,
+            plugin_steps=frozenset(world.plugin_steps),
         )
 
     def replica_set(self, pod_template_hash: str | None) -> ReplicaSetView | None:

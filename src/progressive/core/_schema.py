@@ -396,6 +396,20 @@ STEP: Final = attrs.evolve(
                     "analyses": array(experiment_analysis()),
                 },
             ),
+            "plugin": obj(
+                "A step plugin's step: an installed plugin (progressive.steps entry "
+                "points) answering to name does it; config is the plugin's.",
+                {
+                    "name": string(
+                        "The plugin, <namespace>/<name>.", example="openfeature/flagd"
+                    ),
+                    "config": free(
+                        "The plugin's configuration.",
+                        example={"configMap": "flags", "flag": "new-checkout"},
+                    ),
+                },
+                required=("name",),
+            ),
         },
         at_most_one=EXCLUSIVE_ACTIONS,
     ),

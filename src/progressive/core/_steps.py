@@ -28,6 +28,7 @@ __all__ = [
     "AnalysisStep",
     "CombinedStep",
     "ExperimentStep",
+    "PluginStep",
     "HeaderMatch",
     "Pause",
     "RolloutAnalysis",
@@ -330,6 +331,23 @@ class ExperimentStep(Step):
         return {"experiment": out}
 
 
+@attrs.frozen
+class PluginStep(Step):
+    """A step plugin's step (Argo's ``plugin: {name, config}``): what it does is the
+    plugin's (``progressive.steps``; one installed as a ``progressive.steps`` entry
+    point answers to ``name``), the core only walks it: the step is done once the
+    plugin reports its change in place for this revision, and an abort undoes it."""
+
+    name: str
+    config: Mapping[str, Any] = attrs.field(factory=FrozenDict, converter=freeze_map)
+
+    def to_manifest(self) -> dict[str, Any]:
+        plugin: dict[str, Any] = {"name": self.name}
+        if self.config:
+            plugin["config"] = thaw(self.config)
+        return {"plugin": plugin}
+
+
 #: The keys of a canary step, one per kind of :data:`Step`, in Argo's order: the reader,
 #: the CRD schema (exactly one of them) and the error that names them all take them
 #: from here.
@@ -341,9 +359,10 @@ STEP_KINDS: Final = (
     "setMirrorRoute",
     "analysis",
     "experiment",
+    "plugin",
 )
 #: The actions of which one step sets at most one (Argo's ``hasMultipleStepsType``).
-EXCLUSIVE_ACTIONS: Final = ("setWeight", "pause", "experiment", "analysis")
+EXCLUSIVE_ACTIONS: Final = ("setWeight", "pause", "experiment", "analysis", "plugin")
 #: The order in which one step's actions apply: the canary's size, then its routes,
 #: then the one that decides when the step is done.
 ACTION_ORDER: Final = (
@@ -354,6 +373,7 @@ ACTION_ORDER: Final = (
     "pause",
     "experiment",
     "analysis",
+    "plugin",
 )
 _KEY_OF: Final[dict[type, str]] = {}  # filled below, once the classes exist
 
@@ -464,11 +484,8 @@ def read_step(f: Fields) -> Step | None:
     present = f.keys()
     kinds = [k for k in ACTION_ORDER if k in present]
     for key in present:
-        if key not in STEP_KINDS and key != "plugin":
+        if key not in STEP_KINDS:
             f.error("unknown step field", key)
-    if "plugin" in present:
-        f.error("step plugins are not supported", "plugin")
-        return None
     if not kinds:
         kinds_text = f"{', '.join(STEP_KINDS[:-1])} or {STEP_KINDS[-1]}"
         f.error(f"must set an action ({kinds_text}), got none")
@@ -529,6 +546,14 @@ def _read_action(f: Fields, kind: str) -> Step:
         )
     if kind == "analysis":
         return AnalysisStep(read_rollout_analysis(f.obj("analysis")))
+    if kind == "plugin":
+        p = f.obj("plugin")
+        # Argo's step plugin object; abortOnFailure... are proposals Argo has not made
+        p.unknown(frozenset({"name", "config"}), error=True)
+        name = p.str("name", required=True) or ""
+        if name and "/" not in name:
+            p.error("a step plugin's name is <namespace>/<name>", "name")
+        return PluginStep(name, p.mapping("config"))
     e = f.obj("experiment")
     e.unknown(frozenset({"templates", "duration", "analyses"}), error=True)
     return ExperimentStep(
@@ -563,6 +588,8 @@ def step_label(step: Step) -> str:
             return "analysis: " + ", ".join(t.template_name for t in analysis.templates)
         case ExperimentStep():
             return "experiment"
+        case PluginStep(name):
+            return f"plugin: {name}"
         case CombinedStep(actions):
             return " + ".join(step_label(action) for action in actions)
     return type(step).__name__
@@ -577,5 +604,6 @@ _KEY_OF.update(
         SetMirrorRoute: "setMirrorRoute",
         AnalysisStep: "analysis",
         ExperimentStep: "experiment",
+        PluginStep: "plugin",
     }
 )
