@@ -292,3 +292,32 @@ async def test_wait_for_since_tells_the_events_written_before_it_started() -> No
     await client.wait_for(cluster, "default", "web", timeout=5, on_update=told.append, since=seen)
     reasons = [u.reason for u in told if isinstance(u, client.RolloutEvent)]
     assert reasons == ["RolloutUpdated", "NewReplicaSet", "ScaledDown", "Promoted"]
+
+
+async def test_wait_for_tells_the_promotion_written_after_the_healthy_status() -> None:
+    """The controller writes Events in the background, after the status they explain;
+    on a busy controller that can be long after.  Here every Event write takes 0.5 s:
+    the wait ends at Healthy before "Promoted" is written, and waits for it."""
+
+    class SlowEvents(MemoryCluster):
+        async def create(self, obj: Any) -> dict[str, Any]:
+            if obj.get("kind") == "Event":
+                await anyio.sleep(0.5)
+            return await super().create(obj)
+
+    clock = WallClock()
+    cluster = SlowEvents(clock, pod_ready_seconds=0.01)
+    await cluster.create(rollout())
+    controller = Controller(cluster, clock=clock)
+    async with anyio.create_task_group() as tg:
+        await tg.start(controller.run)
+        await client.wait_for(cluster, "default", "web", timeout=SETTLES)
+        await client.set_image(cluster, "default", "web", "app", "web:2")
+        updates: list[client.Update] = []
+        final = await client.wait_for(
+            cluster, "default", "web", timeout=SETTLES, on_update=updates.append
+        )
+        tg.cancel_scope.cancel()
+    assert final.phase == "Healthy" and final.stable == final.current
+    reasons = [u.reason for u in updates if isinstance(u, client.RolloutEvent)]
+    assert "Promoted" in reasons, reasons

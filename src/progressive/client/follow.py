@@ -20,6 +20,7 @@ from typing import Any, Final
 import anyio
 
 from .._clusters import Change, Cluster, Ref, list_owned
+from ..core._names import COMPLETED_EVENT, PROMOTED_EVENT
 from ..core._pod_templates import adopt_replica_set
 from ..core._rollout import Rollout
 from ..core._status import Phase
@@ -33,9 +34,14 @@ __all__ = ["event_counts", "is_current", "state_of", "wait_for", "watch"]
 
 _EVENT_POLL: Final = 2  # seconds between two looks at the Events on a real server
 # A controller writes Events in the background, a moment after the status they explain
-# (never before it: they must not delay it): the Events of the last step are looked
-# for this long after a wait is over (in-process, on a cluster that reports its
-# changes, the writer is at most a few loop turns behind).
+# (never before it: they must not delay it, and a busy controller writes them with
+# spare rate-limit tokens only), so a wait can end before the Events of its last step
+# are written.  The one that announces a promotion the wait saw (Promoted, or a
+# blue-green Rollout's RolloutCompleted) is waited for, for at most this long, looked
+# for this often (in-process, on a cluster that reports its changes: every Event)...
+_EVENT_WAIT: Final = 30.0
+_EVENT_WAIT_POLL: Final = 0.25
+# ... and the others are looked for this long after a wait is over.
 _EVENT_GRACE: Final = 1.0
 _EVENT_GRACE_IN_PROCESS: Final = 0.05
 ABORTED: Final = "RolloutAborted"  # how the message of an aborted Rollout starts
@@ -334,8 +340,12 @@ async def wait_for(
         timeout: seconds (None: no limit).
         fail_on: phases that end the wait with :class:`RolloutFailed` (default:
             Degraded, unless waited for).
-        on_update: called with every update on the way (states and Events; the Events
-            written within a second after the wanted phase too).
+        on_update: called with every update on the way (states and Events).  The
+            controller writes Events a moment after the status they explain: when the
+            wait saw the revision it ends at become stable, the Event announcing it
+            (``Promoted``; a blue-green Rollout's ``RolloutCompleted``) is waited for
+            (30 s at most); other Events written within a second after the wanted
+            phase are passed on too.
         since: :func:`event_counts` taken before the change waited on: every Event
             written since is passed to ``on_update``, even one written before this
             call (the controller may be quicker than the caller).  Without it, the
@@ -350,19 +360,34 @@ async def wait_for(
     failing = set(fail_on) if fail_on is not None else {"Degraded"} - wanted
     follow = _Follower(cluster, namespace, name, on_update is not None)
     follow.counts.update(since or {})
+    told: list[str] = []  # the reasons of the Events told
+    first: list[RolloutState] = []  # the first state seen
 
     async def tell(update: Update) -> None:
+        if isinstance(update, RolloutEvent):
+            told.append(update.reason)
+        elif not first:
+            first.append(update)
         if on_update is not None:
             maybe = on_update(update)
             if maybe is not None:
                 await maybe
 
-    async def last_events() -> None:
-        if on_update is not None:
-            in_process = getattr(cluster, "subscribe", None) is not None
-            await anyio.sleep(_EVENT_GRACE_IN_PROCESS if in_process else _EVENT_GRACE)
-            for update in await follow.new_events(Ref("", "Rollout", namespace, name)):
-                await tell(update)
+    async def last_events(final: RolloutState) -> None:
+        if on_update is None:
+            return
+        ref = Ref("", "Rollout", namespace, name)
+        in_process = getattr(cluster, "subscribe", None) is not None
+        announcing = _announcing(first[0] if first else final, final)
+        if announcing is not None and announcing not in told:
+            with anyio.move_on_after(_EVENT_WAIT):
+                while announcing not in told:
+                    await anyio.sleep(_EVENT_GRACE_IN_PROCESS if in_process else _EVENT_WAIT_POLL)
+                    for update in await follow.new_events(ref):
+                        await tell(update)
+        await anyio.sleep(_EVENT_GRACE_IN_PROCESS if in_process else _EVENT_GRACE)
+        for update in await follow.new_events(ref):
+            await tell(update)
 
     updates = _follow(follow, since is not None, 1.0)
     with anyio.fail_after(timeout):
@@ -372,9 +397,19 @@ async def wait_for(
                 if not isinstance(update, RolloutState) or not await is_current(cluster, update):
                     continue
                 if update.phase in wanted:
-                    await last_events()
+                    await last_events(update)
                     return update
                 if update.phase in failing:
-                    await last_events()
+                    await last_events(update)
                     raise RolloutFailed(update)
     raise NotFound(f'rollout "{name}" in namespace "{namespace}" was deleted')
+
+
+def _announcing(first: RolloutState, final: RolloutState) -> str | None:
+    """The reason of the Event that announces the promotion a wait saw (the revision it
+    ended at became stable after its first state), which the controller writes after
+    the status; None when it saw none."""
+    if final.stable is None or final.stable != final.current or first.stable == final.stable:
+        return None
+    blue_green = "blueGreen" in ((final.manifest.get("spec") or {}).get("strategy") or {})
+    return COMPLETED_EVENT if blue_green else PROMOTED_EVENT

@@ -18,6 +18,7 @@ from . import _state
 from ._actions import CreateAnalysisRun
 from ._builder import PlanBuilder
 from ._canary import _terminate_runs
+from ._names import COMPLETED_EVENT, PROMOTED_EVENT
 from ._observed import ReplicaSetView
 from ._revisions import (
     Revisions,
@@ -122,7 +123,7 @@ def plan_blue_green(b: PlanBuilder, rollout: Rollout, rev: Revisions) -> BlueGre
             new_rs = b.scale(new_rs, replicas)
             if new_rs.available_replicas >= replicas and not rollout.paused:
                 b.point(bg.active_service, rev.new_hash)
-                b.event("Promoted", f"Switched {bg.active_service} to revision {revision}")
+                b.event(PROMOTED_EVENT, f"Switched {bg.active_service} to revision {revision}")
                 switched = True
                 status = _state.end_pauses(status)
             else:
@@ -148,7 +149,7 @@ def plan_blue_green(b: PlanBuilder, rollout: Rollout, rev: Revisions) -> BlueGre
         if verdict == "passed":
             demoted.append((stable_rs, bg.scale_down_delay_seconds))
             status = _state.promote(status, rev.new_hash)
-            b.event("RolloutCompleted", f"Revision {revision} is stable")
+            b.event(COMPLETED_EVENT, f"Revision {revision} is stable")
 
     _scale_down_others(b, bg, rev, demoted)
     _terminate_runs(b, keep=keep)

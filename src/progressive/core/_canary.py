@@ -20,6 +20,7 @@ from ._actions import (
 )
 from ._builder import Mark, PlanBuilder
 from ._experiments import template_service
+from ._names import PROMOTED_EVENT
 from ._observed import ReplicaSetView
 from ._replicas import (
     basic_split,
@@ -570,7 +571,7 @@ def _promote(
     c = rollout.canary
     assert c is not None and rev.stable_rs is not None
     old_stable = rev.stable_rs
-    b.event("Promoted", f"Promoted revision {new_rs.revision} ({rev.new_hash}) to stable")
+    b.event(PROMOTED_EVENT, f"Promoted revision {new_rs.revision} ({rev.new_hash}) to stable")
     b.point(c.stable_service, rev.new_hash)
     if c.traffic_routing is not None and c.ping_pong is not None:
         # the canary's Service becomes the stable one; no selector changes

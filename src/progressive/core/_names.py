@@ -64,6 +64,13 @@ STABLE_HASH_ANNOTATION: Final = "rollout.argoproj.io/stable-hash"
 #: on an AnalysisRun a step started: that step's index
 STEP_INDEX_ANNOTATION: Final = "rollout.argoproj.io/step-index"
 
+#: The reason of the Event a reconcile that makes a new revision stable writes: a
+#: canary's promotion (a blue-green Rollout's switch of its active Service too) ...
+PROMOTED_EVENT: Final = "Promoted"
+#: ... and a blue-green Rollout's, once its post-promotion analysis passed.  Written
+#: after the status that says so (``client.wait_for`` waits for them).
+COMPLETED_EVENT: Final = "RolloutCompleted"
+
 #: The waiting reasons of a container whose image cannot be pulled (Kubernetes').
 IMAGE_PULL_FAILURES: Final = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName")
 
