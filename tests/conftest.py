@@ -22,7 +22,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from progressive._cluster import LocalControlPlane, install_crds
 
-from .installed import site  # noqa: F401  (a fixture: distributions installed by hand)
+from .installed import flagd, site  # noqa: F401  (fixtures: distributions installed by hand)
 from .trio_backend import backend, run_under_trio
 
 #: The control planes up now, by the title of their logs' section in a failure's report.

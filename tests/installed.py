@@ -40,3 +40,22 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
             del sys.modules[name]
     forget()
     forget_routers()
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+FLAGD_SOURCE = EXAMPLES / "plugins" / "progressive-flagd-step" / "src"
+
+
+@pytest.fixture
+def flagd(site: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """examples/plugins/progressive-flagd-step installed: its module importable, its
+    ``progressive.steps`` entry point declared; the step registry read afresh."""
+    from progressive.steps import forget as forget_steps
+
+    monkeypatch.syspath_prepend(str(FLAGD_SOURCE))
+    entry_points = {"flagd": "progressive_flagd:FlagdStep"}
+    install(site, "progressive-flagd-step", "progressive.steps", entry_points)
+    forget_steps()
+    yield site
+    sys.modules.pop("progressive_flagd", None)
+    forget_steps()

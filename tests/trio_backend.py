@@ -45,6 +45,7 @@ TRIO_SAFE: Final = (
     "tests/shell/test_ping_pong.py",
     "tests/shell/test_refusals.py",
     "tests/shell/test_step_analysis.py",
+    "tests/shell/test_step_plugins.py",
     "tests/shell/test_workqueue.py",
     "tests/routers/test_shell.py",
     "tests/routers/test_crash_routers.py",

@@ -7,12 +7,8 @@ was.  Plugins that are not installed or not configured refuse their Rollouts onl
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from progressive import client
 from progressive._clusters import Ref
@@ -22,10 +18,8 @@ from progressive.memory import MemoryCluster
 from progressive.steps import default_registry
 from progressive.steps import forget as forget_steps
 
-from ..installed import install
 from .helpers import canary_rollout, with_image
 
-SOURCE = Path(__file__).resolve().parents[2] / "examples/plugins/progressive-flagd-step/src"
 FLAG = {
     "state": "ENABLED",
     "variants": {"on": True, "off": False},
@@ -35,17 +29,6 @@ FLAG_CONFIG = {"configMap": "flags", "flag": "new-checkout"}
 FLAG_STEP = {"plugin": {"name": "openfeature/flagd", "config": FLAG_CONFIG}}
 CONFIG_MAP = Ref("v1", "ConfigMap", "default", "flags")
 ROLLOUT = Ref("argoproj.io/v1alpha1", "Rollout", "default", "web")
-
-
-@pytest.fixture
-def flagd(site: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.syspath_prepend(str(SOURCE))
-    entry_points = {"flagd": "progressive_flagd:FlagdStep"}
-    install(site, "progressive-flagd-step", "progressive.steps", entry_points)
-    forget_steps()
-    yield site
-    sys.modules.pop("progressive_flagd", None)
-    forget_steps()
 
 
 def flags_config_map() -> dict[str, Any]:
