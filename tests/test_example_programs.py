@@ -45,7 +45,7 @@ def test_a_bespoke_controller_with_its_own_router_and_metric_provider() -> None:
     assert "SetWeight: Set canary weight to 25" in out
     assert "AnalysisSuccessful" in out
     assert out.splitlines()[-1] == (
-        "phase Healthy, TraefikService weights {'shop-stable': 100, 'shop-canary': 0}"
+        "phase Healthy, Skipper backend weights {'shop-stable': 100, 'shop-canary': 0}"
     )
 
 

@@ -38,7 +38,7 @@ def time_of(result: SimulationResult, event: str) -> list[float]:
 
 
 #: routers an example's own controller implements besides the built-in ones
-OWN_ROUTERS = {"bespoke": ("traefik",)}
+OWN_ROUTERS = {"bespoke": ("skipper",)}
 
 
 @pytest.mark.parametrize("name", sorted(p.parent.name for p in EXAMPLES.glob("*/rollout.yaml")))
@@ -54,7 +54,7 @@ def test_every_example_lints_clean(name: str) -> None:
 def test_the_stock_controller_refuses_the_bespoke_router() -> None:
     documents = load_documents([EXAMPLES / "bespoke" / "rollout.yaml"])
     assert [p.error.message for p in documents.errors] == [
-        f"the traefik router is not implemented (this controller implements {', '.join(ROUTERS)})"
+        f"unknown traffic router 'skipper' (this controller implements {', '.join(ROUTERS)})"
     ]
 
 

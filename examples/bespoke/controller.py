@@ -1,9 +1,9 @@
 """A bespoke controller built on progressive's shell, with a router and a metric
 provider of its own.
 
-* ``TraefikRouter`` drives a Traefik ``TraefikService`` (``spec.weighted.services``),
-  which progressive does not ship: it implements the small ``TrafficRouter`` Protocol
-  (pure: read the objects into a state, plan the patches toward a state).
+* ``SkipperRouter`` drives Skipper's weighted backends (an Ingress annotation), which
+  progressive does not ship: it implements the small ``TrafficRouter`` Protocol (pure:
+  read the objects into a state, plan the patches toward a state).
 * ``SyntheticChecks`` is a metric provider for an in-house synthetic-monitoring system
   (here a table of success ratios): it implements ``MetricProvider``.
 * The controller is progressive's own, given both; it runs on the in-memory cluster
@@ -15,6 +15,7 @@ provider of its own.
 from __future__ import annotations
 
 import copy
+import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -48,74 +49,60 @@ from progressive.routers import (
 HERE = Path(__file__).resolve().parent
 
 
-class TraefikRouter:
-    """``trafficRouting.traefik.weightedTraefikServiceName``: the weights of the stable
-    and canary Services inside an existing TraefikService (patched, never replaced)."""
+class SkipperRouter:
+    """``trafficRouting.skipper.ingress``: the ``zalando.org/backend-weights``
+    annotation of an existing Ingress whose paths lead to the stable and canary
+    Services, Skipper's weighted backends (patched, never replaced)."""
 
-    name = "traefik"
+    name = "skipper"
     plugin_names: tuple[str, ...] = ()
     capabilities = RouterCapabilities()  # weights only: no header or mirror routes
+    annotation = "zalando.org/backend-weights"
 
     def _ref(self, rollout: Rollout) -> ObjectRef:
-        config = rollout.canary.traffic_routing.routers["traefik"]  # type: ignore[union-attr]
-        return ObjectRef(
-            "traefik.io",
-            ("v1alpha1",),
-            "TraefikService",
-            rollout.namespace,
-            str(config.get("weightedTraefikServiceName")),
-        )
+        config = rollout.canary.traffic_routing.routers["skipper"]  # type: ignore[union-attr]
+        name = str(config.get("ingress"))
+        return ObjectRef("networking.k8s.io", ("v1",), "Ingress", rollout.namespace, name)
 
     def validate(self, rollout: Rollout) -> list[FieldProblem]:
-        config = rollout.canary.traffic_routing.routers["traefik"]  # type: ignore[union-attr]
-        if not config.get("weightedTraefikServiceName"):
+        config = rollout.canary.traffic_routing.routers["skipper"]  # type: ignore[union-attr]
+        if not config.get("ingress"):
             return [
-                FieldProblem(
-                    "spec.strategy.canary.trafficRouting.traefik.weightedTraefikServiceName",
-                    "is required",
-                )
+                FieldProblem("spec.strategy.canary.trafficRouting.skipper.ingress", "is required")
             ]
         return []
 
     def refs(self, rollout: Rollout) -> tuple[ObjectRef, ...]:
         return (self._ref(rollout),)
 
+    def _weights(self, ingress: Mapping[str, Any]) -> dict[str, int]:
+        annotations = ingress["metadata"].get("annotations") or {}
+        return dict(json.loads(annotations.get(self.annotation) or "{}"))
+
     def read(self, rollout: Rollout, objects: Objects) -> RouterState:
-        service = objects.get(self._ref(rollout))
-        if service is None:
+        ingress = objects.get(self._ref(rollout))
+        if ingress is None:
             return RouterState()
-        for entry in service["spec"]["weighted"]["services"]:
-            if entry["name"] == rollout.canary.canary_service:  # type: ignore[union-attr]
-                return RouterState(weight=int(entry.get("weight", 0)))
-        return RouterState(weight=0)
+        canary = rollout.canary.canary_service  # type: ignore[union-attr]
+        return RouterState(weight=int(self._weights(ingress).get(canary, 0)))
 
     def plan(self, rollout: Rollout, desired: RouterState, objects: Objects) -> Sequence[Write]:
         ref = self._ref(rollout)
-        service = objects.get(ref)
-        if service is None or desired.weight is None:
+        ingress = objects.get(ref)
+        if ingress is None or desired.weight is None:
             return []
         canary = rollout.canary
         assert canary is not None
         weights = {
-            canary.canary_service: desired.weight,
+            **self._weights(ingress),
             canary.stable_service: 100 - desired.weight,
+            canary.canary_service: desired.weight,
         }
-        services = copy.deepcopy(service["spec"]["weighted"]["services"])
-        for entry in services:
-            if entry["name"] in weights:
-                entry["weight"] = weights[entry["name"]]
-        if services == service["spec"]["weighted"]["services"]:
+        if weights == self._weights(ingress):
             return []
-        version = service["metadata"]["resourceVersion"]
-        return [
-            Patch(
-                ref,
-                {
-                    "metadata": {"resourceVersion": version},
-                    "spec": {"weighted": {"services": services}},
-                },
-            )
-        ]
+        version = ingress["metadata"]["resourceVersion"]
+        annotations = {self.annotation: json.dumps(weights)}
+        return [Patch(ref, {"metadata": {"resourceVersion": version, "annotations": annotations}})]
 
     def stand_ins(self, rollout: Rollout) -> list[dict[str, Any]]:
         return []
@@ -166,7 +153,7 @@ async def release(failing: bool) -> list[str]:
     controller = Controller(
         cluster,
         clock=clock,
-        traffic=RouterTraffic(cluster, default_registry().with_routers(TraefikRouter())),
+        traffic=RouterTraffic(cluster, default_registry().with_routers(SkipperRouter())),
         provider=ProviderRegistry(
             {"synthetic": SyntheticChecks({"checkout": 0.95 if failing else 0.999})}
         ),
@@ -183,10 +170,10 @@ async def release(failing: bool) -> list[str]:
     await cluster.patch(ref, {"spec": {"template": template}})
     await controller.settle(wakeup=cluster.next_event_at)
     final = await cluster.get(ref)
-    service = await cluster.get(Ref("traefik.io/v1alpha1", "TraefikService", "default", "shop"))
-    assert final is not None and service is not None
-    weights = {s["name"]: s["weight"] for s in service["spec"]["weighted"]["services"]}
-    lines.append(f"phase {final['status']['phase']}, TraefikService weights {weights}")
+    ingress = await cluster.get(Ref("networking.k8s.io/v1", "Ingress", "default", "shop"))
+    assert final is not None and ingress is not None
+    weights = json.loads(ingress["metadata"]["annotations"][SkipperRouter.annotation])
+    lines.append(f"phase {final['status']['phase']}, Skipper backend weights {weights}")
     return lines
 
 

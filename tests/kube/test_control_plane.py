@@ -151,6 +151,15 @@ def _mapping() -> dict[str, Any]:
     }
 
 
+def _traefik_service(service: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "traefik.io/v1alpha1",
+        "kind": "TraefikService",
+        "metadata": {"name": "web" if "name" in service else "bad"},
+        "spec": {"weighted": {"services": [service]}},
+    }
+
+
 @kube
 async def test_router_crds_are_served_and_reject_invalid_objects(
     kube_api: ApiClient, namespace: str
@@ -168,6 +177,12 @@ async def test_router_crds_are_served_and_reject_invalid_objects(
     await create(*gateway, _http_route(100))
     await create("apisix.apache.org", "v2", "apisixroutes", _apisix_route(100))
     await create("getambassador.io", "v2", "mappings", _mapping())
+    for group in ("traefik.io", "traefik.containo.us"):
+        body = {
+            **_traefik_service({"name": "web-canary", "weight": 1}),
+            "apiVersion": f"{group}/v1alpha1",
+        }
+        await create(group, "v1alpha1", "traefikservices", body)
     for version in SMI_VERSIONS:
         await create("split.smi-spec.io", version, "trafficsplits", _traffic_split(version))
     listed = await custom.list_namespaced_custom_object(
@@ -185,6 +200,10 @@ async def test_router_crds_are_served_and_reject_invalid_objects(
         (
             ("apisix.apache.org", "v2", "apisixroutes"),
             _apisix_route(-1),  # below minimum 0
+        ),
+        (
+            ("traefik.io", "v1alpha1", "traefikservices"),
+            _traefik_service({"port": 80, "weight": 1}),  # a weighted service needs a name
         ),
         (
             ("getambassador.io", "v2", "mappings"),

@@ -1,6 +1,6 @@
 """Every router's objects on the real API server, with the real CRDs (Istio, Gateway API,
-SMI, APISIX, Emissary; read from their Go modules by the session's control plane; ALB writes
-Ingresses).
+SMI, APISIX, Emissary, Traefik; read from their Go modules by the session's control
+plane; ALB writes Ingresses).
 
 For each golden scenario of ``tests/routers/golden/*.yaml``, replayed in a fresh
 namespace through :class:`~progressive._shell.kube.KubeCluster`:

@@ -240,6 +240,26 @@ def ambassador_mapping() -> dict[str, Any]:
     }
 
 
+def traefik_service(api_version: str = "traefik.containo.us/v1alpha1") -> dict[str, Any]:
+    """A TraefikService splitting between the stable and canary Services (and a third
+    one the Rollout does not manage)."""
+    return {
+        "apiVersion": api_version,
+        "kind": "TraefikService",
+        "metadata": {"name": "web-wrr", "namespace": NS, "labels": {"team": "shop"}},
+        "spec": {
+            "weighted": {
+                "services": [
+                    {"name": STABLE, "port": 80, "weight": 100},
+                    {"name": CANARY, "port": 80, "weight": 0},
+                    {"name": "web-mirror", "port": 80, "weight": 0},
+                ],
+                "sticky": {"cookie": {"name": "lvl1"}},
+            }
+        },
+    }
+
+
 MANAGED = [{"name": "testers"}, {"name": "shadow"}]
 
 CASES: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
@@ -280,6 +300,7 @@ CASES: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
         [apisix_route()],
     ),
     "ambassador": ({"ambassador": {"mappings": ["web"]}}, [ambassador_mapping()]),
+    "traefik": ({"traefik": {"weightedTraefikServiceName": "web-wrr"}}, [traefik_service()]),
 }
 assert set(CASES) == set(ROUTERS)
 

@@ -41,6 +41,7 @@ from .cases import (
     NS,
     Store,
     rollout,
+    traefik_service,
     virtual_service,
 )
 
@@ -116,6 +117,14 @@ SCENARIOS["smi-v1alpha3"] = (
     "smi",
     {"smi": {"apiVersion": "v1alpha3", "rootService": "web", "trafficSplitName": "web-split"}},
     [],
+)
+SCENARIOS["traefik-io-max-weight"] = (
+    "traefik",
+    {
+        "maxTrafficWeight": 1000,
+        "traefik": {"weightedTraefikServiceName": "web-wrr", "apiVersion": "traefik.io/v1alpha1"},
+    },
+    [traefik_service("traefik.io/v1alpha1")],
 )
 SCENARIOS["nginx-max-weight"] = (
     "nginx",

@@ -374,6 +374,24 @@
     - watch
     - create
     - patch
+- apiGroups:
+    - traefik.containo.us
+  resources:
+    - traefikservices
+  verbs:
+    - get
+    - list
+    - watch
+    - patch
+- apiGroups:
+    - traefik.io
+  resources:
+    - traefikservices
+  verbs:
+    - get
+    - list
+    - watch
+    - patch
 {{- end }}
 {{- define "progressive.rules.restarts" -}}
 - apiGroups:

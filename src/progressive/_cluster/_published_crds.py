@@ -24,6 +24,10 @@ them (never copied into this repository), and their installation.
   v3alpha1).  Its conversion webhook (the ``emissary-apiext`` Service)
   is not running here: objects are read and written as ``v2``, the stored version, which
   needs no conversion.
+* Traefik: ``github.com/traefik/traefik/v2`` (v2.11.0, the newest v2 the module proxy
+  serves and verifies), ``docs/content/reference/dynamic-configuration/
+  kubernetes-crd-definition-v1.yml``, the TraefikService CRDs of both its groups:
+  ``traefik.containo.us`` (the one Argo writes by default) and ``traefik.io`` (Traefik 3's).
 
 And Argo Rollouts' own CRDs (:func:`argo_crds`): ``github.com/argoproj/argo-rollouts``,
 ``manifests/crds`` of the release whose fields the loader reads, as Argo publishes them
@@ -62,6 +66,7 @@ __all__ = [
     "router_crds",
     "smi_crds",
     "smi_v1beta1_to_v1",
+    "traefik_crds",
 ]
 
 ISTIO_KINDS = ("VirtualService", "DestinationRule")
@@ -96,6 +101,7 @@ class CrdSources:
     smi_sdk: str = "v0.5.0"
     apisix_ingress: str = "v1.8.3"  # the newest 1.x the module proxy serves
     emissary: str = "v3.10.0"
+    traefik: str = "v2.11.0"
     argo_rollouts: str = "v1.9.1"  # the release whose fields the loader reads
 
 
@@ -216,6 +222,16 @@ def emissary_crds(version: str, kinds: Sequence[str] = ("Mapping",)) -> list[dic
     return found
 
 
+def traefik_crds(version: str, kinds: Sequence[str] = ("TraefikService",)) -> list[dict[str, Any]]:
+    folder = module_download("github.com/traefik/traefik/v2", version).dir
+    path = folder / "docs/content/reference/dynamic-configuration/kubernetes-crd-definition-v1.yml"
+    docs = [d for d in _load_all(path) if _is_crd(d) and d["spec"]["names"]["kind"] in kinds]
+    groups = {d["spec"]["group"] for d in docs}
+    if groups != {"traefik.containo.us", "traefik.io"}:
+        raise ControlPlaneError(f"traefik {version} has TraefikService CRDs in {sorted(groups)}")
+    return docs
+
+
 def argo_rollouts_dir(version: str | None = None) -> Path:
     """The folder of ``github.com/argoproj/argo-rollouts`` at ``version`` (default:
     :attr:`CrdSources.argo_rollouts`) in the Go module cache: its CRDs, ``examples/``,
@@ -240,7 +256,7 @@ def argo_crds(version: str | None = None) -> list[dict[str, Any]]:
 
 def router_crds(sources: CrdSources | None = None) -> list[dict[str, Any]]:
     """The CRDs of every router the SDK drives that has CRDs: Istio, Gateway API, SMI,
-    APISIX and Emissary."""
+    APISIX, Emissary and Traefik."""
     sources = sources or CrdSources()
     return [
         *istio_crds(sources.istio_api),
@@ -248,6 +264,7 @@ def router_crds(sources: CrdSources | None = None) -> list[dict[str, Any]]:
         *smi_crds(sources.smi_sdk),
         *apisix_crds(sources.apisix_ingress),
         *emissary_crds(sources.emissary),
+        *traefik_crds(sources.traefik),
     ]
 
 

@@ -149,6 +149,10 @@ WORKLOAD_RULES: Final = (
     Rule(
         "getambassador.io", ("mappings",), (*_WATCH, "create", "patch"), "Emissary canary Mappings"
     ),
+    *(
+        Rule(group, ("traefikservices",), (*_WATCH, "patch"), "Traefik weights")
+        for group in ("traefik.containo.us", "traefik.io")
+    ),
 )
 
 #: ``restarts``: ``spec.restartAt`` deletes the old pods of the Rollout's ReplicaSets.

@@ -62,7 +62,7 @@ def _plural(count: int, word: str) -> str:
     multiple=True,
     metavar="NAME",
     help="A trafficRouting router your own controller implements besides progressive's "
-    "(repeatable; examples/bespoke has traefik).",
+    "(repeatable; examples/bespoke has skipper).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only (no warnings, no summary).")
 @click.pass_context
