@@ -189,6 +189,7 @@ async def run(n: int, deadline: float, steady: float) -> dict[str, Any]:
         "lateness_p50_s": round(statistics.median(lateness), 3) if lateness else None,
         "lateness_p99_s": round(lateness[int(len(lateness) * 0.99) - 1], 3) if lateness else None,
         "writes_per_step": round(sum(update_writes.values()) / (n * STEPS), 2),
+        "events_shed": dict(getattr(controller.events, "dropped", {})),  # older code: none
         "writes_per_step_by_kind": per_step,
         "steady_writes_per_min": round(steady_writes * 60 / steady, 2) if steady else None,
         "peak_rss_mb": round(peak, 1),
@@ -221,7 +222,8 @@ def main() -> None:
             f"step, {result['steady_writes_per_min']} per minute when Healthy; peak RSS "
             f"{result['peak_rss_mb']} MB, {result['kb_per_rollout']} KB per rollout, of "
             f"which the cluster's stored objects {result['stored_kb_per_rollout']} KB and "
-            f"the controller {result['controller_kb_per_rollout']} KB"
+            f"the controller {result['controller_kb_per_rollout']} KB; Events shed: "
+            f"{result['events_shed'] or 'none'}"
         )
         print("  writes per step:", result["writes_per_step_by_kind"])
     print(json.dumps({"bench": "memory_controller", "results": results}))

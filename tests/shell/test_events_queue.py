@@ -41,7 +41,7 @@ def events(cluster: MemoryCluster) -> dict[str, int]:
     return {e["message"]: e["count"] for e in cluster.objects("v1", "Event")}
 
 
-async def test_posts_queue_and_one_task_writes_them_in_the_background() -> None:
+async def test_posts_queue_and_a_task_writes_them_in_the_background() -> None:
     cluster = Gated()
     dropped: Counter[str] = Counter()
     recorder = EventRecorder(
@@ -49,6 +49,7 @@ async def test_posts_queue_and_one_task_writes_them_in_the_background() -> None:
         clock=cluster.clock,
         buffer=2,
         on_drop=lambda reason, n: dropped.update({reason: n}),
+        writers=1,
     )
     async with anyio.create_task_group() as tg:
         tg.start_soon(recorder.run)
@@ -114,3 +115,29 @@ async def test_a_recorder_runs_once() -> None:
         with pytest.raises(RuntimeError, match="running already"):
             await recorder.run()
         tg.cancel_scope.cancel()
+
+
+async def test_writers_work_at_once_but_never_on_the_same_event() -> None:
+    cluster = Gated()
+    recorder = EventRecorder(cluster, clock=cluster.clock, writers=3)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(recorder.run)
+        await anyio.wait_all_tasks_blocked()
+        for message in ("a", "b", "a"):
+            await recorder.post(ABOUT, "Normal", "R", message)
+            await anyio.wait_all_tasks_blocked()
+        # a and b in flight; a again waits for a's write to end, though a writer is free
+        assert len(cluster.background) == 2 and recorder.queued == 1
+        for message in ("c", "d"):
+            await recorder.post(ABOUT, "Normal", "R", message)
+            await anyio.wait_all_tasks_blocked()
+        # the free writer took c; d waits for a writer
+        assert len(cluster.background) == 3 and recorder.queued == 2
+        done = anyio.Event()
+        expected = {"a": 2, "b": 1, "c": 1, "d": 1}
+        cluster.subscribe(lambda _: done.set() if events(cluster) == expected else None)
+        cluster.gate.set()
+        with anyio.fail_after(5):
+            await done.wait()
+        tg.cancel_scope.cancel()
+    assert recorder.requests == 5, "four creates and one count patch: no conflict"

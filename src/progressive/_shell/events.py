@@ -12,7 +12,7 @@ turns into bumping it.  Recording never raises for a cluster error: an Event is
 information, and losing one must not fail a reconcile.
 
 While :meth:`EventRecorder.run` runs (the controller starts it), :meth:`EventRecorder.post`
-only queues the Event and returns: one task writes the queue, oldest first, with
+only queues the Event and returns: a few tasks write the queue, oldest first, with
 *spare* client-side tokens (:func:`~progressive._shell.ratelimit.background`), so an
 Event never delays a status or router write (client-go's broadcaster writes Events from
 a goroutine of its own, too).  The same Event posted again while queued is one write
@@ -52,6 +52,10 @@ COMPONENT: Final = "progressive-controller"
 _MAX_MESSAGE: Final = 1024
 _MAX_NAME: Final = 253
 _DROP_LOG_EVERY: Final = 1000  # a warning for the first Event shed, then every 1000th
+#: Events written at once: one writer at a round trip per Event falls behind ten workers
+#: (an update makes 14 Events per rollout); in-process, each writer gets a loop turn
+#: for each worker's.
+EVENT_WRITERS: Final = 8
 
 #: Called with (reason, how many Events) when Events are shed.
 DropHook = Callable[[str, int], None]
@@ -132,6 +136,9 @@ class EventRecorder:
             events, so the default covers some 2,000 rollouts updating at once, in
             about 8 MB at most.
         buffer: how many distinct Events may wait in the queue (about 1 KB each).
+        writers: Events written at once by :meth:`run` (each a request in flight;
+            their tokens are spare ones, so more writers never take a token a
+            status or router write waits for).
     """
 
     def __init__(
@@ -146,6 +153,7 @@ class EventRecorder:
         on_request: Callable[[], None] | None = None,
         cache_size: int = 32_768,
         buffer: int = 4096,
+        writers: int = EVENT_WRITERS,
     ) -> None:
         self.cluster = cluster
         self.component = component
@@ -157,8 +165,10 @@ class EventRecorder:
         self._counts: collections.OrderedDict[tuple[str, str], int] = collections.OrderedDict()
         self._cache_size = cache_size
         self.buffer = max(1, buffer)
+        self.writers = max(1, writers)
+        self._writing: set[tuple[str, str]] = set()
         self._queue: collections.OrderedDict[tuple[str, str], _Pending] = collections.OrderedDict()
-        self._wakeup: anyio.Event | None = None
+        self._idle: collections.deque[anyio.Event] = collections.deque()  # writers waiting
         self._running = False
         self.dropped: collections.Counter[str] = collections.Counter()
         self.merged = 0  # posts that joined an Event already queued
@@ -215,8 +225,8 @@ class EventRecorder:
             self._drop("overflow", 1)
         else:
             self._queue[key] = pending
-            if self._wakeup is not None:
-                self._wakeup.set()
+            if self._idle:
+                self._idle.popleft().set()  # one writer, not all of them
         await anyio.lowlevel.checkpoint()
 
     async def emit(self, involved: Involved | Mapping[str, Any], action: EmitEvent) -> None:
@@ -225,23 +235,30 @@ class EventRecorder:
 
     # -- the queue ------------------------------------------------------------------------
     async def run(self) -> None:
-        """Write the queued Events, oldest first, with spare tokens only, until
-        cancelled; what is still queued then is written within ``grace`` seconds
-        (:meth:`close`)."""
+        """Write the queued Events, oldest first, ``writers`` at a time (one Event by
+        one writer at a time), with spare tokens only, until cancelled; what is still
+        queued then is written by :meth:`close`."""
         if self._running:
             raise RuntimeError("this EventRecorder is running already")
         self._running = True
         try:
             with background():
-                while True:
-                    if not self._queue:
-                        self._wakeup = anyio.Event()
-                        await self._wakeup.wait()
-                        continue
-                    await self._write_next()
+                async with anyio.create_task_group() as tg:
+                    for _ in range(self.writers):
+                        tg.start_soon(self._writer)
         finally:
             self._running = False
-            self._wakeup = None
+            self._idle.clear()
+
+    async def _writer(self) -> None:
+        while True:
+            key = next((k for k in self._queue if k not in self._writing), None)
+            if key is None:
+                wakeup = anyio.Event()
+                self._idle.append(wakeup)
+                await wakeup.wait()
+                continue
+            await self._write_key(key)
 
     async def close(self, grace: float = 2.0) -> None:
         """Write what is queued (at once, without waiting for spare tokens) for at
@@ -249,14 +266,15 @@ class EventRecorder:
         (``dropped["shutdown"]``)."""
         with anyio.CancelScope(shield=True), anyio.move_on_after(grace):
             while self._queue:
-                await self._write_next()
+                await self._write_key(next(iter(self._queue)))
         if self._queue:
             self._drop("shutdown", sum(p.posts for p in self._queue.values()))
             self._queue.clear()
 
-    async def _write_next(self) -> None:
-        """Write the oldest queued Event; cancelled meanwhile, it stays queued."""
-        key, pending = self._queue.popitem(last=False)
+    async def _write_key(self, key: tuple[str, str]) -> None:
+        """Write the queued Event ``key``; cancelled meanwhile, it stays queued."""
+        pending = self._queue.pop(key)
+        self._writing.add(key)
         try:
             await self._write(pending)
         except BaseException:
@@ -266,6 +284,8 @@ class EventRecorder:
                 self._queue[key] = pending
             self._queue.move_to_end(key, last=False)
             raise
+        finally:
+            self._writing.discard(key)
 
     def _drop(self, reason: str, count: int) -> None:
         before = sum(self.dropped.values())
