@@ -42,6 +42,7 @@ read in seconds (``bench/loader.py``).
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import sys
 from collections import defaultdict
@@ -262,6 +263,7 @@ def load_documents(
     *,
     cluster_may_have_more: bool = True,
     routers: RouterRegistry | None = None,
+    exclude: Iterable[str] = (),
 ) -> Documents:
     """Read manifest files and folders; never raises for bad content.
 
@@ -280,11 +282,16 @@ def load_documents(
             installed plugins', :func:`progressive.routers.default_registry`; a bespoke
             controller adds its own); a Rollout configuring any other router, or asking
             one for what it cannot express, is an error.
+        exclude: glob patterns (``fnmatch``, ``*`` matching ``/`` too) of the files and
+            folders a folder's search skips, matched against their path as found
+            (``examples/plugins`` skips that folder and everything under it when
+            ``examples`` is searched).  Files named on their own are always read.
     """
     builder = _DocumentsBuilder(routers)
     seen: set[str] = set()
+    patterns = tuple(p.rstrip("/") or p for p in exclude)
     for given in paths:
-        for file, source, found in _expand(given):
+        for file, source, found in _expand(given, patterns):
             key = os.path.realpath(source) if isinstance(source, str) else file
             if key in seen:
                 continue
@@ -333,9 +340,15 @@ class _NotRead:
     severity: Severity = "error"
 
 
-def _expand(given: str | Path) -> Iterator[tuple[str, str | _NotRead | None, bool]]:
+def _excluded(path: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatch(os.path.normpath(path), p) for p in patterns)
+
+
+def _expand(
+    given: str | Path, exclude: tuple[str, ...] = ()
+) -> Iterator[tuple[str, str | _NotRead | None, bool]]:
     """``(file name, path to read, found in a folder)`` for a path argument; a None
-    path reads standard input."""
+    path reads standard input.  A folder's search skips what ``exclude`` matches."""
     if str(given) == STDIN:
         yield STDIN_NAME, None, False
         return
@@ -356,11 +369,17 @@ def _expand(given: str | Path) -> Iterator[tuple[str, str | _NotRead | None, boo
         failures.append((str(exc.filename or name), f"cannot read: {exc.strerror or exc}"))
 
     for folder, dirs, files in os.walk(path, onerror=failed):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if not d.startswith(".") and not _excluded(os.path.join(folder, d), exclude)
+        )
         for file in files:
             if file.startswith(".") or not file.endswith(MANIFEST_SUFFIXES):
                 continue
             full = os.path.join(folder, file)
+            if _excluded(full, exclude):
+                continue
             found.append((Path(os.path.relpath(full, path)).parts, full))
     for where, message in failures:
         yield where, _NotRead(message), False

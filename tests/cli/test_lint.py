@@ -189,6 +189,21 @@ def test_a_folders_files_that_are_not_manifests_are_skipped(project: Path) -> No
     assert lint("app").exit_code == 1
 
 
+def test_exclude_skips_what_a_folders_search_finds(project: Path) -> None:
+    Path("app", "vendor").mkdir()
+    Path("app", "vendor", "bad.yaml").write_text(BAD)
+    Path("app", "bad-too.yaml").write_text(BAD)
+    assert lint("app").exit_code == 1
+    result = lint("app", "--exclude", "app/vendor/", "--exclude", "*/bad-*.yaml")
+    assert result.exit_code == 0, result.output
+    assert err(result)[-1] == (
+        "checked 3 files (1 AnalysisTemplate, 1 Rollout, 2 Services): no problems"
+    )
+    # a pattern matches the whole path as found; a file named on its own is read
+    assert lint("app", "--exclude", "vendor").exit_code == 1
+    assert lint("bad.yaml", "--exclude", "bad.yaml").exit_code == 1
+
+
 def test_a_router_plugin_not_installed_is_an_error(project: Path) -> None:
     plugin = "plugins: {argoproj-labs/contour: {httpProxy: app}}"
     Path("plugin.yaml").write_text(ROLLOUT.replace("nginx: {stableIngress: app}", plugin))

@@ -64,6 +64,14 @@ def _plural(count: int, word: str) -> str:
     help="A trafficRouting router your own controller implements besides progressive's "
     "(repeatable; examples/bespoke has skipper).",
 )
+@click.option(
+    "--exclude",
+    "excludes",
+    multiple=True,
+    metavar="GLOB",
+    help="Skip the files and folders matching GLOB when searching a folder (repeatable; "
+    "e.g. 'examples/plugins' or '*/charts/*'). Files named on their own are always read.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only (no warnings, no summary).")
 @click.pass_context
 def lint(
@@ -72,6 +80,7 @@ def lint(
     filenames: tuple[str, ...],
     strict: bool,
     routers: tuple[str, ...],
+    excludes: tuple[str, ...],
     quiet: bool,
 ) -> None:
     """Check Argo Rollouts manifests (YAML or JSON files, folders searched recursively).
@@ -87,7 +96,9 @@ def lint(
     from progressive.routers import DeclaredRouter, default_registry
 
     registry = default_registry().with_routers(*(DeclaredRouter(name) for name in routers))
-    documents = load_documents(targets, cluster_may_have_more=not strict, routers=registry)
+    documents = load_documents(
+        targets, cluster_may_have_more=not strict, routers=registry, exclude=excludes
+    )
     errors = warnings = 0
     for problem in documents.problems:
         if problem.severity == "error":
