@@ -114,14 +114,18 @@ def _is_crd(doc: dict[str, Any]) -> bool:
     return doc.get("kind") == "CustomResourceDefinition"
 
 
+def _crds_of(path: Path, kinds: Sequence[str], source: str) -> list[dict[str, Any]]:
+    """The CRDs of ``kinds`` in the file ``path`` of ``source``; each must be there."""
+    docs = [d for d in _load_all(path) if _is_crd(d) and d["spec"]["names"]["kind"] in kinds]
+    missing = set(kinds) - {d["spec"]["names"]["kind"] for d in docs}
+    if missing:
+        raise ControlPlaneError(f"{source} has no CRD for {sorted(missing)}")
+    return docs
+
+
 def istio_crds(version: str, kinds: Sequence[str] = ISTIO_KINDS) -> list[dict[str, Any]]:
     path = module_download("istio.io/api", version).dir / "kubernetes"
-    docs = _load_all(path / "customresourcedefinitions.gen.yaml")
-    found = [d for d in docs if _is_crd(d) and d["spec"]["names"]["kind"] in kinds]
-    missing = set(kinds) - {d["spec"]["names"]["kind"] for d in found}
-    if missing:
-        raise ControlPlaneError(f"istio.io/api {version} has no CRD for {sorted(missing)}")
-    return found
+    return _crds_of(path / "customresourcedefinitions.gen.yaml", kinds, f"istio.io/api {version}")
 
 
 def gateway_api_crds(
@@ -214,12 +218,8 @@ def apisix_crds(version: str) -> list[dict[str, Any]]:
 
 def emissary_crds(version: str, kinds: Sequence[str] = ("Mapping",)) -> list[dict[str, Any]]:
     folder = module_download("github.com/emissary-ingress/emissary/v3", version).dir
-    docs = _load_all(folder / "manifests/emissary/emissary-crds.yaml.in")
-    found = [d for d in docs if _is_crd(d) and d["spec"]["names"]["kind"] in kinds]
-    missing = set(kinds) - {d["spec"]["names"]["kind"] for d in found}
-    if missing:
-        raise ControlPlaneError(f"emissary {version} has no CRD for {sorted(missing)}")
-    return found
+    path = folder / "manifests/emissary/emissary-crds.yaml.in"
+    return _crds_of(path, kinds, f"emissary {version}")
 
 
 def traefik_crds(version: str, kinds: Sequence[str] = ("TraefikService",)) -> list[dict[str, Any]]:

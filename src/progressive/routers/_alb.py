@@ -58,6 +58,7 @@ from ._objects import (
     indexed_actions,
     int_of,
     max_weight,
+    names_of,
     patch_to,
     scaled,
 )
@@ -105,12 +106,7 @@ class AlbRouter:
     # -- configuration --------------------------------------------------------------------
     @staticmethod
     def ingresses(rollout: Rollout) -> list[str]:
-        config = config_of(rollout, "alb")
-        several = config.get("ingresses")
-        if isinstance(several, list):
-            return [str(n) for n in several if isinstance(n, str) and n]
-        one = config.get("ingress")
-        return [one] if isinstance(one, str) and one else []
+        return names_of(config_of(rollout, "alb"), "ingress", "ingresses")
 
     @staticmethod
     def services(rollout: Rollout) -> tuple[str, str]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Final
 
 from ..core._rollout import Rollout
@@ -31,6 +31,7 @@ from ..core._router_keys import RouterCapabilities
 from ..errors import FieldProblem, RouterError
 from ._objects import (
     canary_of,
+    check_controlled,
     combine,
     config_of,
     experiment_weight_errors,
@@ -67,29 +68,6 @@ def _ref(rollout: Rollout, name: str) -> ObjectRef:
 
 def canary_name(name: str) -> str:
     return name[:NAME_LIMIT] + CANARY_SUFFIX
-
-
-def _controller(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    for ref in (obj.get("metadata") or {}).get("ownerReferences") or ():
-        if isinstance(ref, Mapping) and ref.get("controller") is True:
-            return ref
-    return None
-
-
-def _check_ours(obj: Mapping[str, Any], rollout: Rollout, ref: ObjectRef) -> None:
-    """A canary Mapping controlled by someone else is refused; one without a controller
-    (Argo's) is taken over."""
-    owner = _controller(obj)
-    if (
-        owner is None
-        or owner.get("kind") == "Rollout"
-        and (owner.get("uid") == rollout.uid if rollout.uid else owner.get("name") == rollout.name)
-    ):
-        return
-    raise RouterError(
-        f"canary {ref} exists and is not controlled by Rollout {rollout.key} "
-        f"({owner.get('kind')} {owner.get('name')}); it is left as it is"
-    )
 
 
 def _canary_service(service: str, stable: str, canary: str) -> str | None:
@@ -135,7 +113,7 @@ class AmbassadorRouter:
                 base = objects.get(_ref(rollout, name))
                 states.append(RouterState(weight=None if base is None else 0))
                 continue
-            _check_ours(canary, rollout, ref)
+            check_controlled(canary, rollout, f"canary {ref}", uncontrolled_ok=True)
             states.append(RouterState(weight=int_of((canary.get("spec") or {}).get("weight")) or 0))
         return combine(states)
 
@@ -148,7 +126,7 @@ class AmbassadorRouter:
             ref = _ref(rollout, canary_name(name))
             current = objects.get(ref)
             if current is not None:
-                _check_ours(current, rollout, ref)
+                check_controlled(current, rollout, f"canary {ref}", uncontrolled_ok=True)
                 if desired.weight is not None:
                     wanted = copy.deepcopy(dict(current))
                     wanted["spec"] = {**(current.get("spec") or {}), "weight": desired.weight}

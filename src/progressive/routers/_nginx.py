@@ -47,6 +47,7 @@ from ._objects import (
     indexed_actions,
     int_of,
     max_weight,
+    names_of,
     no_experiment_weights,
     owner_reference,
     patch_to,
@@ -116,12 +117,7 @@ class NginxRouter:
     # -- configuration --------------------------------------------------------------------
     @staticmethod
     def stable_ingresses(rollout: Rollout) -> list[str]:
-        config = config_of(rollout, "nginx")
-        several = config.get("stableIngresses")
-        if isinstance(several, list):
-            return [str(n) for n in several if isinstance(n, str) and n]
-        one = config.get("stableIngress")
-        return [one] if isinstance(one, str) and one else []
+        return names_of(config_of(rollout, "nginx"), "stableIngress", "stableIngresses")
 
     @staticmethod
     def canary_name(rollout: Rollout, stable: str) -> str:

@@ -30,6 +30,7 @@ __all__ = [
     "int_of",
     "max_weight",
     "merge_diff",
+    "names_of",
     "no_experiment_weights",
     "owner_reference",
     "patch_to",
@@ -83,10 +84,15 @@ def _controller(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return None
 
 
-def check_controlled(obj: Mapping[str, Any], rollout: Rollout, what: str) -> None:
+def check_controlled(
+    obj: Mapping[str, Any], rollout: Rollout, what: str, *, uncontrolled_ok: bool = False
+) -> None:
     """Raise unless ``obj`` is controlled by ``rollout`` (an ownerReference with
-    ``controller: true`` naming it, by uid when the Rollout has one)."""
+    ``controller: true`` naming it, by uid when the Rollout has one), or, with
+    ``uncontrolled_ok``, has no controller at all (an object Argo made without one)."""
     ref = _controller(obj)
+    if ref is None and uncontrolled_ok:
+        return
     if ref is not None and ref.get("kind") == "Rollout":
         if rollout.uid and ref.get("uid") == rollout.uid:
             return
@@ -124,6 +130,16 @@ def patch_to(ref: ObjectRef, current: Mapping[str, Any], desired: Mapping[str, A
     if resource_version is not None:
         diff.setdefault("metadata", {})["resourceVersion"] = resource_version
     return [Patch(attrs.evolve(ref, versions=(version,)), diff)]
+
+
+def names_of(config: Mapping[str, Any], one: str, many: str) -> list[str]:
+    """The object names a router's configuration gives under ``many`` (a list) or, when
+    that is absent, ``one`` (a string): ``stableIngress`` / ``stableIngresses``."""
+    several = config.get(many)
+    if isinstance(several, list):
+        return [str(n) for n in several if isinstance(n, str) and n]
+    single = config.get(one)
+    return [single] if isinstance(single, str) and single else []
 
 
 def max_weight(rollout: Rollout) -> int:
