@@ -10,14 +10,24 @@ from pathlib import Path
 
 import pytest
 
-from progressive._entry_points import forget
+from progressive._entry_points import forget as forget_entry_points
 from progressive.routers._registry import forget as forget_routers
+from progressive.steps import forget as forget_steps
+
+
+def forget() -> None:
+    """Every registry reads the entry points afresh."""
+    forget_entry_points()
+    forget_routers()
+    forget_steps()
 
 
 def install(site: Path, dist: str, group: str, entry_points: Mapping[str, str]) -> None:
     """Declare ``entry_points`` (name -> ``module:attribute``) of ``group`` as the
     distribution ``dist`` 1.0's."""
-    info = site / f"{dist}-1.0.dist-info"
+    # named as pip names it: importlib.metadata takes the name from the folder's stem,
+    # up to the first "-" (so "broken-router-1.0" would be "broken")
+    info = site / f"{dist.replace('-', '_')}-1.0.dist-info"
     info.mkdir(exist_ok=True)
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
     lines = "\n".join(f"{name} = {target}" for name, target in entry_points.items())
@@ -31,7 +41,6 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     modules; the entry points are read afresh before and after."""
     monkeypatch.syspath_prepend(str(tmp_path))
     forget()
-    forget_routers()
     before = set(sys.modules)
     yield tmp_path
     for name in set(sys.modules) - before:
@@ -39,7 +48,6 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         if str(tmp_path) in str(getattr(module, "__file__", "") or ""):
             del sys.modules[name]
     forget()
-    forget_routers()
 
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -50,8 +58,6 @@ FLAGD_SOURCE = EXAMPLES / "plugins" / "progressive-flagd-step" / "src"
 def flagd(site: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """examples/plugins/progressive-flagd-step installed: its module importable, its
     ``progressive.steps`` entry point declared; the step registry read afresh."""
-    from progressive.steps import forget as forget_steps
-
     monkeypatch.syspath_prepend(str(FLAGD_SOURCE))
     entry_points = {"flagd": "progressive_flagd:FlagdStep"}
     install(site, "progressive-flagd-step", "progressive.steps", entry_points)

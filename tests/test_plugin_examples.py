@@ -199,3 +199,19 @@ def test_the_controller_releases_with_both_plugins(installed: Path, graphite: Gr
     failed = run(sys.executable, str(PLUGINS / "release.py"), graphite.url, plugins=installed)
     assert failed.returncode == 2
     assert "AnalysisFailed" in failed.stdout and "50" not in failed.stdout.split("Aborted")[0]
+
+
+# -- what is installed -----------------------------------------------------------------------
+
+
+def test_plugins_lists_the_installed_ones_with_their_distributions(installed: Path) -> None:
+    done = run(str(PROGRESSIVE), "plugins", plugins=installed)
+    assert done.returncode == 0, done.stderr
+    lines = [line.split() for line in done.stdout.splitlines()]
+    contour = ["contour", "progressive-contour-router", "0.1.0", "(weights;"]
+    assert [*contour, "argoproj-labs/contour)"] in lines
+    graphite = ["graphite", "progressive-graphite-provider", "0.1.0"]
+    assert [*graphite, "(argoproj-labs/graphite)"] in lines
+    assert ["openfeature/flagd", "progressive-flagd-step", "0.1.0"] in lines
+    without = run(str(PROGRESSIVE), "plugins", plugins=None)
+    assert "contour" not in without.stdout and "flagd" not in without.stdout

@@ -34,6 +34,11 @@ _COMMANDS = {
         "cluster",
         "A local Kubernetes control plane (etcd,...",
     ),
+    "plugins": (
+        "progressive.cli._plugins",
+        "plugins",
+        "List the routers, metric providers and step...",
+    ),
     "controller": (
         "progressive.cli._controller",
         "controller",

@@ -114,6 +114,15 @@ class ProviderRegistry:
         """The distribution a provider comes from (``progressive`` for a built-in)."""
         return self._origin.get(key, "progressive")
 
+    def plugin_names(self, key: str) -> tuple[str, ...]:
+        """The Argo plugin names the provider under ``key`` answers to."""
+        return tuple(sorted(n for n, k in self._plugins.items() if k == key))
+
+    @property
+    def refused(self) -> Mapping[str, str]:
+        """The names (keys, plugin names) refused, and why."""
+        return dict(self._refused)
+
     def resolve(self, metric: Metric) -> tuple[MetricProvider, Metric] | str:
         """The provider of ``metric`` and the metric as it sees it (a plugin-form metric
         under the provider's key), or why there is none."""

@@ -144,7 +144,13 @@ class StepRegistry:
         return None if name in self._refused else self._plugins.get(name)
 
     def origin(self, name: str) -> str:
+        """The distribution the plugin comes from."""
         return self._origin.get(name, "")
+
+    @property
+    def refused(self) -> Mapping[str, str]:
+        """The names refused, and why."""
+        return dict(self._refused)
 
     def validate(self, rollout: Rollout) -> list[FieldProblem]:
         """Each plugin step's problems: a plugin nobody installed (or one that could not

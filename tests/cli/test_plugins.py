@@ -1,0 +1,33 @@
+"""``progressive plugins``: what this installation has, and the plugins refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from progressive.cli import main
+
+from ..installed import install
+
+
+def test_plugins_lists_progressives_own() -> None:
+    result = CliRunner().invoke(main, ["plugins"])
+    assert result.exit_code == 0, result.output
+    lines = [line.split() for line in result.stdout.splitlines()]
+    assert ["nginx", "progressive", "(weights,", "header", "routes)"] in lines
+    assert ["prometheus", "progressive"] in lines
+    assert result.stdout.splitlines()[-2:] == ["step plugins:", "  none"]
+
+
+def test_plugins_says_which_plugins_were_refused_and_why(site: Path) -> None:
+    install(site, "broken-router", "progressive.routers", {"kong": "no_such_module:Kong"})
+    install(site, "broken-step", "progressive.steps", {"flag": "no_such_module:Flag"})
+    result = CliRunner().invoke(main, ["plugins"])
+    assert result.exit_code == 1
+    assert "refused:" in result.stderr
+    assert (
+        "router kong (from broken-router 1.0): failed to load: ModuleNotFoundError: "
+        "No module named 'no_such_module'" in result.stderr
+    )
+    assert "the step plugin 'flag' of broken-step 1.0 cannot be used" in result.stderr
