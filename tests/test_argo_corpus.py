@@ -254,3 +254,13 @@ def report() -> str:
 
 if __name__ == "__main__":
     print(report())
+
+
+def test_the_migration_guide_gives_the_corpus_figures() -> None:
+    found, shipped = corpus(), manifests()
+    accepted = len(shipped) - len(REFUSED)
+    text = " ".join(MIGRATION.read_text().split())
+    assert f"{len(found)} files hold a Rollout" in text
+    assert f"{len(NOT_MANIFESTS)} are not manifests as shipped" in text
+    assert f"of the {len(shipped)} left, `lint` accepts {accepted}" in text
+    assert f"({100 * accepted // len(shipped)}%) and refuses {len(REFUSED)}" in text
