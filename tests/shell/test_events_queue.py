@@ -141,3 +141,48 @@ async def test_writers_work_at_once_but_never_on_the_same_event() -> None:
             await done.wait()
         tg.cancel_scope.cancel()
     assert recorder.requests == 5, "four creates and one count patch: no conflict"
+
+
+class LostReply(MemoryCluster):
+    """Event writes are stored, then their reply waits for ``gate``: a request in flight
+    when the recorder is cancelled, which the server carried out."""
+
+    def __init__(self) -> None:
+        super().__init__(VirtualClock(1_700_000_000))
+        self.gate = anyio.Event()
+
+    async def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        stored = await super().create(obj)
+        if obj.get("kind") == "Event":
+            await self.gate.wait()
+        return stored
+
+    async def patch(self, ref: Any, patch: Mapping[str, Any]) -> dict[str, Any]:
+        stored = await super().patch(ref, patch)
+        if ref.kind == "Event":
+            await self.gate.wait()
+        return stored
+
+
+async def test_a_write_cut_off_before_its_reply_is_not_counted_twice() -> None:
+    cluster = LostReply()
+    recorder = EventRecorder(cluster, clock=cluster.clock)
+    expected: Counter[str] = Counter()
+    # a create (posted once, then twice) and a count patch, each cut off once stored
+    for message, posts in (("x", 1), ("x", 2), ("y", 2)):
+        cluster.gate = anyio.Event()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(recorder.run)
+            await anyio.wait_all_tasks_blocked()
+            for _ in range(posts):  # the second while the first is in flight
+                await recorder.post(ABOUT, "Normal", "R", message)
+                await anyio.wait_all_tasks_blocked()
+            assert events(cluster)[message] == expected[message] + 1  # stored, no reply
+            tg.cancel_scope.cancel()
+        assert recorder.queued == 1
+        cluster.gate.set()  # the server answers again
+        with anyio.fail_after(5):
+            await recorder.close()
+        expected[message] += posts
+        assert recorder.queued == 0 and not recorder.dropped
+        assert events(cluster) == expected, "each post counted once"

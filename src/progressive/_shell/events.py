@@ -22,6 +22,11 @@ queue was full), ``dropped["error"]`` (the server refused the write) and
 ``dropped["shutdown"]`` (still queued when the recorder stopped and could not be
 written within its grace), each also passed to ``on_drop``.  Without a running
 recorder (``Controller.settle``, the simulator, tests) an Event is written at once.
+
+A write cancelled in flight (the controller stopping) goes back to the queue, and the
+server may have carried it out before the reply was lost: a create written again finds
+the Event it stored (its count and ``lastTimestamp``, this ``reportingInstance``) and
+counts those posts once, a count patch sets the count rather than adding to it.
 """
 
 from __future__ import annotations
@@ -100,6 +105,9 @@ class _Pending:
     first: str  # when first posted (RFC 3339)
     last: str
     posts: int = 1
+    #: (count, lastTimestamp) of each create of it sent: one cut off before its reply
+    #: may have been stored, and a second write must not count its posts again
+    sent: list[tuple[int, str]] = attrs.Factory(list)
 
 
 def event_name(involved: Involved, type_: str, reason: str, message: str) -> str:
@@ -278,10 +286,11 @@ class EventRecorder:
         try:
             await self._write(pending)
         except BaseException:
-            if key in self._queue:  # posted again meanwhile: one Event, both counts
-                self._queue[key].posts += pending.posts
-            else:
-                self._queue[key] = pending
+            newer = self._queue.pop(key, None)
+            if newer is not None:  # posted again meanwhile: one Event, both counts
+                pending.posts += newer.posts
+                pending.last = newer.last
+            self._queue[key] = pending
             self._queue.move_to_end(key, last=False)
             raise
         finally:
@@ -313,9 +322,10 @@ class EventRecorder:
         try:
             known = self._counts.get(key)
             if known is not None:
-                try:
+                try:  # the count is set, not added to: a patch repeated stores the same
                     stored = await self._bump(ref, known + p.posts, p.last)
                 except NotFound:
+                    self._counts.pop(key)  # expired: what a repeat finds is the create's
                     stored = await self._create(ref, p)
             else:
                 try:
@@ -323,14 +333,23 @@ class EventRecorder:
                 except AlreadyExists:
                     self._requested()
                     existing = await self.cluster.get(ref) or {}
-                    count = int(existing.get("count") or 1) + p.posts
-                    stored = await self._bump(ref, count, p.last)
+                    count = int(existing.get("count") or 1) + p.posts - self._landed(p, existing)
+                    stored = existing
+                    if count != stored.get("count"):
+                        stored = await self._bump(ref, count, p.last)
         except ClusterError as exc:
             log.warning("could not record event %s %s on %s: %s", p.type, p.reason, about.name, exc)
             self._drop("error", p.posts)
             return None
         self._remember(key, int(stored.get("count") or 1))
         return stored
+
+    def _landed(self, p: _Pending, existing: Mapping[str, Any]) -> int:
+        """The posts ``existing`` holds already: those of a create of ``p`` cut off
+        before its reply, when ``existing`` is what that create stored."""
+        count, stamp = int(existing.get("count") or 1), existing.get("lastTimestamp")
+        ours = existing.get("reportingInstance") == self.host and (count, stamp) in p.sent
+        return count if ours else 0
 
     def _requested(self) -> None:
         self.requests += 1
@@ -343,6 +362,7 @@ class EventRecorder:
 
     async def _create(self, ref: Ref, p: _Pending) -> dict[str, Any]:
         self._requested()
+        p.sent.append((p.posts, p.last))
         return await self.cluster.create(
             {
                 "apiVersion": "v1",
