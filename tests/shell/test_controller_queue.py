@@ -264,6 +264,48 @@ async def test_a_conflict_is_retried_at_once() -> None:
     assert (await status(cluster, "web"))["phase"] == "Healthy"
 
 
+async def test_a_plan_whose_status_write_is_refused_loses_no_event() -> None:
+    class Refusing(MemoryCluster):
+        """The first status write at each step meets a spec edited meanwhile."""
+
+        def __init__(self, clock: VirtualClock) -> None:
+            super().__init__(clock)
+            self.refused: list[Any] = []
+            self.refuse = False
+
+        async def replace_status(self, obj: Any) -> dict[str, Any]:
+            step = obj["status"].get("currentStepIndex")
+            if self.refuse and step not in self.refused:
+                self.refused.append(step)
+                edit = {"spec": {"revisionHistoryLimit": 10 + len(self.refused)}}
+                await super().patch(ref("web"), edit)  # a new generation: decided again
+                raise Conflict("someone wrote meanwhile")
+            return await super().replace_status(obj)
+
+    async def update(refuse: bool) -> Counter[str]:
+        clock = VirtualClock()
+        cluster = Refusing(clock)
+        manifest = canary_rollout(replicas=2, steps=[{"setWeight": 50}, {"pause": {}}])
+        await cluster.create(manifest)
+        controller = Controller(cluster, clock=clock)
+        await settle(controller, cluster)
+        cluster.refuse = refuse
+        await cluster.patch(ref("web"), {"spec": with_image(manifest, "web:2")["spec"]})
+        await settle(controller, cluster)
+        assert (await status(cluster, "web"))["phase"] == "Paused"
+        assert cluster.refused == ([0, 1] if refuse else [])
+        return Counter({e["message"]: e["count"] for e in cluster.objects("v1", "Event")})
+
+    # A refused plan's Events are posted: some tell of writes it made (a ReplicaSet
+    # created), which the plan decided again does not make again. The transitions it
+    # tells of again (a pause begun) are counted again, as Argo's, which records its
+    # Events before it writes the status.
+    clean, refused = await update(refuse=False), await update(refuse=True)
+    assert set(refused) == set(clean) and refused - clean == Counter(
+        {"Rollout paused until promoted": 1, next(m for m in clean if "Updating to" in m): 1}
+    )
+
+
 async def test_an_invalid_spec_is_reported_once_and_the_others_go_on() -> None:
     clock = VirtualClock()
     cluster = MemoryCluster(clock)
