@@ -186,11 +186,12 @@ async def test_status_and_scale_subresources(kube: KubeCluster, namespace: str) 
                 "availableReplicas": 1,
                 "selector": "app=web",
                 "observedGeneration": "1",
-                "canary": {"weights": {"canary": {"weight": 20}}},
+                "canary": {"weights": {"canary": {"weight": 20}, "stable": {"weight": 80}}},
             },
         }
     )
-    assert stored["status"]["canary"] == {"weights": {"canary": {"weight": 20}}}, "kept"
+    weights = {"canary": {"weight": 20}, "stable": {"weight": 80}}
+    assert stored["status"]["canary"] == {"weights": weights}, "kept"
     assert stored["metadata"]["generation"] == generation, "a status write is no spec change"
 
     # a status in a merge patch goes to /status
@@ -233,6 +234,36 @@ async def test_create_keeps_a_status_given_with_the_object(
     assert stored["status"] == run["status"]
     got = await kube.get(Ref.of(stored))
     assert got is not None and got["status"]["phase"] == "Error"
+
+
+@pytest.mark.parametrize("kind", ["Rollout", "AnalysisRun", "Experiment"])
+async def test_a_status_field_the_crd_lacks_is_refused(
+    kube: KubeCluster, namespace: str, kind: str
+) -> None:
+    """The status schemas are structural (progressive.core._status_schema, Argo's
+    fields): the controller's strict status writes refuse what the CRD does not declare,
+    as under Argo's CRDs, rather than the server keeping it or dropping it silently."""
+    objects = {
+        "Rollout": rollout(namespace),
+        "AnalysisRun": {
+            "apiVersion": GROUP,
+            "kind": "AnalysisRun",
+            "metadata": {"name": "run", "namespace": namespace},
+            "spec": {"metrics": []},
+        },
+        "Experiment": {
+            "apiVersion": GROUP,
+            "kind": "Experiment",
+            "metadata": {"name": "exp", "namespace": namespace},
+            "spec": {"templates": [{"name": "a", "template": {}}]},
+        },
+    }
+    created = await kube.create(objects[kind])
+    stored = await kube.replace_status({**created, "status": {"phase": "Running"}})
+    assert stored["status"] == {"phase": "Running"}
+    with pytest.raises(Invalid) as refused:
+        await kube.replace_status({**stored, "status": {"phase": "Running", "waitingSince": "x"}})
+    assert "waitingSince" in str(refused.value)
 
 
 async def test_printer_columns(kube: KubeCluster, kube_api: ApiClient, namespace: str) -> None:

@@ -2,10 +2,11 @@
 
 Rollout, AnalysisTemplate, ClusterAnalysisTemplate, AnalysisRun and Experiment, with
 structural schemas built from :mod:`progressive.core._schema` (the fields are declared
-once, there), ``status`` subresources, the scale subresource on Rollouts (so a
-HorizontalPodAutoscaler can drive one), and printer columns and short names like Argo
-Rollouts' (``kubectl get ro``); the category ``progressive`` lists them all
-(``kubectl get progressive``).
+once, there) and, for what the controller writes, :mod:`progressive.core._status_schema`
+(so a status field the CRD does not declare is refused), ``status`` subresources, the
+scale subresource on Rollouts (so a HorizontalPodAutoscaler can drive one), and printer
+columns and short names like Argo Rollouts' (``kubectl get ro``); the category
+``progressive`` lists them all (``kubectl get progressive``).
 
 Only the progressive.dev group is generated.  Users of Argo's ``argoproj.io`` group keep
 Argo's CRDs: the controller reads ``argoproj.io/v1alpha1`` Rollouts as well, so it can
@@ -25,15 +26,13 @@ import attrs
 
 from ..core._schema import (
     ANALYSIS_RUN_SPEC,
-    ANALYSIS_RUN_STATUS,
     ANALYSIS_TEMPLATE_SPEC,
     EXPERIMENT_SPEC,
-    EXPERIMENT_STATUS,
     ROLLOUT_SPEC,
-    ROLLOUT_STATUS,
     Node,
     openapi,
 )
+from ..core._status_schema import ANALYSIS_RUN_STATUS, EXPERIMENT_STATUS, ROLLOUT_STATUS
 
 __all__ = [
     "CATEGORY",

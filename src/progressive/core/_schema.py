@@ -17,6 +17,9 @@ templates, router configurations, metric providers.  Argo's IntOrString fields a
 ("exactly one of canary or blueGreen", "exactly one action per step") become ``oneOf``
 or CEL validation rules; the others are the reader's (an ``InvalidSpec`` condition).
 
+What the controller writes in ``status`` is declared apart, with these builders
+(:mod:`progressive.core._status_schema`).
+
 Pure data: nothing here does I/O.
 """
 
@@ -36,13 +39,10 @@ from ._steps import EXCLUSIVE_ACTIONS, VERDICT_CHOICES
 
 __all__ = [
     "ANALYSIS_RUN_SPEC",
-    "ANALYSIS_RUN_STATUS",
     "ANALYSIS_TEMPLATE_SPEC",
     "EXPERIMENT_SPEC",
-    "EXPERIMENT_STATUS",
     "INT32_MAX",
     "ROLLOUT_SPEC",
-    "ROLLOUT_STATUS",
     "Node",
     "openapi",
 ]
@@ -525,27 +525,6 @@ ROLLOUT_SPEC: Final = obj(
     exactly_one=("template", "workloadRef"),
 )
 
-#: What the controller writes is kept as is; these fields are declared for the
-#: printer columns and the scale subresource (``status.selector``: a label selector
-#: in its string form, for a HorizontalPodAutoscaler).
-ROLLOUT_STATUS: Final = Node(
-    "object",
-    "Written by the controller.",
-    {
-        "phase": string(),
-        "message": string(),
-        "replicas": integer(low=None, high=None),
-        "updatedReplicas": integer(low=None, high=None),
-        "readyReplicas": integer(low=None, high=None),
-        "availableReplicas": integer(low=None, high=None),
-        "selector": string("The pods' label selector, for the scale subresource."),
-        "HPAReplicas": integer(
-            "The pods receiving active traffic, for the scale subresource.", None, None
-        ),
-    },
-    free=True,
-)
-
 # -- analysis -----------------------------------------------------------------------------------
 
 
@@ -650,10 +629,6 @@ ANALYSIS_RUN_SPEC: Final = obj(
     required=("metrics",),
 )
 
-ANALYSIS_RUN_STATUS: Final = Node(
-    "object", "Written by the controller.", {"phase": string()}, free=True
-)
-
 # -- Experiment ----------------------------------------------------------------------------------
 
 EXPERIMENT_SPEC: Final = obj(
@@ -683,10 +658,6 @@ EXPERIMENT_SPEC: Final = obj(
         "dryRun": _RULES["dryRun"],
     },
     required=("templates",),
-)
-
-EXPERIMENT_STATUS: Final = Node(
-    "object", "Written by the controller.", {"phase": string()}, free=True
 )
 
 # -- OpenAPI ------------------------------------------------------------------------------------
