@@ -8,6 +8,7 @@ end-to-end suite writes the same statuses through a real API server with Argo's 
 
 from __future__ import annotations
 
+import copy
 import functools
 import re
 from collections.abc import Iterator, Mapping
@@ -18,6 +19,7 @@ import pytest
 import yaml
 
 from progressive._cluster import argo_crds
+from progressive._deploy._crds import crds
 from progressive._loader import load_documents
 from progressive._simulation import simulate
 from progressive.memory import MemoryCluster
@@ -135,3 +137,86 @@ def test_the_check_sees_what_the_server_refuses_and_drops() -> None:
         "abortedAt: not an RFC 3339 date-time: 'yesterday'",
         f"replicas: {2**31} is not in [-2147483648, 2147483647]",
     ]
+
+
+# -- progressive.dev's status schemas against Argo's ----------------------------------------
+
+#: Where progressive.dev's status schema differs from Argo's on purpose:
+#: (kind, path) -> why.  None so far: the controller writes the same statuses under
+#: both groups.
+DELIBERATE: dict[tuple[str, str], str] = {}
+
+#: What a schema node says that is not a rule: its words and its children (compared
+#: one by one, each under its own path).
+_NOT_RULES = frozenset({"description", "example", "properties", "items", "additionalProperties"})
+
+
+def shape(schema: Mapping[str, Any], path: str = "status") -> dict[str, dict[str, Any]]:
+    """path -> the rules of the node there (type, format, required, bounds, enum,
+    free-form...), for every node: a field is ``.name``, an array's items ``[]``, a
+    map's values ``{}``."""
+    rules = {key: value for key, value in schema.items() if key not in _NOT_RULES}
+    if "required" in rules:
+        rules["required"] = sorted(rules["required"])
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, bool):
+        rules["additionalProperties"] = extra
+    out = {path: rules}
+    for key, child in (schema.get("properties") or {}).items():
+        out.update(shape(child, f"{path}.{key}"))
+    if "items" in schema:
+        out.update(shape(schema["items"], f"{path}[]"))
+    if isinstance(extra, Mapping):
+        out.update(shape(extra, f"{path}{{}}"))
+    return out
+
+
+def differences(ours: Mapping[str, Any], argos: Mapping[str, Any]) -> dict[str, str]:
+    """path -> how progressive's schema differs from Argo's there."""
+    mine, theirs = shape(ours), shape(argos)
+    out = {}
+    for path in sorted(set(mine) | set(theirs)):
+        if path not in mine:
+            out[path] = f"only in Argo's {theirs[path]}"
+        elif path not in theirs:
+            out[path] = f"only in progressive's {mine[path]}"
+        elif mine[path] != theirs[path]:
+            out[path] = f"progressive's {mine[path]}, Argo's {theirs[path]}"
+    return out
+
+
+@pytest.mark.parametrize("kind", ["Rollout", "AnalysisRun", "Experiment"])
+def test_progressive_status_schemas_are_argos(kind: str) -> None:
+    """The progressive.dev CRDs' status schemas (progressive.core._status_schema)
+    declare the fields and the rules (types, formats, required fields) of the CRDs Argo
+    publishes, but for the DELIBERATE differences: a status the controller writes fits
+    both groups or neither, and the tests with Argo's CRDs cover both."""
+    (ours,) = [c for c in crds() if c["spec"]["names"]["kind"] == kind]
+    found = differences(
+        crd_schema(ours)["properties"]["status"], schemas()[kind]["properties"]["status"]
+    )
+    unexplained = {path: how for path, how in found.items() if (kind, path) not in DELIBERATE}
+    assert unexplained == {}, "declare it as Argo does, or say why in DELIBERATE"
+    stale = [path for (of, path) in DELIBERATE if of == kind and path not in found]
+    assert stale == [], "no longer differs from Argo's: drop it from DELIBERATE"
+
+
+def test_the_comparison_sees_a_difference() -> None:
+    argos = schemas()["AnalysisRun"]["properties"]["status"]
+    changed = copy.deepcopy(argos)
+    del changed["properties"]["startedAt"]
+    changed["properties"]["phase"]["enum"] = ["Running"]
+    changed["properties"]["extra"] = {"type": "string", "description": "words are no rule"}
+    runs = changed["properties"]["metricResults"]["items"]
+    runs["required"] = ["phase"]
+    runs["properties"]["metadata"]["additionalProperties"]["type"] = "integer"
+    assert differences(changed, argos) == {
+        "status.extra": "only in progressive's {'type': 'string'}",
+        "status.metricResults[]": "progressive's {'required': ['phase'], 'type': 'object'}, "
+        "Argo's {'required': ['name', 'phase'], 'type': 'object'}",
+        "status.metricResults[].metadata{}": "progressive's {'type': 'integer'}, "
+        "Argo's {'type': 'string'}",
+        "status.phase": "progressive's {'type': 'string', 'enum': ['Running']}, "
+        "Argo's {'type': 'string'}",
+        "status.startedAt": "only in Argo's {'format': 'date-time', 'type': 'string'}",
+    }
