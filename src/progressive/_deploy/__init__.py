@@ -15,12 +15,12 @@ one :class:`InstallOptions`.
   ``python -m progressive._deploy --write deploy/`` / ``--check deploy/``.
 """
 
+from .._grants import GRANTS, how_to_grant
 from ._chart import CHART_NAME, chart_files, values
 from ._files import HEADER, deploy_files, dump, main, manifests, render
 from ._objects import LABELS
 from ._options import (
     ALL_NAMESPACES,
-    GRANTS,
     HEALTH_PORT,
     IMAGE_REPOSITORY,
     LEASE_NAME,
@@ -31,7 +31,6 @@ from ._options import (
     SECURE_METRICS_PORT,
     SERVICE_ACCOUNT,
     InstallOptions,
-    how_to_grant,
 )
 from ._rbac import (
     ARGO_GROUP,

@@ -12,7 +12,6 @@ import attrs
 __all__ = [
     "ALL_NAMESPACES",
     "DEFAULT_RESOURCES",
-    "GRANTS",
     "HEALTH_PORT",
     "IMAGE_REPOSITORY",
     "LEASE_NAME",
@@ -23,7 +22,6 @@ __all__ = [
     "SECURE_METRICS_PORT",
     "SERVICE_ACCOUNT",
     "InstallOptions",
-    "how_to_grant",
 ]
 
 NAMESPACE: Final = "progressive-system"
@@ -164,22 +162,3 @@ class InstallOptions:
         if self.analysis_secrets == (ALL_NAMESPACES,):
             return True
         return namespace is not None and namespace in self.analysis_secrets
-
-
-#: The rights the least-privilege install leaves out, by ``InstallOptions`` field: the
-#: ``progressive install`` option and the Helm value that grant them.
-GRANTS: Final = {
-    "analysis_secrets": ("--analysis-secrets", "rbac.analysisSecrets"),
-    "job_provider": ("--job-provider", "rbac.jobProvider"),
-    "restarts": ("--restarts", "rbac.restarts"),
-}
-
-
-def how_to_grant(option: str, namespace: str = "") -> str:
-    """What to install to grant ``option`` (a :data:`GRANTS` key), for the error a
-    refused request becomes: ``progressive install --job-provider (Helm:
-    rbac.jobProvider=true)``; Secrets are granted per namespace."""
-    flag, value = GRANTS[option]
-    if option == "analysis_secrets":
-        return f"progressive install {flag}={namespace} (Helm: {value}={{{namespace}}})"
-    return f"progressive install {flag} (Helm: {value}=true)"

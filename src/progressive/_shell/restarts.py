@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from .._clusters import Cluster, Ref, owned_by
-from .._deploy import how_to_grant
+from .._grants import how_to_grant
 from ..core._actions import RestartPods
 from ..core._durations import format_duration
 from ..core._names import RESTART_REFUSED_ANNOTATION

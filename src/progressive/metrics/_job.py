@@ -37,7 +37,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from .._clusters import Cluster, Ref, copy_json_body, list_owned, owner_reference
-from .._deploy import how_to_grant
+from .._grants import how_to_grant
 from ..core._analysis import AnalysisPhase
 from ..core._analysis_model import AnalysisRun, Metric
 from ..core._names import API_GROUPS, IMAGE_PULL_FAILURES

@@ -37,7 +37,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
 from .._clusters import Cluster, Ref
-from .._deploy import how_to_grant
+from .._grants import how_to_grant
 from ..errors import Forbidden
 from ._protocol import MeasurementFailure
 
