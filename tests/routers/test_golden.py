@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from progressive._deploy import WORKLOAD_RULES
+from progressive._deploy import ROUTER_RULES, WORKLOAD_RULES, router_rules
 from progressive.core import HeaderMatch
 from progressive.routers import (
     ROUTERS,
@@ -235,13 +235,15 @@ def test_golden(scenario: str) -> None:
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_the_controller_is_granted_what_the_router_reads_and_writes(scenario: str) -> None:
     """Every kind a router reads may be watched, and every write it sends (a create, a
-    merge patch) is allowed by the controller's RBAC (``progressive._deploy``)."""
+    merge patch) is allowed by what the router declares (``access``) and what every
+    Rollout is granted (its Services): the rules ``progressive._deploy`` installs."""
     router_name, routing, objects = SCENARIOS[scenario]
     router = ROUTERS[router_name]
     ro = rollout(copy.deepcopy(routing), services=scenario not in NO_SERVICES)
+    every_rollout = [r for r in WORKLOAD_RULES if r not in ROUTER_RULES]
     granted = {
         (rule.group, resource, verb)
-        for rule in WORKLOAD_RULES
+        for rule in (*every_rollout, *router_rules([router]))
         for resource in rule.resources
         for verb in rule.verbs
     }

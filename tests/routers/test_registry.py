@@ -16,11 +16,13 @@ from progressive.errors import RouterError
 from progressive.routers import (
     ROUTERS,
     DeclaredRouter,
+    RouterAccess,
     RouterCapabilities,
     RouterRegistry,
     default_registry,
     router_config,
 )
+from progressive.routers._registry import access_of
 
 from ..installed import install as install_distribution
 from ..shell.helpers import canary_rollout
@@ -181,6 +183,21 @@ class Nginx(DeclaredRouter):
 class Misnamed(DeclaredRouter):
     def __init__(self):
         super().__init__("kong")
+
+class Bare:
+    # a router written before routers declared their access: no access
+    name = "bare"
+    plugin_names = ()
+    capabilities = RouterCapabilities()
+    def validate(self, rollout): return []
+    def refs(self, rollout): return ()
+    def read(self, rollout, objects): return None
+    def plan(self, rollout, desired, objects): return []
+    def stand_ins(self, rollout): return []
+
+class WrongAccess(DeclaredRouter):
+    def __init__(self):
+        super().__init__("wrong", access="projectcontour.io httpproxies")
 """
 
 
@@ -249,3 +266,40 @@ def test_a_plugin_cannot_take_a_built_in_name_or_another_key(plugins: Path) -> N
         "nginx (from bad-routers 1.0): bad-routers 1.0 declares the router name 'nginx', "
         "which progressive declares already",
     ]
+
+
+def test_a_plugin_without_access_still_loads_and_one_with_bad_access_is_refused(
+    plugins: Path,
+) -> None:
+    install(plugins, "bare-router", {"bare": "routers_for_tests:Bare"})
+    install(plugins, "wrong-router", {"wrong": "routers_for_tests:WrongAccess"})
+    registry = default_registry()
+    bare = registry.get("bare")
+    assert bare is not None and access_of(bare) is None
+    assert registry.validate(rollout({"bare": {}})) == []
+    (failure,) = registry.failures
+    assert str(failure) == (
+        "wrong (from wrong-router 1.0): WrongAccess.access must be a sequence of "
+        "RouterAccess, got 'projectcontour.io httpproxies'"
+    )
+    assert problems(rollout({"wrong": {}}), registry)
+    # the built-ins all declare theirs
+    assert all(access_of(r) for r in ROUTERS.values())
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"group": "*"}, "RouterAccess.group: an API group name, got '*'"),
+        ({"resources": ()}, "RouterAccess.resources: one or more resource names"),
+        ({"resources": ("*",)}, r"resource names \(no '\*'\), got \['\*'\]"),
+        ({"verbs": ("get", "escalate")}, "RouterAccess.verbs: one or more of get, list"),
+        ({"verbs": "*"}, r"got \['\*'\]"),
+        ({"why": " "}, "RouterAccess.why: say why"),
+    ],
+)
+def test_a_router_access_is_checked(fields: dict[str, Any], message: str) -> None:
+    good = {"group": "projectcontour.io", "resources": "httpproxies", "verbs": "get", "why": "w"}
+    assert RouterAccess(**good).resources == ("httpproxies",)
+    with pytest.raises(ValueError, match=message):
+        RouterAccess(**{**good, **fields})

@@ -356,15 +356,6 @@
     - watch
     - patch
 - apiGroups:
-    - apisix.apache.org
-  resources:
-    - apisixroutes
-  verbs:
-    - get
-    - list
-    - watch
-    - patch
-- apiGroups:
     - getambassador.io
   resources:
     - mappings
@@ -373,6 +364,15 @@
     - list
     - watch
     - create
+    - patch
+- apiGroups:
+    - apisix.apache.org
+  resources:
+    - apisixroutes
+  verbs:
+    - get
+    - list
+    - watch
     - patch
 - apiGroups:
     - traefik.containo.us

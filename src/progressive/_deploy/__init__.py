@@ -7,7 +7,8 @@ one :class:`InstallOptions`.
   the names and ports every rendering shares;
 * :mod:`._rbac`: each RBAC rule once, with its reason, and the Roles a set of options
   needs (scoped to namespaces, Secrets only where analyses need them, Jobs and pod
-  deletion only with the features that use them);
+  deletion only with the features that use them); the routers' rules from what each
+  router declares (``TrafficRouter.access``), the installed plugins' included;
 * :mod:`._workload`: the namespace, the Deployment, the metrics Service and
   ServiceMonitor;
 * :mod:`._chart`: the chart's generated files;
@@ -41,11 +42,15 @@ from ._rbac import (
     METRICS_READER,
     METRICS_READER_RULES,
     RESTART_RULES,
+    ROUTER_RULES,
     SECRET_RULES,
     WORKLOAD_RULES,
+    PluginRules,
     Rule,
     controller_rules,
+    plugin_router_rules,
     rbac,
+    router_rules,
 )
 from ._workload import controller, controller_args, image, namespace, service_monitor
 
@@ -70,11 +75,13 @@ __all__ = [
     "NAMESPACE",
     "NO_METRICS",
     "RESTART_RULES",
+    "ROUTER_RULES",
     "SECRET_RULES",
     "SECURE_METRICS_PORT",
     "SERVICE_ACCOUNT",
     "WORKLOAD_RULES",
     "InstallOptions",
+    "PluginRules",
     "Rule",
     "chart_files",
     "controller",
@@ -87,8 +94,10 @@ __all__ = [
     "main",
     "manifests",
     "namespace",
+    "plugin_router_rules",
     "rbac",
     "render",
+    "router_rules",
     "service_monitor",
     "values",
 ]

@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any, Final
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
+
+if TYPE_CHECKING:
+    from ._rbac import Rule
 
 __all__ = [
     "ALL_NAMESPACES",
@@ -53,6 +56,10 @@ def _names(value: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(str(v) for v in value or ()))
 
 
+def _rules(value: Iterable[Rule]) -> tuple[Rule, ...]:
+    return tuple(value)
+
+
 def _check_namespaces(field: str, values: tuple[str, ...], *, star: bool = False) -> None:
     for value in values:
         if star and value == ALL_NAMESPACES:
@@ -94,6 +101,10 @@ class InstallOptions:
             ``metrics_secure`` (whose Service then targets this port).
         image: the controller image (default: this version's).
         resources: the controller container's resources.
+        extra_rules: more rules where Rollouts are reconciled, next to the built-in
+            routers' (``progressive install`` puts the installed router plugins' here:
+            ``plugin_router_rules``; Helm: ``rbac.extraRules``); namespaced resource
+            rules only.
     """
 
     namespaces: tuple[str, ...] = attrs.field(default=(), converter=_names)
@@ -109,6 +120,7 @@ class InstallOptions:
     metrics_address: str = ""
     image: str | None = None
     resources: Mapping[str, Any] = attrs.field(factory=lambda: dict(DEFAULT_RESOURCES))
+    extra_rules: tuple[Rule, ...] = attrs.field(default=(), converter=_rules)
 
     def __attrs_post_init__(self) -> None:
         _check_namespaces("namespaces", self.namespaces)
@@ -134,6 +146,8 @@ class InstallOptions:
                     f'metrics_address: expected HOST:PORT or "0" (none), got '
                     f"{self.metrics_address!r}"
                 )
+        if any(r.cluster_scoped or r.non_resource_urls for r in self.extra_rules):
+            raise ValueError("extra_rules: namespaced resource rules only")
         if self.metrics_secure and self.metrics_address == NO_METRICS:
             raise ValueError('metrics_secure: needs a metrics address, not "0"')
 

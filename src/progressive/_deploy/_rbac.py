@@ -4,7 +4,12 @@ ClusterRoles an :class:`InstallOptions` asks for.
 Every install grants :data:`CRD_RULES` and :data:`WORKLOAD_RULES` where Rollouts are
 reconciled: a ClusterRole by default, a Role in each namespace of a namespaced install
 (plus a ClusterRole to read ClusterAnalysisTemplates, the one cluster-scoped kind it
-reads).  The rest is granted only with the feature that needs it:
+reads).  The routers' rules are not written here: each router declares the access it
+needs (``TrafficRouter.access``) and :func:`router_rules` turns the declarations into
+rules, the built-ins' into :data:`ROUTER_RULES` (part of :data:`WORKLOAD_RULES`, so of
+``deploy/`` and the chart) and the installed plugins' into ``progressive install``'s
+``InstallOptions.extra_rules`` (:func:`plugin_router_rules`).  The rest is granted only
+with the feature that needs it:
 
 * :data:`SECRET_RULES` (``get`` Secrets) only in the namespaces named by
   ``analysis_secrets``: analyses' ``secretKeyRef``;
@@ -26,11 +31,14 @@ sets ``blockOwnerDeletion`` on the objects it owns.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Final
 
 import attrs
 
 from ..core._notifications import CONFIGMAPS, SECRETS
+from ..routers import RouterAccess, RouterRegistry, TrafficRouter, default_registry
+from ..routers._registry import BUILT_IN, access_of, built_in_routers
 from ._crds import GROUP
 from ._objects import meta
 from ._options import NAME, NAMESPACE, SERVICE_ACCOUNT, InstallOptions
@@ -47,11 +55,15 @@ __all__ = [
     "NOTIFICATION_RULES",
     "NOTIFIED_RULES",
     "RESTART_RULES",
+    "ROUTER_RULES",
     "SECRET_RULES",
     "WORKLOAD_RULES",
+    "PluginRules",
     "Rule",
     "controller_rules",
+    "plugin_router_rules",
     "rbac",
+    "router_rules",
 ]
 
 ARGO_GROUP: Final = "argoproj.io"
@@ -120,40 +132,73 @@ ARGO_RULES: Final = (
     ),
 )
 
-#: What every Rollout needs, in the namespaces reconciled.
+
+def _merged(declared: Iterable[tuple[str, Iterable[RouterAccess]]]) -> tuple[Rule, ...]:
+    """Rules of ``(label, access)`` pairs (a label prefixes each reason), in order, one
+    per API group and resources: the verbs of every access to them, every reason."""
+    merged: dict[tuple[str, tuple[str, ...]], Rule] = {}
+    for label, accesses in declared:
+        for access in accesses:
+            key, why = (access.group, access.resources), label + access.why
+            held = merged.get(key)
+            if held is None:
+                merged[key] = Rule(access.group, access.resources, access.verbs, why)
+            else:
+                verbs = tuple(dict.fromkeys((*held.verbs, *access.verbs)))
+                whys = held.why.split("; ")
+                why = "; ".join(whys if why in whys else [*whys, why])
+                merged[key] = attrs.evolve(held, verbs=verbs, why=why)
+    return tuple(merged.values())
+
+
+def router_rules(routers: Iterable[TrafficRouter]) -> tuple[Rule, ...]:
+    """The rules granting what ``routers`` declare (``access``), in their order, one per
+    API group and resources: two routers on the same objects (nginx and alb, on
+    Ingresses) share one rule with every verb either needs and both reasons.  A router
+    that declares nothing adds nothing."""
+    return _merged(("", access_of(r) or ()) for r in routers)
+
+
+#: What progressive's own routers declare (``TrafficRouter.access``), in the registry's
+#: order (Argo's order of routers).
+ROUTER_RULES: Final = router_rules(built_in_routers())
+
+#: What every Rollout needs, in the namespaces reconciled: its revisions, its Services,
+#: its Events, and the objects of progressive's own routers.
 WORKLOAD_RULES: Final = (
     Rule("apps", ("replicasets",), (*_WATCH, "create", "patch", "delete"), "one per revision"),
     Rule("apps", ("deployments",), (*_WATCH, "patch"), "workloadRef: read, scaled down"),
     Rule("", ("services",), (*_WATCH, "patch"), "selectors pointed at a revision"),
     Rule("", ("events",), ("get", "create", "patch"), "Events, counted (get: after a restart)"),
-    Rule("networking.k8s.io", ("ingresses",), (*_WATCH, "create", "patch"), "nginx canary Ingress"),
-    Rule(
-        "networking.istio.io",
-        ("virtualservices", "destinationrules"),
-        (*_WATCH, "patch"),
-        "Istio weights, header and mirror routes, subsets",
-    ),
-    Rule("split.smi-spec.io", ("trafficsplits",), (*_WATCH, "create", "patch"), "SMI weights"),
-    Rule(
-        "gateway.networking.k8s.io",
-        ("httproutes", "grpcroutes"),
-        (*_WATCH, "patch"),
-        "Gateway API weights and header routes",
-    ),
-    Rule(
-        "apisix.apache.org",
-        ("apisixroutes",),
-        (*_WATCH, "patch"),
-        "APISIX weights and header rules",
-    ),
-    Rule(
-        "getambassador.io", ("mappings",), (*_WATCH, "create", "patch"), "Emissary canary Mappings"
-    ),
-    *(
-        Rule(group, ("traefikservices",), (*_WATCH, "patch"), "Traefik weights")
-        for group in ("traefik.containo.us", "traefik.io")
-    ),
+    *ROUTER_RULES,
 )
+
+
+@attrs.frozen
+class PluginRules:
+    """What the installed router plugins declare: their rules (each reason naming the
+    router and its distribution), and the routers that declare nothing
+    (``contour (progressive-contour-router 0.1.0)``), which an install grants nothing."""
+
+    rules: tuple[Rule, ...] = ()
+    undeclared: tuple[str, ...] = ()
+
+
+def plugin_router_rules(registry: RouterRegistry | None = None) -> PluginRules:
+    """The rules of the routers of ``registry`` (default: the installed plugins') that
+    are not progressive's own, for :attr:`InstallOptions.extra_rules`."""
+    registry = default_registry() if registry is None else registry
+    plugins = [(r, registry.origin(r.name)) for r in registry]
+    plugins = [(r, origin) for r, origin in plugins if origin != BUILT_IN]
+    return PluginRules(
+        _merged(
+            (f"the {r.name} router ({origin}): ", access)
+            for r, origin in plugins
+            if (access := access_of(r)) is not None
+        ),
+        tuple(f"{r.name} ({origin})" for r, origin in plugins if access_of(r) is None),
+    )
+
 
 #: ``restarts``: ``spec.restartAt`` deletes the old pods of the Rollout's ReplicaSets.
 RESTART_RULES: Final = (
@@ -207,6 +252,7 @@ def controller_rules(options: InstallOptions) -> tuple[Rule, ...]:
     return (
         *CRD_RULES,
         *WORKLOAD_RULES,
+        *options.extra_rules,
         *(RESTART_RULES if options.restarts else ()),
         *(JOB_RULES if options.job_provider else ()),
         *(NOTIFIED_RULES if options.notifications else ()),

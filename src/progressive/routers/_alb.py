@@ -62,7 +62,7 @@ from ._objects import (
     patch_to,
     scaled,
 )
-from ._protocol import HeaderRoute, ObjectRef, Objects, RouterState, Write
+from ._protocol import HeaderRoute, ObjectRef, Objects, RouterAccess, RouterState, Write
 
 __all__ = ["AlbRouter"]
 
@@ -102,6 +102,14 @@ class AlbRouter:
         header_routes=True, experiment_weights=True, ping_pong=True
     )
     plugin_names: Final = ()
+    access: Final = (
+        RouterAccess(
+            "networking.k8s.io",
+            "ingresses",
+            ("get", "list", "watch", "patch"),
+            "ALB actions and conditions in the Ingress annotations",
+        ),
+    )
 
     # -- configuration --------------------------------------------------------------------
     @staticmethod

@@ -41,7 +41,7 @@ from ._objects import (
     owner_reference,
     patch_to,
 )
-from ._protocol import Create, ObjectRef, Objects, RouterState, Write
+from ._protocol import Create, ObjectRef, Objects, RouterAccess, RouterState, Write
 
 __all__ = ["AmbassadorRouter"]
 
@@ -83,6 +83,14 @@ class AmbassadorRouter:
     name: Final = "ambassador"
     capabilities: Final = RouterCapabilities()
     plugin_names: Final = ()
+    access: Final = (
+        RouterAccess(
+            GROUP,
+            "mappings",
+            ("get", "list", "watch", "create", "patch"),
+            "Emissary canary Mappings",
+        ),
+    )
 
     def validate(self, rollout: Rollout) -> list[FieldProblem]:
         errors = []

@@ -45,7 +45,7 @@ from ._objects import (
     patch_to,
     scaled,
 )
-from ._protocol import HeaderRoute, ObjectRef, Objects, RouterState, Write
+from ._protocol import HeaderRoute, ObjectRef, Objects, RouterAccess, RouterState, Write
 
 __all__ = ["ApisixRouter"]
 
@@ -144,6 +144,14 @@ class ApisixRouter:
     name: Final = "apisix"
     capabilities: Final = RouterCapabilities(header_routes=True)
     plugin_names: Final = ()
+    access: Final = (
+        RouterAccess(
+            GROUP,
+            "apisixroutes",
+            ("get", "list", "watch", "patch"),
+            "APISIX weights and header rules",
+        ),
+    )
 
     def validate(self, rollout: Rollout) -> list[FieldProblem]:
         errors = []

@@ -54,7 +54,15 @@ from ._objects import (
     string_match_of,
     string_match_value,
 )
-from ._protocol import HeaderRoute, MirrorRoute, ObjectRef, Objects, RouterState, Write
+from ._protocol import (
+    HeaderRoute,
+    MirrorRoute,
+    ObjectRef,
+    Objects,
+    RouterAccess,
+    RouterState,
+    Write,
+)
 
 __all__ = ["GatewayApiRouter"]
 
@@ -125,6 +133,14 @@ class GatewayApiRouter:
     name: Final = "gatewayAPI"
     capabilities: Final = RouterCapabilities(header_routes=True, mirror_routes=True)
     plugin_names: Final = ("argoproj-labs/gatewayAPI",)
+    access: Final = (
+        RouterAccess(
+            GROUP,
+            ("httproutes", "grpcroutes"),
+            ("get", "list", "watch", "patch"),
+            "Gateway API weights and header routes",
+        ),
+    )
 
     def validate(self, rollout: Rollout) -> list[FieldProblem]:
         config = config_of(rollout, "gatewayAPI", *GatewayApiRouter.plugin_names)

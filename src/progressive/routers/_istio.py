@@ -59,7 +59,15 @@ from ._objects import (
     string_match_of,
     string_match_value,
 )
-from ._protocol import HeaderRoute, MirrorRoute, ObjectRef, Objects, RouterState, Write
+from ._protocol import (
+    HeaderRoute,
+    MirrorRoute,
+    ObjectRef,
+    Objects,
+    RouterAccess,
+    RouterState,
+    Write,
+)
 
 __all__ = ["IstioRouter"]
 
@@ -147,6 +155,14 @@ class IstioRouter:
         header_routes=True, mirror_routes=True, experiment_weights=True, ping_pong=True
     )
     plugin_names: Final = ()
+    access: Final = (
+        RouterAccess(
+            GROUP,
+            ("virtualservices", "destinationrules"),
+            ("get", "list", "watch", "patch"),
+            "Istio weights, header and mirror routes, subsets",
+        ),
+    )
 
     def validate(self, rollout: Rollout) -> list[FieldProblem]:
         config = config_of(rollout, "istio")

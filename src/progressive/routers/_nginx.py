@@ -54,7 +54,7 @@ from ._objects import (
     routes_in_force,
     scaled,
 )
-from ._protocol import Create, HeaderRoute, ObjectRef, Objects, RouterState, Write
+from ._protocol import Create, HeaderRoute, ObjectRef, Objects, RouterAccess, RouterState, Write
 
 __all__ = ["HEADER_ROUTE_ANNOTATION", "NginxRouter", "cookie_match"]
 
@@ -113,6 +113,14 @@ class NginxRouter:
     name: Final = "nginx"
     capabilities: Final = RouterCapabilities(header_routes=True)
     plugin_names: Final = ()
+    access: Final = (
+        RouterAccess(
+            "networking.k8s.io",
+            "ingresses",
+            ("get", "list", "watch", "create", "patch"),
+            "the nginx canary Ingress",
+        ),
+    )
 
     # -- configuration --------------------------------------------------------------------
     @staticmethod

@@ -39,7 +39,7 @@ from ._objects import (
     patch_to,
     scaled,
 )
-from ._protocol import Create, ObjectRef, Objects, RouterState, Write
+from ._protocol import Create, ObjectRef, Objects, RouterAccess, RouterState, Write
 
 __all__ = ["API_VERSIONS", "SmiRouter"]
 
@@ -65,6 +65,11 @@ class SmiRouter:
     name: Final = "smi"
     capabilities: Final = RouterCapabilities(experiment_weights=True)
     plugin_names: Final = ()
+    access: Final = (
+        RouterAccess(
+            GROUP, "trafficsplits", ("get", "list", "watch", "create", "patch"), "SMI weights"
+        ),
+    )
 
     def validate(self, rollout: Rollout) -> list[FieldProblem]:
         if _version(rollout) not in API_VERSIONS:

@@ -32,7 +32,7 @@ from ._objects import (
     patch_to,
     scaled,
 )
-from ._protocol import ObjectRef, Objects, RouterState, Write
+from ._protocol import ObjectRef, Objects, RouterAccess, RouterState, Write
 
 __all__ = ["API_VERSIONS", "TraefikRouter"]
 
@@ -70,6 +70,15 @@ class TraefikRouter:
     name: Final = "traefik"
     capabilities: Final = RouterCapabilities()
     plugin_names: Final = ()
+    access: Final = tuple(
+        RouterAccess(
+            v.rpartition("/")[0],
+            "traefikservices",
+            ("get", "list", "watch", "patch"),
+            "Traefik weights",
+        )
+        for v in API_VERSIONS
+    )
 
     def validate(self, rollout: Rollout) -> list[FieldProblem]:
         errors = []
