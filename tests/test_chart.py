@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from progressive import _deploy
-from progressive._deploy import InstallOptions
+from progressive._deploy import InstallOptions, Rule
 
 ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "deploy" / "chart"
@@ -70,6 +70,9 @@ def unlabelled(docs: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[st
     return out
 
 
+PLUGIN_RULE = Rule(
+    "projectcontour.io", ("httpproxies",), ("get", "list", "watch", "patch"), "HTTPProxy weights"
+)
 OPTIONS = {
     "defaults": InstallOptions(),
     "namespaced, every feature": InstallOptions(
@@ -99,6 +102,14 @@ OPTIONS = {
         argoproj=True,
         notifications=True,
         image="registry.example/progressive:dev",
+    ),
+    # a router plugin's rules (rbac.extraRules), as progressive install grants them
+    "cluster, a plugin's rules": InstallOptions(extra_rules=[PLUGIN_RULE]),
+    "namespaced, argoproj, notifications, plugins' rules": InstallOptions(
+        namespaces=["team-a", "team-b"],
+        argoproj=True,
+        notifications=True,
+        extra_rules=[PLUGIN_RULE, Rule("kong.example", ("routes",), ("get", "patch"), "Kong")],
     ),
 }
 

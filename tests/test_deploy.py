@@ -11,8 +11,12 @@ import yaml
 from click.testing import CliRunner
 
 from progressive import _deploy
-from progressive._deploy import InstallOptions, _crds
+from progressive._deploy import InstallOptions, Rule, _crds
 from progressive.cli import main
+from progressive.routers import ROUTERS
+from progressive.routers._registry import access_of
+
+from .installed import install
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 
@@ -220,6 +224,120 @@ def test_a_namespaced_install_has_a_role_per_namespace_and_no_cluster_wide_write
     ]
 
 
+def test_every_install_grants_what_the_built_in_routers_declare() -> None:
+    cluster = cluster_wide(_deploy.rbac())
+    namespaced = grants(_deploy.rbac(InstallOptions(namespaces=["a"])))
+    for router in ROUTERS.values():
+        for access in access_of(router) or ():
+            for resource in access.resources:
+                assert cluster[(access.group, resource)] >= set(access.verbs), router.name
+                assert namespaced[("Role", "a", access.group, resource)] >= set(access.verbs)
+
+
+def test_routers_on_the_same_objects_share_one_rule_with_both_reasons() -> None:
+    (ingresses,) = [r for r in _deploy.ROUTER_RULES if r.resources == ("ingresses",)]
+    assert ingresses == Rule(
+        "networking.k8s.io",
+        ("ingresses",),
+        ("get", "list", "watch", "create", "patch"),
+        "the nginx canary Ingress; ALB actions and conditions in the Ingress annotations",
+    )
+    assert _deploy.router_rules([ROUTERS["alb"]])[0].verbs == ("get", "list", "watch", "patch")
+
+
+PLUGIN_MODULE = """
+from progressive.routers import DeclaredRouter, RouterAccess, RouterCapabilities
+
+WATCH = ("get", "list", "watch")
+PROXIES = ("projectcontour.io", "httpproxies")
+
+class Contour(DeclaredRouter):
+    def __init__(self):
+        access = (RouterAccess(*PROXIES, (*WATCH, "patch"), "HTTPProxy weights"),)
+        super().__init__("contour", (), RouterCapabilities(), access)
+
+class Kong(DeclaredRouter):
+    def __init__(self):
+        access = (
+            RouterAccess("configuration.konghq.com", "kongingresses", WATCH, "Kong upstreams"),
+            RouterAccess(*PROXIES, ("create",), "canary HTTPProxies"),
+        )
+        super().__init__("kong", (), RouterCapabilities(), access)
+
+class Bare(DeclaredRouter):
+    def __init__(self):
+        super().__init__("bare", (), RouterCapabilities(), None)
+"""
+
+
+@pytest.fixture
+def plugin_routers(site: Path) -> Path:
+    (site / "deploy_routers_for_tests.py").write_text(PLUGIN_MODULE)
+    for name in ("contour", "kong", "bare"):
+        entry = {name: f"deploy_routers_for_tests:{name.title()}"}
+        install(site, f"{name}-router", "progressive.routers", entry)
+    return site
+
+
+def test_install_grants_the_installed_router_plugins_what_they_declare(
+    plugin_routers: Path,
+) -> None:
+    found = _deploy.plugin_router_rules()
+    contour = "the contour router (contour-router 1.0)"
+    kong = "the kong router (kong-router 1.0)"
+    assert found.rules == (
+        Rule(
+            "projectcontour.io",
+            ("httpproxies",),
+            ("get", "list", "watch", "patch", "create"),
+            f"{contour}: HTTPProxy weights; {kong}: canary HTTPProxies",
+        ),
+        Rule(
+            "configuration.konghq.com",
+            ("kongingresses",),
+            ("get", "list", "watch"),
+            f"{kong}: Kong upstreams",
+        ),
+    )
+    assert found.undeclared == ("bare (bare-router 1.0)",)
+    runner = CliRunner()
+    for args, role in (
+        ((), ("ClusterRole", "")),
+        (("--watch-namespace=team-a",), ("Role", "team-a")),
+    ):
+        done = runner.invoke(main, ["install", "--dry-run", *args])
+        assert done.exit_code == 0, done.output
+        docs = [d for d in yaml.safe_load_all(done.stdout) if d]
+        assert docs == _deploy.manifests(
+            InstallOptions(namespaces=[role[1]] if role[1] else [], extra_rules=found.rules)
+        )
+        granted = grants(docs)
+        assert granted[(*role, "projectcontour.io", "httpproxies")] == {
+            "get",
+            "list",
+            "watch",
+            "patch",
+            "create",
+        }
+        assert granted[(*role, "configuration.konghq.com", "kongingresses")] == {
+            "get",
+            "list",
+            "watch",
+        }
+        assert done.stderr.splitlines() == [
+            f"granting {contour}: HTTPProxy weights; {kong}: canary HTTPProxies: get, list, "
+            "watch, patch, create on httpproxies.projectcontour.io",
+            f"granting {kong}: Kong upstreams: get, list, watch on "
+            "kongingresses.configuration.konghq.com",
+            "warning: the router plugin bare (bare-router 1.0) declares no Kubernetes access "
+            "(TrafficRouter.access): this install grants it nothing; grant what it reads and "
+            "writes yourself (Helm: rbac.extraRules)",
+        ]
+    # deploy/ and the chart are progressive's own routers' only
+    assert "httpproxies" not in _deploy.deploy_files()["rbac.yaml"]
+    assert "httpproxies" not in _deploy.render(_deploy.rbac())
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -234,6 +352,10 @@ def test_a_namespaced_install_has_a_role_per_namespace_and_no_cluster_wide_write
         ({"metrics_address": ":0"}, "expected HOST:PORT"),
         ({"metrics_address": "[::1]:99999"}, "expected HOST:PORT"),
         ({"metrics_address": "0", "metrics_secure": True}, "needs a metrics address"),
+        (
+            {"extra_rules": [Rule("x.io", ("things",), ("get",), "w", cluster_scoped=True)]},
+            "extra_rules: namespaced resource rules only",
+        ),
     ],
 )
 def test_bad_options_are_refused(options: dict[str, Any], message: str) -> None:

@@ -52,6 +52,7 @@ def values(options: InstallOptions) -> dict[str, Any]:
             "jobProvider": options.job_provider,
             "restarts": options.restarts,
             "argoproj": options.argoproj,
+            "extraRules": [r.manifest() for r in options.extra_rules],
         },
         "leaderElection": {"enabled": options.leader_election},
         "notifications": {"enabled": options.notifications},
@@ -93,6 +94,12 @@ rbac:
   restarts: {j(d["rbac"]["restarts"])}
   # Also reconcile Argo's argoproj.io objects (only where Argo's controller is absent).
   argoproj: {j(d["rbac"]["argoproj"])}
+  # More rules, next to the routers' where Rollouts are reconciled (the ClusterRole, or
+  # each namespace's Role): a router plugin's rights on its own objects, such as
+  # [{{apiGroups: [projectcontour.io], resources: [httpproxies],
+  #   verbs: [get, list, watch, patch]}}] (docs/plugin-router.md; progressive install
+  # adds the plugins installed where it runs by itself).
+  extraRules: {j(d["rbac"]["extraRules"])}
 
 leaderElection:
   enabled: {j(d["leaderElection"]["enabled"])}
