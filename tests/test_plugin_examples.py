@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGINS = ROOT / "examples" / "plugins"
@@ -127,6 +128,30 @@ def test_simulate_moves_the_httpproxy_weights(installed: Path) -> None:
     ]
     assert canary_weights == [25, 50, 0]
     assert lines[-1]["phase"] == "Healthy"
+
+
+def test_install_grants_the_controller_the_httpproxy_access_the_router_declares(
+    installed: Path,
+) -> None:
+    done = run(str(PROGRESSIVE), "install", "--dry-run", plugins=installed)
+    assert done.returncode == 0, done.stderr
+    (role,) = [
+        d
+        for d in yaml.safe_load_all(done.stdout)
+        if d and d["kind"] == "ClusterRole" and d["metadata"]["name"] == "progressive-controller"
+    ]
+    assert {
+        "apiGroups": ["projectcontour.io"],
+        "resources": ["httpproxies"],
+        "verbs": ["get", "list", "watch", "patch"],
+    } in role["rules"]
+    assert (
+        "granting the contour router (progressive-contour-router 0.1.0): HTTPProxy weights: "
+        "get, list, watch, patch on httpproxies.projectcontour.io"
+    ) in done.stderr.splitlines()
+    without = run(str(PROGRESSIVE), "install", "--dry-run", plugins=None)
+    assert without.returncode == 0, without.stderr
+    assert "projectcontour.io" not in without.stdout and without.stderr == ""
 
 
 # -- the provider ----------------------------------------------------------------------------

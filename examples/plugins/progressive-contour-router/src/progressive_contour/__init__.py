@@ -6,7 +6,8 @@ The HTTPProxy is the user's: every route that lists both the Rollout's stable an
 canary Services gets their weights (canary ``w``, stable ``maxTrafficWeight - w``), by
 a merge patch guarded by the resourceVersion read; nothing else in it changes.  It
 expresses weights only: a Rollout asking it for header or mirror routes is refused by
-progressive before it is called.
+progressive before it is called.  It declares the access it needs (``access``: get, list,
+watch and patch HTTPProxies), which ``progressive install`` grants the controller.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from progressive.routers import (
     ObjectRef,
     Objects,
     Patch,
+    RouterAccess,
     RouterCapabilities,
     RouterState,
     TrafficRouter,
@@ -40,6 +42,9 @@ class ContourRouter(TrafficRouter):
     name = "contour"
     plugin_names = ("argoproj-labs/contour",)
     capabilities = RouterCapabilities()  # weights only
+    access = (
+        RouterAccess(GROUP, "httpproxies", ("get", "list", "watch", "patch"), "HTTPProxy weights"),
+    )
 
     def _proxy(self, rollout: Rollout) -> ObjectRef:
         name = router_config(rollout, self).get("httpProxy")
