@@ -15,12 +15,36 @@ from progressive._cluster import LocalControlPlane
 from progressive._clusters import Ref
 from progressive._shell.kube import KubeCluster
 from progressive.cli._install import install_objects, manifests
+from progressive.routers import DeclaredRouter, RouterAccess, default_registry
 
 from ._e2e import homed
 
 pytestmark = pytest.mark.kube
 
 SA = f"system:serviceaccount:{_deploy.NAMESPACE}:{_deploy.SERVICE_ACCOUNT}"
+#: someone else's router, and the access it declares (a kind this server does not
+#: serve: kubectl auth can-i says no to those, a SubjectAccessReview answers)
+CONTOUR = DeclaredRouter(
+    "contour",
+    access=(
+        RouterAccess("projectcontour.io", "httpproxies", ("get", "list", "watch", "patch"), "w"),
+    ),
+)
+
+
+async def allowed(
+    cluster: KubeCluster, user: str, verb: str, group: str, resource: str, namespace: str
+) -> bool:
+    """What the authorizer answers a SubjectAccessReview for ``user``."""
+    attributes = {"verb": verb, "group": group, "resource": resource, "namespace": namespace}
+    review = await cluster.create(
+        {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SubjectAccessReview",
+            "spec": {"user": user, "resourceAttributes": attributes},
+        }
+    )
+    return bool(review["status"].get("allowed"))
 
 
 class CanI:
@@ -102,12 +126,23 @@ async def test_a_namespaced_install_reaches_its_namespace_only(
         job_provider=True,
         restarts=True,
         metrics_secure=True,
+        extra_rules=_deploy.plugin_router_rules(default_registry().with_routers(CONTOUR)).rules,
     )
     docs = homed(_deploy.rbac(options), namespace)
     await install_objects(admin, docs)
     try:
-        can_i = CanI(control_plane, f"system:serviceaccount:{namespace}:{_deploy.SERVICE_ACCOUNT}")
+        user = f"system:serviceaccount:{namespace}:{_deploy.SERVICE_ACCOUNT}"
+        can_i = CanI(control_plane, user)
         assert can_i.eventually("list", "rollouts.progressive.dev", namespace)
+        # the router plugin's rule, in its namespace only
+        for verb, ns, answer in (
+            ("patch", namespace, True),
+            ("watch", namespace, True),
+            ("delete", namespace, False),
+            ("patch", "default", False),
+        ):
+            got = await allowed(admin, user, verb, "projectcontour.io", "httpproxies", ns)
+            assert got is answer, (verb, ns)
         assert can_i("get", "secrets", namespace)
         assert can_i("delete", "pods", namespace)
         assert can_i("create", "jobs.batch", namespace)
