@@ -356,6 +356,10 @@ def test_install_grants_the_installed_router_plugins_what_they_declare(
             {"extra_rules": [Rule("x.io", ("things",), ("get",), "w", cluster_scoped=True)]},
             "extra_rules: namespaced resource rules only",
         ),
+        (
+            {"extra_rules": [Rule("progressive.dev", ("rollouts",), ("update",), "w")]},
+            "extra_rules: not on progressive.dev",
+        ),
     ],
 )
 def test_bad_options_are_refused(options: dict[str, Any], message: str) -> None:

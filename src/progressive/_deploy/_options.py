@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
+from ._crds import GROUP
+
 if TYPE_CHECKING:
     from ._rbac import Rule
 
@@ -104,7 +106,7 @@ class InstallOptions:
         extra_rules: more rules where Rollouts are reconciled, next to the built-in
             routers' (``progressive install`` puts the installed router plugins' here:
             ``plugin_router_rules``; Helm: ``rbac.extraRules``); namespaced resource
-            rules only.
+            rules only, none on the controller's own group.
     """
 
     namespaces: tuple[str, ...] = attrs.field(default=(), converter=_names)
@@ -148,6 +150,12 @@ class InstallOptions:
                 )
         if any(r.cluster_scoped or r.non_resource_urls for r in self.extra_rules):
             raise ValueError("extra_rules: namespaced resource rules only")
+        for rule in self.extra_rules:
+            if rule.group == GROUP:
+                raise ValueError(
+                    f"extra_rules: not on {GROUP}, which the controller's own rules cover "
+                    f"({rule.why})"
+                )
         if self.metrics_secure and self.metrics_address == NO_METRICS:
             raise ValueError('metrics_secure: needs a metrics address, not "0"')
 
