@@ -31,3 +31,31 @@ def test_plugins_says_which_plugins_were_refused_and_why(site: Path) -> None:
         "No module named 'no_such_module'" in result.stderr
     )
     assert "the step plugin 'flag' of broken-step 1.0 cannot be used" in result.stderr
+
+
+ROUTERS = """
+from progressive.routers import DeclaredRouter, RouterAccess, RouterCapabilities
+
+class Kong(DeclaredRouter):
+    def __init__(self):
+        access = (RouterAccess("configuration.konghq.com", "kongingresses", "get", "w"),)
+        super().__init__("kong", (), RouterCapabilities(), access)
+
+class Bare(DeclaredRouter):
+    def __init__(self):
+        super().__init__("bare", (), RouterCapabilities(), None)
+"""
+
+
+def test_plugins_says_which_routers_declare_no_kubernetes_access(site: Path) -> None:
+    (site / "plugins_cli_routers.py").write_text(ROUTERS)
+    install(site, "kong-router", "progressive.routers", {"kong": "plugins_cli_routers:Kong"})
+    install(site, "bare-router", "progressive.routers", {"bare": "plugins_cli_routers:Bare"})
+    result = CliRunner().invoke(main, ["plugins"])
+    assert result.exit_code == 0, result.output
+    lines = [line.split() for line in result.stdout.splitlines()]
+    assert ["kong", "kong-router", "1.0", "(weights)"] in lines
+    assert [
+        *("bare", "bare-router", "1.0", "(weights;"),
+        *("no", "Kubernetes", "access", "declared)"),
+    ] in lines

@@ -3,7 +3,9 @@ installation has, where each comes from, and the plugins that could not be used.
 
 What lint, simulate and the controller will find (the same registries: progressive's
 own, then the ``progressive.routers``, ``progressive.metrics`` and ``progressive.steps``
-entry points of the installed distributions).  Exit status 1 when a plugin was refused
+entry points of the installed distributions).  A router plugin that declares no
+Kubernetes access (``TrafficRouter.access``) says so: ``progressive install`` grants it
+nothing.  Exit status 1 when a plugin was refused
 (it could not be loaded, or it declares a name another one declares), so an image
 build can check its plugins.
 """
@@ -45,6 +47,7 @@ def plugins() -> None:
     refused (exit status 1 when there is one)."""
     from progressive.metrics import default_registry as default_providers
     from progressive.routers import default_registry as default_routers
+    from progressive.routers._registry import access_of
     from progressive.steps import default_registry as default_steps
 
     routers = default_routers()
@@ -54,7 +57,16 @@ def plugins() -> None:
             (
                 r.name,
                 routers.origin(r.name),
-                "; ".join(filter(None, [_capabilities(r), ", ".join(r.plugin_names)])),
+                "; ".join(
+                    filter(
+                        None,
+                        [
+                            _capabilities(r),
+                            ", ".join(r.plugin_names),
+                            "no Kubernetes access declared" if access_of(r) is None else "",
+                        ],
+                    )
+                ),
             )
             for r in routers
         ],
