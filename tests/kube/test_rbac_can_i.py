@@ -90,7 +90,12 @@ class CanI:
 
 @pytest.fixture
 async def admin(control_plane: LocalControlPlane) -> AsyncIterator[KubeCluster]:
+    """The plane's administrator, with progressive.dev's CRDs served (``can-i`` says no
+    for a kind the API server does not serve), so that each test stands alone."""
     async with await KubeCluster.from_kubeconfig(control_plane.kubeconfig) as cluster:
+        await install_objects(
+            cluster, [d for d in manifests() if d["kind"] == "CustomResourceDefinition"]
+        )
         yield cluster
 
 
