@@ -247,7 +247,7 @@ async def fetch_templates(
         if ref in seen:
             continue
         seen.add(ref)
-        kind = "ClusterAnalysisTemplate" if ref.cluster_scope else "AnalysisTemplate"
+        kind = ref.kind
         where = "" if ref.cluster_scope else namespace
         for group in API_GROUPS:
             obj = await cluster.get(Ref(group, kind, where, ref.template_name))

@@ -45,14 +45,15 @@ def parse_arguments(arguments: tuple[str, ...]) -> dict[str, str]:
 
 def _template_from_file(path: str, cluster_scope: bool) -> dict[str, Any]:
     from progressive._loader import load_documents
+    from progressive.core._names import template_kind
 
     documents = load_documents([path], cluster_may_have_more=True)
     if documents.errors:
         raise CliError("; ".join(str(p) for p in documents.errors))
-    kinds = ("ClusterAnalysisTemplate",) if cluster_scope else ("AnalysisTemplate",)
-    found = [d.raw for d in documents.documents if d.kind in kinds]
+    kind = template_kind(cluster_scope)
+    found = [d.raw for d in documents.documents if d.kind == kind]
     if len(found) != 1:
-        raise CliError(f"{path}: expected one {kinds[0]}, found {len(found)}")
+        raise CliError(f"{path}: expected one {kind}, found {len(found)}")
     return dict(found[0])
 
 
@@ -134,6 +135,7 @@ def create_analysis_run(
     async def main() -> None:
         from progressive._shell.keys import INSTANCE_ID_LABELS
         from progressive.core._analysis import build_analysis_run
+        from progressive.core._names import template_kind
         from progressive.core._steps import AnalysisArg
 
         from ..errors import ManifestError
@@ -141,7 +143,7 @@ def create_analysis_run(
         async with open_session(target) as session:
             template = root
             if template is None:
-                kind = "ClusterAnalysisTemplate" if cluster_scope else "AnalysisTemplate"
+                kind = template_kind(cluster_scope)
                 template = await _find_template(session, kind, str(from_name), cluster_scope)
             templates, group = await _templates(session, template, cluster_scope)
             declared = {arg.name for t in templates for arg in t.args}

@@ -598,10 +598,6 @@ def _where(template: AnalysisTemplate) -> str:
     return f"{template.kind}/{template.name}"
 
 
-def _ref_kind(ref: TemplateRef) -> str:
-    return "ClusterAnalysisTemplate" if ref.cluster_scope else "AnalysisTemplate"
-
-
 def collect_templates(
     refs: Iterable[TemplateRef], lookup: Callable[[TemplateRef], AnalysisTemplate | None]
 ) -> tuple[AnalysisTemplate, ...]:
@@ -627,7 +623,7 @@ def collect_templates(
         seen.add(ref)
         template = lookup(ref)
         if template is None:
-            errors.append(FieldProblem(path, f"{_ref_kind(ref)} {ref.template_name!r} not found"))
+            errors.append(FieldProblem(path, f"{ref.kind} {ref.template_name!r} not found"))
             continue
         found.append(template)
         nested = [
@@ -739,7 +735,7 @@ def build_analysis_run(
                 errors.append(
                     FieldProblem(
                         f"{_where(template)}.spec.templates[{i}]",
-                        f"{_ref_kind(ref)} {ref.template_name!r} was not supplied "
+                        f"{ref.kind} {ref.template_name!r} was not supplied "
                         "(collect_templates finds composed templates)",
                     )
                 )

@@ -54,7 +54,7 @@ from ._bounds import check_bounds
 from ._durations import as_seconds, parse_duration, seconds_field
 from ._fields import Fields, describe
 from ._frozen import FrozenDict, Immutable, freeze_map, strings, thaw
-from ._names import API_GROUPS
+from ._names import API_GROUPS, template_kind
 from ._steps import AnalysisArg, TemplateRef
 
 __all__ = [
@@ -229,7 +229,7 @@ class AnalysisTemplate(Immutable):
 
     @property
     def kind(self) -> str:
-        return "ClusterAnalysisTemplate" if self.cluster_scope else "AnalysisTemplate"
+        return template_kind(self.cluster_scope)
 
     @property
     def ref(self) -> TemplateRef:

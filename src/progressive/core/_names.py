@@ -15,7 +15,9 @@ __all__ = [
     "BUILT_IN_PROVIDERS",
     "ACKNOWLEDGED_ANNOTATION",
     "ANALYSIS_RUN",
+    "ANALYSIS_TEMPLATE",
     "API_GROUPS",
+    "CLUSTER_ANALYSIS_TEMPLATE",
     "CRD_KINDS",
     "EXPERIMENT",
     "HASH_LABEL",
@@ -27,6 +29,7 @@ __all__ = [
     "SCALE_DOWN_DEADLINE_ANNOTATION",
     "STABLE_HASH_ANNOTATION",
     "STEP_INDEX_ANNOTATION",
+    "template_kind",
 ]
 
 #: The API groups (with their version) of Rollouts, AnalysisTemplates, AnalysisRuns and
@@ -36,14 +39,23 @@ API_GROUPS: Final = ("argoproj.io/v1alpha1", "progressive.dev/v1alpha1")
 ROLLOUT: Final = "Rollout"
 ANALYSIS_RUN: Final = "AnalysisRun"
 EXPERIMENT: Final = "Experiment"
+ANALYSIS_TEMPLATE: Final = "AnalysisTemplate"
+CLUSTER_ANALYSIS_TEMPLATE: Final = "ClusterAnalysisTemplate"
 #: The kinds of :data:`API_GROUPS`: progressive's own CRDs, and Argo's.
 CRD_KINDS: Final = (
     ROLLOUT,
     ANALYSIS_RUN,
     EXPERIMENT,
-    "AnalysisTemplate",
-    "ClusterAnalysisTemplate",
+    ANALYSIS_TEMPLATE,
+    CLUSTER_ANALYSIS_TEMPLATE,
 )
+
+
+def template_kind(cluster_scope: bool) -> str:
+    """The kind of an analysis template: ``ClusterAnalysisTemplate`` for a cluster-scoped
+    one (``clusterScope: true``), else ``AnalysisTemplate``."""
+    return CLUSTER_ANALYSIS_TEMPLATE if cluster_scope else ANALYSIS_TEMPLATE
+
 
 #: on a ReplicaSet, its pods and the selectors of the Services routing to them: the hash
 #: of the pod template (:func:`progressive.core.pod_template_hash`)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Set
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ..errors import FieldProblem, ManifestError
+from ._names import template_kind
 from ._rollout import Rollout, analyses_of
 from ._steps import AnalysisArg, ExperimentStep, RolloutAnalysis, TemplateRef, actions_of
 
@@ -133,8 +134,9 @@ def _unbuildable(
         except ManifestError as exc:
             named = [i for i, r in enumerate(analysis.templates) if r == ref]
             where = f"{path}.templates" + (f"[{named[0]}]" if named else "")
-            kind = "ClusterAnalysisTemplate" if ref.cluster_scope else "AnalysisTemplate"
-            invalid.append(FieldProblem(where, f"{kind} {ref.template_name!r} is invalid: {exc}"))
+            invalid.append(
+                FieldProblem(where, f"{ref.kind} {ref.template_name!r} is invalid: {exc}")
+            )
             # what it composes is still looked for: every problem is named at once
             name, scope = ref.template_name, ref.cluster_scope
             return AnalysisTemplate(name, cluster_scope=scope, templates=template_refs_of(obj))
@@ -190,10 +192,6 @@ def check_template_references(
     return errors
 
 
-def _kind(cluster_scope: bool) -> str:
-    return "ClusterAnalysisTemplate" if cluster_scope else "AnalysisTemplate"
-
-
 def _find(
     ref: TemplateRef,
     path: str,
@@ -211,12 +209,12 @@ def _find(
         return False  # already reported as "is required" by the rollout's reader
     if name in pool:
         return True
-    message = f"{_kind(ref.cluster_scope)} {name!r} is not in the loaded files"
+    message = f"{ref.kind} {name!r} is not in the loaded files"
     if cluster_may_have_more:
         message += _IN_CLUSTER
     if name in other:
         fix = "remove clusterScope: true" if ref.cluster_scope else "set clusterScope: true"
-        message += f" (a {_kind(not ref.cluster_scope)} of that name is: {fix}?)"
+        message += f" (a {template_kind(not ref.cluster_scope)} of that name is: {fix}?)"
     errors.append(FieldProblem(path, message, "warning" if cluster_may_have_more else "error"))
     return False
 

@@ -46,6 +46,7 @@ from typing import Any, Final, Literal
 import attrs
 
 from ._analysis_values import PLACEHOLDER
+from ._names import template_kind
 
 __all__ = [
     "GOOGLE_SRE_WINDOWS",
@@ -474,7 +475,7 @@ def burn_rate_template(
     spec["metrics"] = metrics
     return {
         "apiVersion": api_version,
-        "kind": "ClusterAnalysisTemplate" if cluster_scope else "AnalysisTemplate",
+        "kind": template_kind(cluster_scope),
         "metadata": metadata,
         "spec": spec,
     }

@@ -20,6 +20,7 @@ import attrs
 from ._durations import as_seconds, seconds_field
 from ._fields import Fields
 from ._frozen import FrozenDict, Immutable, freeze_map, strings, thaw
+from ._names import template_kind
 
 __all__ = [
     "ACTION_ORDER",
@@ -173,6 +174,11 @@ class TemplateRef(Immutable):
 
     template_name: str
     cluster_scope: bool = False
+
+    @property
+    def kind(self) -> str:
+        """``AnalysisTemplate``, or ``ClusterAnalysisTemplate`` for a cluster-scoped one."""
+        return template_kind(self.cluster_scope)
 
     def to_manifest(self) -> dict[str, Any]:
         out: dict[str, Any] = {"templateName": self.template_name}
