@@ -228,23 +228,15 @@ def _lookup(
 
 def _composed(
     refs: Iterable[TemplateRef], templates: TemplatePool, cluster_templates: TemplatePool
-) -> list[AnalysisTemplate] | None:
+) -> tuple[AnalysisTemplate, ...] | None:
     """The templates ``refs`` name plus those they compose, or None when any of them is
     unknown (not loaded, unreadable, or only known by name)."""
-    found: list[AnalysisTemplate] = []
-    seen: set[TemplateRef] = set()
-    pending = list(refs)
-    while pending:
-        ref = pending.pop()
-        if ref in seen:
-            continue
-        seen.add(ref)
-        template = _lookup(ref, templates, cluster_templates)
-        if template is None:
-            return None
-        found.append(template)
-        pending.extend(template.templates)
-    return found
+    from ._analysis import collect_templates  # the analysis engine is imported lazily
+
+    try:
+        return collect_templates(refs, lambda ref: _lookup(ref, templates, cluster_templates))
+    except ManifestError:
+        return None
 
 
 def _check_analysis(
