@@ -25,6 +25,7 @@ from ._shell.kube import (
     ListResult,
     RequestHook,
     RetryPolicy,
+    TransportOptions,
 )
 from .errors import (
     ApiAlreadyExists,
@@ -52,6 +53,7 @@ __all__ = [
     "ListResult",
     "RequestHook",
     "RetryPolicy",
+    "TransportOptions",
     "Unavailable",
     "UnknownKind",
 ]

@@ -23,11 +23,17 @@ import contextvars
 import math
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from typing import Final
 
 import anyio
 import anyio.lowlevel
 
-__all__ = ["Limiter", "TokenBucket", "background"]
+__all__ = ["DEFAULT_BURST", "DEFAULT_QPS", "Limiter", "TokenBucket", "background"]
+
+#: Requests a second of one lane, and how many may go at once above that: client-go's
+#: ``--qps/--burst`` as Argo Rollouts' controller sets them for each of its clientsets.
+DEFAULT_QPS: Final = 40.0
+DEFAULT_BURST: Final = 80
 
 _BACKGROUND: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "progressive_background_requests", default=False
@@ -61,8 +67,8 @@ class TokenBucket:
 
     def __init__(
         self,
-        qps: float = 40.0,
-        burst: int = 80,
+        qps: float = DEFAULT_QPS,
+        burst: int = DEFAULT_BURST,
         *,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
@@ -155,8 +161,8 @@ class Limiter:
 
     def __init__(
         self,
-        qps: float = 40.0,
-        burst: int = 80,
+        qps: float = DEFAULT_QPS,
+        burst: int = DEFAULT_BURST,
         *,
         total_qps: float = 0.0,
         total_burst: int | None = None,

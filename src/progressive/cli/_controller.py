@@ -44,6 +44,7 @@ from progressive._shell.controller import (
     ANALYSIS_WORKERS_PER_NAMESPACE,
     WORKERS,
 )
+from progressive._shell.ratelimit import DEFAULT_BURST, DEFAULT_QPS
 from progressive.metrics import DEFAULT_LIMITS
 from progressive.metrics._secrets import ScrubbingFilter
 
@@ -155,13 +156,16 @@ def _leaves(exc: BaseException) -> list[BaseException]:
 )
 @click.option(
     "--qps",
-    default=40.0,
+    default=DEFAULT_QPS,
     show_default=True,
     help="API requests per second, per API group (Kubernetes' own groups share one "
     "budget), as client-go has it per clientset.",
 )
 @click.option(
-    "--burst", default=80, show_default=True, help="API requests in a burst, per API group."
+    "--burst",
+    default=DEFAULT_BURST,
+    show_default=True,
+    help="API requests in a burst, per API group.",
 )
 @click.option(
     "--total-qps",

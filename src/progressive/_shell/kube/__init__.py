@@ -20,7 +20,7 @@ from ...errors import (
     Unavailable,
     UnknownKind,
 )
-from ._api import DEFAULT_REQUEST_TIMEOUT, RequestHook, RetryPolicy, Transport
+from ._api import DEFAULT_REQUEST_TIMEOUT, RequestHook, RetryPolicy, Transport, TransportOptions
 from ._cluster import FIELD_MANAGER, KubeCluster, ListResult
 from ._discovery import Discovery, ResourceInfo
 from ._errors import error_from_response
@@ -44,6 +44,7 @@ __all__ = [
     "ResourceInfo",
     "RetryPolicy",
     "Transport",
+    "TransportOptions",
     "Unavailable",
     "UnknownKind",
     "error_from_response",

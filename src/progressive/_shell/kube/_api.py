@@ -27,7 +27,7 @@ from __future__ import annotations
 import collections
 import random
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
-from typing import Any, Final
+from typing import Any, Final, TypedDict
 
 import aiohttp
 import anyio
@@ -37,7 +37,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from ..._retry import KUBE_RETRY, RetryPolicy
 from ...errors import KubeError, Unavailable
-from ..ratelimit import Limiter, WaitHook
+from ..ratelimit import DEFAULT_BURST, DEFAULT_QPS, Limiter, WaitHook
 from ._errors import error_from_response
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "RequestHook",
     "RetryPolicy",
     "Transport",
+    "TransportOptions",
     "builtin_group",
     "lane_of",
 ]
@@ -109,26 +110,50 @@ def _transient(error: BaseException) -> bool:
     return isinstance(error, KubeError) and error.transient
 
 
+class TransportOptions(TypedDict, total=False):
+    """How a :class:`Transport` sends requests; each left out takes the Transport's
+    default.  A :class:`~progressive._shell.kube.KubeCluster` takes them as keywords and
+    passes them on.
+
+    Keys:
+        qps: client-side rate limit of each API group's lane, requests per second
+            (:data:`~progressive._shell.ratelimit.DEFAULT_QPS`, Argo's controller's for
+            each of its clientsets; ``qps <= 0``: none).
+        burst: the requests a lane may send at once above ``qps``
+            (:data:`~progressive._shell.ratelimit.DEFAULT_BURST`).
+        total_qps: a ceiling over all lanes together (0: none).
+        retry: retries of transient failures (:data:`~progressive._retry.KUBE_RETRY`).
+        on_request: called with (verb, HTTP code) after every request (metrics).
+        on_wait: called with (lane, seconds) when a request waited for a token.
+        request_timeout: seconds for one request (watches have their own).
+        sleep: how retries wait (tests pass a fake).
+    """
+
+    qps: float
+    burst: int
+    total_qps: float
+    retry: RetryPolicy | None
+    on_request: RequestHook | None
+    on_wait: WaitHook | None
+    request_timeout: float
+    sleep: Callable[[float], Awaitable[None]]
+
+
 class Transport:
     """Requests to one API server.
 
     Args:
         api: the kubernetes-asyncio client (its configuration has host and credentials).
-        qps, burst: the client-side rate limit of each lane (``qps <= 0``: none).
-        total_qps: a ceiling over all lanes together (0: none).
-        on_wait: called with (lane, seconds) when a request waited for a token.
-        retry: the retry policy for transient failures.
-        on_request: called with (verb, code) after every HTTP request.
-        request_timeout: seconds for one request (watches have their own).
-        sleep: how retries wait (tests pass a fake).
+        qps, burst, total_qps, retry, on_request, on_wait, request_timeout, sleep: see
+            :class:`TransportOptions`.
     """
 
     def __init__(
         self,
         api: ApiClient,
         *,
-        qps: float = 40.0,
-        burst: int = 80,
+        qps: float = DEFAULT_QPS,
+        burst: int = DEFAULT_BURST,
         total_qps: float = 0.0,
         retry: RetryPolicy | None = None,
         on_request: RequestHook | None = None,

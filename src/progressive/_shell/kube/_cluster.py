@@ -28,19 +28,17 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
-from typing import Any, Final, Self
+from typing import Any, Final, Self, Unpack
 
-import anyio
 import attrs
 from kubernetes_asyncio import config as kube_config
 from kubernetes_asyncio.client import ApiClient, Configuration
 
 from ..._clusters import Ref, copy_json_body, copy_to_write
 from ...errors import ApiConflict, ApiNotFound, KubeError, Unavailable, UnknownKind
-from ..ratelimit import WaitHook
-from ._api import DEFAULT_REQUEST_TIMEOUT, RequestHook, RetryPolicy, Transport, builtin_group
+from ._api import Transport, TransportOptions, builtin_group
 from ._discovery import Discovery, ResourceInfo
 from ._session import api_client
 
@@ -77,45 +75,22 @@ class KubeCluster:
             ``owns_client`` (the named constructors set it).  The named constructors
             make one whose session resolves the environment's proxy once, not per
             request (:mod:`._session`); one passed here is used as it is.
-        qps: client-side rate limit of each API group's lane, requests per second
-            (Argo's controller: 40 for each of its clientsets; see :mod:`._api`).
-        burst: the requests a lane may send at once above ``qps`` (Argo's: 80).
-        total_qps: a ceiling over all lanes together (0: none).
-        retry: retries of transient failures.
-        on_request: called with (verb, HTTP code) after every request (metrics).
-        on_wait: called with (lane, seconds) when a request waited for a token.
         field_manager: the name server-side apply records as the owner of fields.
-        request_timeout: seconds for one request.
-        sleep: how retries wait (tests pass a fake).
+        transport: how requests are sent, passed on to its :class:`~._api.Transport`
+            (:class:`~._api.TransportOptions`: ``qps``, ``burst``, ``total_qps``,
+            ``retry``, ``on_request``, ``on_wait``, ``request_timeout``, ``sleep``).
     """
 
     def __init__(
         self,
         api: ApiClient,
         *,
-        qps: float = 40.0,
-        burst: int = 80,
-        total_qps: float = 0.0,
-        retry: RetryPolicy | None = None,
-        on_request: RequestHook | None = None,
-        on_wait: WaitHook | None = None,
         field_manager: str = FIELD_MANAGER,
-        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
         owns_client: bool = False,
-        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        **transport: Unpack[TransportOptions],
     ) -> None:
         self.api = api
-        self.transport = Transport(
-            api,
-            qps=qps,
-            burst=burst,
-            total_qps=total_qps,
-            retry=retry,
-            on_request=on_request,
-            on_wait=on_wait,
-            request_timeout=request_timeout,
-            sleep=sleep,
-        )
+        self.transport = Transport(api, **transport)
         self.discovery = Discovery(self._discover)
         self.field_manager = field_manager
         self._owns_client = owns_client
