@@ -58,7 +58,7 @@ from .core._names import API_GROUPS, BUILT_IN_PROVIDERS
 from .core._references import TemplatePool, check_references, check_template_references
 from .core._rollout import Rollout, read_rollout
 from .errors import FieldProblem, Severity
-from .routers import RouterRegistry, default_registry
+from .routers import ObjectRef, RouterRegistry, default_registry, read_objects
 from .steps import default_registry as default_steps
 
 if TYPE_CHECKING:
@@ -641,11 +641,20 @@ class _DocumentsBuilder:
         """A kind a loaded Rollout's routers read and write (a plugin router's
         HTTPProxy) is one progressive reads: no warning for it."""
         kinds: set[str] = set()
+        loaded = {
+            (str(doc.raw.get("apiVersion", "")).rpartition("/")[0], doc.kind, doc.name): doc.raw
+            for e in entries
+            if (doc := e.document) is not None
+        }
+
+        def get(ref: ObjectRef) -> Mapping[str, Any] | None:  # the files' objects a router names
+            return loaded.get((ref.group, ref.kind, ref.name))
+
         for entry in entries:
             if isinstance(entry.model, Rollout) and entry.check_references:
                 try:
-                    chosen = self.routers.routers_of(entry.model)
-                    kinds.update(ref.kind for r in chosen for ref in r.refs(entry.model))
+                    for router in self.routers.routers_of(entry.model):
+                        kinds.update(ref.kind for ref in read_objects(router, entry.model, get))
                 except Exception:  # refused already, with its error
                     continue
         for entry in entries:

@@ -1,5 +1,5 @@
 """Every router's objects on the real API server, with the real CRDs (Istio, Gateway API,
-SMI, APISIX, Emissary, Traefik; read from their Go modules by the session's control
+SMI, APISIX, Emissary, Traefik, App Mesh; read from their Go modules by the session's control
 plane; ALB writes Ingresses).
 
 For each golden scenario of ``tests/routers/golden/*.yaml``, replayed in a fresh
@@ -44,7 +44,7 @@ from progressive.cli._install import install_objects, manifests
 from progressive.core import Rollout
 from progressive.core._actions import WriteWeight
 from progressive.errors import RouterError
-from progressive.routers import ROUTERS, ObjectRef, RouterState, TrafficRouter
+from progressive.routers import ROUTERS, ObjectRef, RouterState, TrafficRouter, reading_rounds
 
 from ..routers.cases import CANARY, NS, STABLE, UID, rollout_manifest
 from ..routers.test_golden import GOLDEN, NO_SERVICES, SCENARIOS, steps_of
@@ -183,17 +183,19 @@ class Live:
         await self.kube.patch(ref, patch)
 
     async def objects(self, router: TrafficRouter, rollout: Rollout) -> dict[ObjectRef, Any]:
-        """The router's objects as the shell reads them (first version that exists)."""
+        """The router's objects as the shell reads them (first version that exists; the
+        objects they name too)."""
         out: dict[ObjectRef, Any] = {}
-        for ref in router.refs(rollout):
-            out[ref] = None
-            for version in ref.versions:
-                found = await self.kube.get(
-                    Ref(ref.api_version_of(version), ref.kind, ref.namespace, ref.name)
-                )
-                if found is not None:
-                    out[ref] = found
-                    break
+        for pending in reading_rounds(router, rollout, out):
+            for ref in pending:
+                out[ref] = None
+                for version in ref.versions:
+                    found = await self.kube.get(
+                        Ref(ref.api_version_of(version), ref.kind, ref.namespace, ref.name)
+                    )
+                    if found is not None:
+                        out[ref] = found
+                        break
         return out
 
 

@@ -251,12 +251,12 @@ def test_the_controller_is_granted_what_the_router_reads_and_writes(scenario: st
     def resource(kind: str) -> str:
         return kind.lower() + ("es" if kind.endswith("s") else "s")
 
+    store = Store(objects)
     needed = {
         (ref.group, resource(ref.kind), verb)
-        for ref in router.refs(ro)
+        for ref in store.view(router, ro)  # its refs and those they name
         for verb in ("get", "list", "watch")
     }
-    store = Store(objects)
     for _, state in steps_of(scenario):
         for write in store.move(router, ro, state):
             verb = "create" if isinstance(write, Create) else "patch"

@@ -293,7 +293,7 @@ def read_states(
         return None
 
     return {
-        router.name: router.read(rollout, {ref: first(ref) for ref in router.refs(rollout)})
+        router.name: router.read(rollout, routers.read_objects(router, rollout, first))
         for router in chosen
     }
 
@@ -430,7 +430,10 @@ class RouterTraffic:
         return None
 
     async def _read(self, rollout: Rollout, router: routers.TrafficRouter) -> _Held:
-        objects = {ref: await self._get(ref) for ref in router.refs(rollout)}
+        objects: dict[ObjectRef, dict[str, Any] | None] = {}
+        for pending in routers.reading_rounds(router, rollout, objects):
+            for ref in pending:
+                objects[ref] = await self._get(ref)
         return _Held(router, objects, router.read(rollout, objects))
 
     async def _read_all(self, rollout: Rollout) -> list[_Held]:
@@ -477,10 +480,8 @@ class RouterTraffic:
         """Every router object of ``rollout`` that exists, as stored."""
         out = []
         for router in self.routers_of(rollout):
-            for ref in router.refs(rollout):
-                obj = await self._get(ref)
-                if obj is not None:
-                    out.append(obj)
+            held = await self._read(rollout, router)
+            out += [obj for obj in held.objects.values() if obj is not None]
         return out
 
     # -- writing ------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from ._istio import IstioRouter
 from ._nginx import NginxRouter, cookie_match
 from ._objects import config_of
 from ._protocol import (
+    LINK_DEPTH,
     Create,
     HeaderRoute,
     MirrorRoute,
@@ -33,12 +34,15 @@ from ._protocol import (
     RouterState,
     TrafficRouter,
     Write,
+    read_objects,
+    reading_rounds,
 )
 from ._registry import DeclaredRouter, RouterRegistry, built_in_routers, default_registry
 from ._smi import SmiRouter
 
 __all__ = [
     "ALL_ROUTERS",
+    "LINK_DEPTH",
     "ROUTERS",
     "Create",
     "DeclaredRouter",
@@ -61,6 +65,8 @@ __all__ = [
     "Write",
     "cookie_match",
     "default_registry",
+    "read_objects",
+    "reading_rounds",
     "router_config",
 ]
 

@@ -18,7 +18,7 @@ conformance suite (``tests/routers/test_conformance.py``) checks both for every 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final, Protocol, final
 
 import attrs
@@ -39,6 +39,10 @@ __all__ = [
     "RouterState",
     "TrafficRouter",
     "Write",
+    "LINK_DEPTH",
+    "read_objects",
+    "reading_rounds",
+    "refs_to_read",
 ]
 
 
@@ -216,6 +220,12 @@ class TrafficRouter(Protocol):
 
     A router reads its configuration with :func:`~progressive.routers.router_config`
     (under whichever of its names the Rollout used).
+
+    Optionally, a router whose objects name the others it reads (App Mesh: the
+    VirtualService names its VirtualRouter) also has ``linked_refs(rollout, objects)
+    -> Sequence[ObjectRef]``: the objects named by those read so far (``objects``,
+    those of :meth:`refs` first); the shell reads them too, a bounded number of times
+    (:data:`LINK_DEPTH`), and hands all of them to :meth:`read` and :meth:`plan`.
     """
 
     @property
@@ -238,7 +248,8 @@ class TrafficRouter(Protocol):
         ...
 
     def refs(self, rollout: Rollout) -> tuple[ObjectRef, ...]:
-        """Every object the router reads or writes for ``rollout``."""
+        """Every object the router reads or writes for ``rollout`` that the Rollout
+        names (see ``linked_refs`` above for those other objects name)."""
         ...
 
     def read(self, rollout: Rollout, objects: Objects) -> RouterState:
@@ -262,3 +273,42 @@ class TrafficRouter(Protocol):
         """The objects a user would have made for this router (a stable Ingress, a
         VirtualService...): ``simulate`` creates those its files lack."""
         ...
+
+
+#: How many times the objects a router reads may name more objects to read
+#: (``linked_refs``): App Mesh's VirtualService naming its VirtualRouter is one.
+LINK_DEPTH: Final = 2
+
+
+def refs_to_read(
+    router: TrafficRouter, rollout: Rollout, objects: Objects
+) -> tuple[ObjectRef, ...]:
+    """What ``router`` reads for ``rollout`` that ``objects`` (those read so far) lacks:
+    its :meth:`~TrafficRouter.refs`, then the objects those name (its optional
+    ``linked_refs``)."""
+    linked = getattr(router, "linked_refs", None)
+    wanted = [*router.refs(rollout), *(linked(rollout, objects) if linked is not None else ())]
+    return tuple(dict.fromkeys(ref for ref in wanted if ref not in objects))
+
+
+def reading_rounds(
+    router: TrafficRouter, rollout: Rollout, objects: Objects
+) -> Iterator[tuple[ObjectRef, ...]]:
+    """The refs to read, round by round: the caller reads each round into ``objects``
+    before asking for the next (at most ``1 + LINK_DEPTH`` rounds)."""
+    for _ in range(1 + LINK_DEPTH):
+        pending = refs_to_read(router, rollout, objects)
+        if not pending:
+            return
+        yield pending
+
+
+def read_objects(
+    router: TrafficRouter, rollout: Rollout, get: Callable[[ObjectRef], Mapping[str, Any] | None]
+) -> dict[ObjectRef, Mapping[str, Any] | None]:
+    """Every object ``router`` reads for ``rollout`` (its refs and the linked ones), by a
+    synchronous ``get`` (None for one that does not exist)."""
+    objects: dict[ObjectRef, Mapping[str, Any] | None] = {}
+    for pending in reading_rounds(router, rollout, objects):
+        objects.update((ref, get(ref)) for ref in pending)
+    return objects

@@ -30,6 +30,7 @@ from ..routers import (
     RouterState,
     TrafficRouter,
     Write,
+    read_objects,
 )
 
 __all__ = ["ObjectStore", "check_router"]
@@ -73,7 +74,7 @@ class ObjectStore:
 
     def view(self, router: TrafficRouter, rollout: Rollout) -> dict[ObjectRef, Any]:
         """The objects ``router`` reads for ``rollout``, as the shell gives them to it."""
-        return {ref: self.get(ref) for ref in router.refs(rollout)}
+        return read_objects(router, rollout, self.get)
 
     def apply(self, writes: Iterable[Write]) -> None:
         """Carry out a router's writes.
