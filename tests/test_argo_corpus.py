@@ -76,8 +76,6 @@ ROUTERS_TO_COME: Final[frozenset[str]] = frozenset()
 REFUSED: Final[Mapping[str, frozenset[str]]] = {
     path: frozenset(features)
     for path, features in {
-        "examples/appmesh/canary-rollout.yaml": {"the `appMesh` router"},
-        "test/e2e/appmesh/appmesh-canary-rollout.yaml": {"the `appMesh` router"},
         "test/e2e/step-plugin/disabled-rollout.yaml": {"step plugins"},
         "test/e2e/step-plugin/invalid-rollout.yaml": {"step plugins"},
         "test/e2e/step-plugin/template-rollout.yaml": {"step plugins"},

@@ -150,21 +150,23 @@ def test_strict_makes_missing_templates_errors(project: Path) -> None:
     assert complete.exit_code == 0, complete.output
 
 
-@pytest.mark.parametrize("key", [k for k in ARGO_ROUTER_KEYS if k not in ROUTERS])
-def test_a_router_the_controller_does_not_implement_is_an_error(project: Path, key: str) -> None:
-    Path("router.yaml").write_text(ROLLOUT.replace("nginx: {stableIngress: app}", f"{key}: {{}}"))
+def test_a_router_the_controller_does_not_implement_is_an_error(project: Path) -> None:
+    # every Argo router is built in (ARGO_ROUTER_KEYS): a router no one implements is
+    # another's, or a plugin that is not installed
+    assert set(ARGO_ROUTER_KEYS) <= set(ROUTERS)
+    Path("router.yaml").write_text(ROLLOUT.replace("nginx: {stableIngress: app}", "kong: {}"))
     result = lint("router.yaml")
     assert result.exit_code == 1
     assert out(result) == [
-        f"router.yaml: spec.strategy.canary.trafficRouting.{key}: the {key} router is not "
-        f"implemented (this controller implements {', '.join(ROUTERS)})"
+        "router.yaml: spec.strategy.canary.trafficRouting.kong: unknown traffic router 'kong' "
+        f"(this controller implements {', '.join(ROUTERS)})"
     ]
 
 
 def test_router_names_a_router_of_your_own_controller(project: Path) -> None:
-    Path("router.yaml").write_text(ROLLOUT.replace("nginx: {stableIngress: app}", "appMesh: {}"))
-    assert lint("router.yaml", "--router", "appMesh").exit_code == 0
-    assert lint("router.yaml", "--router", "kong").exit_code == 1
+    Path("router.yaml").write_text(ROLLOUT.replace("nginx: {stableIngress: app}", "kong: {}"))
+    assert lint("router.yaml", "--router", "kong").exit_code == 0
+    assert lint("router.yaml", "--router", "contour").exit_code == 1
 
 
 def test_a_folders_files_that_are_not_manifests_are_skipped(project: Path) -> None:

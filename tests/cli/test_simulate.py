@@ -155,17 +155,16 @@ def test_invalid_files_print_lint_lines(tmp_path: Path) -> None:
 def test_a_router_the_controller_does_not_implement_is_refused(tmp_path: Path) -> None:
     # before: the in-memory stand-in carried the router's traffic and simulate ended
     # Healthy, while a real cluster waited for canary pods for ever
-    path = write(
-        tmp_path, "mesh.yaml", ROLLOUT.replace("nginx: {stableIngress: web}", "appMesh: {}")
-    )
+    # (every Argo router is built in: a router no one implements is another's)
+    path = write(tmp_path, "kong.yaml", ROLLOUT.replace("nginx: {stableIngress: web}", "kong: {}"))
     result = invoke(path, "--auto-promote")
     assert result.exit_code == 1
     assert result.stdout.splitlines() == [
-        f"{path}#0: spec.strategy.canary.trafficRouting.appMesh: the appMesh router is not "
-        f"implemented (this controller implements {', '.join(ROUTERS)})"
+        f"{path}#0: spec.strategy.canary.trafficRouting.kong: unknown traffic router 'kong' "
+        f"(this controller implements {', '.join(ROUTERS)})"
     ]
     documents = [d for d in yaml.safe_load_all(Path(path).read_text()) if d]
-    with pytest.raises(SimulationError, match="the appMesh router is not implemented"):
+    with pytest.raises(SimulationError, match="unknown traffic router 'kong'"):
         simulate(documents, {"rate": [[0.99]]}, auto_promote=True)
 
 

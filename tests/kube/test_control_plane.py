@@ -160,6 +160,27 @@ def _traefik_service(service: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _virtual_router(weight: int) -> dict[str, Any]:
+    targets = [
+        {"virtualNodeRef": {"name": "web-vn-canary"}, "weight": weight},
+        {"virtualNodeRef": {"name": "web-vn-stable"}, "weight": 100 - weight},
+    ]
+    return {
+        "apiVersion": "appmesh.k8s.aws/v1beta2",
+        "kind": "VirtualRouter",
+        "metadata": {"name": "web" if 0 <= weight <= 100 else "bad"},
+        "spec": {
+            "listeners": [{"portMapping": {"port": 80, "protocol": "http"}}],
+            "routes": [
+                {
+                    "name": "primary",
+                    "httpRoute": {"match": {"prefix": "/"}, "action": {"weightedTargets": targets}},
+                }
+            ],
+        },
+    }
+
+
 @kube
 async def test_router_crds_are_served_and_reject_invalid_objects(
     kube_api: ApiClient, namespace: str
@@ -183,6 +204,28 @@ async def test_router_crds_are_served_and_reject_invalid_objects(
             "apiVersion": f"{group}/v1alpha1",
         }
         await create(group, "v1alpha1", "traefikservices", body)
+    appmesh = ("appmesh.k8s.aws", "v1beta2")
+    await create(*appmesh, "virtualrouters", _virtual_router(25))
+    await create(
+        *appmesh,
+        "virtualservices",
+        {
+            "apiVersion": "appmesh.k8s.aws/v1beta2",
+            "kind": "VirtualService",
+            "metadata": {"name": "web"},
+            "spec": {"provider": {"virtualRouter": {"virtualRouterRef": {"name": "web"}}}},
+        },
+    )
+    await create(
+        *appmesh,
+        "virtualnodes",
+        {
+            "apiVersion": "appmesh.k8s.aws/v1beta2",
+            "kind": "VirtualNode",
+            "metadata": {"name": "web-vn-canary"},
+            "spec": {"podSelector": {"matchLabels": {"rollouts-pod-template-hash": "abc"}}},
+        },
+    )
     for version in SMI_VERSIONS:
         await create("split.smi-spec.io", version, "trafficsplits", _traffic_split(version))
     listed = await custom.list_namespaced_custom_object(
@@ -209,6 +252,7 @@ async def test_router_crds_are_served_and_reject_invalid_objects(
             ("getambassador.io", "v2", "mappings"),
             {**_mapping(), "metadata": {"name": "bad"}, "spec": {"prefix": "/web/"}},  # no service
         ),
+        (("appmesh.k8s.aws", "v1beta2", "virtualrouters"), _virtual_router(120)),  # above 100
     ]
     for (group, version, plural), body in invalid:
         with pytest.raises(ApiException) as rejected:

@@ -19,7 +19,7 @@ from progressive._clusters import Ref
 from progressive._shell.kube import KubeCluster
 from progressive.core._rollout import pod_template_hash
 from progressive.errors import ApiNotFound
-from progressive.routers import ROUTERS
+from progressive.routers import default_registry
 
 from ._e2e import (
     GROUP,
@@ -71,11 +71,17 @@ def routed(namespace: str, routing: dict[str, Any]) -> dict[str, Any]:
 async def test_a_router_the_controller_does_not_implement_is_an_invalid_spec(
     kube: KubeCluster, sa: KubeCluster, namespace: str
 ) -> None:
-    routing = {"appMesh": {"virtualService": {"name": "web"}}}
+    # every Argo router is built in: a plugin that is not installed
+    routing = {"plugins": {"example.com/kong": {"route": "web"}}}
     await create_all(kube, *services(namespace), routed(namespace, routing))
+    registry = default_registry()
+    plugins = ", ".join(
+        p for key in registry.keys for p in getattr(registry.get(key), "plugin_names", ())
+    )
     message = (
-        "spec.strategy.canary.trafficRouting.appMesh: the appMesh router is not implemented "
-        f"(this controller implements {', '.join(ROUTERS)})"
+        "spec.strategy.canary.trafficRouting.plugins.example.com/kong: the traffic router "
+        f"plugin 'example.com/kong' is not installed (plugins answered: {plugins}; routers: "
+        f"{', '.join(registry.keys)})"
     )
     async with running(controller(sa, namespace)):
         assert await until("InvalidSpec", lambda: invalid_spec(kube, namespace)) == message

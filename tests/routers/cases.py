@@ -260,6 +260,75 @@ def traefik_service(api_version: str = "traefik.containo.us/v1alpha1") -> dict[s
     }
 
 
+def appmesh_objects() -> list[dict[str, Any]]:
+    """App Mesh's VirtualService, the VirtualRouter behind it (a route Argo weighs, a
+    gRPC one named in no ``routes``) and the two VirtualNodes, as Argo's e2e test has
+    them."""
+    api = "appmesh.k8s.aws/v1beta2"
+
+    def node(name: str, placeholder: str) -> dict[str, Any]:
+        return {
+            "apiVersion": api,
+            "kind": "VirtualNode",
+            "metadata": {"name": name, "namespace": NS, "labels": {"team": "shop"}},
+            "spec": {
+                "podSelector": {
+                    "matchLabels": {"app": "web", "rollouts-pod-template-hash": placeholder}
+                },
+                "listeners": [{"portMapping": {"port": 80, "protocol": "http"}}],
+                "serviceDiscovery": {"dns": {"hostname": f"{name}.{NS}.svc.cluster.local"}},
+            },
+        }
+
+    def targets(canary: int, stable: int) -> dict[str, Any]:
+        return {
+            "weightedTargets": [
+                {"virtualNodeRef": {"name": "web-vn-canary"}, "weight": canary},
+                {"virtualNodeRef": {"name": "web-vn-stable", "namespace": NS}, "weight": stable},
+            ]
+        }
+
+    return [
+        {
+            "apiVersion": api,
+            "kind": "VirtualService",
+            "metadata": {"name": "web", "namespace": NS},
+            "spec": {"provider": {"virtualRouter": {"virtualRouterRef": {"name": "web-router"}}}},
+        },
+        {
+            "apiVersion": api,
+            "kind": "VirtualRouter",
+            "metadata": {"name": "web-router", "namespace": NS},
+            "spec": {
+                "listeners": [{"portMapping": {"port": 80, "protocol": "http"}}],
+                "routes": [
+                    {
+                        "name": "primary",
+                        "httpRoute": {
+                            "match": {"prefix": "/"},
+                            "action": targets(0, 100),
+                            "retryPolicy": {
+                                "maxRetries": 2,
+                                "perRetryTimeout": {"unit": "s", "value": 1},
+                                "httpRetryEvents": ["server-error"],
+                            },
+                        },
+                    },
+                    {
+                        "name": "rpc",
+                        "grpcRoute": {
+                            "match": {"serviceName": "web.Api"},
+                            "action": targets(10, 90),
+                        },
+                    },
+                ],
+            },
+        },
+        node("web-vn-canary", "canary-tbd"),
+        node("web-vn-stable", "stable-tbd"),
+    ]
+
+
 MANAGED = [{"name": "testers"}, {"name": "shadow"}]
 
 CASES: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
@@ -301,6 +370,18 @@ CASES: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
     ),
     "ambassador": ({"ambassador": {"mappings": ["web"]}}, [ambassador_mapping()]),
     "traefik": ({"traefik": {"weightedTraefikServiceName": "web-wrr"}}, [traefik_service()]),
+    "appMesh": (
+        {
+            "appMesh": {
+                "virtualService": {"name": "web", "routes": ["primary"]},
+                "virtualNodeGroup": {
+                    "canaryVirtualNodeRef": {"name": "web-vn-canary"},
+                    "stableVirtualNodeRef": {"name": "web-vn-stable"},
+                },
+            }
+        },
+        appmesh_objects(),
+    ),
 }
 assert set(CASES) == set(ROUTERS)
 

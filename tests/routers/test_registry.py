@@ -68,9 +68,11 @@ def test_a_key_no_router_answers_to_is_refused_naming_those_that_exist() -> None
         "spec.strategy.canary.trafficRouting.ngnix: unknown traffic router 'ngnix' "
         f"(this controller implements {IMPLEMENTED})"
     ]
-    assert problems(rollout({"appMesh": {"virtualService": {"name": "app"}}})) == [
+    # every Argo router is built in: a controller of its own registry may lack one
+    fewer = RouterRegistry(r for r in ROUTERS.values() if r.name != "appMesh")
+    assert problems(rollout({"appMesh": {"virtualService": {"name": "app"}}}), fewer) == [
         "spec.strategy.canary.trafficRouting.appMesh: the appMesh router is not implemented "
-        f"(this controller implements {IMPLEMENTED})"
+        f"(this controller implements {', '.join(fewer.keys)})"
     ]
     assert problems(rollout({"plugins": {"argoproj-labs/contour": {}}})) == [
         "spec.strategy.canary.trafficRouting.plugins.argoproj-labs/contour: the traffic "

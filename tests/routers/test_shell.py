@@ -27,6 +27,7 @@ from progressive.routers import (
     HeaderRoute,
     ObjectRef,
     Objects,
+    RouterRegistry,
     RouterState,
     TrafficRouter,
     Write,
@@ -311,25 +312,28 @@ async def test_a_router_configuration_error_is_an_invalid_spec() -> None:
     assert "trafficRouting.nginx.stableIngress: is required" in obj["status"]["message"]
 
 
-@pytest.mark.parametrize("key", [k for k in ARGO_ROUTER_KEYS if k not in ROUTERS])
+@pytest.mark.parametrize("key", [k for k in ARGO_ROUTER_KEYS if k != "nginx"])
 async def test_a_router_without_an_implementation_is_refused(key: str) -> None:
+    # every Argo router is built in: an embedding controller's registry may lack one
     manifest = canary_rollout(
         canaryService="web-canary",
         stableService="web-stable",
         trafficRouting={"nginx": {"stableIngress": "web"}, key: {"x": "y"}},
     )
     cluster, rollout = await world(manifest)
-    traffic = RouterTraffic(cluster)
+    fewer = RouterRegistry(r for r in ROUTERS.values() if r.name != key)
+    traffic = RouterTraffic(cluster, fewer)
     message = (
         f"spec.strategy.canary.trafficRouting.{key}: the {key} router is not implemented "
-        f"(this controller implements {', '.join(ROUTERS)})"
+        f"(this controller implements {', '.join(fewer.keys)})"
     )
     assert [str(e) for e in traffic.validate(rollout)] == [message]
     with pytest.raises(RouterError, match=f"the {key} router is not implemented"):
         await traffic.set_weight(rollout, actions.WriteWeight(40, "new", "old"))
     with pytest.raises(RouterError, match=f"the {key} router is not implemented"):
-        read_traffic(rollout, stored(cluster))
-    result = await Controller(cluster, clock=cluster.clock).settle(until=cluster.clock.now() + 60)
+        read_traffic(rollout, stored(cluster), fewer)
+    controller = Controller(cluster, clock=cluster.clock, traffic=traffic)
+    result = await controller.settle(until=cluster.clock.now() + 60)
     assert result.errors == ()
     obj = await cluster.get(ROLLOUT)
     assert obj is not None and obj["status"]["phase"] == "Degraded"
@@ -342,10 +346,10 @@ async def test_a_router_without_an_implementation_is_refused(key: str) -> None:
 def test_a_controller_with_a_router_of_its_own_accepts_its_key() -> None:
     rollout = Rollout.from_manifest(
         canary_rollout(
-            canaryService="web-canary", stableService="web-stable", trafficRouting={"appMesh": {}}
+            canaryService="web-canary", stableService="web-stable", trafficRouting={"kong": {}}
         )
     )
-    routers = default_registry().with_routers(DeclaredRouter("appMesh"))
+    routers = default_registry().with_routers(DeclaredRouter("kong"))
     assert RouterTraffic(MemoryCluster(VirtualClock()), routers).validate(rollout) == []
 
 

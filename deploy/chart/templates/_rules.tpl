@@ -392,6 +392,24 @@
     - list
     - watch
     - patch
+- apiGroups:
+    - appmesh.k8s.aws
+  resources:
+    - virtualservices
+  verbs:
+    - get
+    - list
+    - watch
+- apiGroups:
+    - appmesh.k8s.aws
+  resources:
+    - virtualrouters
+    - virtualnodes
+  verbs:
+    - get
+    - list
+    - watch
+    - patch
 {{- end }}
 {{- define "progressive.rules.restarts" -}}
 - apiGroups:

@@ -28,6 +28,11 @@ them (never copied into this repository), and their installation.
   serves and verifies), ``docs/content/reference/dynamic-configuration/
   kubernetes-crd-definition-v1.yml``, the TraefikService CRDs of both its groups:
   ``traefik.containo.us`` (the one Argo writes by default) and ``traefik.io`` (Traefik 3's).
+* AWS App Mesh: ``github.com/aws/eks-charts`` (a pseudo-version: the repository has no
+  Go release tags; ``github.com/aws/aws-app-mesh-controller-for-k8s`` is refused by the
+  proxy), the appmesh-controller chart's ``stable/appmesh-controller/crds/crds.yaml``:
+  VirtualService, VirtualRouter and VirtualNode (``appmesh.k8s.aws/v1beta2``, the only
+  version, the one Argo reads).  AWS ended App Mesh on 2026-09-30; the chart stays.
 
 And Argo Rollouts' own CRDs (:func:`argo_crds`): ``github.com/argoproj/argo-rollouts``,
 ``manifests/crds`` of the release whose fields the loader reads, as Argo publishes them
@@ -57,6 +62,7 @@ __all__ = [
     "ISTIO_KINDS",
     "CrdSources",
     "apisix_crds",
+    "appmesh_crds",
     "emissary_crds",
     "argo_crds",
     "argo_rollouts_dir",
@@ -102,6 +108,7 @@ class CrdSources:
     apisix_ingress: str = "v1.8.3"  # the newest 1.x the module proxy serves
     emissary: str = "v3.10.0"
     traefik: str = "v2.11.0"
+    eks_charts: str = "v0.0.243-0.20260821194545-743f98a89b5b"  # appmesh-controller 1.13.3
     argo_rollouts: str = "v1.9.1"  # the release whose fields the loader reads
 
 
@@ -240,6 +247,14 @@ def traefik_crds(version: str, kinds: Sequence[str] = ("TraefikService",)) -> li
     return docs
 
 
+def appmesh_crds(
+    version: str, kinds: Sequence[str] = ("VirtualService", "VirtualRouter", "VirtualNode")
+) -> list[dict[str, Any]]:
+    folder = module_download("github.com/aws/eks-charts", version).dir
+    path = folder / "stable/appmesh-controller/crds/crds.yaml"
+    return _crds_of(path, kinds, f"github.com/aws/eks-charts {version}")
+
+
 def argo_rollouts_dir(version: str | None = None) -> Path:
     """The folder of ``github.com/argoproj/argo-rollouts`` at ``version`` (default:
     :attr:`CrdSources.argo_rollouts`) in the Go module cache: its CRDs, ``examples/``,
@@ -264,7 +279,7 @@ def argo_crds(version: str | None = None) -> list[dict[str, Any]]:
 
 def router_crds(sources: CrdSources | None = None) -> list[dict[str, Any]]:
     """The CRDs of every router the SDK drives that has CRDs: Istio, Gateway API, SMI,
-    APISIX, Emissary and Traefik."""
+    APISIX, Emissary, Traefik and App Mesh."""
     sources = sources or CrdSources()
     return [
         *istio_crds(sources.istio_api),
@@ -273,6 +288,7 @@ def router_crds(sources: CrdSources | None = None) -> list[dict[str, Any]]:
         *apisix_crds(sources.apisix_ingress),
         *emissary_crds(sources.emissary),
         *traefik_crds(sources.traefik),
+        *appmesh_crds(sources.eks_charts),
     ]
 
 

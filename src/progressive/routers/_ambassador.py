@@ -36,10 +36,10 @@ from ._objects import (
     config_of,
     experiment_weight_errors,
     int_of,
-    max_weight,
     no_experiment_weights,
     owner_reference,
     patch_to,
+    percent_weight_errors,
 )
 from ._protocol import Create, ObjectRef, Objects, RouterAccess, RouterState, Write
 
@@ -50,8 +50,6 @@ VERSIONS: Final = ("v2", "v3alpha1")
 CANARY_SUFFIX: Final = "-canary"
 #: Argo cuts a Mapping's name to this before adding the suffix
 NAME_LIMIT: Final = 246
-#: Emissary's weights are percentages
-PERCENT: Final = 100
 _PATH: Final = "spec.strategy.canary.trafficRouting.ambassador"
 # [scheme://]host[.namespace][:port]: the host is what names the Service
 _SERVICE = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*://)?(?P<host>[^.:/]+)(?P<rest>.*)$")
@@ -96,13 +94,7 @@ class AmbassadorRouter:
         errors = []
         if not _mappings(rollout):
             errors.append(FieldProblem(f"{_PATH}.mappings", "is required: at least one Mapping"))
-        if max_weight(rollout) != PERCENT:
-            errors.append(
-                FieldProblem(
-                    "spec.strategy.canary.trafficRouting.maxTrafficWeight",
-                    "Emissary's Mapping weights are percentages: leave it at 100",
-                )
-            )
+        errors += percent_weight_errors(rollout, "Emissary's Mapping weights are percentages")
         errors += experiment_weight_errors(rollout, "ambassador")
         return errors
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
@@ -20,6 +20,7 @@ from ..errors import FieldProblem, RouterError
 from ._protocol import ObjectRef, Patch, RouterState, Write
 
 __all__ = [
+    "PERCENT",
     "canary_of",
     "check_controlled",
     "combine",
@@ -34,6 +35,7 @@ __all__ = [
     "no_experiment_weights",
     "owner_reference",
     "patch_to",
+    "percent_weight_errors",
     "prefix_of_regex",
     "regex_of_prefix",
     "routes_in_force",
@@ -146,6 +148,22 @@ def max_weight(rollout: Rollout) -> int:
     routing = canary_of(rollout).traffic_routing
     assert routing is not None
     return routing.max_traffic_weight
+
+
+#: the weight of a router whose weights are percentages (Emissary's, App Mesh's)
+PERCENT: Final = 100
+
+
+def percent_weight_errors(rollout: Rollout, why: str) -> list[FieldProblem]:
+    """An error unless ``maxTrafficWeight`` is :data:`PERCENT`, for a router whose weights
+    are percentages (``why`` says so)."""
+    if max_weight(rollout) == PERCENT:
+        return []
+    return [
+        FieldProblem(
+            "spec.strategy.canary.trafficRouting.maxTrafficWeight", f"{why}: leave it at 100"
+        )
+    ]
 
 
 def combine(states: Sequence[RouterState]) -> RouterState:
