@@ -7,12 +7,20 @@ of hanging or eating the machine's memory."""
 from __future__ import annotations
 
 import asyncio
+import datetime
+import ipaddress
 import json
+import ssl
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import attrs
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 CHUNK = 64 * 1024
 
@@ -65,9 +73,47 @@ class Reply:
         await self.body(body)
 
 
+def self_signed() -> ssl.SSLContext:
+    """A server TLS context for 127.0.0.1 with a certificate no CA signed (valid for a
+    day), which a client that verifies certificates refuses."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    with tempfile.TemporaryDirectory() as folder:
+        cert_file, key_file = f"{folder}/tls.crt", f"{folder}/tls.key"
+        with open(cert_file, "wb") as out:
+            out.write(certificate.public_bytes(serialization.Encoding.PEM))
+        with open(key_file, "wb") as out:
+            out.write(
+                key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            )
+        context.load_cert_chain(cert_file, key_file)
+    return context
+
+
 @asynccontextmanager
-async def serve(handler: Handler) -> AsyncIterator[Served]:
-    """Serve ``handler`` on a free port of 127.0.0.1 until the block ends."""
+async def serve(handler: Handler, *, tls: ssl.SSLContext | None = None) -> AsyncIterator[Served]:
+    """Serve ``handler`` on a free port of 127.0.0.1 until the block ends (HTTPS with
+    ``tls``)."""
     served = Served("")
     tasks: set[asyncio.Task[None]] = set()
 
@@ -87,7 +133,7 @@ async def serve(handler: Handler) -> AsyncIterator[Served]:
             served.requests.append(request)
             await handler(request, Reply(writer, served))
             served.finished += 1
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
             served.broken += 1
         except asyncio.CancelledError:
             pass  # the server is stopping: this connection ends here
@@ -95,8 +141,9 @@ async def serve(handler: Handler) -> AsyncIterator[Served]:
             writer.close()
             tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
 
-    server = await asyncio.start_server(connection, "127.0.0.1", 0)
-    served.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    server = await asyncio.start_server(connection, "127.0.0.1", 0, ssl=tls)
+    scheme = "https" if tls is not None else "http"
+    served.url = f"{scheme}://127.0.0.1:{server.sockets[0].getsockname()[1]}"
     try:
         yield served
     finally:
