@@ -25,6 +25,7 @@ import math
 import ssl
 import time
 import zlib
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Final
 
@@ -41,6 +42,7 @@ __all__ = [
     "DEFAULT_RETRY",
     "MAX_CONNECT_SECONDS",
     "RETRIED_STATUSES",
+    "HttpProvider",
     "Reply",
     "ResponseLimits",
     "RetryPolicy",
@@ -358,4 +360,25 @@ class Session:
         raise RequestFailed(
             f"no complete answer within {self.deadline:g} s "
             f"({self.policy.attempts} attempts of {self.timeout:g} s, and connecting)"
+        )
+
+
+class HttpProvider:
+    """What the providers that ask an HTTP server (``prometheus``, ``web``) share: their
+    retry policy, how much of an answer they read, their transport, and the
+    :class:`Session` of one measurement made from those."""
+
+    retry: RetryPolicy
+    limits: ResponseLimits
+    transport: httpx.AsyncBaseTransport | None
+
+    def session(self, config: Mapping[str, Any], timeout: float) -> Session:
+        """One measurement's :class:`Session`: each attempt bounded by ``timeout``, TLS
+        verified unless the metric's provider ``config`` says ``insecure``."""
+        return Session(
+            timeout=timeout,
+            insecure=bool(config.get("insecure", False)),
+            policy=self.retry,
+            limits=self.limits,
+            transport=self.transport,
         )

@@ -44,7 +44,14 @@ from .._clusters import Cluster
 from ..core._analysis_model import AnalysisRun, Metric
 from ..core._durations import parse_duration
 from ..errors import RequestFailed
-from ._http import DEFAULT_LIMITS, DEFAULT_RETRY, Reply, ResponseLimits, RetryPolicy, Session
+from ._http import (
+    DEFAULT_LIMITS,
+    DEFAULT_RETRY,
+    HttpProvider,
+    Reply,
+    ResponseLimits,
+    RetryPolicy,
+)
 from ._protocol import MeasurementFailure, provider_config
 from ._secrets import request_headers
 
@@ -181,7 +188,7 @@ def _format_number(seconds: float) -> str:
     return repr(round(seconds, 3))
 
 
-class PrometheusProvider:
+class PrometheusProvider(HttpProvider):
     """Measures ``prometheus`` metrics over HTTP.
 
     Args:
@@ -264,13 +271,7 @@ class PrometheusProvider:
         headers = await request_headers(config, self.cluster, run.namespace, "prometheus")
         if isinstance(headers, MeasurementFailure):
             return headers
-        async with Session(
-            timeout=timeout,
-            insecure=bool(config.get("insecure", False)),
-            policy=self.retry,
-            limits=self.limits,
-            transport=self.transport,
-        ) as http:
+        async with self.session(config, timeout) as http:
             try:
                 response = await http.send("POST", address + path, data=params, headers=headers)
                 if response.status_code == 405:  # a read-only proxy: GET it is

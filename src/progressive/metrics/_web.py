@@ -34,7 +34,7 @@ import httpx
 from .._clusters import Cluster
 from ..core._analysis_model import AnalysisRun, Metric
 from ..errors import JsonPathError, RequestFailed
-from ._http import DEFAULT_LIMITS, DEFAULT_RETRY, ResponseLimits, RetryPolicy, Session
+from ._http import DEFAULT_LIMITS, DEFAULT_RETRY, HttpProvider, ResponseLimits, RetryPolicy
 from ._jsonpath import JsonPath
 from ._protocol import MeasurementFailure, provider_config
 from ._secrets import request_headers
@@ -58,7 +58,7 @@ _KNOWN: Final = frozenset(
 )
 
 
-class WebProvider:
+class WebProvider(HttpProvider):
     """Measures ``web`` metrics.
 
     Args:
@@ -103,13 +103,7 @@ class WebProvider:
             content = str(config["body"]).encode()
         timeout = float(config.get("timeoutSeconds") or DEFAULT_TIMEOUT_SECONDS)
         method = str(config.get("method") or "GET").upper()
-        async with Session(
-            timeout=timeout,
-            insecure=bool(config.get("insecure", False)),
-            policy=self.retry,
-            limits=self.limits,
-            transport=self.transport,
-        ) as http:
+        async with self.session(config, timeout) as http:
             try:
                 reply = await http.send(method, config["url"], headers=headers, content=content)
             except RequestFailed as exc:
