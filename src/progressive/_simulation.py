@@ -62,7 +62,7 @@ from .core._commands import promote
 from .core._names import HASH_LABEL
 from .core._plan import Plan
 from .core._replicas import weight_note
-from .core._rollout import Rollout, traffic_services
+from .core._rollout import Rollout, strategy_services, traffic_services
 from .core._status import Phase
 from .core._steps import ExperimentStep, actions_of
 from .core._workloads import with_workload
@@ -439,17 +439,8 @@ class _Simulation:
             self.controller = self._new_controller()
 
     async def _create_missing_services(self) -> None:
-        names: list[str | None] = []
-        if (canary := self.model.canary) is not None:
-            names += [canary.canary_service, canary.stable_service]
-            if canary.ping_pong is not None:
-                names += [canary.ping_pong.ping_service, canary.ping_pong.pong_service]
-        elif (bg := self.model.blue_green) is not None:
-            names += [bg.active_service, bg.preview_service]
         labels = dict(self.model.selector.get("matchLabels") or {})
-        for name in names:
-            if not name:
-                continue
+        for name in dict.fromkeys(strategy_services(self.model).values()):
             ref = Ref("v1", "Service", self.ref.namespace, name)
             if await self.cluster.get(ref) is None:
                 await self.cluster.create(
@@ -483,15 +474,8 @@ class _Simulation:
         """The router objects and Services changed since the last call (show_objects)."""
         if not self.show_objects:
             return None
-        names: list[str | None] = []
-        if (canary := self.model.canary) is not None:
-            names += [canary.stable_service, canary.canary_service]
-            if canary.ping_pong is not None:
-                names += [canary.ping_pong.ping_service, canary.ping_pong.pong_service]
-        elif (bg := self.model.blue_green) is not None:
-            names += [bg.active_service, bg.preview_service]
         objects = await self.traffic.objects(self.model)
-        for name in dict.fromkeys(n for n in names if n):
+        for name in dict.fromkeys(strategy_services(self.model).values()):
             svc = await self.cluster.get(Ref("v1", "Service", self.ref.namespace, name))
             if svc is not None:
                 objects.append(svc)

@@ -24,7 +24,7 @@ from ..core._names import (
 )
 from ..core._observed import Observed, ObservedRun, ReplicaSetView, WorkloadView
 from ..core._pod_templates import adopt_replica_set
-from ..core._rollout import Rollout
+from ..core._rollout import Rollout, strategy_services
 from ..core._times import parse_time
 from ..steps import StepRegistry
 from ..steps import default_registry as default_steps
@@ -142,14 +142,7 @@ async def _owned(
 
 def _service_names(rollout: Rollout) -> list[str]:
     """The Services a Rollout's strategy names (the ones whose selectors it pins)."""
-    names: list[str | None] = []
-    if (canary := rollout.canary) is not None:
-        names += [canary.canary_service, canary.stable_service]
-        if canary.ping_pong is not None:
-            names += [canary.ping_pong.ping_service, canary.ping_pong.pong_service]
-    if (blue_green := rollout.blue_green) is not None:
-        names += [blue_green.active_service, blue_green.preview_service]
-    return sorted({n for n in names if n})
+    return sorted(set(strategy_services(rollout).values()))
 
 
 def _run_view(obj: Mapping[str, Any]) -> ObservedRun:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ..errors import FieldProblem, ManifestError
 from ._names import template_kind
-from ._rollout import Rollout, analyses_of
+from ._rollout import Rollout, analyses_of, strategy_services
 from ._steps import AnalysisArg, ExperimentStep, RolloutAnalysis, TemplateRef, actions_of
 
 if TYPE_CHECKING:
@@ -328,24 +328,8 @@ def _experiment_analyses(rollout: Rollout) -> list[tuple[str, RolloutAnalysis]]:
 
 
 def _check_services(rollout: Rollout, services: Set[str], errors: list[FieldProblem]) -> None:
-    named: list[tuple[str, str | None]] = []
-    if (canary := rollout.canary) is not None:
-        named += [
-            ("spec.strategy.canary.canaryService", canary.canary_service),
-            ("spec.strategy.canary.stableService", canary.stable_service),
-        ]
-        if (pp := canary.ping_pong) is not None:
-            named += [
-                ("spec.strategy.canary.pingPong.pingService", pp.ping_service),
-                ("spec.strategy.canary.pingPong.pongService", pp.pong_service),
-            ]
-    elif (blue_green := rollout.blue_green) is not None:
-        named += [
-            ("spec.strategy.blueGreen.activeService", blue_green.active_service),
-            ("spec.strategy.blueGreen.previewService", blue_green.preview_service),
-        ]
-    for path, name in named:
-        if name and name not in services:
+    for path, name in strategy_services(rollout).items():
+        if name not in services:
             errors.append(
                 FieldProblem(
                     path, f"Service {name!r} is not in the loaded files{_IN_CLUSTER}", "warning"

@@ -50,6 +50,7 @@ __all__ = [
     "WorkloadRef",
     "ping_pong_services",
     "pod_template_hash",
+    "strategy_services",
     "traffic_services",
 ]
 
@@ -772,6 +773,25 @@ def ping_pong_services(rollout: Rollout) -> tuple[str, str] | None:
     if rollout.status.stable_ping_pong == "ping":
         return pp.ping_service, pp.pong_service
     return pp.pong_service, pp.ping_service
+
+
+def strategy_services(rollout: Rollout) -> dict[str, str]:
+    """The Services a Rollout's strategy names, by the field that names each: a canary's
+    ``canaryService``, ``stableService`` and ping-pong pair, a blue-green's
+    ``activeService`` and ``previewService``; fields left empty are left out."""
+    named: dict[str, str | None] = {}
+    if (canary := rollout.canary) is not None:
+        path = "spec.strategy.canary"
+        named[f"{path}.canaryService"] = canary.canary_service
+        named[f"{path}.stableService"] = canary.stable_service
+        if (pp := canary.ping_pong) is not None:
+            named[f"{path}.pingPong.pingService"] = pp.ping_service
+            named[f"{path}.pingPong.pongService"] = pp.pong_service
+    elif (blue_green := rollout.blue_green) is not None:
+        path = "spec.strategy.blueGreen"
+        named[f"{path}.activeService"] = blue_green.active_service
+        named[f"{path}.previewService"] = blue_green.preview_service
+    return {field: name for field, name in named.items() if name}
 
 
 def traffic_services(rollout: Rollout) -> tuple[str | None, str | None]:
