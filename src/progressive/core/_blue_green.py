@@ -114,9 +114,7 @@ def plan_blue_green(b: PlanBuilder, rollout: Rollout, rev: Revisions) -> BlueGre
                 b, rollout, rev, status, revision, keep, "PrePromotion"
             )
             if verdict == "aborted":
-                return plan_blue_green(
-                    b, attrs.evolve(rollout, status=status), attrs.evolve(rev, status=status)
-                )
+                return _aborted(b, rollout, rev, status)
             if verdict == "passed":
                 status, go = _gate(b, rollout, status) if not full else (status, True)
         if go or status.promote_full:
@@ -143,9 +141,7 @@ def plan_blue_green(b: PlanBuilder, rollout: Rollout, rev: Revisions) -> BlueGre
             b, rollout, rev, status, revision, keep, "PostPromotion"
         )
         if verdict == "aborted":
-            return plan_blue_green(
-                b, attrs.evolve(rollout, status=status), attrs.evolve(rev, status=status)
-            )
+            return _aborted(b, rollout, rev, status)
         if verdict == "passed":
             demoted.append((stable_rs, bg.scale_down_delay_seconds))
             status = _state.promote(status, rev.new_hash)
@@ -160,6 +156,16 @@ def plan_blue_green(b: PlanBuilder, rollout: Rollout, rev: Revisions) -> BlueGre
         preview_selector=rev.new_hash,
     )
     return BlueGreenOutcome(status, new_rs, waiting, not switched)
+
+
+def _aborted(
+    b: PlanBuilder, rollout: Rollout, rev: Revisions, status: RolloutStatus
+) -> BlueGreenOutcome:
+    """The plan once a promotion analysis aborted the update (``status`` says so): the
+    abort path of :func:`plan_blue_green`, back to the stable revision."""
+    return plan_blue_green(
+        b, attrs.evolve(rollout, status=status), attrs.evolve(rev, status=status)
+    )
 
 
 def _promotion_started(b: PlanBuilder, new_rs: ReplicaSetView, preview: int, replicas: int) -> bool:
