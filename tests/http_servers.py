@@ -7,20 +7,17 @@ of hanging or eating the machine's memory."""
 from __future__ import annotations
 
 import asyncio
-import datetime
-import ipaddress
 import json
 import ssl
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import attrs
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+
+from progressive._shell.metrics_auth import _self_signed
 
 CHUNK = 64 * 1024
 
@@ -74,39 +71,12 @@ class Reply:
 
 
 def self_signed() -> ssl.SSLContext:
-    """A server TLS context for 127.0.0.1 with a certificate no CA signed (valid for a
-    day), which a client that verifies certificates refuses."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
+    """A server TLS context for 127.0.0.1 with a certificate no CA signed (the
+    controller's own, :mod:`progressive._shell.metrics_auth`), which a client that
+    verifies certificates refuses."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     with tempfile.TemporaryDirectory() as folder:
-        cert_file, key_file = f"{folder}/tls.crt", f"{folder}/tls.key"
-        with open(cert_file, "wb") as out:
-            out.write(certificate.public_bytes(serialization.Encoding.PEM))
-        with open(key_file, "wb") as out:
-            out.write(
-                key.private_bytes(
-                    serialization.Encoding.PEM,
-                    serialization.PrivateFormat.PKCS8,
-                    serialization.NoEncryption(),
-                )
-            )
-        context.load_cert_chain(cert_file, key_file)
+        context.load_cert_chain(*_self_signed(Path(folder), ("127.0.0.1",)))
     return context
 
 
