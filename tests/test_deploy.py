@@ -11,10 +11,10 @@ import yaml
 from click.testing import CliRunner
 
 from progressive import _deploy
+from progressive._access import access_of
 from progressive._deploy import InstallOptions, Rule, _crds
 from progressive.cli import main
 from progressive.routers import ROUTERS
-from progressive.routers._registry import access_of
 
 from .installed import install
 
@@ -246,21 +246,21 @@ def test_routers_on_the_same_objects_share_one_rule_with_both_reasons() -> None:
 
 
 PLUGIN_MODULE = """
-from progressive.routers import DeclaredRouter, RouterAccess, RouterCapabilities
+from progressive.routers import DeclaredRouter, KubeAccess, RouterCapabilities
 
 WATCH = ("get", "list", "watch")
 PROXIES = ("projectcontour.io", "httpproxies")
 
 class Contour(DeclaredRouter):
     def __init__(self):
-        access = (RouterAccess(*PROXIES, (*WATCH, "patch"), "HTTPProxy weights"),)
+        access = (KubeAccess(*PROXIES, (*WATCH, "patch"), "HTTPProxy weights"),)
         super().__init__("contour", (), RouterCapabilities(), access)
 
 class Kong(DeclaredRouter):
     def __init__(self):
         access = (
-            RouterAccess("configuration.konghq.com", "kongingresses", WATCH, "Kong upstreams"),
-            RouterAccess(*PROXIES, ("create",), "canary HTTPProxies"),
+            KubeAccess("configuration.konghq.com", "kongingresses", WATCH, "Kong upstreams"),
+            KubeAccess(*PROXIES, ("create",), "canary HTTPProxies"),
         )
         super().__init__("kong", (), RouterCapabilities(), access)
 

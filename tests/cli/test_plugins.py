@@ -34,11 +34,11 @@ def test_plugins_says_which_plugins_were_refused_and_why(site: Path) -> None:
 
 
 ROUTERS = """
-from progressive.routers import DeclaredRouter, RouterAccess, RouterCapabilities
+from progressive.routers import DeclaredRouter, KubeAccess, RouterCapabilities
 
 class Kong(DeclaredRouter):
     def __init__(self):
-        access = (RouterAccess("configuration.konghq.com", "kongingresses", "get", "w"),)
+        access = (KubeAccess("configuration.konghq.com", "kongingresses", "get", "w"),)
         super().__init__("kong", (), RouterCapabilities(), access)
 
 class Bare(DeclaredRouter):

@@ -15,7 +15,7 @@ from progressive._cluster import LocalControlPlane
 from progressive._clusters import Ref
 from progressive._shell.kube import KubeCluster
 from progressive.cli._install import install_objects, manifests
-from progressive.routers import DeclaredRouter, RouterAccess, default_registry
+from progressive.routers import DeclaredRouter, KubeAccess, default_registry
 
 from ._e2e import homed
 
@@ -27,7 +27,7 @@ SA = f"system:serviceaccount:{_deploy.NAMESPACE}:{_deploy.SERVICE_ACCOUNT}"
 CONTOUR = DeclaredRouter(
     "contour",
     access=(
-        RouterAccess("projectcontour.io", "httpproxies", ("get", "list", "watch", "patch"), "w"),
+        KubeAccess("projectcontour.io", "httpproxies", ("get", "list", "watch", "patch"), "w"),
     ),
 )
 

@@ -10,19 +10,19 @@ from typing import Any
 
 import pytest
 
+from progressive._access import access_of
 from progressive.core import Rollout
 from progressive.core._router_keys import ARGO_ROUTER_KEYS
 from progressive.errors import RouterError
 from progressive.routers import (
     ROUTERS,
     DeclaredRouter,
-    RouterAccess,
+    KubeAccess,
     RouterCapabilities,
     RouterRegistry,
     default_registry,
     router_config,
 )
-from progressive.routers._registry import access_of
 
 from ..installed import install as install_distribution
 from ..shell.helpers import canary_rollout
@@ -282,7 +282,7 @@ def test_a_plugin_without_access_still_loads_and_one_with_bad_access_is_refused(
     (failure,) = registry.failures
     assert str(failure) == (
         "wrong (from wrong-router 1.0): WrongAccess.access must be a sequence of "
-        "RouterAccess, got 'projectcontour.io httpproxies'"
+        "KubeAccess, got 'projectcontour.io httpproxies'"
     )
     assert problems(rollout({"wrong": {}}), registry)
     # the built-ins all declare theirs
@@ -292,16 +292,16 @@ def test_a_plugin_without_access_still_loads_and_one_with_bad_access_is_refused(
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"group": "*"}, "RouterAccess.group: an API group name, got '*'"),
-        ({"resources": ()}, "RouterAccess.resources: one or more resource names"),
+        ({"group": "*"}, "KubeAccess.group: an API group name, got '*'"),
+        ({"resources": ()}, "KubeAccess.resources: one or more resource names"),
         ({"resources": ("*",)}, r"resource names \(no '\*'\), got \['\*'\]"),
-        ({"verbs": ("get", "escalate")}, "RouterAccess.verbs: one or more of get, list"),
+        ({"verbs": ("get", "escalate")}, "KubeAccess.verbs: one or more of get, list"),
         ({"verbs": "*"}, r"got \['\*'\]"),
-        ({"why": " "}, "RouterAccess.why: say why"),
+        ({"why": " "}, "KubeAccess.why: say why"),
     ],
 )
 def test_a_router_access_is_checked(fields: dict[str, Any], message: str) -> None:
     good = {"group": "projectcontour.io", "resources": "httpproxies", "verbs": "get", "why": "w"}
-    assert RouterAccess(**good).resources == ("httpproxies",)
+    assert KubeAccess(**good).resources == ("httpproxies",)
     with pytest.raises(ValueError, match=message):
-        RouterAccess(**{**good, **fields})
+        KubeAccess(**{**good, **fields})

@@ -36,9 +36,10 @@ from typing import Any, Final
 
 import attrs
 
+from .._access import KubeAccess, access_of
 from ..core._notifications import CONFIGMAPS, SECRETS
-from ..routers import RouterAccess, RouterRegistry, TrafficRouter, default_registry
-from ..routers._registry import BUILT_IN, access_of, built_in_routers
+from ..routers import RouterRegistry, TrafficRouter, default_registry
+from ..routers._registry import BUILT_IN, built_in_routers
 from ._crds import GROUP
 from ._objects import meta
 from ._options import NAME, NAMESPACE, SERVICE_ACCOUNT, InstallOptions
@@ -133,7 +134,7 @@ ARGO_RULES: Final = (
 )
 
 
-def _merged(declared: Iterable[tuple[str, Iterable[RouterAccess]]]) -> tuple[Rule, ...]:
+def _merged(declared: Iterable[tuple[str, Iterable[KubeAccess]]]) -> tuple[Rule, ...]:
     """Rules of ``(label, access)`` pairs (a label prefixes each reason), in order, one
     per API group and resources: the verbs of every access to them, every reason."""
     merged: dict[tuple[str, tuple[str, ...]], Rule] = {}

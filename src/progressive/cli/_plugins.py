@@ -45,9 +45,9 @@ def _rows(title: str, rows: list[tuple[str, str, str]]) -> None:
 def plugins() -> None:
     """List the routers, metric providers and step plugins installed, and the plugins
     refused (exit status 1 when there is one)."""
+    from progressive._access import access_of
     from progressive.metrics import default_registry as default_providers
     from progressive.routers import default_registry as default_routers
-    from progressive.routers._registry import access_of
     from progressive.steps import default_registry as default_steps
 
     routers = default_routers()

@@ -62,7 +62,7 @@ from ._objects import (
     patch_to,
     scaled,
 )
-from ._protocol import HeaderRoute, ObjectRef, Objects, RouterAccess, RouterState, Write
+from ._protocol import HeaderRoute, KubeAccess, ObjectRef, Objects, RouterState, Write
 
 __all__ = ["AlbRouter"]
 
@@ -103,7 +103,7 @@ class AlbRouter:
     )
     plugin_names: Final = ()
     access: Final = (
-        RouterAccess(
+        KubeAccess(
             "networking.k8s.io",
             "ingresses",
             ("get", "list", "watch", "patch"),

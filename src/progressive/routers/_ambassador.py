@@ -41,7 +41,7 @@ from ._objects import (
     patch_to,
     percent_weight_errors,
 )
-from ._protocol import Create, ObjectRef, Objects, RouterAccess, RouterState, Write
+from ._protocol import Create, KubeAccess, ObjectRef, Objects, RouterState, Write
 
 __all__ = ["AmbassadorRouter"]
 
@@ -82,7 +82,7 @@ class AmbassadorRouter:
     capabilities: Final = RouterCapabilities()
     plugin_names: Final = ()
     access: Final = (
-        RouterAccess(
+        KubeAccess(
             GROUP,
             "mappings",
             ("get", "list", "watch", "create", "patch"),

@@ -45,7 +45,7 @@ from ._objects import (
     patch_to,
     scaled,
 )
-from ._protocol import HeaderRoute, ObjectRef, Objects, RouterAccess, RouterState, Write
+from ._protocol import HeaderRoute, KubeAccess, ObjectRef, Objects, RouterState, Write
 
 __all__ = ["ApisixRouter"]
 
@@ -145,7 +145,7 @@ class ApisixRouter:
     capabilities: Final = RouterCapabilities(header_routes=True)
     plugin_names: Final = ()
     access: Final = (
-        RouterAccess(
+        KubeAccess(
             GROUP,
             "apisixroutes",
             ("get", "list", "watch", "patch"),

@@ -60,7 +60,7 @@ from ._objects import (
     percent_weight_errors,
     scaled,
 )
-from ._protocol import ObjectRef, Objects, RouterAccess, RouterState, Write
+from ._protocol import KubeAccess, ObjectRef, Objects, RouterState, Write
 
 __all__ = ["AppMeshRouter"]
 
@@ -216,13 +216,13 @@ class AppMeshRouter:
     capabilities: Final = RouterCapabilities()
     plugin_names: Final = ()
     access: Final = (
-        RouterAccess(
+        KubeAccess(
             GROUP,
             "virtualservices",
             ("get", "list", "watch"),
             "App Mesh: the VirtualRouter a VirtualService names",
         ),
-        RouterAccess(
+        KubeAccess(
             GROUP,
             ("virtualrouters", "virtualnodes"),
             ("get", "list", "watch", "patch"),

@@ -56,10 +56,10 @@ from ._objects import (
 )
 from ._protocol import (
     HeaderRoute,
+    KubeAccess,
     MirrorRoute,
     ObjectRef,
     Objects,
-    RouterAccess,
     RouterState,
     Write,
 )
@@ -134,7 +134,7 @@ class GatewayApiRouter:
     capabilities: Final = RouterCapabilities(header_routes=True, mirror_routes=True)
     plugin_names: Final = ("argoproj-labs/gatewayAPI",)
     access: Final = (
-        RouterAccess(
+        KubeAccess(
             GROUP,
             ("httproutes", "grpcroutes"),
             ("get", "list", "watch", "patch"),

@@ -61,10 +61,10 @@ from ._objects import (
 )
 from ._protocol import (
     HeaderRoute,
+    KubeAccess,
     MirrorRoute,
     ObjectRef,
     Objects,
-    RouterAccess,
     RouterState,
     Write,
 )
@@ -156,7 +156,7 @@ class IstioRouter:
     )
     plugin_names: Final = ()
     access: Final = (
-        RouterAccess(
+        KubeAccess(
             GROUP,
             ("virtualservices", "destinationrules"),
             ("get", "list", "watch", "patch"),

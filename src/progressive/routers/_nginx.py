@@ -54,7 +54,7 @@ from ._objects import (
     routes_in_force,
     scaled,
 )
-from ._protocol import Create, HeaderRoute, ObjectRef, Objects, RouterAccess, RouterState, Write
+from ._protocol import Create, HeaderRoute, KubeAccess, ObjectRef, Objects, RouterState, Write
 
 __all__ = ["HEADER_ROUTE_ANNOTATION", "NginxRouter", "cookie_match"]
 
@@ -114,7 +114,7 @@ class NginxRouter:
     capabilities: Final = RouterCapabilities(header_routes=True)
     plugin_names: Final = ()
     access: Final = (
-        RouterAccess(
+        KubeAccess(
             "networking.k8s.io",
             "ingresses",
             ("get", "list", "watch", "create", "patch"),

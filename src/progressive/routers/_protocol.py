@@ -23,6 +23,7 @@ from typing import Any, Final, Protocol, final
 
 import attrs
 
+from .._access import KubeAccess
 from ..core._rollout import Rollout
 from ..core._router_keys import RouterCapabilities
 from ..core._steps import HeaderMatch
@@ -31,11 +32,11 @@ from ..errors import FieldProblem
 __all__ = [
     "Create",
     "HeaderRoute",
+    "KubeAccess",
     "MirrorRoute",
     "ObjectRef",
     "Objects",
     "Patch",
-    "RouterAccess",
     "RouterState",
     "TrafficRouter",
     "Write",
@@ -71,51 +72,6 @@ class ObjectRef:
 
     def __str__(self) -> str:
         return f"{self.kind} {self.namespace}/{self.name}"
-
-
-#: the verbs a router may ask for: what reading and writing its own objects takes
-#: (never ``*``, ``deletecollection``, ``escalate``, ``bind`` or ``impersonate``)
-ACCESS_VERBS: Final = ("get", "list", "watch", "create", "update", "patch", "delete")
-
-
-def _names(value: Sequence[str]) -> tuple[str, ...]:
-    return (value,) if isinstance(value, str) else tuple(value)
-
-
-@attrs.frozen
-class RouterAccess:
-    """Kubernetes access a router needs, and why: ``verbs`` on ``resources`` (plural
-    names, ``httpproxies``) of the API ``group`` (``""``: the core group), in the
-    namespaces of the Rollouts it routes.  ``progressive install`` grants the
-    controller what its routers declare (see :attr:`TrafficRouter.access`).
-
-    Raises:
-        ValueError: a field is empty, has a ``*``, or a verb is not one of
-            :data:`ACCESS_VERBS`.
-    """
-
-    group: str
-    resources: tuple[str, ...] = attrs.field(converter=_names)
-    verbs: tuple[str, ...] = attrs.field(converter=_names)
-    why: str
-
-    def __attrs_post_init__(self) -> None:
-        if not isinstance(self.group, str) or "*" in self.group:
-            raise ValueError(f"RouterAccess.group: an API group name, got {self.group!r}")
-        if not self.resources or not all(
-            isinstance(r, str) and r and "*" not in r for r in self.resources
-        ):
-            raise ValueError(
-                "RouterAccess.resources: one or more resource names (no '*'), got "
-                f"{list(self.resources)!r}"
-            )
-        if not self.verbs or any(v not in ACCESS_VERBS for v in self.verbs):
-            raise ValueError(
-                f"RouterAccess.verbs: one or more of {', '.join(ACCESS_VERBS)}, got "
-                f"{list(self.verbs)!r}"
-            )
-        if not isinstance(self.why, str) or not self.why.strip():
-            raise ValueError("RouterAccess.why: say why the router needs it")
 
 
 # The objects of ``refs()`` as read: None for one that does not exist.
@@ -211,7 +167,7 @@ class TrafficRouter(Protocol):
       routes, experiment weights, ping-pong Services); a Rollout asking a router for
       more is refused with a message naming the routers that can;
     * ``access``: the Kubernetes access it needs on the objects it reads and writes
-      (:class:`RouterAccess`: API group, resources, verbs, and why), which
+      (:class:`KubeAccess`: API group, resources, verbs, and why), which
       ``progressive install`` grants the controller.  Optional for a plugin: a router
       without it (or None, what a subclass of this Protocol inherits) still loads
       (lint, simulate and the controller use it), and ``progressive install`` warns
@@ -238,7 +194,7 @@ class TrafficRouter(Protocol):
     def capabilities(self) -> RouterCapabilities: ...
 
     @property
-    def access(self) -> Sequence[RouterAccess] | None:
+    def access(self) -> Sequence[KubeAccess] | None:
         """The Kubernetes access the router needs; None (what a class subclassing
         this Protocol without saying inherits): it declares none."""
         return None

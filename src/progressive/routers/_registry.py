@@ -16,7 +16,8 @@ points.
 
 Each router also declares the Kubernetes access it needs (``access``): what
 ``progressive install`` grants the controller, built-ins and installed plugins alike
-(:func:`access_of`; a plugin router may leave it out, and install then warns).
+(:class:`~progressive.routers.KubeAccess`; a plugin router may leave it out, and install
+then warns).
 
 A plugin that fails to load, that is not a router, or that declares a name another
 plugin declares too, does not stop anything: the Rollouts configuring one of its names
@@ -36,6 +37,7 @@ from typing import Any, Final
 
 import attrs
 
+from .._access import KubeAccess, checked_access
 from .._entry_points import ROUTER_GROUP, PluginFailure, load_group
 from ..core._rollout import Rollout
 from ..core._router_keys import (
@@ -47,13 +49,12 @@ from ..core._router_keys import (
     routing_path,
 )
 from ..errors import FieldProblem, RouterError
-from ._protocol import ObjectRef, Objects, RouterAccess, RouterState, TrafficRouter, Write
+from ._protocol import ObjectRef, Objects, RouterState, TrafficRouter, Write
 
 __all__ = [
     "BUILT_IN",
     "DeclaredRouter",
     "RouterRegistry",
-    "access_of",
     "built_in_routers",
     "default_registry",
     "router_key",
@@ -68,14 +69,6 @@ _MEMBERS: Final = ("name", "plugin_names", "capabilities", "validate", "refs", "
 def router_key(router: TrafficRouter) -> RouterKey:
     """What ``router`` declares, as the core's checks take it."""
     return RouterKey(router.name, router.capabilities, tuple(router.plugin_names))
-
-
-def access_of(router: TrafficRouter) -> tuple[RouterAccess, ...] | None:
-    """The Kubernetes access ``router`` declares; None when it declares none (a plugin
-    written before routers declared it: it loads, and ``progressive install`` grants it
-    nothing)."""
-    access = getattr(router, "access", None)
-    return None if access is None else tuple(access)
 
 
 def as_router(name: str, value: object) -> TrafficRouter:
@@ -102,15 +95,7 @@ def as_router(name: str, value: object) -> TrafficRouter:
             f"the entry point is named {name!r} but the router's key is {router.name!r} "
             "(they must be the same)"
         )
-    access = getattr(router, "access", None)
-    if access is not None and (
-        isinstance(access, str | bytes | RouterAccess)
-        or not isinstance(access, Iterable)
-        or not all(isinstance(a, RouterAccess) for a in access)
-    ):
-        raise TypeError(
-            f"{type(router).__name__}.access must be a sequence of RouterAccess, got {access!r}"
-        )
+    checked_access(router, type(router).__name__)
     plugin_names = router.plugin_names
     if isinstance(plugin_names, str) or not all(
         isinstance(p, str) and "/" in p for p in plugin_names
@@ -133,7 +118,7 @@ class DeclaredRouter:
     capabilities: RouterCapabilities = RouterCapabilities(
         header_routes=True, mirror_routes=True, experiment_weights=True, ping_pong=True
     )
-    access: tuple[RouterAccess, ...] = ()
+    access: tuple[KubeAccess, ...] = ()
 
     def validate(self, rollout: Rollout) -> list[FieldProblem]:
         return []

@@ -39,7 +39,7 @@ from ._objects import (
     patch_to,
     scaled,
 )
-from ._protocol import Create, ObjectRef, Objects, RouterAccess, RouterState, Write
+from ._protocol import Create, KubeAccess, ObjectRef, Objects, RouterState, Write
 
 __all__ = ["API_VERSIONS", "SmiRouter"]
 
@@ -66,7 +66,7 @@ class SmiRouter:
     capabilities: Final = RouterCapabilities(experiment_weights=True)
     plugin_names: Final = ()
     access: Final = (
-        RouterAccess(
+        KubeAccess(
             GROUP, "trafficsplits", ("get", "list", "watch", "create", "patch"), "SMI weights"
         ),
     )

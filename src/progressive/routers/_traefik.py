@@ -32,7 +32,7 @@ from ._objects import (
     patch_to,
     scaled,
 )
-from ._protocol import ObjectRef, Objects, RouterAccess, RouterState, Write
+from ._protocol import KubeAccess, ObjectRef, Objects, RouterState, Write
 
 __all__ = ["API_VERSIONS", "TraefikRouter"]
 
@@ -71,7 +71,7 @@ class TraefikRouter:
     capabilities: Final = RouterCapabilities()
     plugin_names: Final = ()
     access: Final = tuple(
-        RouterAccess(
+        KubeAccess(
             v.rpartition("/")[0],
             "traefikservices",
             ("get", "list", "watch", "patch"),

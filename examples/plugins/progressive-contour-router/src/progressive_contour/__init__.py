@@ -19,10 +19,10 @@ from typing import Any
 from progressive.core import Rollout
 from progressive.errors import FieldProblem, RouterError
 from progressive.routers import (
+    KubeAccess,
     ObjectRef,
     Objects,
     Patch,
-    RouterAccess,
     RouterCapabilities,
     RouterState,
     TrafficRouter,
@@ -43,7 +43,7 @@ class ContourRouter(TrafficRouter):
     plugin_names = ("argoproj-labs/contour",)
     capabilities = RouterCapabilities()  # weights only
     access = (
-        RouterAccess(GROUP, "httpproxies", ("get", "list", "watch", "patch"), "HTTPProxy weights"),
+        KubeAccess(GROUP, "httpproxies", ("get", "list", "watch", "patch"), "HTTPProxy weights"),
     )
 
     def _proxy(self, rollout: Rollout) -> ObjectRef:
