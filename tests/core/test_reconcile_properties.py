@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from progressive.core import Rollout, actions
+from progressive.core._canary import fixed_scale, weight_at
 from progressive.core._replicas import capacity_weight, resolve_int_or_percent
 
 from .test_reconcile_canary import user_promote
@@ -65,7 +66,17 @@ def _check_after_apply(world: World, max_weight: int, was_aborted: bool, last: i
     canary = next((rs for rs in world.sets.values() if rs.pod_template_hash == canary_hash), None)
     if weight > 0 and not (status.abort and rollout.canary and rollout.canary.dynamic_stable_scale):
         assert canary is not None
-        assert weight <= capacity_weight(canary.available_replicas, rollout.replicas, max_weight)
+        steps = rollout.canary.steps if rollout.canary else ()
+        index = status.current_step_index or 0
+        fixed = any(fixed_scale(steps, k) for k in range(min(index + 1, len(steps))))
+        if fixed and not status.abort:
+            # setCanaryScale fixed the canary's size: it gets the step's weight whatever
+            # its pods carry, as in Argo (with a CanaryScaleOverweight Warning), and
+            # never more than the step asks for
+            assert weight <= weight_at(steps, index, max_weight)
+        else:
+            capacity = capacity_weight(canary.available_replicas, rollout.replicas, max_weight)
+            assert weight <= capacity
     if was_aborted and status.abort and last is not None:
         assert weight <= last, "an aborted rollout raised the canary weight"
 
@@ -90,6 +101,14 @@ def _idempotent(world: World) -> None:
     replicas=1,
     dynamic=False,
     ops=[("image", 3), ("abort", 0), ("ready", 1), ("image", 2), ("image", 3)],
+)
+# setCanaryScale {weight: 1} fixes the canary at 1 pod of 4 (25%): it gets the 26% its
+# step sets, as in Argo, not its pods' share
+@example(
+    steps=[{"setWeight": 26}, {"setCanaryScale": {"weight": 1}}, {"pause": {}}],
+    replicas=4,
+    dynamic=False,
+    ops=[("image", 2), ("ready", 2)],
 )
 def test_traffic_routed_canary_invariants(
     steps: list[dict[str, Any]], replicas: int, dynamic: bool, ops: list[tuple[str, Any]]
