@@ -45,6 +45,7 @@ __all__ = [
     "copy_to_write",
     "list_owned",
     "merge_patch",
+    "newer_version",
     "owned_by",
     "owner_reference",
     "owner_uids",
@@ -193,6 +194,14 @@ async def list_owned(
         found: list[dict[str, Any]] = await indexed(api_version, kind, namespace, owner_uid)
         return found
     return [o for o in await cluster.list(api_version, kind, namespace) if owned_by(o, owner_uid)]
+
+
+def newer_version(rv: str, than: str) -> bool:
+    """Whether resourceVersion ``rv`` is later than ``than`` (etcd revisions are
+    integers; anything else only counts as newer when it differs)."""
+    if rv.isdigit() and than.isdigit():
+        return int(rv) > int(than)
+    return rv != than
 
 
 def owner_reference(

@@ -52,6 +52,7 @@ from .._clusters import (
     Subscriber,
     copy_json,
     list_owned,
+    newer_version,
     owner_uids,
 )
 from ..errors import Forbidden, Gone, KubeError, UnknownKind
@@ -230,14 +231,6 @@ class _Packed(NamedTuple):
         return obj
 
 
-def _newer(rv: str, than: str) -> bool:
-    """Whether resourceVersion ``rv`` is later than ``than`` (etcd revisions are
-    integers; anything else only counts as newer when it differs)."""
-    if rv.isdigit() and than.isdigit():
-        return int(rv) > int(than)
-    return rv != than
-
-
 class Informer:
     """The cache of one kind (in one namespace, or all).
 
@@ -387,7 +380,7 @@ class Informer:
         old = self._store.get(_key_of(obj))
         rv = _rv(obj)
         if old is not None and rv and rv != old.resource_version:
-            if _newer(old.resource_version, rv):
+            if newer_version(old.resource_version, rv):
                 return
         self._upsert(obj)
 
@@ -436,10 +429,10 @@ class Informer:
             return
         rv = _rv(obj)
         old = self._store.get(key)
-        if not rv or (old is not None and not _newer(rv, old.resource_version)):
+        if not rv or (old is not None and not newer_version(rv, old.resource_version)):
             return
         gone = self._tombstones.get(key)
-        if gone is not None and not _newer(rv, gone):
+        if gone is not None and not newer_version(rv, gone):
             return  # deleted after this write: the watch said so first
         self._upsert(obj)
 
