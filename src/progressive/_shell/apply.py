@@ -10,7 +10,7 @@ died half-way through a plan can run the next reconcile's plan over the same obj
 from __future__ import annotations
 
 import copy
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any, Final, assert_never
 
 import attrs
@@ -59,6 +59,7 @@ from ..steps import StepRegistry
 from ..steps import default_registry as default_steps
 from .clocks import VirtualClock
 from .events import EventRecorder, Involved
+from .expectations import Reread
 from .restarts import mark_restart
 from .runs import create_analysis_run, create_experiment, create_service
 from .steps import run_step_plugin
@@ -189,8 +190,6 @@ async def apply_plan(
     return len(plan.actions) + int(wrote)
 
 
-#: Reads an object from the API server itself (not a cache that may lag).
-Reread = Callable[[Ref], Awaitable[dict[str, Any] | None]]
 STATUS_ATTEMPTS: Final = 5
 
 

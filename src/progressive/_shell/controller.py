@@ -73,6 +73,7 @@ from ..steps import default_registry as default_steps
 from .apply import apply_plan, write_status
 from .clocks import Clock
 from .events import EventRecorder, Involved
+from .expectations import Expectations
 from .keys import (
     REPLICA_SET,
     Key,
@@ -245,6 +246,9 @@ class Controller:
         self._view: Cluster = self._filtered(cluster, set())
         self._index = RolloutIndex()
         self._conflicts: dict[Key, int] = {}
+        # our status writes of runs and experiments: a cached copy older than one is
+        # read from the server, never acted on again (a measurement made twice)
+        self._expectations = Expectations(cluster.get)
         self._refused: dict[Key, float] = {}  # restarts refused: not tried again before
         self._changed: anyio.Event | None = None
         self._watched = False
@@ -282,6 +286,8 @@ class Controller:
         if self.namespace is not None and ns and ns != self.namespace:
             return []
         in_group = change.api_version in self.api_groups
+        if change.type == "deleted" and kind in (ANALYSIS_RUN, EXPERIMENT):
+            self._expectations.forget(Ref(change.api_version, kind, ns, change.name))
         if kind == ROLLOUT:
             if not in_group:
                 return []
@@ -393,14 +399,19 @@ class Controller:
         if key.kind == ANALYSIS_RUN:
             run = await self._view.get(key.ref)
             if run is None or (run.get("status") or {}).get("phase") in COMPLETED:
+                self._expectations.forget(key.ref)  # nothing more to write
                 return 0, None
             if not await self._mine_by_owner(run):
                 return 0, None
-            return await advance_analysis_run(self._view, self.provider, run, now)
+            return await advance_analysis_run(
+                self._view, self.provider, run, now, expectations=self._expectations
+            )
         if key.kind == EXPERIMENT:
             if not await self._experiments_here(key.namespace):
                 return 0, None
-            result = await advance_experiments(self._view, now, key.namespace)
+            result = await advance_experiments(
+                self._view, now, key.namespace, expectations=self._expectations
+            )
             return result.writes, result.next_at
         if key.kind == REPLICA_SET:
             return await self._restart(key, now)

@@ -75,6 +75,7 @@ from ..core._times import format_time
 from ..errors import AlreadyExists, ClusterError, Conflict, FieldProblem, ManifestError, NotFound
 from ..metrics._protocol import MeasurementInProgress, MetricProvider
 from ..metrics._secrets import Redactor, read_secret, redacting
+from .expectations import Expectations
 from .observe import replica_set_view
 
 __all__ = [
@@ -333,7 +334,12 @@ async def advance_analysis_runs(
 
 
 async def advance_analysis_run(
-    cluster: Cluster, provider: MetricProvider, obj: Mapping[str, Any], now: float
+    cluster: Cluster,
+    provider: MetricProvider,
+    obj: Mapping[str, Any],
+    now: float,
+    *,
+    expectations: Expectations | None = None,
 ) -> tuple[int, float | None]:
     """Move one AnalysisRun forward: measure what is due, store the new status.
 
@@ -341,8 +347,17 @@ async def advance_analysis_run(
     measured values), so neither it nor the Rollout's status and the Events made from
     it can carry one: see :mod:`progressive.metrics._secrets`.
 
+    With ``expectations`` (the controller's, on a cache), a copy of the run older than
+    this controller's last status write of it is not measured: the run is read from the
+    API server instead (:mod:`.expectations`), and so is the run after a conflict.
+
     Returns the writes made and when the run next needs looking at.
     """
+    if expectations is not None:
+        current = await expectations.current(obj)
+        if current is None or (current.get("status") or {}).get("phase") in COMPLETED:
+            return 0, None
+        obj = current
     try:
         run = AnalysisRun.from_manifest(obj)
     except ManifestError as exc:
@@ -351,7 +366,7 @@ async def advance_analysis_run(
             "message": f"invalid AnalysisRun: {exc}",
             "completedAt": format_time(now),
         }
-        return await _store_status(cluster, obj, status), None
+        return await _store_status(cluster, obj, status, expectations), None
     run = _started(run, now)
     outcomes: dict[str, object] = {}
     with redacting() as secrets:
@@ -360,13 +375,16 @@ async def advance_analysis_run(
     recorded, poll_at = _recorded(run, outcomes, now, secrets)
     try:
         wrote = await _store_status(
-            cluster, obj, _scrubbed(recorded.to_manifest()["status"], secrets)
+            cluster, obj, _scrubbed(recorded.to_manifest()["status"], secrets), expectations
         )
     except Conflict as conflict:
         # written meanwhile (a run's creator stores its first status just after creating
-        # it, while the watch already announces it): the measurements stand, recorded
-        # once more on the run as it is now; a second conflict is the controller's
-        fresh = await cluster.get(Ref.of(obj))
+        # it, while the watch already announces it; or our own write, whose answer was
+        # lost): the measurements stand, recorded once more on the run as the API server
+        # holds it now (a cache may still hold what conflicted); a second conflict is the
+        # controller's
+        reread = cluster.get if expectations is None else expectations.reread
+        fresh = await reread(Ref.of(obj))
         if fresh is None:
             return 0, None
         try:
@@ -377,7 +395,7 @@ async def advance_analysis_run(
         again = {n: o for n, o in outcomes.items() if n in wanted}
         recorded, poll_at = _recorded(run, again, now, secrets)
         wrote = await _store_status(
-            cluster, fresh, _scrubbed(recorded.to_manifest()["status"], secrets)
+            cluster, fresh, _scrubbed(recorded.to_manifest()["status"], secrets), expectations
         )
     run = recorded
     when = next_measurement_at(run)
@@ -479,11 +497,18 @@ async def _secret(cluster: Cluster, namespace: str, arg: AnalysisArg) -> str | M
     return await read_secret(cluster, namespace, str(ref.get("name", "")), str(ref.get("key", "")))
 
 
-async def _store_status(cluster: Cluster, obj: Mapping[str, Any], status: Mapping[str, Any]) -> int:
+async def _store_status(
+    cluster: Cluster,
+    obj: Mapping[str, Any],
+    status: Mapping[str, Any],
+    expectations: Expectations | None = None,
+) -> int:
     if obj.get("status") == status:
         return 0
     meta = obj.get("metadata") or {}
-    await cluster.replace_status(
+    if expectations is not None:
+        expectations.writing(obj)
+    stored = await cluster.replace_status(
         {
             "apiVersion": obj.get("apiVersion"),
             "kind": obj.get("kind"),
@@ -495,6 +520,8 @@ async def _store_status(cluster: Cluster, obj: Mapping[str, Any], status: Mappin
             "status": dict(status),
         }
     )
+    if expectations is not None:
+        expectations.written(obj, stored)
     return 1
 
 
@@ -607,18 +634,29 @@ async def _namespace(cluster: Cluster, namespace: str) -> _Namespace:
 
 
 async def advance_experiments(
-    cluster: Cluster, now: float, namespace: str | None = None
+    cluster: Cluster,
+    now: float,
+    namespace: str | None = None,
+    *,
+    expectations: Expectations | None = None,
 ) -> RunnerResult:
     """Move every Experiment forward with the pure engine and store its status.
 
     Completed Experiments are looked at too: their ReplicaSets go to zero
     ``scaleDownDelaySeconds`` after the end, and their open runs are terminated.
+
+    With ``expectations`` (the controller's, on a cache), an Experiment older than this
+    controller's last status write of it is read from the API server before it is
+    planned (:mod:`.expectations`): a stale one would plan, and emit, its end again.
     """
     writes = 0
     next_at: float | None = None
     seen: dict[str, _Namespace] = {}
     for group in API_GROUPS:
-        for obj in await cluster.list(group, EXPERIMENT, namespace):
+        for listed in await cluster.list(group, EXPERIMENT, namespace):
+            obj = listed if expectations is None else await expectations.current(listed)
+            if obj is None:
+                continue
             meta = obj.get("metadata") or {}
             if meta.get("deletionTimestamp"):
                 continue
@@ -626,7 +664,7 @@ async def advance_experiments(
             if ns not in seen:
                 seen[ns] = await _namespace(cluster, ns)
             try:
-                wrote, when = await _advance_experiment(cluster, obj, seen[ns], now)
+                wrote, when = await _advance_experiment(cluster, obj, seen[ns], now, expectations)
             except (Conflict, ClusterError):
                 wrote, when = 0, now + MIN_MEASUREMENT_GAP  # look again soon
                 seen.pop(ns, None)
@@ -638,7 +676,11 @@ async def advance_experiments(
 
 
 async def _advance_experiment(
-    cluster: Cluster, obj: Mapping[str, Any], here: _Namespace, now: float
+    cluster: Cluster,
+    obj: Mapping[str, Any],
+    here: _Namespace,
+    now: float,
+    expectations: Expectations | None,
 ) -> tuple[int, float | None]:
     status = obj.get("status") or {}
     try:
@@ -651,7 +693,7 @@ async def _advance_experiment(
             "message": f"invalid Experiment: {exc}",
             "completedAt": format_time(now),
         }
-        return await _store_status(cluster, obj, error), None
+        return await _store_status(cluster, obj, error, expectations), None
     uid = experiment.uid
     sets = tuple(
         view
@@ -678,8 +720,8 @@ async def _advance_experiment(
             done += 1
     except _NotOurs as exc:
         failed = attrs.evolve(plan.status, phase="Error", message=str(exc), completed_at=now)
-        return done + await _store_status(cluster, obj, failed.to_manifest()), now
-    wrote = await _store_status(cluster, obj, plan.status.to_manifest())
+        return done + await _store_status(cluster, obj, failed.to_manifest(), expectations), now
+    wrote = await _store_status(cluster, obj, plan.status.to_manifest(), expectations)
     return done + wrote, plan.requeue_at
 
 

@@ -1,0 +1,120 @@
+"""Expectations: an object is never acted on again from a copy older than our own write.
+
+The controller reads AnalysisRuns and Experiments through its informers' caches
+(:mod:`.informers`), and what it writes is cached at once (write-through) -- except when
+the answer to the write is lost: the API server stored the status, then timed out (a
+loaded server; the transport's retry of the PUT then conflicts) or the answer never
+came.  The cache holds the object as it was before the write until the watch brings the
+new version, and a server under load sends it late.  A look at the object meanwhile (the
+retry, a requeue, a resync, another change) would do again what the write recorded:
+measure an AnalysisRun a second time (a second request to a tenant's metric server, a
+second Job), emit an Experiment's Events twice.
+
+:class:`Expectations` is client-go's controller expectations applied to status writes.
+Before writing over version X of an object it remembers X (a write that failed may have
+landed); once the server answers with the stored version Y it remembers Y too.  A copy
+at X, or older than Y, is stale: :meth:`Expectations.current` reads the object from the
+API server itself instead (a GET without a resourceVersion, served from etcd), and that
+copy is the one acted on.  Reading at once, rather than waiting for the watch, keeps a
+lost watch event from stalling the object; it costs one GET, and only for a stale copy.
+
+An entry goes when the object is deleted, or seen complete in the cache
+(:meth:`Expectations.forget`, called by the controller), and the oldest go beyond
+``max_entries``: memory stays bounded, and an entry forgotten early costs at most one
+duplicate look, as before there were expectations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Final
+
+import attrs
+
+from .._clusters import Ref, newer_version
+
+__all__ = ["MAX_ENTRIES", "Expectations", "Reread"]
+
+#: Reads an object from the API server itself (not a cache that may lag).
+Reread = Callable[[Ref], Awaitable[dict[str, Any] | None]]
+#: Objects remembered at most (the oldest write is forgotten first).
+MAX_ENTRIES: Final = 10_000
+
+
+@attrs.frozen
+class _Written:
+    uid: str
+    replaced: str  # the resourceVersion written over
+    stored: str  # the one the server answered with ("": no answer came back)
+
+
+def _version(obj: Mapping[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
+
+
+def _uid(obj: Mapping[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("uid") or "")
+
+
+class Expectations:
+    """The versions this controller's last status write of each object replaced and
+    stored (see the module docstring).
+
+    Args:
+        reread: reads an object from the API server itself.
+        max_entries: objects remembered at most.
+    """
+
+    def __init__(self, reread: Reread, *, max_entries: int = MAX_ENTRIES) -> None:
+        self.reread = reread
+        self.max_entries = max_entries
+        self._entries: dict[Ref, _Written] = {}
+        self.rereads = 0  # stale copies read again from the server
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def stale(self, obj: Mapping[str, Any]) -> bool:
+        """Whether ``obj`` is a copy from before our last status write of it."""
+        entry = self._entries.get(Ref.of(obj))
+        version = _version(obj)
+        if entry is None or not version or entry.uid != _uid(obj):
+            return False  # not written by us, or another object of that name
+        if entry.stored:
+            return newer_version(entry.stored, version)  # older than what we stored
+        return not newer_version(version, entry.replaced)  # what we wrote over, or older
+
+    async def current(self, obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """``obj``, or when it is stale the object as the API server holds it now (None:
+        deleted meanwhile)."""
+        if not self.stale(obj):
+            return obj
+        ref = Ref.of(obj)
+        self.rereads += 1
+        fresh = await self.reread(ref)
+        entry = self._entries.get(ref)
+        if fresh is None or entry is None or _version(fresh) == entry.replaced:
+            self._entries.pop(ref, None)  # gone, or the write never landed: nothing to expect
+        else:
+            self._entries[ref] = attrs.evolve(entry, stored=_version(fresh))
+        return fresh
+
+    def writing(self, obj: Mapping[str, Any]) -> None:
+        """A status write over ``obj`` is about to be sent: from now on a copy at its
+        version is stale, whatever the answer."""
+        ref = Ref.of(obj)
+        self._entries.pop(ref, None)  # to the end: the most recent write
+        self._entries[ref] = _Written(_uid(obj), _version(obj), "")
+        while len(self._entries) > self.max_entries:
+            del self._entries[next(iter(self._entries))]
+
+    def written(self, obj: Mapping[str, Any], stored: Mapping[str, Any]) -> None:
+        """The status write over ``obj`` was answered: the server stored ``stored``."""
+        ref = Ref.of(obj)
+        entry = self._entries.get(ref)
+        if entry is not None and entry.replaced == _version(obj):
+            self._entries[ref] = attrs.evolve(entry, stored=_version(stored))
+
+    def forget(self, ref: Ref) -> None:
+        """Nothing more to expect of ``ref``: deleted, or complete in the cache."""
+        self._entries.pop(ref, None)

@@ -1,0 +1,321 @@
+"""An AnalysisRun is never measured again on a stale copy of itself.
+
+The controller reads runs through its informers' caches.  When the answer to a status
+write is lost (the API server stored it, then timed out: the client's retry of the PUT
+conflicts, or the retries run out), the cache is not told of the write and holds the
+run as it was until the watch brings the new version, which a loaded server sends late.
+The copy from before the write must not be measured again: a web metric would be asked
+twice, a Job provider would start a second Job.
+
+Here the in-memory cluster plays the API server behind a list+watch of its own (the
+controller's real informers and cache in front of it), a real HTTP server on
+127.0.0.1 is the metric, and the watch of AnalysisRuns is held back from the lost write
+on, until the controller has looked at the run again and has nothing left to do.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncGenerator, Mapping
+from typing import Any
+
+import anyio
+import pytest
+
+from progressive._clusters import Change, Ref
+from progressive._shell import Controller, WallClock
+from progressive._shell.expectations import Expectations
+from progressive._shell.kube import ListResult
+from progressive.errors import Conflict, Unavailable
+from progressive.memory import MemoryCluster
+
+from ..http_servers import Reply, Request, answer, serve
+from .helpers import until
+from .test_analysis_isolation import ARGO, analysis_run
+
+RUN = Ref(ARGO, "AnalysisRun", "ns", "run")
+
+
+class Server:
+    """``memory`` as an API server with list+watch (every change logged, watched from a
+    resourceVersion), whose next status write of ``target`` is stored but answered with
+    ``lost``, and whose watch of ``target``'s kind is held back from then (or from
+    :meth:`hold`) until :meth:`release`."""
+
+    def __init__(
+        self, memory: MemoryCluster, lost: Exception | None = None, target: Ref = RUN
+    ) -> None:
+        self.memory = memory
+        self.lost = lost
+        self.target = target
+        self.log: list[dict[str, Any]] = []
+        self.held: list[dict[str, Any]] | None = None
+        self.fresh_reads = 0
+        self._changed = anyio.Event()
+        memory.subscribe(self._record)
+
+    def _record(self, change: Change) -> None:
+        event = {"type": change.type.upper(), "object": copy.deepcopy(dict(change.obj))}
+        if self.held is not None and change.kind == self.target.kind:
+            self.held.append(event)
+        else:
+            self._append(event)
+
+    def hold(self) -> None:
+        """The watch of ``target``'s kind falls behind from now on."""
+        if self.held is None:
+            self.held = []
+
+    def _append(self, event: dict[str, Any]) -> None:
+        self.log.append(event)
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    def release(self) -> None:
+        """The watch catches up with what it held back."""
+        held, self.held = self.held or [], None
+        for event in held:
+            self._append(event)
+
+    # -- list+watch ------------------------------------------------------------------------
+    async def list_with_version(
+        self, api_version: str, kind: str, namespace: str | None = None, **_: Any
+    ) -> ListResult:
+        version = _rv(self.log[-1]["object"]) if self.log else 0
+        return ListResult(await self.memory.list(api_version, kind, namespace), str(version))
+
+    async def watch(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        *,
+        resource_version: str = "",
+        **_: Any,
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        since, seen = int(resource_version or 0), 0
+        while True:
+            changed = self._changed
+            for event in self.log[seen:]:
+                obj = event["object"]
+                if (obj["apiVersion"], obj["kind"]) == (api_version, kind) and _rv(obj) > since:
+                    yield event
+            seen = len(self.log)
+            await changed.wait()
+
+    # -- the Cluster -----------------------------------------------------------------------
+    async def get(self, ref: Ref) -> dict[str, Any] | None:
+        self.fresh_reads += ref == self.target
+        return await self.memory.get(ref)
+
+    async def list(
+        self, api_version: str, kind: str, namespace: str | None = None
+    ) -> list[dict[str, Any]]:
+        return await self.memory.list(api_version, kind, namespace)
+
+    async def list_owned(
+        self, api_version: str, kind: str, namespace: str, owner_uid: str
+    ) -> list[dict[str, Any]]:
+        return await self.memory.list_owned(api_version, kind, namespace, owner_uid)
+
+    async def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        return await self.memory.create(obj)
+
+    async def patch(self, ref: Ref, patch: Mapping[str, Any]) -> dict[str, Any]:
+        return await self.memory.patch(ref, patch)
+
+    async def delete(self, ref: Ref) -> None:
+        await self.memory.delete(ref)
+
+    async def replace_status(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        lost = self.lost if Ref.of(obj) == self.target else None
+        if lost is None:
+            return await self.memory.replace_status(obj)
+        self.lost = None
+        self.hold()
+        await self.memory.replace_status(obj)  # stored; the answer does not come back
+        raise lost
+
+
+def _rv(obj: Mapping[str, Any]) -> int:
+    return int(obj["metadata"]["resourceVersion"])
+
+
+def _idle(controller: Controller) -> bool:
+    queue = controller.queue
+    return not queue.depth and not queue.delayed and not queue.processing
+
+
+@pytest.mark.parametrize(
+    "lost",
+    [
+        # the transport retried the PUT whose answer was lost: the retry conflicts
+        Conflict("replace status of AnalysisRun ns/run: the object has been modified"),
+        # no answer at all, retries included
+        Unavailable("replace status of AnalysisRun ns/run: the API server did not answer"),
+    ],
+    ids=["retry-conflicts", "no-answer"],
+)
+async def test_a_run_whose_status_answer_was_lost_is_not_measured_again(
+    lost: Exception,
+) -> None:
+    clock = WallClock()
+    memory = MemoryCluster(clock)
+    server = Server(memory, lost)
+    async with serve(answer({"ok": True})) as web:
+        await memory.create(analysis_run("run", "ns", web.url))  # one measurement (count 1)
+        controller = Controller(server, clock=clock)  # type: ignore[arg-type]
+        async with anyio.create_task_group() as tg:
+            await tg.start(lambda task_status: controller.run(resync=None, task_status=task_status))
+            await until(
+                "the run looked at again after the lost answer, with nothing left to do",
+                lambda: (server.held is not None and _idle(controller)) or len(web.requests) > 1,
+                30,
+            )
+            stored = await memory.get(RUN)
+            assert stored is not None and stored["status"]["phase"] == "Successful"
+            assert len(web.requests) == 1, "measured again on the copy from before the write"
+            # the watch catches up: its late events change nothing
+            server.release()
+            await until(
+                "the cache caught up",
+                lambda: _cached_at(controller, stored["metadata"]["resourceVersion"]),
+                30,
+            )
+            await until("idle", lambda: _idle(controller), 30)
+            assert len(web.requests) == 1
+            assert not len(controller._expectations)  # complete in the cache: forgotten
+            tg.cancel_scope.cancel()
+
+
+async def _cached_at(controller: Controller, version: str) -> bool:
+    cached = await controller.view.get(RUN)
+    return cached is not None and cached["metadata"]["resourceVersion"] == version
+
+
+async def test_the_fresh_read_is_only_for_a_copy_from_before_our_own_write() -> None:
+    """No lost answer: the cache is written through, and the run is never read from the
+    server itself."""
+    clock = WallClock()
+    memory = MemoryCluster(clock)
+    server = Server(memory)
+    async with serve(answer({"ok": True})) as web:
+        await memory.create(analysis_run("run", "ns", web.url))
+        controller = Controller(server, clock=clock)  # type: ignore[arg-type]
+        async with anyio.create_task_group() as tg:
+            await tg.start(lambda task_status: controller.run(resync=None, task_status=task_status))
+            await until("measured", lambda: len(web.requests) == 1, 30)
+            await until("idle", lambda: _idle(controller), 30)
+            tg.cancel_scope.cancel()
+        stored = await memory.get(RUN)
+        assert stored is not None and stored["status"]["phase"] == "Successful"
+        assert (len(web.requests), server.fresh_reads) == (1, 0)
+
+
+async def test_a_run_written_meanwhile_keeps_its_measurement_though_the_cache_lags() -> None:
+    """Someone writes the run while it is measured (an annotation) and the watch of it
+    lags: the status write conflicts, and the measurement is recorded on the run as the
+    API server holds it, not on the cache's copy (which would conflict again, throw the
+    measurement away and make it again)."""
+    clock = WallClock()
+    memory = MemoryCluster(clock)
+    server = Server(memory)
+
+    async def edit_then_answer(request: Request, reply: Reply) -> None:
+        server.hold()
+        await memory.patch(RUN, {"metadata": {"annotations": {"note": "edited"}}})
+        await reply.whole(200, b'{"ok": true}')
+
+    async with serve(edit_then_answer) as web:
+        await memory.create(analysis_run("run", "ns", web.url))
+        controller = Controller(server, clock=clock)  # type: ignore[arg-type]
+        async with anyio.create_task_group() as tg:
+            await tg.start(lambda task_status: controller.run(resync=None, task_status=task_status))
+            await until(
+                "measured, with nothing left to do",
+                lambda: (server.held is not None and _idle(controller)) or len(web.requests) > 1,
+                30,
+            )
+            tg.cancel_scope.cancel()
+    stored = await memory.get(RUN)
+    assert stored is not None and stored["status"]["phase"] == "Successful"
+    assert stored["metadata"]["annotations"] == {"note": "edited"}
+    assert len(web.requests) == 1
+
+
+async def test_an_experiment_whose_status_answer_was_lost_does_not_end_twice() -> None:
+    """An Experiment ends (``terminate``) with an Event, and the answer to the status
+    write that records its end is lost: looked at again, it is not ended a second time
+    from the cache's copy, with a second Event."""
+    clock = WallClock()
+    memory = MemoryCluster(clock)
+    ref = Ref(ARGO, "Experiment", "ns", "ab")
+    server = Server(memory, Conflict("the object has been modified"), target=ref)
+    template = {
+        "metadata": {"labels": {"app": "ab"}},
+        "spec": {"containers": [{"name": "app", "image": "web:1"}]},
+    }
+    await memory.create(
+        {
+            "apiVersion": ARGO,
+            "kind": "Experiment",
+            "metadata": {"name": ref.name, "namespace": ref.namespace},
+            "spec": {
+                "terminate": True,
+                "scaleDownDelaySeconds": 0,
+                "templates": [{"name": "a", "replicas": 1, "template": template}],
+            },
+        }
+    )
+    controller = Controller(server, clock=clock)  # type: ignore[arg-type]
+
+    def ended() -> list[dict[str, Any]]:
+        return [e for e in memory.objects("v1", "Event") if e["reason"] == "ExperimentSuccessful"]
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(lambda task_status: controller.run(resync=None, task_status=task_status))
+        await until(
+            "looked at again after the lost answer, with nothing left to do",
+            lambda: (server.held is not None and _idle(controller)) or len(ended()) > 1,
+            30,
+        )
+        stored = await memory.get(ref)
+        assert stored is not None and stored["status"]["phase"] == "Successful"
+        assert len(ended()) == 1, "ended again from the copy from before the write"
+        # an Experiment is looked at once over too (its scale-down): forgotten when deleted
+        assert len(controller._expectations) == 1
+        server.release()
+        await memory.delete(ref)
+        await until("a deleted Experiment forgotten", lambda: not len(controller._expectations))
+        tg.cancel_scope.cancel()
+
+
+# -- the expectations alone ------------------------------------------------------------------
+
+
+async def test_expectations_of_a_status_write() -> None:
+    memory = MemoryCluster()
+    created = await memory.create(analysis_run("run", "ns", "http://unused.invalid"))
+    expectations = Expectations(memory.get, max_entries=2)
+    # written over version X, answered with Y: X and older are stale, Y and later are not
+    expectations.writing(created)
+    stored = await memory.replace_status({**created, "status": {"phase": "Running"}})
+    expectations.written(created, stored)
+    assert expectations.stale(created) and not expectations.stale(stored)
+    assert await expectations.current(created) == stored
+    assert await expectations.current(stored) is stored
+    # another object of that name (deleted and created again) is not ours
+    assert not expectations.stale({**created, "metadata": {**created["metadata"], "uid": "new"}})
+    # a write whose answer was lost and that never landed: the server still has the
+    # version written over, which is current after all
+    expectations.writing(stored)
+    assert expectations.stale(stored)
+    assert await expectations.current(stored) == stored
+    assert not len(expectations) and not expectations.stale(stored)
+    # bounded: the oldest write is forgotten first
+    for name in ("a", "b", "c"):
+        expectations.writing({**stored, "metadata": {**stored["metadata"], "name": name}})
+    assert len(expectations) == 2
+    assert not expectations.stale({**stored, "metadata": {**stored["metadata"], "name": "a"}})
+    expectations.forget(Ref(ARGO, "AnalysisRun", "ns", "c"))
+    assert len(expectations) == 1
