@@ -16,7 +16,8 @@ on, until the controller has looked at the run again and has nothing left to do.
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -26,6 +27,7 @@ from progressive._clusters import Change, Ref
 from progressive._shell import Controller, WallClock
 from progressive._shell.expectations import Expectations
 from progressive._shell.kube import ListResult
+from progressive._shell.view import ControllerView
 from progressive.errors import Conflict, Unavailable
 from progressive.memory import MemoryCluster
 
@@ -36,7 +38,7 @@ from .test_analysis_isolation import ARGO, analysis_run
 RUN = Ref(ARGO, "AnalysisRun", "ns", "run")
 
 
-class Server:
+class Server(ControllerView):
     """``memory`` as an API server with list+watch (every change logged, watched from a
     resourceVersion), whose next status write of ``target`` is stored but answered with
     ``lost``, and whose watch of ``target``'s kind is held back from then (or from
@@ -45,6 +47,7 @@ class Server:
     def __init__(
         self, memory: MemoryCluster, lost: Exception | None = None, target: Ref = RUN
     ) -> None:
+        super().__init__(memory, set())
         self.memory = memory
         self.lost = lost
         self.target = target
@@ -103,29 +106,10 @@ class Server:
             seen = len(self.log)
             await changed.wait()
 
-    # -- the Cluster -----------------------------------------------------------------------
+    # -- the Cluster (the rest goes to ``memory``, as the view's does) ---------------------
     async def get(self, ref: Ref) -> dict[str, Any] | None:
         self.fresh_reads += ref == self.target
         return await self.memory.get(ref)
-
-    async def list(
-        self, api_version: str, kind: str, namespace: str | None = None
-    ) -> list[dict[str, Any]]:
-        return await self.memory.list(api_version, kind, namespace)
-
-    async def list_owned(
-        self, api_version: str, kind: str, namespace: str, owner_uid: str
-    ) -> list[dict[str, Any]]:
-        return await self.memory.list_owned(api_version, kind, namespace, owner_uid)
-
-    async def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
-        return await self.memory.create(obj)
-
-    async def patch(self, ref: Ref, patch: Mapping[str, Any]) -> dict[str, Any]:
-        return await self.memory.patch(ref, patch)
-
-    async def delete(self, ref: Ref) -> None:
-        await self.memory.delete(ref)
 
     async def replace_status(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         lost = self.lost if Ref.of(obj) == self.target else None
@@ -146,6 +130,24 @@ def _idle(controller: Controller) -> bool:
     return not queue.depth and not queue.delayed and not queue.processing
 
 
+@asynccontextmanager
+async def running(server: Server) -> AsyncIterator[Controller]:
+    """A controller on ``server`` (its informers and cache in front), running."""
+    controller = Controller(server, clock=server.memory.clock)
+    async with anyio.create_task_group() as tg:
+        await tg.start(lambda task_status: controller.run(resync=None, task_status=task_status))
+        yield controller
+        tg.cancel_scope.cancel()
+
+
+async def behind_the_watch(
+    controller: Controller, server: Server, twice: Callable[[], bool], what: str
+) -> None:
+    """Wait until the controller, the watch held back, has nothing left to do -- or did
+    ``twice`` what it must do once (without the expectations it never rests)."""
+    await until(what, lambda: (server.held is not None and _idle(controller)) or twice(), 30)
+
+
 @pytest.mark.parametrize(
     "lost",
     [
@@ -159,18 +161,13 @@ def _idle(controller: Controller) -> bool:
 async def test_a_run_whose_status_answer_was_lost_is_not_measured_again(
     lost: Exception,
 ) -> None:
-    clock = WallClock()
-    memory = MemoryCluster(clock)
+    memory = MemoryCluster(WallClock())
     server = Server(memory, lost)
     async with serve(answer({"ok": True})) as web:
         await memory.create(analysis_run("run", "ns", web.url))  # one measurement (count 1)
-        controller = Controller(server, clock=clock)  # type: ignore[arg-type]
-        async with anyio.create_task_group() as tg:
-            await tg.start(lambda task_status: controller.run(resync=None, task_status=task_status))
-            await until(
-                "the run looked at again after the lost answer, with nothing left to do",
-                lambda: (server.held is not None and _idle(controller)) or len(web.requests) > 1,
-                30,
+        async with running(server) as controller:
+            await behind_the_watch(
+                controller, server, lambda: len(web.requests) > 1, "the lost answer's sequel"
             )
             stored = await memory.get(RUN)
             assert stored is not None and stored["status"]["phase"] == "Successful"
@@ -185,7 +182,6 @@ async def test_a_run_whose_status_answer_was_lost_is_not_measured_again(
             await until("idle", lambda: _idle(controller), 30)
             assert len(web.requests) == 1
             assert not len(controller._expectations)  # complete in the cache: forgotten
-            tg.cancel_scope.cancel()
 
 
 async def _cached_at(controller: Controller, version: str) -> bool:
@@ -196,17 +192,13 @@ async def _cached_at(controller: Controller, version: str) -> bool:
 async def test_the_fresh_read_is_only_for_a_copy_from_before_our_own_write() -> None:
     """No lost answer: the cache is written through, and the run is never read from the
     server itself."""
-    clock = WallClock()
-    memory = MemoryCluster(clock)
+    memory = MemoryCluster(WallClock())
     server = Server(memory)
     async with serve(answer({"ok": True})) as web:
         await memory.create(analysis_run("run", "ns", web.url))
-        controller = Controller(server, clock=clock)  # type: ignore[arg-type]
-        async with anyio.create_task_group() as tg:
-            await tg.start(lambda task_status: controller.run(resync=None, task_status=task_status))
+        async with running(server) as controller:
             await until("measured", lambda: len(web.requests) == 1, 30)
             await until("idle", lambda: _idle(controller), 30)
-            tg.cancel_scope.cancel()
         stored = await memory.get(RUN)
         assert stored is not None and stored["status"]["phase"] == "Successful"
         assert (len(web.requests), server.fresh_reads) == (1, 0)
@@ -217,8 +209,7 @@ async def test_a_run_written_meanwhile_keeps_its_measurement_though_the_cache_la
     lags: the status write conflicts, and the measurement is recorded on the run as the
     API server holds it, not on the cache's copy (which would conflict again, throw the
     measurement away and make it again)."""
-    clock = WallClock()
-    memory = MemoryCluster(clock)
+    memory = MemoryCluster(WallClock())
     server = Server(memory)
 
     async def edit_then_answer(request: Request, reply: Reply) -> None:
@@ -228,15 +219,10 @@ async def test_a_run_written_meanwhile_keeps_its_measurement_though_the_cache_la
 
     async with serve(edit_then_answer) as web:
         await memory.create(analysis_run("run", "ns", web.url))
-        controller = Controller(server, clock=clock)  # type: ignore[arg-type]
-        async with anyio.create_task_group() as tg:
-            await tg.start(lambda task_status: controller.run(resync=None, task_status=task_status))
-            await until(
-                "measured, with nothing left to do",
-                lambda: (server.held is not None and _idle(controller)) or len(web.requests) > 1,
-                30,
+        async with running(server) as controller:
+            await behind_the_watch(
+                controller, server, lambda: len(web.requests) > 1, "the conflict's sequel"
             )
-            tg.cancel_scope.cancel()
     stored = await memory.get(RUN)
     assert stored is not None and stored["status"]["phase"] == "Successful"
     assert stored["metadata"]["annotations"] == {"note": "edited"}
@@ -247,8 +233,7 @@ async def test_an_experiment_whose_status_answer_was_lost_does_not_end_twice() -
     """An Experiment ends (``terminate``) with an Event, and the answer to the status
     write that records its end is lost: looked at again, it is not ended a second time
     from the cache's copy, with a second Event."""
-    clock = WallClock()
-    memory = MemoryCluster(clock)
+    memory = MemoryCluster(WallClock())
     ref = Ref(ARGO, "Experiment", "ns", "ab")
     server = Server(memory, Conflict("the object has been modified"), target=ref)
     template = {
@@ -267,17 +252,13 @@ async def test_an_experiment_whose_status_answer_was_lost_does_not_end_twice() -
             },
         }
     )
-    controller = Controller(server, clock=clock)  # type: ignore[arg-type]
 
     def ended() -> list[dict[str, Any]]:
         return [e for e in memory.objects("v1", "Event") if e["reason"] == "ExperimentSuccessful"]
 
-    async with anyio.create_task_group() as tg:
-        await tg.start(lambda task_status: controller.run(resync=None, task_status=task_status))
-        await until(
-            "looked at again after the lost answer, with nothing left to do",
-            lambda: (server.held is not None and _idle(controller)) or len(ended()) > 1,
-            30,
+    async with running(server) as controller:
+        await behind_the_watch(
+            controller, server, lambda: len(ended()) > 1, "the lost answer's sequel"
         )
         stored = await memory.get(ref)
         assert stored is not None and stored["status"]["phase"] == "Successful"
@@ -287,7 +268,6 @@ async def test_an_experiment_whose_status_answer_was_lost_does_not_end_twice() -
         server.release()
         await memory.delete(ref)
         await until("a deleted Experiment forgotten", lambda: not len(controller._expectations))
-        tg.cancel_scope.cancel()
 
 
 # -- the expectations alone ------------------------------------------------------------------
