@@ -43,3 +43,14 @@ async def test_a_certificate_no_ca_signed_is_refused_unless_insecure(
         assert server.finished == 0
         assert await measure(kind(server.url, insecure=True)) == value
         assert server.finished == 1
+
+
+@pytest.mark.parametrize(("kind", "key"), [(web, "web"), (prometheus, "prometheus")])
+async def test_insecure_is_a_boolean_or_refused(kind: Any, key: str) -> None:
+    # a string "false" is truthy: read loosely, it would turn verification off
+    async with serve(answer(SCALAR), tls=self_signed()) as server:
+        for value in ("false", "true", 1):
+            refused = await measure(kind(server.url, insecure=value))
+            assert isinstance(refused, MeasurementFailure), refused
+            assert refused.message == f"{key}.insecure must be true or false, got {value!r}"
+        assert server.finished == 0

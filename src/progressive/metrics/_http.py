@@ -35,6 +35,7 @@ import httpx
 import tenacity as _t
 
 from .._retry import RetryPolicy
+from ..core._analysis import MeasurementFailure
 from ..errors import RequestFailed, ResponseTooLarge
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "RetryPolicy",
     "Session",
     "deadline",
+    "insecure_problem",
     "set_testing",
     "tls_verify",
 ]
@@ -363,6 +365,15 @@ class Session:
         )
 
 
+def insecure_problem(config: Mapping[str, Any], key: str) -> MeasurementFailure | None:
+    """Why ``config``'s ``insecure`` is refused: only ``true`` and ``false`` turn TLS
+    verification off or leave it on (a string ``"false"`` must not turn it off)."""
+    value = config.get("insecure", False)
+    if isinstance(value, bool):
+        return None
+    return MeasurementFailure(f"{key}.insecure must be true or false, got {value!r}")
+
+
 class HttpProvider:
     """What the providers that ask an HTTP server (``prometheus``, ``web``) share: their
     retry policy, how much of an answer they read, their transport, and the
@@ -374,10 +385,11 @@ class HttpProvider:
 
     def session(self, config: Mapping[str, Any], timeout: float) -> Session:
         """One measurement's :class:`Session`: each attempt bounded by ``timeout``, TLS
-        verified unless the metric's provider ``config`` says ``insecure``."""
+        verified unless the metric's provider ``config`` says ``insecure: true`` (see
+        :func:`insecure_problem`: anything but a boolean there is refused first)."""
         return Session(
             timeout=timeout,
-            insecure=bool(config.get("insecure", False)),
+            insecure=config.get("insecure") is True,
             policy=self.retry,
             limits=self.limits,
             transport=self.transport,

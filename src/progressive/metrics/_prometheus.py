@@ -51,6 +51,7 @@ from ._http import (
     Reply,
     ResponseLimits,
     RetryPolicy,
+    insecure_problem,
 )
 from ._protocol import MeasurementFailure, provider_config
 from ._secrets import request_headers
@@ -271,6 +272,8 @@ class PrometheusProvider(HttpProvider):
         headers = await request_headers(config, self.cluster, run.namespace, "prometheus")
         if isinstance(headers, MeasurementFailure):
             return headers
+        if (refused := insecure_problem(config, "prometheus")) is not None:
+            return refused
         async with self.session(config, timeout) as http:
             try:
                 response = await http.send("POST", address + path, data=params, headers=headers)

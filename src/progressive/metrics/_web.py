@@ -34,7 +34,14 @@ import httpx
 from .._clusters import Cluster
 from ..core._analysis_model import AnalysisRun, Metric
 from ..errors import JsonPathError, RequestFailed
-from ._http import DEFAULT_LIMITS, DEFAULT_RETRY, HttpProvider, ResponseLimits, RetryPolicy
+from ._http import (
+    DEFAULT_LIMITS,
+    DEFAULT_RETRY,
+    HttpProvider,
+    ResponseLimits,
+    RetryPolicy,
+    insecure_problem,
+)
 from ._jsonpath import JsonPath
 from ._protocol import MeasurementFailure, provider_config
 from ._secrets import request_headers
@@ -103,6 +110,8 @@ class WebProvider(HttpProvider):
             content = str(config["body"]).encode()
         timeout = float(config.get("timeoutSeconds") or DEFAULT_TIMEOUT_SECONDS)
         method = str(config.get("method") or "GET").upper()
+        if (refused := insecure_problem(config, "web")) is not None:
+            return refused
         async with self.session(config, timeout) as http:
             try:
                 reply = await http.send(method, config["url"], headers=headers, content=content)
