@@ -7,7 +7,7 @@ from typing import Any
 import attrs
 import pytest
 
-from progressive.core import Phase, Rollout, RolloutStatus, actions, promote
+from progressive.core import Phase, Rollout, RolloutStatus, TrafficView, actions, promote
 from progressive.core._commands import merge_patch
 
 from .world import World, canary_manifest, healthy_world
@@ -77,6 +77,35 @@ def test_canary_with_traffic_routing_follows_the_steps() -> None:
     # the old stack was scaled down scaleDownDelaySeconds (30) after the promotion
     deadline = [a for a in world.log if isinstance(a, actions.SetScaleDownDeadline)]
     assert len(deadline) == 1 and world.now == deadline[0].deadline
+
+
+def test_a_router_holding_other_hashes_is_pinned_to_the_revisions() -> None:
+    """App Mesh's VirtualNodes, Istio's subsets: hashes that are not the revisions' (a
+    user's placeholders, an older revision's) are written at once, the weight as it is,
+    as Argo's UpdateHash does at every reconcile; a router that pins none is left be."""
+    world = healthy_world(canary_manifest(STEPS))
+    stable = world.rollout.status.stable_rs
+    assert stable is not None
+    world.traffic = TrafficView(weight=0, canary_hash="canary-tbd", stable_hash="stable-tbd")
+    plan = world.plan()
+    assert [a for a in plan.actions if isinstance(a, actions.WriteWeight)] == [
+        actions.WriteWeight(0, stable, stable, 100)
+    ]
+    assert [a for a in plan.actions if isinstance(a, actions.EmitEvent)] == []
+    world.apply(plan)
+    assert (world.traffic.canary_hash, world.traffic.stable_hash) == (stable, stable)
+    assert world.plan().actions == ()
+    # mid-rollout, at a step's weight: the canary's hash is the new revision's
+    world.update_template("app:2")
+    world.settle()
+    assert world.traffic.weight == 50
+    new = world.rollout.template_hash()
+    world.traffic = attrs.evolve(world.traffic, canary_hash=stable)
+    pins = [a for a in world.plan().actions if isinstance(a, actions.WriteWeight)]
+    assert pins == [actions.WriteWeight(50, new, stable, 100)]
+    # routers that pin nothing read None: nothing to write
+    world.traffic = attrs.evolve(world.traffic, canary_hash=None, stable_hash=None)
+    assert [a for a in world.plan().actions if isinstance(a, actions.WriteWeight)] == []
 
 
 def test_weight_never_moves_ahead_of_ready_canary_pods() -> None:

@@ -12,15 +12,15 @@ import pytest
 import yaml
 
 from progressive._loader import parse_documents
-from progressive._shell import VirtualClock
+from progressive._shell import Controller, Ref, VirtualClock
 from progressive._shell.traffic import RouterTraffic, read_traffic
 from progressive.core import Rollout, actions
 from progressive.errors import RouterError
 from progressive.memory import MemoryCluster
-from progressive.routers import RouterState, default_registry, read_objects
+from progressive.routers import Patch, RouterState, default_registry, read_objects
 from progressive.routers._appmesh import ROUTE_TYPES, AppMeshRouter
 
-from ..shell.helpers import stored
+from ..shell.helpers import service, stored, with_image
 from .cases import CASES, NS, Store, appmesh_objects, rollout, rollout_manifest
 
 ROUTER = AppMeshRouter()
@@ -121,6 +121,62 @@ def test_each_weight_pins_the_virtual_nodes_to_the_revisions() -> None:
         "v4",
         "stable-hash",
     )
+
+
+def test_less_traffic_is_written_before_the_hashes_more_after_them() -> None:
+    store = Store(appmesh_objects())
+    ro = rollout(ROUTING)
+
+    def kinds(state: RouterState) -> list[str]:
+        writes = store.move(ROUTER, ro, state)
+        return [w.ref.kind for w in writes if isinstance(w, Patch)]
+
+    # up: the canary VirtualNode selects the new pods before it gets traffic
+    up = kinds(RouterState(weight=100, canary_hash="v2", stable_hash="v1"))
+    assert up == ["VirtualNode", "VirtualNode", "VirtualRouter"]
+    # promoted: traffic back to the stable VirtualNode before canary-hash selects nothing
+    down = kinds(RouterState(weight=0, canary_hash="v2", stable_hash="v2"))
+    assert down == ["VirtualRouter", "VirtualNode", "VirtualNode"]
+    read = store.read(ROUTER, ro)  # canary-hash reads as "the stable revision"
+    assert (read.weight, read.canary_hash, read.stable_hash) == (0, "v2", "v2")
+
+
+async def test_the_virtual_nodes_select_the_revisions_from_the_first_reconcile() -> None:
+    """Argo's UpdateHash runs at every reconcile: the VirtualNodes deployed with
+    placeholders (Argo's e2e test has ``stable-tbd``) select the stable pods at once,
+    without waiting for a weight to change, and follow each promotion."""
+    cluster = MemoryCluster(VirtualClock())
+    clock = cluster.clock
+    for obj in [*appmesh_objects(), service("web-canary"), service("web-stable")]:
+        await cluster.create(copy.deepcopy(obj))
+    manifest = rollout_manifest(ROUTING, [{"setWeight": 50}, {"pause": {"duration": 10}}])
+    del manifest["metadata"]["uid"]
+    await cluster.create(manifest)
+    controller = Controller(cluster, clock=clock)
+    ref = Ref("argoproj.io/v1alpha1", "Rollout", NS, "web")
+
+    async def nodes() -> tuple[str, str]:
+        labels = []
+        for name in ("web-vn-canary", "web-vn-stable"):
+            node = await cluster.get(Ref("appmesh.k8s.aws/v1beta2", "VirtualNode", NS, name))
+            assert node is not None
+            labels.append(node["spec"]["podSelector"]["matchLabels"]["rollouts-pod-template-hash"])
+        return labels[0], labels[1]
+
+    await controller.settle(wakeup=cluster.next_event_at, until=clock.now() + 60)
+    obj = await cluster.get(ref)
+    assert obj is not None and obj["status"]["phase"] == "Healthy"
+    first = obj["status"]["stableRS"]
+    assert await nodes() == ("canary-hash", first)
+    await cluster.patch(ref, {"spec": with_image(obj, "example/web:3")["spec"]})
+    await controller.settle(wakeup=cluster.next_event_at, until=clock.now() + 120)
+    obj = await cluster.get(ref)
+    assert obj is not None and obj["status"]["phase"] == "Healthy"
+    second = obj["status"]["stableRS"]
+    assert second != first
+    assert await nodes() == ("canary-hash", second)
+    store = Store(cluster.objects("appmesh.k8s.aws/v1beta2", "VirtualRouter"))
+    assert weights(store)["primary"] == [("web-vn-canary", 0), ("web-vn-stable", 100)]
 
 
 def test_a_virtual_node_without_a_pod_selector_gets_one() -> None:

@@ -253,6 +253,9 @@ def traffic_view(states: Sequence[RouterState]) -> TrafficView:
         experiment_weights=(
             experiments if all(s.experiment_weights == experiments for s in states) else ()
         ),
+        # those of the router that pins them (routers that do not pin read None)
+        canary_hash=next((s.canary_hash for s in states if s.canary_hash is not None), None),
+        stable_hash=next((s.stable_hash for s in states if s.stable_hash is not None), None),
     )
 
 
@@ -591,10 +594,18 @@ class RouterTraffic:
                 experiment_weights=action.experiment_weights,
             ),
             lambda s: (
-                s.weight == action.weight and s.experiment_weights == action.experiment_weights
+                s.weight == action.weight
+                and s.experiment_weights == action.experiment_weights
+                # a router that pins hashes holds those asked for (else the core, which
+                # pins them whenever they differ, would ask again and again)
+                and (
+                    s.stable_hash is None
+                    or (s.canary_hash, s.stable_hash) == (action.canary_hash, action.stable_hash)
+                )
             ),
             f"weight {action.weight}"
-            + "".join(f", {service} {w}" for service, w in action.experiment_weights),
+            + "".join(f", {service} {w}" for service, w in action.experiment_weights)
+            + f" (canary {action.canary_hash}, stable {action.stable_hash})",
         )
 
     @staticmethod

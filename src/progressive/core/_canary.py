@@ -413,6 +413,15 @@ def _weight(
         shares = ", ".join(f"{service} {w}" for service, w in extra) or "none"
         b.event("SetWeight", f"Set experiment weights: {shares}", at=at)
         return
+    pinned = (traffic.canary_hash, traffic.stable_hash)
+    if current is not None and weight == observed and traffic.stable_hash is not None:
+        if pinned != (rev.new_hash, rev.stable_hash):
+            # a router that selects pods itself (App Mesh's VirtualNodes, Istio's
+            # subsets) holds other revisions' hashes (the ones its user wrote, or an
+            # older revision's): Argo's UpdateHash pins them at every reconcile; the
+            # weight stays as it is
+            b.add("weight_up", action)
+        return
     b.weight(
         weight,
         observed if current is not None else -1,

@@ -108,6 +108,10 @@ class World:
                 self.traffic = attrs.evolve(
                     self.traffic, weight=a.weight, experiment_weights=a.experiment_weights
                 )
+                if self.traffic.stable_hash is not None:  # a router that pins hashes
+                    self.traffic = attrs.evolve(
+                        self.traffic, canary_hash=a.canary_hash, stable_hash=a.stable_hash
+                    )
             case WriteHeaderRoute():
                 routes = _route(self.traffic.header_routes, a.name, keep=bool(a.match))
                 self.traffic = attrs.evolve(self.traffic, header_routes=routes)

@@ -54,7 +54,10 @@ class TrafficView(Immutable):
     routes every router holds.  The shell moves the routers together and, should they
     disagree (a crash between two routers' writes), brings them back to this state
     before reconciling (``progressive._shell.traffic.RouterTraffic``), so that the
-    weight is normally each router's.
+    weight is normally each router's.  ``canary_hash`` and ``stable_hash`` are the
+    pod-template hashes a router that selects pods itself holds (App Mesh's
+    VirtualNodes, Istio's subsets), None when none does: hashes that are not the
+    revisions' are written again, as Argo's UpdateHash does at every reconcile.
     """
 
     weight: int | None = None
@@ -62,6 +65,10 @@ class TrafficView(Immutable):
     mirror_routes: tuple[str, ...] = ()
     # (service, weight) of the experiment templates the routers send traffic to
     experiment_weights: tuple[tuple[str, int], ...] = ()
+    # the pod-template hashes held by the routers that select pods themselves (App
+    # Mesh's VirtualNodes, Istio's DestinationRule subsets); None where none holds one
+    canary_hash: str | None = None
+    stable_hash: str | None = None
 
 
 @attrs.frozen

@@ -17,13 +17,16 @@ select.
   ``virtualNodeRef`` is the canary VirtualNode gets the weight and the stable one ``100
   -`` it (App Mesh weights are relative integers up to 100: ``maxTrafficWeight`` must
   stay 100); other targets are left alone;
-* a weight write sets ``spec.podSelector.matchLabels.rollouts-pod-template-hash`` of the
-  stable VirtualNode to the stable revision's hash and of the canary one to the new
-  revision's, and annotates both ``argo-rollouts.argoproj.io/managed-by-rollouts``.
-  When the two hashes are the same (the Rollout is promoted) the canary VirtualNode
-  gets ``canary-hash``, as in Argo (App Mesh's admission webhook refuses two
-  VirtualNodes with the same pod selector), and an empty stable hash is
-  ``stable-hash``.
+* ``spec.podSelector.matchLabels.rollouts-pod-template-hash`` of the stable VirtualNode
+  is the stable revision's hash and of the canary one the new revision's (both
+  annotated ``argo-rollouts.argoproj.io/managed-by-rollouts``), written with each weight
+  and whenever they hold other hashes (the core compares the hashes read with the
+  revisions, as Argo's UpdateHash rewrites them at every reconcile).  When the two
+  hashes are the same (the Rollout is promoted) the canary VirtualNode gets
+  ``canary-hash``, as in Argo (App Mesh's admission webhook refuses two VirtualNodes
+  with the same pod selector), read back as the stable hash; an empty stable hash is
+  ``stable-hash``.  A lower weight is written before the hashes, a higher one after
+  them, so that no share of traffic ever goes to pods it was not meant for.
 
 A missing VirtualService, VirtualRouter or VirtualNode, or a VirtualService that is not
 backed by a VirtualRouter, is an error naming it when the router must write (Argo's
@@ -288,6 +291,8 @@ class AppMeshRouter:
         config = _config(rollout)
         canary = _pod_hash(objects.get(_ref(rollout, "VirtualNode", config.canary_node)))
         stable = _pod_hash(objects.get(_ref(rollout, "VirtualNode", config.stable_node)))
+        if canary == CANARY_PLACEHOLDER:
+            canary = stable  # Argo's label for "the canary is the stable revision"
         found = self._router(rollout, objects)
         router = found[1] if found is not None else None
         if found is None or router is None:
@@ -314,11 +319,18 @@ class AppMeshRouter:
         if router is None:
             raise RouterError(f"App Mesh {ref} (the provider of {where}) not found")
         wanted = copy.deepcopy(dict(router))
-        for route in _routes(rollout, ref, router):
+        routes = _routes(rollout, ref, router)
+        for route in routes:
             targets = wanted["spec"]["routes"][route.index][route.kind]["action"]["weightedTargets"]
             targets[route.canary]["weight"] = desired.weight
             targets[route.stable]["weight"] = PERCENT - desired.weight
-        return writes + patch_to(ref, router, wanted)
+        weights = patch_to(ref, router, wanted)
+        if any(desired.weight < _weights(router, route)[0] for route in routes):
+            # less traffic to the canary first, then the VirtualNodes repointed (Argo
+            # sets the weight to 0 before the hashes when the new pods are not ready):
+            # a promotion's canary-hash, or a newer revision, never gets the old share
+            return weights + writes
+        return writes + weights
 
     @staticmethod
     def _nodes(rollout: Rollout, desired: RouterState, objects: Objects) -> list[Write]:
