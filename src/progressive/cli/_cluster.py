@@ -130,7 +130,7 @@ def down(directory: Path | None, timeout: float) -> None:
 @click.option("--install", is_flag=True, help="Install them into the cluster of DIR and wait.")
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait.")
 def crds(directory: Path | None, install: bool, timeout: float) -> None:
-    """List the router CRDs (Istio, Gateway API, SMI, APISIX, Emissary, Traefik) read
+    """List the router CRDs (Istio, Gateway API, SMI, APISIX, Emissary, Traefik, App Mesh) read
     from their Go modules with the versions each serves, or install them with --install."""
     from progressive._cluster import LocalControlPlane, install_crds, router_crds
 
