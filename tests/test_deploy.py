@@ -282,7 +282,7 @@ def plugin_routers(site: Path) -> Path:
 def test_install_grants_the_installed_router_plugins_what_they_declare(
     plugin_routers: Path,
 ) -> None:
-    found = _deploy.plugin_router_rules()
+    found = _deploy.plugin_rules()
     contour = "the contour router (contour-router 1.0)"
     kong = "the kong router (kong-router 1.0)"
     assert found.rules == (
@@ -299,7 +299,7 @@ def test_install_grants_the_installed_router_plugins_what_they_declare(
             f"{kong}: Kong upstreams",
         ),
     )
-    assert found.undeclared == ("bare (bare-router 1.0)",)
+    assert found.undeclared == ("the bare router (bare-router 1.0)",)
     runner = CliRunner()
     for args, role in (
         ((), ("ClusterRole", "")),
@@ -329,13 +329,105 @@ def test_install_grants_the_installed_router_plugins_what_they_declare(
             "watch, patch, create on httpproxies.projectcontour.io",
             f"granting {kong}: Kong upstreams: get, list, watch on "
             "kongingresses.configuration.konghq.com",
-            "warning: the router plugin bare (bare-router 1.0) declares no Kubernetes access "
-            "(TrafficRouter.access): this install grants it nothing; grant what it reads and "
-            "writes yourself (Helm: rbac.extraRules)",
+            "warning: the bare router (bare-router 1.0) declares no Kubernetes access (its "
+            "access): this install grants it nothing; grant what it reads and writes yourself "
+            "(Helm: rbac.extraRules)",
         ]
     # deploy/ and the chart are progressive's own routers' only
     assert "httpproxies" not in _deploy.deploy_files()["rbac.yaml"]
     assert "httpproxies" not in _deploy.render(_deploy.rbac())
+
+
+STEPS_AND_PROVIDERS = """
+from progressive.metrics import KubeAccess
+
+
+class Step:
+    def validate(self, rollout, config):
+        return []
+
+    def refs(self, rollout, config):
+        return ()
+
+    def done(self, rollout, config, objects):
+        return True
+
+    def plan(self, rollout, config, objects):
+        return []
+
+    def undo(self, rollout, config, objects):
+        return []
+
+
+class Flags(Step):
+    name = "example/flags"
+    access = (KubeAccess("", "configmaps", ("get", "patch"), "flag configurations"),)
+
+
+class Bare(Step):
+    name = "example/bare"
+
+
+class Provider:
+    def __init__(self, context):
+        pass
+
+    async def measure(self, metric, run):
+        return 1
+
+
+class Tokens(Provider):
+    access = (
+        KubeAccess("", "configmaps", "get", "query templates"),
+        KubeAccess("", "serviceaccounts/token", "create", "tokens for its service"),
+    )
+
+
+class Quiet(Provider):
+    pass
+"""
+
+
+def test_install_grants_the_installed_step_plugins_and_providers_what_they_declare(
+    site: Path,
+) -> None:
+    (site / "deploy_steps_for_tests.py").write_text(STEPS_AND_PROVIDERS)
+    for dist, group, name, target in (
+        ("flags-step", "progressive.steps", "flags", "Flags"),
+        ("bare-step", "progressive.steps", "bare", "Bare"),
+        ("tokens-provider", "progressive.metrics", "tokens", "Tokens"),
+        ("quiet-provider", "progressive.metrics", "quiet", "Quiet"),
+    ):
+        install(site, dist, group, {name: f"deploy_steps_for_tests:{target}"})
+    found = _deploy.plugin_rules()
+    flags = "the example/flags step plugin (flags-step 1.0)"
+    tokens = "the tokens metric provider (tokens-provider 1.0)"
+    assert found.rules == (
+        Rule(
+            "",
+            ("configmaps",),
+            ("get", "patch"),
+            f"{flags}: flag configurations; {tokens}: query templates",
+        ),
+        Rule("", ("serviceaccounts/token",), ("create",), f"{tokens}: tokens for its service"),
+    )
+    # a step plugin that declares nothing is warned of; a provider needs nothing
+    assert found.undeclared == ("the example/bare step plugin (bare-step 1.0)",)
+    done = CliRunner().invoke(main, ["install", "--dry-run", "--watch-namespace=team-a"])
+    assert done.exit_code == 0, done.output
+    docs = [d for d in yaml.safe_load_all(done.stdout) if d]
+    assert docs == _deploy.manifests(InstallOptions(namespaces=["team-a"], extra_rules=found.rules))
+    granted = grants(docs)
+    assert granted[("Role", "team-a", "", "configmaps")] == {"get", "patch"}
+    assert granted[("Role", "team-a", "", "serviceaccounts/token")] == {"create"}
+    assert done.stderr.splitlines() == [
+        f"granting {flags}: flag configurations; {tokens}: query templates: get, patch on "
+        "configmaps",
+        f"granting {tokens}: tokens for its service: create on serviceaccounts/token",
+        "warning: the example/bare step plugin (bare-step 1.0) declares no Kubernetes access "
+        "(its access): this install grants it nothing; grant what it reads and writes "
+        "yourself (Helm: rbac.extraRules)",
+    ]
 
 
 @pytest.mark.parametrize(

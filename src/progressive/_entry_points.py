@@ -27,6 +27,7 @@ from typing import Final, Generic, TypeVar
 import attrs
 
 __all__ = [
+    "BUILT_IN",
     "METRIC_GROUP",
     "ROUTER_GROUP",
     "STEP_GROUP",
@@ -38,6 +39,8 @@ __all__ = [
 
 log = logging.getLogger("progressive.plugins")
 
+#: how the registries name progressive's own routers and providers (their origin)
+BUILT_IN: Final = "progressive"
 ROUTER_GROUP: Final = "progressive.routers"
 METRIC_GROUP: Final = "progressive.metrics"
 STEP_GROUP: Final = "progressive.steps"

@@ -131,7 +131,7 @@ async def test_a_namespaced_install_reaches_its_namespace_only(
         job_provider=True,
         restarts=True,
         metrics_secure=True,
-        extra_rules=_deploy.plugin_router_rules(default_registry().with_routers(CONTOUR)).rules,
+        extra_rules=_deploy.plugin_rules(default_registry().with_routers(CONTOUR)).rules,
     )
     docs = homed(_deploy.rbac(options), namespace)
     await install_objects(admin, docs)

@@ -8,7 +8,8 @@ one :class:`InstallOptions`.
 * :mod:`._rbac`: each RBAC rule once, with its reason, and the Roles a set of options
   needs (scoped to namespaces, Secrets only where analyses need them, Jobs and pod
   deletion only with the features that use them); the routers' rules from what each
-  router declares (``TrafficRouter.access``), the installed plugins' included;
+  router declares (``TrafficRouter.access``), and those of the installed router, step
+  and metric provider plugins from what they declare;
 * :mod:`._workload`: the namespace, the Deployment, the metrics Service and
   ServiceMonitor;
 * :mod:`._chart`: the chart's generated files;
@@ -48,7 +49,7 @@ from ._rbac import (
     PluginRules,
     Rule,
     controller_rules,
-    plugin_router_rules,
+    plugin_rules,
     rbac,
     router_rules,
 )
@@ -94,7 +95,7 @@ __all__ = [
     "main",
     "manifests",
     "namespace",
-    "plugin_router_rules",
+    "plugin_rules",
     "rbac",
     "render",
     "router_rules",

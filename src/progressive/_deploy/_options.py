@@ -105,7 +105,7 @@ class InstallOptions:
         resources: the controller container's resources.
         extra_rules: more rules where Rollouts are reconciled, next to the built-in
             routers' (``progressive install`` puts the installed router plugins' here:
-            ``plugin_router_rules``; Helm: ``rbac.extraRules``); namespaced resource
+            ``plugin_rules``; Helm: ``rbac.extraRules``); namespaced resource
             rules only, none on the controller's own group.
     """
 

@@ -8,7 +8,8 @@ reads).  The routers' rules are not written here: each router declares the acces
 needs (``TrafficRouter.access``) and :func:`router_rules` turns the declarations into
 rules, the built-ins' into :data:`ROUTER_RULES` (part of :data:`WORKLOAD_RULES`, so of
 ``deploy/`` and the chart) and the installed plugins' into ``progressive install``'s
-``InstallOptions.extra_rules`` (:func:`plugin_router_rules`).  The rest is granted only
+``InstallOptions.extra_rules`` (:func:`plugin_rules`, with what the installed step
+plugins and metric providers declare the same way).  The rest is granted only
 with the feature that needs it:
 
 * :data:`SECRET_RULES` (``get`` Secrets) only in the namespaces named by
@@ -37,9 +38,15 @@ from typing import Any, Final
 import attrs
 
 from .._access import KubeAccess, access_of
+from .._entry_points import BUILT_IN
 from ..core._notifications import CONFIGMAPS, SECRETS
-from ..routers import RouterRegistry, TrafficRouter, default_registry
-from ..routers._registry import BUILT_IN, built_in_routers
+from ..metrics import ProviderRegistry
+from ..metrics import default_registry as default_providers
+from ..routers import RouterRegistry, TrafficRouter
+from ..routers import default_registry as default_routers
+from ..routers._registry import built_in_routers
+from ..steps import StepRegistry
+from ..steps import default_registry as default_steps
 from ._crds import GROUP
 from ._objects import meta
 from ._options import NAME, NAMESPACE, SERVICE_ACCOUNT, InstallOptions
@@ -62,7 +69,7 @@ __all__ = [
     "PluginRules",
     "Rule",
     "controller_rules",
-    "plugin_router_rules",
+    "plugin_rules",
     "rbac",
     "router_rules",
 ]
@@ -177,27 +184,43 @@ WORKLOAD_RULES: Final = (
 
 @attrs.frozen
 class PluginRules:
-    """What the installed router plugins declare: their rules (each reason naming the
-    router and its distribution), and the routers that declare nothing
-    (``contour (progressive-contour-router 0.1.0)``), which an install grants nothing."""
+    """What the installed plugins declare: their rules (each reason naming the plugin
+    and its distribution), and the routers and step plugins that declare nothing
+    (``the contour router (progressive-contour-router 0.1.0)``), which an install
+    grants nothing.  A metric provider that declares nothing is taken to need nothing."""
 
     rules: tuple[Rule, ...] = ()
     undeclared: tuple[str, ...] = ()
 
 
-def plugin_router_rules(registry: RouterRegistry | None = None) -> PluginRules:
-    """The rules of the routers of ``registry`` (default: the installed plugins') that
-    are not progressive's own, for :attr:`InstallOptions.extra_rules`."""
-    registry = default_registry() if registry is None else registry
-    plugins = [(r, registry.origin(r.name)) for r in registry]
-    plugins = [(r, origin) for r, origin in plugins if origin != BUILT_IN]
+def plugin_rules(
+    routers: RouterRegistry | None = None,
+    steps: StepRegistry | None = None,
+    providers: ProviderRegistry | None = None,
+) -> PluginRules:
+    """The rules of the routers, step plugins and metric providers of the registries
+    (default: the installed plugins') that are not progressive's own, for
+    :attr:`InstallOptions.extra_rules`."""
+    routers = default_routers() if routers is None else routers
+    steps = default_steps() if steps is None else steps
+    providers = default_providers() if providers is None else providers
+    # (label, what it declares, whether declaring nothing is worth a warning)
+    plugins: list[tuple[str, tuple[KubeAccess, ...] | None, bool]] = [
+        (f"the {r.name} router ({origin})", access_of(r), True)
+        for r in routers
+        if (origin := routers.origin(r.name)) != BUILT_IN
+    ]
+    plugins += [
+        (f"the {p.name} step plugin ({steps.origin(p.name)})", access_of(p), True) for p in steps
+    ]
+    plugins += [
+        (f"the {key} metric provider ({origin})", access_of(providers.get(key)), False)
+        for key in sorted(providers.keys)
+        if (origin := providers.origin(key)) != BUILT_IN
+    ]
     return PluginRules(
-        _merged(
-            (f"the {r.name} router ({origin}): ", access)
-            for r, origin in plugins
-            if (access := access_of(r)) is not None
-        ),
-        tuple(f"{r.name} ({origin})" for r, origin in plugins if access_of(r) is None),
+        _merged((f"{label}: ", access) for label, access, _ in plugins if access is not None),
+        tuple(label for label, access, warn in plugins if access is None and warn),
     )
 
 

@@ -15,11 +15,12 @@ chart in ``deploy/chart`` renders with its default values (all three come from
 on Argo's ``argoproj.io`` objects (for clusters where it, not Argo's controller,
 reconciles them); ``--service-monitor`` adds the Prometheus Operator ServiceMonitor.
 
-The routers' rights come from what each router declares (``TrafficRouter.access``):
-progressive's own are always granted, and so are those of the router plugins installed
-where ``install`` runs (``progressive.routers`` entry points), each said on stderr with
-its reason; a plugin router that declares nothing is granted nothing, with a warning
-naming it.
+The routers' rights come from what each router declares (its ``access``):
+progressive's own are always granted, and so is what the router, step and metric
+provider plugins installed where ``install`` runs declare (``progressive.routers``,
+``progressive.steps`` and ``progressive.metrics`` entry points), each rule said on
+stderr with its reasons; a router or step plugin that declares nothing is granted
+nothing, with a warning naming it (a provider that declares nothing needs nothing).
 
 It connects as every command does (:func:`~progressive.cli._target.connect`:
 ``--kubeconfig``, ``--context``, ``--request-timeout``, before or after its name).
@@ -151,11 +152,11 @@ def install(
     **options: Any,
 ) -> None:
     """Install the progressive.dev CRDs, RBAC and the controller into a cluster."""
-    from progressive._deploy import InstallOptions, plugin_router_rules, render
+    from progressive._deploy import InstallOptions, plugin_rules, render
 
     if options["replicas"] is None:
         options["replicas"] = 2 if options["leader_election"] else 1
-    plugins = plugin_router_rules()
+    plugins = plugin_rules()
     try:
         chosen = InstallOptions(**options, extra_rules=plugins.rules)
     except ValueError as exc:
@@ -164,11 +165,11 @@ def install(
         for rule in plugins.rules:
             on = ", ".join(f"{r}.{rule.group}" if rule.group else r for r in rule.resources)
             click.echo(f"granting {rule.why}: {', '.join(rule.verbs)} on {on}", err=True)
-        for router in plugins.undeclared:
+        for plugin in plugins.undeclared:
             click.echo(
-                f"warning: the router plugin {router} declares no Kubernetes access "
-                "(TrafficRouter.access): this install grants it nothing; grant what it "
-                "reads and writes yourself (Helm: rbac.extraRules)",
+                f"warning: {plugin} declares no Kubernetes access (its access): this "
+                "install grants it nothing; grant what it reads and writes yourself "
+                "(Helm: rbac.extraRules)",
                 err=True,
             )
     docs = manifests(chosen, crds_only=crds_only)

@@ -3,11 +3,11 @@ installation has, where each comes from, and the plugins that could not be used.
 
 What lint, simulate and the controller will find (the same registries: progressive's
 own, then the ``progressive.routers``, ``progressive.metrics`` and ``progressive.steps``
-entry points of the installed distributions).  A router plugin that declares no
-Kubernetes access (``TrafficRouter.access``) says so: ``progressive install`` grants it
-nothing.  Exit status 1 when a plugin was refused
-(it could not be loaded, or it declares a name another one declares), so an image
-build can check its plugins.
+entry points of the installed distributions).  A router or step plugin that declares
+no Kubernetes access (its ``access``) says so: ``progressive install`` grants it
+nothing (a metric provider that declares none needs none).  Exit status 1 when a plugin
+was refused (it could not be loaded, or it declares a name another one declares), so an
+image build can check its plugins.
 """
 
 from __future__ import annotations
@@ -32,6 +32,12 @@ def _capabilities(router: object) -> str:
     return ", ".join(["weights", *names])
 
 
+def _undeclared(plugin: object) -> str:
+    from progressive._access import access_of
+
+    return "no Kubernetes access declared" if access_of(plugin) is None else ""
+
+
 def _rows(title: str, rows: list[tuple[str, str, str]]) -> None:
     click.echo(title)
     if not rows:
@@ -45,7 +51,6 @@ def _rows(title: str, rows: list[tuple[str, str, str]]) -> None:
 def plugins() -> None:
     """List the routers, metric providers and step plugins installed, and the plugins
     refused (exit status 1 when there is one)."""
-    from progressive._access import access_of
     from progressive.metrics import default_registry as default_providers
     from progressive.routers import default_registry as default_routers
     from progressive.steps import default_registry as default_steps
@@ -63,7 +68,7 @@ def plugins() -> None:
                         [
                             _capabilities(r),
                             ", ".join(r.plugin_names),
-                            "no Kubernetes access declared" if access_of(r) is None else "",
+                            _undeclared(r),
                         ],
                     )
                 ),
@@ -80,7 +85,7 @@ def plugins() -> None:
         ],
     )
     steps = default_steps()
-    _rows("step plugins:", [(p.name, steps.origin(p.name), "") for p in steps])
+    _rows("step plugins:", [(p.name, steps.origin(p.name), _undeclared(p)) for p in steps])
     refused = [f"router {f}" for f in routers.failures]
     refused += [message for message in sorted(set(providers.refused.values()))]
     refused += [message for message in sorted(set(steps.refused.values()))]

@@ -14,6 +14,7 @@ Also here, re-exported from the pure core for convenience: SLO burn-rate gates
 
 from __future__ import annotations
 
+from .._access import KubeAccess
 from .._clusters import Cluster
 from .._deprecated import renamed as _renamed_in
 from ..core._judge import (
@@ -66,6 +67,7 @@ __all__ = [
     "JobProvider",
     "JudgeProvider",
     "Judgement",
+    "KubeAccess",
     "MannWhitneyResult",
     "MeasurementFailure",
     "MeasurementInProgress",

@@ -4,8 +4,12 @@ An entry point is named after the provider's key (``provider: {<key>: {...}}``) 
 names a factory: a class or function called with a :class:`ProviderContext` (the
 cluster, the retry policy and the response limits the built-in providers get), or a
 provider instance.  A provider may declare ``plugin_names``, the Argo plugin names it
-answers to under ``provider: {plugin: {<vendor/name>: {...}}}``, and ``validate(metric)``,
-the problems ``lint`` reports in a metric's configuration.
+answers to under ``provider: {plugin: {<vendor/name>: {...}}}``, ``validate(metric)``,
+the problems ``lint`` reports in a metric's configuration, and ``access``, the
+Kubernetes access it needs through ``context.cluster`` (a sequence of
+:class:`~progressive.metrics.KubeAccess`), which ``progressive install`` grants the
+controller; a provider declaring none is taken to need none (most reach their own
+service over HTTP, not the cluster).
 
 A plugin that fails to load, that is no provider, or that declares a name another
 plugin declares too, turns into a measurement error for the metrics that name it only;
@@ -19,6 +23,7 @@ from typing import Any
 
 import attrs
 
+from .._access import checked_access
 from .._clusters import Cluster
 from .._entry_points import METRIC_GROUP, load_group
 from ._http import DEFAULT_LIMITS, DEFAULT_RETRY, ResponseLimits, RetryPolicy
@@ -62,6 +67,7 @@ def _make(value: object, context: ProviderContext) -> MetricProvider:
     if not callable(getattr(provider, "measure", None)):
         raise TypeError(f"{type(provider).__name__} is not a MetricProvider (no measure)")
     plugin_names_of(provider)
+    checked_access(provider, type(provider).__name__)
     return provider  # type: ignore[no-any-return]
 
 

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from .._entry_points import BUILT_IN
 from ..core._analysis import MeasurementFailure, MeasurementOutcome
 from ..core._analysis_model import AnalysisRun, Metric
 from ..errors import FieldProblem
@@ -88,7 +89,7 @@ class ProviderRegistry:
         provider: MetricProvider,
         *,
         plugin_names: Collection[str] = (),
-        distribution: str = "progressive",
+        distribution: str = BUILT_IN,
     ) -> None:
         """Measure ``provider: {key: ...}`` (and ``provider: {plugin: {<name>: ...}}`` for
         each of ``plugin_names``) with ``provider``; a key registered again is replaced."""
@@ -106,13 +107,18 @@ class ProviderRegistry:
     def __contains__(self, key: object) -> bool:
         return key in self._providers or key in self._plugins
 
+    def get(self, key: str) -> MetricProvider | None:
+        """The provider registered under ``key``; None when there is none, or the key is
+        refused."""
+        return None if key in self._refused else self._providers.get(key)
+
     @property
     def keys(self) -> frozenset[str]:
         return frozenset(self._providers)
 
     def origin(self, key: str) -> str:
         """The distribution a provider comes from (``progressive`` for a built-in)."""
-        return self._origin.get(key, "progressive")
+        return self._origin.get(key, BUILT_IN)
 
     def plugin_names(self, key: str) -> tuple[str, ...]:
         """The Argo plugin names the provider under ``key`` answers to."""

@@ -38,7 +38,7 @@ from typing import Any, Final
 import attrs
 
 from .._access import KubeAccess, checked_access
-from .._entry_points import ROUTER_GROUP, PluginFailure, load_group
+from .._entry_points import BUILT_IN, ROUTER_GROUP, PluginFailure, load_group
 from ..core._rollout import Rollout
 from ..core._router_keys import (
     ARGO_ROUTER_KEYS,
@@ -60,8 +60,6 @@ __all__ = [
     "router_key",
 ]
 
-#: how the registry names progressive's own routers in its messages
-BUILT_IN: Final = "progressive"
 _NOT_ROUTERS: Final = frozenset({"_objects", "_protocol", "_registry"})
 _MEMBERS: Final = ("name", "plugin_names", "capabilities", "validate", "refs", "read", "plan")
 

@@ -23,6 +23,7 @@ import functools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
+from .._access import KubeAccess, checked_access
 from .._entry_points import STEP_GROUP, PluginFailure, load_group
 from ..core._rollout import Rollout
 from ..core._steps import PluginStep
@@ -31,6 +32,7 @@ from ..routers import Create, ObjectRef, Objects, Patch, Write
 
 __all__ = [
     "Create",
+    "KubeAccess",
     "ObjectRef",
     "Objects",
     "Patch",
@@ -51,10 +53,22 @@ class StepPlugin(Protocol):
     then write nothing; ``undo``'s writes must make ``done`` False and leave nothing to
     undo.  The change is the current revision's: ``rollout.template_hash()`` is the
     canary's pod-template hash.
+
+    ``access`` is the Kubernetes access the plugin needs on the objects it reads
+    (``get``: the shell reads them one by one) and writes (``patch``, ``create``), a
+    sequence of :class:`KubeAccess`, which ``progressive install`` grants the
+    controller.  Optional: a plugin without it (or None, what a class subclassing this
+    Protocol without saying inherits) still loads, and ``progressive install`` warns
+    that it grants it nothing.
     """
 
     @property
     def name(self) -> str: ...
+
+    @property
+    def access(self) -> Sequence[KubeAccess] | None:
+        """The Kubernetes access the plugin needs; None: it declares none."""
+        return None
 
     def validate(self, rollout: Rollout, config: Mapping[str, Any]) -> list[FieldProblem]:
         """Problems with the step's ``config`` (paths under ``config``)."""
@@ -101,6 +115,7 @@ def _as_step_plugin(name: str, value: object) -> StepPlugin:
         )
     if not isinstance(plugin.name, str) or "/" not in plugin.name:
         raise TypeError(f"its name must be <namespace>/<name>, got {plugin.name!r}")
+    checked_access(plugin, type(plugin).__name__)
     return plugin  # type: ignore[no-any-return]
 
 
