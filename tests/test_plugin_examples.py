@@ -130,27 +130,40 @@ def test_simulate_moves_the_httpproxy_weights(installed: Path) -> None:
     assert lines[-1]["phase"] == "Healthy"
 
 
-def test_install_grants_the_controller_the_httpproxy_access_the_router_declares(
+@pytest.fixture(scope="session")
+def install_dry_run(
     installed: Path,
-) -> None:
+) -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]:
+    """``progressive install --dry-run`` with the example plugins installed, and without."""
     done = run(str(PROGRESSIVE), "install", "--dry-run", plugins=installed)
     assert done.returncode == 0, done.stderr
+    without = run(str(PROGRESSIVE), "install", "--dry-run", plugins=None)
+    assert without.returncode == 0, without.stderr
+    return done, without
+
+
+def controller_rules(done: subprocess.CompletedProcess[str]) -> list[dict[str, object]]:
     (role,) = [
         d
         for d in yaml.safe_load_all(done.stdout)
         if d and d["kind"] == "ClusterRole" and d["metadata"]["name"] == "progressive-controller"
     ]
+    return list(role["rules"])
+
+
+def test_install_grants_the_controller_the_httpproxy_access_the_router_declares(
+    install_dry_run: tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]],
+) -> None:
+    done, without = install_dry_run
     assert {
         "apiGroups": ["projectcontour.io"],
         "resources": ["httpproxies"],
         "verbs": ["get", "list", "watch", "patch"],
-    } in role["rules"]
+    } in controller_rules(done)
     assert (
         "granting the contour router (progressive-contour-router 0.1.0): HTTPProxy weights: "
         "get, list, watch, patch on httpproxies.projectcontour.io"
     ) in done.stderr.splitlines()
-    without = run(str(PROGRESSIVE), "install", "--dry-run", plugins=None)
-    assert without.returncode == 0, without.stderr
     assert "projectcontour.io" not in without.stdout and without.stderr == ""
 
 
@@ -206,6 +219,22 @@ def test_lint_and_simulate_take_the_flagd_step_once_installed(installed: Path) -
 
 
 # -- both, in progressive's own controller ---------------------------------------------------
+
+
+def test_install_grants_the_controller_the_configmap_access_the_flagd_step_declares(
+    install_dry_run: tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]],
+) -> None:
+    done, without = install_dry_run
+    granted = [r for r in controller_rules(done) if "configmaps" in r.get("resources", ())]
+    # what the step does to its ConfigMap: read it by name and patch it, nothing more
+    assert granted == [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "patch"]}]
+    assert done.stderr.splitlines() == [
+        "granting the contour router (progressive-contour-router 0.1.0): HTTPProxy weights: "
+        "get, list, watch, patch on httpproxies.projectcontour.io",
+        "granting the openfeature/flagd step plugin (progressive-flagd-step 0.1.0): flagd "
+        "flag configurations: get, patch on configmaps",
+    ], "the graphite provider needs nothing: neither a rule nor a warning"
+    assert not [r for r in controller_rules(without) if "configmaps" in r.get("resources", ())]
 
 
 def test_the_controller_releases_with_both_plugins(installed: Path, graphite: Graphite) -> None:

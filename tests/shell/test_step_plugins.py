@@ -45,12 +45,39 @@ def flag_of(obj: dict[str, Any] | None) -> dict[str, Any]:
     return json.loads(obj["data"]["flags.flagd.json"])["flags"]["new-checkout"]
 
 
-async def world(steps: list[dict[str, Any]]) -> tuple[MemoryCluster, Controller, VirtualClock]:
+class ConfigMapVerbs:
+    """A MemoryCluster through which the controller's requests on ConfigMaps are
+    recorded, by verb."""
+
+    def __init__(self, cluster: MemoryCluster, verbs: set[str]) -> None:
+        self.cluster = cluster
+        self.verbs = verbs
+
+    def __getattr__(self, name: str) -> Any:
+        member = getattr(self.cluster, name)
+        verb = {"list_owned": "list", "replace_status": "update"}.get(name, name)
+        if verb not in ("get", "list", "create", "patch", "delete", "update", "watch"):
+            return member
+
+        async def recorded(*args: Any, **kwargs: Any) -> Any:
+            first = args[0] if args else None
+            kind = first.get("kind") if isinstance(first, dict) else getattr(first, "kind", None)
+            if kind == "ConfigMap" or (len(args) > 1 and args[1] == "ConfigMap"):
+                self.verbs.add(verb)
+            return await member(*args, **kwargs)
+
+        return recorded
+
+
+async def world(
+    steps: list[dict[str, Any]], verbs: set[str] | None = None
+) -> tuple[MemoryCluster, Controller, VirtualClock]:
     clock = VirtualClock()
     cluster = MemoryCluster(clock)
     await cluster.create(flags_config_map())
     await cluster.create(canary_rollout(steps=steps))
-    controller = Controller(cluster, clock=clock)
+    recording = ConfigMapVerbs(cluster, set() if verbs is None else verbs)
+    controller = Controller(recording, clock=clock)  # type: ignore[arg-type]
     await controller.settle(wakeup=cluster.next_event_at)  # the first revision
     stored = await cluster.get(ROLLOUT)
     assert stored is not None and stored["status"]["phase"] == "Healthy"
@@ -67,7 +94,8 @@ def events(cluster: MemoryCluster) -> list[str]:
 async def test_the_flag_is_on_for_the_canary_at_its_step_and_back_as_it_was_on_abort(
     flagd: Path,
 ) -> None:
-    cluster, controller, _ = await world([{"setWeight": 25}, FLAG_STEP, {"pause": {}}])
+    verbs: set[str] = set()
+    cluster, controller, _ = await world([{"setWeight": 25}, FLAG_STEP, {"pause": {}}], verbs)
     rollout = await cluster.get(ROLLOUT)
     assert rollout is not None
     status = rollout["status"]
@@ -90,6 +118,10 @@ async def test_the_flag_is_on_for_the_canary_at_its_step_and_back_as_it_was_on_a
     assert "StepPluginAborted" in events(cluster)
     rollout = await cluster.get(ROLLOUT)
     assert rollout is not None and rollout["status"]["phase"] == "Degraded"
+    # what the controller did to the ConfigMap is what the step declares, for install
+    (access,) = default_registry().get("openfeature/flagd").access  # type: ignore[union-attr]
+    assert (access.group, access.resources) == ("", ("configmaps",))
+    assert verbs == set(access.verbs) == {"get", "patch"}
 
 
 async def test_a_promoted_canary_keeps_the_flag(flagd: Path) -> None:

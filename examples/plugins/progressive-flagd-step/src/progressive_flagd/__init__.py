@@ -36,7 +36,7 @@ from typing import Any
 
 from progressive.core import Rollout
 from progressive.errors import FieldProblem
-from progressive.steps import ObjectRef, Objects, Patch, StepPlugin, Write
+from progressive.steps import KubeAccess, ObjectRef, Objects, Patch, StepPlugin, Write
 
 __all__ = ["FlagdStep", "canary_rule"]
 
@@ -55,6 +55,9 @@ class FlagdStep(StepPlugin):
     """``plugin: {name: openfeature/flagd, config: {...}}``."""
 
     name = "openfeature/flagd"
+    # what progressive install grants the controller: the ConfigMap is read (get, by
+    # name) and patched, never created, listed or deleted
+    access = (KubeAccess("", "configmaps", ("get", "patch"), "flagd flag configurations"),)
 
     @staticmethod
     def _settings(config: Mapping[str, Any]) -> tuple[str, str, str, str, str]:
