@@ -35,6 +35,70 @@ def install(site: Path, dist: str, group: str, entry_points: Mapping[str, str]) 
         out.write(f"[{group}]\n{lines}\n")
 
 
+#: Step plugins and metric providers for the tests that install them
+#: (:func:`install_fakes`): some declaring their Kubernetes access, some not, some wrongly.
+FAKE_PLUGINS = """
+from progressive.metrics import KubeAccess
+
+
+class Step:
+    def validate(self, rollout, config):
+        return []
+
+    def refs(self, rollout, config):
+        return ()
+
+    def done(self, rollout, config, objects):
+        return True
+
+    def plan(self, rollout, config, objects):
+        return []
+
+    def undo(self, rollout, config, objects):
+        return []
+
+
+class Flags(Step):
+    name = "example/flags"
+    access = (KubeAccess("", "configmaps", ("get", "patch"), "flag configurations"),)
+
+
+class Bare(Step):
+    name = "example/bare"
+
+
+class WrongStep(Step):
+    name = "example/wrong"
+    access = "configmaps"
+
+
+class Quiet:
+    def __init__(self, context):
+        pass
+
+    async def measure(self, metric, run):
+        return 1
+
+
+class Tokens(Quiet):
+    access = (
+        KubeAccess("", "configmaps", "get", "query templates"),
+        KubeAccess("", "serviceaccounts/token", "create", "tokens for its service"),
+    )
+
+
+class WrongProvider(Quiet):
+    access = [KubeAccess("", "secrets", "get", "a token"), "configmaps"]
+"""
+
+
+def install_fakes(site: Path, *entries: tuple[str, str, str, str]) -> None:
+    """Install ``(distribution, group, entry point name, class of FAKE_PLUGINS)``."""
+    (site / "fake_plugins.py").write_text(FAKE_PLUGINS)
+    for dist, group, name, target in entries:
+        install(site, dist, group, {name: f"fake_plugins:{target}"})
+
+
 @pytest.fixture
 def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A folder on ``sys.path`` where the test installs distributions and writes their

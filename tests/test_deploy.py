@@ -16,7 +16,7 @@ from progressive._deploy import InstallOptions, Rule, _crds
 from progressive.cli import main
 from progressive.routers import ROUTERS
 
-from .installed import install
+from .installed import install, install_fakes
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 
@@ -338,67 +338,16 @@ def test_install_grants_the_installed_router_plugins_what_they_declare(
     assert "httpproxies" not in _deploy.render(_deploy.rbac())
 
 
-STEPS_AND_PROVIDERS = """
-from progressive.metrics import KubeAccess
-
-
-class Step:
-    def validate(self, rollout, config):
-        return []
-
-    def refs(self, rollout, config):
-        return ()
-
-    def done(self, rollout, config, objects):
-        return True
-
-    def plan(self, rollout, config, objects):
-        return []
-
-    def undo(self, rollout, config, objects):
-        return []
-
-
-class Flags(Step):
-    name = "example/flags"
-    access = (KubeAccess("", "configmaps", ("get", "patch"), "flag configurations"),)
-
-
-class Bare(Step):
-    name = "example/bare"
-
-
-class Provider:
-    def __init__(self, context):
-        pass
-
-    async def measure(self, metric, run):
-        return 1
-
-
-class Tokens(Provider):
-    access = (
-        KubeAccess("", "configmaps", "get", "query templates"),
-        KubeAccess("", "serviceaccounts/token", "create", "tokens for its service"),
-    )
-
-
-class Quiet(Provider):
-    pass
-"""
-
-
 def test_install_grants_the_installed_step_plugins_and_providers_what_they_declare(
     site: Path,
 ) -> None:
-    (site / "deploy_steps_for_tests.py").write_text(STEPS_AND_PROVIDERS)
-    for dist, group, name, target in (
+    install_fakes(
+        site,
         ("flags-step", "progressive.steps", "flags", "Flags"),
         ("bare-step", "progressive.steps", "bare", "Bare"),
         ("tokens-provider", "progressive.metrics", "tokens", "Tokens"),
         ("quiet-provider", "progressive.metrics", "quiet", "Quiet"),
-    ):
-        install(site, dist, group, {name: f"deploy_steps_for_tests:{target}"})
+    )
     found = _deploy.plugin_rules()
     flags = "the example/flags step plugin (flags-step 1.0)"
     tokens = "the tokens metric provider (tokens-provider 1.0)"

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from progressive.cli import main
 
-from ..installed import install
+from ..installed import install, install_fakes
 
 
 def test_plugins_lists_progressives_own() -> None:
@@ -61,53 +61,13 @@ def test_plugins_says_which_routers_declare_no_kubernetes_access(site: Path) -> 
     ] in lines
 
 
-STEPS = """
-from progressive.steps import KubeAccess
-
-class Step:
-    def validate(self, rollout, config):
-        return []
-
-    def refs(self, rollout, config):
-        return ()
-
-    def done(self, rollout, config, objects):
-        return True
-
-    def plan(self, rollout, config, objects):
-        return []
-
-    def undo(self, rollout, config, objects):
-        return []
-
-class Flags(Step):
-    name = "example/flags"
-    access = (KubeAccess("", "configmaps", ("get", "patch"), "flag configurations"),)
-
-class Bare(Step):
-    name = "example/bare"
-
-class WrongStep(Step):
-    name = "example/wrong"
-    access = "configmaps"
-
-class Quiet:
-    def __init__(self, context):
-        pass
-
-    async def measure(self, metric, run):
-        return 1
-
-class WrongProvider(Quiet):
-    access = [KubeAccess("", "secrets", "get", "a token"), "configmaps"]
-"""
-
-
 def test_plugins_says_which_step_plugins_declare_no_kubernetes_access(site: Path) -> None:
-    (site / "plugins_cli_steps.py").write_text(STEPS)
-    install(site, "flags-step", "progressive.steps", {"flags": "plugins_cli_steps:Flags"})
-    install(site, "bare-step", "progressive.steps", {"bare": "plugins_cli_steps:Bare"})
-    install(site, "quiet-provider", "progressive.metrics", {"quiet": "plugins_cli_steps:Quiet"})
+    install_fakes(
+        site,
+        ("flags-step", "progressive.steps", "flags", "Flags"),
+        ("bare-step", "progressive.steps", "bare", "Bare"),
+        ("quiet-provider", "progressive.metrics", "quiet", "Quiet"),
+    )
     result = CliRunner().invoke(main, ["plugins"])
     assert result.exit_code == 0, result.output
     lines = [line.split() for line in result.stdout.splitlines()]
@@ -123,10 +83,11 @@ def test_plugins_says_which_step_plugins_declare_no_kubernetes_access(site: Path
 def test_a_step_plugin_or_provider_whose_access_is_no_kube_access_is_refused(
     site: Path,
 ) -> None:
-    (site / "plugins_cli_steps.py").write_text(STEPS)
-    install(site, "wrong-step", "progressive.steps", {"wrong": "plugins_cli_steps:WrongStep"})
-    entry = {"wrong": "plugins_cli_steps:WrongProvider"}
-    install(site, "wrong-provider", "progressive.metrics", entry)
+    install_fakes(
+        site,
+        ("wrong-step", "progressive.steps", "wrong", "WrongStep"),
+        ("wrong-provider", "progressive.metrics", "wrong", "WrongProvider"),
+    )
     result = CliRunner().invoke(main, ["plugins"])
     assert result.exit_code == 1
     assert result.stderr.splitlines()[1:] == [
