@@ -25,7 +25,7 @@ import pytest
 
 from progressive._clusters import Change, Ref
 from progressive._shell import Controller, WallClock
-from progressive._shell.expectations import Expectations
+from progressive._shell.expectations import UNANSWERED_WRITE_SECONDS, Expectations
 from progressive._shell.kube import ListResult
 from progressive._shell.view import ControllerView
 from progressive.errors import Conflict, Unavailable
@@ -45,12 +45,19 @@ class Server(ControllerView):
     :meth:`hold`) until :meth:`release`."""
 
     def __init__(
-        self, memory: MemoryCluster, lost: Exception | None = None, target: Ref = RUN
+        self,
+        memory: MemoryCluster,
+        lost: Exception | None = None,
+        target: Ref = RUN,
+        *,
+        stored: bool = True,
     ) -> None:
         super().__init__(memory, set())
         self.memory = memory
         self.lost = lost
         self.target = target
+        self.stored = stored  # False: the write whose answer is lost is not stored yet
+        self.in_flight: dict[str, Any] | None = None
         self.log: list[dict[str, Any]] = []
         self.held: list[dict[str, Any]] | None = None
         self.fresh_reads = 0
@@ -116,9 +123,17 @@ class Server(ControllerView):
         if lost is None:
             return await self.memory.replace_status(obj)
         self.lost = None
-        self.hold()
-        await self.memory.replace_status(obj)  # stored; the answer does not come back
+        if self.stored:
+            self.hold()
+            await self.memory.replace_status(obj)  # stored; the answer does not come back
+        else:
+            self.in_flight = dict(obj)  # the server still works on it
         raise lost
+
+    async def land(self) -> None:
+        """The write still in the server's hands is stored at last."""
+        assert self.in_flight is not None
+        await self.memory.replace_status(self.in_flight)
 
 
 def _rv(obj: Mapping[str, Any]) -> int:
@@ -131,9 +146,14 @@ def _idle(controller: Controller) -> bool:
 
 
 @asynccontextmanager
-async def running(server: Server) -> AsyncIterator[Controller]:
-    """A controller on ``server`` (its informers and cache in front), running."""
+async def running(
+    server: Server, undecided_seconds: float | None = None
+) -> AsyncIterator[Controller]:
+    """A controller on ``server`` (its informers and cache in front), running;
+    ``undecided_seconds``: how long its writes without an answer may land."""
     controller = Controller(server, clock=server.memory.clock)
+    if undecided_seconds is not None:
+        controller._expectations.undecided_seconds = undecided_seconds
     async with anyio.create_task_group() as tg:
         await tg.start(lambda task_status: controller.run(resync=None, task_status=task_status))
         yield controller
@@ -270,13 +290,42 @@ async def test_an_experiment_whose_status_answer_was_lost_does_not_end_twice() -
         await until("a deleted Experiment forgotten", lambda: not len(controller._expectations))
 
 
+@pytest.mark.parametrize("lands", [True, False], ids=["lands-later", "never-lands"])
+async def test_a_status_write_without_an_answer_may_land_later(lands: bool) -> None:
+    """Our client gave up on the status write (no answer), but the API server still holds
+    it and may store it for a while: the run is not measured again meanwhile, although
+    the server's copy is still the one written over.  If the write lands, that was the
+    measurement; if it never does, the run is measured again once it could no longer
+    land (here 0.5 s; on a real server :data:`UNANSWERED_WRITE_SECONDS`)."""
+    memory = MemoryCluster(WallClock())
+    server = Server(memory, Unavailable("the API server did not answer"), stored=False)
+    async with serve(answer({"ok": True})) as web:
+        await memory.create(analysis_run("run", "ns", web.url))
+        async with running(server, undecided_seconds=0.5) as controller:
+            await until(
+                "looked at again and left alone",
+                lambda: (
+                    (server.fresh_reads and not controller.queue.processing)
+                    or len(web.requests) > 1
+                ),
+                30,
+            )
+            assert len(web.requests) == 1, "measured again while our write may still land"
+            if lands:
+                await server.land()
+            await until("idle", lambda: _idle(controller), 30)
+            stored = await memory.get(RUN)
+            assert stored is not None and stored["status"]["phase"] == "Successful"
+            assert len(web.requests) == (1 if lands else 2)
+
+
 # -- the expectations alone ------------------------------------------------------------------
 
 
 async def test_expectations_of_a_status_write() -> None:
     memory = MemoryCluster()
     created = await memory.create(analysis_run("run", "ns", "http://unused.invalid"))
-    expectations = Expectations(memory.get, max_entries=2)
+    expectations = Expectations(memory.get, memory.clock.now, max_entries=2)
     # written over version X, answered with Y: X and older are stale, Y and later are not
     expectations.writing(created)
     stored = await memory.replace_status({**created, "status": {"phase": "Running"}})
@@ -286,12 +335,20 @@ async def test_expectations_of_a_status_write() -> None:
     assert await expectations.current(stored) is stored
     # another object of that name (deleted and created again) is not ours
     assert not expectations.stale({**created, "metadata": {**created["metadata"], "uid": "new"}})
-    # a write whose answer was lost and that never landed: the server still has the
-    # version written over, which is current after all
+    # a write refused, or answered with a conflict, that never landed: the server still
+    # has the version written over, which is current after all
     expectations.writing(stored)
     assert expectations.stale(stored)
     assert await expectations.current(stored) == stored
     assert not len(expectations) and not expectations.stale(stored)
+    # a write without an answer: left alone while it may land, then current again
+    expectations.writing(stored)
+    expectations.unanswered(stored)
+    assert await expectations.current(stored) is None
+    assert expectations.retry_at(RUN) == memory.clock.now() + UNANSWERED_WRITE_SECONDS
+    memory.clock.advance(UNANSWERED_WRITE_SECONDS)  # type: ignore[attr-defined]
+    assert await expectations.current(stored) == stored
+    assert not len(expectations) and expectations.retry_at(RUN) is None
     # bounded: the oldest write is forgotten first
     for name in ("a", "b", "c"):
         expectations.writing({**stored, "metadata": {**stored["metadata"], "name": name}})

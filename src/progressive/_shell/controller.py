@@ -248,7 +248,7 @@ class Controller:
         self._conflicts: dict[Key, int] = {}
         # our status writes of runs and experiments: a cached copy older than one is
         # read from the server, never acted on again (a measurement made twice)
-        self._expectations = Expectations(cluster.get)
+        self._expectations = Expectations(cluster.get, clock.now)
         self._refused: dict[Key, float] = {}  # restarts refused: not tried again before
         self._changed: anyio.Event | None = None
         self._watched = False

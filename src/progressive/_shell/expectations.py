@@ -18,6 +18,14 @@ API server itself instead (a GET without a resourceVersion, served from etcd), a
 copy is the one acted on.  Reading at once, rather than waiting for the watch, keeps a
 lost watch event from stalling the object; it costs one GET, and only for a stale copy.
 
+A write that got no answer at all (``Unavailable``: our client gave up waiting, 30 s by
+default) may still be in the API server's hands, which works on a request for up to the
+server's own ``--request-timeout`` (one minute by default): the server still holding X
+says nothing yet.  Until :data:`UNANSWERED_WRITE_SECONDS` have passed, such an object is left alone
+(:meth:`Expectations.current` gives None; :meth:`Expectations.retry_at` says when to look
+again, and the write's watch event, should it land, brings the key back sooner).  After
+that, the server still at X means the write never landed, and X is acted on again.
+
 An entry goes when the object is deleted, or seen complete in the cache
 (:meth:`Expectations.forget`, called by the controller), and the oldest go beyond
 ``max_entries``: memory stays bounded, and an entry forgotten early costs at most one
@@ -33,12 +41,15 @@ import attrs
 
 from .._clusters import Ref, newer_version
 
-__all__ = ["MAX_ENTRIES", "Expectations", "Reread"]
+__all__ = ["MAX_ENTRIES", "UNANSWERED_WRITE_SECONDS", "Expectations", "Reread"]
 
 #: Reads an object from the API server itself (not a cache that may lag).
 Reread = Callable[[Ref], Awaitable[dict[str, Any] | None]]
 #: Objects remembered at most (the oldest write is forgotten first).
 MAX_ENTRIES: Final = 10_000
+#: Seconds after which a write that got no answer has landed or never will: the API
+#: server's default ``--request-timeout`` (60 s), and a margin.
+UNANSWERED_WRITE_SECONDS: Final = 75.0
 
 
 @attrs.frozen
@@ -46,6 +57,7 @@ class _Written:
     uid: str
     replaced: str  # the resourceVersion written over
     stored: str  # the one the server answered with ("": no answer came back)
+    undecided_until: float = 0.0  # no answer came: the write may land until then
 
 
 def _version(obj: Mapping[str, Any]) -> str:
@@ -62,14 +74,24 @@ class Expectations:
 
     Args:
         reread: reads an object from the API server itself.
+        now: the time (the controller's clock).
         max_entries: objects remembered at most.
+        undecided_seconds: how long a write without an answer may still land.
     """
 
-    def __init__(self, reread: Reread, *, max_entries: int = MAX_ENTRIES) -> None:
+    def __init__(
+        self,
+        reread: Reread,
+        now: Callable[[], float],
+        *,
+        max_entries: int = MAX_ENTRIES,
+        undecided_seconds: float = UNANSWERED_WRITE_SECONDS,
+    ) -> None:
         self.reread = reread
+        self.now = now
         self.max_entries = max_entries
+        self.undecided_seconds = undecided_seconds
         self._entries: dict[Ref, _Written] = {}
-        self.rereads = 0  # stale copies read again from the server
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -85,19 +107,28 @@ class Expectations:
         return not newer_version(version, entry.replaced)  # what we wrote over, or older
 
     async def current(self, obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
-        """``obj``, or when it is stale the object as the API server holds it now (None:
-        deleted meanwhile)."""
+        """``obj``, or when it is stale the object as the API server holds it now.  None:
+        deleted meanwhile, or a write of ours without an answer may still land (look
+        again at :meth:`retry_at`)."""
         if not self.stale(obj):
             return obj
         ref = Ref.of(obj)
-        self.rereads += 1
         fresh = await self.reread(ref)
         entry = self._entries.get(ref)
-        if fresh is None or entry is None or _version(fresh) == entry.replaced:
-            self._entries.pop(ref, None)  # gone, or the write never landed: nothing to expect
+        if fresh is not None and entry is not None and _version(fresh) == entry.replaced:
+            if entry.undecided_until > self.now():
+                return None  # our write may still land: not acted on meanwhile
+            self._entries.pop(ref)  # it never landed: the server's copy is current
+        elif fresh is None or entry is None:
+            self._entries.pop(ref, None)
         else:
-            self._entries[ref] = attrs.evolve(entry, stored=_version(fresh))
+            self._entries[ref] = _Written(entry.uid, entry.replaced, _version(fresh))
         return fresh
+
+    def retry_at(self, ref: Ref) -> float | None:
+        """When an object left alone by :meth:`current` is to be looked at again."""
+        entry = self._entries.get(ref)
+        return entry.undecided_until if entry is not None and entry.undecided_until else None
 
     def writing(self, obj: Mapping[str, Any]) -> None:
         """A status write over ``obj`` is about to be sent: from now on a copy at its
@@ -114,6 +145,14 @@ class Expectations:
         entry = self._entries.get(ref)
         if entry is not None and entry.replaced == _version(obj):
             self._entries[ref] = attrs.evolve(entry, stored=_version(stored))
+
+    def unanswered(self, obj: Mapping[str, Any]) -> None:
+        """The status write over ``obj`` got no answer: it may land for a while yet."""
+        ref = Ref.of(obj)
+        entry = self._entries.get(ref)
+        if entry is not None and entry.replaced == _version(obj):
+            until = self.now() + self.undecided_seconds
+            self._entries[ref] = attrs.evolve(entry, undecided_until=until)
 
     def forget(self, ref: Ref) -> None:
         """Nothing more to expect of ``ref``: deleted, or complete in the cache."""

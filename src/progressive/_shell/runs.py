@@ -72,7 +72,15 @@ from ..core._references import analysis_problems as check_analyses
 from ..core._rollout import Rollout, analyses_of
 from ..core._steps import AnalysisArg, TemplateRef
 from ..core._times import format_time
-from ..errors import AlreadyExists, ClusterError, Conflict, FieldProblem, ManifestError, NotFound
+from ..errors import (
+    AlreadyExists,
+    ClusterError,
+    Conflict,
+    FieldProblem,
+    ManifestError,
+    NotFound,
+    Unavailable,
+)
 from ..metrics._protocol import MeasurementInProgress, MetricProvider
 from ..metrics._secrets import Redactor, read_secret, redacting
 from .expectations import Expectations
@@ -355,7 +363,9 @@ async def advance_analysis_run(
     """
     if expectations is not None:
         current = await expectations.current(obj)
-        if current is None or (current.get("status") or {}).get("phase") in COMPLETED:
+        if current is None:
+            return 0, expectations.retry_at(Ref.of(obj))
+        if (current.get("status") or {}).get("phase") in COMPLETED:
             return 0, None
         obj = current
     try:
@@ -506,22 +516,26 @@ async def _store_status(
     if obj.get("status") == status:
         return 0
     meta = obj.get("metadata") or {}
-    if expectations is not None:
-        expectations.writing(obj)
-    stored = await cluster.replace_status(
-        {
-            "apiVersion": obj.get("apiVersion"),
-            "kind": obj.get("kind"),
-            "metadata": {
-                "name": meta.get("name"),
-                "namespace": meta.get("namespace"),
-                "resourceVersion": meta.get("resourceVersion"),
-            },
-            "status": dict(status),
-        }
-    )
-    if expectations is not None:
-        expectations.written(obj, stored)
+    body = {
+        "apiVersion": obj.get("apiVersion"),
+        "kind": obj.get("kind"),
+        "metadata": {
+            "name": meta.get("name"),
+            "namespace": meta.get("namespace"),
+            "resourceVersion": meta.get("resourceVersion"),
+        },
+        "status": dict(status),
+    }
+    if expectations is None:
+        await cluster.replace_status(body)
+        return 1
+    expectations.writing(obj)
+    try:
+        stored = await cluster.replace_status(body)
+    except Unavailable:
+        expectations.unanswered(obj)  # it may land yet
+        raise
+    expectations.written(obj, stored)
     return 1
 
 
@@ -655,7 +669,9 @@ async def advance_experiments(
     for group in API_GROUPS:
         for listed in await cluster.list(group, EXPERIMENT, namespace):
             obj = listed if expectations is None else await expectations.current(listed)
-            if obj is None:
+            if obj is None:  # deleted, or a write of ours may land yet
+                if expectations is not None:
+                    next_at = _earliest(next_at, expectations.retry_at(Ref.of(listed)))
                 continue
             meta = obj.get("metadata") or {}
             if meta.get("deletionTimestamp"):
