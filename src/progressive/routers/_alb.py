@@ -59,6 +59,7 @@ from ._objects import (
     int_of,
     max_weight,
     names_of,
+    names_problems,
     patch_to,
     scaled,
 )
@@ -155,12 +156,8 @@ class AlbRouter:
         return {"Enabled": True, "DurationSeconds": int_of(config.get("durationSeconds")) or 0}
 
     def validate(self, rollout: Rollout) -> list[FieldProblem]:
-        errors: list[FieldProblem] = []
         config = config_of(rollout, "alb")
-        if "ingress" in config and "ingresses" in config:
-            errors.append(FieldProblem(_PATH, "set ingress or ingresses, not both"))
-        elif not self.ingresses(rollout):
-            errors.append(FieldProblem(f"{_PATH}.ingress", "is required"))
+        errors = names_problems(config, "ingress", "ingresses", _PATH)
         port = int_of(config.get("servicePort"))
         if port is None or not 0 < port < 65536:
             errors.append(FieldProblem(f"{_PATH}.servicePort", "is required: a port number"))

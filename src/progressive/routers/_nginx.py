@@ -48,6 +48,7 @@ from ._objects import (
     int_of,
     max_weight,
     names_of,
+    names_problems,
     no_experiment_weights,
     owner_reference,
     patch_to,
@@ -152,12 +153,8 @@ class NginxRouter:
         return out
 
     def validate(self, rollout: Rollout) -> list[FieldProblem]:
-        errors: list[FieldProblem] = []
         config = config_of(rollout, "nginx")
-        if "stableIngress" in config and "stableIngresses" in config:
-            errors.append(FieldProblem(_PATH, "set stableIngress or stableIngresses, not both"))
-        elif not self.stable_ingresses(rollout):
-            errors.append(FieldProblem(f"{_PATH}.stableIngress", "is required"))
+        errors = names_problems(config, "stableIngress", "stableIngresses", _PATH)
         steps = indexed_actions(rollout)
         header_steps = [(i, s) for i, s in steps if isinstance(s, HeaderStep)]
         for index, headers, _ in routes_in_force(rollout):

@@ -32,6 +32,7 @@ __all__ = [
     "max_weight",
     "merge_diff",
     "names_of",
+    "names_problems",
     "no_experiment_weights",
     "owner_reference",
     "patch_to",
@@ -142,6 +143,16 @@ def names_of(config: Mapping[str, Any], one: str, many: str) -> list[str]:
         return [str(n) for n in several if isinstance(n, str) and n]
     single = config.get(one)
     return [single] if isinstance(single, str) and single else []
+
+
+def names_problems(config: Mapping[str, Any], one: str, many: str, path: str) -> list[FieldProblem]:
+    """What is wrong with the names :func:`names_of` reads at ``path``: both fields
+    set, or no name at all."""
+    if one in config and many in config:
+        return [FieldProblem(path, f"set {one} or {many}, not both")]
+    if not names_of(config, one, many):
+        return [FieldProblem(f"{path}.{one}", "is required")]
+    return []
 
 
 def max_weight(rollout: Rollout) -> int:
