@@ -11,7 +11,7 @@ is made for Argo Rollouts' controller (built from its Go module by bench/_argo.p
 cached under ~/.cache/progressive/argo-rollouts/) and then for progressive's, back to
 back, both with the same ``--qps``/``--burst`` (client-go's, per clientset for Argo;
 per API group lane for progressive) and otherwise at their defaults (Argo: 10 rollout
-threads; progressive: ``--workers``, 4).
+threads; progressive: ``--workers``, 10).
 
 ``--match-rate`` adds a third run: progressive with ``--total-qps`` set to the request
 rate Argo was measured at in its update (its requests as the API server counts them,
