@@ -54,12 +54,12 @@ from ..core._pod_templates import TEMPLATE_DIGEST_ANNOTATION, template_digest
 from ..core._rollout import Rollout
 from ..core._status import RolloutStatus
 from ..core._times import format_time
-from ..errors import AlreadyExists, ApplyError, Conflict, NotFound, RouterError
+from ..errors import AlreadyExists, ApplyError, Conflict, NotFound, RouterError, Unavailable
 from ..steps import StepRegistry
 from ..steps import default_registry as default_steps
 from .clocks import VirtualClock
 from .events import EventRecorder, Involved
-from .expectations import Reread
+from .expectations import Expectations, Reread
 from .restarts import mark_restart
 from .runs import create_analysis_run, create_experiment, create_service
 from .steps import run_step_plugin
@@ -169,12 +169,13 @@ async def apply_plan(
     events: EventRecorder | None = None,
     reread: Reread | None = None,
     steps: StepRegistry | None = None,
+    expectations: Expectations | None = None,
 ) -> int:
     """Apply ``plan``'s actions in order, then its status; returns the number of writes.
 
     ``manifest`` is the Rollout as observed: its ``resourceVersion`` guards the status
     write, so a Rollout edited meanwhile raises ``Conflict`` instead of being clobbered
-    (see :func:`write_status` for ``reread``).
+    (see :func:`write_status` for ``reread`` and ``expectations``).
 
     The traffic actions are applied with the ping-pong Services' roles the plan's
     status gives (a promotion swaps them: its weight is the new canary's).
@@ -186,7 +187,9 @@ async def apply_plan(
         await apply_action(
             cluster, rollout, action, traffic=traffic, now=now, events=events, steps=steps
         )
-    wrote = await write_status(cluster, manifest, plan.status, reread=reread)
+    wrote = await write_status(
+        cluster, manifest, plan.status, reread=reread, expectations=expectations
+    )
     return len(plan.actions) + int(wrote)
 
 
@@ -199,6 +202,7 @@ async def write_status(
     status: RolloutStatus | Mapping[str, Any],
     *,
     reread: Reread | None = None,
+    expectations: Expectations | None = None,
 ) -> bool:
     """Store ``status`` on the Rollout ``manifest`` unless it is already the stored one.
 
@@ -207,6 +211,11 @@ async def write_status(
     edited a label or an annotation -- is retried on the fresh resourceVersion (client-go's
     ``RetryOnConflict``), since the status was decided on what is still there; any other
     conflict raises ``Conflict``, and the next reconcile decides again.
+
+    With ``expectations`` (the controller's), each write is recorded there, so that a
+    copy of the Rollout from before it -- the cache, when the answer was lost -- is never
+    reconciled again (its Events posted twice, its step taken twice): see
+    :mod:`.expectations`.
     """
     new = status.to_manifest() if isinstance(status, RolloutStatus) else dict(status)
     if manifest.get("status") == new:
@@ -214,19 +223,27 @@ async def write_status(
     meta = manifest.get("metadata") or {}
     version = meta.get("resourceVersion")
     for attempt in range(STATUS_ATTEMPTS):
+        written_over = {
+            "apiVersion": manifest.get("apiVersion"),
+            "kind": manifest.get("kind"),
+            "metadata": {
+                "name": meta.get("name"),
+                "namespace": meta.get("namespace"),
+                "resourceVersion": version,
+                "uid": meta.get("uid"),
+            },
+        }
         try:
-            await cluster.replace_status(
-                {
-                    "apiVersion": manifest.get("apiVersion"),
-                    "kind": manifest.get("kind"),
-                    "metadata": {
-                        "name": meta.get("name"),
-                        "namespace": meta.get("namespace"),
-                        "resourceVersion": version,
-                    },
-                    "status": new,
-                }
-            )
+            if expectations is not None:
+                expectations.writing(written_over)
+            try:
+                stored = await cluster.replace_status({**written_over, "status": new})
+            except Unavailable:
+                if expectations is not None:
+                    expectations.unanswered(written_over)  # it may land yet
+                raise
+            if expectations is not None:
+                expectations.written(written_over, stored)
             return True
         except Conflict:
             if reread is None or attempt == STATUS_ATTEMPTS - 1:

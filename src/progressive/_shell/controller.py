@@ -286,7 +286,7 @@ class Controller:
         if self.namespace is not None and ns and ns != self.namespace:
             return []
         in_group = change.api_version in self.api_groups
-        if change.type == "deleted" and kind in (ANALYSIS_RUN, EXPERIMENT):
+        if change.type == "deleted" and kind in (ROLLOUT, ANALYSIS_RUN, EXPERIMENT):
             self._expectations.forget(Ref(change.api_version, kind, ns, change.name))
         if kind == ROLLOUT:
             if not in_group:
@@ -395,7 +395,10 @@ class Controller:
             self._index.update(key, manifest)
             if not self._mine(manifest):
                 return 0, None
-            return await self.reconcile_one(manifest, now)
+            current = await self._expectations.current(manifest)
+            if current is None:  # gone, or a status write of ours may still land
+                return 0, self._expectations.retry_at(key.ref)
+            return await self.reconcile_one(current, now)
         if key.kind == ANALYSIS_RUN:
             run = await self._view.get(key.ref)
             if run is None or (run.get("status") or {}).get("phase") in COMPLETED:
@@ -562,6 +565,7 @@ class Controller:
                     now=now,
                     events=self.events,
                     reread=self.cluster.get,  # the server itself: a conflict retried afresh
+                    expectations=self._expectations,
                 )
         self._record(rollout.namespace, rollout.name, _strategy(manifest), plan.status)
         return writes + aligned, plan.requeue_at
@@ -595,7 +599,13 @@ class Controller:
         generation = int(object_meta(manifest).get("generation") or 1)
         status = reconcile_invalid(stored, message, generation, now=now)
         async with self._reporting(manifest, now):
-            wrote = await write_status(self._view, manifest, status, reread=self.cluster.get)
+            wrote = await write_status(
+                self._view,
+                manifest,
+                status,
+                reread=self.cluster.get,
+                expectations=self._expectations,
+            )
         if wrote:
             await self.events.post(Involved.of(manifest), "Warning", "InvalidSpec", message)
         meta = object_meta(manifest)

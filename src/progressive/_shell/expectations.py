@@ -1,14 +1,15 @@
 """Expectations: an object is never acted on again from a copy older than our own write.
 
-The controller reads AnalysisRuns and Experiments through its informers' caches
+The controller reads Rollouts, AnalysisRuns and Experiments through its informers' caches
 (:mod:`.informers`), and what it writes is cached at once (write-through) -- except when
 the answer to the write is lost: the API server stored the status, then timed out (a
 loaded server; the transport's retry of the PUT then conflicts) or the answer never
 came.  The cache holds the object as it was before the write until the watch brings the
 new version, and a server under load sends it late.  A look at the object meanwhile (the
 retry, a requeue, a resync, another change) would do again what the write recorded:
-measure an AnalysisRun a second time (a second request to a tenant's metric server, a
-second Job), emit an Experiment's Events twice.
+take a Rollout's step again and post its Event again, measure an AnalysisRun a second
+time (a second request to a tenant's metric server, a second Job), emit an
+Experiment's Events twice.
 
 :class:`Expectations` is client-go's controller expectations applied to status writes.
 Before writing over version X of an object it remembers X (a write that failed may have
