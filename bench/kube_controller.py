@@ -36,7 +36,8 @@ The figures:
   write of the controller for it that this script sees on its watches (the Rollout
   changed again, or its new ReplicaSet created), p50 and p99;
 * step lateness: when a timed pause ended (seen on the watch) minus when it was due
-  (its ``startTime`` + 10 s), p50 and p99;
+  (its ``startTime`` + 10 s), p50 and p99, in all and by pause of the update (the
+  first, after setWeight 20, ends into the analysis; the second into the promotion);
 * the controller's RSS once its caches are synced with no rollouts and with N Healthy
   rollouts (their Services and ReplicaSets included); KB per rollout; CPU seconds of
   the controller and of every component per phase.
@@ -283,6 +284,8 @@ class Tracker:
         self.pauses: dict[str, float] = {}  # rollout -> startTime of its pause
         self.stable: dict[str, str] = {}
         self.lateness: list[float] = []
+        self.lateness_by_pause: dict[int, list[float]] = collections.defaultdict(list)
+        self.pauses_ended: collections.Counter[str] = collections.Counter()
         # rollout -> pod-template hash -> (spec.replicas, status.replicas)
         self.replicas: dict[str, dict[str, tuple[int, int]]] = collections.defaultdict(dict)
         self.last_event = time.monotonic()  # of a Rollout
@@ -315,6 +318,8 @@ class Tracker:
         held = self.pauses.get(name)
         if held is not None and start != held and self.updating:
             self.lateness.append(now - (held + PAUSE))  # the pause held since `held` ended
+            self.pauses_ended[name] += 1  # the first pause of the update, the second
+            self.lateness_by_pause[self.pauses_ended[name]].append(self.lateness[-1])
         if start is None:
             self.pauses.pop(name, None)
         else:
@@ -971,6 +976,15 @@ async def phases(
         "lateness_p99_s": percentile(tracker.lateness, 0.99),
         "lateness_max_s": round(max(tracker.lateness), 3) if tracker.lateness else None,
         "pauses_seen": len(tracker.lateness),
+        "lateness_by_pause": {
+            k: {
+                "p50_s": percentile(v, 0.5),
+                "p99_s": percentile(v, 0.99),
+                "max_s": round(max(v), 3),
+                "over_3s": sum(1 for x in v if x > 3.0),
+            }
+            for k, v in sorted(tracker.lateness_by_pause.items())
+        },
         "rss_kb": {
             "healthy": rss_healthy,
             "updated": rss_updated["VmRSS"],
@@ -1009,7 +1023,8 @@ def line(r: dict[str, Any]) -> str:
         f"{deployed['requests']:g} requests after the deploy, {steady['writes']:g} writes "
         f"and {steady['requests']:g} requests after the update; spec change to first "
         f"write p50 {r['first_write_p50_s']} s, p99 {r['first_write_p99_s']} s; step "
-        f"lateness p50 {r['lateness_p50_s']} s, p99 {r['lateness_p99_s']} s; RSS "
+        f"lateness p50 {r['lateness_p50_s']} s, p99 {r['lateness_p99_s']} s "
+        f"(by pause of the update: {r['lateness_by_pause']}); RSS "
         f"{r['rss_kb']['synced_empty'] / 1024:.1f} MB synced with no rollouts, "
         f"{r['rss_kb']['healthy'] / 1024:.1f} MB with N Healthy: {r['kb_per_rollout']} KB "
         f"per rollout"
