@@ -223,21 +223,20 @@ async def write_status(
     meta = manifest.get("metadata") or {}
     version = meta.get("resourceVersion")
     for attempt in range(STATUS_ATTEMPTS):
-        written_over = {
-            "apiVersion": manifest.get("apiVersion"),
-            "kind": manifest.get("kind"),
-            "metadata": {
-                "name": meta.get("name"),
-                "namespace": meta.get("namespace"),
-                "resourceVersion": version,
-                "uid": meta.get("uid"),
-            },
+        names = {
+            "name": meta.get("name"),
+            "namespace": meta.get("namespace"),
+            "resourceVersion": version,
         }
+        kind = {"apiVersion": manifest.get("apiVersion"), "kind": manifest.get("kind")}
+        body = {**kind, "metadata": names, "status": new}
+        # what the write replaces, as the expectations know an object: its uid too
+        written_over = {**kind, "metadata": {**names, "uid": meta.get("uid")}}
         try:
             if expectations is not None:
                 expectations.writing(written_over)
             try:
-                stored = await cluster.replace_status({**written_over, "status": new})
+                stored = await cluster.replace_status(body)
             except Unavailable:
                 if expectations is not None:
                     expectations.unanswered(written_over)  # it may land yet
