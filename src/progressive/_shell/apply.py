@@ -54,7 +54,7 @@ from ..core._pod_templates import TEMPLATE_DIGEST_ANNOTATION, template_digest
 from ..core._rollout import Rollout
 from ..core._status import RolloutStatus
 from ..core._times import format_time
-from ..errors import AlreadyExists, ApplyError, Conflict, NotFound, RouterError, Unavailable
+from ..errors import AlreadyExists, ApplyError, Conflict, NotFound, RouterError
 from ..steps import StepRegistry
 from ..steps import default_registry as default_steps
 from .clocks import VirtualClock
@@ -233,16 +233,10 @@ async def write_status(
         # what the write replaces, as the expectations know an object: its uid too
         written_over = {**kind, "metadata": {**names, "uid": meta.get("uid")}}
         try:
-            if expectations is not None:
-                expectations.writing(written_over)
-            try:
-                stored = await cluster.replace_status(body)
-            except Unavailable:
-                if expectations is not None:
-                    expectations.unanswered(written_over)  # it may land yet
-                raise
-            if expectations is not None:
-                expectations.written(written_over, stored)
+            if expectations is None:
+                await cluster.replace_status(body)
+            else:
+                await expectations.replace_status(cluster, written_over, body)
             return True
         except Conflict:
             if reread is None or attempt == STATUS_ATTEMPTS - 1:

@@ -40,7 +40,8 @@ from typing import Any, Final
 
 import attrs
 
-from .._clusters import Ref, newer_version
+from .._clusters import Cluster, Ref, newer_version
+from ..errors import Unavailable
 
 __all__ = ["MAX_ENTRIES", "UNANSWERED_WRITE_SECONDS", "Expectations", "Reread"]
 
@@ -154,6 +155,21 @@ class Expectations:
         if entry is not None and entry.replaced == _version(obj):
             until = self.now() + self.undecided_seconds
             self._entries[ref] = attrs.evolve(entry, undecided_until=until)
+
+    async def replace_status(
+        self, cluster: Cluster, over: Mapping[str, Any], body: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Write ``body``, a status write over ``over`` (the object as read: its name,
+        uid and resourceVersion), recording it: :meth:`writing` before,
+        :meth:`unanswered` when no answer came, :meth:`written` with the answer."""
+        self.writing(over)
+        try:
+            stored = await cluster.replace_status(body)
+        except Unavailable:
+            self.unanswered(over)  # it may land yet
+            raise
+        self.written(over, stored)
+        return stored
 
     def forget(self, ref: Ref) -> None:
         """Nothing more to expect of ``ref``: deleted, or complete in the cache."""

@@ -79,7 +79,6 @@ from ..errors import (
     FieldProblem,
     ManifestError,
     NotFound,
-    Unavailable,
 )
 from ..metrics._protocol import MeasurementInProgress, MetricProvider
 from ..metrics._secrets import Redactor, read_secret, redacting
@@ -528,14 +527,8 @@ async def _store_status(
     }
     if expectations is None:
         await cluster.replace_status(body)
-        return 1
-    expectations.writing(obj)
-    try:
-        stored = await cluster.replace_status(body)
-    except Unavailable:
-        expectations.unanswered(obj)  # it may land yet
-        raise
-    expectations.written(obj, stored)
+    else:
+        await expectations.replace_status(cluster, obj, body)
     return 1
 
 
