@@ -40,9 +40,9 @@ RUN = Ref(ARGO, "AnalysisRun", "ns", "run")
 
 class Server(ControllerView):
     """``memory`` as an API server with list+watch (every change logged, watched from a
-    resourceVersion), whose next status write of ``target`` is stored but answered with
-    ``lost``, and whose watch of ``target``'s kind is held back from then (or from
-    :meth:`hold`) until :meth:`release`."""
+    resourceVersion), whose next status write of ``target`` (the next one ``when`` says
+    is the one) is stored but answered with ``lost``, and whose watch of ``target``'s
+    kind is held back from then (or from :meth:`hold`) until :meth:`release`."""
 
     def __init__(
         self,
@@ -51,11 +51,13 @@ class Server(ControllerView):
         target: Ref = RUN,
         *,
         stored: bool = True,
+        when: Callable[[Mapping[str, Any]], bool] = lambda _: True,
     ) -> None:
         super().__init__(memory, set())
         self.memory = memory
         self.lost = lost
         self.target = target
+        self.when = when
         self.stored = stored  # False: the write whose answer is lost is not stored yet
         self.in_flight: dict[str, Any] | None = None
         self.log: list[dict[str, Any]] = []
@@ -119,7 +121,7 @@ class Server(ControllerView):
         return await self.memory.get(ref)
 
     async def replace_status(self, obj: Mapping[str, Any]) -> dict[str, Any]:
-        lost = self.lost if Ref.of(obj) == self.target else None
+        lost = self.lost if Ref.of(obj) == self.target and self.when(obj) else None
         if lost is None:
             return await self.memory.replace_status(obj)
         self.lost = None
@@ -204,8 +206,9 @@ async def test_a_run_whose_status_answer_was_lost_is_not_measured_again(
             assert not len(controller._expectations)  # complete in the cache: forgotten
 
 
-async def _cached_at(controller: Controller, version: str) -> bool:
-    cached = await controller.view.get(RUN)
+async def _cached_at(controller: Controller, version: str, ref: Ref = RUN) -> bool:
+    """Whether the controller's cache holds ``ref`` at ``version``."""
+    cached = await controller.view.get(ref)
     return cached is not None and cached["metadata"]["resourceVersion"] == version
 
 
