@@ -16,7 +16,7 @@ from progressive._retry import KUBE_RETRY
 from progressive._shell.kube import Transport, error_from_response
 from progressive._shell.kube._api import lane_of
 from progressive._shell.kube._discovery import Discovery, parse_resource_list
-from progressive._shell.ratelimit import Limiter, TokenBucket, background
+from progressive._shell.ratelimit import Limiter, TokenBucket, background, priority
 from progressive.errors import (
     AlreadyExists,
     ApiConflict,
@@ -238,10 +238,11 @@ async def test_the_token_bucket_allows_a_burst_then_qps() -> None:
     assert bucket.tokens == pytest.approx(5)
 
 
-def test_concurrent_reservations_queue_up() -> None:
+async def test_waiters_queue_up_one_token_apart() -> None:
     clock = FakeTime()
     bucket = TokenBucket(2, 1, monotonic=clock.monotonic, sleep=clock.sleep)
-    assert [bucket.reserve() for _ in range(4)] == pytest.approx([0.0, 0.5, 1.0, 1.5])
+    waited = [await bucket.acquire() for _ in range(4)]  # one after another
+    assert waited == pytest.approx([0.0, 0.5, 0.5, 0.5])
     assert not bucket.try_acquire()
     assert TokenBucket(0, 1).unlimited
 
@@ -296,6 +297,83 @@ async def test_background_requests_take_spare_tokens_only() -> None:
     clock.t += 1.0  # idle: a spare token is there at once
     with background():
         assert await bucket.acquire() == 0.0
+
+
+async def test_waiters_are_served_most_urgent_first_and_fifo_within_a_priority() -> None:
+    clock = SteppedTime()
+    bucket = TokenBucket(10, 1, monotonic=clock.monotonic, sleep=clock.sleep)
+    await bucket.acquire()  # the bucket is empty now
+    served: list[str] = []
+
+    async def take(who: str, level: int) -> None:
+        with priority(level):
+            await bucket.acquire()
+        served.append(who)
+
+    async with anyio.create_task_group() as tg:
+        for who, level in [("resync", 2), ("change-1", 1), ("change-2", 1), ("due", 0)]:
+            tg.start_soon(take, who, level)  # in this order
+            await anyio.wait_all_tasks_blocked()
+        assert bucket.waiting == 4
+        for _ in range(4):
+            await clock.advance(0.1)  # one token at a time
+        assert served == ["due", "change-1", "change-2", "resync"]
+    assert bucket.waiting == 0
+
+
+async def test_an_urgent_request_takes_a_token_before_the_waiter_it_overtakes() -> None:
+    clock = SteppedTime()
+    bucket = TokenBucket(10, 1, monotonic=clock.monotonic, sleep=clock.sleep)
+    await bucket.acquire()
+    served: list[str] = []
+
+    async def take(who: str, level: int) -> None:
+        with priority(level):
+            await bucket.acquire()
+        served.append(who)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(take, "change", 1)
+        await anyio.wait_all_tasks_blocked()
+        clock.t += 0.1  # a token is due; the waiter has not woken for it yet
+        tg.start_soon(take, "due", 0)
+        await anyio.wait_all_tasks_blocked()
+        assert served == ["due"]  # at once, without queueing
+        await clock.advance(0.0)  # the waiter wakes and finds the bucket empty again
+        assert served == ["due"]
+        await clock.advance(0.1)
+        assert served == ["due", "change"]
+
+
+async def test_a_cancelled_waiter_takes_no_token_and_holds_up_no_one() -> None:
+    clock = SteppedTime()
+    bucket = TokenBucket(10, 1, monotonic=clock.monotonic, sleep=clock.sleep)
+    await bucket.acquire()
+    served: list[str] = []
+
+    async def take(who: str, level: int) -> None:
+        with priority(level):
+            await bucket.acquire()
+        served.append(who)
+
+    head = anyio.CancelScope()
+
+    async def cancelled_head() -> None:
+        with head:
+            await take("first", 0)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(take, "second", 1)
+        await anyio.wait_all_tasks_blocked()
+        tg.start_soon(cancelled_head)
+        await anyio.wait_all_tasks_blocked()
+        assert bucket.waiting == 2
+        head.cancel()  # the head of the queue gives up before its token is due
+        await anyio.wait_all_tasks_blocked()
+        assert bucket.waiting == 1
+        await clock.advance(0.1)
+        assert served == ["second"]
+    assert bucket.tokens == pytest.approx(0.0)
 
 
 def test_requests_are_limited_by_api_group_lane() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
+from progressive._shell import ratelimit
 from progressive._shell.workqueue import Priority, QueueShutDown, WorkQueue
 
 
@@ -318,3 +319,26 @@ async def test_a_timer_that_comes_due_is_urgent_and_a_retry_is_not() -> None:
         q.add(key)
     await clock.advance(30)
     assert q.take_ready() == ["pause-ends", "one", "two", "failed", "later"]
+
+
+async def test_a_worker_makes_its_requests_at_the_priority_of_its_key() -> None:
+    q, clock = make()
+    seen: dict[str, int] = {}
+    done = anyio.Event()
+
+    async def handler(key: str) -> float | None:
+        seen[key] = ratelimit.current_priority()
+        if len(seen) == 3:
+            done.set()
+        return None
+
+    q.add("resync", Priority.BACKGROUND)
+    q.add("change", Priority.NORMAL)
+    q.add_at("due", clock.now(), Priority.URGENT)
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: q.run(handler, workers=1))
+            await done.wait()
+            q.shut_down()
+    assert seen == {"due": 0, "change": 1, "resync": 2}
+    assert ratelimit.current_priority() == ratelimit.DEFAULT_PRIORITY  # outside a worker

@@ -70,6 +70,7 @@ from ..errors import ClusterError, Conflict, FieldProblem, Forbidden, ManifestEr
 from ..metrics._protocol import MetricProvider
 from ..steps import StepRegistry
 from ..steps import default_registry as default_steps
+from . import ratelimit
 from .apply import apply_plan, write_status
 from .clocks import Clock
 from .events import EventRecorder, Involved
@@ -795,7 +796,7 @@ class Controller:
     async def _worker(self) -> None:
         while True:
             try:
-                key = await self.queue.get()
+                key, priority = await self.queue.take()
             except QueueShutDown:
                 if self._analyses is not None:
                     self._analyses.close()
@@ -803,7 +804,8 @@ class Controller:
             if key.kind == ANALYSIS_RUN and self._analyses is not None:
                 self._analyses.submit(key)  # measured in the pool; done() there
                 continue
-            await self._process(key)
+            with ratelimit.priority(priority):  # its requests keep the key's rank
+                await self._process(key)
 
     async def resync(self) -> None:
         """Queue every key again, behind everything else (``BACKGROUND``): a safety net

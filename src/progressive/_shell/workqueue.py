@@ -18,7 +18,9 @@ of the most urgent class.  A timer that came due (a pause ends) or a user's comm
 new revision, an abort) is ``URGENT``; a change notification is ``NORMAL``; a periodic
 resync is ``BACKGROUND``.  Under load -- a burst of changes, a client-side rate limit
 -- the step that is due is therefore not queued behind hundreds of routine looks.  A
-key added again at a more urgent priority moves up; never down.
+key added again at a more urgent priority moves up; never down.  A worker handles a key
+in its priority's :func:`~progressive._shell.ratelimit.priority` context, so the
+requests the handler makes keep that order at the client-side rate limit too.
 
 :meth:`WorkQueue.run` runs ``workers`` concurrent handlers until :meth:`shut_down`
 (optionally draining what is queued first) or cancellation.  Time comes from a shell
@@ -40,6 +42,7 @@ from typing import Generic, TypeVar
 import anyio
 
 from ..errors import ProgressiveError
+from . import ratelimit
 from .clocks import Clock, WallClock
 
 __all__ = ["Priority", "QueueShutDown", "WorkQueue"]
@@ -219,15 +222,19 @@ class WorkQueue(Generic[K]):
 
     def _pop(self) -> K | None:
         """The oldest live key of the most urgent class, now being handled."""
+        taken = self._pop_with_priority()
+        return None if taken is None else taken[0]
+
+    def _pop_with_priority(self) -> tuple[K, Priority] | None:
         for fifo in self._queues:
             while fifo:
                 serial, key = fifo.popleft()
                 if self._queued.get(key) != serial:
                     continue  # moved up to a more urgent class
                 del self._queued[key]
-                del self._dirty[key]
+                priority = self._dirty.pop(key)
                 self._processing.add(key)
-                return key
+                return key, priority
         return None
 
     async def get(self) -> K:
@@ -236,13 +243,21 @@ class WorkQueue(Generic[K]):
         Raises:
             QueueShutDown: the queue is shutting down (and, when draining, empty).
         """
+        return (await self.take())[0]
+
+    async def take(self) -> tuple[K, Priority]:
+        """:meth:`get`, with the priority the key was queued at.
+
+        Raises:
+            QueueShutDown: the queue is shutting down (and, when draining, empty).
+        """
         while True:
             if self._shutting_down and not self._drain:
                 raise QueueShutDown
             self._promote_due()
-            key = self._pop()
-            if key is not None:
-                return key
+            taken = self._pop_with_priority()
+            if taken is not None:
+                return taken
             if self._shutting_down:
                 raise QueueShutDown
             if self._wakeup is None:
@@ -319,11 +334,12 @@ class WorkQueue(Generic[K]):
     async def _worker(self, handler: Handler[K]) -> None:
         while True:
             try:
-                key = await self.get()
+                key, priority = await self.take()
             except QueueShutDown:
                 return
             try:
-                requeue_at = await handler(key)
+                with ratelimit.priority(priority):
+                    requeue_at = await handler(key)
             except Exception as exc:
                 if self.on_error is not None:
                     self.on_error(key, exc)
