@@ -79,6 +79,35 @@ def test_canary_with_traffic_routing_follows_the_steps() -> None:
     assert len(deadline) == 1 and world.now == deadline[0].deadline
 
 
+def test_a_pause_that_runs_out_ends_with_a_status_write_of_its_own() -> None:
+    # as in Argo: ending the pause is one write, however much the next step has to do,
+    # so a pause ends on time when many rollouts' next steps queue for the API server
+    steps = [
+        {"setWeight": 20},
+        {"pause": {"duration": 30}},
+        {"analysis": {"templates": [{"templateName": "check"}]}},
+        {"setWeight": 50},
+    ]
+    world = healthy_world(canary_manifest(steps))
+    world.update_template("app:2")
+    for _ in range(10):  # until it pauses at step 1 (settle() would jump past it)
+        world.apply(world.plan())
+        world.make_ready()
+        if world.rollout.status.pause_conditions:
+            break
+    assert world.rollout.status.current_step_index == 1 and world.now == 0
+    world.now = 30
+    ended = world.plan()
+    assert ended.status.current_step_index == 2 and not ended.status.pause_conditions
+    assert [(a.reason, a.message) for a in ended.actions] == [("Resumed", "Pause ended")]
+    world.apply(ended)
+    analysis = world.plan()  # the step after the pause starts in the next reconcile
+    created = [a for a in analysis.actions if isinstance(a, actions.CreateAnalysisRun)]
+    assert [a.name for a in created] == [
+        f"app-{world.rollout.template_hash()}-2-2"
+    ]  # revision 2, step 2
+
+
 def test_a_router_holding_other_hashes_is_pinned_to_the_revisions() -> None:
     """App Mesh's VirtualNodes, Istio's subsets: hashes that are not the revisions' (a
     user's placeholders, an older revision's) are written at once, the weight as it is,

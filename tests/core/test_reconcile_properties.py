@@ -8,7 +8,7 @@ import attrs
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from progressive.core import Rollout, actions
+from progressive.core import Plan, Rollout, actions
 from progressive.core._canary import fixed_scale, weight_at
 from progressive.core._replicas import capacity_weight, resolve_int_or_percent
 
@@ -87,6 +87,17 @@ def _idempotent(world: World) -> None:
     assert again.status == world.rollout.status
 
 
+def _ended_pause(plan: Plan) -> bool:
+    """The plan ends a timed pause that ran out: its status write (and the pause's
+    Event) is the whole plan, as in Argo, and the next step starts in the plan after
+    it, so ending a pause costs one write."""
+    ended = [a for a in plan.actions if isinstance(a, actions.EmitEvent)]
+    if not any(e.reason == "Resumed" and e.message == "Pause ended" for e in ended):
+        return False
+    assert ended == list(plan.actions), plan.actions
+    return True
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     steps=st.lists(step_strategy, min_size=0, max_size=8),
@@ -109,6 +120,13 @@ def _idempotent(world: World) -> None:
     replicas=4,
     dynamic=False,
     ops=[("image", 2), ("ready", 2)],
+)
+# a pause runs out: that plan only ends it; the next one moves the weight to 60
+@example(
+    steps=[{"setWeight": 20}, {"pause": {"duration": 10}}, {"setWeight": 60}],
+    replicas=5,
+    dynamic=False,
+    ops=[("image", 2), ("ready", 5), ("time", 10)],
 )
 def test_traffic_routed_canary_invariants(
     steps: list[dict[str, Any]], replicas: int, dynamic: bool, ops: list[tuple[str, Any]]
@@ -141,15 +159,18 @@ def test_traffic_routed_canary_invariants(
             world.update_template(f"app:{image}")
         elif op == "verdict":
             verdict = arg
-        aborted = world.rollout.status.abort
-        before = world.traffic.weight
-        plan = world.plan()
-        world.apply(plan)
-        _check_after_apply(world, 100, aborted, before)
+        for _ in range(2):  # a second plan after one that ends a pause
+            aborted = world.rollout.status.abort
+            before = world.traffic.weight
+            plan = world.plan()
+            world.apply(plan)
+            _check_after_apply(world, 100, aborted, before)
+            for action in plan.actions:
+                if isinstance(action, actions.WriteWeight):
+                    assert action.max_weight == 100
+            if not _ended_pause(plan):
+                break
         _idempotent(world)
-        for action in plan.actions:
-            if isinstance(action, actions.WriteWeight):
-                assert action.max_weight == 100
         names = [rs.pod_template_hash for rs in world.sets.values()]
         assert len(names) == len(set(names)), "two ReplicaSets for one pod template"
 
@@ -197,19 +218,22 @@ def test_basic_canary_invariants(
             world.set_status(abort=False)
         elif op == "image":
             world.update_template(f"app:{arg}")
-        available_before = sum(rs.available_replicas for rs in world.sets.values())
-        total_before = sum(rs.replicas for rs in world.sets.values())
-        plan = world.plan()
-        world.apply(plan)
+        for _ in range(2):  # a second plan after one that ends a pause
+            available_before = sum(rs.available_replicas for rs in world.sets.values())
+            total_before = sum(rs.replicas for rs in world.sets.values())
+            plan = world.plan()
+            world.apply(plan)
+            max_surge = resolve_int_or_percent(surge, replicas, round_up=True)
+            max_unavailable = resolve_int_or_percent(unavailable, replicas, round_up=False)
+            if max_surge == 0 and max_unavailable == 0:
+                max_unavailable = 1  # as Kubernetes and Argo do
+            # pods never exceed replicas + maxSurge (unless they already did)
+            total = sum(rs.replicas for rs in world.sets.values())
+            assert total <= max(replicas + max_surge, total_before)
+            # scaling down never takes availability below replicas - maxUnavailable
+            floor = replicas - max_unavailable
+            available_after = sum(rs.available_replicas for rs in world.sets.values())
+            assert available_after >= min(available_before, floor)
+            if not _ended_pause(plan):
+                break
         _idempotent(world)
-        max_surge = resolve_int_or_percent(surge, replicas, round_up=True)
-        max_unavailable = resolve_int_or_percent(unavailable, replicas, round_up=False)
-        if max_surge == 0 and max_unavailable == 0:
-            max_unavailable = 1  # as Kubernetes and Argo do
-        # pods never exceed replicas + maxSurge (unless they already did)
-        total = sum(rs.replicas for rs in world.sets.values())
-        assert total <= max(replicas + max_surge, total_before)
-        # scaling down never takes availability below replicas - maxUnavailable
-        floor = replicas - max_unavailable
-        available_after = sum(rs.available_replicas for rs in world.sets.values())
-        assert available_after >= min(available_before, floor)

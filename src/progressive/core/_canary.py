@@ -185,6 +185,7 @@ def plan_canary(b: PlanBuilder, rollout: Rollout, rev: Revisions) -> CanaryOutco
     # where the weight and route events go among the walk's (PlanBuilder.mark)
     weight_mark: Mark | None = None
     route_marks: dict[str, Mark] = {}
+    ended_pause = False  # a timed pause ran out in this reconcile
 
     while index < len(steps) and can_advance:
         actions = actions_of(steps[index])
@@ -213,10 +214,13 @@ def plan_canary(b: PlanBuilder, rollout: Rollout, rev: Revisions) -> CanaryOutco
                 done = _basic_done(b, rollout, rev, new_rs, weight)
             if not done:
                 waiting = "waiting for canary pods to become available"
+        ended_pause = False
         for action in actions:
             if isinstance(action, Pause):
                 # counts from when the step is reached, pods or not (as in Argo)
+                held = status.has_pause(PauseReason.CANARY_STEP) is not None
                 status, done = _pause_step(b, status, action)
+                ended_pause = held and done
             elif isinstance(action, AnalysisStep | ExperimentStep) and done:
                 name = run_name(rollout, rev, revision, f"-{index}")
                 runs.add(name)
@@ -239,12 +243,18 @@ def plan_canary(b: PlanBuilder, rollout: Rollout, rev: Revisions) -> CanaryOutco
         if not done:
             break
         index += 1
+        if ended_pause:
+            # as in Argo, a pause that ran out ends with a status write of its own; the
+            # next step starts in the reconcile that write brings, so a pause ends on
+            # time however much the next step has to do (create a run, move traffic)
+            break
     status = attrs.evolve(status, current_step_index=index)
     b.step = index
+    here = index - 1 if ended_pause else index  # the step whose replicas and traffic hold
 
     # -- 4. background analysis --
     background = c.analysis
-    if background is not None and index >= (background.starting_step or 0):
+    if background is not None and here >= (background.starting_step or 0):
         name = run_name(rollout, rev, revision)
         runs.add(name)
         start = CreateAnalysisRun(name, "Background", background, stable_hash, rev.new_hash)
@@ -253,30 +263,30 @@ def plan_canary(b: PlanBuilder, rollout: Rollout, rev: Revisions) -> CanaryOutco
             return _plan_abort(b, rollout, rev, status, stable_rs, observed_weight, max_weight)
 
     # -- 5. replicas and traffic for where we are --
-    promoting = index >= len(steps)
+    promoting = here >= len(steps)
     if routing is not None:
-        target = canary_target(c, index, replicas, max_weight)
+        target = canary_target(c, here, replicas, max_weight)
         new_rs = b.scale(ensure_new_replica_set(b, rollout, rev, target), target)
         b.point(c.canary_service, rev.new_hash)
         b.point(c.stable_service, stable_hash)
         if c.ping_pong is not None:
             b.point(_ping_pong(rollout, status)[1], rev.new_hash)
-        desired = weight_at(steps, index, max_weight)
+        desired = weight_at(steps, here, max_weight)
         available = new_rs.available_replicas
         capacity = capacity_weight(available, replicas, max_weight)
         routed = min(desired, capacity)
-        if 0 < available and any(fixed_scale(steps, k) for k in range(min(index, len(steps)))):
+        if 0 < available and any(fixed_scale(steps, k) for k in range(min(here, len(steps)))):
             # after a fixed size, the canary keeps the weight it carried while it grows
             # to the size its weight asks for (Argo keeps the previous step's weight)
             routed = max(routed, min(desired, observed_weight))
-        if fixed_scale(steps, index) is not None and 0 < available and target <= available:
+        if fixed_scale(steps, here) is not None and 0 < available and target <= available:
             # the steps fixed the canary's size: it gets the step's weight (Argo's
             # behaviour, which its docs warn about), said with a Warning when it is
             # more than its pods' share
             routed = desired
         if promoting and routed == max_weight and new_rs.available_replicas >= replicas:
             return _promote(b, rollout, rev, status, new_rs, observed_weight, max_weight)
-        extra = _experiment_weights(b, rollout, rev, revision, index, max_weight)
+        extra = _experiment_weights(b, rollout, rev, revision, here, max_weight)
         _weight(
             b,
             routed,
@@ -302,13 +312,13 @@ def plan_canary(b: PlanBuilder, rollout: Rollout, rev: Revisions) -> CanaryOutco
             if stable_target > 0 and c.min_pods_per_replica_set:
                 stable_target = max(stable_target, c.min_pods_per_replica_set)
         b.scale(stable_rs, max(stable_target, 0))
-        headers, mirrors = routes_at(steps, index)
+        headers, mirrors = routes_at(steps, here)
         _routes(b, rollout, headers, mirrors, route_marks)
         _old_stacks(b, rollout, rev, new_rs, {new_rs.name: target, stable_rs.name: stable_target})
         if promoting and not waiting:
             waiting = "waiting for the new revision to be fully available"
     else:
-        weight = 100 if promoting else weight_at(steps, index, 100)
+        weight = 100 if promoting else weight_at(steps, here, 100)
         new_n, stable_n = basic_split(replicas, weight)
         assert new_rs is not None
         _rolling(b, rollout, new_rs, {new_rs.name: new_n, stable_rs.name: stable_n})
