@@ -12,10 +12,18 @@ one with ``trust_env=False`` on the same connector (same pool, TLS context and c
 certificate).  A ``proxy-url`` from the kubeconfig wins over the environment, as it
 does in kubectl.  The API server's own credentials come from the kubeconfig, never from
 ``~/.netrc``.
+
+:func:`limit_tls_read_buffer` is for a process of our own (``progressive controller``):
+asyncio gives every TLS connection a 256 KiB read buffer (Python 3.11 on), allocated and
+touched when the connection opens.  The pool keeps a connection for each request that
+was once in flight at the same time (workers, Event writers, watches: about 30 in
+bench 3), which made 5 MB of the controller's memory; TLS records are at most 16 KiB,
+so a 64 KiB buffer costs only a few more reads of a large LIST.
 """
 
 from __future__ import annotations
 
+import asyncio.sslproto
 from typing import Final
 
 import aiohttp
@@ -23,7 +31,18 @@ from aiohttp.helpers import get_env_proxy_for_url
 from kubernetes_asyncio.client import ApiClient, Configuration
 from yarl import URL
 
-__all__ = ["api_client", "env_proxy", "resolve_proxy", "untrust_env"]
+__all__ = [
+    "TLS_READ_BUFFER",
+    "api_client",
+    "env_proxy",
+    "limit_tls_read_buffer",
+    "resolve_proxy",
+    "untrust_env",
+]
+
+#: The TLS read buffer of each connection ``progressive controller`` opens (bytes):
+#: four TLS records of the largest size.
+TLS_READ_BUFFER: Final = 64 * 1024
 
 #: kubernetes-asyncio's read buffer (large watch events), used if the session hides it.
 _READ_BUFSIZE: Final = 2**21
@@ -91,3 +110,19 @@ def api_client(configuration: Configuration) -> ApiClient:
     api = ApiClient(configuration)
     untrust_env(api)
     return api
+
+
+def limit_tls_read_buffer(size: int = TLS_READ_BUFFER) -> bool:
+    """Give the TLS connections asyncio opens from now on, in this whole process, a
+    read buffer of ``size`` bytes (at least one 16 KiB TLS record) instead of 256 KiB.
+
+    Process-wide: for a process of our own, never called on import.  Returns False,
+    changing nothing, when asyncio has no such buffer or it is already that small.
+    """
+    size = max(16 * 1024, int(size))
+    protocol = getattr(asyncio.sslproto, "SSLProtocol", None)
+    current = getattr(protocol, "max_size", None)
+    if protocol is None or not isinstance(current, int) or current <= size:
+        return False
+    protocol.max_size = size
+    return True
