@@ -81,6 +81,7 @@ from _workload import GROUP, NAMESPACE, PAUSE, STEPS, analysis_template, documen
 
 from progressive import _deploy
 from progressive._cluster import Kubeconfig, LocalControlPlane, install_crds
+from progressive._shell.controller import WORKERS
 from progressive._shell.ratelimit import DEFAULT_BURST, DEFAULT_QPS
 from progressive.cli._install import manifests
 from progressive.client import RolloutState
@@ -1064,7 +1065,9 @@ def arguments(description: str | None) -> argparse.ArgumentParser:
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rollouts", type=int, action="append")
-    parser.add_argument("--workers", type=int, default=10, help="the controller's --workers")
+    parser.add_argument(
+        "--workers", type=int, default=WORKERS, help="the controller's --workers"
+    )
     parser.add_argument("--qps", type=float, default=DEFAULT_QPS, help="the controller's --qps")
     parser.add_argument("--burst", type=int, default=DEFAULT_BURST, help="the controller's --burst")
     parser.add_argument(

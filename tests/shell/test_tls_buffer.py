@@ -1,4 +1,4 @@
-"""``progressive controller`` gives each TLS connection a 64 KiB read buffer, not
+"""``progressive controller`` gives each TLS connection a 32 KiB read buffer, not
 asyncio's 256 KiB: about 30 pooled connections made 5 MB of its memory (bench 3)."""
 
 from __future__ import annotations

@@ -248,7 +248,7 @@ def controller(**options: Any) -> None:
         raise click.BadParameter("--metrics-secure needs a --metrics-address")
     from progressive._shell.kube._session import limit_tls_read_buffer
 
-    limit_tls_read_buffer()  # this process is ours: 64 KiB, not 256, per TLS connection
+    limit_tls_read_buffer()  # this process is ours: 32 KiB, not 256, per TLS connection
     try:
         code = anyio.run(_main, options, address, health)
     except (click.ClickException, KeyboardInterrupt, SystemExit):

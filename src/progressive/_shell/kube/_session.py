@@ -18,7 +18,7 @@ asyncio gives every TLS connection a 256 KiB read buffer (Python 3.11 on), alloc
 touched when the connection opens.  The pool keeps a connection for each request that
 was once in flight at the same time (workers, Event writers, watches: about 30 in
 bench 3), which made 5 MB of the controller's memory; TLS records are at most 16 KiB,
-so a 64 KiB buffer costs only a few more reads of a large LIST.
+so a 32 KiB buffer costs only more reads (of memory already received) of a large LIST.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ __all__ = [
 ]
 
 #: The TLS read buffer of each connection ``progressive controller`` opens (bytes):
-#: four TLS records of the largest size.
-TLS_READ_BUFFER: Final = 64 * 1024
+#: two TLS records of the largest size.
+TLS_READ_BUFFER: Final = 32 * 1024
 
 #: kubernetes-asyncio's read buffer (large watch events), used if the session hides it.
 _READ_BUFSIZE: Final = 2**21
