@@ -299,81 +299,73 @@ async def test_background_requests_take_spare_tokens_only() -> None:
         assert await bucket.acquire() == 0.0
 
 
-async def test_waiters_are_served_most_urgent_first_and_fifo_within_a_priority() -> None:
-    clock = SteppedTime()
-    bucket = TokenBucket(10, 1, monotonic=clock.monotonic, sleep=clock.sleep)
-    await bucket.acquire()  # the bucket is empty now
-    served: list[str] = []
+class Waiters:
+    """Requests at a 10-QPS bucket of one token, emptied first, on stepped time;
+    :meth:`take` records who got a token, in order."""
 
-    async def take(who: str, level: int) -> None:
+    def __init__(self) -> None:
+        self.clock = SteppedTime()
+        self.bucket = TokenBucket(10, 1, monotonic=self.clock.monotonic, sleep=self.clock.sleep)
+        self.served: list[str] = []
+
+    async def empty(self) -> Waiters:
+        await self.bucket.acquire()
+        return self
+
+    async def take(self, who: str, level: int) -> None:
         with priority(level):
-            await bucket.acquire()
-        served.append(who)
+            await self.bucket.acquire()
+        self.served.append(who)
 
+
+async def test_waiters_are_served_most_urgent_first_and_fifo_within_a_priority() -> None:
+    w = await Waiters().empty()
     async with anyio.create_task_group() as tg:
         for who, level in [("resync", 2), ("change-1", 1), ("change-2", 1), ("due", 0)]:
-            tg.start_soon(take, who, level)  # in this order
+            tg.start_soon(w.take, who, level)  # in this order
             await anyio.wait_all_tasks_blocked()
-        assert bucket.waiting == 4
+        assert w.bucket.waiting == 4
         for _ in range(4):
-            await clock.advance(0.1)  # one token at a time
-        assert served == ["due", "change-1", "change-2", "resync"]
-    assert bucket.waiting == 0
+            await w.clock.advance(0.1)  # one token at a time
+        assert w.served == ["due", "change-1", "change-2", "resync"]
+    assert w.bucket.waiting == 0
 
 
 async def test_an_urgent_request_takes_a_token_before_the_waiter_it_overtakes() -> None:
-    clock = SteppedTime()
-    bucket = TokenBucket(10, 1, monotonic=clock.monotonic, sleep=clock.sleep)
-    await bucket.acquire()
-    served: list[str] = []
-
-    async def take(who: str, level: int) -> None:
-        with priority(level):
-            await bucket.acquire()
-        served.append(who)
-
+    w = await Waiters().empty()
     async with anyio.create_task_group() as tg:
-        tg.start_soon(take, "change", 1)
+        tg.start_soon(w.take, "change", 1)
         await anyio.wait_all_tasks_blocked()
-        clock.t += 0.1  # a token is due; the waiter has not woken for it yet
-        tg.start_soon(take, "due", 0)
+        w.clock.t += 0.1  # a token is due; the waiter has not woken for it yet
+        tg.start_soon(w.take, "due", 0)
         await anyio.wait_all_tasks_blocked()
-        assert served == ["due"]  # at once, without queueing
-        await clock.advance(0.0)  # the waiter wakes and finds the bucket empty again
-        assert served == ["due"]
-        await clock.advance(0.1)
-        assert served == ["due", "change"]
+        assert w.served == ["due"]  # at once, without queueing
+        await w.clock.advance(0.0)  # the waiter wakes and finds the bucket empty again
+        assert w.served == ["due"]
+        await w.clock.advance(0.1)
+        assert w.served == ["due", "change"]
 
 
 async def test_a_cancelled_waiter_takes_no_token_and_holds_up_no_one() -> None:
-    clock = SteppedTime()
-    bucket = TokenBucket(10, 1, monotonic=clock.monotonic, sleep=clock.sleep)
-    await bucket.acquire()
-    served: list[str] = []
-
-    async def take(who: str, level: int) -> None:
-        with priority(level):
-            await bucket.acquire()
-        served.append(who)
-
+    w = await Waiters().empty()
     head = anyio.CancelScope()
 
     async def cancelled_head() -> None:
         with head:
-            await take("first", 0)
+            await w.take("first", 0)
 
     async with anyio.create_task_group() as tg:
-        tg.start_soon(take, "second", 1)
+        tg.start_soon(w.take, "second", 1)
         await anyio.wait_all_tasks_blocked()
         tg.start_soon(cancelled_head)
         await anyio.wait_all_tasks_blocked()
-        assert bucket.waiting == 2
+        assert w.bucket.waiting == 2
         head.cancel()  # the head of the queue gives up before its token is due
         await anyio.wait_all_tasks_blocked()
-        assert bucket.waiting == 1
-        await clock.advance(0.1)
-        assert served == ["second"]
-    assert bucket.tokens == pytest.approx(0.0)
+        assert w.bucket.waiting == 1
+        await w.clock.advance(0.1)
+        assert w.served == ["second"]
+    assert w.bucket.tokens == pytest.approx(0.0)
 
 
 def test_requests_are_limited_by_api_group_lane() -> None:
